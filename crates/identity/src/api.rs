@@ -1,0 +1,28 @@
+//! Identity's JSON API.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use kernel::AppError;
+use kernel::web::AppState;
+
+use crate::service::{self, NewAccount, SignupInput};
+
+/// Create an organization and its owner account.
+///
+/// Every field is checked; all problems come back at once as problem+json naming each field,
+/// and nothing is written unless the whole request is valid.
+#[utoipa::path(
+    post,
+    path = "/api/v1/signup",
+    tag = "identity",
+    request_body = SignupInput,
+    responses(
+        (status = 201, description = "Organization and owner created", body = NewAccount),
+        (status = 422, description = "Invalid fields", body = kernel::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn signup(State(state): State<AppState>, Json(input): Json<SignupInput>) -> Result<(StatusCode, Json<NewAccount>), AppError> {
+    let account = service::sign_up(&state, input).await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}

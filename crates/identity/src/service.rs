@@ -1,0 +1,296 @@
+//! Identity rules: sign-up, login, sessions. Pages and the API both call these, so a rule holds
+//! whichever door the request came through.
+
+use kernel::audit::AuditEvent;
+use kernel::db::Actor;
+use kernel::ids::SessionId;
+use kernel::web::{AppState, ClientInfo};
+use kernel::{AppError, FieldError, OrgId, UserId, token};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+use time::Duration;
+use uuid::Uuid;
+
+use crate::model::{
+    DUMMY_HASH, EmailAddress, JobTitle, OrgName, OrgRole, Password, PersonName, hash_password, verify_password,
+};
+
+/// How long a browser session lasts at most.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+
+/// Sign-up fields as submitted (form or JSON). P0-01: exactly these, nothing more.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SignupInput {
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    #[serde(default = "empty_secret")]
+    pub password: SecretString,
+    #[serde(default)]
+    pub organization_name: String,
+    /// The person's role in the organization, e.g. "Head of sales".
+    #[serde(default)]
+    pub job_title: String,
+    /// The person attests being 18 or older (P1-19).
+    #[serde(default, deserialize_with = "checkbox")]
+    pub adult: bool,
+    /// The privacy-policy version the person accepted; must be the one in force.
+    #[serde(default)]
+    pub accepted_policy_version: String,
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from("")
+}
+
+/// Accepts JSON booleans and HTML checkbox values ("on", "true").
+fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Bool(b) => b,
+        Value::Text(t) => matches!(t.as_str(), "on" | "true" | "yes" | "1"),
+    })
+}
+
+struct ValidSignup {
+    first_name: PersonName,
+    last_name: PersonName,
+    email: EmailAddress,
+    password: Password,
+    organization_name: OrgName,
+    job_title: JobTitle,
+    policy_version: String,
+}
+
+/// Keeps the value, or files its error so every field's problem is reported together.
+fn take<T>(errors: &mut Vec<FieldError>, result: Result<T, FieldError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+/// Checks every field and reports all problems at once.
+async fn validate_signup(state: &AppState, input: SignupInput) -> Result<ValidSignup, AppError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    let first_name = take(&mut errors, PersonName::parse("first_name", &input.first_name));
+    let last_name = take(&mut errors, PersonName::parse("last_name", &input.last_name));
+    let email = take(&mut errors, EmailAddress::parse("email", &input.email));
+    let password = take(&mut errors, Password::parse("password", input.password));
+    let organization_name = take(&mut errors, OrgName::parse("organization_name", &input.organization_name));
+    let job_title = take(&mut errors, JobTitle::parse("job_title", &input.job_title));
+    if !input.adult {
+        errors.push(FieldError::new("adult", "must_be_adult", "Relais is for people aged 18 or over."));
+    }
+    let current = state.db.current_policy_version(state.clock.now()).await?;
+    let policy_version = match current {
+        Some((version, _)) if version == input.accepted_policy_version => Some(version),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "accepted_policy_version",
+                "policy_not_accepted",
+                "Read and accept the current privacy policy.",
+            ));
+            None
+        }
+        None => return Err(AppError::Unavailable("no privacy policy is published".into())),
+    };
+    match (first_name, last_name, email, password, organization_name, job_title, policy_version) {
+        (Some(first_name), Some(last_name), Some(email), Some(password), Some(organization_name), Some(job_title), Some(policy_version))
+            if errors.is_empty() =>
+        {
+            Ok(ValidSignup { first_name, last_name, email, password, organization_name, job_title, policy_version })
+        }
+        _ => Err(AppError::Validation(errors)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub struct NewAccount {
+    #[schema(value_type = String, format = Uuid)]
+    pub organization_id: OrgId,
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+}
+
+/// Creates an organization and its owner. Nothing is written unless every field is valid.
+pub async fn sign_up(state: &AppState, input: SignupInput) -> Result<NewAccount, AppError> {
+    let valid = validate_signup(state, input).await?;
+    // One email, one login: an address already in use cannot start a second organization. The
+    // answer does not say in which organization (and issue #3 replaces it with a verified flow).
+    if !state.db.login_candidates(valid.email.as_str()).await?.is_empty() {
+        return Err(AppError::field(
+            "email",
+            "email_unavailable",
+            "This email cannot be used to create an organization. If it is yours, log in instead.",
+        ));
+    }
+    let password_hash = hash_password(&valid.password).await?;
+    let now = state.clock.now();
+    let (org, user) = (OrgId::new(), UserId::new());
+
+    let mut tx = state.db.begin_org(org, Actor::User(user.0)).await?;
+    sqlx::query("insert into organizations (org_id, name, created_at) values ($1, $2, $3)")
+        .bind(org)
+        .bind(valid.organization_name.as_str())
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query(
+        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
+                            adult_attested_at, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)",
+    )
+    .bind(org)
+    .bind(user)
+    .bind(valid.email.as_str())
+    .bind(valid.first_name.as_str())
+    .bind(valid.last_name.as_str())
+    .bind(valid.job_title.as_str())
+    .bind(OrgRole::Owner.as_str())
+    .bind(&password_hash)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)")
+        .bind(org)
+        .bind(user)
+        .bind(&valid.policy_version)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    state
+        .audit
+        .record(
+            &mut tx,
+            AuditEvent::new("org.signed_up")
+                .target("user", user.0)
+                .payload(json!({ "role": "owner", "policy_version": valid.policy_version })),
+        )
+        .await?;
+    tx.commit().await?;
+    tracing::info!(org = %org, user = %user, "organization signed up");
+    Ok(NewAccount { organization_id: org, user_id: user })
+}
+
+/// A new browser session. The token goes in the cookie; the database keeps its SHA-256.
+pub struct NewSession {
+    pub token: SecretString,
+    pub session_id: SessionId,
+}
+
+pub struct LoginInput {
+    pub email: String,
+    pub password: SecretString,
+}
+
+/// The same answer for an unknown email, a wrong password and a deactivated account.
+fn bad_credentials() -> AppError {
+    AppError::field("email", "bad_credentials", "The email or password is incorrect.")
+}
+
+/// Checks credentials and opens a session, recording the login (P0-03) and auditing it.
+pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) -> Result<NewSession, AppError> {
+    let email = EmailAddress::parse("email", &input.email).map_err(|_| bad_credentials())?;
+    let candidates = state.db.login_candidates(email.as_str()).await?;
+    let mut matched = None;
+    for candidate in &candidates {
+        if verify_password(input.password.clone(), candidate.password_hash.clone()).await {
+            matched = Some(candidate);
+            break;
+        }
+    }
+    if candidates.is_empty() {
+        // Spend the same bcrypt time as a real check so timing does not reveal unknown emails.
+        verify_password(input.password.clone(), DUMMY_HASH.clone()).await;
+    }
+    let Some(account) = matched.filter(|c| c.status == "active") else {
+        if let Some(first) = candidates.first() {
+            record_failed_login(state, first.org_id, first.user_id, client).await?;
+        }
+        return Err(bad_credentials());
+    };
+
+    let now = state.clock.now();
+    let token = token::generate();
+    let session_id = SessionId::new();
+    let mut tx = state.db.begin_org(account.org_id, Actor::User(account.user_id)).await?;
+    sqlx::query(
+        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+    )
+    .bind(account.org_id)
+    .bind(session_id)
+    .bind(account.user_id)
+    .bind(token::hash(&token).as_slice())
+    .bind(now)
+    .bind(now + SESSION_LIFETIME)
+    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
+    .bind(client.user_agent.as_deref())
+    .execute(tx.conn())
+    .await?;
+    insert_login_event(&mut tx, account.user_id, "success", client, now).await?;
+    sqlx::query("update users set last_login_at = $3 where org_id = $1 and user_id = $2")
+        .bind(account.org_id)
+        .bind(account.user_id)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    state
+        .audit
+        .record(&mut tx, AuditEvent::new("auth.login.succeeded").target("session", session_id.0))
+        .await?;
+    tx.commit().await?;
+    Ok(NewSession { token, session_id })
+}
+
+async fn insert_login_event(
+    tx: &mut kernel::OrgTx,
+    user_id: Uuid,
+    outcome: &str,
+    client: &ClientInfo,
+    now: time::OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into login_events (org_id, event_id, user_id, occurred_at, outcome, method, ip, user_agent)
+         values ($1, $2, $3, $4, $5, 'password', $6, $7)",
+    )
+    .bind(tx.org())
+    .bind(Uuid::now_v7())
+    .bind(user_id)
+    .bind(now)
+    .bind(outcome)
+    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
+    .bind(client.user_agent.as_deref())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+async fn record_failed_login(state: &AppState, org: OrgId, user: Uuid, client: &ClientInfo) -> Result<(), AppError> {
+    let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
+    insert_login_event(&mut tx, user, "failure", client, state.clock.now()).await?;
+    state.audit.record(&mut tx, AuditEvent::new("auth.login.failed").target("user", user)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends one session and audits it.
+pub async fn log_out(state: &AppState, org: OrgId, user: Uuid, session_id: Uuid) -> Result<(), AppError> {
+    let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
+    sqlx::query("delete from sessions where org_id = $1 and session_id = $2")
+        .bind(org)
+        .bind(session_id)
+        .execute(tx.conn())
+        .await?;
+    state.audit.record(&mut tx, AuditEvent::new("auth.logout").target("session", session_id)).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Who is signed in. The session cookie holds an opaque random token (P1-10: HttpOnly, Secure,
+//! SameSite=Lax, no other browser storage); the database holds only its SHA-256.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use kernel::db::Actor;
+use kernel::i18n::{Lang, T};
+use kernel::web::{AppState, LangPref, Nav, Page, PageError};
+use kernel::{AppError, OrgId};
+use secrecy::SecretString;
+use time::Duration;
+use uuid::Uuid;
+
+use crate::model::OrgRole;
+
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub org: OrgId,
+    pub org_name: String,
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: OrgRole,
+    pub lang: Lang,
+}
+
+impl SignedIn {
+    pub fn actor(&self) -> Actor {
+        Actor::User(self.user_id)
+    }
+
+    pub fn page(&self, state: &AppState, path: &str) -> Page {
+        Page {
+            t: T(self.lang),
+            csrf: state.csrf_token(self.session_id),
+            nav: Some(Nav {
+                user_name: format!("{} {}", self.first_name, self.last_name),
+                org_name: self.org_name.clone(),
+            }),
+            path: path.to_owned(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    org_name: String,
+    first_name: String,
+    last_name: String,
+    org_role: String,
+    language: String,
+    status: String,
+    last_seen_at: time::OffsetDateTime,
+}
+
+/// Looks the cookie up; `None` when there is no valid session.
+pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedIn>, AppError> {
+    let Some(cookie) = jar.get(state.session_cookie_name()) else {
+        return Ok(None);
+    };
+    let token = SecretString::from(cookie.value());
+    let now = state.clock.now();
+    let Some((org, session_id, user_id)) = state.db.resolve_session(&kernel::token::hash(&token), now).await? else {
+        return Ok(None);
+    };
+    let mut tx = state.db.begin_org(org, Actor::User(user_id)).await?;
+    let row: Option<SessionRow> = sqlx::query_as(
+        "select o.name as org_name, u.first_name, u.last_name, u.org_role, u.language, u.status, s.last_seen_at
+         from sessions s
+         join users u on u.org_id = s.org_id and u.user_id = s.user_id
+         join organizations o on o.org_id = s.org_id
+         where s.org_id = $1 and s.session_id = $2 and o.status = 'active'",
+    )
+    .bind(org)
+    .bind(session_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(row) = row.filter(|r| r.status == "active") else {
+        return Ok(None);
+    };
+    // Touch at most once a minute: keeps "last seen" useful without a write per request.
+    if now - row.last_seen_at > Duration::minutes(1) {
+        sqlx::query("update sessions set last_seen_at = $3 where org_id = $1 and session_id = $2")
+            .bind(org)
+            .bind(session_id)
+            .bind(now)
+            .execute(tx.conn())
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(SignedIn {
+        org,
+        org_name: row.org_name,
+        user_id,
+        session_id,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        role: OrgRole::parse(&row.org_role).unwrap_or(OrgRole::User),
+        lang: Lang::parse(&row.language).unwrap_or(Lang::En),
+    }))
+}
+
+/// A page that requires a signed-in member; others are sent to the login page.
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let LangPref(lang) = LangPref::from_request_parts(parts, state).await.unwrap_or(LangPref(Lang::En));
+        let page = Page::anonymous(lang, parts.uri.path());
+        match resolve(state, &jar).await {
+            Ok(Some(signed_in)) => Ok(signed_in),
+            Ok(None) => Err(PageError::new(AppError::Unauthenticated, &page)),
+            Err(error) => Err(PageError::new(error, &page)),
+        }
+    }
+}
+
+/// For public pages that look different to a signed-in member.
+pub struct MaybeSignedIn(pub Option<SignedIn>);
+
+impl FromRequestParts<AppState> for MaybeSignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        match resolve(state, &jar).await {
+            Ok(found) => Ok(Self(found)),
+            Err(error) => Err(PageError::new(error, &Page::anonymous(Lang::En, parts.uri.path()))),
+        }
+    }
+}
+
+pub fn session_cookie(state: &AppState, token: &SecretString) -> Cookie<'static> {
+    use secrecy::ExposeSecret;
+    Cookie::build((state.session_cookie_name(), token.expose_secret().to_owned()))
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .build()
+}
+
+pub fn expired_session_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = Cookie::build((state.session_cookie_name(), "")).http_only(true).secure(true).path("/").build();
+    cookie.make_removal();
+    cookie
+}

@@ -1,0 +1,246 @@
+//! Configuration, read once from the environment and validated before anything starts.
+//! A bad value stops the program with a message that names the variable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::keys::MasterKey;
+
+/// Every variable Relais reads, with a line for `--help` and the docs.
+pub const VARIABLES: &[(&str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "PostgreSQL URL of the schema owner (runs migrations). Unset: a private embedded cluster in RELAIS_DATA_DIR.",
+    ),
+    (
+        "RELAIS_APP_DATABASE_URL",
+        "PostgreSQL URL of the relais_app role used on the request path. Required with DATABASE_URL.",
+    ),
+    ("RELAIS_LISTEN", "address:port to listen on (default 127.0.0.1:8080)."),
+    (
+        "RELAIS_PUBLIC_URL",
+        "the URL people reach Relais at (default http://localhost:<port>). https:// turns on Secure cookies and HSTS.",
+    ),
+    ("RELAIS_DATA_DIR", "where the embedded database and local files live (default ./relais-data)."),
+    (
+        "RELAIS_MASTER_KEY",
+        "32 random bytes, base64. Every per-organization key derives from it. Required by `serve`.",
+    ),
+    (
+        "RELAIS_SMTP_URL",
+        "SMTP URL for the platform's own transactional mail (smtp://host:port or smtps://user:pass@host).",
+    ),
+    ("RELAIS_LOG", "log filter, e.g. info or relais=debug (default info)."),
+    ("RELAIS_LOG_FORMAT", "json (default) or pretty."),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { variable, problem: problem.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub enum DatabaseConfig {
+    /// A private cluster under the data directory, started and stopped by Relais.
+    Embedded,
+    External { owner_url: SecretString, app_url: SecretString },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub listen: SocketAddr,
+    pub public_url: PublicUrl,
+    pub data_dir: PathBuf,
+    pub master_key: Option<Arc<MasterKey>>,
+    pub smtp_url: Option<SecretString>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+}
+
+/// The externally visible origin, e.g. `https://crm.example.eu`. Used for CSRF origin checks,
+/// links in emails and the Secure cookie flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    origin: String,
+    secure: bool,
+}
+
+impl PublicUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+        let secure = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => return Err(format!("scheme must be http or https, not {other}")),
+        };
+        if url.host_str().is_none() {
+            return Err("has no host".into());
+        }
+        if url.path() != "/" || url.query().is_some() {
+            return Err("must be an origin without path or query, like https://crm.example.eu".into());
+        }
+        Ok(Self { origin: url.origin().ascii_serialization(), secure })
+    }
+
+    /// `scheme://host[:port]`, no trailing slash.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.secure
+    }
+
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.origin, path)
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let listen: SocketAddr = match get("RELAIS_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(text) => text
+                .parse()
+                .map_err(|_| problem("RELAIS_LISTEN", format!("'{text}' is not address:port, e.g. 127.0.0.1:8080")))?,
+        };
+        let public_url = match get("RELAIS_PUBLIC_URL") {
+            None => PublicUrl::parse(&format!("http://localhost:{}", listen.port()))
+                .map_err(|p| problem("RELAIS_PUBLIC_URL", p))?,
+            Some(text) => PublicUrl::parse(text).map_err(|p| problem("RELAIS_PUBLIC_URL", p))?,
+        };
+        let database = match (get("DATABASE_URL"), get("RELAIS_APP_DATABASE_URL")) {
+            (None, None) => DatabaseConfig::Embedded,
+            (None, Some(_)) => {
+                return Err(problem("DATABASE_URL", "must be set when RELAIS_APP_DATABASE_URL is set"));
+            }
+            (Some(_), None) => {
+                return Err(problem(
+                    "RELAIS_APP_DATABASE_URL",
+                    "must be set with DATABASE_URL: the request path connects as the relais_app role (see docs/operations.md)",
+                ));
+            }
+            (Some(owner), Some(app)) => {
+                check_postgres_url("DATABASE_URL", owner)?;
+                check_postgres_url("RELAIS_APP_DATABASE_URL", app)?;
+                DatabaseConfig::External { owner_url: owner.into(), app_url: app.into() }
+            }
+        };
+        let master_key = get("RELAIS_MASTER_KEY")
+            .map(|text| MasterKey::parse(text).map(Arc::new).map_err(|e| problem("RELAIS_MASTER_KEY", e.to_string())))
+            .transpose()?;
+        let smtp_url = match get("RELAIS_SMTP_URL") {
+            None => None,
+            Some(text) => {
+                let url = url::Url::parse(text).map_err(|_| problem("RELAIS_SMTP_URL", "is not a URL"))?;
+                if !matches!(url.scheme(), "smtp" | "smtps") {
+                    return Err(problem("RELAIS_SMTP_URL", "scheme must be smtp or smtps"));
+                }
+                Some(SecretString::from(text))
+            }
+        };
+        let log_format = match get("RELAIS_LOG_FORMAT") {
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => return Err(problem("RELAIS_LOG_FORMAT", format!("'{other}' is not json or pretty"))),
+        };
+        Ok(Self {
+            database,
+            listen,
+            public_url,
+            data_dir: PathBuf::from(get("RELAIS_DATA_DIR").unwrap_or("./relais-data")),
+            master_key,
+            smtp_url,
+            log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
+            log_format,
+        })
+    }
+
+    pub fn require_master_key(&self) -> Result<Arc<MasterKey>, ConfigError> {
+        self.master_key.clone().ok_or_else(|| {
+            problem(
+                "RELAIS_MASTER_KEY",
+                "is required: generate one with `head -c 32 /dev/urandom | base64` and keep it safe (without it, no stored secret can be opened)",
+            )
+        })
+    }
+}
+
+fn check_postgres_url(variable: &'static str, text: &str) -> Result<(), ConfigError> {
+    // Never echo the URL itself: it may carry a password.
+    let url = url::Url::parse(text).map_err(|_| problem(variable, "is not a URL"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(problem(variable, "scheme must be postgres:// or postgresql://"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_local_and_embedded() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url.origin(), "http://localhost:8080");
+        assert!(matches!(config.database, DatabaseConfig::Embedded));
+        assert!(config.master_key.is_none());
+        assert_eq!(config.require_master_key().unwrap_err().variable, "RELAIS_MASTER_KEY");
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases = [
+            ("RELAIS_LISTEN", "localhost"),
+            ("RELAIS_PUBLIC_URL", "ftp://x"),
+            ("RELAIS_PUBLIC_URL", "https://x.eu/app"),
+            ("RELAIS_MASTER_KEY", "c2hvcnQ="),
+            ("RELAIS_SMTP_URL", "http://mail"),
+            ("RELAIS_LOG_FORMAT", "xml"),
+            ("RELAIS_APP_DATABASE_URL", "postgres://app@db/relais"),
+        ];
+        for (name, value) in cases {
+            let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
+            let expected = if name == "RELAIS_APP_DATABASE_URL" { "DATABASE_URL" } else { name };
+            assert_eq!(err.variable, expected, "{name}={value}");
+        }
+        let err = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://o:secretpw@db/relais")])).unwrap_err();
+        assert_eq!(err.variable, "RELAIS_APP_DATABASE_URL");
+        assert!(!err.to_string().contains("secretpw"));
+    }
+
+    #[test]
+    fn https_public_url_is_secure() {
+        let config = Config::from_vars(&vars(&[("RELAIS_PUBLIC_URL", "https://crm.example.eu/")])).unwrap();
+        assert!(config.public_url.is_https());
+        assert_eq!(config.public_url.join("/login"), "https://crm.example.eu/login");
+    }
+}

@@ -1,0 +1,208 @@
+//! The database: two pools and the only two ways in.
+//!
+//! * [`Db::begin_org`] opens a **tenant transaction** as `relais_app`, with `app.org_id` and
+//!   `app.actor_id` set *local to the transaction*. Row-level security (forced on every tenant
+//!   table) then shows and accepts only that org's rows. This is the only door to tenant data.
+//! * [`Db::begin_platform`] opens a transaction in **platform scope** (the schema owner, member of
+//!   `relais_platform`). It is for the worker's job claiming, migrations, retention and the super
+//!   admin; every use names its reason, which is logged.
+
+pub mod embedded;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::ids::OrgId;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Who is acting inside a tenant transaction. Recorded in `app.actor_id` for triggers and in the
+/// audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    User(Uuid),
+    /// The platform itself (jobs, retention), acting for the org.
+    System,
+    /// Someone not signed in (a sign-up, a failed login, a public form).
+    Anonymous,
+}
+
+impl Actor {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::User(_) => "user",
+            Self::System => "system",
+            Self::Anonymous => "anonymous",
+        }
+    }
+
+    pub fn id(&self) -> Option<Uuid> {
+        match self {
+            Self::User(id) => Some(*id),
+            Self::System | Self::Anonymous => None,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct LoginCandidate {
+    pub org_id: OrgId,
+    pub user_id: Uuid,
+    pub password_hash: String,
+    pub status: String,
+}
+
+impl std::fmt::Debug for LoginCandidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginCandidate").field("org_id", &self.org_id).field("user_id", &self.user_id).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
+pub struct Db {
+    app: PgPool,
+    platform: PgPool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+/// A transaction bound to one organization. Dropped without `commit`, it rolls back.
+pub struct OrgTx {
+    tx: Transaction<'static, Postgres>,
+    org: OrgId,
+    actor: Actor,
+}
+
+impl OrgTx {
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
+    pub fn actor(&self) -> Actor {
+        self.actor
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+/// A transaction in platform scope. See the module documentation.
+pub struct PlatformTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PlatformTx {
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Db {
+    /// Connects both pools. `owner` runs migrations and platform work; `app` must be the
+    /// `relais_app` role, which owns nothing and cannot bypass RLS.
+    pub async fn connect(owner: PgConnectOptions, app: PgConnectOptions) -> Result<Self, sqlx::Error> {
+        let platform = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(owner.application_name("relais-platform"))
+            .await?;
+        let app = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(app.application_name("relais-app"))
+            .await?;
+        Ok(Self { app, platform })
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.platform).await
+    }
+
+    /// Opens the tenant transaction for `org`, acting as `actor`.
+    pub async fn begin_org(&self, org: OrgId, actor: Actor) -> Result<OrgTx, sqlx::Error> {
+        let mut tx = self.app.begin().await?;
+        sqlx::query("select set_config('app.org_id', $1, true), set_config('app.actor_id', $2, true)")
+            .bind(org.to_string())
+            .bind(actor.id().map(|id| id.to_string()).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        Ok(OrgTx { tx, org, actor })
+    }
+
+    /// Opens a platform-scope transaction; `reason` says why and is logged.
+    pub async fn begin_platform(&self, reason: &'static str) -> Result<PlatformTx, sqlx::Error> {
+        tracing::debug!(reason, "platform scope");
+        Ok(PlatformTx { tx: self.platform.begin().await? })
+    }
+
+    /// Login: the accounts an email could be, found before any org is known through the narrow
+    /// SECURITY DEFINER door `app.login_candidates` (org, user, hash and status only).
+    pub async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, sqlx::Error> {
+        sqlx::query_as("select org_id, user_id, password_hash, status from app.login_candidates($1)")
+            .bind(email)
+            .fetch_all(&self.app)
+            .await
+    }
+
+    /// Session cookie to (org, session, user), through the door `app.resolve_session`.
+    pub async fn resolve_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: time::OffsetDateTime,
+    ) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, session_id, user_id from app.resolve_session($1, $2)")
+            .bind(token_hash.as_slice())
+            .bind(now)
+            .fetch_optional(&self.app)
+            .await
+    }
+
+    /// The privacy-policy version in force at `now` (platform data, readable without an org).
+    pub async fn current_policy_version(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<(String, time::OffsetDateTime)>, sqlx::Error> {
+        sqlx::query_as(
+            "select version, effective_at from policy_versions where effective_at <= $1 order by effective_at desc limit 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.app)
+        .await
+    }
+
+    pub async fn is_ready(&self) -> bool {
+        sqlx::query("select 1").execute(&self.app).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.app.close().await;
+        self.platform.close().await;
+    }
+
+    /// The org-agnostic migration fingerprint: changes whenever a migration does.
+    pub fn schema_fingerprint() -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for migration in MIGRATOR.iter() {
+            hasher.update(migration.version.to_be_bytes());
+            hasher.update(&migration.checksum);
+        }
+        hex::encode(&hasher.finalize()[..8])
+    }
+}

@@ -1,0 +1,162 @@
+//! One error type for everything a handler can fail with. On the API it becomes RFC 9457
+//! problem+json naming the offending fields; pages wrap it in `web::PageError` for an HTML page.
+//! Internal details (SQL, I/O) are logged with the request id and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// One problem with one input field. `code` is stable for clients; `message` is for people.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code, message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("request refused: {0}")]
+    BadRequest(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(error))
+    }
+}
+
+impl AppError {
+    pub fn field(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable problem type slug, also the message-catalog key suffix for pages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::Conflict(_) => "conflict",
+            Self::TooManyRequests { .. } => "rate-limited",
+            Self::BadRequest(_) => "bad-request",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Detail safe to show a client: never internal error text.
+    pub fn public_detail(&self) -> Option<String> {
+        match self {
+            Self::Conflict(d) | Self::BadRequest(d) => Some(d.clone()),
+            Self::Validation(_) => Some("One or more fields are invalid.".into()),
+            _ => None,
+        }
+    }
+
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Self::Validation(errors) => errors,
+            _ => &[],
+        }
+    }
+
+    /// Logs what the client must not see. Called once, where the error becomes a response.
+    pub fn log(&self) {
+        match self {
+            Self::Internal(error) => tracing::error!(error = format!("{error:#}"), "internal error"),
+            Self::Unavailable(what) => tracing::warn!(what, "unavailable"),
+            _ => {}
+        }
+    }
+}
+
+/// RFC 9457 body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        let problem = Problem {
+            kind: format!("/docs/problems#{}", self.kind()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.public_detail(),
+            errors: self.field_errors().to_vec(),
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        response
+    }
+}
+
+/// Maps a unique or check violation of a named constraint to a field error; anything else stays
+/// internal. Keeps constraint names out of responses.
+pub fn on_constraint(
+    error: sqlx::Error,
+    map: impl FnOnce(&str) -> Option<AppError>,
+) -> AppError {
+    if let sqlx::Error::Database(db) = &error
+        && let Some(name) = db.constraint()
+        && let Some(mapped) = map(name)
+    {
+        return mapped;
+    }
+    error.into()
+}

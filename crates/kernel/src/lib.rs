@@ -1,0 +1,25 @@
+//! The kernel every Relais module stands on.
+//!
+//! Nothing here knows about CRM records or campaigns: it holds what all modules share — typed
+//! configuration, the database with its tenant transaction (the only door to tenant data), the
+//! clock, errors, the audit log, the data catalog, the vault, the job queue and the message catalog.
+
+pub mod audit;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod i18n;
+pub mod ids;
+pub mod jobs;
+pub mod keys;
+pub mod token;
+pub mod web;
+pub mod vault;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use db::{Db, OrgTx, PlatformTx};
+pub use error::{AppError, AppResult, FieldError};
+pub use ids::{OrgId, UserId};

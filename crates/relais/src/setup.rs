@@ -1,0 +1,168 @@
+//! Starting and stopping: database (embedded or external), migrations, state, server, workers.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kernel::clock::Clock;
+use kernel::config::{Config, DatabaseConfig};
+use kernel::db::embedded::{APP_ROLE, Durability, EmbeddedPostgres, OWNER_ROLE};
+use kernel::jobs::{Registry, Worker};
+use kernel::keys::MasterKey;
+use kernel::web::AppState;
+use kernel::{Db, OrgId};
+use secrecy::ExposeSecret;
+use sqlx::postgres::PgConnectOptions;
+
+pub const EMBEDDED_DATABASE: &str = "relais";
+
+/// The database, and the embedded cluster to stop on exit when there is one.
+pub struct Database {
+    pub db: Db,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+        let (db, embedded) = match &config.database {
+            DatabaseConfig::Embedded => {
+                let cluster = EmbeddedPostgres::new(&config.data_dir, Durability::Full)?;
+                let starter = cluster.clone();
+                tokio::task::spawn_blocking(move || starter.ensure_running()).await??;
+                cluster.bootstrap(EMBEDDED_DATABASE).await?;
+                tracing::info!(socket = %cluster.socket_dir().display(), "embedded PostgreSQL running");
+                let db = Db::connect(
+                    cluster.connect_options(OWNER_ROLE, EMBEDDED_DATABASE),
+                    cluster.connect_options(APP_ROLE, EMBEDDED_DATABASE),
+                )
+                .await
+                .context("connecting to the embedded PostgreSQL")?;
+                (db, Some(cluster))
+            }
+            DatabaseConfig::External { owner_url, app_url } => {
+                let owner: PgConnectOptions = owner_url.expose_secret().parse().context("DATABASE_URL")?;
+                let app: PgConnectOptions = app_url.expose_secret().parse().context("RELAIS_APP_DATABASE_URL")?;
+                (Db::connect(owner, app).await.context("connecting to DATABASE_URL / RELAIS_APP_DATABASE_URL")?, None)
+            }
+        };
+        db.migrate().await.context("applying migrations")?;
+        Ok(Self { db, embedded })
+    }
+
+    pub async fn close(self) {
+        self.db.close().await;
+        if let Some(cluster) = self.embedded
+            && let Err(error) = tokio::task::spawn_blocking(move || cluster.stop()).await
+        {
+            tracing::error!(%error, "stopping the embedded PostgreSQL");
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Serve,
+    WorkerOnly,
+}
+
+/// Job handlers of every module. Modules add theirs as they gain background work.
+pub fn job_registry() -> Registry {
+    Registry::default()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<ExitCode> {
+    let master = config.require_master_key()?;
+    let database = Database::open(&config).await?;
+    let outcome = run(config, master, &database, mode, None).await;
+    database.close().await;
+    outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// Serves until a shutdown signal. `banner` is printed once the port is bound.
+pub async fn run(
+    config: Config,
+    master: Arc<MasterKey>,
+    database: &Database,
+    mode: Mode,
+    banner: Option<String>,
+) -> anyhow::Result<()> {
+    let clock = Clock::system();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(database.db.clone(), clock.clone(), job_registry());
+    let mut worker_stop = stop_rx.clone();
+    let worker_task = tokio::spawn(worker.run(async move {
+        let _ = worker_stop.wait_for(|stop| *stop).await;
+    }));
+
+    if mode == Mode::Serve {
+        let config = Arc::new(config);
+        let state = AppState::new(config.clone(), database.db.clone(), clock, master);
+        let app = web::app(state);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("RELAIS_LISTEN: cannot listen on {}", config.listen))?;
+        tracing::info!(listen = %config.listen, public_url = config.public_url.origin(), "serving");
+        if let Some(banner) = banner {
+            println!("{banner}");
+        }
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+    } else {
+        shutdown_signal().await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = worker_task.await;
+    Ok(())
+}
+
+pub async fn migrate_only(config: Config) -> anyhow::Result<ExitCode> {
+    let database = Database::open(&config).await?;
+    println!("migrations applied");
+    database.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit_verify(config: Config, only: Option<uuid::Uuid>) -> anyhow::Result<ExitCode> {
+    let master = config.require_master_key()?;
+    let database = Database::open(&config).await?;
+    let audit = kernel::audit::AuditLog::new(master, Clock::system());
+    let mut tx = database.db.begin_platform("audit verify").await?;
+    let orgs: Vec<OrgId> = match only {
+        Some(org) => vec![OrgId(org)],
+        None => sqlx::query_scalar("select org_id from organizations order by org_id").fetch_all(tx.conn()).await?,
+    };
+    let mut broken = 0;
+    for org in orgs {
+        let result = audit.verify(tx.conn(), org).await?;
+        match &result.broken {
+            None => println!("{org}: intact ({} events)", result.events_checked),
+            Some(b) => {
+                broken += 1;
+                println!("{org}: BROKEN at sequence {} ({})", b.seq, b.reason);
+            }
+        }
+    }
+    tx.commit().await?;
+    database.close().await;
+    Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
