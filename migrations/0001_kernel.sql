@@ -110,15 +110,19 @@ create table sessions (
     org_id         uuid not null,
     session_id     uuid not null,
     user_id        uuid not null,
-    token_hash     bytea not null unique check (length(token_hash) = 32),
+    token_hash     bytea not null check (length(token_hash) = 32),
     created_at     timestamptz not null,
     last_seen_at   timestamptz not null,
     expires_at     timestamptz not null,
     ip             inet,
     user_agent     text,
     primary key (org_id, session_id),
+    -- Scoped by org like every key; a 256-bit random token never collides in practice, and the
+    -- plain index below serves the lookup that happens before the org is known.
+    unique (org_id, token_hash),
     foreign key (org_id, user_id) references users (org_id, user_id) on delete cascade
 );
+create index sessions_token on sessions (token_hash);
 create index sessions_user on sessions (org_id, user_id);
 call app.make_tenant_table('sessions');
 

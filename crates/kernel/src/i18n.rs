@@ -133,6 +133,44 @@ mod tests {
     }
 
     #[test]
+    fn every_key_used_in_templates_exists() {
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalogs: Vec<(Lang, Vec<&'static str>)> = Lang::ALL.iter().map(|&lang| (lang, keys(lang))).collect();
+        let mut templates = 0;
+        let mut used = 0;
+        let mut missing = Vec::new();
+        for krate in std::fs::read_dir(&crates).expect("read crates/") {
+            let dir = krate.expect("crate entry").path().join("templates");
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries {
+                let path = entry.expect("template entry").path();
+                if path.extension().is_none_or(|ext| ext != "html") {
+                    continue;
+                }
+                templates += 1;
+                let text = std::fs::read_to_string(&path).expect("read template");
+                const OPEN: &str = "t.get(\"";
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find(OPEN) {
+                    rest = &rest[start + OPEN.len()..];
+                    let Some(end) = rest.find('"') else { break };
+                    let key = &rest[..end];
+                    rest = &rest[end + 1..];
+                    used += 1;
+                    for (lang, catalog) in &catalogs {
+                        if catalog.binary_search_by(|known| (*known).cmp(key)).is_err() {
+                            missing.push(format!("{key} ({lang:?}, {})", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(templates > 0, "no templates found under {}", crates.display());
+        assert!(used > 0, "no t.get(\"...\") keys found in templates");
+        assert!(missing.is_empty(), "keys missing from the catalogs: {missing:#?}");
+    }
+
+    #[test]
     fn accept_language_respects_quality() {
         assert_eq!(Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"), Some(Lang::Fr));
         assert_eq!(Lang::from_accept_language("de-DE,en;q=0.5,fr;q=0.7"), Some(Lang::Fr));

@@ -1,1 +1,283 @@
+//! `TestApp`: each test gets its own database, cloned from a migrated template, and its own
+//! instance of the app on a random loopback port, with a clock the test moves by hand.
+//!
+//! All tests of a run share one disposable PostgreSQL cluster (started on first use under
+//! `target/relais-test-pg`, or wherever `RELAIS_TEST_PG_DIR` says); `scripts/test.sh` stops it at
+//! the end. Building the template once per schema version keeps a new database to a file copy.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kernel::clock::Clock;
+use kernel::config::Config;
+use kernel::db::embedded::{self, APP_ROLE, Durability, EmbeddedPostgres, OWNER_ROLE, SUPERUSER};
+use kernel::keys::MasterKey;
+use kernel::web::AppState;
+use kernel::{Db, OrgId, UserId};
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use tokio::sync::OnceCell;
+
+pub use reqwest;
+
+struct Cluster {
+    pg: EmbeddedPostgres,
+    template: String,
+}
+
+static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+
+fn cluster_dir() -> PathBuf {
+    std::env::var_os("RELAIS_TEST_PG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/relais-test-pg"))
+}
+
+async fn cluster() -> anyhow::Result<&'static Cluster> {
+    CLUSTER
+        .get_or_try_init(|| async {
+            let pg = EmbeddedPostgres::new(&cluster_dir(), Durability::Disposable)?;
+            let starter = pg.clone();
+            tokio::task::spawn_blocking(move || starter.ensure_running()).await??;
+            pg.bootstrap("relais_test_bootstrap").await?;
+            let template = build_template(&pg).await?;
+            Ok(Cluster { pg, template })
+        })
+        .await
+}
+
+/// Creates the migrated template database for this schema version, once per cluster: it is built
+/// under another name and renamed when complete, so a half-built template is never cloned.
+async fn build_template(pg: &EmbeddedPostgres) -> anyhow::Result<String> {
+    let name = format!("relais_tpl_{}", Db::schema_fingerprint());
+    let mut admin = pg.connect_options(SUPERUSER, "postgres").connect().await?;
+    admin.execute("select pg_advisory_lock(7243002)").await?;
+    let result = async {
+        let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+        if exists {
+            return Ok::<_, anyhow::Error>(());
+        }
+        let building = format!("{name}_build");
+        admin.execute(sqlx::AssertSqlSafe(format!("drop database if exists {building}"))).await?;
+        embedded::create_database(&mut admin, &building, None).await?;
+        let db = Db::connect(pg.connect_options(OWNER_ROLE, &building), pg.connect_options(APP_ROLE, &building)).await?;
+        db.migrate().await.context("migrating the template")?;
+        db.close().await;
+        admin.execute(sqlx::AssertSqlSafe(format!("alter database {building} rename to {name}"))).await?;
+        Ok(())
+    }
+    .await;
+    admin.execute("select pg_advisory_unlock(7243002)").await?;
+    result?;
+    Ok(name)
+}
+
+/// One test's application: its database, its server, its clock.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub state: AppState,
+    pub db: Db,
+    pub clock: Clock,
+    pub database: String,
+    /// Talks HTTP to the app; follows no redirects so tests see them.
+    pub http: reqwest::Client,
+    pg: &'static EmbeddedPostgres,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        match Self::try_spawn().await {
+            Ok(app) => app,
+            Err(error) => panic!("could not start the test app: {error:#}"),
+        }
+    }
+
+    async fn try_spawn() -> anyhow::Result<Self> {
+        let cluster = cluster().await?;
+        let database = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = cluster.pg.connect_options(SUPERUSER, "postgres").connect().await?;
+        embedded::create_database(&mut admin, &database, Some(&cluster.template)).await?;
+        admin.close().await?;
+
+        let db = Db::connect(
+            cluster.pg.connect_options(OWNER_ROLE, &database),
+            cluster.pg.connect_options(APP_ROLE, &database),
+        )
+        .await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let master_key = MasterKey::generate_base64();
+        let vars = [
+            ("RELAIS_PUBLIC_URL".to_string(), format!("http://127.0.0.1:{}", address.port())),
+            ("RELAIS_LISTEN".to_string(), address.to_string()),
+            ("RELAIS_MASTER_KEY".to_string(), master_key),
+        ]
+        .into_iter()
+        .collect();
+        let config = Config::from_vars(&vars)?;
+        let master = config.require_master_key()?;
+        let clock = Clock::manual(time::OffsetDateTime::now_utc());
+        let state = AppState::new(Arc::new(config), db.clone(), clock.clone(), master);
+        let app = web::app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
+        });
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        Ok(Self { address, state, db, clock, database, http, pg: &cluster.pg, server })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// The origin browsers send with this app's forms.
+    pub fn origin(&self) -> String {
+        self.url("")
+    }
+
+    /// Connection options for this test's database as `role` (superuser, owner or app).
+    pub fn connect_options(&self, role: &str) -> PgConnectOptions {
+        self.pg.connect_options(role, &self.database)
+    }
+
+    /// A raw connection as the request role with no org set — what `psql -U relais_app` gets.
+    pub async fn app_role_connection(&self) -> PgConnection {
+        self.connect_options(APP_ROLE).connect().await.expect("connect as relais_app")
+    }
+
+    /// A superuser connection, for tests that play an attacker with full database access.
+    pub async fn superuser_connection(&self) -> PgConnection {
+        self.connect_options(SUPERUSER).connect().await.expect("connect as superuser")
+    }
+
+    pub fn socket_dir(&self) -> PathBuf {
+        self.pg.socket_dir()
+    }
+
+    pub async fn current_policy_version(&self) -> String {
+        self.db.current_policy_version(self.clock.now()).await.expect("policy").expect("a policy").0
+    }
+
+    /// A valid sign-up body for `email`; tests change fields to make it invalid.
+    pub async fn signup_body(&self, email: &str) -> Value {
+        json!({
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": email,
+            "password": PASSWORD,
+            "organization_name": format!("Org of {email}"),
+            "job_title": "Head of sales",
+            "adult": true,
+            "accepted_policy_version": self.current_policy_version().await,
+        })
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    /// Signs up through the API and returns the new org and owner.
+    pub async fn sign_up(&self, email: &str) -> (OrgId, UserId) {
+        let response = self.post_json("/api/v1/signup", &self.signup_body(email).await).await;
+        assert_eq!(response.status(), 201, "sign-up failed: {}", response.text().await.unwrap_or_default());
+        let body: Value = response.json().await.expect("json");
+        let org = body["organization_id"].as_str().expect("org id").parse().expect("uuid");
+        let user = body["user_id"].as_str().expect("user id").parse().expect("uuid");
+        (org, user)
+    }
+
+    /// Logs in through the login form, as a browser would, and returns the signed-in browser.
+    pub async fn browser_login(&self, email: &str, password: &str) -> Browser {
+        let browser = Browser::new(self);
+        let response = browser.post_form("/login", &[("email", email), ("password", password)]).await;
+        assert_eq!(response.status(), 303, "login failed");
+        browser
+    }
+}
+
+/// A minimal browser: keeps the cookies the app sets and sends the Origin header forms carry.
+/// (reqwest's cookie store would not send `Secure` cookies over plain-HTTP loopback.)
+pub struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        Self { http: app.http.clone(), base: app.url(""), cookies: Default::default() }
+    }
+
+    fn cookie_header(&self) -> String {
+        let cookies = self.cookies.lock().expect("cookies");
+        cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn remember(&self, response: &reqwest::Response) {
+        let mut cookies = self.cookies.lock().expect("cookies");
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let pair = text.split(';').next().unwrap_or("");
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            cookies.retain(|(n, _)| n != name);
+            let removal = text.to_ascii_lowercase().contains("max-age=0") || value.is_empty();
+            if !removal {
+                cookies.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().expect("cookies").iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let response = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .expect("request");
+        self.remember(&response);
+        response
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ORIGIN, &self.base)
+            .header("sec-fetch-site", "same-origin")
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        self.remember(&response);
+        response
+    }
+
+    /// The CSRF token embedded in a page's forms.
+    pub async fn csrf_token(&self, path: &str) -> String {
+        let html = self.get(path).await.text().await.expect("html");
+        let marker = "name=\"csrf\" value=\"";
+        let start = html.find(marker).expect("a csrf field") + marker.len();
+        html[start..].split('"').next().expect("token").to_string()
+    }
+}

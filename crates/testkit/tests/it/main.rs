@@ -1,0 +1,12 @@
+//! Integration tests: real PostgreSQL, the app over HTTP on loopback, real peers.
+//! One binary (linking is the slow part of a Rust test build); one module per area.
+
+mod identity_login;
+mod identity_signup;
+mod kernel_audit;
+mod kernel_conformance;
+mod kernel_jobs;
+mod kernel_tenancy;
+mod kernel_vault;
+mod smoke;
+mod web_shell;
