@@ -150,12 +150,12 @@ struct ErrorPage<'a> {
 /// An `AppError` shown as an HTML page in the visitor's language.
 pub struct PageError {
     pub error: AppError,
-    pub page: Page,
+    pub page: Box<Page>,
 }
 
 impl PageError {
     pub fn new(error: impl Into<AppError>, page: &Page) -> Self {
-        Self { error: error.into(), page: page.clone() }
+        Self { error: error.into(), page: Box::new(page.clone()) }
     }
 }
 

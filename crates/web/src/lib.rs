@@ -112,3 +112,25 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware)
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The committed docs/data-catalog.md is what `relais catalog` prints today.
+    #[test]
+    fn data_catalog_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/data-catalog.md");
+        let committed = std::fs::read_to_string(path).expect("docs/data-catalog.md");
+        let generated = kernel::catalog::to_markdown(&super::data_catalog());
+        assert!(
+            committed.ends_with(&generated),
+            "docs/data-catalog.md is stale: regenerate it with `relais catalog` (see the file's header)"
+        );
+    }
+
+    #[test]
+    fn openapi_is_3_1_and_lists_signup() {
+        let doc = serde_json::to_value(super::openapi()).expect("json");
+        assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
+        assert!(doc["paths"]["/api/v1/signup"]["post"].is_object());
+    }
+}

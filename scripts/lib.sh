@@ -1,0 +1,81 @@
+# Shared by scripts/demo.sh and scripts/test.sh: install what is missing, from Debian's packages.
+
+sudo_cmd() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    echo "error: '$*' needs root; run as root or install sudo" >&2
+    return 1
+  fi
+}
+
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: apt-get not found; install these yourself: $*" >&2
+    return 1
+  fi
+  echo "Installing $* (Debian packages)..." >&2
+  sudo_cmd apt-get update -qq
+  sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+have_postgres_server() {
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1
+}
+
+ensure_postgres() {
+  have_postgres_server && return 0
+  # Relais runs its own private cluster; stop Debian from creating and starting a system-wide one.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    sudo_cmd mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | sudo_cmd tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  apt_install postgresql
+  have_postgres_server || { echo "error: PostgreSQL server binaries still missing" >&2; return 1; }
+}
+
+python_with_nacl() {
+  local py
+  for py in "${RELAIS_TEST_PYTHON:-}" python3 /usr/bin/python3; do
+    [ -n "$py" ] || continue
+    command -v "$py" >/dev/null 2>&1 || continue
+    if "$py" -c "import nacl.secret" >/dev/null 2>&1; then
+      command -v "$py"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# The vault's interoperability test opens a Relais ciphertext with PyNaCl, a stock libsodium binding.
+ensure_pynacl() {
+  local py
+  if ! py=$(python_with_nacl); then
+    apt_install python3 python3-nacl || true
+    if ! py=$(python_with_nacl); then
+      python3 -m pip install --quiet --user pynacl 2>/dev/null \
+        || python3 -m pip install --quiet --user --break-system-packages pynacl
+      py=$(python_with_nacl) || { echo "error: could not install PyNaCl" >&2; return 1; }
+    fi
+  fi
+  export RELAIS_TEST_PYTHON="$py"
+}
+
+# Stops a cluster started by Relais (fast shutdown) given the directory that holds data/.
+stop_cluster() {
+  local root="$1" pidfile
+  [ -f "$root/postgres-location.txt" ] && root=$(cat "$root/postgres-location.txt")
+  [ -d "$root/postgres" ] && root="$root/postgres"
+  pidfile="$root/data/postmaster.pid"
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(head -n 1 "$pidfile")
+  kill -INT "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "warning: PostgreSQL ($pid) did not stop within 10 s" >&2
+}
