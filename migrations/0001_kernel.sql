@@ -181,6 +181,28 @@ create table audit_checkpoints (
 );
 call app.make_tenant_table('audit_checkpoints', 'select, insert');
 
+-- The app role may update a chain head only to advance it by one, onto the event it just appended,
+-- so it cannot rewind a chain or poison it with a MAC or month of its choosing.
+create function app.audit_head_advances() returns trigger
+language plpgsql as $$
+begin
+  if new.org_id <> old.org_id
+     or new.last_seq <> old.last_seq + 1
+     or not exists (
+          select 1 from audit_events e
+          where e.org_id = new.org_id and e.seq = new.last_seq and e.mac = new.last_mac
+            and new.last_month is not distinct from
+                greatest(old.last_month, date_trunc('month', e.occurred_at at time zone 'UTC')::date))
+  then
+    raise exception 'an audit chain head only advances onto the event just appended'
+      using errcode = 'insufficient_privilege';
+  end if;
+  return new;
+end $$;
+
+create trigger audit_chain_heads_advance before update on audit_chain_heads
+  for each row execute function app.audit_head_advances();
+
 create function app.audit_is_append_only() returns trigger
 language plpgsql as $$
 begin
@@ -223,12 +245,14 @@ call app.make_tenant_table('jobs');
 -- ---------------------------------------------------------------- narrow doors before an org is known
 -- Login and session lookup happen before the request knows its org. These two SECURITY DEFINER
 -- functions run in platform scope and return only what is needed to open the tenant transaction.
+-- Tables are schema-qualified and pg_temp comes last, so a caller's temporary table cannot
+-- shadow them (and the app role may not create temporary tables at all, below).
 create function app.login_candidates(p_email text)
 returns table (org_id uuid, user_id uuid, password_hash text, status text)
-language sql stable security definer set search_path = pg_catalog, public
+language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$
   select u.org_id, u.user_id, u.password_hash, u.status
-  from users u join organizations o using (org_id)
+  from public.users u join public.organizations o using (org_id)
   where u.email = p_email and o.status = 'active'
   order by u.last_login_at desc nulls last, u.created_at
   limit 3
@@ -236,15 +260,20 @@ $$;
 
 create function app.resolve_session(p_token_hash bytea, p_now timestamptz)
 returns table (org_id uuid, session_id uuid, user_id uuid)
-language sql stable security definer set search_path = pg_catalog, public
+language sql stable security definer set search_path = pg_catalog, pg_temp
 as $$
   select s.org_id, s.session_id, s.user_id
-  from sessions s
+  from public.sessions s
   where s.token_hash = p_token_hash and s.expires_at > p_now
 $$;
 
 revoke all on function app.login_candidates(text), app.resolve_session(bytea, timestamptz) from public;
 grant execute on function app.login_candidates(text), app.resolve_session(bytea, timestamptz) to relais_app;
+
+-- Least privilege: the request role needs no temporary tables.
+do $$ begin
+  execute format('revoke temporary on database %I from public', current_database());
+end $$;
 
 insert into policy_versions (version, published_at, effective_at, summary)
 values ('2026-11-01', '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z', 'First version of the Relais privacy policy.');

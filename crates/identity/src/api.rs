@@ -4,14 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use kernel::AppError;
-use kernel::web::AppState;
+use kernel::error::ApiJson;
+use kernel::web::{AppState, LangPref};
 
 use crate::service::{self, NewAccount, SignupInput};
 
 /// Create an organization and its owner account.
 ///
 /// Every field is checked; all problems come back at once as problem+json naming each field,
-/// and nothing is written unless the whole request is valid.
+/// and nothing is written unless the whole request is valid. The owner's language is taken from
+/// `Accept-Language` (English by default) and can be changed later.
 #[utoipa::path(
     post,
     path = "/api/v1/signup",
@@ -22,7 +24,11 @@ use crate::service::{self, NewAccount, SignupInput};
         (status = 422, description = "Invalid fields", body = kernel::error::Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn signup(State(state): State<AppState>, Json(input): Json<SignupInput>) -> Result<(StatusCode, Json<NewAccount>), AppError> {
-    let account = service::sign_up(&state, input).await?;
+pub async fn signup(
+    State(state): State<AppState>,
+    LangPref(lang): LangPref,
+    ApiJson(input): ApiJson<SignupInput>,
+) -> Result<(StatusCode, Json<NewAccount>), AppError> {
+    let account = service::sign_up(&state, input, lang).await?;
     Ok((StatusCode::CREATED, Json(account)))
 }

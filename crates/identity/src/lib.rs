@@ -28,5 +28,8 @@ pub fn api() -> Router<AppState> {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(api::signup), components(schemas(service::SignupInput, service::NewAccount, kernel::error::Problem, kernel::FieldError)))]
+#[openapi(
+    paths(api::signup),
+    components(schemas(service::SignupInput, service::NewAccount, kernel::error::Problem, kernel::FieldError))
+)]
 pub struct ApiDoc;

@@ -167,9 +167,8 @@ pub async fn verify_password(password: SecretString, hash: String) -> bool {
 
 /// A real bcrypt hash of a random string at the same cost, so that an unknown email costs the same
 /// time as a wrong password.
-pub static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    bcrypt::hash(uuid::Uuid::new_v4().to_string(), BCRYPT_COST).unwrap_or_default()
-});
+pub static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| bcrypt::hash(uuid::Uuid::new_v4().to_string(), BCRYPT_COST).unwrap_or_default());
 
 #[cfg(test)]
 mod tests {

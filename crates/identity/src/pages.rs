@@ -24,10 +24,7 @@ pub struct FormErrors(Vec<FieldError>);
 
 impl FormErrors {
     pub fn for_field(&self, page: &Page, field: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| page.t.get(&format!("field_error.{}", e.code)).to_owned())
+        self.0.iter().find(|e| e.field == field).map(|e| page.t.get(&format!("field_error.{}", e.code)).to_owned())
     }
 
     pub fn any(&self) -> bool {
@@ -72,7 +69,12 @@ pub async fn signup_form(
     }
     let page = Page::anonymous(lang, "/signup");
     let policy_version = current_policy(&state, &page).await?;
-    let view = SignupPage { page: page.clone(), errors: FormErrors::default(), values: SignupValues::default(), policy_version };
+    let view = SignupPage {
+        page: page.clone(),
+        errors: FormErrors::default(),
+        values: SignupValues::default(),
+        policy_version,
+    };
     Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())
 }
 
@@ -101,7 +103,7 @@ pub async fn signup_submit(
     };
     let email = input.email.clone();
     let password = input.password.clone();
-    match service::sign_up(&state, input).await {
+    match service::sign_up(&state, input, lang).await {
         Ok(_) => {
             // Signing up logs the new owner in straight away.
             let session = service::log_in(&state, LoginInput { email, password }, &client)
@@ -136,7 +138,10 @@ impl LoginPage {
     }
 }
 
-pub async fn login_form(LangPref(lang): LangPref, MaybeSignedIn(signed_in): MaybeSignedIn) -> Result<Response, PageError> {
+pub async fn login_form(
+    LangPref(lang): LangPref,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+) -> Result<Response, PageError> {
     if signed_in.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
     }
@@ -194,7 +199,11 @@ fn check_csrf(state: &AppState, signed_in: &SignedIn, submitted: &str, page: &Pa
     }
 }
 
-pub async fn logout(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<CsrfForm>) -> Result<Response, PageError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/logout");
     check_csrf(&state, &signed_in, &form.csrf, &page)?;
     service::log_out(&state, signed_in.org, signed_in.user_id, signed_in.session_id)
@@ -223,10 +232,12 @@ pub async fn switch_language(
     Form(form): Form<LangForm>,
 ) -> Result<Response, PageError> {
     let page = Page::anonymous(current, "/lang");
-    let lang = Lang::parse(&form.lang).ok_or_else(|| PageError::new(AppError::field("lang", "invalid", "Unknown language."), &page))?;
+    let lang = Lang::parse(&form.lang)
+        .ok_or_else(|| PageError::new(AppError::field("lang", "invalid", "Unknown language."), &page))?;
     if let Some(signed_in) = &signed_in {
         check_csrf(&state, signed_in, &form.csrf, &page)?;
-        let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| PageError::new(e, &page))?;
+        let mut tx =
+            state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| PageError::new(e, &page))?;
         sqlx::query("update users set language = $3, updated_at = $4 where org_id = $1 and user_id = $2")
             .bind(signed_in.org)
             .bind(signed_in.user_id)
@@ -309,9 +320,10 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
     let fail = |e: sqlx::Error| PageError::new(e, &page);
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
     let members: Vec<MemberRow> = sqlx::query_as(
-        "select first_name, last_name, email, job_title, org_role, last_login_at from users
+        "select first_name, last_name, email, job_title, org_role, last_login_at from users where org_id = $1
          order by case org_role when 'owner' then 0 when 'manager' then 1 else 2 end, last_name, first_name",
     )
+    .bind(signed_in.org)
     .fetch_all(tx.conn())
     .await
     .map_err(fail)?;
@@ -320,8 +332,10 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
         let rows: Vec<LoginRow> = sqlx::query_as(
             "select e.occurred_at, e.outcome, e.ip, e.user_agent, u.first_name, u.last_name
              from login_events e join users u on u.org_id = e.org_id and u.user_id = e.user_id
+             where e.org_id = $1
              order by e.occurred_at desc limit 20",
         )
+        .bind(signed_in.org)
         .fetch_all(tx.conn())
         .await
         .map_err(fail)?;

@@ -3,6 +3,7 @@
 
 use kernel::audit::AuditEvent;
 use kernel::db::Actor;
+use kernel::i18n::Lang;
 use kernel::ids::SessionId;
 use kernel::web::{AppState, ClientInfo};
 use kernel::{AppError, FieldError, OrgId, UserId, token};
@@ -50,16 +51,11 @@ fn empty_secret() -> SecretString {
 
 /// Accepts JSON booleans and HTML checkbox values ("on", "true").
 fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Value {
-        Bool(bool),
-        Text(String),
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::String(t) => Ok(matches!(t.as_str(), "on" | "true" | "yes" | "1")),
+        _ => Err(serde::de::Error::custom("expected true or false")),
     }
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Bool(b) => b,
-        Value::Text(t) => matches!(t.as_str(), "on" | "true" | "yes" | "1"),
-    })
 }
 
 struct ValidSignup {
@@ -103,9 +99,15 @@ async fn validate_signup(state: &AppState, input: SignupInput) -> Result<ValidSi
         None => return Err(AppError::Unavailable("no privacy policy is published".into())),
     };
     match (first_name, last_name, email, password, organization_name, job_title, policy_version) {
-        (Some(first_name), Some(last_name), Some(email), Some(password), Some(organization_name), Some(job_title), Some(policy_version))
-            if errors.is_empty() =>
-        {
+        (
+            Some(first_name),
+            Some(last_name),
+            Some(email),
+            Some(password),
+            Some(organization_name),
+            Some(job_title),
+            Some(policy_version),
+        ) if errors.is_empty() => {
             Ok(ValidSignup { first_name, last_name, email, password, organization_name, job_title, policy_version })
         }
         _ => Err(AppError::Validation(errors)),
@@ -121,7 +123,7 @@ pub struct NewAccount {
 }
 
 /// Creates an organization and its owner. Nothing is written unless every field is valid.
-pub async fn sign_up(state: &AppState, input: SignupInput) -> Result<NewAccount, AppError> {
+pub async fn sign_up(state: &AppState, input: SignupInput, lang: Lang) -> Result<NewAccount, AppError> {
     let valid = validate_signup(state, input).await?;
     // One email, one login: an address already in use cannot start a second organization. The
     // answer does not say in which organization (and issue #3 replaces it with a verified flow).
@@ -145,8 +147,8 @@ pub async fn sign_up(state: &AppState, input: SignupInput) -> Result<NewAccount,
         .await?;
     sqlx::query(
         "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
-                            adult_attested_at, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)",
+                            language, adult_attested_at, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $9)",
     )
     .bind(org)
     .bind(user)
@@ -157,6 +159,7 @@ pub async fn sign_up(state: &AppState, input: SignupInput) -> Result<NewAccount,
     .bind(OrgRole::Owner.as_str())
     .bind(&password_hash)
     .bind(now)
+    .bind(lang.code())
     .execute(tx.conn())
     .await?;
     sqlx::query("insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)")
@@ -243,10 +246,7 @@ pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) ->
         .bind(now)
         .execute(tx.conn())
         .await?;
-    state
-        .audit
-        .record(&mut tx, AuditEvent::new("auth.login.succeeded").target("session", session_id.0))
-        .await?;
+    state.audit.record(&mut tx, AuditEvent::new("auth.login.succeeded").target("session", session_id.0)).await?;
     tx.commit().await?;
     Ok(NewSession { token, session_id })
 }

@@ -142,11 +142,13 @@ impl AuditLog {
         let now = self.clock.now();
         let month = first_of_month(now.date());
 
-        sqlx::query("insert into audit_chain_heads (org_id, last_seq, last_mac) values ($1, 0, $2) on conflict do nothing")
-            .bind(org)
-            .bind(self.genesis(org))
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "insert into audit_chain_heads (org_id, last_seq, last_mac) values ($1, 0, $2) on conflict do nothing",
+        )
+        .bind(org)
+        .bind(self.genesis(org))
+        .execute(tx.conn())
+        .await?;
         let (last_seq, last_mac, last_month): (i64, Vec<u8>, Option<Date>) =
             sqlx::query_as("select last_seq, last_mac, last_month from audit_chain_heads where org_id = $1 for update")
                 .bind(org)
@@ -169,14 +171,16 @@ impl AuditLog {
         let mac = self.event_mac(&row, &last_mac);
 
         if last_month.is_none_or(|last| month > last) {
-            sqlx::query("insert into audit_checkpoints (org_id, month, first_seq, anchor_mac, mac) values ($1, $2, $3, $4, $5)")
-                .bind(org)
-                .bind(month)
-                .bind(seq)
-                .bind(&last_mac)
-                .bind(self.checkpoint_mac(org, month, seq, &last_mac))
-                .execute(tx.conn())
-                .await?;
+            sqlx::query(
+                "insert into audit_checkpoints (org_id, month, first_seq, anchor_mac, mac) values ($1, $2, $3, $4, $5)",
+            )
+            .bind(org)
+            .bind(month)
+            .bind(seq)
+            .bind(&last_mac)
+            .bind(self.checkpoint_mac(org, month, seq, &last_mac))
+            .execute(tx.conn())
+            .await?;
         }
         sqlx::query(
             "insert into audit_events (org_id, seq, event_id, occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload, mac)
@@ -209,7 +213,13 @@ impl AuditLog {
 
     /// Records an event in its own tenant transaction, for things that happen outside one
     /// (a failed login).
-    pub async fn record_now(&self, db: &crate::Db, org: OrgId, actor: Actor, event: AuditEvent) -> Result<i64, sqlx::Error> {
+    pub async fn record_now(
+        &self,
+        db: &crate::Db,
+        org: OrgId,
+        actor: Actor,
+        event: AuditEvent,
+    ) -> Result<i64, sqlx::Error> {
         let mut tx = db.begin_org(org, actor).await?;
         let seq = self.record(&mut tx, event).await?;
         tx.commit().await?;
@@ -218,11 +228,12 @@ impl AuditLog {
 
     /// Verifies one org's chain. Works in a tenant transaction or in platform scope.
     pub async fn verify(&self, conn: &mut PgConnection, org: OrgId) -> Result<Verification, sqlx::Error> {
-        let checkpoints: Vec<(Date, i64, Vec<u8>, Vec<u8>)> =
-            sqlx::query_as("select month, first_seq, anchor_mac, mac from audit_checkpoints where org_id = $1 order by first_seq")
-                .bind(org)
-                .fetch_all(&mut *conn)
-                .await?;
+        let checkpoints: Vec<(Date, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "select month, first_seq, anchor_mac, mac from audit_checkpoints where org_id = $1 order by first_seq",
+        )
+        .bind(org)
+        .fetch_all(&mut *conn)
+        .await?;
         let head: Option<(i64, Vec<u8>)> =
             sqlx::query_as("select last_seq, last_mac from audit_chain_heads where org_id = $1")
                 .bind(org)
@@ -238,8 +249,14 @@ impl AuditLog {
 
         let mut outcome = Verification { org, events_checked: 0, broken: None };
         let Some((head_seq, head_mac)) = head else {
-            if let Some(first) = events.first() {
-                outcome.broken = Some(Broken::new(first.seq, "events exist without a chain head"));
+            // Every organization's chain starts at its sign-up, so an org without a head has had
+            // its whole chain removed.
+            let org_exists: bool = sqlx::query_scalar("select exists (select 1 from organizations where org_id = $1)")
+                .bind(org)
+                .fetch_one(&mut *conn)
+                .await?;
+            if org_exists || !events.is_empty() {
+                outcome.broken = Some(Broken::new(1, "chain head missing"));
             }
             return Ok(outcome);
         };

@@ -23,13 +23,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("RELAIS_LISTEN", "address:port to listen on (default 127.0.0.1:8080)."),
     (
         "RELAIS_PUBLIC_URL",
-        "the URL people reach Relais at (default http://localhost:<port>). https:// turns on Secure cookies and HSTS.",
+        "the origin people reach Relais at (default http://localhost:<port>). Must be https:// unless the host is loopback.",
     ),
     ("RELAIS_DATA_DIR", "where the embedded database and local files live (default ./relais-data)."),
-    (
-        "RELAIS_MASTER_KEY",
-        "32 random bytes, base64. Every per-organization key derives from it. Required by `serve`.",
-    ),
+    ("RELAIS_MASTER_KEY", "32 random bytes, base64. Every per-organization key derives from it. Required by `serve`."),
     (
         "RELAIS_SMTP_URL",
         "SMTP URL for the platform's own transactional mail (smtp://host:port or smtps://user:pass@host).",
@@ -59,7 +56,10 @@ pub enum LogFormat {
 pub enum DatabaseConfig {
     /// A private cluster under the data directory, started and stopped by Relais.
     Embedded,
-    External { owner_url: SecretString, app_url: SecretString },
+    External {
+        owner_url: SecretString,
+        app_url: SecretString,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -90,8 +90,15 @@ impl PublicUrl {
             "http" => false,
             other => return Err(format!("scheme must be http or https, not {other}")),
         };
-        if url.host_str().is_none() {
+        let Some(host) = url.host_str() else {
             return Err("has no host".into());
+        };
+        // Cookies are always Secure and TLS is promised (P0-19): plain HTTP only for a local instance,
+        // where browsers treat loopback as a secure context.
+        if !secure && !matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
+            return Err(
+                "must use https:// (put a TLS-terminating proxy in front); http:// is only for localhost".into()
+            );
         }
         if url.path() != "/" || url.query().is_some() {
             return Err("must be an origin without path or query, like https://crm.example.eu".into());
@@ -235,6 +242,17 @@ mod tests {
         let err = Config::from_vars(&vars(&[("DATABASE_URL", "postgres://o:secretpw@db/relais")])).unwrap_err();
         assert_eq!(err.variable, "RELAIS_APP_DATABASE_URL");
         assert!(!err.to_string().contains("secretpw"));
+    }
+
+    /// P0-19: plain HTTP is refused for anything but a local instance.
+    #[test]
+    fn p0_19_public_url_must_be_https_unless_loopback() {
+        for ok in ["http://localhost:8080", "http://127.0.0.1:9000", "https://crm.example.eu"] {
+            assert!(PublicUrl::parse(ok).is_ok(), "{ok}");
+        }
+        let err = Config::from_vars(&vars(&[("RELAIS_PUBLIC_URL", "http://crm.example.eu")])).unwrap_err();
+        assert_eq!(err.variable, "RELAIS_PUBLIC_URL");
+        assert!(err.problem.contains("https"));
     }
 
     #[test]

@@ -32,6 +32,10 @@ pub enum AppError {
     Forbidden,
     #[error("not found")]
     NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("too many requests")]
@@ -61,6 +65,8 @@ impl AppError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -76,6 +82,8 @@ impl AppError {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Conflict(_) => "conflict",
             Self::TooManyRequests { .. } => "rate-limited",
             Self::BadRequest(_) => "bad-request",
@@ -136,9 +144,7 @@ impl IntoResponse for AppError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Self::TooManyRequests { retry_after_secs } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
@@ -148,10 +154,7 @@ impl IntoResponse for AppError {
 
 /// Maps a unique or check violation of a named constraint to a field error; anything else stays
 /// internal. Keeps constraint names out of responses.
-pub fn on_constraint(
-    error: sqlx::Error,
-    map: impl FnOnce(&str) -> Option<AppError>,
-) -> AppError {
+pub fn on_constraint(error: sqlx::Error, map: impl FnOnce(&str) -> Option<AppError>) -> AppError {
     if let sqlx::Error::Database(db) = &error
         && let Some(name) = db.constraint()
         && let Some(mapped) = map(name)
@@ -159,4 +162,34 @@ pub fn on_constraint(
         return mapped;
     }
     error.into()
+}
+
+/// `Json<T>` for the API whose rejections are problem+json like every other API error: a body that
+/// is not JSON is a 400, one of the wrong shape a 422 naming the `body`, a wrong content type a 415.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::UnsupportedMediaType),
+            Err(JsonRejection::JsonSyntaxError(_)) => {
+                Err(AppError::BadRequest("The request body is not valid JSON.".into()))
+            }
+            Err(JsonRejection::JsonDataError(error)) => Err(AppError::field(
+                "body",
+                "invalid_shape",
+                // serde says which field and what it expected; the value itself is not repeated.
+                format!("The request body does not match the schema: {}", error.body_text()),
+            )),
+            Err(other) => Err(AppError::BadRequest(other.body_text())),
+        }
+    }
 }

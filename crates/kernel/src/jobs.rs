@@ -3,8 +3,10 @@
 //! Jobs are rows of the tenant table `jobs`. A worker on any node claims due jobs in platform scope
 //! with `FOR UPDATE SKIP LOCKED` (so nodes never take the same job), then runs each one inside the
 //! **tenant transaction of its org**; the handler's writes and the job's completion commit together,
-//! so a crash either keeps both or neither. A claimed job carries a lease: if its worker dies, the
-//! job becomes claimable again when the lease runs out. Failures retry with exponential backoff and
+//! so a crash either keeps both or neither. A claimed job carries a lease, renewed when the job
+//! starts; while it runs, its worker also holds the job's row lock, so no other worker takes it.
+//! If the worker dies, the lock goes with its connection and the job is claimed again once the
+//! lease runs out. Handlers are bounded in wall time. Failures retry with exponential backoff and
 //! jitter until `max_attempts`, then stay `failed` with their last error.
 
 use std::collections::HashMap;
@@ -21,6 +23,7 @@ use crate::ids::{JobId, OrgId};
 
 const LEASE: Duration = Duration::minutes(5);
 const MAX_BACKOFF_SECS: i64 = 3600;
+const HANDLER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(240);
 
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -170,9 +173,25 @@ impl Worker {
             .get(job.kind.as_str())
             .ok_or_else(|| anyhow::anyhow!("no handler for job kind {}", job.kind))?
             .clone();
-        let tx = self.db.begin_org(job.org_id, Actor::System).await?;
+        let mut tx = self.db.begin_org(job.org_id, Actor::System).await?;
+        // The lease was taken for the whole batch at claim time; renew it now that this job starts,
+        // and give up if another worker has taken the job over meanwhile.
+        let renewed =
+            sqlx::query("update jobs set locked_until = $3 where org_id = $1 and job_id = $2 and locked_by = $4")
+                .bind(job.org_id)
+                .bind(job.job_id)
+                .bind(self.clock.now() + LEASE)
+                .bind(&self.name)
+                .execute(tx.conn())
+                .await?;
+        if renewed.rows_affected() != 1 {
+            anyhow::bail!("lease on job {} was lost before it started", job.job_id);
+        }
         let run = JobRun { tx, job_id: job.job_id, payload: job.payload.clone(), attempt: job.attempts };
-        let mut tx = handler(run).await?;
+        // A handler that hangs would hold its job (and a connection) forever: bound it in wall time.
+        let mut tx = tokio::time::timeout(HANDLER_TIMEOUT, handler(run))
+            .await
+            .map_err(|_| anyhow::anyhow!("job {} timed out after {:?}", job.job_id, HANDLER_TIMEOUT))??;
         let done = sqlx::query(
             "update jobs set status = 'done', finished_at = $3, locked_by = null, locked_until = null, last_error = null
              where org_id = $1 and job_id = $2 and locked_by = $4",

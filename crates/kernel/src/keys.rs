@@ -24,13 +24,8 @@ pub enum MasterKeyError {
 
 impl MasterKey {
     pub fn parse(base64_text: &str) -> Result<Self, MasterKeyError> {
-        let bytes = STANDARD
-            .decode(base64_text.trim())
-            .map_err(|_| MasterKeyError::NotBase64)?;
-        let key: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| MasterKeyError::WrongLength(bytes.len()))?;
+        let bytes = STANDARD.decode(base64_text.trim()).map_err(|_| MasterKeyError::NotBase64)?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| MasterKeyError::WrongLength(bytes.len()))?;
         Ok(Self(SecretBox::new(Box::new(key))))
     }
 

@@ -15,8 +15,8 @@ pub mod ids;
 pub mod jobs;
 pub mod keys;
 pub mod token;
-pub mod web;
 pub mod vault;
+pub mod web;
 
 pub use clock::Clock;
 pub use config::Config;

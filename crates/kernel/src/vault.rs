@@ -120,7 +120,8 @@ impl Vault {
             .map_err(|_| VaultError::WrongKey)?;
 
         let binding = context.binding();
-        let stored_len = message.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize).ok_or(VaultError::Malformed)?;
+        let stored_len =
+            message.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize).ok_or(VaultError::Malformed)?;
         let stored_binding = message.get(2..2 + stored_len).ok_or(VaultError::Malformed)?;
         if stored_binding != binding.as_slice() {
             return Err(VaultError::ContextMismatch);
@@ -167,7 +168,10 @@ mod tests {
         let vault = vault();
         let (org, id) = (OrgId::new(), Uuid::now_v7());
         let sealed = vault.seal(&ctx(org, id, "password"), &SecretString::from("s3cret"));
-        assert_eq!(vault.open(&ctx(org, Uuid::now_v7(), "password"), &sealed).unwrap_err(), VaultError::ContextMismatch);
+        assert_eq!(
+            vault.open(&ctx(org, Uuid::now_v7(), "password"), &sealed).unwrap_err(),
+            VaultError::ContextMismatch
+        );
         assert_eq!(vault.open(&ctx(org, id, "refresh_token"), &sealed).unwrap_err(), VaultError::ContextMismatch);
         assert_eq!(vault.open(&ctx(OrgId::new(), id, "password"), &sealed).unwrap_err(), VaultError::WrongKey);
     }

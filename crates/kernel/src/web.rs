@@ -166,7 +166,8 @@ impl IntoResponse for PageError {
         if matches!(self.error, AppError::Unauthenticated) {
             return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
         }
-        let page = ErrorPage { page: &self.page, status: status.as_u16(), title_key: format!("error.{}", self.error.kind()) };
+        let page =
+            ErrorPage { page: &self.page, status: status.as_u16(), title_key: format!("error.{}", self.error.kind()) };
         let body = page.render().unwrap_or_else(|_| "Error".to_owned());
         let mut response = (status, Html(body)).into_response();
         if let AppError::TooManyRequests { retry_after_secs } = self.error {
@@ -184,7 +185,9 @@ pub fn render(template: &impl Template) -> Result<Html<String>, AppError> {
 /// A local redirect target from a form: only paths on this site, never `//host` or a URL.
 pub fn safe_local_path(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() < 512 => path,
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() < 512 => {
+            path
+        }
         _ => "/",
     }
 }

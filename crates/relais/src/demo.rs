@@ -14,7 +14,7 @@ use kernel::keys::MasterKey;
 use kernel::web::AppState;
 use secrecy::SecretString;
 
-use crate::setup::{Database, Mode, run};
+use crate::setup::{Database, Migrations, Mode, run};
 
 pub const DEMO_EMAIL: &str = "camille.martin@demo.relais.example";
 pub const DEMO_PASSWORD: &str = "demo-relais-2026";
@@ -27,7 +27,9 @@ fn demo_master_key(config: &Config) -> anyhow::Result<Arc<MasterKey>> {
     std::fs::create_dir_all(&config.data_dir)?;
     let path = config.data_dir.join("master.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return Ok(Arc::new(MasterKey::parse(&text).with_context(|| format!("{} is not a valid key", path.display()))?));
+        return Ok(Arc::new(
+            MasterKey::parse(&text).with_context(|| format!("{} is not a valid key", path.display()))?,
+        ));
     }
     let key = MasterKey::generate_base64();
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
@@ -42,7 +44,7 @@ fn demo_master_key(config: &Config) -> anyhow::Result<Arc<MasterKey>> {
 
 pub async fn run_demo(config: Config) -> anyhow::Result<ExitCode> {
     let master = demo_master_key(&config)?;
-    let database = Database::open(&config).await?;
+    let database = Database::open(&config, Migrations::Apply).await?;
     let state = AppState::new(Arc::new(config.clone()), database.db.clone(), Clock::system(), master.clone());
     seed(&state).await?;
     let banner = format!(
@@ -53,8 +55,6 @@ pub async fn run_demo(config: Config) -> anyhow::Result<ExitCode> {
     database.close().await;
     outcome.map(|()| ExitCode::SUCCESS)
 }
-
-
 
 async fn seed(state: &AppState) -> anyhow::Result<()> {
     if !state.db.login_candidates(DEMO_EMAIL).await?.is_empty() {
@@ -73,6 +73,7 @@ async fn seed(state: &AppState) -> anyhow::Result<()> {
             adult: true,
             accepted_policy_version: policy,
         },
+        kernel::i18n::Lang::Fr,
     )
     .await
     .map_err(|e| anyhow::anyhow!("seeding the demo organization: {e}"))?;

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use kernel::config::{Config, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "relais", version, about = "Privacy-first CRM, outreach, AI assistance and training for European B2B teams.")]
+#[command(
+    name = "relais",
+    version,
+    about = "Privacy-first CRM, outreach, AI assistance and training for European B2B teams."
+)]
 #[command(after_help = environment_help())]
 struct Cli {
     #[command(subcommand)]

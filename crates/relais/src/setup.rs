@@ -16,6 +16,13 @@ use sqlx::postgres::PgConnectOptions;
 
 pub const EMBEDDED_DATABASE: &str = "relais";
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    Apply,
+    /// Read-only commands (`audit verify`) must not change the schema.
+    Leave,
+}
+
 /// The database, and the embedded cluster to stop on exit when there is one.
 pub struct Database {
     pub db: Db,
@@ -23,7 +30,8 @@ pub struct Database {
 }
 
 impl Database {
-    pub async fn open(config: &Config) -> anyhow::Result<Self> {
+    /// Opens the database; with `Migrations::Apply`, brings the schema up to date first.
+    pub async fn open(config: &Config, migrations: Migrations) -> anyhow::Result<Self> {
         let (db, embedded) = match &config.database {
             DatabaseConfig::Embedded => {
                 let cluster = EmbeddedPostgres::new(&config.data_dir, Durability::Full)?;
@@ -45,7 +53,9 @@ impl Database {
                 (Db::connect(owner, app).await.context("connecting to DATABASE_URL / RELAIS_APP_DATABASE_URL")?, None)
             }
         };
-        db.migrate().await.context("applying migrations")?;
+        if migrations == Migrations::Apply {
+            db.migrate().await.context("applying migrations")?;
+        }
         Ok(Self { db, embedded })
     }
 
@@ -91,7 +101,7 @@ async fn shutdown_signal() {
 
 pub async fn serve(config: Config, mode: Mode) -> anyhow::Result<ExitCode> {
     let master = config.require_master_key()?;
-    let database = Database::open(&config).await?;
+    let database = Database::open(&config, Migrations::Apply).await?;
     let outcome = run(config, master, &database, mode, None).await;
     database.close().await;
     outcome.map(|()| ExitCode::SUCCESS)
@@ -136,7 +146,7 @@ pub async fn run(
 }
 
 pub async fn migrate_only(config: Config) -> anyhow::Result<ExitCode> {
-    let database = Database::open(&config).await?;
+    let database = Database::open(&config, Migrations::Apply).await?;
     println!("migrations applied");
     database.close().await;
     Ok(ExitCode::SUCCESS)
@@ -144,13 +154,19 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<ExitCode> {
 
 pub async fn audit_verify(config: Config, only: Option<uuid::Uuid>) -> anyhow::Result<ExitCode> {
     let master = config.require_master_key()?;
-    let database = Database::open(&config).await?;
+    let database = Database::open(&config, Migrations::Leave).await?;
     let audit = kernel::audit::AuditLog::new(master, Clock::system());
     let mut tx = database.db.begin_platform("audit verify").await?;
-    let orgs: Vec<OrgId> = match only {
-        Some(org) => vec![OrgId(org)],
-        None => sqlx::query_scalar("select org_id from organizations order by org_id").fetch_all(tx.conn()).await?,
-    };
+    let mut orgs: Vec<OrgId> =
+        sqlx::query_scalar("select org_id from organizations order by org_id").fetch_all(tx.conn()).await?;
+    if let Some(only) = only {
+        if !orgs.contains(&OrgId(only)) {
+            tx.commit().await?;
+            database.close().await;
+            anyhow::bail!("no organization {only}");
+        }
+        orgs = vec![OrgId(only)];
+    }
     let mut broken = 0;
     for org in orgs {
         let result = audit.verify(tx.conn(), org).await?;

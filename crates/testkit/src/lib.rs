@@ -1,3 +1,6 @@
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+//! (Test-support code: a failed setup step must stop the test loudly, so panicking is the point.)
+
 //! `TestApp`: each test gets its own database, cloned from a migrated template, and its own
 //! instance of the app on a random loopback port, with a clock the test moves by hand.
 //!
@@ -66,7 +69,8 @@ async fn build_template(pg: &EmbeddedPostgres) -> anyhow::Result<String> {
         let building = format!("{name}_build");
         admin.execute(sqlx::AssertSqlSafe(format!("drop database if exists {building}"))).await?;
         embedded::create_database(&mut admin, &building, None).await?;
-        let db = Db::connect(pg.connect_options(OWNER_ROLE, &building), pg.connect_options(APP_ROLE, &building)).await?;
+        let db =
+            Db::connect(pg.connect_options(OWNER_ROLE, &building), pg.connect_options(APP_ROLE, &building)).await?;
         db.migrate().await.context("migrating the template")?;
         db.close().await;
         admin.execute(sqlx::AssertSqlSafe(format!("alter database {building} rename to {name}"))).await?;
@@ -112,6 +116,9 @@ impl TestApp {
         let database = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = cluster.pg.connect_options(SUPERUSER, "postgres").connect().await?;
         embedded::create_database(&mut admin, &database, Some(&cluster.template)).await?;
+        // Database-level privileges live in pg_database and are not copied from the template;
+        // repeat what the migration did to the database it ran in.
+        admin.execute(sqlx::AssertSqlSafe(format!("revoke temporary on database {database} from public"))).await?;
         admin.close().await?;
 
         let db = Db::connect(

@@ -70,6 +70,10 @@ async fn api_not_found() -> AppError {
     AppError::NotFound
 }
 
+async fn api_method_not_allowed() -> AppError {
+    AppError::MethodNotAllowed
+}
+
 async fn page_not_found(LangPref(lang): LangPref, uri: Uri) -> PageError {
     PageError::new(AppError::NotFound, &Page::anonymous(lang, uri.path()))
 }
@@ -78,21 +82,17 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(identity::api())
         .route("/openapi.json", get(openapi_json))
-        .fallback(api_not_found);
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(api_method_not_allowed);
 
     let middleware = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            axum::http::header::AUTHORIZATION,
-            axum::http::header::COOKIE,
-        ]))
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                // The path only: query strings may carry tokens.
-                tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id)
-            }),
-        )
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            // The path only: query strings may carry tokens.
+            tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id)
+        }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
@@ -100,6 +100,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(identity::pages())
         .nest("/api/v1", api)
+        .route("/api/v1/", axum::routing::any(api_not_found))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::render))

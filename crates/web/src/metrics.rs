@@ -26,11 +26,9 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 
 pub async fn render() -> Response {
     match handle() {
-        Some(handle) => (
-            [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+        }
         None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
@@ -38,11 +36,8 @@ pub async fn render() -> Response {
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     // The route template (`/api/v1/contacts/{id}`), never the concrete path with its ids.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().to_string();
     let response = next.run(request).await;
     let labels = [("method", method), ("route", route), ("status", response.status().as_u16().to_string())];

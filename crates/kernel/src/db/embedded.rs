@@ -124,7 +124,8 @@ impl EmbeddedPostgres {
 
     fn owned_dir(&self, path: &Path) -> Result<(), EmbeddedError> {
         fs::create_dir_all(path).map_err(io(format!("creating {}", path.display())))?;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io(format!("chmod {}", path.display())))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .map_err(io(format!("chmod {}", path.display())))?;
         if let Some(user) = &self.run_as {
             std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
                 .map_err(io(format!("chown {}", path.display())))?;
@@ -215,11 +216,7 @@ impl EmbeddedPostgres {
     }
 
     pub fn connect_options(&self, user: &str, database: &str) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(self.socket_dir())
-            .port(SOCKET_PORT)
-            .username(user)
-            .database(database)
+        PgConnectOptions::new().socket(self.socket_dir()).port(SOCKET_PORT).username(user).database(database)
     }
 
     /// Creates the roles (once per cluster) and `database` owned by the schema owner. The request
@@ -279,7 +276,8 @@ pub async fn create_database(
 }
 
 fn find_bin_dir() -> Option<PathBuf> {
-    let has_tools = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() && dir.join("postgres").is_file();
+    let has_tools =
+        |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() && dir.join("postgres").is_file();
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             let pg_ctl = dir.join("pg_ctl");
@@ -305,8 +303,7 @@ fn find_bin_dir() -> Option<PathBuf> {
 }
 
 fn world_traversable(dir: &Path) -> bool {
-    dir.ancestors()
-        .all(|d| fs::metadata(d).map(|m| m.permissions().mode() & 0o001 != 0).unwrap_or(false))
+    dir.ancestors().all(|d| fs::metadata(d).map(|m| m.permissions().mode() & 0o001 != 0).unwrap_or(false))
 }
 
 fn unprivileged_user() -> Result<SystemUser, EmbeddedError> {

@@ -57,7 +57,10 @@ pub struct LoginCandidate {
 
 impl std::fmt::Debug for LoginCandidate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginCandidate").field("org_id", &self.org_id).field("user_id", &self.user_id).finish_non_exhaustive()
+        f.debug_struct("LoginCandidate")
+            .field("org_id", &self.org_id)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,6 +128,16 @@ impl Db {
         let app = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
+            // Tenant settings are transaction-local; clearing them on release as well means no
+            // code path can ever hand a connection to the next request with an org still set.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("select set_config('app.org_id', '', false), set_config('app.actor_id', '', false)")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(true)
+                })
+            })
             .connect_with(app.application_name("relais-app"))
             .await?;
         Ok(Self { app, platform })

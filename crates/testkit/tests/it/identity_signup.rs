@@ -1,1 +1,500 @@
-//! (being written)
+//! Sign-up over the JSON API and the HTML form: exactly the account fields are stored (P0-01),
+//! passwords only as bcrypt hashes (P0-02, P1-02), an age attestation is required (P1-19), every
+//! bad field is reported at once and nothing is written until the whole request is valid, and the
+//! session cookie is HttpOnly, Secure and SameSite (P1-10).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use testkit::{Browser, TestApp};
+
+/// Tables a sign-up writes (or could write): all must stay empty when a sign-up is refused.
+const SIGNUP_TABLES: &[&str] =
+    &["organizations", "users", "policy_acceptances", "audit_events", "audit_chain_heads", "sessions", "login_events"];
+
+/// Row counts of the sign-up tables, read as superuser (no row-level security in the way).
+pub(crate) async fn row_counts(app: &TestApp) -> Vec<(&'static str, i64)> {
+    let mut conn = app.superuser_connection().await;
+    let mut counts = Vec::new();
+    for table in SIGNUP_TABLES {
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+            .fetch_one(&mut conn)
+            .await
+            .expect("count rows");
+        counts.push((*table, count));
+    }
+    conn.close().await.ok();
+    counts
+}
+
+async fn assert_nothing_written(app: &TestApp, after: &str) {
+    let counts = row_counts(app).await;
+    assert!(counts.iter().all(|(_, n)| *n == 0), "rows were written after {after}: {counts:?}");
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Every `schema.table.column` of every user table whose value contains `needle`: text-like
+/// columns (text, varchar, char, json, jsonb, arrays, enums) as text, bytea columns compared with
+/// the UTF-8 bytes of `needle`. Built from information_schema, so new tables are scanned too.
+/// Returns the matches and the number of columns scanned.
+pub(crate) async fn find_in_database(conn: &mut PgConnection, needle: &str) -> (Vec<String>, usize) {
+    let columns: Vec<(String, String, String, String)> = sqlx::query_as(
+        "select c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text
+         from information_schema.columns c
+         join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+         where t.table_type = 'BASE TABLE'
+           and c.table_schema not in ('pg_catalog', 'information_schema')
+           and c.table_schema not like 'pg\\_%'
+           and c.data_type in ('text', 'character varying', 'character', 'json', 'jsonb', 'bytea', 'ARRAY', 'USER-DEFINED')
+         order by 1, 2, 3",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .expect("list columns");
+    let mut found = Vec::new();
+    for (schema, table, column, data_type) in &columns {
+        let target = format!("{}.{}", quote_ident(schema), quote_ident(table));
+        let col = quote_ident(column);
+        let condition = if data_type == "bytea" {
+            format!("position(convert_to($1, 'UTF8') in {col}) > 0")
+        } else {
+            format!("strpos({col}::text, $1) > 0")
+        };
+        let hits: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {target} where {condition}")))
+                .bind(needle)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap_or_else(|e| panic!("scan {schema}.{table}.{column}: {e}"));
+        if hits > 0 {
+            found.push(format!("{schema}.{table}.{column}"));
+        }
+    }
+    (found, columns.len())
+}
+
+/// Sends a JSON sign-up and returns status, content type and body.
+async fn post_signup(app: &TestApp, body: &Value) -> (u16, String, Value) {
+    let response = app.post_json("/api/v1/signup", body).await;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, content_type, json)
+}
+
+/// The (field, code) pairs of a problem+json body.
+fn field_errors(problem: &Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array: {problem}"))
+        .iter()
+        .map(|e| {
+            let message = e["message"].as_str().unwrap_or_default();
+            assert!(!message.trim().is_empty(), "an error without a message: {e}");
+            (e["field"].as_str().expect("field").to_string(), e["code"].as_str().expect("code").to_string())
+        })
+        .collect()
+}
+
+/// P0-01: a valid sign-up returns 201 with the new ids and stores exactly the account data: first
+/// name, last name, normalized email, job title, the owner role, the organization's name and the
+/// accepted policy version. Extra fields sent along are stored nowhere.
+#[tokio::test]
+async fn p0_01_signup_stores_exactly_the_account_fields() {
+    let app = TestApp::spawn().await;
+    let policy = app.current_policy_version().await;
+    let body = json!({
+        "first_name": "  Ada ",
+        "last_name": "Lovelace",
+        "email": "  Ada.Lovelace@Example.EU ",
+        "password": testkit::PASSWORD,
+        "organization_name": "Analytical Engines SARL",
+        "job_title": "Head of sales",
+        "adult": true,
+        "accepted_policy_version": policy,
+        "phone": "+33 6 98 76 54 32",
+        "date_of_birth": "1815-12-10",
+    });
+    let (status, _, answer) = post_signup(&app, &body).await;
+    assert_eq!(status, 201, "{answer}");
+    let keys: BTreeSet<&str> = answer.as_object().expect("object").keys().map(String::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["organization_id", "user_id"]));
+    let org: uuid::Uuid = answer["organization_id"].as_str().unwrap().parse().expect("org uuid");
+    let user: uuid::Uuid = answer["user_id"].as_str().unwrap().parse().expect("user uuid");
+
+    let mut db = app.superuser_connection().await;
+    let rows: Vec<Value> = sqlx::query_scalar("select to_jsonb(u) from users u").fetch_all(&mut db).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["org_id"], json!(org.to_string()));
+    assert_eq!(row["user_id"], json!(user.to_string()));
+    assert_eq!(row["first_name"], "Ada");
+    assert_eq!(row["last_name"], "Lovelace");
+    assert_eq!(row["email"], "ada.lovelace@example.eu");
+    assert_eq!(row["job_title"], "Head of sales");
+    assert_eq!(row["org_role"], "owner");
+    assert_eq!(row["status"], "active");
+    assert!(row["password_hash"].as_str().unwrap().starts_with("$2b$12$"));
+    assert!(row["adult_attested_at"].is_string(), "the age attestation is recorded: {row}");
+    assert!(row["last_login_at"].is_null());
+    // "Exactly these, nothing more": person-provided data is limited to the fields above; the
+    // other columns are ids, status, language and timestamps. A new column must be weighed
+    // against P0-01 before this list grows.
+    let columns: BTreeSet<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+    let expected = BTreeSet::from([
+        "org_id",
+        "user_id",
+        "email",
+        "first_name",
+        "last_name",
+        "job_title",
+        "org_role",
+        "password_hash",
+        "language",
+        "status",
+        "adult_attested_at",
+        "created_at",
+        "updated_at",
+        "last_login_at",
+    ]);
+    assert_eq!(columns, expected, "users columns changed: check P0-01");
+
+    let orgs: Vec<(uuid::Uuid, String, String)> =
+        sqlx::query_as("select org_id, name, status from organizations").fetch_all(&mut db).await.unwrap();
+    assert_eq!(orgs, vec![(org, "Analytical Engines SARL".to_string(), "active".to_string())]);
+
+    let acceptances: Vec<(uuid::Uuid, uuid::Uuid, String)> =
+        sqlx::query_as("select org_id, user_id, version from policy_acceptances").fetch_all(&mut db).await.unwrap();
+    assert_eq!(acceptances, vec![(org, user, policy)]);
+
+    let actions: Vec<String> = sqlx::query_scalar("select action from audit_events where org_id = $1")
+        .bind(org)
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(actions, vec!["org.signed_up".to_string()]);
+
+    for extra in ["+33 6 98 76 54 32", "1815-12-10"] {
+        let (found, _) = find_in_database(&mut db, extra).await;
+        assert!(found.is_empty(), "an extra sign-up field ({extra}) was stored in {found:?}");
+    }
+}
+
+/// P1-19: without the age attestation (false or missing) the sign-up is refused with a
+/// problem+json error on `adult`, and nothing at all is written; the same for a policy version
+/// other than the one in force. The same body with both fixed then succeeds.
+#[tokio::test]
+async fn p1_19_signup_without_age_attestation_or_current_policy_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let valid = app.signup_body("minor@example.eu").await;
+
+    let mut not_adult = valid.clone();
+    not_adult["adult"] = json!(false);
+    let mut adult_missing = valid.clone();
+    adult_missing.as_object_mut().unwrap().remove("adult");
+    for (case, body) in [("adult: false", &not_adult), ("adult missing", &adult_missing)] {
+        let (status, content_type, problem) = post_signup(&app, body).await;
+        assert_eq!(status, 422, "{case}: {problem}");
+        assert_eq!(content_type, "application/problem+json", "{case}");
+        assert_eq!(field_errors(&problem), vec![("adult".to_string(), "must_be_adult".to_string())], "{case}");
+        assert_nothing_written(&app, case).await;
+    }
+
+    for version in ["1999-01-01", ""] {
+        let mut old_policy = valid.clone();
+        old_policy["accepted_policy_version"] = json!(version);
+        let (status, _, problem) = post_signup(&app, &old_policy).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(
+            field_errors(&problem),
+            vec![("accepted_policy_version".to_string(), "policy_not_accepted".to_string())]
+        );
+        assert_nothing_written(&app, &format!("policy version {version:?}")).await;
+    }
+
+    // Control: the counts do move when the sign-up is valid.
+    let (status, _, answer) = post_signup(&app, &valid).await;
+    assert_eq!(status, 201, "{answer}");
+    let counts = row_counts(&app).await;
+    for table in ["organizations", "users", "policy_acceptances", "audit_events"] {
+        assert!(counts.contains(&(table, 1)), "{table} after a valid sign-up: {counts:?}");
+    }
+}
+
+/// Every bad field is reported at once, each with its field and code, as RFC 9457 problem+json;
+/// nothing is written.
+#[tokio::test]
+async fn signup_reports_every_bad_field_at_once_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut body = app.signup_body("ok@example.eu").await;
+    body["first_name"] = json!("");
+    body["email"] = json!("not-an-email");
+    body["password"] = json!("short");
+    body["organization_name"] = json!("x".repeat(201));
+
+    let (status, content_type, problem) = post_signup(&app, &body).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(problem["status"], 422);
+    assert!(problem["type"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+    assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+    let errors: BTreeSet<(String, String)> = field_errors(&problem).into_iter().collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("first_name", "required"),
+        ("email", "invalid_email"),
+        ("password", "password_too_short"),
+        ("organization_name", "too_long"),
+    ]
+    .into_iter()
+    .map(|(f, c)| (f.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(errors, expected);
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 4, "one entry per bad field: {problem}");
+    assert_nothing_written(&app, "an invalid sign-up").await;
+}
+
+/// P0-02 / P1-02: a password over bcrypt's 72 bytes is refused (never silently cut); a stored
+/// password is a `$2b$12$` bcrypt hash, and the plaintext appears in no column of any table, even
+/// after the owner logged in.
+#[tokio::test]
+async fn p0_02_p1_02_passwords_are_stored_only_as_bcrypt_cost_12_hashes() {
+    let app = TestApp::spawn().await;
+    for (case, password) in [("73 ASCII bytes", "a".repeat(73)), ("25 three-byte characters", "€".repeat(25))] {
+        let mut body = app.signup_body("long@example.eu").await;
+        body["password"] = json!(password);
+        let (status, _, problem) = post_signup(&app, &body).await;
+        assert_eq!(status, 422, "{case}: {problem}");
+        assert_eq!(field_errors(&problem), vec![("password".to_string(), "password_too_long".to_string())], "{case}");
+        assert_nothing_written(&app, case).await;
+    }
+
+    let password = "Quokka-Zebra-Plaintext-7731";
+    let mut body = app.signup_body("hash@example.eu").await;
+    body["password"] = json!(password);
+    let (status, _, answer) = post_signup(&app, &body).await;
+    assert_eq!(status, 201, "{answer}");
+    // The login goes through bcrypt verification and writes sessions and login events too.
+    let browser = app.browser_login("hash@example.eu", password).await;
+    assert_eq!(browser.get("/dashboard").await.status(), 200);
+
+    let mut db = app.superuser_connection().await;
+    let hash: String = sqlx::query_scalar("select password_hash from users where email = 'hash@example.eu'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$2b$12$"), "{hash}");
+    assert_eq!(hash.len(), 60, "{hash}");
+
+    let (found, scanned) = find_in_database(&mut db, password).await;
+    assert!(found.is_empty(), "the plaintext password is stored in {found:?}");
+    // A password too long for bcrypt was refused above; its plaintext is nowhere either.
+    let (found_long, _) = find_in_database(&mut db, &"a".repeat(73)).await;
+    assert!(found_long.is_empty(), "{found_long:?}");
+    // Control: the scan does find what is there (the email, the hash).
+    let (found_email, _) = find_in_database(&mut db, "hash@example.eu").await;
+    assert!(found_email.contains(&"public.users.email".to_string()), "{found_email:?}");
+    let (found_hash, _) = find_in_database(&mut db, &hash).await;
+    assert_eq!(found_hash, vec!["public.users.password_hash".to_string()]);
+    assert!(scanned >= 15, "only {scanned} columns scanned");
+}
+
+/// A second sign-up with the same email (other case, spaces) is refused on the email field with
+/// `email_unavailable`, without naming the existing organization; still one user with that email.
+#[tokio::test]
+async fn signup_with_an_email_already_in_use_is_refused_without_naming_the_org() {
+    let app = TestApp::spawn().await;
+    let (first_org, _) = app.sign_up("grace@example.eu").await;
+
+    let mut body = app.signup_body("  GRACE@Example.EU ").await;
+    body["organization_name"] = json!("Second Org");
+    let response = app.post_json("/api/v1/signup", &body).await;
+    assert_eq!(response.status(), 422);
+    let text = response.text().await.unwrap();
+    let problem: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(field_errors(&problem), vec![("email".to_string(), "email_unavailable".to_string())]);
+    assert!(!text.contains("Org of grace@example.eu"), "the answer names the existing org: {text}");
+    assert!(!text.contains(&first_org.to_string()), "the answer shows the existing org's id: {text}");
+
+    let mut db = app.superuser_connection().await;
+    let users: i64 = sqlx::query_scalar("select count(*) from users where email = 'grace@example.eu'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(users, 1);
+    let orgs: i64 = sqlx::query_scalar("select count(*) from organizations").fetch_one(&mut db).await.unwrap();
+    assert_eq!(orgs, 1);
+}
+
+fn form_fields<'a>(
+    email: &'a str,
+    password: &'a str,
+    organization: &'a str,
+    policy: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("first_name", "Katherine"),
+        ("last_name", "Johnson"),
+        ("email", email),
+        ("password", password),
+        ("organization_name", organization),
+        ("job_title", "Orbital mechanics"),
+        ("adult", "true"),
+        ("accepted_policy_version", policy),
+    ]
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+/// The HTML form: shown in English with every field; a valid submission signs the owner in and
+/// goes to the dashboard.
+#[tokio::test]
+async fn signup_form_creates_the_org_and_signs_the_owner_in() {
+    let app = TestApp::spawn().await;
+    let policy = app.current_policy_version().await;
+    let browser = Browser::new(&app);
+
+    let page = browser.get("/signup").await;
+    assert_eq!(page.status(), 200);
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<html lang=\"en\">"), "{html}");
+    assert!(html.contains("Create your organization"), "{html}");
+    assert!(html.contains("action=\"/signup\""));
+    for field in ["first_name", "last_name", "email", "password", "organization_name", "job_title", "adult"] {
+        assert!(html.contains(&format!("name=\"{field}\"")), "field {field} missing");
+    }
+    assert!(html.contains(&format!("name=\"accepted_policy_version\" value=\"{policy}\"")), "{html}");
+
+    let response =
+        browser.post_form("/signup", &form_fields("kj@example.eu", testkit::PASSWORD, "NASA Langley", &policy)).await;
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap_or_default());
+    assert_eq!(header(&response, "location"), "/dashboard");
+    assert!(browser.cookie("relais_session").is_some(), "no session cookie");
+
+    let dashboard = browser.get("/dashboard").await;
+    assert_eq!(dashboard.status(), 200);
+    let html = dashboard.text().await.unwrap();
+    assert!(html.contains("NASA Langley") && html.contains("Katherine Johnson"), "{html}");
+}
+
+/// The HTML form with invalid fields: 422, the field's error message, the typed values kept
+/// (escaped), never the password, and nothing written.
+#[tokio::test]
+async fn signup_form_with_errors_keeps_the_values_but_never_the_password() {
+    let app = TestApp::spawn().await;
+    let policy = app.current_policy_version().await;
+    let browser = Browser::new(&app);
+
+    let password = "Valid-Passphrase-Secret-99";
+    let response = browser.post_form("/signup", &form_fields("not-an-email", password, "Acme & <Co>", &policy)).await;
+    assert_eq!(response.status(), 422);
+    assert!(header(&response, "content-type").starts_with("text/html"));
+    assert!(header(&response, "set-cookie").is_empty(), "a cookie was set on a failed sign-up");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Enter a valid email address, like name@example.eu."), "{html}");
+    assert!(html.contains("Some fields need your attention"), "{html}");
+    for (field, typed) in [
+        ("first_name", "Katherine"),
+        ("last_name", "Johnson"),
+        ("email", "not-an-email"),
+        ("job_title", "Orbital mechanics"),
+    ] {
+        assert_eq!(input_value(&html, field).as_deref(), Some(typed), "{field} was not kept: {html}");
+    }
+    assert!(input_value(&html, "password").is_none(), "the password input has a value: {html}");
+    assert!(!html.contains("<Co>"), "the organization name came back unescaped: {html}");
+    assert_eq!(input_value(&html, "organization_name").as_deref(), Some("Acme & <Co>"), "{html}");
+    assert!(!html.contains(password), "the password was echoed back");
+
+    let short = "Sh0rtPw!";
+    let response = browser.post_form("/signup", &form_fields("kj@example.eu", short, "NASA", &policy)).await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Use at least 12 characters."), "{html}");
+    assert_eq!(input_value(&html, "email").as_deref(), Some("kj@example.eu"), "{html}");
+    assert!(input_value(&html, "password").is_none(), "the password input has a value: {html}");
+    assert!(!html.contains(short), "the password was echoed back");
+
+    assert_nothing_written(&app, "invalid form sign-ups").await;
+}
+
+/// The decoded `value` attribute of the `<input name="{name}" ...>` element.
+fn input_value(html: &str, name: &str) -> Option<String> {
+    let start = html.find(&format!("name=\"{name}\""))?;
+    let tag = &html[start..start + html[start..].find('>')?];
+    let value = tag.split("value=\"").nth(1)?.split('"').next()?;
+    let mut decoded = value.to_string();
+    for (entity, text) in [
+        ("&#60;", "<"),
+        ("&lt;", "<"),
+        ("&#62;", ">"),
+        ("&gt;", ">"),
+        ("&#34;", "\""),
+        ("&quot;", "\""),
+        ("&#39;", "'"),
+        ("&#x27;", "'"),
+        ("&#38;", "&"),
+        ("&amp;", "&"),
+    ] {
+        decoded = decoded.replace(entity, text);
+    }
+    Some(decoded)
+}
+
+/// Splits a raw Set-Cookie header into its name=value and its attributes (lower-cased names).
+pub(crate) fn cookie_attributes(set_cookie: &str) -> (String, Vec<String>) {
+    let mut parts = set_cookie.split(';').map(str::trim);
+    let pair = parts.next().unwrap_or_default().to_string();
+    (pair, parts.map(|a| a.to_string()).collect())
+}
+
+pub(crate) fn assert_session_cookie_attributes(set_cookie: &str) {
+    let (pair, attributes) = cookie_attributes(set_cookie);
+    assert!(pair.starts_with("relais_session=") && pair.len() > "relais_session=".len() + 40, "{set_cookie}");
+    let has = |wanted: &str| attributes.iter().any(|a| a.eq_ignore_ascii_case(wanted));
+    assert!(has("HttpOnly"), "not HttpOnly: {set_cookie}");
+    assert!(has("Secure"), "not Secure: {set_cookie}");
+    assert!(has("SameSite=Lax"), "not SameSite=Lax: {set_cookie}");
+    assert!(has("Path=/"), "not Path=/: {set_cookie}");
+    assert!(
+        !attributes.iter().any(|a| a.to_ascii_lowercase().starts_with("domain")),
+        "a Domain widens the cookie: {set_cookie}"
+    );
+}
+
+/// P1-10: the session cookie set at sign-up (and at login) is HttpOnly, Secure, SameSite=Lax and
+/// Path=/, with no Domain.
+#[tokio::test]
+async fn p1_10_session_cookie_is_httponly_secure_samesite_lax() {
+    let app = TestApp::spawn().await;
+    let policy = app.current_policy_version().await;
+    let browser = Browser::new(&app);
+    let response =
+        browser.post_form("/signup", &form_fields("cookie@example.eu", testkit::PASSWORD, "Cookie Org", &policy)).await;
+    assert_eq!(response.status(), 303);
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert_session_cookie_attributes(&cookies[0]);
+
+    let login = Browser::new(&app)
+        .post_form("/login", &[("email", "cookie@example.eu"), ("password", testkit::PASSWORD)])
+        .await;
+    assert_eq!(login.status(), 303);
+    assert_session_cookie_attributes(&header(&login, "set-cookie"));
+}

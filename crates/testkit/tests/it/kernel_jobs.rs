@@ -1,1 +1,404 @@
-//! (being written)
+//! The job queue: transactional enqueue, idempotency keys, tenant-scoped handlers, retries with
+//! backoff, leases that survive a dead worker, and `SKIP LOCKED` claiming across workers.
+//! Tests call `Worker::tick` directly; nothing polls or sleeps.
+
+// Helpers outside `#[test]` functions fail loudly too; clippy.toml only exempts test bodies.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use kernel::OrgId;
+use kernel::audit::{AuditEvent, AuditLog};
+use kernel::db::Actor;
+use kernel::ids::JobId;
+use kernel::jobs::{JobRun, NewJob, Registry, Tick, Worker, enqueue};
+use serde_json::{Value, json};
+use testkit::TestApp;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// An organization with `members` users, created with SQL in its tenant transaction.
+async fn org_with_users(app: &TestApp, members: usize) -> OrgId {
+    let org = OrgId::new();
+    let now = app.clock.now();
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    sqlx::query("insert into organizations (org_id, name, created_at) values ($1, 'Jobs test org', $2)")
+        .bind(org)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    for i in 0..members {
+        sqlx::query(
+            "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
+                                adult_attested_at, created_at, updated_at)
+             values ($1, $2, $3, 'Test', 'Member', 'Tester', $4, $5, $6, $6, $6)",
+        )
+        .bind(org)
+        .bind(Uuid::now_v7())
+        .bind(format!("member{i}@{org}.example.eu"))
+        .bind(if i == 0 { "owner" } else { "user" })
+        .bind("$2b$04$unusedunusedunusedunuseOunusedunusedunusedunusedunuse")
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    org
+}
+
+async fn enqueue_committed(app: &TestApp, org: OrgId, job: NewJob) -> JobId {
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    let id = enqueue(&mut tx, &app.clock, job).await.unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+#[derive(sqlx::FromRow, Debug)]
+struct JobRow {
+    status: String,
+    attempts: i32,
+    run_at: OffsetDateTime,
+    locked_by: Option<String>,
+    last_error: Option<String>,
+    finished_at: Option<OffsetDateTime>,
+}
+
+async fn job_row(app: &TestApp, org: OrgId, id: JobId) -> JobRow {
+    let mut tx = app.db.begin_platform("test: inspect a job").await.unwrap();
+    let row = sqlx::query_as(
+        "select status, attempts, run_at, locked_by, last_error, finished_at from jobs where org_id = $1 and job_id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    row
+}
+
+async fn count_jobs(app: &TestApp) -> i64 {
+    let mut tx = app.db.begin_platform("test: count jobs").await.unwrap();
+    let count = sqlx::query_scalar("select count(*) from jobs").fetch_one(tx.conn()).await.unwrap();
+    tx.commit().await.unwrap();
+    count
+}
+
+/// The org's audit events as (action, actor kind, payload), as the org sees them.
+async fn audit_events(app: &TestApp, org: OrgId) -> Vec<(String, String, Value)> {
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    let rows = sqlx::query_as("select action, actor_kind, payload from audit_events order by seq")
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    rows
+}
+
+/// A handler that records `test.job_ran` (with the payload's `worker`) in the job's org.
+fn audit_writing_handler(
+    registry: &mut Registry,
+    kind: &'static str,
+    audit: AuditLog,
+    runs: Arc<Mutex<HashMap<JobId, u32>>>,
+) {
+    registry.register(kind, move |mut run: JobRun| {
+        let (audit, runs) = (audit.clone(), runs.clone());
+        async move {
+            audit
+                .record(
+                    &mut run.tx,
+                    AuditEvent::new("test.job_ran").target("job", run.job_id.0).payload(run.payload.clone()),
+                )
+                .await?;
+            *runs.lock().unwrap().entry(run.job_id).or_default() += 1;
+            Ok(run.tx)
+        }
+    });
+}
+
+/// A job enqueued in a rolled-back transaction never exists; a committed one runs exactly once,
+/// inside its own org's tenant transaction (it sees its org's users, not another org's), and its
+/// writes commit together with its `done` status.
+#[tokio::test]
+async fn job_exists_only_if_enqueued_in_a_committed_transaction_and_runs_once_inside_its_org() {
+    let app = TestApp::spawn().await;
+    let (org, other) = (org_with_users(&app, 2).await, org_with_users(&app, 3).await);
+
+    let seen: Arc<Mutex<Vec<(OrgId, i64, i64)>>> = Arc::default();
+    let mut registry = Registry::default();
+    let (audit, log) = (app.state.audit.clone(), seen.clone());
+    registry.register("test.count_users", move |mut run: JobRun| {
+        let (audit, log) = (audit.clone(), log.clone());
+        async move {
+            let own: i64 = sqlx::query_scalar("select count(*) from users").fetch_one(run.tx.conn()).await?;
+            let other: Uuid = run.payload["other"].as_str().unwrap_or_default().parse()?;
+            let theirs: i64 = sqlx::query_scalar("select count(*) from users where org_id = $1")
+                .bind(other)
+                .fetch_one(run.tx.conn())
+                .await?;
+            audit.record(&mut run.tx, AuditEvent::new("test.job_ran").target("job", run.job_id.0)).await?;
+            log.lock().unwrap().push((run.tx.org(), own, theirs));
+            Ok(run.tx)
+        }
+    });
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), registry);
+    let job = || NewJob::new("test.count_users", "count-1", json!({ "other": other.0 }));
+
+    let mut rolled_back = app.db.begin_org(org, Actor::System).await.unwrap();
+    enqueue(&mut rolled_back, &app.clock, job()).await.unwrap();
+    drop(rolled_back);
+    assert_eq!(count_jobs(&app).await, 0);
+    assert_eq!(worker.tick(10).await.unwrap(), Tick::default());
+    assert!(seen.lock().unwrap().is_empty());
+
+    let id = enqueue_committed(&app, org, job()).await;
+    assert_eq!(worker.tick(10).await.unwrap(), Tick { claimed: 1, succeeded: 1, failed: 0 });
+    assert_eq!(worker.tick(10).await.unwrap(), Tick::default(), "a done job ran again");
+    assert_eq!(*seen.lock().unwrap(), [(org, 2, 0)]);
+
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("done", 1), "{row:?}");
+    assert!(row.finished_at.is_some() && row.locked_by.is_none() && row.last_error.is_none(), "{row:?}");
+    let events = audit_events(&app, org).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].0.as_str(), events[0].1.as_str()), ("test.job_ran", "system"));
+    assert!(audit_events(&app, other).await.is_empty());
+}
+
+/// Enqueueing twice with the same idempotency key yields the same job, which runs once; another
+/// key is another job; the key still answers once the job is done, without running it again.
+#[tokio::test]
+async fn job_idempotency_key_yields_the_same_job_which_runs_once() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let mut registry = Registry::default();
+    audit_writing_handler(&mut registry, "test.welcome", app.state.audit.clone(), runs.clone());
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), registry);
+
+    let first = enqueue_committed(&app, org, NewJob::new("test.welcome", "welcome-1", json!({ "try": 1 }))).await;
+    let second = enqueue_committed(&app, org, NewJob::new("test.welcome", "welcome-1", json!({ "try": 2 }))).await;
+    assert_eq!(first, second);
+    let other = enqueue_committed(&app, org, NewJob::new("test.welcome", "welcome-2", json!({ "try": 3 }))).await;
+    assert_ne!(first, other);
+    assert_eq!(count_jobs(&app).await, 2);
+
+    assert_eq!(worker.tick(10).await.unwrap(), Tick { claimed: 2, succeeded: 2, failed: 0 });
+    let again = enqueue_committed(&app, org, NewJob::new("test.welcome", "welcome-1", json!({ "try": 4 }))).await;
+    assert_eq!(again, first);
+    assert_eq!(worker.tick(10).await.unwrap(), Tick::default());
+    assert_eq!(*runs.lock().unwrap(), HashMap::from([(first, 1), (other, 1)]));
+    // The first enqueue's payload is the one that ran.
+    let payloads: Vec<Value> = audit_events(&app, org).await.into_iter().map(|(_, _, p)| p).collect();
+    assert!(payloads.contains(&json!({ "try": 1 })) && !payloads.contains(&json!({ "try": 2 })), "{payloads:?}");
+}
+
+/// A failing job goes back to `queued` with a later `run_at` (backoff), is not claimed before it,
+/// is retried once the clock reaches it, and after `max_attempts` stays `failed` with its error.
+/// The handler's writes from failed attempts are rolled back.
+#[tokio::test]
+async fn job_failures_retry_with_backoff_then_fail_and_roll_back_their_writes() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let attempts: Arc<Mutex<Vec<i32>>> = Arc::default();
+    let mut registry = Registry::default();
+    let (audit, seen) = (app.state.audit.clone(), attempts.clone());
+    registry.register("test.flaky", move |mut run: JobRun| {
+        let (audit, seen) = (audit.clone(), seen.clone());
+        async move {
+            audit.record(&mut run.tx, AuditEvent::new("test.partial_work")).await?;
+            seen.lock().unwrap().push(run.attempt);
+            anyhow::bail!("upstream said boom on attempt {}", run.attempt)
+        }
+    });
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), registry);
+    let job = NewJob { max_attempts: 2, ..NewJob::new("test.flaky", "flaky-1", json!({})) };
+    let id = enqueue_committed(&app, org, job).await;
+
+    let t0 = app.clock.now();
+    assert_eq!(worker.tick(10).await.unwrap(), Tick { claimed: 1, succeeded: 0, failed: 1 });
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("queued", 1), "{row:?}");
+    // backoff(1) is 2 s ± 20 %.
+    let wait = row.run_at - t0;
+    assert!(wait >= Duration::milliseconds(1500) && wait <= Duration::milliseconds(2500), "backoff {wait}");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("boom on attempt 1"), "{row:?}");
+    assert!(row.locked_by.is_none() && row.finished_at.is_none(), "{row:?}");
+
+    assert_eq!(worker.tick(10).await.unwrap(), Tick::default(), "claimed before its run_at");
+
+    app.clock.advance(Duration::seconds(3));
+    assert_eq!(worker.tick(10).await.unwrap(), Tick { claimed: 1, succeeded: 0, failed: 1 });
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 2), "{row:?}");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("boom on attempt 2"), "{row:?}");
+    assert!(row.finished_at.is_some() && row.locked_by.is_none(), "{row:?}");
+
+    app.clock.advance(Duration::hours(2));
+    assert_eq!(worker.tick(10).await.unwrap(), Tick::default(), "a failed job was retried");
+    assert_eq!(*attempts.lock().unwrap(), [1, 2]);
+    assert!(audit_events(&app, org).await.is_empty(), "a failed attempt's writes were committed");
+}
+
+/// A worker that dies while running a job (its task is killed mid-handler) leaves the job leased;
+/// another worker leaves it alone until the lease runs out, then runs it, exactly once.
+#[tokio::test]
+async fn job_of_a_dead_worker_is_taken_over_after_the_lease_and_runs_once() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let id = enqueue_committed(&app, org, NewJob::new("test.once", "once-1", json!({ "worker": "survivor" }))).await;
+
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let mut hanging = Registry::default();
+    hanging.register("test.once", move |run: JobRun| {
+        let started_tx = started_tx.clone();
+        async move {
+            let _ = started_tx.send(());
+            std::future::pending::<()>().await;
+            Ok(run.tx)
+        }
+    });
+    let doomed = Worker::new(app.db.clone(), app.clock.clone(), hanging);
+    let crashed = tokio::spawn(async move { doomed.tick(1).await });
+    started.recv().await.unwrap();
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("running", 1), "{row:?}");
+    assert!(row.locked_by.is_some(), "{row:?}");
+
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let mut registry = Registry::default();
+    audit_writing_handler(&mut registry, "test.once", app.state.audit.clone(), runs.clone());
+    let survivor = Worker::new(app.db.clone(), app.clock.clone(), registry);
+    assert_eq!(survivor.tick(10).await.unwrap(), Tick::default(), "took a job whose lease is still valid");
+
+    app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    assert_eq!(survivor.tick(10).await.unwrap(), Tick { claimed: 1, succeeded: 1, failed: 0 });
+    assert_eq!(survivor.tick(10).await.unwrap(), Tick::default());
+    assert_eq!(*runs.lock().unwrap(), HashMap::from([(id, 1)]));
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("done", 2), "{row:?}");
+    assert_eq!(audit_events(&app, org).await.len(), 1);
+}
+
+/// A worker still busy with a job keeps it, even past the lease: it holds the job's row lock for as
+/// long as its tenant transaction is open, so other workers skip the job instead of running it a
+/// second time. (Takeover happens only when the holder's connection dies — see the test above.)
+#[tokio::test]
+async fn job_held_by_a_live_worker_is_not_taken_over_even_after_its_lease() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let id = enqueue_committed(&app, org, NewJob::new("test.slow", "slow-1", json!({}))).await;
+
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let (proceed_tx, proceed) = oneshot::channel::<()>();
+    let proceed = Arc::new(Mutex::new(Some(proceed)));
+    let mut slow = Registry::default();
+    let audit = app.state.audit.clone();
+    slow.register("test.slow", move |mut run: JobRun| {
+        let (started_tx, proceed, audit) = (started_tx.clone(), proceed.clone(), audit.clone());
+        async move {
+            let _ = started_tx.send(());
+            let wait = proceed.lock().unwrap().take();
+            if let Some(wait) = wait {
+                wait.await?;
+            }
+            audit.record(&mut run.tx, AuditEvent::new("test.job_ran").payload(json!({ "worker": "slow" }))).await?;
+            Ok(run.tx)
+        }
+    });
+    let slow_worker = Worker::new(app.db.clone(), app.clock.clone(), slow);
+    let slow_tick = tokio::spawn(async move { slow_worker.tick(1).await });
+    started.recv().await.unwrap();
+
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let mut registry = Registry::default();
+    audit_writing_handler(&mut registry, "test.slow", app.state.audit.clone(), runs.clone());
+    let other = Worker::new(app.db.clone(), app.clock.clone(), registry);
+    app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    assert_eq!(other.tick(10).await.unwrap(), Tick::default(), "took over a job its live worker was running");
+
+    proceed_tx.send(()).unwrap();
+    assert_eq!(slow_tick.await.unwrap().unwrap(), Tick { claimed: 1, succeeded: 1, failed: 0 });
+    assert_eq!(other.tick(10).await.unwrap(), Tick::default(), "ran a finished job again");
+    assert!(runs.lock().unwrap().is_empty());
+
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("done", 1), "{row:?}");
+    let events = audit_events(&app, org).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].2, json!({ "worker": "slow" }), "{events:?}");
+}
+
+/// Two workers claiming concurrently (`FOR UPDATE SKIP LOCKED`) run each of 20 jobs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_claimed_by_two_concurrent_workers_run_exactly_once() {
+    const BATCH: i64 = 4;
+    let app = TestApp::spawn().await;
+    let orgs = [org_with_users(&app, 1).await, org_with_users(&app, 1).await];
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let org = orgs[i % 2];
+        ids.push(enqueue_committed(&app, org, NewJob::new("test.count", format!("job-{i}"), json!({ "i": i }))).await);
+    }
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let mut registry = Registry::default();
+    let counter = runs.clone();
+    registry.register("test.count", move |run: JobRun| {
+        let counter = counter.clone();
+        async move {
+            *counter.lock().unwrap().entry(run.job_id).or_default() += 1;
+            Ok(run.tx)
+        }
+    });
+    let first = Worker::new(app.db.clone(), app.clock.clone(), registry.clone());
+    let second = Worker::new(app.db.clone(), app.clock.clone(), registry);
+
+    let mut claimed = 0;
+    for _ in 0..20 {
+        let (a, b) = tokio::join!(first.tick(BATCH), second.tick(BATCH));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.claimed as i64 <= BATCH && b.claimed as i64 <= BATCH, "{a:?} {b:?}");
+        assert_eq!((a.failed, b.failed), (0, 0), "{a:?} {b:?}");
+        claimed += a.claimed + b.claimed;
+        if a.claimed + b.claimed == 0 {
+            break;
+        }
+    }
+    assert_eq!(claimed, 20);
+    let runs = runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 20);
+    assert!(ids.iter().all(|id| runs.get(id) == Some(&1)), "{runs:?}");
+    assert_eq!(runs.values().sum::<u32>(), 20);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(job_row(&app, orgs[i % 2], *id).await.status, "done");
+    }
+}
+
+/// A job of a kind no handler is registered for fails with an error naming the kind: retried
+/// while attempts remain, then `failed`.
+#[tokio::test]
+async fn job_of_unknown_kind_fails_naming_the_kind() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let retried = enqueue_committed(&app, org, NewJob::new("test.no_such_kind", "unknown-1", json!({}))).await;
+    let last_try = NewJob { max_attempts: 1, ..NewJob::new("test.no_such_kind", "unknown-2", json!({})) };
+    let given_up = enqueue_committed(&app, org, last_try).await;
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), Registry::default());
+
+    let now = app.clock.now();
+    assert_eq!(worker.tick(10).await.unwrap(), Tick { claimed: 2, succeeded: 0, failed: 2 });
+    let row = job_row(&app, org, retried).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("queued", 1), "{row:?}");
+    assert!(row.run_at > now, "{row:?}");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("test.no_such_kind"), "{row:?}");
+    let row = job_row(&app, org, given_up).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1), "{row:?}");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("test.no_such_kind"), "{row:?}");
+    assert!(row.finished_at.is_some(), "{row:?}");
+}

@@ -1,6 +1,9 @@
 //! Integration tests: real PostgreSQL, the app over HTTP on loopback, real peers.
 //! One binary (linking is the slow part of a Rust test build); one module per area.
 
+// All of this is test code, including the helper functions outside `#[test]` bodies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod identity_login;
 mod identity_signup;
 mod kernel_audit;

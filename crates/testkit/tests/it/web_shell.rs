@@ -1,1 +1,454 @@
-//! (being written)
+//! The web shell every module shares: security headers on every response (P1-12, P0-13), pages
+//! that load nothing from another origin, only the session and language cookies (P2-19), English
+//! and French pages, RFC 9457 API errors, health and metrics endpoints, and the 404 page.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use testkit::{Browser, TestApp};
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+/// The names of every cookie a response sets.
+fn cookie_names(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().split('=').next().unwrap().trim().to_string())
+        .collect()
+}
+
+/// Checks the headers every response must carry; returns its request id.
+fn assert_security_headers(case: &str, response: &reqwest::Response) -> String {
+    let csp = header(response, "content-security-policy");
+    assert!(csp.contains("default-src 'none'"), "{case}: CSP without default-src 'none': {csp:?}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{case}: CSP allows framing: {csp:?}");
+    assert!(!csp.to_ascii_lowercase().contains("http"), "{case}: CSP names another origin: {csp}");
+    assert!(!csp.contains('*'), "{case}: CSP has a wildcard source: {csp}");
+    assert!(!csp.contains("'unsafe-inline'") && !csp.contains("'unsafe-eval'"), "{case}: unsafe CSP: {csp}");
+    // Every source in every directive is 'self', 'none' or data: (images only).
+    for directive in csp.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+        let mut words = directive.split_whitespace();
+        let name = words.next().unwrap();
+        for source in words {
+            let allowed = matches!(source, "'self'" | "'none'") || (name == "img-src" && source == "data:");
+            assert!(allowed, "{case}: CSP directive {name} allows {source}");
+        }
+    }
+
+    let hsts = header(response, "strict-transport-security");
+    let max_age: u64 = hsts
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("max-age="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{case}: no HSTS max-age: {hsts:?}"));
+    assert!(max_age >= 31_536_000, "{case}: HSTS shorter than a year: {hsts}");
+    assert_eq!(header(response, "referrer-policy"), "no-referrer", "{case}");
+    assert_eq!(header(response, "x-frame-options"), "DENY", "{case}");
+    assert_eq!(header(response, "x-content-type-options"), "nosniff", "{case}");
+    let request_id = header(response, "x-request-id");
+    assert!(!request_id.is_empty(), "{case}: no x-request-id");
+    request_id
+}
+
+/// P1-12 / P0-13: every kind of response — a signed-in page, the login page, API 404 and 422, a
+/// static asset, /healthz, a page 404, a redirect, a refused cross-site POST — carries a CSP that
+/// allows no other origin, HSTS, `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`,
+/// `X-Content-Type-Options: nosniff` and its own `x-request-id`.
+#[tokio::test]
+async fn p1_12_p0_13_every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    app.sign_up("headers@example.eu").await;
+    let browser = app.browser_login("headers@example.eu", testkit::PASSWORD).await;
+    let get = |path: &str| app.http.get(app.url(path)).send();
+
+    let mut responses = vec![
+        ("dashboard page", 200, browser.get("/dashboard").await),
+        ("login page", 200, get("/login").await.unwrap()),
+        ("signup page", 200, get("/signup").await.unwrap()),
+        ("API 404", 404, get("/api/v1/nope").await.unwrap()),
+        ("API 422", 422, app.post_json("/api/v1/signup", &json!({})).await),
+        ("OpenAPI document", 200, get("/api/v1/openapi.json").await.unwrap()),
+        ("static CSS", 200, get("/static/app.css").await.unwrap()),
+        ("static JS", 200, get("/static/htmx.min.js").await.unwrap()),
+        ("healthz", 200, get("/healthz").await.unwrap()),
+        ("readyz", 200, get("/readyz").await.unwrap()),
+        ("page 404", 404, get("/no-such-page").await.unwrap()),
+        ("redirect", 303, get("/").await.unwrap()),
+    ];
+    let refused = app
+        .http
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("email", "headers@example.eu"), ("password", testkit::PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    responses.push(("refused cross-site POST", 403, refused));
+
+    let mut ids = BTreeSet::new();
+    for (case, status, response) in &responses {
+        assert_eq!(response.status().as_u16(), *status, "{case}");
+        ids.insert(assert_security_headers(case, response));
+    }
+    assert_eq!(ids.len(), responses.len(), "request ids are not unique per request: {ids:?}");
+}
+
+/// The value of every `src`, `href` and `action` attribute in an HTML document.
+fn url_attributes(html: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    for attribute in ["src=", "href=", "action="] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attribute) {
+            rest = &rest[at + attribute.len()..];
+            let value = match rest.chars().next() {
+                Some(quote @ ('"' | '\'')) => rest[1..].split(quote).next().unwrap_or(""),
+                _ => rest.split(|c: char| c.is_whitespace() || c == '>').next().unwrap_or(""),
+            };
+            values.push(value.to_string());
+        }
+    }
+    values
+}
+
+/// P1-12: /login, /signup and /dashboard reference nothing on another origin: every `src`,
+/// `href` and form `action` is a local path or a fragment (never `//host`), and the stylesheet
+/// imports nothing from outside.
+#[tokio::test]
+async fn p1_12_pages_reference_no_third_party_origin() {
+    let app = TestApp::spawn().await;
+    app.sign_up("local@example.eu").await;
+    let browser = app.browser_login("local@example.eu", testkit::PASSWORD).await;
+
+    for path in ["/login", "/signup", "/dashboard"] {
+        let client = if path == "/dashboard" { &browser } else { &Browser::new(&app) };
+        let response = client.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let html = response.text().await.unwrap();
+        let values = url_attributes(&html);
+        assert!(values.iter().any(|v| v == "/static/app.css"), "{path}: the scan found no stylesheet: {values:?}");
+        assert!(values.iter().any(|v| v == "/static/htmx.min.js"), "{path}: the scan found no script: {values:?}");
+        for value in &values {
+            let local = (value.starts_with('/') && !value.starts_with("//")) || value.starts_with('#');
+            assert!(local, "{path} references {value:?}, which is not a local path");
+        }
+        assert!(!html.contains("://"), "{path} contains an absolute URL");
+    }
+
+    let css = app.http.get(app.url("/static/app.css")).send().await.unwrap().text().await.unwrap();
+    assert!(!css.is_empty());
+    assert!(
+        !css.contains("http:") && !css.contains("https:") && !css.contains("url(//"),
+        "the stylesheet loads from another origin"
+    );
+}
+
+/// P2-19: across sign-up, dashboard, language switches, logout, failed and successful logins, the
+/// API and error pages, the only cookies ever set are the session cookie and `lang`.
+#[tokio::test]
+async fn p2_19_only_the_session_and_language_cookies_are_ever_set() {
+    let app = TestApp::spawn().await;
+    let policy = app.current_policy_version().await;
+    let browser = Browser::new(&app);
+    let mut names = BTreeSet::new();
+    let mut note = |response: &reqwest::Response| names.extend(cookie_names(response));
+
+    note(&browser.get("/").await);
+    note(&browser.get("/signup").await);
+    note(&browser.get("/login").await);
+    let anonymous_switch = browser.post_form("/lang", &[("lang", "fr"), ("next", "/signup")]).await;
+    assert_eq!(anonymous_switch.status(), 303);
+    note(&anonymous_switch);
+    let signup = browser
+        .post_form(
+            "/signup",
+            &[
+                ("first_name", "Marie"),
+                ("last_name", "Curie"),
+                ("email", "marie@example.eu"),
+                ("password", testkit::PASSWORD),
+                ("organization_name", "Institut du Radium"),
+                ("job_title", "Director"),
+                ("adult", "true"),
+                ("accepted_policy_version", &policy),
+            ],
+        )
+        .await;
+    assert_eq!(signup.status(), 303);
+    note(&signup);
+    note(&browser.get("/dashboard").await);
+    let csrf = browser.csrf_token("/dashboard").await;
+    let member_switch = browser.post_form("/lang", &[("lang", "en"), ("next", "/dashboard"), ("csrf", &csrf)]).await;
+    assert_eq!(member_switch.status(), 303);
+    note(&member_switch);
+    note(&browser.get("/dashboard").await);
+    note(&browser.get("/no-such-page").await);
+    let logout = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(logout.status(), 303);
+    note(&logout);
+    note(&browser.post_form("/login", &[("email", "marie@example.eu"), ("password", "wrong password!")]).await);
+    note(&browser.post_form("/login", &[("email", "marie@example.eu"), ("password", testkit::PASSWORD)]).await);
+    note(&app.post_json("/api/v1/signup", &app.signup_body("api@example.eu").await).await);
+    note(&app.post_json("/api/v1/signup", &json!({})).await);
+    note(&app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap());
+    note(&app.http.get(app.url("/static/app.css")).send().await.unwrap());
+    note(&app.http.get(app.url("/healthz")).send().await.unwrap());
+
+    assert_eq!(names, BTreeSet::from(["lang".to_string(), "relais_session".to_string()]));
+}
+
+fn html_lang(html: &str) -> Option<&str> {
+    html.split("<html lang=\"").nth(1)?.split('"').next()
+}
+
+/// Pages follow `Accept-Language`; POST /lang sets the `lang` cookie, which then wins over the
+/// header; a signed-in member's switch is saved in their profile; `next` only leads to local paths.
+#[tokio::test]
+async fn pages_speak_the_visitors_language_and_the_switch_is_remembered() {
+    let app = TestApp::spawn().await;
+
+    // Accept-Language.
+    let french = app.http.get(app.url("/login")).header("accept-language", "fr-FR,fr;q=0.9").send().await.unwrap();
+    let html = french.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("fr"), "{html}");
+    assert!(html.contains("Connexion") && html.contains("Mot de passe"), "{html}");
+    let english = app.http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(html_lang(&english), Some("en"));
+    assert!(english.contains("Log in") && !english.contains("Mot de passe"));
+
+    // The switch: a cookie, then French without any header, and even against the header.
+    let browser = Browser::new(&app);
+    let response = browser.post_form("/lang", &[("lang", "fr"), ("next", "/signup")]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(header(&response, "location"), "/signup");
+    assert_eq!(browser.cookie("lang").as_deref(), Some("fr"));
+    let html = browser.get("/signup").await.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("fr"));
+    assert!(html.contains("Créer votre organisation"), "{html}");
+    let html = browser.get("/login").await.text().await.unwrap();
+    assert!(html.contains("Se connecter"), "{html}");
+    let against_header = app
+        .http
+        .get(app.url("/login"))
+        .header("cookie", "lang=fr")
+        .header("accept-language", "en-GB,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html_lang(&against_header.text().await.unwrap()), Some("fr"), "the chosen language should win");
+
+    // `next` is a local path only.
+    for (next, expected) in
+        [("//evil.example", "/"), ("https://evil.example/x", "/"), ("/\\evil.example", "/"), ("/login", "/login")]
+    {
+        let response = browser.post_form("/lang", &[("lang", "en"), ("next", next)]).await;
+        assert_eq!(response.status(), 303, "next={next}");
+        assert_eq!(header(&response, "location"), expected, "next={next}");
+    }
+
+    // A signed-in member: the switch needs the CSRF token and is saved in the profile.
+    app.sign_up("polyglot@example.eu").await;
+    let member = app.browser_login("polyglot@example.eu", testkit::PASSWORD).await;
+    let language = || async {
+        let mut db = app.superuser_connection().await;
+        sqlx::query_scalar::<_, String>("select language from users where email = 'polyglot@example.eu'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(language().await, "en");
+    let refused = member.post_form("/lang", &[("lang", "fr"), ("next", "/dashboard")]).await;
+    assert_eq!(refused.status(), 403, "a member's switch without the CSRF token");
+    assert_eq!(language().await, "en");
+
+    let csrf = member.csrf_token("/dashboard").await;
+    let response = member.post_form("/lang", &[("lang", "fr"), ("next", "/dashboard"), ("csrf", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(header(&response, "location"), "/dashboard");
+    assert_eq!(language().await, "fr");
+    let html = member.get("/dashboard").await.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("fr"));
+    assert!(html.contains("Membres") && html.contains("Se déconnecter"), "{html}");
+
+    // The profile follows the member to a new browser that has no lang cookie.
+    let elsewhere = app.browser_login("polyglot@example.eu", testkit::PASSWORD).await;
+    assert!(elsewhere.cookie("lang").is_none());
+    let html = elsewhere.get("/dashboard").await.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("fr"), "the saved language is not used");
+}
+
+/// A visitor who signs up in French (chosen with the switch, or from the browser's
+/// `Accept-Language`) gets a French profile, so the dashboard right after the sign-up is French.
+#[tokio::test]
+async fn signing_up_in_french_keeps_french_after_sign_up() {
+    let app = TestApp::spawn().await;
+    let policy = app.current_policy_version().await;
+    let browser = Browser::new(&app);
+    assert_eq!(browser.post_form("/lang", &[("lang", "fr"), ("next", "/signup")]).await.status(), 303);
+    let html = browser.get("/signup").await.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("fr"), "the sign-up form is not French");
+    let response = browser
+        .post_form(
+            "/signup",
+            &[
+                ("first_name", "Marie"),
+                ("last_name", "Curie"),
+                ("email", "marie@example.eu"),
+                ("password", testkit::PASSWORD),
+                ("organization_name", "Institut du Radium"),
+                ("job_title", "Directrice"),
+                ("adult", "true"),
+                ("accepted_policy_version", &policy),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let html = browser.get("/dashboard").await.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("fr"), "the dashboard after a French sign-up is not French");
+    let mut db = app.superuser_connection().await;
+    let language: String = sqlx::query_scalar("select language from users").fetch_one(&mut db).await.unwrap();
+    assert_eq!(language, "fr");
+}
+
+/// API errors are RFC 9457 problem+json; the OpenAPI document is 3.1 and lists the sign-up.
+#[tokio::test]
+async fn api_errors_are_problem_json_and_the_openapi_document_is_served() {
+    let app = TestApp::spawn().await;
+
+    for (method, path) in [("GET", "/api/v1/nope"), ("POST", "/api/v1/contacts/123"), ("GET", "/api/v1")] {
+        let response = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{method} {path}");
+        assert_eq!(header(&response, "content-type"), "application/problem+json", "{method} {path}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(problem["type"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+        assert_eq!(problem["title"], "Not Found", "{problem}");
+        assert_eq!(problem["status"], 404, "{problem}");
+    }
+
+    let response = app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(header(&response, "content-type").starts_with("application/json"));
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "openapi version: {}", doc["openapi"]);
+    assert!(doc["paths"]["/api/v1/signup"]["post"].is_object(), "the sign-up is not documented: {}", doc["paths"]);
+    assert!(doc["info"]["title"].as_str().is_some_and(|t| !t.is_empty()));
+}
+
+/// The value of the first `relais_http_requests_total` sample for GET `route` with `status`.
+fn request_count(metrics: &str, route: &str, status: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("relais_http_requests_total{"))
+        .filter(|l| {
+            l.contains(&format!("route=\"{route}\""))
+                && l.contains("method=\"GET\"")
+                && l.contains(&format!("status=\"{status}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// /healthz and /readyz answer 200; /metrics is Prometheus text counting requests by route
+/// template. The recorder is process-global (other tests' requests count too, and it is
+/// installed on the first /metrics call), so the check is that our request raises the count.
+#[tokio::test]
+async fn health_readiness_and_metrics_endpoints() {
+    let app = TestApp::spawn().await;
+    let get = |path: &str| app.http.get(app.url(path)).send();
+
+    let health = get("/healthz").await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+
+    let first = get("/metrics").await.unwrap();
+    assert_eq!(first.status(), 200);
+    let before = request_count(&first.text().await.unwrap(), "/healthz", "200");
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(get("/no-such-page/ada@example.eu").await.unwrap().status(), 404);
+    let second = get("/metrics").await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert!(header(&second, "content-type").starts_with("text/plain"));
+    let text = second.text().await.unwrap();
+    assert!(text.contains("relais_http_requests_total"), "{text}");
+    let after = request_count(&text, "/healthz", "200");
+    assert!(after >= before + 1.0, "the /healthz request was not counted ({before} -> {after})");
+    assert!(!text.contains("ada@example.eu"), "a concrete path (with personal data) became a metric label");
+}
+
+/// An unknown page is a 404 HTML page in the visitor's language; the dashboard without a
+/// (valid) session redirects to the login page.
+#[tokio::test]
+async fn unknown_pages_are_404_in_the_visitors_language_and_the_dashboard_needs_a_session() {
+    let app = TestApp::spawn().await;
+
+    let english = app.http.get(app.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(english.status(), 404);
+    assert!(header(&english, "content-type").starts_with("text/html"));
+    let html = english.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("en"));
+    assert!(html.contains("Page not found"), "{html}");
+
+    let french =
+        app.http.get(app.url("/no-such-page")).header("accept-language", "fr-FR,fr;q=0.9").send().await.unwrap();
+    assert_eq!(french.status(), 404);
+    let html = french.text().await.unwrap();
+    assert_eq!(html_lang(&html), Some("fr"));
+    assert!(html.contains("Page introuvable"), "{html}");
+    let by_cookie = app.http.get(app.url("/no-such-page")).header("cookie", "lang=fr").send().await.unwrap();
+    assert!(by_cookie.text().await.unwrap().contains("Page introuvable"));
+
+    for (case, cookie) in [
+        ("no cookie", None),
+        ("a made-up session", Some("relais_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")),
+        ("an empty session", Some("relais_session=")),
+    ] {
+        let mut request = app.http.get(app.url("/dashboard"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 303, "{case}");
+        assert_eq!(header(&response, "location"), "/login", "{case}");
+    }
+}
+
+/// Requests the API cannot parse are answered as RFC 9457 problem+json too, like every other API
+/// error (the OpenAPI document promises problem+json for the sign-up's 422): malformed JSON, a
+/// field of the wrong type, a missing JSON content type, a method the route does not have.
+#[tokio::test]
+async fn api_rejections_of_unparseable_requests_are_problem_json() {
+    let app = TestApp::spawn().await;
+    let cases: [(&str, &str, Option<&str>, u16); 4] = [
+        ("POST", "/api/v1/signup", Some("{not json"), 400),
+        ("POST", "/api/v1/signup", Some("{\"adult\": 5}"), 422),
+        ("POST", "/api/v1/signup", None, 415),
+        ("GET", "/api/v1/signup", None, 405),
+    ];
+    for (method, path, json_body, status) in cases {
+        let mut request = app.http.request(method.parse().unwrap(), app.url(path));
+        if let Some(body) = json_body {
+            request = request.header("content-type", "application/json").body(body);
+        } else if method == "POST" {
+            request = request.body("{}");
+        }
+        let response = request.send().await.unwrap();
+        let case = format!("{method} {path} {json_body:?}");
+        assert_eq!(response.status().as_u16(), status, "{case}");
+        assert_eq!(header(&response, "content-type"), "application/problem+json", "{case}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], status, "{case}: {problem}");
+        assert!(problem["title"].is_string() && problem["type"].is_string(), "{case}: {problem}");
+    }
+}
