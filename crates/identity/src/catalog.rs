@@ -6,7 +6,7 @@ pub const TABLES: &[TableEntry] = &[
     TableEntry {
         table: "users",
         module: "identity",
-        description: "Members of an organization: account data (P0-01).",
+        description: "Members of an organization: account data.",
         subject: Subject::AccountHolder,
         personal_columns: &["email", "first_name", "last_name", "job_title", "password_hash", "last_login_at"],
         purpose: "Account and organization management",
@@ -42,7 +42,7 @@ pub const TABLES: &[TableEntry] = &[
     TableEntry {
         table: "login_events",
         module: "identity",
-        description: "Each login attempt on a known account: time, outcome, IP address, browser (P0-03).",
+        description: "Each login attempt on a known account: time, outcome, IP address, browser.",
         subject: Subject::AccountHolder,
         personal_columns: &["user_id", "ip", "user_agent"],
         purpose: "Security, fraud prevention and audit logging",

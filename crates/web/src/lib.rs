@@ -99,6 +99,7 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .merge(identity::pages())
+        .merge(privacy::router(data_catalog))
         .nest("/api/v1", api)
         .route("/api/v1/", axum::routing::any(api_not_found))
         .route("/healthz", get(healthz))

@@ -452,3 +452,30 @@ async fn api_rejections_of_unparseable_requests_are_problem_json() {
         assert!(problem["title"].is_string() && problem["type"].is_string(), "{case}: {problem}");
     }
 }
+
+/// P1-20, P0-26, P2-09: the privacy policy shows its version and "last updated" date, and lists
+/// every table holding personal data with its purpose, legal basis and retention, from the catalog.
+#[tokio::test]
+async fn p1_20_p2_09_privacy_policy_shows_last_update_and_the_catalog() {
+    let app = TestApp::spawn().await;
+    let version = app.current_policy_version().await;
+    let response = app.http.get(app.url("/privacy")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Last updated"), "{html}");
+    assert!(html.contains(&version), "version {version} missing");
+    for entry in web::data_catalog() {
+        if entry.subject == kernel::catalog::Subject::NoPerson {
+            continue;
+        }
+        for shown in [entry.description, entry.legal_basis.article(), entry.retention.describe().as_str()] {
+            assert!(html.contains(shown), "{}: {shown:?} missing from the policy page", entry.table);
+        }
+    }
+    let french =
+        app.http.get(app.url("/privacy")).header("accept-language", "fr").send().await.unwrap().text().await.unwrap();
+    assert!(french.contains("Dernière mise à jour"), "{french}");
+    // The sign-up form links to the policy it asks people to accept.
+    let signup = app.http.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
+    assert!(signup.contains("href=\"/privacy\""));
+}

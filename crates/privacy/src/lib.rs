@@ -1,0 +1,57 @@
+//! Privacy. For now: the public privacy-policy page, generated from the data catalog so that what
+//! it says is what the software does (P2-09), with the version in force and its "last updated"
+//! date (P0-26, P1-20). Data-subject requests, retention and the record of processing come next.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use kernel::catalog::{Subject, TableEntry};
+use kernel::web::{AppState, LangPref, Page, PageError, render};
+
+#[derive(Template)]
+#[template(path = "privacy_policy.html")]
+struct PolicyPage {
+    page: Page,
+    version: String,
+    last_updated: String,
+    entries: Vec<TableEntry>,
+}
+
+impl PolicyPage {
+    fn subject_key(&self, entry: &TableEntry) -> &'static str {
+        match entry.subject {
+            Subject::AccountHolder => "privacy.subject.account_holder",
+            Subject::CrmContact => "privacy.subject.crm_contact",
+            Subject::Trainee => "privacy.subject.trainee",
+            Subject::Prospect => "privacy.subject.prospect",
+            Subject::NoPerson => "privacy.subject.no_person",
+        }
+    }
+}
+
+/// The catalog is assembled by the `web` crate (it knows every module); it hands it in here.
+pub fn router(catalog: fn() -> Vec<TableEntry>) -> Router<AppState> {
+    Router::new().route("/privacy", get(move |state: State<AppState>, lang: LangPref| policy(state, lang, catalog)))
+}
+
+async fn policy(
+    State(state): State<AppState>,
+    LangPref(lang): LangPref,
+    catalog: fn() -> Vec<TableEntry>,
+) -> Result<Response, PageError> {
+    let page = Page::anonymous(lang, "/privacy");
+    let current = state.db.current_policy_version(state.clock.now()).await.map_err(|e| PageError::new(e, &page))?;
+    let (version, effective_at) = current
+        .ok_or_else(|| PageError::new(kernel::AppError::Unavailable("no privacy policy is published".into()), &page))?;
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let entries = catalog().into_iter().filter(|e| e.subject != Subject::NoPerson).collect();
+    let view = PolicyPage {
+        page: page.clone(),
+        version,
+        last_updated: effective_at.format(&format).unwrap_or_default(),
+        entries,
+    };
+    Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())
+}
