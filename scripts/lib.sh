@@ -63,6 +63,27 @@ ensure_pynacl() {
   export RELAIS_TEST_PYTHON="$py"
 }
 
+# The mail tests deliver to a real SMTP peer: Debian's aiosmtpd, run by the test harness
+# (crates/testkit/src/mail.rs) with RELAIS_TEST_PYTHON if it has the module, else /usr/bin/python3.
+python_with_aiosmtpd() {
+  local py
+  for py in "${RELAIS_TEST_PYTHON:-}" /usr/bin/python3 python3; do
+    [ -n "$py" ] || continue
+    command -v "$py" >/dev/null 2>&1 || continue
+    if "$py" -c "import aiosmtpd.handlers" >/dev/null 2>&1; then
+      command -v "$py"
+      return 0
+    fi
+  done
+  return 1
+}
+
+ensure_smtp_peer() {
+  python_with_aiosmtpd >/dev/null && return 0
+  apt_install python3 python3-aiosmtpd
+  python_with_aiosmtpd >/dev/null || { echo "error: aiosmtpd still missing (python3-aiosmtpd)" >&2; return 1; }
+}
+
 # Stops a cluster started by Relais (fast shutdown) given the directory that holds data/.
 stop_cluster() {
   local root="$1" pidfile

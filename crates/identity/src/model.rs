@@ -5,7 +5,7 @@ use std::fmt;
 
 use kernel::FieldError;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// A normalized email address: trimmed, lower-cased, syntactically valid, at most 254 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,7 +83,7 @@ text_type!(
     100
 );
 
-/// A password as typed, length-checked for bcrypt. Never printed.
+/// A password as typed, length-checked for bcrypt and not on the common-password list. Never printed.
 pub struct Password(SecretString);
 
 pub const PASSWORD_MIN_CHARS: usize = 12;
@@ -107,6 +107,7 @@ impl Password {
                 format!("Use at most {PASSWORD_MAX_BYTES} bytes (about {PASSWORD_MAX_BYTES} plain letters)."),
             ));
         }
+        crate::common_passwords::check(field, &input)?;
         Ok(Self(input))
     }
 
@@ -121,33 +122,8 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Organization roles (P0-12).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OrgRole {
-    Owner,
-    Manager,
-    User,
-}
-
-impl OrgRole {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Manager => "manager",
-            Self::User => "user",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "owner" => Some(Self::Owner),
-            "manager" => Some(Self::Manager),
-            "user" => Some(Self::User),
-            _ => None,
-        }
-    }
-}
+/// Organization roles (P0-12); the permission matrix lives with them in `kernel::authz`.
+pub use kernel::authz::Role as OrgRole;
 
 /// bcrypt cost. 12 is the floor the promises set (P1-02).
 pub const BCRYPT_COST: u32 = 12;
@@ -194,6 +170,7 @@ mod tests {
         // 24 three-byte characters = 72 bytes: accepted; 25 = 75 bytes: refused, never truncated.
         assert!(parse(&"€".repeat(24)).is_ok());
         assert_eq!(parse(&"€".repeat(25)).unwrap_err().code, "password_too_long");
+        assert_eq!(parse("Qwerty123456").unwrap_err().code, "password_common");
         assert_eq!(format!("{:?}", parse("correct horse battery").unwrap()), "Password([REDACTED])");
     }
 

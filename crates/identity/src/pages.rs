@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use kernel::audit::AuditEvent;
+use kernel::authz::Action;
 use kernel::i18n::{LANG_COOKIE, Lang};
 use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render, safe_local_path};
 use kernel::{AppError, FieldError};
@@ -103,6 +104,9 @@ pub async fn signup_submit(
     };
     let email = input.email.clone();
     let password = input.password.clone();
+    kernel::ratelimit::check(&state, &kernel::ratelimit::SIGNUP_PER_IP, kernel::ratelimit::Subject::Ip(&client))
+        .await
+        .map_err(|e| PageError::new(e, &page))?;
     match service::sign_up(&state, input, lang).await {
         Ok(_) => {
             // Signing up logs the new owner in straight away.
@@ -267,12 +271,15 @@ pub async fn home(MaybeSignedIn(signed_in): MaybeSignedIn) -> Redirect {
 
 #[derive(sqlx::FromRow)]
 struct MemberRow {
+    user_id: uuid::Uuid,
     first_name: String,
     last_name: String,
     email: String,
     job_title: String,
     org_role: String,
     last_login_at: Option<time::OffsetDateTime>,
+    /// Until when the account is locked after failed logins (P1-17), if it is now.
+    locked_until: Option<time::OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -292,6 +299,8 @@ struct DashboardPage {
     org_name: String,
     members: Vec<MemberRow>,
     logins: Option<Vec<LoginRow>>,
+    /// Whether the viewer may unlock locked members (owners).
+    can_unlock: bool,
 }
 
 fn when(at: &time::OffsetDateTime) -> String {
@@ -302,6 +311,10 @@ fn when(at: &time::OffsetDateTime) -> String {
 impl MemberRow {
     fn last_login(&self) -> String {
         self.last_login_at.as_ref().map(when).unwrap_or_else(|| "—".into())
+    }
+
+    fn locked_until_text(&self) -> Option<String> {
+        self.locked_until.as_ref().map(when)
     }
 }
 
@@ -320,15 +333,18 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
     let fail = |e: sqlx::Error| PageError::new(e, &page);
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
     let members: Vec<MemberRow> = sqlx::query_as(
-        "select first_name, last_name, email, job_title, org_role, last_login_at from users where org_id = $1
+        "select user_id, first_name, last_name, email, job_title, org_role, last_login_at,
+                case when locked_until > $2 then locked_until end as locked_until
+         from users where org_id = $1
          order by case org_role when 'owner' then 0 when 'manager' then 1 else 2 end, last_name, first_name",
     )
     .bind(signed_in.org)
+    .bind(state.clock.now())
     .fetch_all(tx.conn())
     .await
     .map_err(fail)?;
     // Sign-in history holds IP addresses: owners only, and each view is audited (P0-04, P1-04).
-    let logins = if signed_in.role == crate::model::OrgRole::Owner {
+    let logins = if kernel::authz::grant(signed_in.role, Action::LoginActivityView).allows() {
         let rows: Vec<LoginRow> = sqlx::query_as(
             "select e.occurred_at, e.outcome, e.ip, e.user_agent, u.first_name, u.last_name
              from login_events e join users u on u.org_id = e.org_id and u.user_id = e.user_id
@@ -349,7 +365,8 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
         None
     };
     tx.commit().await.map_err(fail)?;
-    let view = DashboardPage { page: page.clone(), org_name: signed_in.org_name.clone(), members, logins };
+    let can_unlock = kernel::authz::grant(signed_in.role, Action::MembersManage).allows();
+    let view = DashboardPage { page: page.clone(), org_name: signed_in.org_name.clone(), members, logins, can_unlock };
     let html = render(&view).map_err(|e| PageError::new(e, &page))?;
     Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
 }

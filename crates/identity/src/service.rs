@@ -5,6 +5,7 @@ use kernel::audit::AuditEvent;
 use kernel::db::Actor;
 use kernel::i18n::Lang;
 use kernel::ids::SessionId;
+use kernel::ratelimit;
 use kernel::web::{AppState, ClientInfo};
 use kernel::{AppError, FieldError, OrgId, UserId, token};
 use secrecy::SecretString;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 use crate::model::{
     DUMMY_HASH, EmailAddress, JobTitle, OrgName, OrgRole, Password, PersonName, hash_password, verify_password,
 };
+use crate::throttle;
 
 /// How long a browser session lasts at most.
 pub const SESSION_LIFETIME: Duration = Duration::hours(12);
@@ -194,13 +196,58 @@ pub struct LoginInput {
     pub password: SecretString,
 }
 
-/// The same answer for an unknown email, a wrong password and a deactivated account.
+/// The same answer for an unknown email, a wrong password, a deactivated and a locked account.
 fn bad_credentials() -> AppError {
     AppError::field("email", "bad_credentials", "The email or password is incorrect.")
 }
 
 /// Checks credentials and opens a session, recording the login (P0-03) and auditing it.
+/// Rate-limited per client address and per email (P1-16); a locked account (P1-17) refuses every
+/// password with the answer, and the bcrypt work, of a wrong one.
 pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) -> Result<NewSession, AppError> {
+    let Authenticated { mut tx, org_id, user_id, now } = check_credentials(state, &input, client).await?;
+    let token = token::generate();
+    let session_id = SessionId::new();
+    sqlx::query(
+        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+    )
+    .bind(org_id)
+    .bind(session_id)
+    .bind(user_id)
+    .bind(token::hash(&token).as_slice())
+    .bind(now)
+    .bind(now + SESSION_LIFETIME)
+    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
+    .bind(client.user_agent.as_deref())
+    .execute(tx.conn())
+    .await?;
+    record_login_success(&mut tx, user_id, client, now).await?;
+    state.audit.record(&mut tx, AuditEvent::new("auth.login.succeeded").target("session", session_id.0)).await?;
+    tx.commit().await?;
+    Ok(NewSession { token, session_id })
+}
+
+/// A member whose password was just checked: the open tenant transaction (their row locked, the
+/// lockout count cleared) in which the caller creates its credential, records the login with
+/// [`record_login_success`] and commits. Nothing is kept unless the caller commits.
+pub struct Authenticated {
+    pub tx: kernel::OrgTx,
+    pub org_id: OrgId,
+    pub user_id: Uuid,
+    pub now: time::OffsetDateTime,
+}
+
+/// The password check shared by the login form and the API's token endpoint: rate limits (P1-16),
+/// the same answer and bcrypt work for every kind of failure, account lockout (P1-17), and the
+/// failure recorded on the account. Opens no session: the caller decides which credential to issue.
+pub async fn check_credentials(
+    state: &AppState,
+    input: &LoginInput,
+    client: &ClientInfo,
+) -> Result<Authenticated, AppError> {
+    ratelimit::check(state, &ratelimit::LOGIN_PER_IP, ratelimit::Subject::Ip(client)).await?;
+    ratelimit::check(state, &ratelimit::LOGIN_PER_ACCOUNT, ratelimit::Subject::Account(&input.email)).await?;
     let email = EmailAddress::parse("email", &input.email).map_err(|_| bad_credentials())?;
     let candidates = state.db.login_candidates(email.as_str()).await?;
     let mut matched = None;
@@ -212,6 +259,7 @@ pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) ->
     }
     if candidates.is_empty() {
         // Spend the same bcrypt time as a real check so timing does not reveal unknown emails.
+        // (A locked account is checked against its real hash above: the same work again.)
         verify_password(input.password.clone(), DUMMY_HASH.clone()).await;
     }
     let Some(account) = matched.filter(|c| c.status == "active") else {
@@ -222,33 +270,32 @@ pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) ->
     };
 
     let now = state.clock.now();
-    let token = token::generate();
-    let session_id = SessionId::new();
     let mut tx = state.db.begin_org(account.org_id, Actor::User(account.user_id)).await?;
-    sqlx::query(
-        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
-    )
-    .bind(account.org_id)
-    .bind(session_id)
-    .bind(account.user_id)
-    .bind(token::hash(&token).as_slice())
-    .bind(now)
-    .bind(now + SESSION_LIFETIME)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
-    .execute(tx.conn())
-    .await?;
-    insert_login_event(&mut tx, account.user_id, "success", client, now).await?;
+    if throttle::locked_until(&mut tx, account.user_id, now).await?.is_some() {
+        // The right password on a locked account: a failure like any other, told apart by nothing.
+        drop(tx);
+        record_failed_login(state, account.org_id, account.user_id, client).await?;
+        return Err(bad_credentials());
+    }
+    throttle::reset(&mut tx, account.user_id).await?;
+    Ok(Authenticated { tx, org_id: account.org_id, user_id: account.user_id, now })
+}
+
+/// Records a successful login (P0-03) in the transaction [`check_credentials`] opened.
+pub async fn record_login_success(
+    tx: &mut kernel::OrgTx,
+    user_id: Uuid,
+    client: &ClientInfo,
+    now: time::OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    insert_login_event(tx, user_id, "success", client, now).await?;
     sqlx::query("update users set last_login_at = $3 where org_id = $1 and user_id = $2")
-        .bind(account.org_id)
-        .bind(account.user_id)
+        .bind(tx.org())
+        .bind(user_id)
         .bind(now)
         .execute(tx.conn())
         .await?;
-    state.audit.record(&mut tx, AuditEvent::new("auth.login.succeeded").target("session", session_id.0)).await?;
-    tx.commit().await?;
-    Ok(NewSession { token, session_id })
+    Ok(())
 }
 
 async fn insert_login_event(
@@ -278,6 +325,7 @@ async fn record_failed_login(state: &AppState, org: OrgId, user: Uuid, client: &
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
     insert_login_event(&mut tx, user, "failure", client, state.clock.now()).await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.login.failed").target("user", user)).await?;
+    throttle::count_failure(state, &mut tx, user).await?;
     tx.commit().await?;
     Ok(())
 }

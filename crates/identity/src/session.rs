@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use kernel::authz::{Credential, Principal};
 use kernel::db::Actor;
 use kernel::i18n::{Lang, T};
 use kernel::web::{AppState, LangPref, Nav, Page, PageError};
@@ -103,34 +104,57 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
     }))
 }
 
+/// Resolves the session cookie once per request and attaches the member to it: `SignedIn` for
+/// pages and the `Principal` the router's access checks read. Requests to the API (`/api/…`) are
+/// authenticated by their `Authorization: Bearer` header instead, never by the cookie.
+pub async fn attach_principal(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // The API takes only bearer credentials and pages only the cookie (see `api_auth`).
+    if request.uri().path().starts_with("/api/") {
+        return crate::api_auth::attach_bearer(state, request, next).await;
+    }
+    let jar = CookieJar::from_headers(request.headers());
+    match resolve(&state, &jar).await {
+        Ok(Some(signed_in)) => {
+            request.extensions_mut().insert(Principal {
+                org: signed_in.org,
+                user_id: signed_in.user_id,
+                role: signed_in.role,
+                credential: Credential::Session { session_id: signed_in.session_id },
+            });
+            request.extensions_mut().insert(signed_in);
+        }
+        Ok(None) => {}
+        Err(error) => return error.into_response(),
+    }
+    next.run(request).await
+}
+
 /// A page that requires a signed-in member; others are sent to the login page.
-impl FromRequestParts<AppState> for SignedIn {
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     type Rejection = PageError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let LangPref(lang) = LangPref::from_request_parts(parts, state).await.unwrap_or(LangPref(Lang::En));
-        let page = Page::anonymous(lang, parts.uri.path());
-        match resolve(state, &jar).await {
-            Ok(Some(signed_in)) => Ok(signed_in),
-            Ok(None) => Err(PageError::new(AppError::Unauthenticated, &page)),
-            Err(error) => Err(PageError::new(error, &page)),
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(signed_in) = parts.extensions.get::<SignedIn>() {
+            return Ok(signed_in.clone());
         }
+        let LangPref(lang) = LangPref::from_request_parts(parts, state).await.unwrap_or(LangPref(Lang::En));
+        Err(PageError::new(AppError::Unauthenticated, &Page::anonymous(lang, parts.uri.path())))
     }
 }
 
 /// For public pages that look different to a signed-in member.
 pub struct MaybeSignedIn(pub Option<SignedIn>);
 
-impl FromRequestParts<AppState> for MaybeSignedIn {
-    type Rejection = PageError;
+impl<S: Send + Sync> FromRequestParts<S> for MaybeSignedIn {
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        match resolve(state, &jar).await {
-            Ok(found) => Ok(Self(found)),
-            Err(error) => Err(PageError::new(error, &Page::anonymous(Lang::En, parts.uri.path()))),
-        }
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<SignedIn>().cloned()))
     }
 }
 

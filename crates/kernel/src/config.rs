@@ -31,6 +31,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RELAIS_SMTP_URL",
         "SMTP URL for the platform's own transactional mail (smtp://host:port or smtps://user:pass@host).",
     ),
+    (
+        "RELAIS_MAIL_FROM",
+        "sender of the platform's mail, e.g. \"Relais <no-reply@crm.example.eu>\" (default Relais <no-reply@HOST of RELAIS_PUBLIC_URL>).",
+    ),
+    (
+        "RELAIS_TRUSTED_PROXIES",
+        "comma-separated IP addresses or CIDR ranges of the reverse proxies in front of Relais, e.g. 10.0.0.5,10.1.0.0/16. Only from these is X-Forwarded-For believed (default: none).",
+    ),
     ("RELAIS_LOG", "log filter, e.g. info or relais=debug (default info)."),
     ("RELAIS_LOG_FORMAT", "json (default) or pretty."),
 ];
@@ -70,6 +78,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub master_key: Option<Arc<MasterKey>>,
     pub smtp_url: Option<SecretString>,
+    /// The From of platform mail, checked as an RFC 5322 mailbox; `None`: derived from the public URL.
+    pub mail_from: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see `web::ClientInfo`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_filter: String,
     pub log_format: LogFormat,
 }
@@ -169,6 +181,22 @@ impl Config {
                 Some(SecretString::from(text))
             }
         };
+        let mail_from = match get("RELAIS_MAIL_FROM") {
+            None => None,
+            Some(text) => match text.parse::<lettre::message::Mailbox>() {
+                Ok(mailbox) => Some(mailbox.to_string()),
+                Err(_) => {
+                    return Err(problem(
+                        "RELAIS_MAIL_FROM",
+                        format!("'{text}' is not a mailbox like \"Relais <no-reply@crm.example.eu>\""),
+                    ));
+                }
+            },
+        };
+        let trusted_proxies = match get("RELAIS_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(text) => parse_trusted_proxies(text).map_err(|p| problem("RELAIS_TRUSTED_PROXIES", p))?,
+        };
         let log_format = match get("RELAIS_LOG_FORMAT") {
             None | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -181,6 +209,8 @@ impl Config {
             data_dir: PathBuf::from(get("RELAIS_DATA_DIR").unwrap_or("./relais-data")),
             master_key,
             smtp_url,
+            mail_from,
+            trusted_proxies,
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,
         })
@@ -194,6 +224,25 @@ impl Config {
             )
         })
     }
+}
+
+/// `10.0.0.5, 10.1.0.0/16, ::1`: addresses (a single host) or CIDR ranges.
+fn parse_trusted_proxies(text: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    let mut proxies = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err("has an empty entry; list addresses or CIDR ranges separated by commas".into());
+        }
+        let net = match item.parse::<ipnet::IpNet>() {
+            Ok(net) => net.trunc(),
+            Err(_) => match item.parse::<std::net::IpAddr>() {
+                Ok(ip) => ipnet::IpNet::from(ip),
+                Err(_) => return Err(format!("'{item}' is not an IP address or CIDR range like 10.0.0.0/8")),
+            },
+        };
+        proxies.push(net);
+    }
+    Ok(proxies)
 }
 
 fn check_postgres_url(variable: &'static str, text: &str) -> Result<(), ConfigError> {
@@ -231,7 +280,12 @@ mod tests {
             ("RELAIS_PUBLIC_URL", "https://x.eu/app"),
             ("RELAIS_MASTER_KEY", "c2hvcnQ="),
             ("RELAIS_SMTP_URL", "http://mail"),
+            ("RELAIS_MAIL_FROM", "not an address"),
+            ("RELAIS_MAIL_FROM", "Relais <no-reply@>"),
             ("RELAIS_LOG_FORMAT", "xml"),
+            ("RELAIS_TRUSTED_PROXIES", "10.0.0.1,proxy.example"),
+            ("RELAIS_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("RELAIS_TRUSTED_PROXIES", "10.0.0.1,,10.0.0.2"),
             ("RELAIS_APP_DATABASE_URL", "postgres://app@db/relais"),
         ];
         for (name, value) in cases {
@@ -253,6 +307,14 @@ mod tests {
         let err = Config::from_vars(&vars(&[("RELAIS_PUBLIC_URL", "http://crm.example.eu")])).unwrap_err();
         assert_eq!(err.variable, "RELAIS_PUBLIC_URL");
         assert!(err.problem.contains("https"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges() {
+        let config = Config::from_vars(&vars(&[("RELAIS_TRUSTED_PROXIES", " 10.0.0.5, 10.1.2.3/16 ,::1")])).unwrap();
+        let shown: Vec<String> = config.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.5/32", "10.1.0.0/16", "::1/128"]);
+        assert!(Config::from_vars(&vars(&[])).unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

@@ -60,6 +60,12 @@ impl MasterKey {
     pub fn instance_key(&self, purpose: &str) -> SecretBox<[u8; 32]> {
         self.derive(&format!("instance/{purpose}/v1"))
     }
+
+    /// The HS256 key that signs and checks API access tokens (JWT). One per instance: the org is a
+    /// claim inside the signed token, and rotating the master key invalidates every access token.
+    pub fn jwt_key(&self) -> SecretBox<[u8; 32]> {
+        self.instance_key("jwt")
+    }
 }
 
 impl std::fmt::Debug for MasterKey {

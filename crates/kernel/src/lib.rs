@@ -5,6 +5,7 @@
 //! clock, errors, the audit log, the data catalog, the vault, the job queue and the message catalog.
 
 pub mod audit;
+pub mod authz;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -14,6 +15,8 @@ pub mod i18n;
 pub mod ids;
 pub mod jobs;
 pub mod keys;
+pub mod mail;
+pub mod ratelimit;
 pub mod token;
 pub mod vault;
 pub mod web;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub clock: Clock,
     pub audit: AuditLog,
     pub vault: Vault,
+    /// This node's rate-limit state (bucket key, flood guard); the counters are in the database.
+    pub rate_limits: crate::ratelimit::RateLimits,
     master: Arc<MasterKey>,
 }
 
@@ -42,6 +44,7 @@ impl AppState {
         Self {
             audit: AuditLog::new(master.clone(), clock.clone()),
             vault: Vault::new(master.clone()),
+            rate_limits: crate::ratelimit::RateLimits::new(master.instance_key("rate-limit")),
             config,
             db,
             clock,
@@ -63,6 +66,11 @@ impl AppState {
 
     pub fn csrf_matches(&self, session_id: Uuid, submitted: &str) -> bool {
         self.csrf_token(session_id).as_bytes().ct_eq(submitted.as_bytes()).into()
+    }
+
+    /// The key API access tokens are signed with (see `MasterKey::jwt_key`).
+    pub fn jwt_key(&self) -> secrecy::SecretBox<[u8; 32]> {
+        self.master.jwt_key()
     }
 
     /// Name of the session cookie: `__Host-` prefixed (no Domain, Path=/, Secure) behind HTTPS.
@@ -123,13 +131,42 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+/// The client's address: the TCP peer, unless the peer is one of `RELAIS_TRUSTED_PROXIES`; then the
+/// right-most address of `X-Forwarded-For` that is not itself a trusted proxy (each proxy appends
+/// the address it saw, so everything left of that was written by the client and proves nothing).
+/// Without a trusted peer the header is ignored: a client cannot pick the address it is recorded
+/// and rate-limited under.
+pub fn client_ip(peer: Option<IpAddr>, forwarded_for: &[&str], trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let mut current = peer?.to_canonical();
+    if !is_trusted(&current) {
+        return Some(current);
+    }
+    let hops = forwarded_for.iter().flat_map(|header| header.split(',')).map(str::trim).collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        // A hop that is not an address (garbage, "unknown", a port) ends the trusted chain: keep
+        // the last address a trusted proxy vouched for.
+        let Ok(ip) = hop.parse::<IpAddr>() else { break };
+        current = ip.to_canonical();
+        if !is_trusted(&current) {
+            break;
+        }
+    }
+    Some(current)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo
+where
+    AppState: axum::extract::FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // Forwarded headers are ignored until trusted proxies are configurable: a client could
-        // otherwise pick the address it is recorded (and rate-limited) under.
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = <AppState as axum::extract::FromRef<S>>::from_ref(state);
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let forwarded: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let ip = client_ip(peer, &forwarded, &state.config.trusted_proxies);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -196,6 +233,29 @@ pub fn safe_local_path(next: Option<&str>) -> &str {
 mod tests {
     use super::*;
 
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let proxies = nets(&["10.0.0.0/8", "192.0.2.1/32"]);
+        // An untrusted peer: the header is ignored, whatever it says.
+        assert_eq!(client_ip(ip("198.51.100.7"), &["203.0.113.9"], &proxies), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("198.51.100.7"), &["203.0.113.9"], &[]), ip("198.51.100.7"));
+        // A trusted peer: the right-most address that is not a proxy, skipping a spoofed left part.
+        assert_eq!(client_ip(ip("10.0.0.5"), &["6.6.6.6, 203.0.113.9"], &proxies), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.5"), &["6.6.6.6, 203.0.113.9, 10.2.3.4"], &proxies), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("10.0.0.5"), &["6.6.6.6", "203.0.113.9"], &proxies), ip("203.0.113.9"));
+        // Garbage ends the chain at the last vouched-for address; no header means the peer.
+        assert_eq!(client_ip(ip("10.0.0.5"), &["203.0.113.9, garbage"], &proxies), ip("10.0.0.5"));
+        assert_eq!(client_ip(ip("10.0.0.5"), &[], &proxies), ip("10.0.0.5"));
+        // IPv4-mapped IPv6 peers match IPv4 ranges.
+        assert_eq!(client_ip(ip("::ffff:10.0.0.5"), &["203.0.113.9"], &proxies), ip("203.0.113.9"));
+        assert_eq!(client_ip(None, &["203.0.113.9"], &proxies), None);
+    }
+
     #[test]
     fn only_local_paths_are_redirect_targets() {
         assert_eq!(safe_local_path(Some("/dashboard")), "/dashboard");
@@ -203,5 +263,112 @@ mod tests {
         assert_eq!(safe_local_path(Some("https://evil.example")), "/");
         assert_eq!(safe_local_path(Some("/\\evil.example")), "/");
         assert_eq!(safe_local_path(None), "/");
+    }
+}
+
+// ------------------------------------------------------------------ routes and their access
+
+use crate::authz::{Access, Grant, Principal};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter};
+
+/// Where a route answers: pages redirect strangers to the login page; the API answers 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Page,
+    Api,
+}
+
+/// One route with the access it requires. Modules list their routes as `RouteDef`s; the `web`
+/// crate mounts them all through [`RouteDef::mount`], which wraps each handler in the access
+/// check — so a route cannot exist without a declared access, and the permission-matrix test can
+/// walk every route.
+pub struct RouteDef {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub surface: Surface,
+    handler: MethodRouter<AppState>,
+}
+
+fn method_filter(method: &Method) -> MethodFilter {
+    match *method {
+        Method::POST => MethodFilter::POST,
+        Method::PUT => MethodFilter::PUT,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::DELETE => MethodFilter::DELETE,
+        Method::HEAD => MethodFilter::HEAD,
+        _ => MethodFilter::GET,
+    }
+}
+
+impl RouteDef {
+    pub fn new<H, T>(surface: Surface, method: Method, path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let handler = axum::routing::on(method_filter(&method), handler);
+        Self { method, path, access, surface, handler }
+    }
+
+    pub fn page<H: Handler<T, AppState>, T: 'static>(method: Method, path: &'static str, access: Access, h: H) -> Self {
+        Self::new(Surface::Page, method, path, access, h)
+    }
+
+    pub fn api<H: Handler<T, AppState>, T: 'static>(method: Method, path: &'static str, access: Access, h: H) -> Self {
+        Self::new(Surface::Api, method, path, access, h)
+    }
+
+    /// Adds the route to `router`, guarded by its access check.
+    pub fn mount(self, router: axum::Router<AppState>) -> axum::Router<AppState> {
+        let guard = axum::middleware::from_fn_with_state((self.access, self.surface), enforce_access);
+        router.route(self.path, self.handler.route_layer(guard))
+    }
+}
+
+/// Refuses a request its route's [`Access`] does not allow. The principal, if any, was attached
+/// to the request by the identity module's middleware.
+async fn enforce_access(
+    axum::extract::State((access, surface)): axum::extract::State<(Access, Surface)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let principal = request.extensions().get::<Principal>();
+    let allowed = match (access, principal) {
+        (Access::Public, _) => return next.run(request).await,
+        (_, None) => Err(AppError::Unauthenticated),
+        (Access::SignedIn, Some(_)) => Ok(()),
+        (Access::Can(action), Some(principal)) if principal.grant(action) != Grant::Denied => Ok(()),
+        (Access::Can(_), Some(_)) => Err(AppError::Forbidden),
+    };
+    let error = match allowed {
+        Ok(()) => return next.run(request).await,
+        Err(error) => error,
+    };
+    let mut response = if surface == Surface::Api {
+        error.into_response()
+    } else {
+        let jar = CookieJar::from_headers(request.headers());
+        let accept = request.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        let lang = Lang::negotiate(jar.get(LANG_COOKIE).map(|c| c.value()), accept);
+        PageError::new(error, &Page::anonymous(lang, request.uri().path())).into_response()
+    };
+    // Says which layer refused (for operators reading logs and for the permission-matrix test);
+    // it reveals nothing the status does not.
+    response.headers_mut().insert(ACCESS_DENIED_HEADER, axum::http::HeaderValue::from_static("access"));
+    response
+}
+
+/// Set on responses refused by a route's access check.
+pub const ACCESS_DENIED_HEADER: &str = "x-relais-refused";
+
+/// The signed-in member, for handlers behind `Access::SignedIn` or `Access::Can`.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or(AppError::Unauthenticated)
     }
 }

@@ -3,12 +3,12 @@
 //! date (P0-26, P1-20). Data-subject requests, retention and the record of processing come next.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use kernel::authz::Access;
 use kernel::catalog::{Subject, TableEntry};
-use kernel::web::{AppState, LangPref, Page, PageError, render};
+use kernel::web::{AppState, LangPref, Page, PageError, RouteDef, render};
 
 #[derive(Template)]
 #[template(path = "privacy_policy.html")]
@@ -32,8 +32,10 @@ impl PolicyPage {
 }
 
 /// The catalog is assembled by the `web` crate (it knows every module); it hands it in here.
-pub fn router(catalog: fn() -> Vec<TableEntry>) -> Router<AppState> {
-    Router::new().route("/privacy", get(move |state: State<AppState>, lang: LangPref| policy(state, lang, catalog)))
+pub fn routes(catalog: fn() -> Vec<TableEntry>) -> Vec<RouteDef> {
+    vec![RouteDef::page(Method::GET, "/privacy", Access::Public, move |state: State<AppState>, lang: LangPref| {
+        policy(state, lang, catalog)
+    })]
 }
 
 async fn policy(

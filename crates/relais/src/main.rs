@@ -35,6 +35,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "markdown")]
         format: CatalogFormat,
     },
+    /// Print the permission matrix (roles × actions) as Markdown.
+    Permissions,
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -92,6 +94,10 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if let Command::Permissions = cli.command {
+        print!("{}", kernel::authz::to_markdown());
+        return ExitCode::SUCCESS;
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {
@@ -106,7 +112,7 @@ async fn main() -> ExitCode {
         Command::Demo => demo::run_demo(config).await,
         Command::Migrate => setup::migrate_only(config).await,
         Command::Audit { command: AuditCommand::Verify { org } } => setup::audit_verify(config, org).await,
-        Command::Catalog { .. } => Ok(ExitCode::SUCCESS),
+        Command::Catalog { .. } | Command::Permissions => Ok(ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -7,8 +7,10 @@ use anyhow::Context;
 use kernel::clock::Clock;
 use kernel::config::{Config, DatabaseConfig};
 use kernel::db::embedded::{APP_ROLE, Durability, EmbeddedPostgres, OWNER_ROLE};
-use kernel::jobs::{Registry, Worker};
+use kernel::jobs::Worker;
 use kernel::keys::MasterKey;
+use kernel::mail::Mailer;
+use kernel::vault::Vault;
 use kernel::web::AppState;
 use kernel::{Db, OrgId};
 use secrecy::ExposeSecret;
@@ -75,11 +77,6 @@ pub enum Mode {
     WorkerOnly,
 }
 
-/// Job handlers of every module. Modules add theirs as they gain background work.
-pub fn job_registry() -> Registry {
-    Registry::default()
-}
-
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -116,8 +113,14 @@ pub async fn run(
     banner: Option<String>,
 ) -> anyhow::Result<()> {
     let clock = Clock::system();
+    let mailer = Mailer::from_config(&config)?;
+    if !mailer.is_configured() {
+        tracing::warn!(
+            "RELAIS_SMTP_URL is not set: password-reset and invitation mails cannot be sent (their jobs will fail until it is)"
+        );
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = Worker::new(database.db.clone(), clock.clone(), job_registry());
+    let worker = Worker::new(database.db.clone(), clock.clone(), web::job_registry(mailer, Vault::new(master.clone())));
     let mut worker_stop = stop_rx.clone();
     let worker_task = tokio::spawn(worker.run(async move {
         let _ = worker_stop.wait_for(|stop| *stop).await;

@@ -26,6 +26,8 @@ use tokio::sync::OnceCell;
 
 pub use reqwest;
 
+pub mod mail;
+
 struct Cluster {
     pg: EmbeddedPostgres,
     template: String,
@@ -93,6 +95,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pg: &'static EmbeddedPostgres,
     server: tokio::task::JoinHandle<()>,
+    /// The SMTP peer of [`TestApp::spawn_with_mail`]; dropped (and killed) with the app.
+    smtp: Option<mail::SmtpPeer>,
 }
 
 impl Drop for TestApp {
@@ -105,13 +109,19 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        match Self::try_spawn().await {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Like [`TestApp::spawn`], with extra configuration variables, e.g.
+    /// `&[("RELAIS_TRUSTED_PROXIES", "127.0.0.1/32")]`.
+    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        match Self::try_spawn(env).await {
             Ok(app) => app,
             Err(error) => panic!("could not start the test app: {error:#}"),
         }
     }
 
-    async fn try_spawn() -> anyhow::Result<Self> {
+    async fn try_spawn(env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let cluster = cluster().await?;
         let database = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = cluster.pg.connect_options(SUPERUSER, "postgres").connect().await?;
@@ -135,6 +145,7 @@ impl TestApp {
             ("RELAIS_MASTER_KEY".to_string(), master_key),
         ]
         .into_iter()
+        .chain(env.iter().map(|(name, value)| (name.to_string(), value.to_string())))
         .collect();
         let config = Config::from_vars(&vars)?;
         let master = config.require_master_key()?;
@@ -145,7 +156,48 @@ impl TestApp {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Self { address, state, db, clock, database, http, pg: &cluster.pg, server })
+        Ok(Self { address, state, db, clock, database, http, pg: &cluster.pg, server, smtp: None })
+    }
+
+    /// Like [`TestApp::spawn`], with a real SMTP peer (aiosmtpd on loopback) as `RELAIS_SMTP_URL`;
+    /// read what it received with [`TestApp::mailbox`], deliver queued mail with
+    /// [`TestApp::run_jobs`].
+    pub async fn spawn_with_mail() -> Self {
+        let peer = match mail::SmtpPeer::start().await {
+            Ok(peer) => peer,
+            Err(error) => panic!("could not start the SMTP peer: {error:#}"),
+        };
+        let mut app = Self::spawn_with(&[("RELAIS_SMTP_URL", &peer.url())]).await;
+        app.smtp = Some(peer);
+        app
+    }
+
+    /// The SMTP peer's mailbox. Panics for an app started without one.
+    pub fn mailbox(&self) -> mail::Mailbox {
+        self.smtp.as_ref().expect("started with TestApp::spawn_with_mail").mailbox()
+    }
+
+    /// The job handlers `relais serve` registers, built for this app's configuration.
+    pub fn job_registry(&self) -> kernel::jobs::Registry {
+        let mailer = kernel::mail::Mailer::from_config(&self.state.config).expect("mailer");
+        web::job_registry(mailer, self.state.vault.clone())
+    }
+
+    /// Runs due jobs until none is left, as a worker would, and returns what happened. Jobs that
+    /// fail are rescheduled by their backoff on the app's manual clock, so they wait for it to move.
+    pub async fn run_jobs(&self) -> kernel::jobs::Tick {
+        let worker = kernel::jobs::Worker::new(self.db.clone(), self.clock.clone(), self.job_registry());
+        let mut total = kernel::jobs::Tick::default();
+        for _ in 0..100 {
+            let tick = worker.tick(16).await.expect("job worker tick");
+            total.claimed += tick.claimed;
+            total.succeeded += tick.succeeded;
+            total.failed += tick.failed;
+            if tick.claimed == 0 {
+                return total;
+            }
+        }
+        panic!("jobs were still being claimed after 100 ticks: {total:?}")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -266,9 +318,14 @@ impl Browser {
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.send_form(reqwest::Method::POST, path, form).await
+    }
+
+    /// Sends a form as the browser would, with its cookies, Origin and `Sec-Fetch-Site`.
+    pub async fn send_form(&self, method: reqwest::Method, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let response = self
             .http
-            .post(format!("{}{}", self.base, path))
+            .request(method, format!("{}{}", self.base, path))
             .header(reqwest::header::COOKIE, self.cookie_header())
             .header(reqwest::header::ORIGIN, &self.base)
             .header("sec-fetch-site", "same-origin")
@@ -278,6 +335,12 @@ impl Browser {
             .expect("request");
         self.remember(&response);
         response
+    }
+
+    /// Takes over another browser's cookies (e.g. after logging in again).
+    pub fn adopt_cookies(&self, other: &Browser) {
+        let theirs = other.cookies.lock().expect("cookies").clone();
+        *self.cookies.lock().expect("cookies") = theirs;
     }
 
     /// The CSRF token embedded in a page's forms.

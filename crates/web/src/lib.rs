@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::Method;
 use axum::http::{HeaderName, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use kernel::AppError;
+use kernel::authz::Access;
 use kernel::catalog::TableEntry;
+use kernel::web::RouteDef;
 use kernel::web::{AppState, LangPref, Page, PageError};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -30,7 +32,23 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Every table of every module, for the conformance test, `relais catalog` and (later) the
 /// record of processing.
 pub fn data_catalog() -> Vec<TableEntry> {
-    [kernel::catalog::KERNEL_TABLES, identity::catalog::TABLES].concat()
+    [
+        kernel::catalog::KERNEL_TABLES,
+        kernel::ratelimit::TABLES,
+        identity::catalog::TABLES,
+        identity::recovery::TABLES,
+        identity::invitations::TABLES,
+        identity::api_auth::TABLES,
+    ]
+    .concat()
+}
+
+/// The background-job handlers of every module: what `relais serve` and `relais worker` run, and
+/// what tests run.
+pub fn job_registry(mailer: kernel::mail::Mailer, vault: kernel::vault::Vault) -> kernel::jobs::Registry {
+    let mut registry = kernel::jobs::Registry::default();
+    kernel::mail::register(&mut registry, mailer, vault);
+    registry
 }
 
 #[derive(OpenApi)]
@@ -78,13 +96,23 @@ async fn page_not_found(LangPref(lang): LangPref, uri: Uri) -> PageError {
     PageError::new(AppError::NotFound, &Page::anonymous(lang, uri.path()))
 }
 
-pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(identity::api())
-        .route("/openapi.json", get(openapi_json))
-        .fallback(api_not_found)
-        .method_not_allowed_fallback(api_method_not_allowed);
+/// Every route of the application with the access it requires: what `app` mounts, and what the
+/// permission-matrix test walks.
+pub fn routes() -> Vec<RouteDef> {
+    use Method as M;
+    let mut routes = identity::routes();
+    routes.extend(privacy::routes(data_catalog));
+    routes.extend([
+        RouteDef::api(M::GET, "/api/v1/openapi.json", Access::Public, openapi_json),
+        RouteDef::page(M::GET, "/healthz", Access::Public, healthz),
+        RouteDef::page(M::GET, "/readyz", Access::Public, readyz),
+        RouteDef::page(M::GET, "/metrics", Access::Public, metrics::render),
+    ]);
+    routes.extend(static_files::routes());
+    routes
+}
 
+pub fn app(state: AppState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -97,19 +125,34 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
 
-    Router::new()
+    let mut router = Router::new();
+    for route in routes() {
+        router = route.mount(router);
+    }
+    let api_fallback = Router::new().fallback(api_not_found).method_not_allowed_fallback(api_method_not_allowed);
+    router
         .merge(identity::pages())
-        .merge(privacy::router(data_catalog))
-        .nest("/api/v1", api)
+        .nest("/api/v1", identity::api().merge(api_fallback))
         .route("/api/v1/", axum::routing::any(api_not_found))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::render))
-        .merge(static_files::router())
         .fallback(page_not_found)
+        .method_not_allowed_fallback(api_method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), identity::attach_principal))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::cross_site_guard))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(
+            // Inside the router, so the span names the route template (`/reset/{token}`), never
+            // the concrete path: paths can carry tokens, and query strings are never logged.
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let route = request
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "unmatched".into());
+                tracing::info_span!("request", method = %request.method(), route, request_id)
+            }),
+        )
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(middleware)
         .with_state(state)

@@ -7,6 +7,8 @@
 //!   `relais_platform`). It is for the worker's job claiming, migrations, retention and the super
 //!   admin; every use names its reason, which is logged.
 
+mod api_doors;
+mod doors;
 pub mod embedded;
 
 use std::time::Duration;
@@ -183,6 +185,24 @@ impl Db {
             .bind(token_hash.as_slice())
             .bind(now)
             .fetch_optional(&self.app)
+            .await
+    }
+
+    /// Counts one hit in a rate-limit bucket through the door `app.rate_limit_hit` (the only write
+    /// the request role may make to that platform table): `(allowed, retry_after_secs)`.
+    pub async fn rate_limit_hit(
+        &self,
+        bucket: &str,
+        window_secs: i32,
+        limit: i32,
+        now: time::OffsetDateTime,
+    ) -> Result<(bool, i32), sqlx::Error> {
+        sqlx::query_as("select allowed, retry_after_secs from app.rate_limit_hit($1, $2, $3, $4)")
+            .bind(bucket)
+            .bind(window_secs)
+            .bind(limit)
+            .bind(now)
+            .fetch_one(&self.app)
             .await
     }
 

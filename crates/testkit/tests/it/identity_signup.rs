@@ -165,6 +165,11 @@ async fn p0_01_signup_stores_exactly_the_account_fields() {
         "created_at",
         "updated_at",
         "last_login_at",
+        // Account lockout state (P1-17): counted by the system, not provided by the person.
+        "failed_logins",
+        "locked_until",
+        // API token revocation (P1-13): set by the system.
+        "tokens_not_before",
     ]);
     assert_eq!(columns, expected, "users columns changed: check P0-01");
 

@@ -4,8 +4,12 @@
 // All of this is test code, including the helper functions outside `#[test]` bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod identity_api_auth;
 mod identity_login;
+mod identity_mail;
+mod identity_permissions;
 mod identity_signup;
+mod identity_throttle;
 mod kernel_audit;
 mod kernel_conformance;
 mod kernel_jobs;
