@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 promises="${1:-../shared/design/PROMISES.md}"
 grep -oE '^\| P[0-9]-[0-9]{2} ' "$promises" | tr -d '| ' | while read -r id; do
   needle=$(echo "$id" | tr 'P-' 'p_')
-  tests=$(grep -rhoE "fn ${needle}[a-z0-9_]*" crates --include=*.rs | sed 's/^fn //' | sort -u | tr '\n' ' ')
-  docs=$(grep -rlE "${id}[^0-9]" crates --include=*.rs | grep -c . || true)
+  tests=$( (grep -rhoE "fn ([a-z0-9]+_)*${needle}_[a-z0-9_]*" crates --include=*.rs || true) | sed 's/^fn //' | sort -u | tr '\n' ' ')
+  docs=$( (grep -rlE "${id}[^0-9]" crates --include=*.rs || true) | grep -c . || true)
   printf '%s\t%s\t(mentioned in %s files)\n' "$id" "${tests:-—}" "$docs"
 done

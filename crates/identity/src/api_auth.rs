@@ -278,8 +278,20 @@ async fn next_in_family(
 
 /// Email and password to a token pair: the login form's checks, then a new refresh family.
 pub async fn issue_tokens(state: &AppState, input: LoginInput, client: &ClientInfo) -> Result<TokenPair, AppError> {
+    issue_tokens_with_otp(state, input, None, client).await
+}
+
+/// [`issue_tokens`] with the second factor: a member with MFA must send a valid TOTP `otp` (mfa.rs).
+pub async fn issue_tokens_with_otp(
+    state: &AppState,
+    input: LoginInput,
+    otp: Option<&SecretString>,
+    client: &ClientInfo,
+) -> Result<TokenPair, AppError> {
     ratelimit::check(state, &ratelimit::TOKEN_PER_IP, ratelimit::Subject::Ip(client)).await?;
-    let Authenticated { mut tx, user_id, now, .. } = service::check_credentials(state, &input, client).await?;
+    let authenticated = service::check_credentials(state, &input, client).await?;
+    let Authenticated { mut tx, user_id, now, .. } =
+        crate::mfa::second_factor_for_api(state, authenticated, otp, client).await?;
     let role: String = sqlx::query_scalar("select org_role from users where org_id = $1 and user_id = $2")
         .bind(tx.org())
         .bind(user_id)
@@ -417,6 +429,10 @@ pub struct TokenRequest {
     #[schema(value_type = String, format = Password)]
     #[serde(default = "empty_secret")]
     pub password: SecretString,
+    /// The current TOTP code: required when the account uses two-factor authentication.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub otp: Option<SecretString>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -450,7 +466,8 @@ pub async fn token(
     client: ClientInfo,
     ApiJson(input): ApiJson<TokenRequest>,
 ) -> Result<([(axum::http::HeaderName, &'static str); 2], Json<TokenPair>), AppError> {
-    let pair = issue_tokens(&state, LoginInput { email: input.email, password: input.password }, &client).await?;
+    let login = LoginInput { email: input.email, password: input.password };
+    let pair = issue_tokens_with_otp(&state, login, input.otp.as_ref(), &client).await?;
     Ok((no_store(), Json(pair)))
 }
 

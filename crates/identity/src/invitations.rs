@@ -441,6 +441,8 @@ struct MembersPage {
     pending: Vec<PendingRow>,
     /// The roles this member may invite (and whose invitations they may withdraw); empty: no form.
     can_invite: Vec<&'static str>,
+    /// Whether to link to member management (`members.rs`).
+    can_manage: bool,
     errors: FieldMessages,
     email: String,
     role: String,
@@ -472,11 +474,17 @@ async fn members_page(
     role: String,
 ) -> Result<MembersPage, AppError> {
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
-    let members: Vec<MemberRow> = sqlx::query_as(
-        "select first_name, last_name, email, job_title, org_role from users where org_id = $1
-         order by case org_role when 'owner' then 0 when 'manager' then 1 else 2 end, last_name, first_name",
-    )
+    // A department admin sees only their departments' members (P2-07, `members::reach`).
+    let reach =
+        crate::members::reach(&mut tx, signed_in.user_id, signed_in.role, kernel::authz::Action::MembersView).await?;
+    let members: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select u.first_name, u.last_name, u.email, u.job_title, u.org_role from users u where u.org_id = $1 and {}
+         order by case u.org_role when 'owner' then 0 when 'manager' then 1 else 2 end, u.last_name, u.first_name",
+        crate::members::reach_condition("$2", "$3")
+    )))
     .bind(signed_in.org)
+    .bind(reach.department_filter())
+    .bind(signed_in.user_id)
     .fetch_all(tx.conn())
     .await?;
     let pending: Vec<PendingRow> = sqlx::query_as(
@@ -495,6 +503,7 @@ async fn members_page(
         members,
         pending,
         can_invite: invitable_roles(signed_in.role),
+        can_manage: kernel::authz::grant(signed_in.role, kernel::authz::Action::MembersManage).allows(),
         errors,
         email,
         role,

@@ -1,17 +1,23 @@
 //! Identity and tenancy: organizations, members, sign-up, login, sessions.
 
+pub mod activity;
 pub mod api;
 pub mod api_auth;
 pub mod api_keys;
 pub mod catalog;
 pub mod common_passwords;
 pub mod invitations;
+pub mod magic;
+pub mod members;
+pub mod mfa;
 pub mod model;
 pub mod notify;
 pub mod pages;
+pub mod profile;
 pub mod recovery;
 pub mod service;
 pub mod session;
+pub mod sessions;
 pub mod throttle;
 
 use axum::http::Method;
@@ -30,6 +36,26 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::page(M::POST, "/signup", Access::Public, pages::signup_submit),
         RouteDef::page(M::GET, "/login", Access::Public, pages::login_form),
         RouteDef::page(M::POST, "/login", Access::Public, pages::login_submit),
+        // Sign-in by emailed link or code (magic.rs; P2-07, P2-12).
+        RouteDef::page(M::GET, "/login/email", Access::Public, magic::request_form),
+        RouteDef::page(M::POST, "/login/email", Access::Public, magic::request_submit),
+        RouteDef::page(M::GET, "/login/code", Access::Public, magic::code_form),
+        RouteDef::page(M::POST, "/login/code", Access::Public, magic::code_submit),
+        RouteDef::page(M::GET, "/login/link/{token}", Access::Public, magic::link_form),
+        RouteDef::page(M::POST, "/login/link/{token}", Access::Public, magic::link_submit),
+        // MFA (mfa.rs): the second login step, enrollment and settings (P2-18).
+        RouteDef::page(M::GET, "/login/mfa", Access::Public, mfa::login_mfa_form),
+        RouteDef::page(M::POST, "/login/mfa", Access::Public, mfa::login_mfa_submit),
+        RouteDef::page(M::GET, "/settings/mfa", Access::SignedIn, mfa::settings),
+        RouteDef::page(M::POST, "/settings/mfa/enroll", Access::SignedIn, mfa::enroll_submit),
+        RouteDef::page(M::POST, "/settings/mfa/recovery-codes", Access::SignedIn, mfa::regenerate_submit),
+        RouteDef::page(M::POST, "/settings/mfa/disable", Access::SignedIn, mfa::disable_submit),
+        RouteDef::page(
+            M::POST,
+            "/settings/mfa/organization",
+            Access::Can(Action::OrgSettingsManage),
+            mfa::org_setting_submit,
+        ),
         RouteDef::page(M::POST, "/logout", Access::SignedIn, pages::logout),
         RouteDef::page(M::POST, "/lang", Access::Public, pages::switch_language),
         RouteDef::page(M::GET, "/dashboard", Access::Can(Action::DashboardView), pages::dashboard),
@@ -71,8 +97,105 @@ pub fn routes() -> Vec<RouteDef> {
             Access::Can(Action::MembersInvite),
             invitations::revoke_submit,
         ),
+        // Member management, departments (members.rs) and profile self-service (profile.rs).
+        RouteDef::page(M::GET, "/members/manage", Access::Can(Action::MembersManage), members::manage_page),
+        RouteDef::page(M::POST, "/members/{user_id}/role", Access::Can(Action::MembersManage), members::role_submit),
+        RouteDef::page(
+            M::POST,
+            "/members/{user_id}/deactivate",
+            Access::Can(Action::MembersManage),
+            members::deactivate_submit,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/members/{user_id}/reactivate",
+            Access::Can(Action::MembersManage),
+            members::reactivate_submit,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/members/{user_id}/remove",
+            Access::Can(Action::MembersManage),
+            members::remove_submit,
+        ),
+        RouteDef::page(M::POST, "/departments", Access::Can(Action::DepartmentsManage), members::department_create),
+        RouteDef::page(
+            M::POST,
+            "/departments/{department_id}/rename",
+            Access::Can(Action::DepartmentsManage),
+            members::department_rename,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/departments/{department_id}/delete",
+            Access::Can(Action::DepartmentsManage),
+            members::department_delete,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/departments/{department_id}/members",
+            Access::Can(Action::DepartmentsManage),
+            members::department_assign,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/departments/{department_id}/members/{user_id}/remove",
+            Access::Can(Action::DepartmentsManage),
+            members::department_unassign,
+        ),
+        RouteDef::api(M::GET, "/api/v1/members", Access::Can(Action::MembersView), members::api_list),
+        RouteDef::api(M::PATCH, "/api/v1/members/{id}", Access::Can(Action::MembersManage), members::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/members/{id}", Access::Can(Action::MembersManage), members::api_remove),
+        RouteDef::page(M::GET, "/settings/profile", Access::Can(Action::ProfileManage), profile::page),
+        RouteDef::page(M::POST, "/settings/profile", Access::Can(Action::ProfileManage), profile::details_submit),
+        RouteDef::page(
+            M::POST,
+            "/settings/profile/password",
+            Access::Can(Action::ProfileManage),
+            profile::password_submit,
+        ),
+        RouteDef::page(M::POST, "/settings/profile/email", Access::Can(Action::ProfileManage), profile::email_submit),
+        RouteDef::page(
+            M::GET,
+            "/settings/profile/email/{token}",
+            Access::Can(Action::ProfileManage),
+            profile::confirm_form,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/settings/profile/email/{token}",
+            Access::Can(Action::ProfileManage),
+            profile::confirm_submit,
+        ),
         RouteDef::page(M::GET, "/invitations/{token}", Access::Public, invitations::accept_form),
         RouteDef::page(M::POST, "/invitations/{token}", Access::Public, invitations::accept_submit),
+        // Sessions and activity (sessions.rs, activity.rs; P1-04).
+        RouteDef::page(M::GET, "/settings/sessions", Access::Can(Action::SessionsManageOwn), sessions::own_page),
+        RouteDef::page(
+            M::POST,
+            "/settings/sessions/{session_id}/revoke",
+            Access::Can(Action::SessionsManageOwn),
+            sessions::revoke_own_session,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/settings/sessions/tokens/{family_id}/revoke",
+            Access::Can(Action::SessionsManageOwn),
+            sessions::revoke_own_family,
+        ),
+        RouteDef::page(
+            M::GET,
+            "/settings/members/{user_id}/sessions",
+            Access::Can(Action::SessionsManageMembers),
+            sessions::member_page,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/settings/members/{user_id}/sessions/end",
+            Access::Can(Action::SessionsManageMembers),
+            sessions::end_member_sessions,
+        ),
+        RouteDef::page(M::GET, "/settings/activity", Access::Can(Action::LoginActivityView), activity::page),
     ]
 }
 
@@ -98,7 +221,10 @@ pub fn api() -> axum::Router<kernel::web::AppState> {
         api_auth::me,
         api_keys::api_list,
         api_keys::api_create,
-        api_keys::api_revoke
+        api_keys::api_revoke,
+        members::api_list,
+        members::api_update,
+        members::api_remove
     ),
     modifiers(&BearerSecurity),
     components(schemas(
@@ -115,7 +241,11 @@ pub fn api() -> axum::Router<kernel::web::AppState> {
         api_keys::NewApiKeyInput,
         api_keys::CreatedApiKey,
         api_keys::ApiKeySummary,
-        kernel::authz::Role
+        kernel::authz::Role,
+        members::MemberSummary,
+        members::MemberDepartment,
+        members::MemberStatus,
+        members::MemberChangeInput
     ))
 )]
 pub struct ApiDoc;

@@ -21,7 +21,7 @@ use crate::session::{MaybeSignedIn, SignedIn, expired_session_cookie, session_co
 
 /// Field errors of a form, translated for the page. Codes map to `field_error.<code>` messages.
 #[derive(Debug, Default, Clone)]
-pub struct FormErrors(Vec<FieldError>);
+pub struct FormErrors(pub Vec<FieldError>);
 
 impl FormErrors {
     pub fn for_field(&self, page: &Page, field: &str) -> Option<String> {
@@ -174,10 +174,15 @@ pub async fn login_submit(
 ) -> Result<Response, PageError> {
     let page = Page::anonymous(lang, "/login");
     let email = form.email.clone();
-    match service::log_in(&state, LoginInput { email: form.email, password: form.password }, &client).await {
-        Ok(session) => {
+    // Members with MFA get the second step (`/login/mfa`) instead of a session (mfa.rs).
+    match crate::mfa::log_in(&state, LoginInput { email: form.email, password: form.password }, &client).await {
+        Ok(crate::mfa::LoginStep::Session(session)) => {
             let jar = CookieJar::new().add(session_cookie(&state, &session.token));
             Ok((jar, Redirect::to("/dashboard")).into_response())
+        }
+        Ok(crate::mfa::LoginStep::SecondFactor { token }) => {
+            let jar = CookieJar::new().add(crate::mfa::pending_cookie(&state, &token));
+            Ok((jar, Redirect::to("/login/mfa")).into_response())
         }
         Err(AppError::Validation(errors)) => {
             let view = LoginPage { page: page.clone(), errors: FormErrors(errors), email };

@@ -120,6 +120,14 @@ pub async fn attach_principal(
     let jar = CookieJar::from_headers(request.headers());
     match resolve(&state, &jar).await {
         Ok(Some(signed_in)) => {
+            // P2-18: a member who must use MFA and has none is sent to enroll, from every page.
+            if !crate::mfa::reachable_without_mfa(request.uri().path()) {
+                match crate::mfa::requirement_unmet(&state, signed_in.org, signed_in.user_id, signed_in.role).await {
+                    Ok(true) => return axum::response::Redirect::to("/settings/mfa").into_response(),
+                    Ok(false) => {}
+                    Err(error) => return AppError::from(error).into_response(),
+                }
+            }
             request.extensions_mut().insert(Principal {
                 org: signed_in.org,
                 user_id: signed_in.user_id,

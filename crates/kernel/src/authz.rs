@@ -83,11 +83,13 @@ pub enum Action {
     MembersView,
     MembersInvite,
     MembersManage,
+    DepartmentsManage,
     LoginActivityView,
     ProfileManage,
     SessionsManageOwn,
     SessionsManageMembers,
     ApiKeysManage,
+    OrgSettingsManage,
 }
 
 pub struct Rule {
@@ -98,7 +100,7 @@ pub struct Rule {
     pub user: Grant,
 }
 
-use Grant::{Denied, Org, Own};
+use Grant::{Denied, Department, Org, Own};
 
 pub const MATRIX: &[Rule] = &[
     Rule {
@@ -110,9 +112,9 @@ pub const MATRIX: &[Rule] = &[
     },
     Rule {
         action: Action::MembersView,
-        description: "See the organization's members (names, emails, roles)",
+        description: "See the organization's members (names, emails, roles); a department admin sees only their departments' members",
         owner: Org,
-        manager: Org,
+        manager: Department,
         user: Org,
     },
     Rule {
@@ -125,6 +127,13 @@ pub const MATRIX: &[Rule] = &[
     Rule {
         action: Action::MembersManage,
         description: "Change roles, deactivate, unlock or remove members",
+        owner: Org,
+        manager: Denied,
+        user: Denied,
+    },
+    Rule {
+        action: Action::DepartmentsManage,
+        description: "Create, rename and delete departments; assign members and department admins",
         owner: Org,
         manager: Denied,
         user: Denied,
@@ -162,6 +171,13 @@ pub const MATRIX: &[Rule] = &[
         description: "Create, list and revoke the organization's API keys (a key's scope never exceeds its creator's role)",
         owner: Org,
         manager: Org,
+        user: Denied,
+    },
+    Rule {
+        action: Action::OrgSettingsManage,
+        description: "Change the organization's security settings (e.g. require MFA of every member)",
+        owner: Org,
+        manager: Denied,
         user: Denied,
     },
 ];
@@ -265,11 +281,13 @@ mod tests {
             Action::MembersView,
             Action::MembersInvite,
             Action::MembersManage,
+            Action::DepartmentsManage,
             Action::LoginActivityView,
             Action::ProfileManage,
             Action::SessionsManageOwn,
             Action::SessionsManageMembers,
             Action::ApiKeysManage,
+            Action::OrgSettingsManage,
         ];
         for action in all {
             assert_eq!(MATRIX.iter().filter(|r| r.action == action).count(), 1, "{action:?}");

@@ -298,9 +298,9 @@ mod tests {
         assert!(!err.to_string().contains("secretpw"));
     }
 
-    /// P0-19: plain HTTP is refused for anything but a local instance.
+    /// P0-19, P1-15: plain HTTP is refused for anything but a local instance.
     #[test]
-    fn p0_19_public_url_must_be_https_unless_loopback() {
+    fn p0_19_p1_15_public_url_must_be_https_unless_loopback() {
         for ok in ["http://localhost:8080", "http://127.0.0.1:9000", "https://crm.example.eu"] {
             assert!(PublicUrl::parse(ok).is_ok(), "{ok}");
         }

@@ -66,6 +66,22 @@ pub const INVITATION_ACCEPT_PER_IP: Rule = Rule { name: "invite-ip", limit: 20, 
 pub const TOKEN_PER_IP: Rule = Rule { name: "token-ip", limit: 30, window: Duration::minutes(5) };
 /// Token issuance for one account.
 pub const TOKEN_PER_ACCOUNT: Rule = Rule { name: "token-account", limit: 10, window: Duration::minutes(15) };
+/// Second-factor code entries (TOTP or recovery code, at login or when re-authenticating) from one
+/// client address.
+pub const MFA_CODE_PER_IP: Rule = Rule { name: "mfa-code-ip", limit: 20, window: Duration::minutes(5) };
+/// Second-factor code entries for one account (counted by member id): a 6-digit code cannot be
+/// guessed within the window (wrong codes also count toward the account lockout).
+pub const MFA_CODE_PER_ACCOUNT: Rule = Rule { name: "mfa-code-account", limit: 10, window: Duration::minutes(15) };
+/// Requests for a sign-in link and code by email, from one client address.
+pub const EMAIL_LOGIN_REQUEST_PER_IP: Rule = Rule { name: "email-login-ip", limit: 10, window: Duration::hours(1) };
+/// Requests for a sign-in link and code by email, for one email address (at most one mail a
+/// minute is sent whatever this allows).
+pub const EMAIL_LOGIN_REQUEST_PER_ACCOUNT: Rule =
+    Rule { name: "email-login-account", limit: 5, window: Duration::hours(1) };
+/// Entries of an emailed sign-in code, and uses of a sign-in link, from one client address.
+pub const EMAIL_CODE_PER_IP: Rule = Rule { name: "email-code-ip", limit: 20, window: Duration::minutes(5) };
+/// Entries of an emailed sign-in code for one email address (five wrong codes also burn the code).
+pub const EMAIL_CODE_PER_ACCOUNT: Rule = Rule { name: "email-code-account", limit: 10, window: Duration::minutes(15) };
 
 /// The in-process flood guard: per client address, bursts of [`FLOOD_BURST`] requests to limited
 /// endpoints, refilled at [`FLOOD_PER_SECOND`] a second.
@@ -234,6 +250,12 @@ mod tests {
             INVITATION_ACCEPT_PER_IP,
             TOKEN_PER_IP,
             TOKEN_PER_ACCOUNT,
+            MFA_CODE_PER_IP,
+            MFA_CODE_PER_ACCOUNT,
+            EMAIL_LOGIN_REQUEST_PER_IP,
+            EMAIL_LOGIN_REQUEST_PER_ACCOUNT,
+            EMAIL_CODE_PER_IP,
+            EMAIL_CODE_PER_ACCOUNT,
         ];
         let names: std::collections::BTreeSet<_> = rules.iter().map(|r| r.name).collect();
         assert_eq!(names.len(), rules.len());

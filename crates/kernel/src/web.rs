@@ -68,6 +68,12 @@ impl AppState {
         self.csrf_token(session_id).as_bytes().ct_eq(submitted.as_bytes()).into()
     }
 
+    /// The key one-time sign-in codes sent by email are MACed with before they are stored: a
+    /// six-digit code has too few values for a plain hash (see identity's `magic` module).
+    pub fn email_otp_key(&self) -> secrecy::SecretBox<[u8; 32]> {
+        self.master.instance_key("email-otp")
+    }
+
     /// The key API access tokens are signed with (see `MasterKey::jwt_key`).
     pub fn jwt_key(&self) -> secrecy::SecretBox<[u8; 32]> {
         self.master.jwt_key()

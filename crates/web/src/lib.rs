@@ -5,6 +5,7 @@
 mod guard;
 mod headers;
 pub mod metrics;
+pub mod request_log;
 mod static_files;
 
 use std::time::Duration;
@@ -39,6 +40,11 @@ pub fn data_catalog() -> Vec<TableEntry> {
         identity::recovery::TABLES,
         identity::invitations::TABLES,
         identity::api_auth::TABLES,
+        identity::activity::TABLES,
+        identity::members::TABLES,
+        identity::profile::TABLES,
+        identity::mfa::TABLES,
+        identity::magic::TABLES,
     ]
     .concat()
 }
@@ -136,6 +142,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/", axum::routing::any(api_not_found))
         .fallback(page_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
+        // Inside the principal layer, so it sees who made the request (P1-04 API request log).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_log::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), identity::attach_principal))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::cross_site_guard))
         .layer(axum::middleware::from_fn(headers::security_headers))

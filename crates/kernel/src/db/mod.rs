@@ -10,6 +10,8 @@
 mod api_doors;
 mod doors;
 pub mod embedded;
+mod magic_doors;
+mod mfa_doors;
 
 use std::time::Duration;
 

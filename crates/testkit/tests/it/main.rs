@@ -4,10 +4,15 @@
 // All of this is test code, including the helper functions outside `#[test]` bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod billing_card_data;
 mod identity_api_auth;
 mod identity_login;
+mod identity_magic;
 mod identity_mail;
+mod identity_members;
+mod identity_mfa;
 mod identity_permissions;
+mod identity_sessions;
 mod identity_signup;
 mod identity_throttle;
 mod kernel_audit;

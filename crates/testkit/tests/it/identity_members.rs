@@ -1,0 +1,614 @@
+//! Member management, departments and department admins, profile self-service (issue #3 items 1
+//! and 2; P0-12 roles, P2-07 department admins), over HTTP against real PostgreSQL.
+
+use std::sync::Arc;
+
+use kernel::authz::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use testkit::{Browser, PASSWORD, TestApp};
+use time::Duration;
+use uuid::Uuid;
+
+const NEW_PASSWORD: &str = "a completely different passphrase";
+
+/// Adds an active member with `role` to `org` directly (invitations are tested elsewhere).
+async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) -> Uuid {
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let now = app.clock.now();
+    let user = Uuid::now_v7();
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    sqlx::query(
+        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
+                            adult_attested_at, created_at, updated_at)
+         values ($1, $2, $3, 'Test', $4, 'Sales', $5, $6, $7, $7, $7)",
+    )
+    .bind(org)
+    .bind(user)
+    .bind(email)
+    .bind(email.split('@').next().unwrap())
+    .bind(role.as_str())
+    .bind(hash)
+    .bind(now)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    user
+}
+
+/// POST /api/v1/auth/token: the pair.
+async fn tokens(app: &TestApp, email: &str, password: &str) -> Value {
+    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": password })).await;
+    assert_eq!(response.status(), 200, "token for {email}: {}", response.text().await.unwrap_or_default());
+    response.json().await.unwrap()
+}
+
+fn access(pair: &Value) -> String {
+    pair["access_token"].as_str().unwrap().to_string()
+}
+
+async fn me_status(app: &TestApp, bearer: &str) -> StatusCode {
+    app.http.get(app.url("/api/v1/me")).bearer_auth(bearer).send().await.unwrap().status()
+}
+
+async fn refresh_status(app: &TestApp, pair: &Value) -> StatusCode {
+    app.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": pair["refresh_token"] })).await.status()
+}
+
+async fn patch(app: &TestApp, bearer: &str, user: Uuid, body: Value) -> reqwest::Response {
+    app.http.patch(app.url(&format!("/api/v1/members/{user}"))).bearer_auth(bearer).json(&body).send().await.unwrap()
+}
+
+async fn delete(app: &TestApp, bearer: &str, user: Uuid) -> reqwest::Response {
+    app.http.delete(app.url(&format!("/api/v1/members/{user}"))).bearer_auth(bearer).send().await.unwrap()
+}
+
+async fn list(app: &TestApp, bearer: &str) -> Vec<Value> {
+    let response = app.http.get(app.url("/api/v1/members")).bearer_auth(bearer).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn emails(members: &[Value]) -> Vec<String> {
+    let mut emails: Vec<String> = members.iter().map(|m| m["email"].as_str().unwrap().to_string()).collect();
+    emails.sort();
+    emails
+}
+
+async fn scalar<T>(app: &TestApp, sql: &str, user: Uuid) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    let mut db = app.superuser_connection().await;
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).bind(user).fetch_one(&mut db).await.unwrap()
+}
+
+async fn audit_actions(app: &TestApp) -> Vec<(String, Option<Uuid>)> {
+    let mut db = app.superuser_connection().await;
+    sqlx::query_as("select action, target_id from audit_events order by org_id, seq").fetch_all(&mut db).await.unwrap()
+}
+
+/// Posts a form from `path`'s page with that page's CSRF token.
+async fn submit(browser: &Browser, page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let csrf = browser.csrf_token(page).await;
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    browser.post_form(action, &form).await
+}
+
+async fn department_id(app: &TestApp, name: &str) -> Uuid {
+    let mut db = app.superuser_connection().await;
+    sqlx::query_scalar("select department_id from departments where name = $1")
+        .bind(name)
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+}
+
+// ------------------------------------------------------------------ member management
+
+/// P0-12: an owner changes a member's role, deactivates, reactivates and removes them, through the
+/// API and the page buttons (CSRF-checked); each change is audited with the member as target.
+#[tokio::test]
+async fn p0_12_owner_changes_roles_deactivates_reactivates_and_removes() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@manage.example.eu").await;
+    let grace = add_member(&app, org, "grace@manage.example.eu", Role::User).await;
+    let owner = access(&tokens(&app, "owner@manage.example.eu", PASSWORD).await);
+
+    assert_eq!(patch(&app, &owner, grace, json!({ "role": "manager" })).await.status(), 204);
+    assert_eq!(scalar::<String>(&app, "select org_role from users where user_id = $1", grace).await, "manager");
+    let listed = list(&app, &owner).await;
+    let row = listed.iter().find(|m| m["user_id"] == grace.to_string()).unwrap();
+    assert_eq!((row["role"].as_str(), row["status"].as_str()), (Some("manager"), Some("active")));
+
+    // Every invalid field at once.
+    let response = patch(&app, &owner, grace, json!({ "role": "boss", "status": "asleep" })).await;
+    assert_eq!(response.status(), 422);
+    let problem: Value = response.json().await.unwrap();
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["role", "status"], "{problem}");
+
+    // The page: buttons post forms with the CSRF token; without it nothing happens.
+    let browser = app.browser_login("owner@manage.example.eu", PASSWORD).await;
+    let page = browser.get("/members").await.text().await.unwrap();
+    assert!(page.contains("href=\"/members/manage\""), "no link to member management");
+    let manage = browser.get("/members/manage").await.text().await.unwrap();
+    assert!(manage.contains(&format!("/members/{grace}/deactivate")));
+    let forged = browser.post_form(&format!("/members/{grace}/deactivate"), &[("csrf", "forged")]).await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(scalar::<String>(&app, "select status from users where user_id = $1", grace).await, "active");
+    let response = submit(&browser, "/members/manage", &format!("/members/{grace}/deactivate"), &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(scalar::<String>(&app, "select status from users where user_id = $1", grace).await, "deactivated");
+    assert_eq!(
+        Browser::new(&app)
+            .post_form("/login", &[("email", "grace@manage.example.eu"), ("password", PASSWORD)])
+            .await
+            .status(),
+        401,
+        "a deactivated member signed in"
+    );
+    let response = submit(&browser, "/members/manage", &format!("/members/{grace}/reactivate"), &[]).await;
+    assert_eq!(response.status(), 303);
+    app.browser_login("grace@manage.example.eu", PASSWORD).await;
+    let response = submit(&browser, "/members/manage", &format!("/members/{grace}/role"), &[("role", "user")]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(scalar::<String>(&app, "select org_role from users where user_id = $1", grace).await, "user");
+
+    assert_eq!(delete(&app, &owner, grace).await.status(), 204);
+    assert_eq!(scalar::<i64>(&app, "select count(*) from users where user_id = $1", grace).await, 0);
+    assert_eq!(delete(&app, &owner, grace).await.status(), 404);
+
+    let actions: Vec<String> =
+        audit_actions(&app).await.into_iter().filter(|(_, t)| *t == Some(grace)).map(|(a, _)| a).collect();
+    for expected in ["member.role_changed", "member.deactivated", "member.reactivated", "member.removed"] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} missing from {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| *a == "member.role_changed").count(), 2);
+}
+
+/// P0-12: deactivating a member ends their browser sessions, access tokens, refresh families and
+/// API keys at once — not at expiry.
+#[tokio::test]
+async fn p0_12_deactivation_ends_sessions_and_api_tokens_at_once() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@deact.example.eu").await;
+    let max = add_member(&app, org, "max@deact.example.eu", Role::Manager).await;
+    let owner = access(&tokens(&app, "owner@deact.example.eu", PASSWORD).await);
+    let browser = app.browser_login("max@deact.example.eu", PASSWORD).await;
+    let pair = tokens(&app, "max@deact.example.eu", PASSWORD).await;
+    let key_response = app
+        .http
+        .post(app.url("/api/v1/api-keys"))
+        .bearer_auth(access(&pair))
+        .json(&json!({ "name": "sync", "role": "user" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key_response.status(), 201);
+    let key = key_response.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_string();
+    assert_eq!(browser.get("/dashboard").await.status(), 200);
+    assert_eq!(me_status(&app, &access(&pair)).await, 200);
+    assert_eq!(me_status(&app, &key).await, 200);
+
+    assert_eq!(patch(&app, &owner, max, json!({ "status": "deactivated" })).await.status(), 204);
+
+    assert_eq!(scalar::<i64>(&app, "select count(*) from sessions where user_id = $1", max).await, 0);
+    assert_eq!(browser.get("/dashboard").await.status(), 303, "the browser session survived");
+    assert_eq!(me_status(&app, &access(&pair)).await, 401, "the access token survived");
+    assert_eq!(refresh_status(&app, &pair).await, 401, "the refresh family survived");
+    assert_eq!(me_status(&app, &key).await, 401, "the API key survived");
+    let live_families: i64 =
+        scalar(&app, "select count(*) from refresh_tokens where user_id = $1 and revoked_at is null", max).await;
+    assert_eq!(live_families, 0);
+
+    // Reactivated: the old credentials stay dead; signing in again works.
+    assert_eq!(patch(&app, &owner, max, json!({ "status": "active" })).await.status(), 204);
+    assert_eq!(me_status(&app, &access(&pair)).await, 401);
+    assert_eq!(refresh_status(&app, &pair).await, 401);
+    app.clock.advance(Duration::seconds(2));
+    let fresh = tokens(&app, "max@deact.example.eu", PASSWORD).await;
+    assert_eq!(me_status(&app, &access(&fresh)).await, 200);
+}
+
+/// P0-12: the last active owner cannot be demoted, deactivated or removed (by themselves or
+/// anyone), through the API (409) or the page; with a second owner it works.
+#[tokio::test]
+async fn p0_12_the_last_owner_cannot_be_demoted_deactivated_or_removed() {
+    let app = TestApp::spawn().await;
+    let (org, ada) = app.sign_up("ada@last.example.eu").await;
+    let ada = ada.0;
+    let token = access(&tokens(&app, "ada@last.example.eu", PASSWORD).await);
+    for body in [json!({ "role": "manager" }), json!({ "role": "user" }), json!({ "status": "deactivated" })] {
+        let response = patch(&app, &token, ada, body.clone()).await;
+        assert_eq!(response.status(), 409, "{body}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json");
+    }
+    assert_eq!(delete(&app, &token, ada).await.status(), 409);
+    let browser = app.browser_login("ada@last.example.eu", PASSWORD).await;
+    let response = submit(&browser, "/members/manage", &format!("/members/{ada}/remove"), &[]).await;
+    assert_eq!(response.status(), 409);
+    assert!(response.text().await.unwrap().contains("without an active owner"));
+    // A deactivated second owner does not count.
+    let bob = add_member(&app, org, "bob@last.example.eu", Role::Owner).await;
+    assert_eq!(patch(&app, &token, bob, json!({ "status": "deactivated" })).await.status(), 204);
+    assert_eq!(patch(&app, &token, ada, json!({ "role": "manager" })).await.status(), 409);
+    assert_eq!(patch(&app, &token, bob, json!({ "status": "active" })).await.status(), 204);
+    // With an active second owner, ada may step down.
+    assert_eq!(patch(&app, &token, ada, json!({ "role": "manager" })).await.status(), 204);
+    let owners: i64 = scalar(
+        &app,
+        "select count(*) from users where org_id = (select org_id from users where user_id = $1)
+           and org_role = 'owner' and status = 'active'",
+        ada,
+    )
+    .await;
+    assert_eq!(owners, 1);
+}
+
+/// P0-12: the two remaining owners demote each other at the same moment: at most one succeeds
+/// (the owners are locked `for update` in the transaction), so an active owner always remains.
+#[tokio::test]
+async fn p0_12_two_concurrent_demotions_of_the_last_two_owners_cannot_both_pass() {
+    let app = Arc::new(TestApp::spawn().await);
+    let (org, ada) = app.sign_up("ada@race.example.eu").await;
+    let ada = ada.0;
+    let bob = add_member(&app, org, "bob@race.example.eu", Role::Owner).await;
+    for round in 0..4 {
+        let ada_token = access(&tokens(&app, "ada@race.example.eu", PASSWORD).await);
+        let bob_token = access(&tokens(&app, "bob@race.example.eu", PASSWORD).await);
+        // Alternate: demotions, then deactivations.
+        let body = if round % 2 == 0 { json!({ "role": "user" }) } else { json!({ "status": "deactivated" }) };
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let spawn = |token: String, target: Uuid| {
+            let (app, barrier, body) = (app.clone(), barrier.clone(), body.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                patch(&app, &token, target, body).await.status()
+            })
+        };
+        let first = spawn(ada_token, bob);
+        let second = spawn(bob_token, ada);
+        let statuses = [first.await.unwrap(), second.await.unwrap()];
+        let passed = statuses.iter().filter(|s| **s == StatusCode::NO_CONTENT).count();
+        assert_eq!(passed, 1, "round {round}: {statuses:?}");
+        // The loser is refused by the service (409) or, if the winner committed first, by the access
+        // layer because the loser is no longer an active owner (403 / 401).
+        assert!(statuses.iter().all(|s| matches!(s.as_u16(), 204 | 409 | 403 | 401)), "round {round}: {statuses:?}");
+        let owners: i64 = scalar(
+            &app,
+            "select count(*) from users where org_id = (select org_id from users where user_id = $1)
+               and org_role = 'owner' and status = 'active'",
+            ada,
+        )
+        .await;
+        assert_eq!(owners, 1, "round {round}");
+        let mut db = app.superuser_connection().await;
+        sqlx::query("update users set org_role = 'owner', status = 'active' where user_id = any($1)")
+            .bind(vec![ada, bob])
+            .execute(&mut db)
+            .await
+            .unwrap();
+        app.clock.advance(Duration::seconds(2));
+    }
+}
+
+/// P1-07: an owner of another organization cannot change, deactivate or remove this one's member:
+/// 404, as if the member did not exist, through the API and the pages.
+#[tokio::test]
+async fn p1_07_an_owner_of_another_org_cannot_manage_this_orgs_members() {
+    let app = TestApp::spawn().await;
+    let (org_a, _) = app.sign_up("owner@org-a.example.eu").await;
+    let member = add_member(&app, org_a, "member@org-a.example.eu", Role::User).await;
+    app.sign_up("owner@org-b.example.eu").await;
+    let b = access(&tokens(&app, "owner@org-b.example.eu", PASSWORD).await);
+    assert_eq!(patch(&app, &b, member, json!({ "role": "manager" })).await.status(), 404);
+    assert_eq!(patch(&app, &b, member, json!({ "status": "deactivated" })).await.status(), 404);
+    assert_eq!(delete(&app, &b, member).await.status(), 404);
+    assert!(!emails(&list(&app, &b).await).contains(&"member@org-a.example.eu".to_string()));
+    let browser = app.browser_login("owner@org-b.example.eu", PASSWORD).await;
+    for action in ["deactivate", "remove"] {
+        let response = submit(&browser, "/members/manage", &format!("/members/{member}/{action}"), &[]).await;
+        assert_eq!(response.status(), 404, "{action}");
+    }
+    let (role, status): (String, String) = {
+        let mut db = app.superuser_connection().await;
+        sqlx::query_as("select org_role, status from users where user_id = $1")
+            .bind(member)
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+    };
+    assert_eq!((role.as_str(), status.as_str()), ("user", "active"));
+}
+
+// ------------------------------------------------------------------ departments
+
+/// P0-12: owners create, rename and delete departments (names unique per organization, whatever
+/// the case) and assign members, who may belong to several; managers may not. Audited.
+#[tokio::test]
+async fn p0_12_departments_crud_and_assignment() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@dept.example.eu").await;
+    let grace = add_member(&app, org, "grace@dept.example.eu", Role::User).await;
+    add_member(&app, org, "max@dept.example.eu", Role::Manager).await;
+    let owner = app.browser_login("owner@dept.example.eu", PASSWORD).await;
+    let page = "/members/manage";
+    assert_eq!(submit(&owner, page, "/departments", &[("name", "Sales")]).await.status(), 303);
+    assert_eq!(submit(&owner, page, "/departments", &[("name", "Support")]).await.status(), 303);
+    let duplicate = submit(&owner, page, "/departments", &[("name", " sales ")]).await;
+    assert_eq!(duplicate.status(), 422);
+    assert!(duplicate.text().await.unwrap().contains("A department with this name already exists."));
+    assert_eq!(submit(&owner, page, "/departments", &[("name", " ")]).await.status(), 422);
+    let sales = department_id(&app, "Sales").await;
+    let support = department_id(&app, "Support").await;
+
+    let rename = submit(&owner, page, &format!("/departments/{sales}/rename"), &[("name", "Field sales")]).await;
+    assert_eq!(rename.status(), 303);
+    assert_eq!(department_id(&app, "Field sales").await, sales);
+    let clash = submit(&owner, page, &format!("/departments/{sales}/rename"), &[("name", "SUPPORT")]).await;
+    assert_eq!(clash.status(), 422);
+
+    let grace_id = grace.to_string();
+    for department in [sales, support] {
+        let response =
+            submit(&owner, page, &format!("/departments/{department}/members"), &[("user_id", &grace_id)]).await;
+        assert_eq!(response.status(), 303);
+    }
+    assert_eq!(scalar::<i64>(&app, "select count(*) from department_members where user_id = $1", grace).await, 2);
+    let owner_token = access(&tokens(&app, "owner@dept.example.eu", PASSWORD).await);
+    let listed = list(&app, &owner_token).await;
+    let row = listed.iter().find(|m| m["user_id"] == grace_id).unwrap();
+    let mut names: Vec<&str> =
+        row["departments"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["Field sales", "Support"]);
+    let manage = owner.get(page).await.text().await.unwrap();
+    assert!(
+        manage.contains("Field sales") && manage.contains(&format!("/departments/{support}/members/{grace}/remove"))
+    );
+
+    let unassign = submit(&owner, page, &format!("/departments/{support}/members/{grace}/remove"), &[]).await;
+    assert_eq!(unassign.status(), 303);
+    assert_eq!(scalar::<i64>(&app, "select count(*) from department_members where user_id = $1", grace).await, 1);
+    let unknown = submit(&owner, page, &format!("/departments/{}/delete", Uuid::now_v7()), &[]).await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(submit(&owner, page, &format!("/departments/{sales}/delete"), &[]).await.status(), 303);
+    assert_eq!(scalar::<i64>(&app, "select count(*) from department_members where user_id = $1", grace).await, 0);
+
+    // A manager may not manage departments (the access layer refuses before the handler).
+    let manager = app.browser_login("max@dept.example.eu", PASSWORD).await;
+    assert_eq!(submit(&manager, "/members", "/departments", &[("name", "Shadow")]).await.status(), 403);
+
+    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(a, _)| a).collect();
+    for expected in [
+        "department.created",
+        "department.renamed",
+        "department.member_added",
+        "department.member_removed",
+        "department.deleted",
+    ] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} missing");
+    }
+}
+
+/// P2-07: a manager who administers a department (a department admin) sees only that
+/// department's members (and themselves) where the matrix grants managers department scope — the
+/// members API and the /members page; a manager without departments (an organization admin), the
+/// owner and users see everyone.
+#[tokio::test]
+async fn p2_07_a_department_admin_sees_only_their_departments_members() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@scope.example.eu").await;
+    let dana = add_member(&app, org, "dana@scope.example.eu", Role::Manager).await;
+    add_member(&app, org, "olga@scope.example.eu", Role::Manager).await;
+    let sam = add_member(&app, org, "sam@scope.example.eu", Role::User).await;
+    let sue = add_member(&app, org, "sue@scope.example.eu", Role::User).await;
+    let owner = app.browser_login("owner@scope.example.eu", PASSWORD).await;
+    let page = "/members/manage";
+    submit(&owner, page, "/departments", &[("name", "Sales")]).await;
+    submit(&owner, page, "/departments", &[("name", "Support")]).await;
+    let sales = department_id(&app, "Sales").await;
+    let support = department_id(&app, "Support").await;
+    let path = |d: Uuid| format!("/departments/{d}/members");
+    let r = submit(&owner, page, &path(sales), &[("user_id", &dana.to_string()), ("admin", "on")]).await;
+    assert_eq!(r.status(), 303);
+    submit(&owner, page, &path(sales), &[("user_id", &sam.to_string())]).await;
+    submit(&owner, page, &path(support), &[("user_id", &sue.to_string())]).await;
+    let role: String = scalar(&app, "select role from department_members where user_id = $1", dana).await;
+    assert_eq!(role, "admin");
+
+    let everyone = [
+        "dana@scope.example.eu",
+        "olga@scope.example.eu",
+        "owner@scope.example.eu",
+        "sam@scope.example.eu",
+        "sue@scope.example.eu",
+    ];
+    let dana_token = access(&tokens(&app, "dana@scope.example.eu", PASSWORD).await);
+    assert_eq!(emails(&list(&app, &dana_token).await), ["dana@scope.example.eu", "sam@scope.example.eu"]);
+    let dana_page =
+        app.browser_login("dana@scope.example.eu", PASSWORD).await.get("/members").await.text().await.unwrap();
+    // (The organization's name, in the navigation, is "Org of owner@…": look at table cells.)
+    assert!(dana_page.contains("<td>sam@scope.example.eu</td>"));
+    for hidden in ["sue@scope.example.eu", "owner@scope.example.eu", "olga@scope.example.eu"] {
+        assert!(!dana_page.contains(&format!("<td>{hidden}</td>")), "the department admin saw {hidden}");
+    }
+    for email in ["olga@scope.example.eu", "owner@scope.example.eu", "sue@scope.example.eu"] {
+        let token = access(&tokens(&app, email, PASSWORD).await);
+        assert_eq!(emails(&list(&app, &token).await), everyone, "{email}");
+    }
+    // Administering a second department widens the view; losing the admin flag ends the scope.
+    submit(&owner, page, &path(support), &[("user_id", &dana.to_string()), ("admin", "on")]).await;
+    assert_eq!(
+        emails(&list(&app, &dana_token).await),
+        ["dana@scope.example.eu", "sam@scope.example.eu", "sue@scope.example.eu"]
+    );
+    // Department admins still cannot manage members (owner only).
+    assert_eq!(patch(&app, &dana_token, sam, json!({ "status": "deactivated" })).await.status(), 403);
+}
+
+// ------------------------------------------------------------------ profile
+
+/// P0-12: a member changes their own name, job title and language; every invalid field is
+/// reported at once; the change is audited and the pages follow the new language.
+#[tokio::test]
+async fn p0_12_profile_details_are_self_service() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@profile.example.eu").await;
+    let grace = add_member(&app, org, "grace@profile.example.eu", Role::User).await;
+    let browser = app.browser_login("grace@profile.example.eu", PASSWORD).await;
+    let page = "/settings/profile";
+    assert_eq!(browser.get(page).await.status(), 200);
+    let bad = submit(
+        &browser,
+        page,
+        page,
+        &[("first_name", " "), ("last_name", "Hopper"), ("job_title", "CTO"), ("language", "xx")],
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains("Fill in this field.") && html.contains("This value is not valid."), "{html}");
+    let ok = submit(
+        &browser,
+        page,
+        page,
+        &[("first_name", "Grace"), ("last_name", "Hopper"), ("job_title", "Rear admiral"), ("language", "fr")],
+    )
+    .await;
+    assert_eq!(ok.status(), 303);
+    let (first, last, title, lang): (String, String, String, String) = {
+        let mut db = app.superuser_connection().await;
+        sqlx::query_as("select first_name, last_name, job_title, language from users where user_id = $1")
+            .bind(grace)
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        (first.as_str(), last.as_str(), title.as_str(), lang.as_str()),
+        ("Grace", "Hopper", "Rear admiral", "fr")
+    );
+    assert!(browser.get(page).await.text().await.unwrap().contains("Votre profil"));
+    assert!(audit_actions(&app).await.iter().any(|(a, t)| a == "profile.updated" && *t == Some(grace)));
+}
+
+/// P0-12: changing the password needs the current one; it ends every other browser session and
+/// every API token family at once, keeps the current session, and is audited.
+#[tokio::test]
+async fn p0_12_password_change_ends_other_sessions_and_api_families_but_keeps_the_current_one() {
+    let app = TestApp::spawn().await;
+    let (_, ada) = app.sign_up("ada@pw.example.eu").await;
+    let here = app.browser_login("ada@pw.example.eu", PASSWORD).await;
+    let elsewhere = app.browser_login("ada@pw.example.eu", PASSWORD).await;
+    let pair = tokens(&app, "ada@pw.example.eu", PASSWORD).await;
+    let page = "/settings/profile";
+    let action = "/settings/profile/password";
+
+    let wrong =
+        submit(&here, page, action, &[("current_password", "not my password"), ("new_password", "short")]).await;
+    assert_eq!(wrong.status(), 422);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("The current password is incorrect.") && html.contains("Use at least 12 characters."));
+    let missing = submit(&here, page, action, &[("new_password", NEW_PASSWORD)]).await;
+    assert_eq!(missing.status(), 422);
+    assert_eq!(elsewhere.get("/dashboard").await.status(), 200, "a refused change ended a session");
+
+    app.clock.advance(Duration::seconds(1));
+    let ok = submit(&here, page, action, &[("current_password", PASSWORD), ("new_password", NEW_PASSWORD)]).await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(here.get("/dashboard").await.status(), 200, "the current session was ended");
+    assert_eq!(elsewhere.get("/dashboard").await.status(), 303, "another session survived");
+    assert_eq!(me_status(&app, &access(&pair)).await, 401, "an access token survived");
+    assert_eq!(refresh_status(&app, &pair).await, 401, "a refresh family survived");
+    assert_eq!(scalar::<i64>(&app, "select count(*) from sessions where user_id = $1", ada.0).await, 1);
+
+    assert_eq!(
+        Browser::new(&app)
+            .post_form("/login", &[("email", "ada@pw.example.eu"), ("password", PASSWORD)])
+            .await
+            .status(),
+        401,
+        "the old password still works"
+    );
+    app.browser_login("ada@pw.example.eu", NEW_PASSWORD).await;
+    assert!(audit_actions(&app).await.iter().any(|(a, t)| a == "auth.password_changed" && *t == Some(ada.0)));
+}
+
+/// P0-12: changing the email address needs the current password and a confirmation link mailed
+/// (through a real SMTP peer) to the new address — single use, 24 hours, only its SHA-256 stored,
+/// followed by the same signed-in member; the old address is told. Only confirming changes it.
+#[tokio::test]
+async fn p0_12_email_change_needs_confirmation_by_the_new_address() {
+    let app = TestApp::spawn_with_mail().await;
+    let (org, ada) = app.sign_up("ada@old.example.eu").await;
+    add_member(&app, org, "taken@old.example.eu", Role::User).await;
+    let browser = app.browser_login("ada@old.example.eu", PASSWORD).await;
+    let page = "/settings/profile";
+    let action = "/settings/profile/email";
+
+    let refused = submit(
+        &browser,
+        page,
+        action,
+        &[("new_email", "taken@old.example.eu"), ("email_current_password", "wrong password!")],
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("The current password is incorrect.")
+            && html.contains("Another member of your organization uses this address.")
+    );
+
+    let ok =
+        submit(&browser, page, action, &[("new_email", "Ada@New.example.eu"), ("email_current_password", PASSWORD)])
+            .await;
+    assert_eq!(ok.status(), 303);
+    let tick = app.run_jobs().await;
+    assert_eq!((tick.succeeded, tick.failed), (2, 0), "{tick:?}");
+    let notice = app.mailbox().messages_to("ada@old.example.eu").pop().expect("a notice to the old address");
+    assert!(notice.subject.contains("email address was requested"), "{}", notice.subject);
+    let confirmation = app.mailbox().messages_to("ada@new.example.eu").pop().expect("a link to the new address");
+    let link = confirmation.link(&app.origin()).expect("a link");
+    let path = link.strip_prefix(&app.origin()).unwrap().to_string();
+    let secret = path.rsplit('/').next().unwrap().to_string();
+    assert!(path.starts_with("/settings/profile/email/"), "{path}");
+    let stored: Vec<u8> = scalar(&app, "select token_hash from email_changes where user_id = $1", ada.0).await;
+    assert_eq!(stored, Sha256::digest(secret.as_bytes()).to_vec());
+    // Nothing changed yet.
+    assert_eq!(scalar::<String>(&app, "select email from users where user_id = $1", ada.0).await, "ada@old.example.eu");
+
+    // Another member following the link gets nothing; following it (GET) spends nothing.
+    let other = app.browser_login("taken@old.example.eu", PASSWORD).await;
+    assert_eq!(other.get(&path).await.status(), 410);
+    assert_eq!(submit(&other, page, &path, &[]).await.status(), 410);
+    let confirm_page = browser.get(&path).await;
+    assert_eq!(confirm_page.status(), 200);
+    assert!(confirm_page.text().await.unwrap().contains("ada@new.example.eu"));
+    assert_eq!(submit(&browser, page, &path, &[]).await.status(), 303);
+    assert_eq!(scalar::<String>(&app, "select email from users where user_id = $1", ada.0).await, "ada@new.example.eu");
+    assert_eq!(submit(&browser, page, &path, &[]).await.status(), 410, "the link worked twice");
+    app.browser_login("ada@new.example.eu", PASSWORD).await;
+
+    // A link older than 24 hours is refused.
+    let again =
+        submit(&browser, page, action, &[("new_email", "ada@later.example.eu"), ("email_current_password", PASSWORD)])
+            .await;
+    assert_eq!(again.status(), 303);
+    app.run_jobs().await;
+    let late = app.mailbox().messages_to("ada@later.example.eu").pop().unwrap().link(&app.origin()).unwrap();
+    app.clock.advance(Duration::hours(24) + Duration::seconds(1));
+    let browser = app.browser_login("ada@new.example.eu", PASSWORD).await;
+    let late_path = late.strip_prefix(&app.origin()).unwrap().to_string();
+    assert_eq!(submit(&browser, page, &late_path, &[]).await.status(), 410);
+    assert_eq!(scalar::<String>(&app, "select email from users where user_id = $1", ada.0).await, "ada@new.example.eu");
+    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(a, _)| a).collect();
+    assert!(actions.contains(&"profile.email_change_requested".to_string()));
+    assert!(actions.contains(&"profile.email_changed".to_string()));
+}
