@@ -299,7 +299,7 @@ pub async fn issue_tokens_with_otp(
         .await?;
     let role = Role::parse(&role).ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown role {role}")))?;
     let (family, pair) = start_family(state, &mut tx, user_id, role, now).await?;
-    service::record_login_success(&mut tx, user_id, client, now).await?;
+    service::record_login_success(&mut tx, user_id, "password", client, now).await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.api_token.issued").target("token_family", family)).await?;
     tx.commit().await?;
     Ok(pair)

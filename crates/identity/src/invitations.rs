@@ -16,7 +16,6 @@ use kernel::audit::AuditEvent;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::db::Actor;
 use kernel::i18n::{Lang, T};
-use kernel::ids::SessionId;
 use kernel::mail::{self, OutgoingMail};
 use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
 use kernel::{AppError, FieldError, OrgId, UserId, token};
@@ -28,7 +27,7 @@ use uuid::Uuid;
 
 use crate::model::{EmailAddress, JobTitle, OrgRole, Password, PersonName, hash_password};
 use crate::recovery::{FieldMessages, link_invalid, no_store, notice};
-use crate::service::{NewSession, SESSION_LIFETIME};
+use crate::service::{self, NewSession};
 use crate::session::{SignedIn, session_cookie};
 
 /// How long an invitation link works.
@@ -348,7 +347,8 @@ pub async fn accept(
             })),
         )
         .await?;
-    let session = open_session(state, &mut tx, user.0, client, now).await?;
+    let session =
+        service::open_session(state, &mut tx, user.0, "invitation", serde_json::json!({}), client, now).await?;
     tx.commit().await?;
     tracing::info!(org = %org, user = %user, "member joined by invitation");
     Ok(session)
@@ -358,52 +358,6 @@ fn accept_conflict(error: sqlx::Error) -> AppError {
     kernel::error::on_constraint(error, |name| {
         (name == "users_org_id_email_key").then(|| AppError::Conflict("already_member".into()))
     })
-}
-
-/// The new member's first session, recorded like any login (P0-03) and audited.
-async fn open_session(
-    state: &AppState,
-    tx: &mut kernel::OrgTx,
-    user: Uuid,
-    client: &ClientInfo,
-    now: OffsetDateTime,
-) -> Result<NewSession, AppError> {
-    let secret = token::generate();
-    let session_id = SessionId::new();
-    sqlx::query(
-        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
-    )
-    .bind(tx.org())
-    .bind(session_id)
-    .bind(user)
-    .bind(token::hash(&secret).as_slice())
-    .bind(now)
-    .bind(now + SESSION_LIFETIME)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "insert into login_events (org_id, event_id, user_id, occurred_at, outcome, method, ip, user_agent)
-         values ($1, $2, $3, $4, 'success', 'invitation', $5, $6)",
-    )
-    .bind(tx.org())
-    .bind(Uuid::now_v7())
-    .bind(user)
-    .bind(now)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
-    .execute(tx.conn())
-    .await?;
-    sqlx::query("update users set last_login_at = $3 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    state.audit.record(tx, AuditEvent::new("auth.login.succeeded").target("session", session_id.0)).await?;
-    Ok(NewSession { token: secret, session_id })
 }
 
 // ------------------------------------------------------------------ members page

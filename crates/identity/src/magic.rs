@@ -31,7 +31,6 @@ use kernel::audit::AuditEvent;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::db::Actor;
 use kernel::i18n::{Lang, T};
-use kernel::ids::SessionId;
 use kernel::mail::{self, OutgoingMail};
 use kernel::ratelimit;
 use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
@@ -48,7 +47,7 @@ use uuid::Uuid;
 use crate::mfa::{self, LoginStep};
 use crate::model::EmailAddress;
 use crate::recovery::{FieldMessages, link_invalid, no_store};
-use crate::service::{NewSession, SESSION_LIFETIME};
+use crate::service;
 use crate::session::{MaybeSignedIn, session_cookie};
 
 /// How long an emailed link and code work.
@@ -341,7 +340,8 @@ pub async fn sign_in_with_code(
         .bind(now)
         .execute(tx.conn())
         .await?;
-        insert_login_event(&mut tx, account.user_id, "failure", Method::EmailOtp, client, now).await?;
+        service::insert_login_event(&mut tx, account.user_id, "failure", Method::EmailOtp.as_str(), client, now)
+            .await?;
         state
             .audit
             .record(
@@ -356,35 +356,9 @@ pub async fn sign_in_with_code(
     Err(bad_code())
 }
 
-async fn insert_login_event(
-    tx: &mut kernel::OrgTx,
-    user_id: Uuid,
-    outcome: &str,
-    method: Method,
-    client: &ClientInfo,
-    now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "insert into login_events (org_id, event_id, user_id, occurred_at, outcome, method, ip, user_agent)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(tx.org())
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(now)
-    .bind(outcome)
-    .bind(method.as_str())
-    .bind(client.ip.map(IpNet::from))
-    .bind(client.user_agent.as_deref())
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
 /// Finishes a sign-in whose link or code was just spent in `tx`, then commits. A member with MFA
-/// gets the second step (`/login/mfa`, mfa.rs) instead of a session, exactly as after a password:
-/// the emailed link or code replaces the password, never the second factor. Otherwise the browser
-/// session opens, the login is recorded (P0-03, P2-07) and audited.
+/// gets the second step (`/login/mfa`) instead of a session, exactly as after a password: the
+/// emailed link or code replaces the password, never the second factor.
 async fn open_session(
     state: &AppState,
     mut tx: kernel::OrgTx,
@@ -394,56 +368,14 @@ async fn open_session(
     now: OffsetDateTime,
 ) -> Result<LoginStep, AppError> {
     if mfa::is_enrolled(&mut tx, user_id).await? {
-        let token = token::generate();
-        sqlx::query(
-            "insert into mfa_pending_logins (org_id, pending_id, user_id, token_hash, created_at, expires_at)
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(tx.org())
-        .bind(Uuid::now_v7())
-        .bind(user_id)
-        .bind(token::hash(&token).as_slice())
-        .bind(now)
-        .bind(now + mfa::PENDING_LIFETIME)
-        .execute(tx.conn())
-        .await?;
+        let token = mfa::begin_second_step(&mut tx, user_id, now).await?;
         tx.commit().await?;
         return Ok(LoginStep::SecondFactor { token });
     }
-    let token = token::generate();
-    let session_id = SessionId::new();
-    sqlx::query(
-        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
-    )
-    .bind(tx.org())
-    .bind(session_id)
-    .bind(user_id)
-    .bind(token::hash(&token).as_slice())
-    .bind(now)
-    .bind(now + SESSION_LIFETIME)
-    .bind(client.ip.map(IpNet::from))
-    .bind(client.user_agent.as_deref())
-    .execute(tx.conn())
-    .await?;
-    insert_login_event(&mut tx, user_id, "success", method, client, now).await?;
-    sqlx::query("update users set last_login_at = $3 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    state
-        .audit
-        .record(
-            &mut tx,
-            AuditEvent::new("auth.login.succeeded")
-                .target("session", session_id.0)
-                .payload(json!({ "method": method.as_str() })),
-        )
-        .await?;
+    let payload = json!({ "method": method.as_str() });
+    let session = service::open_session(state, &mut tx, user_id, method.as_str(), payload, client, now).await?;
     tx.commit().await?;
-    Ok(LoginStep::Session(NewSession { token, session_id }))
+    Ok(LoginStep::Session(session))
 }
 
 // ------------------------------------------------------------------ pages

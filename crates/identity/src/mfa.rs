@@ -39,7 +39,6 @@ use kernel::audit::AuditEvent;
 use kernel::authz::{Action, Role};
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::db::Actor;
-use kernel::ids::SessionId;
 use kernel::vault::SecretContext;
 use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
 use kernel::{AppError, FieldError, OrgId, OrgTx, ratelimit, token};
@@ -52,7 +51,7 @@ use uuid::Uuid;
 
 use crate::model::verify_password;
 use crate::pages::FormErrors;
-use crate::service::{self, Authenticated, LoginInput, NewSession, SESSION_LIFETIME};
+use crate::service::{self, Authenticated, LoginInput, NewSession};
 use crate::session::{SignedIn, session_cookie};
 use crate::throttle;
 
@@ -349,29 +348,11 @@ async fn open_session(
     now: OffsetDateTime,
     factor: Option<FactorUsed>,
 ) -> Result<NewSession, AppError> {
-    let token = token::generate();
-    let session_id = SessionId::new();
-    sqlx::query(
-        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
-    )
-    .bind(tx.org())
-    .bind(session_id)
-    .bind(user)
-    .bind(token::hash(&token).as_slice())
-    .bind(now)
-    .bind(now + SESSION_LIFETIME)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
-    .execute(tx.conn())
-    .await?;
-    service::record_login_success(tx, user, client, now).await?;
-    let mut event = AuditEvent::new("auth.login.succeeded").target("session", session_id.0);
-    if let Some(factor) = factor {
-        event = event.payload(json!({ "mfa": factor.as_str() }));
-    }
-    state.audit.record(tx, event).await?;
-    Ok(NewSession { token, session_id })
+    let payload = match factor {
+        Some(factor) => json!({ "mfa": factor.as_str() }),
+        None => json!({}),
+    };
+    service::open_session(state, tx, user, "password", payload, client, now).await
 }
 
 /// The login form's core: the password check, then a session — or, for a member with MFA, a
@@ -398,13 +379,20 @@ pub async fn start_second_step(
     user_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<SecretString, AppError> {
-    let token = token::generate();
     let mut tx = state.db.begin_org(org_id, Actor::User(user_id)).await?;
+    let token = begin_second_step(&mut tx, user_id, now).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// [`start_second_step`] inside the caller's transaction, for a first factor spent in it.
+pub async fn begin_second_step(tx: &mut OrgTx, user_id: Uuid, now: OffsetDateTime) -> Result<SecretString, AppError> {
+    let token = token::generate();
     sqlx::query(
         "insert into mfa_pending_logins (org_id, pending_id, user_id, token_hash, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(org_id)
+    .bind(tx.org())
     .bind(Uuid::now_v7())
     .bind(user_id)
     .bind(token::hash(&token).as_slice())
@@ -414,12 +402,11 @@ pub async fn start_second_step(
     .await?;
     // Old pending logins of this member are of no use any more.
     sqlx::query("delete from mfa_pending_logins where org_id = $1 and user_id = $2 and expires_at <= $3")
-        .bind(org_id)
+        .bind(tx.org())
         .bind(user_id)
         .bind(now)
         .execute(tx.conn())
         .await?;
-    tx.commit().await?;
     Ok(token)
 }
 

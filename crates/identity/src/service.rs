@@ -205,14 +205,32 @@ fn bad_credentials() -> AppError {
 /// Rate-limited per client address and per email (P1-16); a locked account (P1-17) refuses every
 /// password with the answer, and the bcrypt work, of a wrong one.
 pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) -> Result<NewSession, AppError> {
-    let Authenticated { mut tx, org_id, user_id, now } = check_credentials(state, &input, client).await?;
+    let Authenticated { mut tx, user_id, now, .. } = check_credentials(state, &input, client).await?;
+    let session = open_session(state, &mut tx, user_id, "password", json!({}), client, now).await?;
+    tx.commit().await?;
+    Ok(session)
+}
+
+/// Opens a browser session in the caller's tenant transaction — the session row (its token
+/// hashed), the login event with IP and browser (P0-03, P2-07), `last_login_at`, and the audit
+/// event. Every way of signing in (password, second factor, invitation, emailed link or code)
+/// ends here, so none can forget a part.
+pub async fn open_session(
+    state: &AppState,
+    tx: &mut kernel::OrgTx,
+    user_id: Uuid,
+    method: &str,
+    audit_payload: serde_json::Value,
+    client: &ClientInfo,
+    now: time::OffsetDateTime,
+) -> Result<NewSession, AppError> {
     let token = token::generate();
     let session_id = SessionId::new();
     sqlx::query(
         "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
          values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
     )
-    .bind(org_id)
+    .bind(tx.org())
     .bind(session_id)
     .bind(user_id)
     .bind(token::hash(&token).as_slice())
@@ -222,9 +240,9 @@ pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) ->
     .bind(client.user_agent.as_deref())
     .execute(tx.conn())
     .await?;
-    record_login_success(&mut tx, user_id, client, now).await?;
-    state.audit.record(&mut tx, AuditEvent::new("auth.login.succeeded").target("session", session_id.0)).await?;
-    tx.commit().await?;
+    record_login_success(tx, user_id, method, client, now).await?;
+    let event = AuditEvent::new("auth.login.succeeded").target("session", session_id.0).payload(audit_payload);
+    state.audit.record(tx, event).await?;
     Ok(NewSession { token, session_id })
 }
 
@@ -285,10 +303,11 @@ pub async fn check_credentials(
 pub async fn record_login_success(
     tx: &mut kernel::OrgTx,
     user_id: Uuid,
+    method: &str,
     client: &ClientInfo,
     now: time::OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    insert_login_event(tx, user_id, "success", client, now).await?;
+    insert_login_event(tx, user_id, "success", method, client, now).await?;
     sqlx::query("update users set last_login_at = $3 where org_id = $1 and user_id = $2")
         .bind(tx.org())
         .bind(user_id)
@@ -298,22 +317,25 @@ pub async fn record_login_success(
     Ok(())
 }
 
-async fn insert_login_event(
+/// One row of `login_events`: who, when, how (`method`), from where (P0-03).
+pub async fn insert_login_event(
     tx: &mut kernel::OrgTx,
     user_id: Uuid,
     outcome: &str,
+    method: &str,
     client: &ClientInfo,
     now: time::OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into login_events (org_id, event_id, user_id, occurred_at, outcome, method, ip, user_agent)
-         values ($1, $2, $3, $4, $5, 'password', $6, $7)",
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(tx.org())
     .bind(Uuid::now_v7())
     .bind(user_id)
     .bind(now)
     .bind(outcome)
+    .bind(method)
     .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
     .bind(client.user_agent.as_deref())
     .execute(tx.conn())
@@ -323,7 +345,7 @@ async fn insert_login_event(
 
 async fn record_failed_login(state: &AppState, org: OrgId, user: Uuid, client: &ClientInfo) -> Result<(), AppError> {
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    insert_login_event(&mut tx, user, "failure", client, state.clock.now()).await?;
+    insert_login_event(&mut tx, user, "failure", "password", client, state.clock.now()).await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.login.failed").target("user", user)).await?;
     throttle::count_failure(state, &mut tx, user).await?;
     tx.commit().await?;
