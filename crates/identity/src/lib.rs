@@ -199,16 +199,6 @@ pub fn routes() -> Vec<RouteDef> {
     ]
 }
 
-/// Routes still being moved onto the access table by work in progress; empty when released.
-pub fn pages() -> axum::Router<kernel::web::AppState> {
-    axum::Router::new()
-}
-
-/// See [`pages`].
-pub fn api() -> axum::Router<kernel::web::AppState> {
-    axum::Router::new()
-}
-
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(

@@ -136,9 +136,10 @@ pub fn app(state: AppState) -> Router {
         router = route.mount(router);
     }
     let api_fallback = Router::new().fallback(api_not_found).method_not_allowed_fallback(api_method_not_allowed);
+    // Every route is mounted above, through its access check; the API keeps problem+json answers
+    // for unknown paths and methods.
     router
-        .merge(identity::pages())
-        .nest("/api/v1", identity::api().merge(api_fallback))
+        .nest("/api/v1", api_fallback)
         .route("/api/v1/", axum::routing::any(api_not_found))
         .fallback(page_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
