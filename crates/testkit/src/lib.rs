@@ -327,7 +327,8 @@ impl Browser {
             .http
             .request(method, format!("{}{}", self.base, path))
             .header(reqwest::header::COOKIE, self.cookie_header())
-            .header(reqwest::header::ORIGIN, &self.base)
+            // What Chromium sends for a same-origin form under `Referrer-Policy: no-referrer`.
+            .header(reqwest::header::ORIGIN, "null")
             .header("sec-fetch-site", "same-origin")
             .form(form)
             .send()

@@ -1,9 +1,9 @@
 //! Refuses cross-site state-changing requests before any handler runs.
 //!
-//! Browsers label every request with `Sec-Fetch-Site` and, for unsafe methods, `Origin`. A POST
-//! from another site is refused here; signed-in forms additionally carry a per-session CSRF token
-//! that their handlers check. A request with neither header (curl, an API client) passes only if
-//! it carries no session cookie, since then it cannot ride on a browser's session.
+//! Modern browsers label every request with `Sec-Fetch-Site`; a POST from another site is refused
+//! here. Older browsers are judged by `Origin` (when it is not `null`). Signed-in forms also carry a
+//! per-session CSRF token that their handlers check. A request with neither signal (curl, an API
+//! client) passes only if it carries no session cookie, since then it cannot ride on a session.
 
 use axum::extract::{Request, State};
 use axum::http::{Method, header};
@@ -25,12 +25,16 @@ pub async fn cross_site_guard(State(state): State<AppState>, request: Request, n
         .filter_map(|v| v.to_str().ok())
         .any(|c| c.contains(state.session_cookie_name()));
 
-    let allowed = match (fetch_site, origin) {
-        (Some(site), _) if !matches!(site, "same-origin" | "none") => false,
-        (_, Some(origin)) => same_origin(state.config.public_url.origin(), origin),
-        (Some(_), None) => true,
-        (None, None) => !has_session_cookie,
-    };
+    // With `Referrer-Policy: no-referrer` (sent on every page), browsers serialize the Origin of a
+    // same-origin form POST as `null`; `Sec-Fetch-Site`, which page scripts cannot set, is the
+    // reliable signal, and a `null` Origin counts as no Origin.
+    let origin = origin.filter(|o| *o != "null");
+    let origin_ok = origin.is_none_or(|o| same_origin(state.config.public_url.origin(), o));
+    let allowed = origin_ok
+        && match fetch_site {
+            Some(site) => matches!(site, "same-origin" | "none"),
+            None => origin.is_some() || !has_session_cookie,
+        };
     if allowed {
         next.run(request).await
     } else {
