@@ -100,3 +100,11 @@ stop_cluster() {
   done
   echo "warning: PostgreSQL ($pid) did not stop within 10 s" >&2
 }
+
+# The browser tests drive Debian's Chromium through its WebDriver, chromedriver.
+ensure_browser() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return 0
+  fi
+  apt_install chromium chromium-driver
+}

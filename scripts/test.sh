@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_postgres
 ensure_pynacl
+ensure_browser
 ensure_smtp_peer
 
 export RELAIS_TEST_PG_DIR="${RELAIS_TEST_PG_DIR:-$PWD/target/relais-test-pg}"

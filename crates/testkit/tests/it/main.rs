@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod billing_card_data;
+mod browser_journeys;
 mod identity_api_auth;
 mod identity_login;
 mod identity_magic;
