@@ -452,21 +452,13 @@ pub struct CreateForm {
     expires_on: String,
 }
 
-fn check_csrf(state: &AppState, signed_in: &SignedIn, submitted: &str) -> Result<(), PageError> {
-    if state.csrf_matches(signed_in.session_id, submitted) {
-        Ok(())
-    } else {
-        Err(PageError::new(AppError::Forbidden, &signed_in.page(state, "/settings/api-keys")))
-    }
-}
-
 /// `POST /settings/api-keys`: creates a key and shows it once.
 pub async fn page_create(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     let expires_on = form.expires_on.trim();
     let expires_at = if expires_on.is_empty() {
@@ -510,7 +502,7 @@ pub async fn page_revoke(
     Path(id): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let page = signed_in.page(&state, "/settings/api-keys");
     let id = Uuid::parse_str(&id).map_err(|_| PageError::new(AppError::NotFound, &page))?;
     revoke(&state, &principal_of(&signed_in), id).await.map_err(|e| PageError::new(e, &page))?;

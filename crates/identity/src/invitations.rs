@@ -488,14 +488,6 @@ pub struct InviteForm {
     role: String,
 }
 
-fn check_csrf(state: &AppState, signed_in: &SignedIn, submitted: &str, page: &Page) -> Result<(), PageError> {
-    if state.csrf_matches(signed_in.session_id, submitted) {
-        Ok(())
-    } else {
-        Err(PageError::new(AppError::Forbidden, page))
-    }
-}
-
 /// `POST /members/invite`.
 pub async fn invite_submit(
     State(state): State<AppState>,
@@ -503,7 +495,7 @@ pub async fn invite_submit(
     Form(form): Form<InviteForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/members");
-    check_csrf(&state, &signed_in, &form.csrf, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     match invite(&state, &signed_in, &form.email, &form.role).await {
         Ok(_) => Ok(Redirect::to("/members").into_response()),
         Err(AppError::Validation(errors)) => {
@@ -530,7 +522,7 @@ pub async fn revoke_submit(
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/members");
-    check_csrf(&state, &signed_in, &form.csrf, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     revoke(&state, &signed_in, invitation_id).await.map_err(|e| PageError::new(e, &page))?;
     Ok(Redirect::to("/members").into_response())
 }

@@ -784,14 +784,6 @@ pub struct AssignForm {
     admin: Option<String>,
 }
 
-fn check_csrf(state: &AppState, signed_in: &SignedIn, submitted: &str) -> Result<(), PageError> {
-    if state.csrf_matches(signed_in.session_id, submitted) {
-        Ok(())
-    } else {
-        Err(PageError::new(AppError::Forbidden, &signed_in.page(state, MANAGE_PATH)))
-    }
-}
-
 fn path_id(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(id).map_err(|_| PageError::new(AppError::NotFound, &signed_in.page(state, MANAGE_PATH)))
 }
@@ -821,7 +813,7 @@ async fn member_change(
     csrf: &str,
     input: MemberChangeInput,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, csrf)?;
+    signed_in.check_csrf(&state, csrf)?;
     let id = path_id(&state, &signed_in, &id)?;
     let result = match MemberChange::parse(&input) {
         Ok(change) => update(&state, &principal_of(&signed_in), id, change).await,
@@ -870,7 +862,7 @@ pub async fn remove_submit(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let id = path_id(&state, &signed_in, &id)?;
     let result = remove(&state, &principal_of(&signed_in), id).await;
     after(&state, &signed_in, result).await
@@ -882,7 +874,7 @@ pub async fn department_create(
     signed_in: SignedIn,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let result = create_department(&state, &principal_of(&signed_in), &form.name).await.map(|_| ());
     after(&state, &signed_in, result).await
 }
@@ -894,7 +886,7 @@ pub async fn department_rename(
     Path(id): Path<String>,
     Form(form): Form<NameForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let id = path_id(&state, &signed_in, &id)?;
     let result = rename_department(&state, &principal_of(&signed_in), id, &form.name).await;
     after(&state, &signed_in, result).await
@@ -907,7 +899,7 @@ pub async fn department_delete(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let id = path_id(&state, &signed_in, &id)?;
     let result = delete_department(&state, &principal_of(&signed_in), id).await;
     after(&state, &signed_in, result).await
@@ -920,7 +912,7 @@ pub async fn department_assign(
     Path(id): Path<String>,
     Form(form): Form<AssignForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let id = path_id(&state, &signed_in, &id)?;
     let admin = form.admin.as_deref().is_some_and(|v| matches!(v, "on" | "true" | "yes" | "1"));
     let result = match Uuid::parse_str(form.user_id.trim()) {
@@ -937,7 +929,7 @@ pub async fn department_unassign(
     Path((id, user)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let id = path_id(&state, &signed_in, &id)?;
     let user = path_id(&state, &signed_in, &user)?;
     let result = unassign(&state, &principal_of(&signed_in), id, user).await;

@@ -759,14 +759,6 @@ pub struct SettingsForm {
     require_mfa_all: Option<String>,
 }
 
-fn check_csrf(state: &AppState, signed_in: &SignedIn, form: &SettingsForm, page: &Page) -> Result<(), PageError> {
-    if state.csrf_matches(signed_in.session_id, &form.csrf) {
-        Ok(())
-    } else {
-        Err(PageError::new(AppError::Forbidden, page))
-    }
-}
-
 /// Generates a new set of recovery codes (the old ones stop working) and returns them, once.
 async fn regenerate_codes(tx: &mut OrgTx, user: Uuid, now: OffsetDateTime) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query("delete from mfa_recovery_codes where org_id = $1 and user_id = $2")
@@ -819,7 +811,7 @@ pub async fn enroll_submit(
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/mfa");
-    check_csrf(&state, &signed_in, &form, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let fail = |e: AppError| PageError::new(e, &page);
     rate_limit_codes(&state, &client, signed_in.user_id).await.map_err(fail)?;
     let now = state.clock.now();
@@ -888,7 +880,7 @@ pub async fn regenerate_submit(
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/mfa");
-    check_csrf(&state, &signed_in, &form, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let fail = |e: AppError| PageError::new(e, &page);
     rate_limit_codes(&state, &client, signed_in.user_id).await.map_err(fail)?;
     let now = state.clock.now();
@@ -923,7 +915,7 @@ pub async fn disable_submit(
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/mfa");
-    check_csrf(&state, &signed_in, &form, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let fail = |e: AppError| PageError::new(e, &page);
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
     if !is_enrolled(&mut tx, signed_in.user_id).await.map_err(|e| fail(e.into()))? {
@@ -974,7 +966,7 @@ pub async fn org_setting_submit(
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/mfa");
-    check_csrf(&state, &signed_in, &form, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let fail = |e: AppError| PageError::new(e, &page);
     let enabled = matches!(form.require_mfa_all.as_deref(), Some("on" | "true" | "1"));
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;

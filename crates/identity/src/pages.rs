@@ -199,22 +199,13 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-/// Refuses a signed-in member's form whose CSRF token does not match their session.
-fn check_csrf(state: &AppState, signed_in: &SignedIn, submitted: &str, page: &Page) -> Result<(), PageError> {
-    if state.csrf_matches(signed_in.session_id, submitted) {
-        Ok(())
-    } else {
-        Err(PageError::new(AppError::Forbidden, page))
-    }
-}
-
 pub async fn logout(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/logout");
-    check_csrf(&state, &signed_in, &form.csrf, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     service::log_out(&state, signed_in.org, signed_in.user_id, signed_in.session_id)
         .await
         .map_err(|e| PageError::new(e, &page))?;
@@ -244,7 +235,7 @@ pub async fn switch_language(
     let lang = Lang::parse(&form.lang)
         .ok_or_else(|| PageError::new(AppError::field("lang", "invalid", "Unknown language."), &page))?;
     if let Some(signed_in) = &signed_in {
-        check_csrf(&state, signed_in, &form.csrf, &page)?;
+        signed_in.check_csrf(&state, &form.csrf)?;
         let mut tx =
             state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| PageError::new(e, &page))?;
         sqlx::query("update users set language = $3, updated_at = $4 where org_id = $1 and user_id = $2")

@@ -457,14 +457,6 @@ pub async fn page(
     render_profile(&state, &signed_in, StatusCode::OK, done, Vec::new(), None).await
 }
 
-fn check_csrf(state: &AppState, signed_in: &SignedIn, submitted: &str) -> Result<(), PageError> {
-    if state.csrf_matches(signed_in.session_id, submitted) {
-        Ok(())
-    } else {
-        Err(PageError::new(AppError::Forbidden, &signed_in.page(state, PROFILE_PATH)))
-    }
-}
-
 #[derive(Deserialize)]
 pub struct DetailsForm {
     #[serde(default)]
@@ -479,7 +471,7 @@ pub async fn details_submit(
     signed_in: SignedIn,
     Form(form): Form<DetailsForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     match update_details(&state, &signed_in, &form.input).await {
         Ok(()) => Ok(Redirect::to("/settings/profile?done=details").into_response()),
         Err(AppError::Validation(errors)) => {
@@ -509,7 +501,7 @@ pub async fn password_submit(
     signed_in: SignedIn,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     match change_password(&state, &signed_in, form.current_password, form.new_password).await {
         Ok(()) => Ok(Redirect::to("/settings/profile?done=password").into_response()),
         Err(AppError::Validation(errors)) => {
@@ -535,7 +527,7 @@ pub async fn email_submit(
     signed_in: SignedIn,
     Form(form): Form<EmailForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, &form.csrf)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     match request_email_change(&state, &signed_in, form.email_current_password, &form.new_email).await {
         Ok(_) => Ok(Redirect::to("/settings/profile?done=email_sent").into_response()),
         Err(AppError::Validation(errors)) => {
@@ -575,7 +567,7 @@ pub async fn confirm_submit(
     Path(secret): Path<String>,
     Form(form): Form<crate::members::CsrfForm>,
 ) -> Result<Response, PageError> {
-    check_csrf(&state, &signed_in, form.csrf())?;
+    signed_in.check_csrf(&state, form.csrf())?;
     let page = signed_in.page(&state, PROFILE_PATH);
     match confirm_email_change(&state, &signed_in, &secret).await {
         Ok(()) => Ok(Redirect::to("/settings/profile?done=email_changed").into_response()),

@@ -209,14 +209,6 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-fn check_csrf(state: &AppState, signed_in: &SignedIn, submitted: &str, page: &Page) -> Result<(), PageError> {
-    if state.csrf_matches(signed_in.session_id, submitted) {
-        Ok(())
-    } else {
-        Err(PageError::new(AppError::Forbidden, page))
-    }
-}
-
 fn parse_id(text: &str, page: &Page) -> Result<Uuid, PageError> {
     Uuid::parse_str(text).map_err(|_| PageError::new(AppError::NotFound, page))
 }
@@ -234,7 +226,7 @@ pub async fn revoke_own_session(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, OWN_PATH);
-    check_csrf(&state, &signed_in, &form.csrf, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let session_id = parse_id(&id, &page)?;
     let fail = |e: sqlx::Error| PageError::new(e, &page);
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
@@ -269,7 +261,7 @@ pub async fn revoke_own_family(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, OWN_PATH);
-    check_csrf(&state, &signed_in, &form.csrf, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let family = parse_id(&id, &page)?;
     let fail = |e: sqlx::Error| PageError::new(e, &page);
     let now = state.clock.now();
@@ -385,7 +377,7 @@ pub async fn end_member_sessions(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/members");
-    check_csrf(&state, &signed_in, &form.csrf, &page)?;
+    signed_in.check_csrf(&state, &form.csrf)?;
     let member = parse_id(&id, &page)?;
     let now = state.clock.now();
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| PageError::new(e, &page))?;

@@ -143,9 +143,7 @@ pub async fn unlock_member(
     Form(form): Form<UnlockForm>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/dashboard");
-    if !state.csrf_matches(signed_in.session_id, &form.csrf) {
-        return Err(PageError::new(AppError::Forbidden, &page));
-    }
+    signed_in.check_csrf(&state, &form.csrf)?;
     // The router enforces this already; checked again because unlocking is owner-only business.
     if !kernel::authz::grant(signed_in.role, Action::MembersManage).allows() {
         return Err(PageError::new(AppError::Forbidden, &page));
