@@ -104,14 +104,6 @@ pub async fn request_sign_in(state: &AppState, email: &str, client: &ClientInfo)
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct Recipient {
-    email: String,
-    first_name: String,
-    language: String,
-    org_name: String,
-}
-
 /// A uniformly random six-digit code from the thread-local CSPRNG.
 fn generate_code() -> SecretString {
     let n: u32 = rand::rng().random_range(0..1_000_000);
@@ -134,17 +126,8 @@ fn code_mac(state: &AppState, magic_id: Uuid, code: &str) -> Hmac<Sha256> {
 async fn issue(state: &AppState, org: OrgId, user: Uuid, client: &ClientInfo) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    // The member's row is locked so two simultaneous requests cannot both pass the interval check.
-    let recipient: Option<Recipient> = sqlx::query_as(
-        "select u.email, u.first_name, u.language, o.name as org_name
-         from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2 and u.status = 'active'
-         for update of u",
-    )
-    .bind(org)
-    .bind(user)
-    .fetch_optional(tx.conn())
-    .await?;
+    // Locked: two simultaneous requests cannot both pass the interval check below.
+    let recipient = crate::notify::recipient(&mut tx, user, true).await?;
     let Some(recipient) = recipient else { return Ok(()) };
     let last: Option<OffsetDateTime> =
         sqlx::query_scalar("select max(requested_at) from magic_logins where org_id = $1 and user_id = $2")

@@ -7,12 +7,30 @@ use kernel::web::AppState;
 use kernel::{AppError, OrgTx};
 use uuid::Uuid;
 
+/// Where and how to write to a member: their address, first name, language and organization.
 #[derive(sqlx::FromRow)]
-struct Recipient {
-    email: String,
-    first_name: String,
-    language: String,
-    org_name: String,
+pub struct Recipient {
+    pub email: String,
+    pub first_name: String,
+    pub language: String,
+    pub org_name: String,
+}
+
+/// The active member's mail details, or `None` for a deactivated or unknown member. With `lock`,
+/// the member's row stays locked until the transaction ends, so two simultaneous requests cannot
+/// both pass a "one mail per interval" check.
+pub async fn recipient(tx: &mut OrgTx, user: Uuid, lock: bool) -> Result<Option<Recipient>, sqlx::Error> {
+    let query = if lock {
+        "select u.email, u.first_name, u.language, o.name as org_name
+         from users u join organizations o on o.org_id = u.org_id
+         where u.org_id = $1 and u.user_id = $2 and u.status = 'active'
+         for update of u"
+    } else {
+        "select u.email, u.first_name, u.language, o.name as org_name
+         from users u join organizations o on o.org_id = u.org_id
+         where u.org_id = $1 and u.user_id = $2 and u.status = 'active'"
+    };
+    sqlx::query_as(query).bind(tx.org()).bind(user).fetch_optional(tx.conn()).await
 }
 
 /// Sends `<key>.subject` / `<key>.body` in the member's language. The body may use `{name}`,
@@ -24,15 +42,7 @@ pub async fn security_notice(
     key: &str,
     extra: &[(&str, &str)],
 ) -> Result<(), AppError> {
-    let recipient: Option<Recipient> = sqlx::query_as(
-        "select u.email, u.first_name, u.language, o.name as org_name
-         from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2 and u.status = 'active'",
-    )
-    .bind(tx.org())
-    .bind(user)
-    .fetch_optional(tx.conn())
-    .await?;
+    let recipient = recipient(tx, user, false).await?;
     let Some(recipient) = recipient else { return Ok(()) };
     let t = T(Lang::parse(&recipient.language).unwrap_or(Lang::En));
     let link = state.config.public_url.join("/login");

@@ -64,28 +64,11 @@ pub async fn request_reset(state: &AppState, email: &str) -> Result<(), AppError
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct Recipient {
-    email: String,
-    first_name: String,
-    language: String,
-    org_name: String,
-}
-
 async fn issue_reset(state: &AppState, org: OrgId, user: Uuid) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    // The member's row is locked so two simultaneous requests cannot both pass the interval check.
-    let recipient: Option<Recipient> = sqlx::query_as(
-        "select u.email, u.first_name, u.language, o.name as org_name
-         from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2 and u.status = 'active'
-         for update of u",
-    )
-    .bind(org)
-    .bind(user)
-    .fetch_optional(tx.conn())
-    .await?;
+    // Locked: two simultaneous requests cannot both pass the interval check below.
+    let recipient = crate::notify::recipient(&mut tx, user, true).await?;
     let Some(recipient) = recipient else { return Ok(()) };
     let last: Option<OffsetDateTime> =
         sqlx::query_scalar("select max(created_at) from password_resets where org_id = $1 and user_id = $2")
