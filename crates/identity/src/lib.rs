@@ -1,11 +1,11 @@
 //! Identity and tenancy: organizations, members, sign-up, login, sessions.
 
 pub mod activity;
-pub mod api;
 pub mod api_auth;
 pub mod api_keys;
 pub mod catalog;
 pub mod common_passwords;
+pub mod dev_outbox;
 pub mod invitations;
 pub mod magic;
 pub mod members;
@@ -13,11 +13,13 @@ pub mod mfa;
 pub mod model;
 pub mod notify;
 pub mod pages;
+pub mod platform_admin;
 pub mod profile;
 pub mod recovery;
 pub mod service;
 pub mod session;
 pub mod sessions;
+pub mod signup;
 pub mod throttle;
 
 use axum::http::Method;
@@ -34,6 +36,9 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::page(M::GET, "/", Access::Public, pages::home),
         RouteDef::page(M::GET, "/signup", Access::Public, pages::signup_form),
         RouteDef::page(M::POST, "/signup", Access::Public, pages::signup_submit),
+        // Verified sign-up (signup.rs): the mailed link's landing page and its button.
+        RouteDef::page(M::GET, "/signup/confirm", Access::Public, signup::confirm_form),
+        RouteDef::page(M::POST, "/signup/confirm", Access::Public, signup::confirm_submit),
         RouteDef::page(M::GET, "/login", Access::Public, pages::login_form),
         RouteDef::page(M::POST, "/login", Access::Public, pages::login_submit),
         // Sign-in by emailed link or code (magic.rs; P2-07, P2-12).
@@ -56,6 +61,9 @@ pub fn routes() -> Vec<RouteDef> {
             Access::Can(Action::OrgSettingsManage),
             mfa::org_setting_submit,
         ),
+        // The local mail outbox (dev_outbox.rs): 404 unless RELAIS_MAIL_OUTBOX is set.
+        RouteDef::page(M::GET, "/dev/outbox", Access::Public, dev_outbox::list),
+        RouteDef::page(M::GET, "/dev/outbox/{id}", Access::Public, dev_outbox::show),
         RouteDef::page(M::POST, "/logout", Access::SignedIn, pages::logout),
         RouteDef::page(M::POST, "/lang", Access::Public, pages::switch_language),
         RouteDef::page(M::GET, "/dashboard", Access::Can(Action::DashboardView), pages::dashboard),
@@ -65,7 +73,8 @@ pub fn routes() -> Vec<RouteDef> {
             Access::Can(Action::MembersManage),
             throttle::unlock_member,
         ),
-        RouteDef::api(M::POST, "/api/v1/signup", Access::Public, api::signup),
+        RouteDef::api(M::POST, "/api/v1/signup", Access::Public, signup::api_request),
+        RouteDef::api(M::POST, "/api/v1/signup/confirm", Access::Public, signup::api_confirm),
         // API authentication (api_auth.rs) and API keys (api_keys.rs): the API takes bearer credentials only.
         RouteDef::api(M::POST, "/api/v1/auth/token", Access::Public, api_auth::token),
         RouteDef::api(M::POST, "/api/v1/auth/refresh", Access::Public, api_auth::refresh_handler),
@@ -196,13 +205,28 @@ pub fn routes() -> Vec<RouteDef> {
             sessions::end_member_sessions,
         ),
         RouteDef::page(M::GET, "/settings/activity", Access::Can(Action::LoginActivityView), activity::page),
+        // The platform super admin (platform_admin.rs; P2-18): created only from the CLI, no route creates one.
+        RouteDef::page(M::GET, "/admin/login", Access::Public, platform_admin::login_form),
+        RouteDef::page(M::POST, "/admin/login", Access::Public, platform_admin::login_submit),
+        RouteDef::page(M::GET, "/admin/setup/{token}", Access::Public, platform_admin::setup_form),
+        RouteDef::page(M::POST, "/admin/setup/{token}", Access::Public, platform_admin::setup_submit),
+        RouteDef::page(M::GET, "/admin", Access::PlatformAdmin, platform_admin::overview),
+        RouteDef::page(M::POST, "/admin/logout", Access::PlatformAdmin, platform_admin::logout),
+        RouteDef::page(M::POST, "/admin/orgs/{org_id}/suspend", Access::PlatformAdmin, platform_admin::suspend_org),
+        RouteDef::page(
+            M::POST,
+            "/admin/orgs/{org_id}/reactivate",
+            Access::PlatformAdmin,
+            platform_admin::reactivate_org,
+        ),
     ]
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
-        api::signup,
+        signup::api_request,
+        signup::api_confirm,
         recovery::request_reset_api,
         api_auth::token,
         api_auth::refresh_handler,
@@ -220,6 +244,8 @@ pub fn routes() -> Vec<RouteDef> {
     components(schemas(
         service::SignupInput,
         service::NewAccount,
+        signup::SignupAccepted,
+        signup::SignupConfirmInput,
         recovery::PasswordResetRequest,
         recovery::PasswordResetAccepted,
         kernel::error::Problem,

@@ -115,13 +115,13 @@ fn secret_context(org: OrgId, user: Uuid) -> SecretContext<'static> {
 }
 
 /// A fresh 160-bit secret, base32 (what authenticator apps take for manual entry).
-fn new_secret() -> SecretString {
+pub(crate) fn new_secret() -> SecretString {
     let mut bytes = [0u8; 20];
     rand::rng().fill(&mut bytes[..]);
     SecretString::from(totp_rs::Secret::from(bytes).to_base32())
 }
 
-fn totp(secret: &SecretString, account: &str) -> Result<totp_rs::Totp, AppError> {
+pub(crate) fn totp(secret: &SecretString, account: &str) -> Result<totp_rs::Totp, AppError> {
     let bytes = totp_rs::Secret::try_from_base32(secret.expose_secret())
         .map_err(|_| AppError::Internal(anyhow::anyhow!("stored TOTP secret is not base32")))?;
     let build = |account: &str| {
@@ -140,12 +140,12 @@ fn totp(secret: &SecretString, account: &str) -> Result<totp_rs::Totp, AppError>
         .map_err(|e| AppError::Internal(anyhow::anyhow!("building the TOTP generator: {e}")))
 }
 
-fn unix_secs(now: OffsetDateTime) -> u64 {
+pub(crate) fn unix_secs(now: OffsetDateTime) -> u64 {
     u64::try_from(now.unix_timestamp()).unwrap_or(0)
 }
 
 /// A code as typed: spaces and dashes dropped, lower-cased.
-fn normalize(code: &str) -> String {
+pub(crate) fn normalize(code: &str) -> String {
     code.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect()
 }
 
@@ -650,7 +650,7 @@ impl SettingsPage {
 }
 
 /// The QR code of `text` as an inline SVG (no image service, no script): one path of dark modules.
-fn qr_svg(text: &str) -> Result<String, AppError> {
+pub(crate) fn qr_svg(text: &str) -> Result<String, AppError> {
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("QR code: {e}")))?;
     let width = code.width();

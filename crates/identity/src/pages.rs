@@ -102,20 +102,9 @@ pub async fn signup_submit(
         job_title: input.job_title.clone(),
         adult: input.adult,
     };
-    let email = input.email.clone();
-    let password = input.password.clone();
-    kernel::ratelimit::check(&state, &kernel::ratelimit::SIGNUP_PER_IP, kernel::ratelimit::Subject::Ip(&client))
-        .await
-        .map_err(|e| PageError::new(e, &page))?;
-    match service::sign_up(&state, input, lang).await {
-        Ok(_) => {
-            // Signing up logs the new owner in straight away.
-            let session = service::log_in(&state, LoginInput { email, password }, &client)
-                .await
-                .map_err(|e| PageError::new(e, &page))?;
-            let jar = CookieJar::new().add(session_cookie(&state, &session.token));
-            Ok((jar, Redirect::to("/dashboard")).into_response())
-        }
+    // Verified sign-up (signup.rs): a valid request always shows the same page.
+    match crate::signup::request_signup(&state, input, lang, &client).await {
+        Ok(()) => crate::signup::sent_page(&page),
         Err(AppError::Validation(errors)) => {
             let policy_version = current_policy(&state, &page).await?;
             let view = SignupPage { page: page.clone(), errors: FormErrors(errors), values, policy_version };

@@ -60,14 +60,14 @@ fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D
     }
 }
 
-struct ValidSignup {
-    first_name: PersonName,
-    last_name: PersonName,
-    email: EmailAddress,
-    password: Password,
-    organization_name: OrgName,
-    job_title: JobTitle,
-    policy_version: String,
+pub(crate) struct ValidSignup {
+    pub first_name: PersonName,
+    pub last_name: PersonName,
+    pub email: EmailAddress,
+    pub password: Password,
+    pub organization_name: OrgName,
+    pub job_title: JobTitle,
+    pub policy_version: String,
 }
 
 /// Keeps the value, or files its error so every field's problem is reported together.
@@ -76,7 +76,7 @@ fn take<T>(errors: &mut Vec<FieldError>, result: Result<T, FieldError>) -> Optio
 }
 
 /// Checks every field and reports all problems at once.
-async fn validate_signup(state: &AppState, input: SignupInput) -> Result<ValidSignup, AppError> {
+pub(crate) async fn validate_signup(state: &AppState, input: SignupInput) -> Result<ValidSignup, AppError> {
     let mut errors: Vec<FieldError> = Vec::new();
     let first_name = take(&mut errors, PersonName::parse("first_name", &input.first_name));
     let last_name = take(&mut errors, PersonName::parse("last_name", &input.last_name));
@@ -124,26 +124,62 @@ pub struct NewAccount {
     pub user_id: UserId,
 }
 
-/// Creates an organization and its owner. Nothing is written unless every field is valid.
-pub async fn sign_up(state: &AppState, input: SignupInput, lang: Lang) -> Result<NewAccount, AppError> {
+/// Creates an organization and its owner at once, without confirming the address: for seeding a
+/// demo or an operator's tooling. People sign up through the verified flow (`crate::signup`).
+pub async fn create_organization_unverified(
+    state: &AppState,
+    input: SignupInput,
+    lang: Lang,
+) -> Result<NewAccount, AppError> {
     let valid = validate_signup(state, input).await?;
-    // One email, one login: an address already in use cannot start a second organization. The
-    // answer does not say in which organization (and issue #3 replaces it with a verified flow).
     if !state.db.login_candidates(valid.email.as_str()).await?.is_empty() {
-        return Err(AppError::field(
-            "email",
-            "email_unavailable",
-            "This email cannot be used to create an organization. If it is yours, log in instead.",
-        ));
+        return Err(AppError::field("email", "email_unavailable", "This email already has an account."));
     }
-    let password_hash = hash_password(&valid.password).await?;
-    let now = state.clock.now();
+    let owner = NewOwner {
+        email: valid.email.as_str().to_owned(),
+        first_name: valid.first_name.as_str().to_owned(),
+        last_name: valid.last_name.as_str().to_owned(),
+        job_title: valid.job_title.as_str().to_owned(),
+        organization_name: valid.organization_name.as_str().to_owned(),
+        password_hash: hash_password(&valid.password).await?,
+        language: lang.code().to_owned(),
+        policy_version: valid.policy_version,
+    };
     let (org, user) = (OrgId::new(), UserId::new());
-
     let mut tx = state.db.begin_org(org, Actor::User(user.0)).await?;
+    insert_organization(state, &mut tx, user, &owner, state.clock.now()).await?;
+    tx.commit().await?;
+    tracing::info!(org = %org, user = %user, "organization created");
+    Ok(NewAccount { organization_id: org, user_id: user })
+}
+
+/// A validated owner and organization, the password already hashed: what a confirmed sign-up
+/// (or a demo seed) creates.
+pub(crate) struct NewOwner {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub job_title: String,
+    pub organization_name: String,
+    pub password_hash: String,
+    pub language: String,
+    pub policy_version: String,
+}
+
+/// Writes the organization of the caller's tenant transaction (`tx.org()`), its owner `user`, the
+/// owner's policy acceptance and the `org.signed_up` audit event. Every way an organization comes
+/// to exist ends here.
+pub(crate) async fn insert_organization(
+    state: &AppState,
+    tx: &mut kernel::OrgTx,
+    user: UserId,
+    owner: &NewOwner,
+    now: time::OffsetDateTime,
+) -> Result<(), AppError> {
+    let org = tx.org();
     sqlx::query("insert into organizations (org_id, name, created_at) values ($1, $2, $3)")
         .bind(org)
-        .bind(valid.organization_name.as_str())
+        .bind(&owner.organization_name)
         .bind(now)
         .execute(tx.conn())
         .await?;
@@ -154,35 +190,33 @@ pub async fn sign_up(state: &AppState, input: SignupInput, lang: Lang) -> Result
     )
     .bind(org)
     .bind(user)
-    .bind(valid.email.as_str())
-    .bind(valid.first_name.as_str())
-    .bind(valid.last_name.as_str())
-    .bind(valid.job_title.as_str())
+    .bind(&owner.email)
+    .bind(&owner.first_name)
+    .bind(&owner.last_name)
+    .bind(&owner.job_title)
     .bind(OrgRole::Owner.as_str())
-    .bind(&password_hash)
+    .bind(&owner.password_hash)
     .bind(now)
-    .bind(lang.code())
+    .bind(&owner.language)
     .execute(tx.conn())
     .await?;
     sqlx::query("insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)")
         .bind(org)
         .bind(user)
-        .bind(&valid.policy_version)
+        .bind(&owner.policy_version)
         .bind(now)
         .execute(tx.conn())
         .await?;
     state
         .audit
         .record(
-            &mut tx,
+            tx,
             AuditEvent::new("org.signed_up")
                 .target("user", user.0)
-                .payload(json!({ "role": "owner", "policy_version": valid.policy_version })),
+                .payload(json!({ "role": "owner", "policy_version": owner.policy_version })),
         )
         .await?;
-    tx.commit().await?;
-    tracing::info!(org = %org, user = %user, "organization signed up");
-    Ok(NewAccount { organization_id: org, user_id: user })
+    Ok(())
 }
 
 /// A new browser session. The token goes in the cookie; the database keeps its SHA-256.

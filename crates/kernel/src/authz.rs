@@ -90,6 +90,14 @@ pub enum Action {
     SessionsManageMembers,
     ApiKeysManage,
     OrgSettingsManage,
+    RecordsView,
+    RecordsEdit,
+    RecordsDelete,
+    RecordsBulkEdit,
+    RecordsMerge,
+    RecordsExport,
+    RecordsImport,
+    CrmConfigure,
 }
 
 pub struct Rule {
@@ -180,6 +188,62 @@ pub const MATRIX: &[Rule] = &[
         manager: Denied,
         user: Denied,
     },
+    Rule {
+        action: Action::RecordsView,
+        description: "See leads, contacts, companies and deals, their timelines and search them; where the organization limits visibility, users see only records they own or that are shared with their departments (enforced by row-level security)",
+        owner: Org,
+        manager: Org,
+        user: Org,
+    },
+    Rule {
+        action: Action::RecordsEdit,
+        description: "Create and edit the records one sees; add notes, tasks and activities; move deals between stages",
+        owner: Org,
+        manager: Org,
+        user: Org,
+    },
+    Rule {
+        action: Action::RecordsDelete,
+        description: "Delete a record (users: only records they own)",
+        owner: Org,
+        manager: Org,
+        user: Own,
+    },
+    Rule {
+        action: Action::RecordsBulkEdit,
+        description: "Edit, assign or delete many records at once",
+        owner: Org,
+        manager: Org,
+        user: Denied,
+    },
+    Rule {
+        action: Action::RecordsMerge,
+        description: "Merge duplicate records (audited)",
+        owner: Org,
+        manager: Org,
+        user: Denied,
+    },
+    Rule {
+        action: Action::RecordsExport,
+        description: "Export lists to CSV or JSON (audited)",
+        owner: Org,
+        manager: Org,
+        user: Denied,
+    },
+    Rule {
+        action: Action::RecordsImport,
+        description: "Import records from CSV files, and revert an import",
+        owner: Org,
+        manager: Org,
+        user: Denied,
+    },
+    Rule {
+        action: Action::CrmConfigure,
+        description: "Configure the CRM: pipelines and stages, custom fields, record visibility, landing-page forms, webhooks",
+        owner: Org,
+        manager: Org,
+        user: Denied,
+    },
 ];
 
 pub fn rule(action: Action) -> Option<&'static Rule> {
@@ -207,6 +271,17 @@ pub enum Access {
     SignedIn,
     /// A signed-in member whose role grants this action.
     Can(Action),
+    /// A signed-in platform super admin (`/admin`, its own session and cookie). No member role
+    /// reaches these routes, and an admin session reaches no other route.
+    PlatformAdmin,
+}
+
+/// A signed-in platform super admin, attached to `/admin` requests by the identity module's
+/// admin-session middleware. It is never a [`Principal`]: it grants nothing on tenant routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlatformAdminPrincipal {
+    pub admin_id: Uuid,
+    pub session_id: Uuid,
 }
 
 /// How a request proved who it is.
@@ -248,6 +323,12 @@ impl Principal {
     pub fn actor(&self) -> crate::db::Actor {
         crate::db::Actor::User(self.user_id)
     }
+
+    /// The tenant transaction acting as this member with their effective role (row-level
+    /// policies such as CRM visibility read it).
+    pub async fn begin(&self, db: &crate::db::Db) -> Result<crate::db::OrgTx, sqlx::Error> {
+        db.begin_member(self.org, self.user_id, self.role).await
+    }
 }
 
 /// `docs/permissions.md`, rendered from [`MATRIX`].
@@ -267,6 +348,11 @@ pub fn to_markdown() -> String {
             rule.user.symbol()
         ));
     }
+    out.push_str(
+        "\nRoutes under `/admin` require `platform_admin`: a platform super admin signed in with their own \
+         session (created only from the CLI, MFA mandatory). No organization role reaches them, and an admin \
+         session reaches no organization page or API route.\n",
+    );
     out
 }
 
@@ -288,6 +374,14 @@ mod tests {
             Action::SessionsManageMembers,
             Action::ApiKeysManage,
             Action::OrgSettingsManage,
+            Action::RecordsView,
+            Action::RecordsEdit,
+            Action::RecordsDelete,
+            Action::RecordsBulkEdit,
+            Action::RecordsMerge,
+            Action::RecordsExport,
+            Action::RecordsImport,
+            Action::CrmConfigure,
         ];
         for action in all {
             assert_eq!(MATRIX.iter().filter(|r| r.action == action).count(), 1, "{action:?}");

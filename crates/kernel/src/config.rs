@@ -36,6 +36,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "sender of the platform's mail, e.g. \"Relais <no-reply@crm.example.eu>\" (default Relais <no-reply@HOST of RELAIS_PUBLIC_URL>).",
     ),
     (
+        "RELAIS_MAIL_OUTBOX",
+        "a directory: platform mail is written there as .eml files (mode 0700 directory) instead of sent, and shown at /dev/outbox. For a local demo or tests only: refused unless RELAIS_LISTEN is a loopback address.",
+    ),
+    (
         "RELAIS_TRUSTED_PROXIES",
         "comma-separated IP addresses or CIDR ranges of the reverse proxies in front of Relais, e.g. 10.0.0.5,10.1.0.0/16. Only from these is X-Forwarded-For believed (default: none).",
     ),
@@ -80,6 +84,8 @@ pub struct Config {
     pub smtp_url: Option<SecretString>,
     /// The From of platform mail, checked as an RFC 5322 mailbox; `None`: derived from the public URL.
     pub mail_from: Option<String>,
+    /// `RELAIS_MAIL_OUTBOX`: write mail as files in this directory instead of sending it (local only).
+    pub mail_outbox: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `web::ClientInfo`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub log_filter: String,
@@ -193,6 +199,20 @@ impl Config {
                 }
             },
         };
+        // The outbox holds mails whose links are bearer credentials (sign-up, reset, sign-in) and the
+        // app shows it to anyone at /dev/outbox: only an instance nobody else can reach may have one.
+        let mail_outbox = match get("RELAIS_MAIL_OUTBOX") {
+            None => None,
+            Some(_) if !listen.ip().is_loopback() => {
+                return Err(problem(
+                    "RELAIS_MAIL_OUTBOX",
+                    format!(
+                        "is for a local instance only (it shows mailed links at /dev/outbox), but RELAIS_LISTEN is {listen}, not a loopback address"
+                    ),
+                ));
+            }
+            Some(dir) => Some(PathBuf::from(dir)),
+        };
         let trusted_proxies = match get("RELAIS_TRUSTED_PROXIES") {
             None => Vec::new(),
             Some(text) => parse_trusted_proxies(text).map_err(|p| problem("RELAIS_TRUSTED_PROXIES", p))?,
@@ -210,6 +230,7 @@ impl Config {
             master_key,
             smtp_url,
             mail_from,
+            mail_outbox,
             trusted_proxies,
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,
@@ -315,6 +336,22 @@ mod tests {
         let shown: Vec<String> = config.trusted_proxies.iter().map(|n| n.to_string()).collect();
         assert_eq!(shown, ["10.0.0.5/32", "10.1.0.0/16", "::1/128"]);
         assert!(Config::from_vars(&vars(&[])).unwrap().trusted_proxies.is_empty());
+    }
+
+    /// The mail outbox shows bearer links to whoever can reach the app: loopback listeners only.
+    #[test]
+    fn mail_outbox_is_refused_unless_listening_on_loopback() {
+        let ok = Config::from_vars(&vars(&[("RELAIS_MAIL_OUTBOX", "/tmp/outbox")])).unwrap();
+        assert_eq!(ok.mail_outbox.as_deref(), Some(std::path::Path::new("/tmp/outbox")));
+        let v6 = Config::from_vars(&vars(&[("RELAIS_MAIL_OUTBOX", "/tmp/o"), ("RELAIS_LISTEN", "[::1]:8080")]));
+        assert!(v6.unwrap().mail_outbox.is_some());
+        for listen in ["0.0.0.0:8080", "192.0.2.10:8080", "[::]:8080"] {
+            let err =
+                Config::from_vars(&vars(&[("RELAIS_MAIL_OUTBOX", "/tmp/o"), ("RELAIS_LISTEN", listen)])).unwrap_err();
+            assert_eq!(err.variable, "RELAIS_MAIL_OUTBOX", "{listen}");
+            assert!(err.to_string().contains("RELAIS_MAIL_OUTBOX"), "{err}");
+        }
+        assert!(Config::from_vars(&vars(&[])).unwrap().mail_outbox.is_none());
     }
 
     #[test]

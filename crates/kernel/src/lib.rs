@@ -16,6 +16,7 @@ pub mod ids;
 pub mod jobs;
 pub mod keys;
 pub mod mail;
+pub mod outbox;
 pub mod ratelimit;
 pub mod token;
 pub mod vault;

@@ -70,12 +70,16 @@ pub enum MailError {
     /// Kept to the SMTP status class and code: a server's reply may echo the recipient's address.
     #[error("SMTP delivery failed: {0}")]
     Smtp(String),
+    #[error("RELAIS_MAIL_OUTBOX: the message could not be written: {0}")]
+    Outbox(String),
 }
 
 /// Sends the platform's mail. Built once at start from the configuration.
 #[derive(Clone)]
 pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    /// `RELAIS_MAIL_OUTBOX`: when set, messages are written there instead of sent (crate::outbox).
+    outbox: Option<std::path::PathBuf>,
     from: Mailbox,
 }
 
@@ -83,7 +87,8 @@ impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The transport holds the SMTP credentials: never printed.
         f.debug_struct("Mailer")
-            .field("configured", &self.transport.is_some())
+            .field("configured", &self.is_configured())
+            .field("outbox", &self.outbox.is_some())
             .field("from", &self.from.to_string())
             .finish()
     }
@@ -103,11 +108,11 @@ impl Mailer {
             None => default_from(config)?,
         };
         let transport = config.smtp_url.as_ref().map(transport).transpose()?;
-        Ok(Self { transport, from })
+        Ok(Self { transport, outbox: config.mail_outbox.clone(), from })
     }
 
     pub fn is_configured(&self) -> bool {
-        self.transport.is_some()
+        self.transport.is_some() || self.outbox.is_some()
     }
 
     pub fn from_address(&self) -> &Mailbox {
@@ -128,6 +133,19 @@ impl Mailer {
 
     /// Sends now. Request handlers do not call this: they [`enqueue`] a job.
     pub async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        if let Some(dir) = &self.outbox {
+            // The local outbox wins over SMTP: a demo never mails real people by accident.
+            let formatted = self.build(mail)?.formatted();
+            let dir = dir.clone();
+            // The file name's time is when the file was written (like its mtime), not an application
+            // time: it only orders the outbox.
+            let now = time::OffsetDateTime::now_utc();
+            return tokio::task::spawn_blocking(move || crate::outbox::write(&dir, &formatted, now))
+                .await
+                .map_err(|e| MailError::Outbox(e.to_string()))?
+                .map(|_| ())
+                .map_err(|e| MailError::Outbox(e.to_string()));
+        }
         let transport = self.transport.as_ref().ok_or(MailError::NotConfigured)?;
         let message = self.build(mail)?;
         transport.send(message).await.map(|_| ()).map_err(|e| MailError::Smtp(describe_smtp_error(&e)))

@@ -56,6 +56,10 @@ pub const LOGIN_PER_IP: Rule = Rule { name: "login-ip", limit: 20, window: Durat
 pub const LOGIN_PER_ACCOUNT: Rule = Rule { name: "login-account", limit: 10, window: Duration::minutes(15) };
 /// Sign-up attempts (valid or not) from one client address.
 pub const SIGNUP_PER_IP: Rule = Rule { name: "signup-ip", limit: 10, window: Duration::hours(1) };
+/// Sign-up requests for one email address, whoever sends them: each valid one mails that address.
+pub const SIGNUP_PER_ACCOUNT: Rule = Rule { name: "signup-account", limit: 5, window: Duration::hours(1) };
+/// Sign-up confirmations (link uses) from one client address.
+pub const SIGNUP_CONFIRM_PER_IP: Rule = Rule { name: "signup-confirm-ip", limit: 20, window: Duration::hours(1) };
 /// Password-reset requests and reset-code entries from one client address.
 pub const PASSWORD_RESET_PER_IP: Rule = Rule { name: "reset-ip", limit: 10, window: Duration::hours(1) };
 /// Password-reset requests for one email address.
@@ -245,6 +249,8 @@ mod tests {
             LOGIN_PER_IP,
             LOGIN_PER_ACCOUNT,
             SIGNUP_PER_IP,
+            SIGNUP_PER_ACCOUNT,
+            SIGNUP_CONFIRM_PER_IP,
             PASSWORD_RESET_PER_IP,
             PASSWORD_RESET_PER_ACCOUNT,
             INVITATION_ACCEPT_PER_IP,

@@ -342,8 +342,17 @@ async fn enforce_access(
     next: axum::middleware::Next,
 ) -> Response {
     let principal = request.extensions().get::<Principal>();
+    let admin = request.extensions().get::<crate::authz::PlatformAdminPrincipal>().is_some();
     let allowed = match (access, principal) {
         (Access::Public, _) => return next.run(request).await,
+        (Access::PlatformAdmin, _) if admin => Ok(()),
+        (Access::PlatformAdmin, Some(_)) => Err(AppError::Forbidden),
+        (Access::PlatformAdmin, None) => {
+            // Strangers to the backoffice go to the admin login, never the members' one.
+            let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/admin/login")]).into_response();
+            response.headers_mut().insert(ACCESS_DENIED_HEADER, axum::http::HeaderValue::from_static("access"));
+            return response;
+        }
         (_, None) => Err(AppError::Unauthenticated),
         (Access::SignedIn, Some(_)) => Ok(()),
         (Access::Can(action), Some(principal)) if principal.grant(action) != Grant::Denied => Ok(()),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use identity::service::{SignupInput, sign_up};
+use identity::service::{SignupInput, create_organization_unverified};
 use kernel::clock::Clock;
 use kernel::config::Config;
 use kernel::db::Actor;
@@ -42,13 +42,32 @@ fn demo_master_key(config: &Config) -> anyhow::Result<Arc<MasterKey>> {
     Ok(Arc::new(MasterKey::parse(&key)?))
 }
 
+/// Without `RELAIS_SMTP_URL`, the demo keeps its mail in `<data dir>/outbox`, shown at /dev/outbox
+/// (the "Mailpit, local only" of the seeds, built in). The configuration already refused an outbox
+/// on a listener that is not loopback; the demo checks the same before choosing one itself.
+fn with_demo_outbox(mut config: Config) -> Config {
+    if config.smtp_url.is_none() && config.mail_outbox.is_none() && config.listen.ip().is_loopback() {
+        config.mail_outbox = Some(config.data_dir.join("outbox"));
+    }
+    config
+}
+
 pub async fn run_demo(config: Config) -> anyhow::Result<ExitCode> {
+    let config = with_demo_outbox(config);
     let master = demo_master_key(&config)?;
     let database = Database::open(&config, Migrations::Apply).await?;
     let state = AppState::new(Arc::new(config.clone()), database.db.clone(), Clock::system(), master.clone());
     seed(&state).await?;
+    let outbox = match &config.mail_outbox {
+        Some(dir) => format!(
+            "  mail       {} (local outbox, files in {})\n",
+            config.public_url.join("/dev/outbox"),
+            dir.display()
+        ),
+        None => String::new(),
+    };
     let banner = format!(
-        "\nRelais demo is running: {}\n  log in as  {DEMO_EMAIL}\n  password   {DEMO_PASSWORD}\n  (or sign up a new organization)\nPress Ctrl-C to stop.\n",
+        "\nRelais demo is running: {}\n  log in as  {DEMO_EMAIL}\n  password   {DEMO_PASSWORD}\n  (or sign up a new organization: the confirmation link arrives by mail)\n{outbox}Press Ctrl-C to stop.\n",
         config.public_url.origin()
     );
     let outcome = run(config, master, &database, Mode::Serve, Some(banner)).await;
@@ -61,7 +80,8 @@ async fn seed(state: &AppState) -> anyhow::Result<()> {
         return Ok(());
     }
     let policy = state.db.current_policy_version(state.clock.now()).await?.map(|(v, _)| v).unwrap_or_default();
-    let account = sign_up(
+    // The seed's address is ours, so it needs no confirmation: created directly.
+    let account = create_organization_unverified(
         state,
         SignupInput {
             first_name: "Camille".into(),
@@ -104,5 +124,8 @@ async fn seed(state: &AppState) -> anyhow::Result<()> {
         .await?;
     }
     tx.commit().await?;
+    crm::demo::seed(state, account.organization_id, account.user_id.0)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the demo CRM: {e}"))?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `relais`: one binary for the web server, the workers and the operator's commands.
 
+mod admin;
+mod bench;
 mod demo;
 mod setup;
 
@@ -37,10 +39,36 @@ enum Command {
     },
     /// Print the permission matrix (roles × actions) as Markdown.
     Permissions,
+    /// Measure performance on a generated data set and write docs/benchmarks.md.
+    Bench {
+        #[command(subcommand)]
+        target: bench::BenchTarget,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Platform super admins (created only here; they manage the instance, never tenant data).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a super admin and print their one-time setup link (valid 30 minutes).
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+    /// List the super admins.
+    List,
+    /// Disable a super admin; their sessions end at once.
+    Disable {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -111,7 +139,11 @@ async fn main() -> ExitCode {
         Command::Worker => setup::serve(config, setup::Mode::WorkerOnly).await,
         Command::Demo => demo::run_demo(config).await,
         Command::Migrate => setup::migrate_only(config).await,
+        Command::Bench { target } => bench::run(config, target).await,
         Command::Audit { command: AuditCommand::Verify { org } } => setup::audit_verify(config, org).await,
+        Command::Admin { command: AdminCommand::Create { email } } => admin::create(config, &email).await,
+        Command::Admin { command: AdminCommand::List } => admin::list(config).await,
+        Command::Admin { command: AdminCommand::Disable { email } } => admin::disable(config, &email).await,
         Command::Catalog { .. } | Command::Permissions => Ok(ExitCode::SUCCESS),
     };
     match result {

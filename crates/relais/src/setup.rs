@@ -116,7 +116,7 @@ pub async fn run(
     let mailer = Mailer::from_config(&config)?;
     if !mailer.is_configured() {
         tracing::warn!(
-            "RELAIS_SMTP_URL is not set: password-reset and invitation mails cannot be sent (their jobs will fail until it is)"
+            "RELAIS_SMTP_URL is not set: password-reset, invitation and sign-up mails cannot be sent (their jobs fail, and sign-up answers 503, until it is)"
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

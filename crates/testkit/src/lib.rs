@@ -97,11 +97,17 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<()>,
     /// The SMTP peer of [`TestApp::spawn_with_mail`]; dropped (and killed) with the app.
     smtp: Option<mail::SmtpPeer>,
+    /// The per-test mail outbox (`RELAIS_MAIL_OUTBOX`) every app gets unless the test sets
+    /// `RELAIS_SMTP_URL` or `RELAIS_MAIL_OUTBOX` itself; removed with the app.
+    outbox: Option<PathBuf>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(dir) = &self.outbox {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -139,12 +145,17 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let master_key = MasterKey::generate_base64();
+        // Sign-up needs mail (its confirmation link): every app has a private outbox unless the
+        // test chose SMTP or its own outbox (an empty RELAIS_MAIL_OUTBOX means none at all).
+        let outbox = (!env.iter().any(|(name, _)| matches!(*name, "RELAIS_SMTP_URL" | "RELAIS_MAIL_OUTBOX")))
+            .then(|| std::env::temp_dir().join(format!("relais-outbox-{}", uuid::Uuid::new_v4().simple())));
         let vars = [
             ("RELAIS_PUBLIC_URL".to_string(), format!("http://127.0.0.1:{}", address.port())),
             ("RELAIS_LISTEN".to_string(), address.to_string()),
             ("RELAIS_MASTER_KEY".to_string(), master_key),
         ]
         .into_iter()
+        .chain(outbox.iter().map(|dir| ("RELAIS_MAIL_OUTBOX".to_string(), dir.display().to_string())))
         .chain(env.iter().map(|(name, value)| (name.to_string(), value.to_string())))
         .collect();
         let config = Config::from_vars(&vars)?;
@@ -156,7 +167,7 @@ impl TestApp {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Self { address, state, db, clock, database, http, pg: &cluster.pg, server, smtp: None })
+        Ok(Self { address, state, db, clock, database, http, pg: &cluster.pg, server, smtp: None, outbox })
     }
 
     /// Like [`TestApp::spawn`], with a real SMTP peer (aiosmtpd on loopback) as `RELAIS_SMTP_URL`;
@@ -170,6 +181,41 @@ impl TestApp {
         let mut app = Self::spawn_with(&[("RELAIS_SMTP_URL", &peer.url())]).await;
         app.smtp = Some(peer);
         app
+    }
+
+    /// Every message the app wrote to its mail outbox (`RELAIS_MAIL_OUTBOX`), oldest first. Panics
+    /// for an app without an outbox.
+    pub fn outbox(&self) -> Vec<mail::ReceivedMail> {
+        let dir = self.state.config.mail_outbox.as_ref().expect("an app with RELAIS_MAIL_OUTBOX");
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("reading the outbox: {e}"),
+        };
+        // Names start with the time they were written (kernel::outbox).
+        files.sort();
+        files.iter().map(|path| mail::parse(path).expect("an outbox message parses")).collect()
+    }
+
+    /// The mail sent to `address`, oldest first: from the SMTP peer of [`TestApp::spawn_with_mail`],
+    /// else from the outbox.
+    pub fn mail_to(&self, address: &str) -> Vec<mail::ReceivedMail> {
+        match &self.smtp {
+            Some(peer) => peer.mailbox().messages_to(address),
+            None => self.outbox().into_iter().filter(|m| m.to.iter().any(|to| to == address)).collect(),
+        }
+    }
+
+    /// The token of the newest sign-up confirmation link mailed to `address`.
+    pub fn signup_token(&self, address: &str) -> Option<String> {
+        let marker = "/signup/confirm?token=";
+        self.mail_to(address).iter().rev().find_map(|m| {
+            let link = m.link(&self.origin())?;
+            link.split_once(marker).map(|(_, token)| token.to_string())
+        })
     }
 
     /// The SMTP peer's mailbox. Panics for an app started without one.
@@ -250,14 +296,43 @@ impl TestApp {
         self.http.post(self.url(path)).json(body).send().await.expect("request")
     }
 
-    /// Signs up through the API and returns the new org and owner.
+    /// Signs up through the API as a person would — asks, reads the confirmation link from the
+    /// mail (outbox or SMTP peer), confirms — and returns the new org and owner. With the SMTP peer
+    /// of [`TestApp::spawn_with_mail`], the confirmation mail is then removed from its mailbox (read
+    /// and deleted), so a test of other mail finds only that mail there.
     pub async fn sign_up(&self, email: &str) -> (OrgId, UserId) {
         let response = self.post_json("/api/v1/signup", &self.signup_body(email).await).await;
-        assert_eq!(response.status(), 201, "sign-up failed: {}", response.text().await.unwrap_or_default());
+        assert_eq!(response.status(), 202, "sign-up failed: {}", response.text().await.unwrap_or_default());
+        let ids = self.confirm_signup(email).await;
+        if let Some(peer) = &self.smtp {
+            let marker = "/signup/confirm?token=";
+            let read = peer.mailbox().take(|m| m.to.iter().any(|to| to == email) && m.text.contains(marker));
+            assert_eq!(read.len(), 1, "one confirmation mail for {email}");
+        }
+        ids
+    }
+
+    /// Confirms the pending sign-up of `email` through the API with the token of its newest mailed
+    /// link, and returns the new org and owner.
+    pub async fn confirm_signup(&self, email: &str) -> (OrgId, UserId) {
+        let token = self.signup_token(email).expect("a sign-up confirmation mail");
+        let response = self.post_json("/api/v1/signup/confirm", &json!({ "token": token })).await;
+        assert_eq!(response.status(), 201, "confirmation failed: {}", response.text().await.unwrap_or_default());
         let body: Value = response.json().await.expect("json");
         let org = body["organization_id"].as_str().expect("org id").parse().expect("uuid");
         let user = body["user_id"].as_str().expect("user id").parse().expect("uuid");
         (org, user)
+    }
+
+    /// Creates an organization for `email` without mail or confirmation (the demo seed's path), for
+    /// apps started without any mail.
+    pub async fn sign_up_directly(&self, email: &str) -> (OrgId, UserId) {
+        let input: identity::service::SignupInput =
+            serde_json::from_value(self.signup_body(email).await).expect("a sign-up body");
+        let account = identity::service::create_organization_unverified(&self.state, input, kernel::i18n::Lang::En)
+            .await
+            .expect("organization created");
+        (account.organization_id, account.user_id)
     }
 
     /// Logs in through the login form, as a browser would, and returns the signed-in browser.
@@ -336,6 +411,13 @@ impl Browser {
             .expect("request");
         self.remember(&response);
         response
+    }
+
+    /// Presses the button of the sign-up confirmation page for `email`'s newest mailed link (as
+    /// after following it), which signs the new owner in.
+    pub async fn confirm_signup(&self, app: &TestApp, email: &str) -> reqwest::Response {
+        let token = app.signup_token(email).expect("a sign-up confirmation mail");
+        self.post_form("/signup/confirm", &[("token", &token)]).await
     }
 
     /// Takes over another browser's cookies (e.g. after logging in again).

@@ -128,7 +128,8 @@ impl ReceivedMail {
     }
 }
 
-fn parse(path: &Path) -> anyhow::Result<ReceivedMail> {
+/// Parses one RFC 5322 message file (a maildir entry, or an outbox `.eml`).
+pub fn parse(path: &Path) -> anyhow::Result<ReceivedMail> {
     let raw = std::fs::read(path)?;
     let message =
         mail_parser::MessageParser::default().parse(&raw).with_context(|| format!("parsing {}", path.display()))?;
@@ -179,6 +180,29 @@ impl Mailbox {
             (std::fs::metadata(path).and_then(|m| m.modified()).ok(), path.file_name().map(|n| n.to_owned()))
         });
         files.iter().map(|path| parse(path).expect("a delivered message parses")).collect()
+    }
+
+    /// Removes the messages `matches` selects from the maildir (as a reader deletes what they have
+    /// read) and returns them, oldest first.
+    pub fn take(&self, matches: impl Fn(&ReceivedMail) -> bool) -> Vec<ReceivedMail> {
+        let mut files: Vec<PathBuf> = ["new", "cur"]
+            .iter()
+            .filter_map(|sub| std::fs::read_dir(self.dir.join(sub)).ok())
+            .flatten()
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .collect();
+        files.sort_by_key(|path| {
+            (std::fs::metadata(path).and_then(|m| m.modified()).ok(), path.file_name().map(|n| n.to_owned()))
+        });
+        let mut taken = Vec::new();
+        for path in files {
+            let mail = parse(&path).expect("a delivered message parses");
+            if matches(&mail) {
+                std::fs::remove_file(&path).expect("remove a read message");
+                taken.push(mail);
+            }
+        }
+        taken
     }
 
     /// The messages sent to `address`.

@@ -45,6 +45,10 @@ pub fn data_catalog() -> Vec<TableEntry> {
         identity::profile::TABLES,
         identity::mfa::TABLES,
         identity::magic::TABLES,
+        crm::TABLES,
+        crm::import::TABLES,
+        identity::platform_admin::TABLES,
+        identity::signup::TABLES,
     ]
     .concat()
 }
@@ -54,6 +58,7 @@ pub fn data_catalog() -> Vec<TableEntry> {
 pub fn job_registry(mailer: kernel::mail::Mailer, vault: kernel::vault::Vault) -> kernel::jobs::Registry {
     let mut registry = kernel::jobs::Registry::default();
     kernel::mail::register(&mut registry, mailer, vault);
+    crm::import::register(&mut registry);
     registry
 }
 
@@ -68,10 +73,26 @@ pub fn job_registry(mailer: kernel::mail::Mailer, vault: kernel::vault::Vault) -
 )]
 struct BaseDoc;
 
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The whole API document. The CRM's part is generated as JSON from its field descriptions
+/// (`crm::openapi`) and merged here at the JSON level.
+pub fn openapi() -> serde_json::Value {
     let mut doc = BaseDoc::openapi();
     doc.merge(identity::ApiDoc::openapi());
-    doc
+    let mut value = serde_json::to_value(doc).unwrap_or_default();
+    let crm = crm::openapi::document();
+    for section in ["paths", "components/schemas"] {
+        let pointer = format!("/{section}");
+        if let (Some(serde_json::Value::Object(into)), Some(serde_json::Value::Object(from))) =
+            (value.pointer(&pointer).cloned().map(Some).unwrap_or(None), crm.pointer(&pointer))
+        {
+            let mut merged = into;
+            merged.extend(from.clone());
+            if let Some(slot) = value.pointer_mut(&pointer) {
+                *slot = serde_json::Value::Object(merged);
+            }
+        }
+    }
+    value
 }
 
 async fn openapi_json() -> impl IntoResponse {
@@ -108,6 +129,7 @@ pub fn routes() -> Vec<RouteDef> {
     use Method as M;
     let mut routes = identity::routes();
     routes.extend(privacy::routes(data_catalog));
+    routes.extend(crm::routes());
     routes.extend([
         RouteDef::api(M::GET, "/api/v1/openapi.json", Access::Public, openapi_json),
         RouteDef::page(M::GET, "/healthz", Access::Public, healthz),
@@ -146,6 +168,8 @@ pub fn app(state: AppState) -> Router {
         // Inside the principal layer, so it sees who made the request (P1-04 API request log).
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_log::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), identity::attach_principal))
+        // Under /admin only: the super admin's own session (never a member principal).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), identity::platform_admin::attach_platform_admin))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard::cross_site_guard))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn(metrics::track))
@@ -183,7 +207,7 @@ mod tests {
 
     #[test]
     fn openapi_is_3_1_and_lists_signup() {
-        let doc = serde_json::to_value(super::openapi()).expect("json");
+        let doc = super::openapi();
         assert!(doc["openapi"].as_str().expect("version").starts_with("3.1"));
         assert!(doc["paths"]["/api/v1/signup"]["post"].is_object());
     }

@@ -12,6 +12,10 @@ mod doors;
 pub mod embedded;
 mod magic_doors;
 mod mfa_doors;
+mod platform_doors;
+mod signup_doors;
+
+pub use signup_doors::PendingSignup;
 
 use std::time::Duration;
 
@@ -160,6 +164,16 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         Ok(OrgTx { tx, org, actor })
+    }
+
+    /// Opens the tenant transaction for a member acting with `role` (for an API key, the key's
+    /// scope). The role is set for row-level policies that depend on it, such as CRM record
+    /// visibility; a member transaction opened with [`Db::begin_org`] counts as the most
+    /// restricted role there (fail closed).
+    pub async fn begin_member(&self, org: OrgId, user: Uuid, role: crate::authz::Role) -> Result<OrgTx, sqlx::Error> {
+        let mut tx = self.begin_org(org, Actor::User(user)).await?;
+        sqlx::query("select set_config('app.role', $1, true)").bind(role.as_str()).execute(tx.conn()).await?;
+        Ok(tx)
     }
 
     /// Opens a platform-scope transaction; `reason` says why and is logged.

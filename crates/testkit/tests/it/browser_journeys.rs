@@ -10,13 +10,13 @@ use serde_json::json;
 use testkit::TestApp;
 
 /// A chromedriver process on a free loopback port, killed on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: tokio::process::Child,
     port: u16,
 }
 
 impl Driver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = tokio::process::Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -37,7 +37,7 @@ impl Driver {
         panic!("chromedriver did not listen on {port} within 5 s");
     }
 
-    async fn browser(&self, profile: &std::path::Path) -> Client {
+    pub(crate) async fn browser(&self, profile: &std::path::Path) -> Client {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -65,12 +65,12 @@ impl Drop for Driver {
     }
 }
 
-async fn fill(client: &Client, name: &str, value: &str) {
+pub(crate) async fn fill(client: &Client, name: &str, value: &str) {
     client.find(Locator::Css(&format!("input[name={name}]"))).await.unwrap().send_keys(value).await.unwrap();
 }
 
 /// Waits until the browser has navigated to `path` of the app, then returns the page's heading.
-async fn arrive(client: &Client, app: &TestApp, path: &str) -> String {
+pub(crate) async fn arrive(client: &Client, app: &TestApp, path: &str) -> String {
     let url = testkit::reqwest::Url::parse(&app.url(path)).unwrap();
     client.wait().for_url(&url).await.unwrap();
     client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap()
@@ -80,7 +80,7 @@ async fn path(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_string()
 }
 
-/// P1-10, P1-19, P0-01: sign up, land on the dashboard with an HttpOnly, Secure, SameSite=Lax
+/// P1-10, P1-19, P0-01: sign up, follow the confirmation link from the local outbox, land on the dashboard with an HttpOnly, Secure, SameSite=Lax
 /// session cookie, switch to French, log out, and log back in — in Chromium.
 #[tokio::test]
 async fn p1_10_sign_up_switch_language_log_out_and_in_with_chromium() {
@@ -99,6 +99,20 @@ async fn p1_10_sign_up_switch_language_log_out_and_in_with_chromium() {
     client.find(Locator::Css("input[name=adult]")).await.unwrap().click().await.unwrap();
     client.find(Locator::Css("input[name=accepted_policy_version]")).await.unwrap().click().await.unwrap();
     client.find(Locator::Css("button.primary")).await.unwrap().click().await.unwrap();
+    // Verified sign-up: nothing is created until the mailed link is followed. Read it in the
+    // local outbox (/dev/outbox), open the link and press the landing page's button.
+    client.wait().for_element(Locator::XPath("//h1[contains(., 'Check your inbox')]")).await.unwrap();
+    client.goto(&app.url("/dev/outbox")).await.unwrap();
+    client.find(Locator::Css("a[href^='/dev/outbox/']")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("a[href*='/signup/confirm?token=']")).await.unwrap().click().await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("form[action='/signup/confirm'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert_eq!(arrive(&client, &app, "/dashboard").await, "Navigateur SARL");
 
     let cookies = client.get_all_cookies().await.unwrap();

@@ -79,6 +79,8 @@ fn expected_allowed(access: Access, caller: Caller) -> bool {
         (_, Caller::Anonymous) => false,
         (Access::SignedIn, Caller::Member(_)) => true,
         (Access::Can(action), Caller::Member(role)) => grant(role, action).allows(),
+        // The platform super admin's routes: no member role reaches them (P2-18).
+        (Access::PlatformAdmin, Caller::Member(_)) => false,
     }
 }
 
@@ -91,7 +93,10 @@ fn refused(surface: Surface, caller: Caller, response: &testkit::reqwest::Respon
     let status = response.status();
     let location = response.headers().get("location").and_then(|v| v.to_str().ok());
     let shape_ok = match (surface, caller) {
-        (Surface::Page, Caller::Anonymous) => status == StatusCode::SEE_OTHER && location == Some("/login"),
+        // Strangers to /admin go to the admin login, others to the members' login.
+        (Surface::Page, Caller::Anonymous) => {
+            status == StatusCode::SEE_OTHER && matches!(location, Some("/login" | "/admin/login"))
+        }
         (Surface::Api, Caller::Anonymous) => status == StatusCode::UNAUTHORIZED,
         (_, Caller::Member(_)) => status == StatusCode::FORBIDDEN,
     };
@@ -158,9 +163,11 @@ async fn p0_12_p1_07_every_route_answers_every_role_as_the_matrix_says() {
 
 /// P1-07: a member of another organization gets nothing of this one's through any route: the
 /// same walk as above, as org B's owner, finds none of org A's member emails in any answer.
+/// Mail goes over SMTP here, as in production: the local outbox page (`/dev/outbox`, a tool of
+/// loopback-only demo instances that shows the whole instance's mail) then does not exist.
 #[tokio::test]
 async fn p1_07_no_route_shows_another_orgs_members() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_mail().await;
     app.sign_up("owner@org-a.example.eu").await;
     app.sign_up("owner@org-b.example.eu").await;
     let b = app.browser_login("owner@org-b.example.eu", PASSWORD).await;

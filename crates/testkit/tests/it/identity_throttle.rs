@@ -115,7 +115,7 @@ async fn p1_16_api_signup_is_limited_per_ip_with_problem_json() {
     assert_eq!(scalar_i64(&app, "select count(*) from users").await, 1, "the refused sign-up wrote an account");
 
     app.clock.advance(Duration::seconds(wait));
-    assert_eq!(api_signup(&app, &body, None).await.status(), 201, "the window did not reset");
+    assert_eq!(api_signup(&app, &body, None).await.status(), 202, "the window did not reset");
 }
 
 /// P1-16: a client that is not a trusted proxy cannot pick its address: with no

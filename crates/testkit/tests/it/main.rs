@@ -4,8 +4,13 @@
 // All of this is test code, including the helper functions outside `#[test]` bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api_docs;
 mod billing_card_data;
+mod browser_crm;
 mod browser_journeys;
+mod crm_export;
+mod crm_import;
+mod crm_records;
 mod identity_api_auth;
 mod identity_login;
 mod identity_magic;
@@ -15,11 +20,13 @@ mod identity_mfa;
 mod identity_permissions;
 mod identity_sessions;
 mod identity_signup;
+mod identity_signup_verified;
 mod identity_throttle;
 mod kernel_audit;
 mod kernel_conformance;
 mod kernel_jobs;
 mod kernel_tenancy;
 mod kernel_vault;
+mod platform_admin;
 mod smoke;
 mod web_shell;

@@ -1,0 +1,106 @@
+//! Sample CRM data for `relais demo`: French companies, their people, leads with UTM attribution,
+//! and deals spread over the default pipeline — written through the same validation as the API.
+
+use kernel::db::Actor;
+use kernel::web::AppState;
+use kernel::{AppError, OrgId};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::object::ObjectType;
+use crate::records::{self, Source, WriteCtx};
+
+fn fields(value: Value) -> Map<String, Value> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppError> {
+    let mut tx = state.db.begin_org(org, Actor::System).await?;
+    let ctx = WriteCtx { user: Some(owner), source: Source::System, now: state.clock.now(), import_id: None };
+    crate::pipelines::ensure_default(&mut tx, ctx.now).await?;
+    let companies = [
+        ("Boulangeries Lemoine", "lemoine-boulangeries.fr", "Lyon", "51-200", "Agroalimentaire"),
+        ("Atelier Vasseur", "atelier-vasseur.fr", "Nantes", "11-50", "Menuiserie"),
+        ("Transports Roux & Fils", "roux-transports.fr", "Lille", "201-1000", "Logistique"),
+        ("Clinique du Parc", "clinique-du-parc.fr", "Bordeaux", "201-1000", "Santé"),
+        ("Société Générale d'Éclairage", "sge-eclairage.fr", "Paris", "1001-5000", "Énergie"),
+        ("Hôtel Belle Rive", "hotel-bellerive.fr", "Annecy", "11-50", "Hôtellerie"),
+    ];
+    let mut company_ids = Vec::new();
+    for (name, domain, city, size, industry) in companies {
+        let input = fields(
+            json!({ "name": name, "domain": domain, "city": city, "country": "FR", "size": size, "industry": industry }),
+        );
+        company_ids.push(records::create(&mut tx, ObjectType::Company, &input, &ctx).await?.id);
+    }
+    let people = [
+        ("Sophie", "Lemoine", "Gérante", 0),
+        ("Karim", "Haddad", "Directeur des achats", 0),
+        ("Julien", "Vasseur", "Fondateur", 1),
+        ("Nathalie", "Roux", "Directrice administrative et financière", 2),
+        ("Thomas", "Roux", "Responsable flotte", 2),
+        ("Dr Anne", "Mercier", "Directrice", 3),
+        ("François", "Lefèvre", "Responsable des services généraux", 4),
+        ("Chloé", "Garnier", "Acheteuse", 4),
+        ("Marc", "Delacroix", "Directeur", 5),
+    ];
+    let mut contact_ids = Vec::new();
+    for (i, (first, last, title, company)) in people.iter().enumerate() {
+        let domain = companies[*company].1;
+        let email = format!("{}.{}@{domain}", first.to_lowercase().replace("dr ", ""), last.to_lowercase())
+            .replace(['é', 'è'], "e")
+            .replace('ç', "c");
+        let input = fields(json!({ "first_name": first, "last_name": last, "title": title, "email": email,
+                                   "phone": format!("06 {:02} {:02} {:02} {:02}", 10 + i, 20 + i, 30 + i, 40 + i),
+                                   "language": "fr", "time_zone": "Europe/Paris" }));
+        let id = records::create(&mut tx, ObjectType::Contact, &input, &ctx).await?.id;
+        sqlx::query(
+            "insert into contact_companies (org_id, contact_id, company_id, role, is_primary, created_at)
+             values ($1, $2, $3, $4, true, $5)",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(company_ids[*company])
+        .bind(*title)
+        .bind(ctx.now)
+        .execute(tx.conn())
+        .await?;
+        contact_ids.push(id);
+    }
+    let stages: Vec<Uuid> = sqlx::query_scalar(
+        "select s.stage_id from pipeline_stages s join pipelines p using (org_id, pipeline_id)
+          where s.org_id = $1 order by p.position, s.position",
+    )
+    .bind(org)
+    .fetch_all(tx.conn())
+    .await?;
+    let deals = [
+        ("Renouvellement des fours", 0, "48 000", 0),
+        ("Agencement boutique Vieux-Lyon", 0, "12 500", 1),
+        ("Mobilier sur mesure showroom", 1, "8 900", 2),
+        ("Télématique flotte 120 camions", 2, "96 000", 3),
+        ("Contrat de maintenance 3 ans", 3, "35 000", 3),
+        ("Relamping LED siège", 4, "210 000", 4),
+        ("Audit énergétique", 5, "6 500", 4),
+        ("Séminaire d'automne", 5, "18 000", 5),
+    ];
+    for (name, company, amount, stage) in deals {
+        let input =
+            fields(json!({ "name": name, "company_id": company_ids[company], "amount": amount, "currency": "EUR",
+                                   "stage_id": stages.get(stage).copied().unwrap_or_default() }));
+        records::create(&mut tx, ObjectType::Deal, &input, &ctx).await?;
+    }
+    let leads = [
+        ("Inès", "Fabre", "ines.fabre@cafe-fabre.fr", "Café Fabre", "web_form", "newsletter", "email", "automne-2026"),
+        ("Paul", "Girard", "p.girard@girard-btp.fr", "Girard BTP", "web_form", "linkedin", "social", "salon-batimat"),
+        ("Emma", "Petit", "emma@petit-et-associes.fr", "Petit & Associés", "referral", "", "", ""),
+        ("Louis", "Marchand", "louis.marchand@marchand-vins.fr", "Maison Marchand", "event", "", "", ""),
+    ];
+    for (first, last, email, company, source, utm_source, utm_medium, utm_campaign) in leads {
+        let input = fields(json!({ "first_name": first, "last_name": last, "email": email, "company_name": company,
+                                   "source": source, "utm_source": utm_source, "utm_medium": utm_medium, "utm_campaign": utm_campaign }));
+        records::create(&mut tx, ObjectType::Lead, &input, &ctx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

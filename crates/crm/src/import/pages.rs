@@ -1,0 +1,395 @@
+//! The import pages: `/crm/imports` (list and upload) and `/crm/imports/{id}` (mapping with a
+//! select per column prefilled by auto-match, preview, dry-run findings, run with a live progress
+//! bar polled by htmx, rejects download, revert).
+
+use askama::Template;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::StreamExt;
+use identity::session::SignedIn;
+use kernel::authz::{Access, Action, Principal};
+use kernel::web::{AppState, Page, PageError, RouteDef, render};
+use kernel::{AppError, FieldError};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::engine::ImportRow;
+use super::{ImportView, view};
+use crate::api::parse_id;
+use crate::object::ObjectType;
+
+#[derive(Template)]
+#[template(path = "import_list.html")]
+struct ListView {
+    page: Page,
+    imports: Vec<ImportView>,
+    errors: Vec<String>,
+}
+
+/// One column of the file on the mapping screen.
+struct Column {
+    index: usize,
+    header: String,
+    chosen: String,
+}
+
+struct PreviewRow {
+    row: i64,
+    cells: Vec<String>,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "import_show.html")]
+struct ShowView {
+    page: Page,
+    item: ImportView,
+    columns: Vec<Column>,
+    /// (target, label) choices for every column.
+    targets: Vec<(String, String)>,
+    preview: Vec<PreviewRow>,
+    dry_counts: Vec<(String, i64)>,
+    dry_rejects: Vec<(i64, String)>,
+    editable: bool,
+    errors: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "import_progress.html")]
+struct ProgressView {
+    page: Page,
+    item: ImportView,
+}
+
+fn texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
+    errors
+        .iter()
+        .map(|e| {
+            let key = format!("crm.error.{}", e.code);
+            let text = page.t.get(&key);
+            let text = if text == key { e.message.clone() } else { text.to_string() };
+            format!("{}: {text}", e.field)
+        })
+        .collect()
+}
+
+fn no_store(status: StatusCode, html: axum::response::Html<String>) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], html).into_response()
+}
+
+async fn list_page(
+    state: &AppState,
+    principal: &Principal,
+    page: Page,
+    errors: Vec<String>,
+) -> Result<Response, PageError> {
+    let result: Result<Vec<ImportRow>, AppError> = async {
+        let mut tx = principal.begin(&state.db).await?;
+        let rows = super::list(&mut tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+    .await;
+    let rows = result.map_err(|e| PageError::new(e, &page))?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let v = ListView { page: page.clone(), imports: rows.into_iter().map(view).collect(), errors };
+    Ok(no_store(status, render(&v).map_err(|e| PageError::new(e, &page))?))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm/imports");
+    list_page(&state, &principal, page, Vec::new()).await
+}
+
+/// The upload form posts `multipart/form-data` with `csrf` and `object` before `file`; the file is
+/// streamed to disk as it arrives (never buffered whole), after the CSRF token was checked.
+pub async fn upload(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm/imports");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let boundary =
+        multer::parse_boundary(content_type).map_err(|_| PageError::new(AppError::UnsupportedMediaType, &page))?;
+    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+    let (mut csrf_ok, mut object) = (false, None);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(_) => return Err(PageError::new(AppError::BadRequest("malformed upload".into()), &page)),
+        };
+        match field.name().unwrap_or_default() {
+            "csrf" => {
+                let token = field.text().await.unwrap_or_default();
+                signed_in.check_csrf(&state, &token)?;
+                csrf_ok = true;
+            }
+            "object" => object = Some(field.text().await.unwrap_or_default()),
+            "file" if csrf_ok => {
+                let object = match super::importable(object.as_deref()) {
+                    Ok(object) => object,
+                    Err(AppError::Validation(errors)) => {
+                        return list_page(&state, &principal, page.clone(), texts(&page, &errors)).await;
+                    }
+                    Err(other) => return Err(PageError::new(other, &page)),
+                };
+                let name = super::clean_file_name(field.file_name());
+                let stream = Box::pin(field.map(|chunk| chunk.map_err(|e| e.to_string())));
+                return match super::create_import(&state, &principal, object, name, stream).await {
+                    Ok(row) => Ok(Redirect::to(&format!("/crm/imports/{}", row.import_id)).into_response()),
+                    Err(AppError::Validation(errors)) => {
+                        list_page(&state, &principal, page.clone(), texts(&page, &errors)).await
+                    }
+                    Err(other) => Err(PageError::new(other, &page)),
+                };
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        signed_in.check_csrf(&state, "")?;
+    }
+    let errors = vec![FieldError::new("file", "required", "Choose a CSV file.")];
+    list_page(&state, &principal, page.clone(), texts(&page, &errors)).await
+}
+
+fn targets(page: &Page, object: ObjectType, defs: &[crate::custom::CustomField]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = object
+        .fields()
+        .iter()
+        .map(|f| (f.key.to_string(), page.t.get(&format!("crm.field.{}", f.key)).to_string()))
+        .collect();
+    out.extend(defs.iter().map(|d| (format!("custom.{}", d.key), d.label.clone())));
+    out
+}
+
+async fn show_view(
+    state: &AppState,
+    principal: &Principal,
+    page: &Page,
+    id: Uuid,
+    errors: Vec<String>,
+) -> Result<ShowView, AppError> {
+    let (row, preview) = super::preview(state, principal, id).await?;
+    let object = row.object()?;
+    let mut tx = principal.begin(&state.db).await?;
+    let defs = crate::custom::definitions(&mut tx, object).await?;
+    tx.commit().await?;
+    let columns = row
+        .headers
+        .0
+        .iter()
+        .enumerate()
+        .map(|(index, header)| Column {
+            index,
+            header: header.clone(),
+            chosen: row.mapping.0.get(&index.to_string()).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let preview = preview
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| PreviewRow {
+                    row: r["row"].as_i64().unwrap_or_default(),
+                    cells: r["cells"]
+                        .as_array()
+                        .map(|c| c.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
+                        .unwrap_or_default(),
+                    error: r["error"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let dry = row.dry_run.as_ref().map(|d| d.0.clone()).unwrap_or(Value::Null);
+    let dry_counts = ["rows", "to_create", "to_update", "unchanged", "duplicates", "errors"]
+        .iter()
+        .filter_map(|k| dry["counts"][k].as_i64().map(|n| (k.to_string(), n)))
+        .collect();
+    let dry_rejects = dry["rejects"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .map(|r| (r["row"].as_i64().unwrap_or_default(), r["reason"].as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let editable = matches!(row.status.as_str(), "uploaded" | "dry_run_done");
+    Ok(ShowView {
+        page: page.clone(),
+        targets: targets(page, object, &defs),
+        item: view(row),
+        columns,
+        preview,
+        dry_counts,
+        dry_rejects,
+        editable,
+        errors,
+    })
+}
+
+async fn show_page(
+    state: &AppState,
+    principal: &Principal,
+    page: &Page,
+    id: Uuid,
+    errors: Vec<String>,
+) -> Result<Response, PageError> {
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let v = show_view(state, principal, page, id, errors).await.map_err(|e| PageError::new(e, page))?;
+    Ok(no_store(status, render(&v).map_err(|e| PageError::new(e, page))?))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm/imports");
+    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    show_page(&state, &principal, &page, id, Vec::new()).await
+}
+
+/// The progress bar alone, polled by htmx while the import runs.
+pub async fn progress(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm/imports");
+    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let result: Result<ImportRow, AppError> = async {
+        let mut tx = principal.begin(&state.db).await?;
+        let row = super::engine::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+        tx.commit().await?;
+        Ok(row)
+    }
+    .await;
+    let row = result.map_err(|e| PageError::new(e, &page))?;
+    let v = ProgressView { page: page.clone(), item: view(row) };
+    Ok(no_store(StatusCode::OK, render(&v).map_err(|e| PageError::new(e, &page))?))
+}
+
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn csrf_of(form: &[(String, String)]) -> &str {
+    form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+/// Runs a step; a refusal re-renders the page with the reason.
+async fn step(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    id: &str,
+    body: &Bytes,
+    work: impl AsyncFnOnce(Uuid, Vec<(String, String)>) -> Result<(), AppError>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(state, "/crm/imports");
+    let fields = form(body);
+    signed_in.check_csrf(state, csrf_of(&fields))?;
+    let id = parse_id(id).map_err(|e| PageError::new(e, &page))?;
+    match work(id, fields).await {
+        Ok(()) => Ok(Redirect::to(&format!("/crm/imports/{id}")).into_response()),
+        Err(AppError::Validation(errors)) => show_page(state, principal, &page, id, texts(&page, &errors)).await,
+        Err(AppError::Conflict(_)) => {
+            show_page(state, principal, &page, id, vec![page.t.get("crm.import.conflict").to_string()]).await
+        }
+        Err(other) => Err(PageError::new(other, &page)),
+    }
+}
+
+pub async fn mapping(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    step(&state, &signed_in, &principal, &id, &body, async |id, fields| {
+        let submitted =
+            fields.into_iter().filter_map(|(k, v)| k.strip_prefix("col.").map(|c| (c.to_string(), v))).collect();
+        super::set_mapping(&state, &principal, id, &submitted).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn dry_run(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    step(&state, &signed_in, &principal, &id, &body, async |id, _| {
+        super::start_dry_run(&state, &principal, id).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn run(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    step(&state, &signed_in, &principal, &id, &body, async |id, _| {
+        super::start_run(&state, &principal, id, None).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn revert(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    step(&state, &signed_in, &principal, &id, &body, async |id, _| {
+        super::revert(&state, &principal, id).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn rejects(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm/imports");
+    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    super::rejects_csv(&state, &principal, id).await.map_err(|e| PageError::new(e, &page))
+}
+
+pub fn routes() -> Vec<RouteDef> {
+    use Method as M;
+    let can = Access::Can(Action::RecordsImport);
+    vec![
+        RouteDef::page(M::GET, "/crm/imports", can, list),
+        RouteDef::page(M::POST, "/crm/imports", can, upload),
+        RouteDef::page(M::GET, "/crm/imports/{id}", can, show),
+        RouteDef::page(M::GET, "/crm/imports/{id}/progress", can, progress),
+        RouteDef::page(M::POST, "/crm/imports/{id}/mapping", can, mapping),
+        RouteDef::page(M::POST, "/crm/imports/{id}/dry-run", can, dry_run),
+        RouteDef::page(M::POST, "/crm/imports/{id}/run", can, run),
+        RouteDef::page(M::POST, "/crm/imports/{id}/revert", can, revert),
+        RouteDef::page(M::GET, "/crm/imports/{id}/rejects.csv", can, rejects),
+    ]
+}

@@ -1,0 +1,405 @@
+//! Lists of records: filters on any field (custom fields included), one sort, keyset pagination
+//! (never OFFSET: page 10,000 costs what page 1 costs), and the accent- and typo-tolerant search.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kernel::{AppError, FieldError, OrgTx};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::object::{Kind, ObjectType};
+use crate::records::{select_sql, sort_parts};
+
+pub const MAX_PAGE: u32 = 200;
+pub const DEFAULT_PAGE: u32 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Eq,
+    Neq,
+    Contains,
+    StartsWith,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    IsEmpty,
+    IsNotEmpty,
+    In,
+}
+
+impl Op {
+    pub const ALL: [Op; 11] = [
+        Op::Eq,
+        Op::Neq,
+        Op::Contains,
+        Op::StartsWith,
+        Op::Gt,
+        Op::Gte,
+        Op::Lt,
+        Op::Lte,
+        Op::IsEmpty,
+        Op::IsNotEmpty,
+        Op::In,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Eq => "eq",
+            Self::Neq => "neq",
+            Self::Contains => "contains",
+            Self::StartsWith => "starts_with",
+            Self::Gt => "gt",
+            Self::Gte => "gte",
+            Self::Lt => "lt",
+            Self::Lte => "lte",
+            Self::IsEmpty => "is_empty",
+            Self::IsNotEmpty => "is_not_empty",
+            Self::In => "in",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Filter {
+    /// A field key, or `custom.<key>` for a custom field.
+    pub field: String,
+    pub op: Op,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Sort {
+    pub field: String,
+    #[serde(default)]
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filters: Vec<Filter>,
+    pub sort: Option<Sort>,
+    /// The opaque cursor of the previous page's last row.
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+    /// A search within the list (accent-folded substring).
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ListPage {
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// SQL text and its text parameters (each cast in place).
+struct Sql {
+    text: String,
+    params: Vec<Option<String>>,
+}
+
+impl Sql {
+    fn param(&mut self, value: Option<String>) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len() + 1)
+    }
+}
+
+fn bad(field: &str, code: &'static str, message: &str) -> FieldError {
+    FieldError::new(field, code, message)
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.trim().to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The condition for one filter, or why it is refused.
+fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> Result<String, FieldError> {
+    let name = format!("filter.{}", filter.field);
+    if let Some(key) = filter.field.strip_prefix("custom.") {
+        return custom_condition(key, filter, sql).ok_or_else(|| bad(&name, "invalid_filter", "Unsupported filter."));
+    }
+    let def = object.readable(&filter.field).ok_or_else(|| bad(&name, "unknown_field", "No such field."))?;
+    let column = format!("t.{}", def.key);
+    let cast = def.kind.sql_type();
+    let blank = def.kind.empty_is_blank_text();
+    let value = || -> Result<String, FieldError> {
+        let text = scalar_text(&filter.value).ok_or_else(|| bad(&name, "value_required", "Give a value."))?;
+        // Values are parsed like writes, so "06 12 34 56 78" finds "+33612345678".
+        match def.kind {
+            Kind::Timestamp => Ok(text),
+            kind => crate::values::parse_text(kind, &text)
+                .map(|c| c.sql.unwrap_or_default())
+                .or_else(|e| {
+                    if filter.op == Op::Contains || filter.op == Op::StartsWith { Ok(text.clone()) } else { Err(e) }
+                })
+                .map_err(|e| bad(&name, e.code, &e.message)),
+        }
+    };
+    Ok(match filter.op {
+        Op::IsEmpty => {
+            if blank {
+                format!("{column} = ''")
+            } else {
+                format!("{column} is null")
+            }
+        }
+        Op::IsNotEmpty => {
+            if blank {
+                format!("{column} <> ''")
+            } else {
+                format!("{column} is not null")
+            }
+        }
+        Op::Contains | Op::StartsWith if def.kind.is_textual() => {
+            let text = scalar_text(&filter.value).ok_or_else(|| bad(&name, "value_required", "Give a value."))?;
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let pattern = if filter.op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
+            let p = sql.param(Some(pattern));
+            format!("app.fold({column}) like app.fold({p})")
+        }
+        Op::Contains | Op::StartsWith => return Err(bad(&name, "invalid_filter", "Only text fields can be searched.")),
+        Op::In => {
+            let Value::Array(items) = &filter.value else {
+                return Err(bad(&name, "invalid_filter", "Give a list of values."));
+            };
+            let mut texts = Vec::new();
+            for item in items {
+                let text = scalar_text(item).unwrap_or_default();
+                let parsed = crate::values::parse_text(def.kind, &text).map_err(|e| bad(&name, e.code, &e.message))?;
+                texts.push(parsed.sql.unwrap_or_default());
+            }
+            let p = sql.param(Some(serde_json::to_string(&texts).unwrap_or_default()));
+            format!("{column}::text in (select jsonb_array_elements_text({p}::jsonb))")
+        }
+        op => {
+            let symbol = match op {
+                Op::Eq => "=",
+                Op::Neq => "is distinct from",
+                Op::Gt => ">",
+                Op::Gte => ">=",
+                Op::Lt => "<",
+                _ => "<=",
+            };
+            let p = sql.param(Some(value()?));
+            format!("{column} {symbol} {p}::{cast}")
+        }
+    })
+}
+
+fn custom_condition(key: &str, filter: &Filter, sql: &mut Sql) -> Option<String> {
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return None;
+    }
+    let path = format!("t.custom -> '{key}'");
+    Some(match filter.op {
+        Op::IsEmpty => format!("not (t.custom ? '{key}')"),
+        Op::IsNotEmpty => format!("(t.custom ? '{key}')"),
+        // Served by the GIN index: `custom @> {"key": value}`; a multi-select matches when it holds the value.
+        Op::Eq => {
+            let p = sql.param(Some(serde_json::json!({ key: filter.value }).to_string()));
+            let q = sql.param(Some(serde_json::json!({ key: [filter.value] }).to_string()));
+            format!("(t.custom @> {p}::jsonb or t.custom @> {q}::jsonb)")
+        }
+        Op::Neq => {
+            let p = sql.param(Some(filter.value.to_string()));
+            format!("({path}) is distinct from {p}::jsonb")
+        }
+        Op::Contains | Op::StartsWith => {
+            let text = scalar_text(&filter.value)?;
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let pattern = if filter.op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
+            let p = sql.param(Some(pattern));
+            format!("app.fold(t.custom ->> '{key}') like app.fold({p})")
+        }
+        Op::In => {
+            let p = sql.param(Some(filter.value.to_string()));
+            format!("({path}) in (select jsonb_array_elements({p}::jsonb))")
+        }
+        op => {
+            let symbol = match op {
+                Op::Gt => ">",
+                Op::Gte => ">=",
+                Op::Lt => "<",
+                _ => "<=",
+            };
+            // jsonb compares numbers numerically and ISO dates as strings — both in order.
+            let value = match &filter.value {
+                Value::String(s) => {
+                    s.trim().parse::<f64>().ok().map(Value::from).unwrap_or_else(|| filter.value.clone())
+                }
+                other => other.clone(),
+            };
+            let p = sql.param(Some(value.to_string()));
+            format!("({path}) {symbol} {p}::jsonb and jsonb_typeof({path}) = jsonb_typeof({p}::jsonb)")
+        }
+    })
+}
+
+fn encode_cursor(sort_key: &str, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::json!([sort_key, id]).to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Option<(String, Uuid)> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let (key, id): (String, Uuid) = serde_json::from_slice(&bytes).ok()?;
+    Some((key, id))
+}
+
+/// One page of records matching the query, in the member's visibility.
+pub async fn list(tx: &mut OrgTx, object: ObjectType, query: &ListQuery) -> Result<ListPage, AppError> {
+    list_page(tx, object, query, MAX_PAGE).await
+}
+
+/// [`list`] with another page-size cap: exports walk the same keyset in pages of thousands.
+pub async fn list_page(tx: &mut OrgTx, object: ObjectType, query: &ListQuery, max: u32) -> Result<ListPage, AppError> {
+    let (text, params) = build(object, query)?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, max.max(1));
+    let text = format!("{text} limit {}", limit + 1);
+    let mut q = sqlx::query_as::<_, (Value, Option<String>, Uuid)>(sqlx::AssertSqlSafe(text)).bind(tx.org());
+    for p in params {
+        q = q.bind(p);
+    }
+    let mut rows = q.fetch_all(tx.conn()).await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|(_, key, id)| encode_cursor(key.as_deref().unwrap_or_default(), *id))
+    } else {
+        None
+    };
+    Ok(ListPage { items: rows.into_iter().map(|(record, _, _)| record).collect(), next_cursor })
+}
+
+/// A row of the list statement: the record, its sort key as text, its id.
+pub type ListRow = (Value, Option<String>, Uuid);
+
+/// Every record the query matches, in its order, as one streamed statement without a page cap
+/// (exports). Why not keyset pages: under row-level security PostgreSQL does not use the keyset's
+/// text comparison (not leakproof) as an index condition, so each later page would rescan the
+/// organization's rows from the start; one ordered statement reads the index once.
+pub fn stream_all<'t>(
+    tx: &'t mut OrgTx,
+    object: ObjectType,
+    query: &ListQuery,
+) -> Result<futures_util::stream::BoxStream<'t, Result<ListRow, sqlx::Error>>, AppError> {
+    let (text, params) = build(object, query)?;
+    let org = tx.org();
+    let mut q = sqlx::query_as::<_, (Value, Option<String>, Uuid)>(sqlx::AssertSqlSafe(text)).bind(org);
+    for p in params {
+        q = q.bind(p);
+    }
+    Ok(q.fetch(tx.conn()))
+}
+
+/// The list's statement (without its limit) and its text parameters after `$1` (the org).
+fn build(object: ObjectType, query: &ListQuery) -> Result<(String, Vec<Option<String>>), AppError> {
+    let mut errors = Vec::new();
+    let mut sql = Sql { text: String::new(), params: Vec::new() };
+    let mut conditions = vec!["t.org_id = $1".to_string()];
+    for filter in &query.filters {
+        match condition(object, filter, &mut sql) {
+            Ok(c) => conditions.push(c),
+            Err(e) => errors.push(e),
+        }
+    }
+    let sort = query.sort.clone().unwrap_or(Sort { field: object.default_sort().into(), descending: false });
+    let Some((sort_expr, sort_type)) = sort_parts(object, &sort.field) else {
+        errors.push(bad("sort", "unknown_field", "Cannot sort by this field."));
+        return Err(AppError::Validation(errors));
+    };
+    if let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let p = sql.param(Some(format!("%{escaped}%")));
+        conditions.push(format!("t.search_text like app.fold({p})"));
+    }
+    let id = object.id_column();
+    let direction = if sort.descending { "desc" } else { "asc" };
+    if let Some(cursor) = &query.after {
+        match decode_cursor(cursor) {
+            Some((key, after_id)) => {
+                let k = sql.param(Some(key));
+                let i = sql.param(Some(after_id.to_string()));
+                let cmp = if sort.descending { "<" } else { ">" };
+                conditions.push(format!("({sort_expr}, t.{id}) {cmp} ({k}::{sort_type}, {i}::uuid)"));
+            }
+            None => errors.push(bad("after", "invalid_cursor", "This page cursor is not valid.")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    sql.text = format!(
+        "select {select} as record, ({sort_expr})::text as sort_key, t.{id} as id from {table} t
+          where {conditions} order by {sort_expr} {direction}, t.{id} {direction}",
+        select = select_sql(object),
+        table = object.table(),
+        conditions = conditions.join(" and "),
+    );
+    Ok((sql.text, sql.params))
+}
+
+/// A search hit across object types.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct SearchHit {
+    pub object: String,
+    pub id: Uuid,
+    pub display_name: String,
+    /// Similarity of the query to the record, 0 to 1.
+    pub score: f32,
+}
+
+/// Searches leads, contacts, companies and deals at once: accent-folded substring and prefix
+/// matches first, then typo-tolerant trigram matches (word similarity).
+pub async fn search(tx: &mut OrgTx, q: &str, limit: u32) -> Result<Vec<SearchHit>, AppError> {
+    let q = q.trim();
+    if q.chars().count() < 2 {
+        return Err(AppError::field("q", "too_short", "Type at least two characters."));
+    }
+    if q.chars().count() > 100 {
+        return Err(AppError::field("q", "too_long", "At most 100 characters."));
+    }
+    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    // The default word-similarity threshold (0.6) misses ordinary typos ("Francios"); 0.3 finds them,
+    // and the score puts exact substring matches first.
+    sqlx::query("select set_config('pg_trgm.word_similarity_threshold', '0.3', true)").execute(tx.conn()).await?;
+    let parts: Vec<String> = ObjectType::ALL
+        .iter()
+        .map(|t| {
+            format!(
+                "(select '{name}' as object, t.{id} as id, {title} as display_name,
+                         (case when t.search_text like app.fold($3) then 1 else 0 end
+                          + word_similarity(app.fold($2), t.search_text))::real as score
+                    from {table} t
+                   where t.org_id = $1 and (t.search_text like app.fold($3) or app.fold($2) <% t.search_text)
+                   order by score desc limit $4)",
+                name = t.as_str(),
+                id = t.id_column(),
+                title = t.title_sql(),
+                table = t.table(),
+            )
+        })
+        .collect();
+    let sql = format!("select * from ({}) hits order by score desc, display_name limit $4", parts.join(" union all "));
+    let hits = sqlx::query_as::<_, SearchHit>(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org())
+        .bind(q)
+        .bind(format!("%{escaped}%"))
+        .bind(i64::from(limit.clamp(1, 50)))
+        .fetch_all(tx.conn())
+        .await?;
+    Ok(hits)
+}

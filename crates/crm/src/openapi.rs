@@ -1,0 +1,406 @@
+//! The CRM's part of the OpenAPI document, generated from the same field descriptions the
+//! handlers validate with, so the documented schema of a contact cannot drift from what the API
+//! accepts. (The record handlers are generic over the object type, which utoipa's per-function
+//! path macros cannot describe; this builds the paths directly.)
+
+use serde_json::{Map, Value, json};
+
+use crate::object::{FieldDef, Kind, ObjectType};
+
+fn problem(description: &str) -> Value {
+    json!({ "description": description, "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn field_schema(def: &FieldDef) -> Value {
+    match def.kind {
+        Kind::Text { max } => json!({ "type": "string", "maxLength": max }),
+        Kind::Email => json!({ "type": "string", "format": "email", "description": "Normalized to lower case." }),
+        Kind::Phone => {
+            json!({ "type": "string", "description": "Any common writing; stored and returned in E.164 (+33612345678). Without a + prefix, French numbering is assumed." })
+        }
+        Kind::Domain => {
+            json!({ "type": "string", "description": "A web domain; a URL is reduced to its domain (www. removed)." })
+        }
+        Kind::Url => json!({ "type": "string", "format": "uri" }),
+        Kind::Country => json!({ "type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 3166-1 alpha-2" }),
+        Kind::Language => json!({ "type": "string", "pattern": "^[A-Za-z]{2}$", "description": "ISO 639-1" }),
+        Kind::TimeZone => json!({ "type": "string", "description": "IANA time zone, e.g. Europe/Paris" }),
+        Kind::Choice(options) => json!({ "type": "string", "enum": options }),
+        Kind::Money => {
+            json!({ "type": ["string", "number"], "description": "Decimal amount, at most two places; `1 250,50` is accepted." })
+        }
+        Kind::Currency => json!({ "type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217" }),
+        Kind::Percent => json!({ "type": "integer", "minimum": 0, "maximum": 100 }),
+        Kind::Date => json!({ "type": "string", "format": "date" }),
+        Kind::Timestamp => json!({ "type": "string", "format": "date-time", "readOnly": true }),
+        Kind::Ref(_) => json!({ "type": "string", "format": "uuid" }),
+    }
+}
+
+fn record_schema(object: ObjectType) -> Value {
+    let mut properties = Map::new();
+    properties.insert("id".into(), json!({ "type": "string", "format": "uuid", "readOnly": true }));
+    properties.insert("display_name".into(), json!({ "type": "string", "readOnly": true }));
+    for def in object.fields().iter().chain(object.system_fields()) {
+        properties.insert(def.key.into(), field_schema(def));
+    }
+    properties.insert(
+        "custom".into(),
+        json!({ "type": "object", "description": "Custom field values by key (see /api/v1/custom-fields); validated on every write." }),
+    );
+    let required: Vec<&str> = object.fields().iter().filter(|f| f.required).map(|f| f.key).collect();
+    json!({ "type": "object", "properties": properties, "required": required,
+            "description": "Unknown and read-only keys are refused (422) rather than ignored." })
+}
+
+fn schema_name(object: ObjectType) -> String {
+    let name = object.as_str();
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
+fn id_param() -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
+}
+
+fn list_params() -> Value {
+    json!([
+        { "name": "q", "in": "query", "schema": { "type": "string" }, "description": "Accent-insensitive search within the list" },
+        { "name": "sort", "in": "query", "schema": { "type": "string" }, "description": "A field key or custom.<key>; prefix with - for descending" },
+        { "name": "filters", "in": "query", "schema": { "type": "string" }, "description": "JSON array of {field, op, value}; op is eq, neq, contains, starts_with, gt, gte, lt, lte, is_empty, is_not_empty or in" },
+        { "name": "after", "in": "query", "schema": { "type": "string" }, "description": "next_cursor of the previous page (keyset pagination)" },
+        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200 } }
+    ])
+}
+
+fn operation(tag: &str, summary: &str, extra: Value) -> Value {
+    let mut op = json!({ "tags": [tag], "summary": summary, "security": [{ "bearer": [] }] });
+    if let (Some(op), Value::Object(extra)) = (op.as_object_mut(), extra) {
+        op.extend(extra);
+    }
+    op
+}
+
+/// The CRM paths and schemas, merged into the application's document by the web crate.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    for object in ObjectType::ALL {
+        let name = schema_name(object);
+        let plural = object.plural();
+        let record_ref = json!({ "$ref": format!("#/components/schemas/{name}") });
+        schemas.insert(name.clone(), record_schema(object));
+        paths.insert(
+            format!("/api/v1/{plural}"),
+            json!({
+                "get": operation(plural, &format!("List {plural} (filters, sort, keyset pages)"), json!({
+                    "parameters": list_params(),
+                    "responses": { "200": ok("A page", json!({ "type": "object", "properties": {
+                        "items": { "type": "array", "items": record_ref }, "next_cursor": { "type": ["string", "null"] } } })),
+                        "401": problem("No valid bearer token"), "422": problem("A filter or sort names an unknown field") }
+                })),
+                "post": operation(plural, &format!("Create a {}", object.as_str()), json!({
+                    "parameters": [{ "name": "Idempotency-Key", "in": "header", "schema": { "type": "string", "maxLength": 200 },
+                                     "description": "A retry with the same key and body gets the first answer; nothing is created twice" }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": record_ref } } },
+                    "responses": { "201": ok("Created, with possible duplicates", json!({ "type": "object", "properties": {
+                        "id": { "type": "string", "format": "uuid" }, "record": record_ref,
+                        "possible_duplicates": { "type": "array", "items": { "type": "object" } } } })),
+                        "401": problem("No valid bearer token"), "403": problem("The role may not create records"),
+                        "422": problem("Invalid fields, each named") }
+                })),
+            }),
+        );
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}"),
+            json!({
+                "get": operation(plural, &format!("Read a {} (the read is audited)", object.as_str()), json!({
+                    "parameters": [id_param()],
+                    "responses": { "200": ok("The record", record_ref.clone()), "404": problem("No such record, or not visible to the caller") }
+                })),
+                "patch": operation(plural, &format!("Change some fields of a {}; each change is kept in its history", object.as_str()), json!({
+                    "parameters": [id_param()],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": record_ref } } },
+                    "responses": { "200": ok("The record as changed", record_ref.clone()), "404": problem("No such record"), "422": problem("Invalid fields") }
+                })),
+                "delete": operation(plural, &format!("Delete a {} with its notes, tasks, activities and history (users: only their own)", object.as_str()), json!({
+                    "parameters": [id_param()],
+                    "responses": { "204": { "description": "Deleted" }, "404": problem("No such record") }
+                })),
+            }),
+        );
+        paths.insert(
+            format!("/api/v1/{plural}/bulk"),
+            json!({ "post": operation(plural, "Update, assign or delete up to 1,000 records at once (all or nothing)", json!({
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "oneOf": [
+                    { "type": "object", "properties": { "action": { "const": "update" }, "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } }, "changes": record_ref } },
+                    { "type": "object", "properties": { "action": { "const": "assign" }, "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } }, "owner_id": { "type": "string", "format": "uuid" } } },
+                    { "type": "object", "properties": { "action": { "const": "delete" }, "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } }, "confirm": { "type": "integer", "description": "Must equal the number of ids" } } }
+                ] } } } },
+                "responses": { "200": ok("Done", json!({ "type": "object", "properties": { "count": { "type": "integer" } } })), "403": problem("Owners and managers only"), "422": problem("Invalid request") }
+            })) }),
+        );
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}/duplicates"),
+            json!({ "get": operation(plural, "Records sharing a normalized email, phone or domain", json!({
+                "parameters": [id_param()],
+                "responses": { "200": ok("Possible duplicates", json!({ "type": "array", "items": { "type": "object" } })), "404": problem("No such record") }
+            })) }),
+        );
+    }
+    paths.insert(
+        "/api/v1/search".into(),
+        json!({ "get": operation("search", "Search leads, contacts, companies and deals (accents folded, typos and prefixes tolerated)", json!({
+            "parameters": [{ "name": "q", "in": "query", "required": true, "schema": { "type": "string", "minLength": 2, "maxLength": 100 } },
+                           { "name": "limit", "in": "query", "schema": { "type": "integer", "maximum": 50 } }],
+            "responses": { "200": ok("Hits, best first", json!({ "type": "array", "items": { "type": "object", "properties": {
+                "object": { "type": "string" }, "id": { "type": "string", "format": "uuid" }, "display_name": { "type": "string" }, "score": { "type": "number" } } } })),
+                "422": problem("Query too short or too long") }
+        })) }),
+    );
+    let pipeline = json!({ "type": "object", "properties": {
+        "pipeline_id": { "type": "string", "format": "uuid" }, "name": { "type": "string" }, "position": { "type": "integer" },
+        "stages": { "type": "array", "items": { "type": "object", "properties": {
+            "stage_id": { "type": "string", "format": "uuid" }, "name": { "type": "string" }, "position": { "type": "integer" },
+            "probability": { "type": "integer" }, "outcome": { "type": "string", "enum": ["open", "won", "lost"] } } } } } });
+    schemas.insert("Pipeline".into(), pipeline);
+    let pipeline_ref = json!({ "$ref": "#/components/schemas/Pipeline" });
+    paths.insert(
+        "/api/v1/pipelines".into(),
+        json!({
+            "get": operation("pipelines", "Pipelines and their stages (a default pipeline is created on first use)", json!({
+                "responses": { "200": ok("Pipelines", json!({ "type": "array", "items": pipeline_ref })) } })),
+            "post": operation("pipelines", "Create a pipeline with its ordered stages (owners, managers)", json!({
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
+                    "name": { "type": "string" }, "stages": { "type": "array", "items": { "type": "object" } } } } } } },
+                "responses": { "201": ok("Created", pipeline_ref.clone()), "422": problem("Invalid fields") } })),
+        }),
+    );
+    paths.insert(
+        "/api/v1/pipelines/{id}".into(),
+        json!({
+            "patch": operation("pipelines", "Rename a pipeline and rename, reorder, add or remove stages (a stage holding deals is kept)", json!({
+                "parameters": [id_param()],
+                "responses": { "200": ok("The pipeline", pipeline_ref.clone()), "404": problem("No such pipeline"), "422": problem("Invalid fields") } })),
+            "delete": operation("pipelines", "Delete a pipeline without deals", json!({
+                "parameters": [id_param()],
+                "responses": { "204": { "description": "Deleted" }, "409": problem("The pipeline still has deals") } })),
+        }),
+    );
+    paths.insert(
+        "/api/v1/pipelines/{id}/board".into(),
+        json!({ "get": operation("pipelines", "The kanban board: per stage, the count, totals per currency and the latest deals", json!({
+            "parameters": [id_param(), { "name": "per_stage", "in": "query", "schema": { "type": "integer", "maximum": 200 } }],
+            "responses": { "200": ok("The board", json!({ "type": "object" })), "404": problem("No such pipeline") } })) }),
+    );
+    paths.insert(
+        "/api/v1/deals/{id}/move".into(),
+        json!({ "post": operation("deals", "Move a deal to a stage (drag and drop on the board)", json!({
+            "parameters": [id_param()],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": { "stage_id": { "type": "string", "format": "uuid" } } } } } },
+            "responses": { "200": ok("The deal", json!({ "$ref": "#/components/schemas/Deal" })), "404": problem("No such deal"), "422": problem("No such stage") } })) }),
+    );
+    paths.insert(
+        "/api/v1/custom-fields".into(),
+        json!({
+            "get": operation("custom-fields", "Custom field definitions of every object type", json!({
+                "responses": { "200": ok("Definitions", json!({ "type": "array", "items": { "type": "object" } })) } })),
+            "post": operation("custom-fields", "Define a custom field (owners, managers)", json!({
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
+                    "object_type": { "type": "string", "enum": ["lead", "contact", "company", "deal"] }, "key": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$" },
+                    "label": { "type": "string" }, "kind": { "type": "string", "enum": crate::custom::KINDS },
+                    "options": { "type": "array", "items": { "type": "string" } }, "required": { "type": "boolean" } } } } } },
+                "responses": { "201": ok("Created", json!({ "type": "object" })), "422": problem("Invalid fields") } })),
+        }),
+    );
+    paths.insert(
+        "/api/v1/custom-fields/{id}".into(),
+        json!({ "delete": operation("custom-fields", "Delete a custom field and its values", json!({
+            "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("No such field") } })) }),
+    );
+    let related = ok(
+        "Linked records",
+        json!({ "type": "array", "items": { "type": "object", "properties": {
+        "object": { "type": "string" }, "id": { "type": "string", "format": "uuid" }, "display_name": { "type": "string" },
+        "role": { "type": "string" }, "is_primary": { "type": "boolean" } } } }),
+    );
+    for plural in ["contacts", "companies", "deals"] {
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}/related"),
+            json!({ "get": operation(plural, "Linked records (a contact's companies and deals, a company's contacts and deals, a deal's contacts)", json!({
+                "parameters": [id_param()], "responses": { "200": related.clone(), "404": problem("No such record") } })) }),
+        );
+    }
+    let link_body = json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
+        "role": { "type": "string", "maxLength": 100 }, "is_primary": { "type": "boolean" } } } } } });
+    for (path, tag, other) in [
+        ("/api/v1/contacts/{id}/companies/{company_id}", "contacts", "company_id"),
+        ("/api/v1/deals/{id}/contacts/{contact_id}", "deals", "contact_id"),
+    ] {
+        let params = json!([id_param(), { "name": other, "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }]);
+        paths.insert(
+            path.into(),
+            json!({
+                "put": operation(tag, "Link the two records, with a role", json!({ "parameters": params.clone(), "requestBody": link_body.clone(),
+                    "responses": { "204": { "description": "Linked" }, "404": problem("No such record"), "422": problem("The other record does not exist") } })),
+                "delete": operation(tag, "Unlink the two records", json!({ "parameters": params,
+                    "responses": { "204": { "description": "Unlinked" }, "404": problem("No such link") } })),
+            }),
+        );
+    }
+    let view = json!({ "type": "object", "properties": {
+        "view_id": { "type": "string", "format": "uuid", "readOnly": true }, "object_type": { "type": "string", "enum": ["lead", "contact", "company", "deal"] },
+        "name": { "type": "string", "maxLength": 100 }, "shared": { "type": "boolean" }, "owner_id": { "type": "string", "format": "uuid", "readOnly": true },
+        "filters": { "type": "array", "items": { "type": "object" } }, "sort": { "type": "string" }, "q": { "type": "string" },
+        "columns": { "type": "array", "items": { "type": "string" } } } });
+    paths.insert(
+        "/api/v1/views".into(),
+        json!({
+            "get": operation("views", "Saved views: one's own and the shared ones", json!({ "responses": { "200": ok("Views", json!({ "type": "array", "items": view.clone() })) } })),
+            "post": operation("views", "Save a view (filters, sort, search, columns), personal or shared", json!({
+                "requestBody": { "required": true, "content": { "application/json": { "schema": view.clone() } } },
+                "responses": { "201": ok("Saved", view.clone()), "422": problem("A filter, sort or column names an unknown field") } })),
+        }),
+    );
+    paths.insert(
+        "/api/v1/views/{id}".into(),
+        json!({
+            "patch": operation("views", "Change a view (its owner, or owners and managers for shared views)", json!({ "parameters": [id_param()],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": view.clone() } } },
+                "responses": { "200": ok("Saved", view), "403": problem("Not this member's view"), "404": problem("No such view") } })),
+            "delete": operation("views", "Delete a view", json!({ "parameters": [id_param()],
+                "responses": { "204": { "description": "Deleted" }, "403": problem("Not this member's view"), "404": problem("No such view") } })),
+        }),
+    );
+    let body_of = |properties: Value| json!({ "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": properties } } } });
+    let created = |what: &str| ok(&format!("{what} added"), json!({ "type": "object" }));
+    for object in ObjectType::ALL {
+        let plural = object.plural();
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}/notes"),
+            json!({ "post": operation(plural, "Add a note in Markdown (rendered sanitized: no script, no remote image)", json!({
+                "parameters": [id_param()], "requestBody": body_of(json!({ "body": { "type": "string", "maxLength": 100000 } })),
+                "responses": { "201": created("Note"), "404": problem("No such record"), "422": problem("Invalid fields") } })) }),
+        );
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}/tasks"),
+            json!({ "post": operation(plural, "Add a task with assignee, due date and reminder", json!({
+                "parameters": [id_param()], "requestBody": body_of(json!({ "title": { "type": "string" }, "description": { "type": "string" },
+                    "assignee_id": { "type": "string", "format": "uuid" }, "due_at": { "type": "string", "format": "date-time" },
+                    "remind_at": { "type": "string", "format": "date-time" } })),
+                "responses": { "201": created("Task"), "404": problem("No such record"), "422": problem("Invalid fields") } })) }),
+        );
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}/activities"),
+            json!({ "post": operation(plural, "Log a call, meeting or email with its outcome and time", json!({
+                "parameters": [id_param()], "requestBody": body_of(json!({ "kind": { "type": "string", "enum": ["call", "meeting", "email"] },
+                    "subject": { "type": "string" }, "body": { "type": "string" }, "outcome": { "type": "string" },
+                    "occurred_at": { "type": "string", "format": "date-time" }, "duration_minutes": { "type": "integer" } })),
+                "responses": { "201": created("Activity"), "404": problem("No such record"), "422": problem("Invalid fields") } })) }),
+        );
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}/timeline"),
+            json!({ "get": operation(plural, "The record's timeline: field history, notes, tasks and activities, newest first", json!({
+                "parameters": [id_param(), { "name": "before", "in": "query", "schema": { "type": "string" } }, { "name": "limit", "in": "query", "schema": { "type": "integer" } }],
+                "responses": { "200": ok("Entries", json!({ "type": "object", "properties": { "entries": { "type": "array", "items": { "type": "object" } }, "next_cursor": { "type": ["string", "null"] } } })),
+                    "404": problem("No such record") } })) }),
+        );
+        paths.insert(
+            format!("/api/v1/{plural}/{{id}}/merge"),
+            json!({ "post": operation(plural, "Merge a duplicate into this record, keeping every relation and the chosen values (audited)", json!({
+                "parameters": [id_param()], "requestBody": body_of(json!({ "other_id": { "type": "string", "format": "uuid" },
+                    "keep": { "type": "object", "additionalProperties": { "type": "string", "enum": ["this", "other"] } } })),
+                "responses": { "200": ok("The merged record", json!({ "$ref": format!("#/components/schemas/{}", schema_name(object)) })),
+                    "403": problem("Owners and managers only"), "404": problem("No such record"), "422": problem("Invalid request") } })) }),
+        );
+    }
+    paths.insert(
+        "/api/v1/leads/{id}/convert".into(),
+        json!({ "post": operation("leads", "Convert a lead into a contact, its company and optionally a deal, in one step", json!({
+            "parameters": [id_param()], "requestBody": body_of(json!({ "contact": { "type": "object" }, "company": { "type": "object" },
+                "skip_company": { "type": "boolean" }, "deal": { "type": "object" } })),
+            "responses": { "200": ok("What the lead became", json!({ "type": "object" })), "404": problem("No such lead"),
+                "409": problem("Already converted"), "422": problem("Invalid fields, named with their part (contact., company., deal.)") } })) }),
+    );
+    paths.insert(
+        "/api/v1/tasks".into(),
+        json!({ "get": operation("tasks", "The caller's open tasks, soonest due first", json!({ "responses": { "200": ok("Tasks", json!({ "type": "array", "items": { "type": "object" } })) } })) }),
+    );
+    paths.insert(
+        "/api/v1/tasks/{id}".into(),
+        json!({
+            "patch": operation("tasks", "Change a task's status, title, assignee or due date", json!({ "parameters": [id_param()],
+                "requestBody": body_of(json!({ "status": { "type": "string", "enum": ["open", "done", "cancelled"] }, "title": { "type": "string" },
+                    "assignee_id": { "type": "string", "format": "uuid" }, "due_at": { "type": "string", "format": "date-time" } })),
+                "responses": { "204": { "description": "Changed" }, "404": problem("No such task"), "422": problem("Invalid fields") } })),
+            "delete": operation("tasks", "Delete a task", json!({ "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("No such task") } })),
+        }),
+    );
+    for (path, tag) in [("/api/v1/notes/{id}", "notes"), ("/api/v1/activities/{id}", "activities")] {
+        paths.insert(
+            path.into(),
+            json!({ "delete": operation(tag, "Delete it", json!({ "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("Not found") } })) }),
+        );
+    }
+    let visibility = json!({ "type": "object", "properties": { "modes": { "type": "object", "additionalProperties": { "type": "string", "enum": ["all", "own"] } } } });
+    paths.insert(
+        "/api/v1/crm/visibility".into(),
+        json!({
+            "get": operation("crm", "Record visibility per object type", json!({ "responses": { "200": ok("Modes", visibility.clone()) } })),
+            "put": operation("crm", "Set record visibility per object type (owners, managers); enforced by row-level security", json!({
+                "requestBody": { "required": true, "content": { "application/json": { "schema": visibility.clone() } } },
+                "responses": { "200": ok("Modes", visibility), "422": problem("Invalid modes") } })),
+        }),
+    );
+    paths.extend(crate::import::openapi::paths());
+    let mut doc = json!({ "openapi": "3.1.0", "info": { "title": "Relais CRM", "version": "1" }, "paths": paths, "components": { "schemas": schemas } });
+    mark_optional_parameters(&mut doc);
+    doc
+}
+
+/// OpenAPI parameters say whether they are required; the optional ones above leave it implied.
+fn mark_optional_parameters(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(parameters)) = map.get_mut("parameters") {
+                for parameter in parameters.iter_mut().filter_map(Value::as_object_mut) {
+                    parameter.entry("required").or_insert(Value::Bool(false));
+                }
+            }
+            map.values_mut().for_each(mark_optional_parameters);
+        }
+        Value::Array(items) => items.iter_mut().for_each(mark_optional_parameters),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_parameter_says_whether_it_is_required() {
+        fn check(value: &serde_json::Value, seen: &mut usize) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::Array(parameters)) = map.get("parameters") {
+                        for p in parameters {
+                            assert!(p["required"].is_boolean(), "{p}");
+                            *seen += 1;
+                        }
+                    }
+                    map.values().for_each(|v| check(v, seen));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| check(v, seen)),
+                _ => {}
+            }
+        }
+        let doc = super::document();
+        assert!(doc["paths"]["/api/v1/contacts/{id}"]["patch"].is_object());
+        let mut seen = 0;
+        check(&doc, &mut seen);
+        assert!(seen > 20);
+    }
+}

@@ -1,0 +1,287 @@
+//! `/settings/crm`: record visibility, custom fields and pipelines, for owners and managers.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use identity::session::SignedIn;
+use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
+use kernel::web::{AppState, Page, PageError, render};
+use kernel::{AppError, FieldError};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::custom::{self, CustomField, KINDS};
+use crate::object::ObjectType;
+use crate::pipelines::{self, Pipeline, PipelineInput, PipelineUpdate, StageInput, StageUpdate};
+use crate::settings::{self, CustomFieldInput, Visibility};
+
+#[derive(Template)]
+#[template(path = "crm_settings.html")]
+struct SettingsView {
+    page: Page,
+    modes: Vec<(String, String)>,
+    fields: Vec<CustomField>,
+    kinds: &'static [&'static str],
+    objects: Vec<&'static str>,
+    pipelines: Vec<Pipeline>,
+    errors: Vec<String>,
+    notice: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Params {
+    #[serde(default)]
+    notice: String,
+}
+
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn value<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+fn error_texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
+    errors
+        .iter()
+        .map(|e| {
+            let key = format!("crm.error.{}", e.code);
+            let text = page.t.get(&key);
+            let text = if text == key { e.message.clone() } else { text.to_string() };
+            format!("{}: {text}", e.field)
+        })
+        .collect()
+}
+
+async fn view(
+    state: &AppState,
+    principal: &Principal,
+    page: &Page,
+    errors: Vec<String>,
+    notice: Option<String>,
+) -> Result<SettingsView, AppError> {
+    let mut tx = principal.begin(&state.db).await?;
+    pipelines::ensure_default(&mut tx, state.clock.now()).await?;
+    let visibility = settings::visibility(&mut tx).await?;
+    let mut fields = Vec::new();
+    for object in ObjectType::ALL {
+        fields.extend(custom::definitions(&mut tx, object).await?);
+    }
+    let pipelines = pipelines::all(&mut tx).await?;
+    tx.commit().await?;
+    Ok(SettingsView {
+        page: page.clone(),
+        modes: visibility.modes.into_iter().collect(),
+        fields,
+        kinds: KINDS,
+        objects: ObjectType::ALL.iter().map(|o| o.as_str()).collect(),
+        pipelines,
+        errors,
+        notice,
+    })
+}
+
+async fn show_page(
+    state: &AppState,
+    principal: &Principal,
+    page: &Page,
+    errors: Vec<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let v = view(state, principal, page, errors, notice).await.map_err(|e| PageError::new(e, page))?;
+    let html = render(&v).map_err(|e| PageError::new(e, page))?;
+    Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Query(params): Query<Params>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/settings/crm");
+    let notice = (!params.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", params.notice)).to_string());
+    show_page(&state, &principal, &page, Vec::new(), notice).await
+}
+
+/// Runs a change in a member transaction; a validation error re-renders the page with it.
+async fn apply<F, Fut>(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    body: &Bytes,
+    change: F,
+) -> Result<Response, PageError>
+where
+    F: FnOnce(kernel::OrgTx, Vec<(String, String)>) -> Fut,
+    Fut: std::future::Future<Output = Result<kernel::OrgTx, AppError>>,
+{
+    let page = signed_in.page(state, "/settings/crm");
+    let form = form(body);
+    signed_in.check_csrf(state, value(&form, "csrf"))?;
+    let tx = principal.begin(&state.db).await.map_err(|e| PageError::new(e, &page))?;
+    match change(tx, form).await {
+        Ok(tx) => {
+            tx.commit().await.map_err(|e| PageError::new(e, &page))?;
+            Ok(Redirect::to("/settings/crm?notice=saved").into_response())
+        }
+        Err(AppError::Validation(errors)) => {
+            show_page(state, principal, &page, error_texts(&page, &errors), None).await
+        }
+        Err(AppError::Conflict(text)) => show_page(state, principal, &page, vec![text], None).await,
+        Err(other) => Err(PageError::new(other, &page)),
+    }
+}
+
+pub async fn visibility_submit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let audit = state.audit.clone();
+    let now = state.clock.now();
+    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+        let modes = ObjectType::ALL
+            .iter()
+            .map(|o| (o.as_str().to_string(), value(&form, &format!("mode.{}", o.as_str())).to_string()))
+            .collect();
+        let input = Visibility { modes };
+        settings::set_visibility(&mut tx, &input, now).await?;
+        audit
+            .record(&mut tx, AuditEvent::new("crm.visibility_changed").payload(json!({ "modes": input.modes })))
+            .await?;
+        Ok(tx)
+    })
+    .await
+}
+
+pub async fn field_create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let audit = state.audit.clone();
+    let now = state.clock.now();
+    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+        let input = CustomFieldInput {
+            object_type: value(&form, "object_type").into(),
+            key: value(&form, "key").trim().into(),
+            label: value(&form, "label").into(),
+            kind: value(&form, "kind").into(),
+            options: value(&form, "options").lines().map(str::to_owned).collect(),
+            required: value(&form, "required") == "true",
+        };
+        let field = settings::create_field(&mut tx, &input, now).await?;
+        audit.record(&mut tx, AuditEvent::new("custom_field.created").target("custom_field", field.field_id)).await?;
+        Ok(tx)
+    })
+    .await
+}
+
+pub async fn field_delete(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let audit = state.audit.clone();
+    let id: Option<Uuid> = id.parse().ok();
+    apply(&state, &signed_in, &principal, &body, |mut tx, _| async move {
+        let id = id.ok_or(AppError::NotFound)?;
+        settings::delete_field(&mut tx, id).await?;
+        audit.record(&mut tx, AuditEvent::new("custom_field.deleted").target("custom_field", id)).await?;
+        Ok(tx)
+    })
+    .await
+}
+
+/// Stages as typed in the form: one per line, `Name | probability | outcome`.
+fn stage_lines(text: &str) -> Vec<StageInput> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let mut parts = line.split('|').map(str::trim);
+            let name = parts.next().unwrap_or_default().to_string();
+            let probability = parts.next().and_then(|p| p.trim_end_matches('%').parse().ok());
+            let outcome = parts.next().filter(|o| !o.is_empty()).map(str::to_owned);
+            StageInput { name, probability, outcome }
+        })
+        .collect()
+}
+
+pub async fn pipeline_create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let audit = state.audit.clone();
+    let now = state.clock.now();
+    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+        let input = PipelineInput { name: value(&form, "name").into(), stages: stage_lines(value(&form, "stages")) };
+        let id = pipelines::create_pipeline(&mut tx, &input, now).await?;
+        audit.record(&mut tx, AuditEvent::new("pipeline.created").target("pipeline", id)).await?;
+        Ok(tx)
+    })
+    .await
+}
+
+/// Renames a pipeline and edits its stages: each existing stage is a row of the form
+/// (`stage_id`, `stage_name`, `stage_probability`, `stage_outcome`, `stage_position`); a row with
+/// an empty name is removed; `new_stage` adds one at the end.
+pub async fn pipeline_update(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let audit = state.audit.clone();
+    let id: Option<Uuid> = id.parse().ok();
+    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+        let id = id.ok_or(AppError::NotFound)?;
+        let current =
+            pipelines::all(&mut tx).await?.into_iter().find(|p| p.pipeline_id == id).ok_or(AppError::NotFound)?;
+        let all = |name: &str| form.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        let (ids, names, probabilities, outcomes, positions) =
+            (all("stage_id"), all("stage_name"), all("stage_probability"), all("stage_outcome"), all("stage_position"));
+        let mut rows: Vec<(i64, StageUpdate)> = Vec::new();
+        for (i, stage_id) in ids.iter().enumerate() {
+            let name = names.get(i).cloned().unwrap_or_default();
+            if name.trim().is_empty() {
+                continue;
+            }
+            rows.push((
+                positions.get(i).and_then(|p| p.parse().ok()).unwrap_or(i as i64),
+                StageUpdate {
+                    stage_id: stage_id.parse().ok(),
+                    stage: StageInput {
+                        name,
+                        probability: probabilities.get(i).and_then(|p| p.parse().ok()),
+                        outcome: outcomes.get(i).cloned(),
+                    },
+                },
+            ));
+        }
+        rows.sort_by_key(|(position, _)| *position);
+        let mut stages: Vec<StageUpdate> = rows.into_iter().map(|(_, s)| s).collect();
+        stages.extend(
+            stage_lines(value(&form, "new_stage")).into_iter().map(|stage| StageUpdate { stage_id: None, stage }),
+        );
+        let input = PipelineUpdate { name: Some(value(&form, "name").to_string()), stages: Some(stages) };
+        pipelines::update_pipeline(&mut tx, &current, &input).await?;
+        audit.record(&mut tx, AuditEvent::new("pipeline.updated").target("pipeline", id)).await?;
+        Ok(tx)
+    })
+    .await
+}

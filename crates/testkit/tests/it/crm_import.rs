@@ -1,0 +1,489 @@
+//! CSV import over HTTP (issue #4 item 7): encodings and delimiters, quoted newlines, per-row
+//! rejects with reasons, dedupe within the file and against the organization, custom-field
+//! validation, dry run, batches that resume after a failure, revert, isolation and permissions.
+
+use kernel::authz::Role;
+use serde_json::{Value, json};
+use testkit::reqwest::{Method, StatusCode};
+use testkit::{PASSWORD, TestApp};
+use uuid::Uuid;
+
+pub async fn spawn() -> TestApp {
+    let dir = std::env::temp_dir().join(format!("relais-import-test-{}", Uuid::new_v4().simple()));
+    TestApp::spawn_with(&[("RELAIS_DATA_DIR", dir.to_str().unwrap())]).await
+}
+
+pub async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) {
+    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    let now = app.clock.now();
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    sqlx::query(
+        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
+                            adult_attested_at, created_at, updated_at)
+         values ($1, $2, $3, 'Test', 'Member', 'Sales', $4, $5, $6, $6, $6)",
+    )
+    .bind(org)
+    .bind(kernel::UserId::new())
+    .bind(email)
+    .bind(role.as_str())
+    .bind(hash)
+    .bind(now)
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+pub async fn token(app: &TestApp, email: &str) -> String {
+    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": PASSWORD })).await;
+    assert_eq!(response.status(), 200, "token for {email}");
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+pub async fn call(app: &TestApp, bearer: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut request = app.http.request(method, app.url(path)).bearer_auth(bearer);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub async fn get_text(app: &TestApp, bearer: &str, path: &str) -> (StatusCode, String) {
+    let response = app.http.get(app.url(path)).bearer_auth(bearer).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// Uploads `bytes` as a file; returns the status and the import.
+pub async fn upload(app: &TestApp, bearer: &str, object: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/imports?object={object}&filename=clients.csv")))
+        .bearer_auth(bearer)
+        .header("content-type", "text/csv")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Uploads, runs with `batch_rows`, drains the job queue, and returns the finished import.
+pub async fn import(app: &TestApp, bearer: &str, object: &str, bytes: Vec<u8>, batch_rows: u32) -> Value {
+    let (status, created) = upload(app, bearer, object, bytes).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["import_id"].as_str().unwrap().to_string();
+    let (status, started) =
+        call(app, bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows={batch_rows}"), None).await;
+    assert_eq!(status, 202, "{started}");
+    app.run_jobs().await;
+    let (status, done) = call(app, bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(status, 200);
+    done
+}
+
+pub async fn contacts(app: &TestApp, org: kernel::OrgId) -> Vec<(String, String, String, String, Value)> {
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    let rows = sqlx::query_as(
+        "select first_name, last_name, email, phone, custom from contacts where org_id = $1 order by email, last_name",
+    )
+    .bind(org)
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    rows
+}
+
+async fn count(app: &TestApp, org: kernel::OrgId, sql: &str) -> i64 {
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).bind(org).fetch_one(tx.conn()).await.unwrap();
+    tx.commit().await.unwrap();
+    n
+}
+
+/// UTF-8 with a BOM and `,`; Windows-1252 (French Excel) with `;` and accents; a quoted newline.
+#[tokio::test]
+async fn imports_utf8_bom_windows_1252_semicolons_and_quoted_newlines() {
+    let app = spawn().await;
+    let (org, _) = app.sign_up("owner@import-enc.example.eu").await;
+    let bearer = token(&app, "owner@import-enc.example.eu").await;
+
+    let utf8 =
+        "\u{feff}First name,Last name,E-mail,Téléphone\nZoé,Durand,zoe@durand.fr,06 12 34 56 78\n".as_bytes().to_vec();
+    let done = import(&app, &bearer, "contacts", utf8, 100).await;
+    assert_eq!(
+        (done["status"].as_str(), done["encoding"].as_str(), done["delimiter"].as_str()),
+        (Some("done"), Some("utf-8-bom"), Some(","))
+    );
+    assert_eq!(done["mapping"], json!({"0": "first_name", "1": "last_name", "2": "email", "3": "phone"}));
+    assert_eq!(done["created_count"], 1);
+
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/custom-fields",
+        Some(json!({ "object_type": "contact", "key": "notes", "label": "Remarques", "kind": "long_text" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // "Prénom;Nom;Courriel;Remarques" in Windows-1252, as Excel (French) saves a CSV, with a
+    // line break inside a quoted cell.
+    let mut cp1252: Vec<u8> = b"Pr\xe9nom;Nom;Courriel;Remarques\r\n".to_vec();
+    cp1252.extend(b"\xc9milie;L\xe9ger;emilie@leger.fr;\"Directrice\r\ng\xe9n\xe9rale; \xe0 rappeler\"\r\n");
+    cp1252.extend(b"Andr\xe9;;andre@exemple.fr;\r\n");
+    let done = import(&app, &bearer, "contacts", cp1252, 100).await;
+    assert_eq!((done["encoding"].as_str(), done["delimiter"].as_str()), (Some("windows-1252"), Some(";")));
+    assert_eq!(done["headers"], json!(["Prénom", "Nom", "Courriel", "Remarques"]));
+    assert_eq!(done["mapping"], json!({"0": "first_name", "1": "last_name", "2": "email", "3": "custom.notes"}));
+    assert_eq!((done["created_count"].as_i64(), done["error_count"].as_i64()), (Some(2), Some(0)));
+
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    let notes: String =
+        sqlx::query_scalar("select custom ->> 'notes' from contacts where org_id = $1 and email = 'emilie@leger.fr'")
+            .bind(org)
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(notes, "Directrice\r\ngénérale; à rappeler", "the quoted line break and the `;` stay in the cell");
+    let all = contacts(&app, org).await;
+    assert_eq!(
+        all.iter().map(|c| (c.0.as_str(), c.1.as_str())).collect::<Vec<_>>(),
+        vec![("André", ""), ("Émilie", "Léger"), ("Zoé", "Durand")]
+    );
+    assert_eq!(all[2].3, "+33612345678", "cells are parsed like any write: the phone is stored in E.164");
+    // The history says where a record came from.
+    assert_eq!(
+        count(
+            &app,
+            org,
+            "select count(*) from record_changes where org_id = $1 and action = 'imported' and source = 'import'"
+        )
+        .await,
+        3
+    );
+}
+
+/// Bad rows are refused with a reason naming the field while the good rows import; the dry run
+/// finds the same and writes no record; the rejects CSV carries the original cells and the reason.
+#[tokio::test]
+async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
+    let app = spawn().await;
+    let (org, _) = app.sign_up("owner@import-bad.example.eu").await;
+    let bearer = token(&app, "owner@import-bad.example.eu").await;
+    let csv = "email,first_name,phone,language\n\
+               ok1@exemple.fr,Ana,,fr\n\
+               not-an-email,Bob,,\n\
+               ok2@exemple.fr,Cy,12,\n\
+               ok3@exemple.fr,Dee,,french\n\
+               ,,,\n\
+               ,,0612345678,\n\
+               ok4@exemple.fr,Eve,+33 6 11 22 33 44,en\n";
+    let (status, created) = upload(&app, &bearer, "contacts", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, 201);
+    let id = created["import_id"].as_str().unwrap().to_string();
+
+    let (status, preview) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}/preview"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(preview["rows"].as_array().unwrap().len(), 5, "five rows previewed (the blank line is no row)");
+    assert_eq!(preview["rows"][0]["values"]["email"], "ok1@exemple.fr");
+    assert!(preview["rows"][1]["error"].as_str().unwrap().starts_with("email:"), "{preview}");
+
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/dry-run"), None).await;
+    assert_eq!(status, 202);
+    app.run_jobs().await;
+    let (_, dry) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(dry["status"], "dry_run_done");
+    let counts = &dry["dry_run"]["counts"];
+    assert_eq!(
+        (counts["to_create"].as_i64(), counts["errors"].as_i64(), counts["rows"].as_i64()),
+        (Some(2), Some(4), Some(6)),
+        "{dry}"
+    );
+    let reasons: Vec<(i64, String)> = dry["dry_run"]["rejects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["row"].as_i64().unwrap(), r["reason"].as_str().unwrap().split(':').next().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![(3, "email".into()), (4, "phone".into()), (5, "language".into()), (7, "last_name".into())]
+    );
+    assert_eq!(
+        count(&app, org, "select count(*) from contacts where org_id = $1").await,
+        0,
+        "a dry run writes no record"
+    );
+
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=2"), None).await;
+    assert_eq!(status, 202);
+    app.run_jobs().await;
+    let (_, done) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
+        (Some("done"), Some(2), Some(4))
+    );
+    assert_eq!(done["progress"], 100);
+    let emails: Vec<String> = contacts(&app, org).await.into_iter().map(|c| c.2).collect();
+    assert_eq!(emails, vec!["ok1@exemple.fr", "ok4@exemple.fr"]);
+
+    let (status, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = rejects.lines().collect();
+    assert_eq!(lines[0], "email,first_name,phone,language,row,error");
+    assert_eq!(lines.len(), 5, "{rejects}");
+    assert!(lines[1].starts_with("not-an-email,Bob,,,3,email: "), "{}", lines[1]);
+    assert!(lines[2].contains(",4,\"phone: "), "{}", lines[2]);
+    // Once run, an import cannot be run again.
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/run"), None).await;
+    assert_eq!(status, 409);
+}
+
+/// Duplicates in the file are reported; a key already in the organization updates the record
+/// (only mapped, non-empty cells); custom fields are validated; revert restores the updated fields
+/// and removes the created records.
+#[tokio::test]
+async fn duplicates_update_existing_records_custom_fields_are_checked_and_revert_undoes_all() {
+    let app = spawn().await;
+    let (org, _) = app.sign_up("owner@import-dup.example.eu").await;
+    let bearer = token(&app, "owner@import-dup.example.eu").await;
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/custom-fields",
+        Some(json!({ "object_type": "contact", "key": "tier", "label": "Niveau", "kind": "select", "options": ["gold", "silver"] })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, existing) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/contacts",
+        Some(json!({ "first_name": "Old", "last_name": "Name", "email": "known@exemple.fr", "title": "CEO", "custom": {"tier": "silver"} })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let known = existing["id"].as_str().unwrap().to_string();
+
+    let csv = "Courriel,Prénom,Nom,Niveau\n\
+               new@exemple.fr,New,One,gold\n\
+               KNOWN@exemple.fr,Fresh,,gold\n\
+               new@exemple.fr,Twice,Again,\n\
+               known@exemple.fr,Third,,\n\
+               bad@exemple.fr,Bad,Tier,platinum\n\
+               other@exemple.fr,Other,Two,\n";
+    let done = import(&app, &bearer, "contacts", csv.as_bytes().to_vec(), 2).await;
+    assert_eq!(done["mapping"], json!({"0": "email", "1": "first_name", "2": "last_name", "3": "custom.tier"}));
+    let got = (
+        done["created_count"].as_i64(),
+        done["updated_count"].as_i64(),
+        done["duplicate_count"].as_i64(),
+        done["error_count"].as_i64(),
+    );
+    assert_eq!(got, (Some(2), Some(1), Some(2), Some(1)), "{done}");
+    let id = done["import_id"].as_str().unwrap().to_string();
+
+    let (_, record) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{known}"), None).await;
+    assert_eq!(
+        (record["first_name"].as_str(), record["last_name"].as_str(), record["title"].as_str()),
+        (Some("Fresh"), Some("Name"), Some("CEO")),
+        "empty cells leave fields alone"
+    );
+    assert_eq!(record["custom"], json!({"tier": "gold"}));
+    let (_, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    assert!(rejects.contains("bad@exemple.fr,Bad,Tier,platinum,6,custom.tier: "), "{rejects}");
+    assert!(rejects.contains("new@exemple.fr,Twice,Again,,4,A row earlier"), "{rejects}");
+    assert!(rejects.contains("known@exemple.fr,Third,,,5,A row earlier"), "{rejects}");
+    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 3);
+
+    let (status, reverted) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    assert_eq!(status, 200, "{reverted}");
+    assert_eq!(reverted["deleted"], 2);
+    let (_, record) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{known}"), None).await;
+    assert_eq!((record["first_name"].as_str(), record["custom"].clone()), (Some("Old"), json!({"tier": "silver"})));
+    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 1);
+    assert_eq!(
+        count(&app, org, "select count(*) from audit_events where org_id = $1 and action = 'import.reverted'").await,
+        1
+    );
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    assert_eq!(status, 409, "an import is reverted once");
+}
+
+/// A batch commits with its checkpoint: after one batch the import is part-way; a stale job for
+/// a batch already done does nothing; a batch that fails (its file unreadable) is rolled back and
+/// retried from the checkpoint; the end result has every row exactly once.
+#[tokio::test]
+async fn a_failed_batch_resumes_from_its_checkpoint_without_duplicates() {
+    let app = spawn().await;
+    let (org, _) = app.sign_up("owner@import-crash.example.eu").await;
+    let bearer = token(&app, "owner@import-crash.example.eu").await;
+    let mut csv = String::from("email,last_name\n");
+    for i in 0..10 {
+        csv.push_str(&format!("p{i}@exemple.fr,Person {i}\n"));
+    }
+    let (_, created) = upload(&app, &bearer, "contacts", csv.into_bytes()).await;
+    let id = created["import_id"].as_str().unwrap().to_string();
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=3"), None).await;
+    assert_eq!(status, 202);
+
+    let worker = kernel::jobs::Worker::new(app.db.clone(), app.clock.clone(), app.job_registry());
+    let tick = worker.tick(1).await.unwrap();
+    assert_eq!(tick.succeeded, 1);
+    let (_, partway) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(
+        (partway["status"].as_str(), partway["rows_done"].as_i64(), partway["batches_done"].as_i64()),
+        (Some("running"), Some(3), Some(1))
+    );
+    let progress = partway["progress"].as_i64().unwrap();
+    assert!(progress > 0 && progress < 100, "{progress}");
+
+    // The file disappears (a disk hiccup, a node without the volume): the batch fails and rolls back.
+    let path = app.state.config.data_dir.join("imports").join(org.0.to_string()).join(format!("{id}.csv"));
+    let aside = path.with_extension("aside");
+    std::fs::rename(&path, &aside).unwrap();
+    let tick = worker.tick(1).await.unwrap();
+    assert_eq!(tick.failed, 1);
+    let (_, after_failure) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!((after_failure["rows_done"].as_i64(), after_failure["batches_done"].as_i64()), (Some(3), Some(1)));
+    std::fs::rename(&aside, &path).unwrap();
+
+    // A stale job for the first batch (as a worker that lost its lease would replay) does nothing.
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    let stale = json!({ "import_id": id, "dir": app.state.config.data_dir.join("imports"), "seq": 0, "at": time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap() });
+    kernel::jobs::enqueue(&mut tx, &app.clock, kernel::jobs::NewJob::new("crm.import.run", "stale", stale))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    app.clock.advance(time::Duration::hours(2));
+    app.run_jobs().await;
+    let bearer = token(&app, "owner@import-crash.example.eu").await;
+    let (_, done) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created_count"].as_i64(), done["duplicate_count"].as_i64()),
+        (Some("done"), Some(10), Some(0)),
+        "{done}"
+    );
+    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 10);
+    assert_eq!(
+        count(&app, org, "select count(*) from record_changes where org_id = $1 and action = 'imported'").await,
+        10
+    );
+}
+
+/// Another organization's member gets 404 on an import; a member with the User role is refused.
+#[tokio::test]
+async fn imports_are_isolated_between_orgs_and_refused_to_users() {
+    let app = spawn().await;
+    let (org, _) = app.sign_up("owner@import-iso.example.eu").await;
+    let bearer = token(&app, "owner@import-iso.example.eu").await;
+    app.sign_up("owner@import-other.example.eu").await;
+    let other = token(&app, "owner@import-other.example.eu").await;
+    add_member(&app, org, "user@import-iso.example.eu", Role::User).await;
+    let user = token(&app, "user@import-iso.example.eu").await;
+
+    let (_, created) = upload(&app, &bearer, "contacts", b"email\na@b.fr\n".to_vec()).await;
+    let id = created["import_id"].as_str().unwrap().to_string();
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/imports/{id}")),
+        (Method::POST, format!("/api/v1/imports/{id}/run")),
+        (Method::POST, format!("/api/v1/imports/{id}/revert")),
+        (Method::GET, format!("/api/v1/imports/{id}/rejects.csv")),
+    ] {
+        let (status, _) = call(&app, &other, method.clone(), &path, None).await;
+        assert_eq!(status, 404, "{path}");
+        let (status, _) = call(&app, &user, method, &path, None).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    let (status, list) = call(&app, &other, Method::GET, "/api/v1/imports", None).await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+    let (status, _) = upload(&app, &user, "contacts", b"email\na@b.fr\n".to_vec()).await;
+    assert_eq!(status, 403);
+    let (status, problem) = upload(&app, &bearer, "deals", b"name\nX\n".to_vec()).await;
+    assert_eq!(status, 422, "{problem}");
+}
+
+/// The pages: upload form (multipart, CSRF checked), mapping screen prefilled by auto-match with a
+/// preview, a remapped column, the run, the progress fragment, the rejects download and revert.
+#[tokio::test]
+async fn the_import_pages_upload_map_run_and_revert() {
+    let app = spawn().await;
+    let (org, _) = app.sign_up("owner@import-pages.example.eu").await;
+    let browser = app.browser_login("owner@import-pages.example.eu", PASSWORD).await;
+    let list = browser.get("/crm/imports").await;
+    assert_eq!(list.status(), 200);
+    let csrf = browser.csrf_token("/crm/imports").await;
+
+    let send = |csrf: String| {
+        let boundary = "relaisboundary42";
+        let mut body = Vec::new();
+        for (name, value) in [("csrf", csrf.as_str()), ("object", "contacts")] {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clients.csv\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes());
+        body.extend(
+            "Prénom;Nom;Adresse électronique;Poste\r\nZoé;Durand;zoe@durand.fr;Acheteuse\r\nLéo;;pas-un-email;\r\n"
+                .as_bytes(),
+        );
+        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let cookie =
+            format!("{}={}", app.state.session_cookie_name(), browser.cookie(app.state.session_cookie_name()).unwrap());
+        app.http
+            .post(app.url("/crm/imports"))
+            .header("cookie", cookie)
+            .header("origin", "null")
+            .header("sec-fetch-site", "same-origin")
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+    };
+    let refused = send("forged".into()).await.unwrap();
+    assert_eq!(refused.status(), 403, "the CSRF token is checked before the file is read");
+    let response = send(csrf).await.unwrap();
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/crm/imports/"), "{location}");
+
+    let page = browser.get(&location).await.text().await.unwrap();
+    assert!(page.contains("<option value=\"first_name\" selected>"), "Prénom is matched to the first name");
+    assert!(page.contains("<option value=\"title\" selected>"), "Poste is matched to the job title");
+    assert!(page.contains("Zoé"), "the preview shows the rows");
+
+    // "Adresse électronique" is not a known label: the person maps it to the email.
+    let csrf = browser.csrf_token(&location).await;
+    let response = browser
+        .post_form(
+            &format!("{location}/mapping"),
+            &[("csrf", &csrf), ("col.0", "first_name"), ("col.1", "last_name"), ("col.2", "email"), ("col.3", "title")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let response = browser.post_form(&format!("{location}/run"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    let fragment = browser.get(&format!("{location}/progress")).await.text().await.unwrap();
+    assert!(fragment.contains("hx-trigger=\"every 1s\""), "the progress bar polls while the import runs");
+    app.run_jobs().await;
+    let fragment = browser.get(&format!("{location}/progress")).await.text().await.unwrap();
+    assert!(!fragment.contains("hx-trigger"), "and stops when it is done");
+    assert!(fragment.contains("value=\"100\""), "{fragment}");
+    let rejects = browser.get(&format!("{location}/rejects.csv")).await.text().await.unwrap();
+    assert!(rejects.contains("pas-un-email"), "{rejects}");
+    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 1);
+
+    let response = browser.post_form(&format!("{location}/revert"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 0);
+}
