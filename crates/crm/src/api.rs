@@ -160,10 +160,13 @@ pub async fn delete_record(
         _ => None,
     };
     let mut tx = principal.begin(&state.db).await?;
-    records::delete(&mut tx, object, id, only_owned_by).await?;
+    // The record's files go with it by cascade; their blobs once the deletion is committed.
+    let blobs = crate::files::blobs_of(&mut tx, object, &[id]).await?;
+    records::delete(&mut tx, object, id, only_owned_by, state.clock.now()).await?;
     let event = AuditEvent::new("record.deleted").target(object.as_str(), id);
     state.audit.record(&mut tx, event).await?;
     tx.commit().await?;
+    crate::files::remove_blobs(state, blobs).await;
     Ok(())
 }
 
@@ -240,6 +243,7 @@ pub async fn bulk_apply(
     }
     let mut tx = principal.begin(&state.db).await?;
     let write = ctx(state, principal, source);
+    let mut blobs = Vec::new();
     match &input {
         BulkInput::Update { changes, .. } => {
             for id in &ids {
@@ -260,8 +264,9 @@ pub async fn bulk_apply(
                     format!("Confirm by sending the number of records to delete ({}).", ids.len()),
                 )]));
             }
+            blobs = crate::files::blobs_of(&mut tx, object, &ids).await?;
             for id in &ids {
-                records::delete(&mut tx, object, *id, None).await?;
+                records::delete(&mut tx, object, *id, None, state.clock.now()).await?;
             }
             let event = AuditEvent::new("record.bulk_deleted")
                 .payload(json!({ "object": object.as_str(), "count": ids.len() }));
@@ -269,6 +274,7 @@ pub async fn bulk_apply(
         }
     }
     tx.commit().await?;
+    crate::files::remove_blobs(state, blobs).await;
     Ok(ids.len())
 }
 

@@ -11,6 +11,9 @@ pub mod custom;
 pub mod demo;
 pub mod display;
 pub mod export;
+pub mod files;
+pub mod form;
+pub mod forms;
 pub mod idempotency;
 pub mod import;
 pub mod list;
@@ -21,10 +24,12 @@ pub mod pages;
 pub mod pipelines;
 pub mod records;
 pub mod relations;
+pub mod reminders;
 pub mod settings;
 pub mod settings_pages;
 pub mod values;
 pub mod views;
+pub mod webhooks;
 pub mod worklog;
 
 use axum::http::Method;
@@ -354,7 +359,41 @@ pub fn routes() -> Vec<RouteDef> {
         ),
     ]);
     routes.extend(import::routes().into_iter().chain(export::routes()));
+    routes.extend(files::routes());
+    routes.extend(forms_and_webhooks_routes());
     routes
+}
+
+/// Landing-page forms (public and managed) and webhook endpoints.
+fn forms_and_webhooks_routes() -> Vec<RouteDef> {
+    use Method as M;
+    let configure = || Access::Can(Action::CrmConfigure);
+    vec![
+        // Public: anyone may open and submit a published form (rate-limited, honeypot).
+        RouteDef::page(M::GET, "/f/{public_id}", Access::Public, forms::public_show),
+        RouteDef::page(M::POST, "/f/{public_id}", Access::Public, forms::public_submit),
+        RouteDef::page(M::GET, "/crm/forms", configure(), forms::page_list),
+        RouteDef::page(M::POST, "/crm/forms", configure(), forms::page_create),
+        RouteDef::page(M::GET, "/crm/forms/{id}", configure(), forms::page_show),
+        RouteDef::page(M::POST, "/crm/forms/{id}", configure(), forms::page_update),
+        RouteDef::page(M::POST, "/crm/forms/{id}/delete", configure(), forms::page_delete),
+        RouteDef::api(M::GET, "/api/v1/forms", configure(), forms::api_list),
+        RouteDef::api(M::POST, "/api/v1/forms", configure(), forms::api_create),
+        RouteDef::api(M::GET, "/api/v1/forms/{id}", configure(), forms::api_get),
+        RouteDef::api(M::PATCH, "/api/v1/forms/{id}", configure(), forms::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/forms/{id}", configure(), forms::api_delete),
+        RouteDef::page(M::GET, "/settings/webhooks", configure(), webhooks::page_list),
+        RouteDef::page(M::POST, "/settings/webhooks", configure(), webhooks::page_create),
+        RouteDef::page(M::GET, "/settings/webhooks/{id}", configure(), webhooks::page_show),
+        RouteDef::page(M::POST, "/settings/webhooks/{id}", configure(), webhooks::page_action),
+        RouteDef::api(M::GET, "/api/v1/webhooks", configure(), webhooks::api_list),
+        RouteDef::api(M::POST, "/api/v1/webhooks", configure(), webhooks::api_create),
+        RouteDef::api(M::GET, "/api/v1/webhooks/{id}", configure(), webhooks::api_get),
+        RouteDef::api(M::PATCH, "/api/v1/webhooks/{id}", configure(), webhooks::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/webhooks/{id}", configure(), webhooks::api_delete),
+        RouteDef::api(M::GET, "/api/v1/webhooks/{id}/deliveries", configure(), webhooks::api_deliveries),
+        RouteDef::api(M::POST, "/api/v1/webhooks/{id}/ping", configure(), webhooks::api_ping),
+    ]
 }
 
 const CRM_PURPOSE: &str = "CRM: the customer organization's sales records (P1-03)";
@@ -481,9 +520,52 @@ pub const TABLES: &[TableEntry] = &[
         tenant: true,
     },
     crm_table(
+        "lead_forms",
+        "Landing-page forms: fields asked, consent wording, thank-you message, owner of new leads.",
+        Subject::NoPerson,
+        &[],
+    ),
+    crm_table(
+        "webhook_endpoints",
+        "Webhook endpoints: URL, subscribed events, signing secret sealed by the vault.",
+        Subject::NoPerson,
+        &[],
+    ),
+    TableEntry {
+        table: "webhook_deliveries",
+        module: "crm",
+        description: "Events queued for a webhook endpoint: the signed payload (a copy of the record) and its delivery state.",
+        subject: Subject::CrmContact,
+        personal_columns: &["payload"],
+        purpose: "Deliver record events to the organization's own systems (webhooks)",
+        legal_basis: LegalBasis::Contract,
+        // The delivery log is for troubleshooting; payloads copy CRM data, so it is kept briefly.
+        retention: Retention::RollingMonths { months: 1 },
+        erasure: Erasure::Delete,
+        tenant: true,
+    },
+    TableEntry {
+        table: "webhook_attempts",
+        module: "crm",
+        description: "Each delivery attempt: HTTP status, a fixed error text, duration, time (never the receiver's body).",
+        subject: Subject::NoPerson,
+        personal_columns: &[],
+        purpose: "Deliver record events to the organization's own systems (webhooks)",
+        legal_basis: LegalBasis::Contract,
+        retention: Retention::RollingMonths { months: 1 },
+        erasure: Erasure::Delete,
+        tenant: true,
+    },
+    crm_table(
         "activities",
         "Calls, meetings and logged emails on a record: subject, notes, outcome, time.",
         Subject::CrmContact,
         &["subject", "body", "outcome", "author_id"],
+    ),
+    crm_table(
+        "files",
+        "Files attached to a record: name, sniffed content type, size, SHA-256, storage key, who uploaded it; the bytes are in the file store.",
+        Subject::CrmContact,
+        &["name", "storage_key", "sha256", "uploaded_by"],
     ),
 ];

@@ -363,7 +363,9 @@ pub struct SearchHit {
 }
 
 /// Searches leads, contacts, companies and deals at once: accent-folded substring and prefix
-/// matches first, then typo-tolerant trigram matches (word similarity).
+/// matches first; when they are fewer than `limit`, typo-tolerant trigram matches (word similarity)
+/// complete them. Runs in `app.crm_search` (migration 0015), which applies the organization and the
+/// visibility rule itself so that the trigram indexes can be used.
 pub async fn search(tx: &mut OrgTx, q: &str, limit: u32) -> Result<Vec<SearchHit>, AppError> {
     let q = q.trim();
     if q.chars().count() < 2 {
@@ -372,34 +374,27 @@ pub async fn search(tx: &mut OrgTx, q: &str, limit: u32) -> Result<Vec<SearchHit
     if q.chars().count() > 100 {
         return Err(AppError::field("q", "too_long", "At most 100 characters."));
     }
-    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    // The default word-similarity threshold (0.6) misses ordinary typos ("Francios"); 0.3 finds them,
-    // and the score puts exact substring matches first.
-    sqlx::query("select set_config('pg_trgm.word_similarity_threshold', '0.3', true)").execute(tx.conn()).await?;
-    let parts: Vec<String> = ObjectType::ALL
-        .iter()
-        .map(|t| {
-            format!(
-                "(select '{name}' as object, t.{id} as id, {title} as display_name,
-                         (case when t.search_text like app.fold($3) then 1 else 0 end
-                          + word_similarity(app.fold($2), t.search_text))::real as score
-                    from {table} t
-                   where t.org_id = $1 and (t.search_text like app.fold($3) or app.fold($2) <% t.search_text)
-                   order by score desc limit $4)",
-                name = t.as_str(),
-                id = t.id_column(),
-                title = t.title_sql(),
-                table = t.table(),
-            )
-        })
-        .collect();
-    let sql = format!("select * from ({}) hits order by score desc, display_name limit $4", parts.join(" union all "));
-    let hits = sqlx::query_as::<_, SearchHit>(sqlx::AssertSqlSafe(sql))
-        .bind(tx.org())
-        .bind(q)
-        .bind(format!("%{escaped}%"))
-        .bind(i64::from(limit.clamp(1, 50)))
-        .fetch_all(tx.conn())
-        .await?;
+    let limit = i32::try_from(limit.clamp(1, 50)).unwrap_or(20);
+    let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let search = |fuzzy: bool| {
+        sqlx::query_as::<_, SearchHit>("select object, id, display_name, score from app.crm_search($1, $2, $3, $4)")
+            .bind(q)
+            .bind(pattern.clone())
+            .bind(limit)
+            .bind(fuzzy)
+    };
+    let mut hits = search(false).fetch_all(tx.conn()).await?;
+    if hits.len() < limit as usize {
+        // The default word-similarity threshold (0.6) misses ordinary typos ("Francios"); 0.3 finds
+        // them, and the score keeps exact substring matches first.
+        sqlx::query("select set_config('pg_trgm.word_similarity_threshold', '0.3', true)").execute(tx.conn()).await?;
+        for hit in search(true).fetch_all(tx.conn()).await? {
+            if !hits.iter().any(|h| h.id == hit.id) {
+                hits.push(hit);
+            }
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.display_name.cmp(&b.display_name)));
+        hits.truncate(limit as usize);
+    }
     Ok(hits)
 }

@@ -1,10 +1,10 @@
 //! Merging duplicates (issue #4 item 5) and converting a lead (item 1), each in one transaction.
 //!
 //! * **Merge** keeps the record `{id}` and folds `other` into it: every relation moves (notes,
-//!   tasks, activities, field history, links to companies, contacts and deals, conversions), the
-//!   fields chosen from `other` are copied, custom values are combined (the survivor's win unless
-//!   chosen from `other`), `other` is deleted, a `merged` history row and a `record.merged` audit
-//!   event are written.
+//!   tasks, activities, files, field history, links to companies, contacts and deals,
+//!   conversions), the fields chosen from `other` are copied, custom values are combined (the
+//!   survivor's win unless chosen from `other`), `other` is deleted, a `merged` history row and a
+//!   `record.merged` audit event are written.
 //! * **Conversion** turns a lead into a contact (or links the existing contact with its email), a
 //!   company (or the existing one with its name) and optionally a deal. The lead stays, marked
 //!   `converted` and pointing at what it became, so its own notes, activities and UTM attribution
@@ -39,7 +39,7 @@ pub struct MergeInput {
 /// Statements that move `other`'s relations to the survivor ($2 survivor, $3 other).
 fn moves(object: ObjectType) -> Vec<String> {
     let column = object.id_column();
-    let mut sql: Vec<String> = ["notes", "tasks", "activities", "record_changes"]
+    let mut sql: Vec<String> = ["notes", "tasks", "activities", "files", "record_changes"]
         .iter()
         .map(|table| format!("update {table} set {column} = $2 where org_id = $1 and {column} = $3"))
         .collect();
@@ -143,7 +143,7 @@ pub async fn merge(
             .await?;
     }
     // The other record goes before the survivor takes its values, so a unique email can move.
-    records::delete(tx, object, input.other_id, None).await?;
+    records::delete(tx, object, input.other_id, None, write.now).await?;
     patch.insert("custom".into(), Value::Object(custom));
     let merge_ctx = WriteCtx { source: Source::Merge, ..*write };
     let merged = records::update(tx, object, id, &patch, &merge_ctx).await?;

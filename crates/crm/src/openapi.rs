@@ -288,7 +288,7 @@ pub fn document() -> Value {
         );
         paths.insert(
             format!("/api/v1/{plural}/{{id}}/tasks"),
-            json!({ "post": operation(plural, "Add a task with assignee, due date and reminder", json!({
+            json!({ "post": operation(plural, "Add a task with assignee, due date and reminder (mailed to the assignee at remind_at)", json!({
                 "parameters": [id_param()], "requestBody": body_of(json!({ "title": { "type": "string" }, "description": { "type": "string" },
                     "assignee_id": { "type": "string", "format": "uuid" }, "due_at": { "type": "string", "format": "date-time" },
                     "remind_at": { "type": "string", "format": "date-time" } })),
@@ -304,7 +304,7 @@ pub fn document() -> Value {
         );
         paths.insert(
             format!("/api/v1/{plural}/{{id}}/timeline"),
-            json!({ "get": operation(plural, "The record's timeline: field history, notes, tasks and activities, newest first", json!({
+            json!({ "get": operation(plural, "The record's timeline: field history, notes, tasks, activities and files, newest first", json!({
                 "parameters": [id_param(), { "name": "before", "in": "query", "schema": { "type": "string" } }, { "name": "limit", "in": "query", "schema": { "type": "integer" } }],
                 "responses": { "200": ok("Entries", json!({ "type": "object", "properties": { "entries": { "type": "array", "items": { "type": "object" } }, "next_cursor": { "type": ["string", "null"] } } })),
                     "404": problem("No such record") } })) }),
@@ -333,9 +333,10 @@ pub fn document() -> Value {
     paths.insert(
         "/api/v1/tasks/{id}".into(),
         json!({
-            "patch": operation("tasks", "Change a task's status, title, assignee or due date", json!({ "parameters": [id_param()],
+            "patch": operation("tasks", "Change a task's status, title, assignee, due date or reminder (a new reminder time is mailed again)", json!({ "parameters": [id_param()],
                 "requestBody": body_of(json!({ "status": { "type": "string", "enum": ["open", "done", "cancelled"] }, "title": { "type": "string" },
-                    "assignee_id": { "type": "string", "format": "uuid" }, "due_at": { "type": "string", "format": "date-time" } })),
+                    "assignee_id": { "type": "string", "format": "uuid" }, "due_at": { "type": "string", "format": "date-time" },
+                    "remind_at": { "type": "string", "format": "date-time" } })),
                 "responses": { "204": { "description": "Changed" }, "404": problem("No such task"), "422": problem("Invalid fields") } })),
             "delete": operation("tasks", "Delete a task", json!({ "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("No such task") } })),
         }),
@@ -357,9 +358,80 @@ pub fn document() -> Value {
         }),
     );
     paths.extend(crate::import::openapi::paths());
+    paths.extend(forms_and_webhooks_paths());
+    paths.extend(crate::files::openapi_paths());
     let mut doc = json!({ "openapi": "3.1.0", "info": { "title": "Relais CRM", "version": "1" }, "paths": paths, "components": { "schemas": schemas } });
     mark_optional_parameters(&mut doc);
     doc
+}
+
+fn forms_and_webhooks_paths() -> Map<String, Value> {
+    let text = || json!({ "type": "string" });
+    let form = json!({ "type": "object", "properties": {
+        "form_id": { "type": "string", "format": "uuid", "readOnly": true },
+        "public_id": { "type": "string", "readOnly": true },
+        "public_url": { "type": "string", "readOnly": true, "description": "The hosted page: /f/{public_id}" },
+        "embed_html": { "type": "string", "readOnly": true, "description": "A plain HTML form to paste into a site (no script)" },
+        "name": { "type": "string", "maxLength": 100 }, "title": { "type": "string", "maxLength": 200 },
+        "intro": { "type": "string", "maxLength": 2000 },
+        "fields": { "type": "array", "items": { "type": "string", "enum": crate::forms::FIELDS } },
+        "required_fields": { "type": "array", "items": { "type": "string", "enum": crate::forms::FIELDS } },
+        "consent_text": { "type": "string", "maxLength": 2000, "description": "Shown next to a box the person must tick; stored on the lead with the time" },
+        "thank_you": { "type": "string", "maxLength": 2000 }, "language": { "type": "string", "enum": ["en", "fr"] },
+        "lead_source": { "type": "string", "maxLength": 100 }, "owner_id": { "type": ["string", "null"], "format": "uuid" },
+        "active": { "type": "boolean" }, "submissions": { "type": "integer", "readOnly": true },
+        "created_at": text(), "updated_at": text() } });
+    let mut events: Vec<&str> = vec!["*"];
+    events.extend(crate::webhooks::EVENTS);
+    let endpoint = json!({ "type": "object", "properties": {
+        "endpoint_id": { "type": "string", "format": "uuid", "readOnly": true },
+        "url": { "type": "string", "format": "uri", "description": "https:// only; must resolve to a public address" },
+        "description": { "type": "string", "maxLength": 200 },
+        "events": { "type": "array", "items": { "type": "string", "enum": events } },
+        "secret_hint": { "type": "string", "readOnly": true }, "active": { "type": "boolean" },
+        "created_at": text(), "updated_at": text() } });
+    let delivery = json!({ "type": "object", "properties": {
+        "delivery_id": { "type": "string", "format": "uuid" }, "event_id": { "type": "string", "format": "uuid" },
+        "event_type": text(), "status": { "type": "string", "enum": ["pending", "delivered", "failed", "skipped"] },
+        "attempts": { "type": "integer" }, "next_attempt_at": { "type": ["string", "null"] },
+        "delivered_at": { "type": ["string", "null"] }, "created_at": text(),
+        "last_status_code": { "type": ["integer", "null"] }, "last_error": { "type": ["string", "null"] } } });
+    let body = |schema: &Value| json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+    let mut paths = Map::new();
+    paths.insert("/api/v1/forms".into(), json!({
+        "get": operation("forms", "Landing-page forms (owners, managers)", json!({ "responses": { "200": ok("Forms", json!({ "type": "array", "items": form })) } })),
+        "post": operation("forms", "Create a landing-page form; submissions to its public URL create or update leads with UTM, referrer and consent", json!({
+            "requestBody": body(&form), "responses": { "201": ok("The form, with its public URL and embeddable snippet", form.clone()), "422": problem("Invalid fields, each named") } })),
+    }));
+    paths.insert("/api/v1/forms/{id}".into(), json!({
+        "get": operation("forms", "A form", json!({ "parameters": [id_param()], "responses": { "200": ok("The form", form.clone()), "404": problem("No such form") } })),
+        "patch": operation("forms", "Change a form", json!({ "parameters": [id_param()], "requestBody": body(&form),
+            "responses": { "200": ok("The form", form.clone()), "404": problem("No such form"), "422": problem("Invalid fields") } })),
+        "delete": operation("forms", "Delete a form (its leads stay)", json!({ "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("No such form") } })),
+    }));
+    paths.insert("/api/v1/webhooks".into(), json!({
+        "get": operation("webhooks", "Webhook endpoints", json!({ "responses": { "200": ok("Endpoints", json!({ "type": "array", "items": endpoint })) } })),
+        "post": operation("webhooks", "Subscribe an endpoint to record events. Requests carry Relais-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"t.body\">", json!({
+            "requestBody": body(&endpoint),
+            "responses": { "201": ok("The endpoint with its signing secret (shown only here)", endpoint.clone()), "422": problem("Invalid fields, each named") } })),
+    }));
+    paths.insert("/api/v1/webhooks/{id}".into(), json!({
+        "get": operation("webhooks", "An endpoint", json!({ "parameters": [id_param()], "responses": { "200": ok("The endpoint", endpoint.clone()), "404": problem("No such endpoint") } })),
+        "patch": operation("webhooks", "Change an endpoint (url, events, description, active)", json!({ "parameters": [id_param()], "requestBody": body(&endpoint),
+            "responses": { "200": ok("The endpoint", endpoint.clone()), "404": problem("No such endpoint"), "422": problem("Invalid fields") } })),
+        "delete": operation("webhooks", "Delete an endpoint and its delivery log", json!({ "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("No such endpoint") } })),
+    }));
+    paths.insert("/api/v1/webhooks/{id}/deliveries".into(), json!({
+        "get": operation("webhooks", "The endpoint's delivery log, newest first", json!({
+            "parameters": [id_param(), { "name": "before", "in": "query", "schema": { "type": "string", "format": "uuid" } },
+                           { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200 } }],
+            "responses": { "200": ok("Deliveries", json!({ "type": "array", "items": delivery })), "404": problem("No such endpoint") } })),
+    }));
+    paths.insert("/api/v1/webhooks/{id}/ping".into(), json!({
+        "post": operation("webhooks", "Queue a signed test event (type ping) to the endpoint", json!({ "parameters": [id_param()],
+            "responses": { "202": ok("Queued", json!({ "type": "object", "properties": { "delivery_id": { "type": "string", "format": "uuid" } } })), "404": problem("No such endpoint") } })),
+    }));
+    paths
 }
 
 /// OpenAPI parameters say whether they are required; the optional ones above leave it implied.

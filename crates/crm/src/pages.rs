@@ -388,11 +388,12 @@ pub async fn list<O: Object>(
         sort: params.sort.clone(),
         can_bulk: principal.grant(Action::RecordsBulkEdit).allows(),
         can_export: principal.grant(Action::RecordsExport).allows(),
-        export_query: params
-            .href(object.plural(), &params.sort, None)
-            .split_once('?')
-            .map(|(_, q)| q.to_string())
-            .unwrap_or_default(),
+        export_query: format!(
+            "q={}&sort={}&filters={}",
+            encode(&params.q),
+            encode(&params.sort),
+            encode(&serde_json::to_string(&filters).unwrap_or_else(|_| "[]".into()))
+        ),
         members: names.options(RefKind::Member),
         views: views.iter().map(|v| (v.view_id.to_string(), v.name.clone(), v.shared)).collect(),
         current_view: params.view.clone(),
@@ -450,6 +451,7 @@ struct RecordView {
     /// What can be linked from this page: the other side's plural, for the lookup.
     link_target: Option<&'static str>,
     timeline: Vec<TimelineItem>,
+    files: Vec<crate::files::FileItem>,
     members: Vec<(String, String)>,
     me: String,
 }
@@ -492,6 +494,13 @@ fn timeline_item(page: &Page, object: ObjectType, entry: crate::worklog::Entry, 
             action => (page.t.get(&format!("crm.timeline.{action}")).to_string(), String::new()),
         },
         "note" => (page.t.get("crm.timeline.note").to_string(), String::new()),
+        "file" => (
+            format!("{} · {}", page.t.get("crm.timeline.file"), text("name")),
+            data.get("size_bytes")
+                .and_then(Value::as_i64)
+                .map(|n| crate::files::human_size(&page.t, n))
+                .unwrap_or_default(),
+        ),
         "task" => (
             format!("{} · {}", page.t.get("crm.timeline.task"), text("title")),
             page.t.get(&format!("crm.task_status.{}", text("status"))).to_string(),
@@ -631,14 +640,6 @@ fn form_to_input(object: ObjectType, custom: &[CustomField], body: &[(String, St
     input
 }
 
-fn parse_form(body: &Bytes) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-fn csrf_of(body: &[(String, String)]) -> &str {
-    body.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default()
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn record_view(
     tx: &mut OrgTx,
@@ -706,6 +707,10 @@ async fn record_view(
         (Some(_), ObjectType::Deal) => Some("contacts"),
         _ => None,
     };
+    let files = match id {
+        Some(id) => crate::files::items(tx, &page.t, object, id, &names.members).await?,
+        None => Vec::new(),
+    };
     let timeline = match id {
         Some(id) => crate::worklog::timeline(tx, object, id, None, 50)
             .await?
@@ -719,6 +724,7 @@ async fn record_view(
         related,
         link_target,
         timeline,
+        files,
         members: names.options(RefKind::Member),
         me: principal.user_id.to_string(),
         page: page.clone(),
@@ -763,8 +769,8 @@ pub async fn create<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/new", object.plural()));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let fail = fail(&page);
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     let custom = custom::definitions(&mut tx, object).await.map_err(&fail)?;
@@ -828,8 +834,8 @@ pub async fn update<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let fail = fail(&page);
     let id = crate::api::parse_id(&id).map_err(&fail)?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
@@ -867,8 +873,8 @@ pub async fn delete<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let id = crate::api::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
     delete_record(&state, &principal, object, id).await.map_err(|e| PageError::new(e, &page))?;
     Ok(Redirect::to(&format!("/crm/{}?notice=deleted", object.plural())).into_response())
@@ -883,8 +889,8 @@ pub async fn bulk<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let ids: Vec<Uuid> = form.iter().filter(|(k, _)| k == "ids").filter_map(|(_, v)| v.parse().ok()).collect();
     let input = match value("action").as_str() {
@@ -1036,8 +1042,8 @@ pub async fn move_deal(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm/deals/board");
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let fail = fail(&page);
     let id = crate::api::parse_id(&id).map_err(&fail)?;
     let stage: Uuid = form
@@ -1156,8 +1162,8 @@ pub async fn save_view<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let filters: Vec<Filter> = serde_json::from_str(&value("filters")).unwrap_or_default();
     let input = crate::views::ViewInput {
@@ -1191,8 +1197,8 @@ pub async fn delete_view<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let id = crate::api::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| PageError::new(e, &page))?;
     crate::views::delete(&mut tx, &principal, id).await.map_err(|e| PageError::new(e, &page))?;
@@ -1212,8 +1218,8 @@ async fn add_work<O: Object>(
     let object = O::TYPE;
     let back = format!("/crm/{}/{id}", object.plural());
     let page = signed_in.page(&state, &back);
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let local_time = |name: &str| -> Result<Option<time::OffsetDateTime>, AppError> {
         let text = value(name);
@@ -1308,12 +1314,17 @@ pub async fn task_status(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm");
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let id = crate::api::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
-    let change =
-        crate::worklog::TaskChange { status: Some(value("status")), title: None, assignee_id: None, due_at: None };
+    let change = crate::worklog::TaskChange {
+        status: Some(value("status")),
+        title: None,
+        assignee_id: None,
+        due_at: None,
+        remind_at: None,
+    };
     let mut tx = principal.begin(&state.db).await.map_err(|e| PageError::new(e, &page))?;
     crate::worklog::change_task(&mut tx, id, &change, state.clock.now()).await.map_err(|e| PageError::new(e, &page))?;
     tx.commit().await.map_err(|e| PageError::new(e, &page))?;
@@ -1398,8 +1409,8 @@ pub async fn merge_submit<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let fail = fail(&page);
     let id = crate::api::parse_id(&id).map_err(&fail)?;
     let other_id = form
@@ -1430,8 +1441,8 @@ pub async fn convert_lead(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, &format!("/crm/leads/{id}"));
-    let form = parse_form(&body);
-    signed_in.check_csrf(&state, csrf_of(&form))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let value =
         |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
     let fail = |e: AppError| match e {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::custom;
 use crate::object::{FieldDef, Kind, ObjectType, RefKind};
 use crate::values::{Cell, parse_field};
+use crate::webhooks;
 
 /// Where a change came from, kept in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub fn select_sql(object: ObjectType) -> String {
     let amount = if object == ObjectType::Deal { " || jsonb_build_object('amount', t.amount::text)" } else { "" };
     format!(
         "jsonb_build_object('id', t.{id}, 'object', '{name}', 'display_name', {title})
-           || (to_jsonb(t) - 'org_id' - 'search_text' - 'import_id' - '{id}'){amount}",
+           || (to_jsonb(t) - 'org_id' - 'search_text' - 'import_id' - '{id}' - 'last_name_key' - 'name_key'){amount}",
         id = object.id_column(),
         name = object.as_str(),
         title = object.title_sql(),
@@ -290,6 +291,10 @@ pub async fn create(
     record_change(tx, object, id, "created", "", None, None, ctx).await?;
     let possible_duplicates = duplicates_of(tx, object, id).await?;
     let record = get(tx, object, id).await?;
+    // An import announces itself once, not a million times (see docs/crm.md, webhooks).
+    if ctx.source != Source::Import {
+        webhooks::emit(tx, ctx.now, object, webhooks::Change::Created(&record)).await?;
+    }
     Ok(Created { id, record, possible_duplicates })
 }
 
@@ -445,13 +450,24 @@ pub async fn update(
     for (def, cell) in &changed {
         record_change(tx, object, id, "updated", def.key, current.get(def.key), Some(&cell.json), ctx).await?;
     }
+    let mut fields: Vec<String> = changed.iter().map(|(d, _)| d.key.to_string()).collect();
     for key in custom_keys(&current_custom, &custom_values) {
         let (old, new) = (current_custom.get(&key), custom_values.get(&key));
         if old != new {
             record_change(tx, object, id, "updated", &format!("custom.{key}"), old, new, ctx).await?;
+            fields.push(format!("custom.{key}"));
         }
     }
-    get(tx, object, id).await
+    let record = get(tx, object, id).await?;
+    if ctx.source != Source::Import {
+        if let Some((_, stage)) = changed.iter().find(|(d, _)| d.key == "stage_id") {
+            let change =
+                webhooks::Change::StageChanged { record: &record, from: current.get("stage_id"), to: &stage.json };
+            webhooks::emit(tx, ctx.now, object, change).await?;
+        }
+        webhooks::emit(tx, ctx.now, object, webhooks::Change::Updated { record: &record, fields }).await?;
+    }
+    Ok(record)
 }
 
 fn custom_keys(a: &Map<String, Value>, b: &Map<String, Value>) -> Vec<String> {
@@ -478,7 +494,13 @@ pub(crate) fn same_value(current: Option<&Value>, new: &Value) -> bool {
 
 /// Deletes a record and, by cascade, its notes, tasks, activities and history. `only_owned_by`
 /// narrows a member whose grant is their own records.
-pub async fn delete(tx: &mut OrgTx, object: ObjectType, id: Uuid, only_owned_by: Option<Uuid>) -> Result<(), AppError> {
+pub async fn delete(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    only_owned_by: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
     let sql = format!(
         "delete from {} where org_id = $1 and {} = $2 and ($3::uuid is null or owner_id = $3)",
         object.table(),
@@ -489,6 +511,7 @@ pub async fn delete(tx: &mut OrgTx, object: ObjectType, id: Uuid, only_owned_by:
     if done.rows_affected() == 0 {
         return Err(AppError::NotFound);
     }
+    webhooks::emit(tx, now, object, webhooks::Change::Deleted(id)).await?;
     Ok(())
 }
 
@@ -539,7 +562,21 @@ pub fn sort_parts(object: ObjectType, key: &str) -> Option<(String, &'static str
         return Some((format!("coalesce(t.custom -> '{custom}', 'null'::jsonb)"), "jsonb"));
     }
     let def = object.readable(key)?;
+    // Stored lower-case keys (migration 0015): a keyset condition on them can use the index under
+    // row-level security, where one on `lower(...)` cannot.
+    let stored_key = match (object, key) {
+        (ObjectType::Contact | ObjectType::Lead, "last_name") => Some("last_name_key"),
+        (ObjectType::Company | ObjectType::Deal, "name") => Some("name_key"),
+        _ => None,
+    };
+    if let Some(column) = stored_key {
+        return Some((format!("t.{column}"), "text"));
+    }
     Some(match def.kind {
+        // Never NULL: the bare column, so its index serves the sort and the keyset.
+        Kind::Timestamp if matches!(key, "created_at" | "updated_at" | "stage_changed_at") => {
+            (format!("t.{key}"), "timestamptz")
+        }
         kind if kind.empty_is_blank_text() => (format!("lower(t.{key})"), "text"),
         Kind::Money => (format!("coalesce(t.{key}, -1e18)"), "numeric"),
         Kind::Percent => (format!("coalesce(t.{key}, -1)"), "smallint"),

@@ -281,10 +281,6 @@ pub async fn api_unlink_deal_contact(
 
 // ---------------------------------------------------------------- pages
 
-fn form_value(body: &Bytes, name: &str) -> String {
-    url::form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
-}
-
 /// `POST /crm/{contacts|deals}/{id}/links`: link the record typed or chosen in the form.
 async fn page_link(
     state: AppState,
@@ -297,14 +293,18 @@ async fn page_link(
     let (left_type, right_type) = link_kind.sides();
     let back = format!("/crm/{}/{id}", left_type.plural());
     let page = signed_in.page(&state, &back);
-    signed_in.check_csrf(&state, &form_value(&body, "csrf"))?;
+    let form = crate::form::parse(&body);
+    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let fail = |e: AppError| PageError::new(e, &page);
     let left = parse_id(&id).map_err(fail)?;
-    let right = parse_id(&form_value(&body, "other_id"))
+    let right = parse_id(crate::form::value(&form, "other_id"))
         .map_err(|_| fail(AppError::field(right_type.id_column(), "required", "Choose a record.")))?;
-    let input = LinkInput { role: form_value(&body, "role"), is_primary: form_value(&body, "is_primary") == "true" };
+    let input = LinkInput {
+        role: crate::form::value(&form, "role").to_string(),
+        is_primary: crate::form::value(&form, "is_primary") == "true",
+    };
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let remove = form_value(&body, "remove") == "true";
+    let remove = crate::form::value(&form, "remove") == "true";
     let result = if remove {
         unlink(&mut tx, link_kind, left, right).await
     } else {

@@ -6,15 +6,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::session::SignedIn;
+use kernel::AppError;
 use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};
-use kernel::{AppError, FieldError};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::custom::{self, CustomField, KINDS};
+use crate::form::{error_texts, parse as form, value};
 use crate::object::ObjectType;
 use crate::pipelines::{self, Pipeline, PipelineInput, PipelineUpdate, StageInput, StageUpdate};
 use crate::settings::{self, CustomFieldInput, Visibility};
@@ -36,26 +37,6 @@ struct SettingsView {
 pub struct Params {
     #[serde(default)]
     notice: String,
-}
-
-fn form(body: &Bytes) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-fn value<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
-}
-
-fn error_texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
-    errors
-        .iter()
-        .map(|e| {
-            let key = format!("crm.error.{}", e.code);
-            let text = page.t.get(&key);
-            let text = if text == key { e.message.clone() } else { text.to_string() };
-            format!("{}: {text}", e.field)
-        })
-        .collect()
 }
 
 async fn view(

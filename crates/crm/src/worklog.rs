@@ -154,6 +154,7 @@ pub async fn add_task(
                 name.contains("assignee").then(|| AppError::field("assignee_id", "not_found", "No such member."))
             })
         })?;
+    crate::reminders::schedule(tx, task, input.remind_at, now).await?;
     Ok(task)
 }
 
@@ -166,9 +167,14 @@ pub struct TaskChange {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub due_at: Option<OffsetDateTime>,
+    /// A new reminder time: the reminder is mailed again at that time, even if an earlier one was.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub remind_at: Option<OffsetDateTime>,
 }
 
-/// Changes a task whose record the member can see.
+/// Changes a task whose record the member can see; a new `remind_at` in the future schedules its
+/// reminder.
 pub async fn change_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: OffsetDateTime) -> Result<(), AppError> {
     check_item_parent(tx, "tasks", "task_id", task).await?;
     let mut errors = Vec::new();
@@ -180,13 +186,22 @@ pub async fn change_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: O
     if let Some(title) = &change.title {
         check_text(&mut errors, "title", title, 1, 200);
     }
+    if let (Some(remind), Some(due)) = (change.remind_at, change.due_at)
+        && remind > due
+    {
+        errors.push(FieldError::new("remind_at", "after_due", "The reminder comes after the due date."));
+    }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
+    // A moved reminder is a new one: `reminded_at` is cleared so that it is mailed at its new time.
     sqlx::query(
         "update tasks set status = coalesce($3, status), title = coalesce($4, title), assignee_id = coalesce($5, assignee_id),
                 due_at = coalesce($6, due_at), updated_at = $7,
-                completed_at = case when coalesce($3, status) = 'done' then coalesce(completed_at, $7) else null end
+                completed_at = case when coalesce($3, status) = 'done' then coalesce(completed_at, $7) else null end,
+                remind_at = coalesce($8, remind_at),
+                reminded_at = case when $8::timestamptz is distinct from remind_at and $8 is not null then null
+                                   else reminded_at end
           where org_id = $1 and task_id = $2",
     )
     .bind(tx.org())
@@ -196,6 +211,7 @@ pub async fn change_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: O
     .bind(change.assignee_id)
     .bind(change.due_at)
     .bind(now)
+    .bind(change.remind_at)
     .execute(tx.conn())
     .await
     .map_err(|e| {
@@ -203,6 +219,7 @@ pub async fn change_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: O
             name.contains("assignee").then(|| AppError::field("assignee_id", "not_found", "No such member."))
         })
     })?;
+    crate::reminders::schedule(tx, task, change.remind_at, now).await?;
     Ok(())
 }
 
@@ -323,7 +340,7 @@ pub async fn delete_item(
 /// One entry of a record's timeline.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Entry {
-    /// `change`, `note`, `task` or `activity`.
+    /// `change`, `note`, `task`, `activity` or `file`.
     pub kind: String,
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
@@ -383,6 +400,10 @@ pub async fn timeline(
                   jsonb_build_object('kind', a.kind, 'subject', a.subject, 'body', a.body, 'outcome', a.outcome,
                                      'duration_minutes', a.duration_minutes)
              from activities a where a.org_id = $1 and a.{column} = $2
+           union all
+           select 'file', f.file_id, f.created_at, f.uploaded_by,
+                  jsonb_build_object('name', f.name, 'content_type', f.content_type, 'size_bytes', f.size_bytes)
+             from files f where f.org_id = $1 and f.{column} = $2
          ) e
          where ($3::timestamptz is null or (e.at, e.id) < ($3, $4))
          order by e.at desc, e.id desc limit $5"

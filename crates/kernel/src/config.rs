@@ -43,6 +43,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RELAIS_TRUSTED_PROXIES",
         "comma-separated IP addresses or CIDR ranges of the reverse proxies in front of Relais, e.g. 10.0.0.5,10.1.0.0/16. Only from these is X-Forwarded-For believed (default: none).",
     ),
+    (
+        "RELAIS_WEBHOOKS_ALLOW_PRIVATE",
+        "true: outgoing webhooks may reach loopback and private addresses and plain http:// (for a local test receiver only; default false, which refuses them so a webhook cannot probe the internal network).",
+    ),
     ("RELAIS_LOG", "log filter, e.g. info or relais=debug (default info)."),
     ("RELAIS_LOG_FORMAT", "json (default) or pretty."),
 ];
@@ -88,6 +92,8 @@ pub struct Config {
     pub mail_outbox: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `web::ClientInfo`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `RELAIS_WEBHOOKS_ALLOW_PRIVATE`: webhooks may target loopback/private addresses over http.
+    pub webhooks_allow_private: bool,
     pub log_filter: String,
     pub log_format: LogFormat,
 }
@@ -222,6 +228,13 @@ impl Config {
             Some("pretty") => LogFormat::Pretty,
             Some(other) => return Err(problem("RELAIS_LOG_FORMAT", format!("'{other}' is not json or pretty"))),
         };
+        let webhooks_allow_private = match get("RELAIS_WEBHOOKS_ALLOW_PRIVATE") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(problem("RELAIS_WEBHOOKS_ALLOW_PRIVATE", format!("'{other}' is not true or false")));
+            }
+        };
         Ok(Self {
             database,
             listen,
@@ -232,6 +245,7 @@ impl Config {
             mail_from,
             mail_outbox,
             trusted_proxies,
+            webhooks_allow_private,
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,
         })

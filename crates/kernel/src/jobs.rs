@@ -43,7 +43,12 @@ impl NewJob {
 
 /// Adds a job in the caller's tenant transaction: it exists only if the caller commits.
 pub async fn enqueue(tx: &mut OrgTx, clock: &Clock, job: NewJob) -> Result<JobId, sqlx::Error> {
-    let now = clock.now();
+    enqueue_at(tx, clock.now(), job).await
+}
+
+/// [`enqueue`] for a caller that already read the clock (`now` is the creation time, and the run
+/// time unless the job names one).
+pub async fn enqueue_at(tx: &mut OrgTx, now: OffsetDateTime, job: NewJob) -> Result<JobId, sqlx::Error> {
     let inserted: Option<JobId> = sqlx::query_scalar(
         "insert into jobs (org_id, job_id, kind, payload, idempotency_key, max_attempts, run_at, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -80,6 +85,8 @@ pub struct JobRun {
     pub job_id: JobId,
     pub payload: Value,
     pub attempt: i32,
+    /// The worker's clock when the job started: what a handler should call "now".
+    pub now: OffsetDateTime,
 }
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = anyhow::Result<OrgTx>> + Send>>;
@@ -187,7 +194,13 @@ impl Worker {
         if renewed.rows_affected() != 1 {
             anyhow::bail!("lease on job {} was lost before it started", job.job_id);
         }
-        let run = JobRun { tx, job_id: job.job_id, payload: job.payload.clone(), attempt: job.attempts };
+        let run = JobRun {
+            tx,
+            job_id: job.job_id,
+            payload: job.payload.clone(),
+            attempt: job.attempts,
+            now: self.clock.now(),
+        };
         // A handler that hangs would hold its job (and a connection) forever: bound it in wall time.
         let mut tx = tokio::time::timeout(HANDLER_TIMEOUT, handler(run))
             .await

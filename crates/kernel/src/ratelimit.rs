@@ -87,6 +87,11 @@ pub const EMAIL_CODE_PER_IP: Rule = Rule { name: "email-code-ip", limit: 20, win
 /// Entries of an emailed sign-in code for one email address (five wrong codes also burn the code).
 pub const EMAIL_CODE_PER_ACCOUNT: Rule = Rule { name: "email-code-account", limit: 10, window: Duration::minutes(15) };
 
+/// Landing-page form submissions from one client address (P1-11: spam).
+pub const FORM_SUBMIT_PER_IP: Rule = Rule { name: "form-ip", limit: 10, window: Duration::minutes(10) };
+/// Submissions to one landing-page form, from everywhere: caps a distributed flood.
+pub const FORM_SUBMIT_PER_FORM: Rule = Rule { name: "form-form", limit: 300, window: Duration::hours(1) };
+
 /// The in-process flood guard: per client address, bursts of [`FLOOD_BURST`] requests to limited
 /// endpoints, refilled at [`FLOOD_PER_SECOND`] a second.
 pub const FLOOD_BURST: u32 = 60;
@@ -99,6 +104,8 @@ pub enum Subject<'a> {
     Ip(&'a ClientInfo),
     /// An account, by email address (compared trimmed and lower-cased, known or not).
     Account(&'a str),
+    /// Something else that is limited as a whole, such as one public form (`form:<public id>`).
+    Named(&'a str),
 }
 
 /// Per-node state of the rate limiter: the bucket-naming key and the flood guard.
@@ -184,6 +191,7 @@ pub async fn check(state: &AppState, rule: &Rule, subject: Subject<'_>) -> Resul
             ip_key(client.ip)
         }
         Subject::Account(email) => format!("account:{}", email.trim().to_lowercase()),
+        Subject::Named(name) => format!("named:{name}"),
     };
     let bucket = state.rate_limits.bucket(rule, &subject_key);
     let window_secs = i32::try_from(rule.window.whole_seconds()).unwrap_or(i32::MAX).max(1);

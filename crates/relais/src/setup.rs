@@ -120,7 +120,8 @@ pub async fn run(
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = Worker::new(database.db.clone(), clock.clone(), web::job_registry(mailer, Vault::new(master.clone())));
+    let worker =
+        Worker::new(database.db.clone(), clock.clone(), web::job_registry(&config, mailer, Vault::new(master.clone())));
     let mut worker_stop = stop_rx.clone();
     let worker_task = tokio::spawn(worker.run(async move {
         let _ = worker_stop.wait_for(|stop| *stop).await;

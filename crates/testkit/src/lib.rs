@@ -153,6 +153,15 @@ impl TestApp {
             ("RELAIS_PUBLIC_URL".to_string(), format!("http://127.0.0.1:{}", address.port())),
             ("RELAIS_LISTEN".to_string(), address.to_string()),
             ("RELAIS_MASTER_KEY".to_string(), master_key),
+            // Files (imports, attachments) go to a directory of this test's own, never the
+            // working directory.
+            (
+                "RELAIS_DATA_DIR".to_string(),
+                std::env::temp_dir()
+                    .join(format!("relais-data-{}", uuid::Uuid::new_v4().simple()))
+                    .display()
+                    .to_string(),
+            ),
         ]
         .into_iter()
         .chain(outbox.iter().map(|dir| ("RELAIS_MAIL_OUTBOX".to_string(), dir.display().to_string())))
@@ -226,7 +235,7 @@ impl TestApp {
     /// The job handlers `relais serve` registers, built for this app's configuration.
     pub fn job_registry(&self) -> kernel::jobs::Registry {
         let mailer = kernel::mail::Mailer::from_config(&self.state.config).expect("mailer");
-        web::job_registry(mailer, self.state.vault.clone())
+        web::job_registry(&self.state.config, mailer, self.state.vault.clone())
     }
 
     /// Runs due jobs until none is left, as a worker would, and returns what happened. Jobs that

@@ -13,7 +13,8 @@ use kernel::AppError;
 use kernel::web::AppState;
 
 pub async fn cross_site_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) || is_public_form(request.uri().path())
+    {
         return next.run(request).await;
     }
     let headers = request.headers();
@@ -41,6 +42,12 @@ pub async fn cross_site_guard(State(state): State<AppState>, request: Request, n
         tracing::warn!(fetch_site, origin, "cross-site request refused");
         AppError::Forbidden.into_response()
     }
+}
+
+/// A landing-page form (`/f/{public_id}`) is meant to be posted from other sites (an embedded
+/// snippet). Its handler reads no session and acts for nobody, so a cross-site POST gains nothing.
+fn is_public_form(path: &str) -> bool {
+    path.strip_prefix("/f/").is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
 }
 
 /// Exact match, except that the loopback names of a local instance stand for each other

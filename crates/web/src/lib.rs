@@ -55,10 +55,16 @@ pub fn data_catalog() -> Vec<TableEntry> {
 
 /// The background-job handlers of every module: what `relais serve` and `relais worker` run, and
 /// what tests run.
-pub fn job_registry(mailer: kernel::mail::Mailer, vault: kernel::vault::Vault) -> kernel::jobs::Registry {
+pub fn job_registry(
+    config: &kernel::config::Config,
+    mailer: kernel::mail::Mailer,
+    vault: kernel::vault::Vault,
+) -> kernel::jobs::Registry {
     let mut registry = kernel::jobs::Registry::default();
-    kernel::mail::register(&mut registry, mailer, vault);
+    kernel::mail::register(&mut registry, mailer, vault.clone());
     crm::import::register(&mut registry);
+    crm::reminders::register(&mut registry, vault.clone(), config.public_url.clone());
+    crm::webhooks::register(&mut registry, vault, config.webhooks_allow_private);
     registry
 }
 

@@ -282,14 +282,6 @@ pub async fn progress(
     Ok(no_store(StatusCode::OK, render(&v).map_err(|e| PageError::new(e, &page))?))
 }
 
-fn form(body: &Bytes) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-}
-
-fn csrf_of(form: &[(String, String)]) -> &str {
-    form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default()
-}
-
 /// Runs a step; a refusal re-renders the page with the reason.
 async fn step(
     state: &AppState,
@@ -300,8 +292,8 @@ async fn step(
     work: impl AsyncFnOnce(Uuid, Vec<(String, String)>) -> Result<(), AppError>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(state, "/crm/imports");
-    let fields = form(body);
-    signed_in.check_csrf(state, csrf_of(&fields))?;
+    let fields = crate::form::parse(body);
+    signed_in.check_csrf(state, crate::form::csrf(&fields))?;
     let id = parse_id(id).map_err(|e| PageError::new(e, &page))?;
     match work(id, fields).await {
         Ok(()) => Ok(Redirect::to(&format!("/crm/imports/{id}")).into_response()),

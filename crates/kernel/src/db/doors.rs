@@ -26,4 +26,13 @@ impl Db {
             .fetch_optional(&self.app)
             .await
     }
+
+    /// A landing-page form's public id to (org, form id), through `app.resolve_lead_form`
+    /// (migration 0016): only an active form of an active org.
+    pub async fn resolve_lead_form(&self, public_id: &str) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, form_id from app.resolve_lead_form($1)")
+            .bind(public_id)
+            .fetch_optional(&self.app)
+            .await
+    }
 }

@@ -1,6 +1,6 @@
 //! The CRM in a real browser (issue #4): create a contact through its form, find it with the
-//! search box, and drag a deal to another column of the board — headless Chromium, the pages'
-//! own script, the real server.
+//! search box, drag a deal to another column of the board, import a CSV through the mapping
+//! screen and export the list — headless Chromium, the pages' own script, the real server.
 
 use fantoccini::Locator;
 use serde_json::{Value, json};
@@ -14,7 +14,8 @@ async fn bearer(app: &TestApp, email: &str) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
-/// P1-03: a sales rep's day in Chromium — a contact is created, found, and a deal moves on the board.
+/// P1-03, P1-18: a sales rep's day in Chromium — a contact is created and found, a deal moves on
+/// the board, a French CSV is imported through the mapping screen, and the list is exported.
 #[tokio::test]
 async fn p1_03_create_search_and_drag_a_deal_in_chromium() {
     let app = TestApp::spawn().await;
@@ -110,6 +111,62 @@ async fn p1_03_create_search_and_drag_a_deal_in_chromium() {
         .await
         .unwrap();
     assert_eq!(moved["stage_id"], target.as_str(), "the server holds the move");
+
+    // Import a French Excel CSV (semicolons, Windows-1252) through the upload and mapping screens.
+    let csv_path = profile.join("contacts.csv");
+    std::fs::create_dir_all(&profile).unwrap();
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode("Prénom;Nom;Courriel;Fonction\r\nÉmile;Zola;emile@zola.fr;Écrivain\r\nGeorge;Sand;george@sand.fr;Romancière\r\n");
+    std::fs::write(&csv_path, &bytes).unwrap();
+    client.goto(&app.url("/crm/imports")).await.unwrap();
+    client
+        .find(Locator::Css("input[type=file][name=file]"))
+        .await
+        .unwrap()
+        .send_keys(csv_path.to_str().unwrap())
+        .await
+        .unwrap();
+    client.find(Locator::Css("form[action='/crm/imports'] button.primary")).await.unwrap().click().await.unwrap();
+    let mapping = client.wait().for_element(Locator::Css("form[action$='/mapping']")).await.unwrap();
+    // The headers were matched automatically (Prénom → first name, Courriel → email…); keep them.
+    let chosen: Vec<String> = {
+        let mut values = Vec::new();
+        for select in mapping.find_all(Locator::Css("select")).await.unwrap() {
+            values.push(select.prop("value").await.unwrap().unwrap_or_default());
+        }
+        values
+    };
+    assert_eq!(chosen, vec!["first_name", "last_name", "email", "title"], "auto-matched columns");
+    // Each step reloads the same address: mark the page to know when the next one has arrived.
+    let mark = "document.body.dataset.stale = '1'";
+    client.execute(mark, vec![]).await.unwrap();
+    mapping.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("body:not([data-stale])")).await.unwrap();
+    client.execute(mark, vec![]).await.unwrap();
+    client.find(Locator::Css("form[action$='/run'] button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("body:not([data-stale]) #import-progress")).await.unwrap();
+    app.run_jobs().await;
+    client.refresh().await.unwrap();
+    let progress = client.wait().for_element(Locator::Css("#import-progress")).await.unwrap().text().await.unwrap();
+    assert!(progress.contains("100"), "the import finished: {progress}");
+    client.goto(&app.url("/crm/contacts?q=zola")).await.unwrap();
+    let row = client.find(Locator::Css("#records tbody tr")).await.unwrap().text().await.unwrap();
+    assert!(row.contains("Émile") && row.contains("Écrivain"), "accents survived Windows-1252: {row}");
+
+    // Export the list from the page's link, as the signed-in browser.
+    client.goto(&app.url("/crm/contacts")).await.unwrap();
+    let href = client.find(Locator::Css("#export-csv")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let csv = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0], { credentials: 'same-origin' }).then(r => r.text()).then(done, e => done('failed: ' + e));",
+            vec![json!(href)],
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap();
+    for expected in ["emile@zola.fr", "george@sand.fr", "jeanne.moreau@exemple.fr"] {
+        assert!(csv.contains(expected), "{expected} missing from the export: {csv}");
+    }
 
     client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);

@@ -9,6 +9,8 @@ mod billing_card_data;
 mod browser_crm;
 mod browser_journeys;
 mod crm_export;
+mod crm_files;
+mod crm_forms_webhooks;
 mod crm_import;
 mod crm_records;
 mod identity_api_auth;

@@ -1,0 +1,42 @@
+//! The pieces every CRM page handler needs from an `application/x-www-form-urlencoded` body, and
+//! the one way field errors become sentences on a page.
+
+use axum::body::Bytes;
+use kernel::FieldError;
+use kernel::web::Page;
+
+/// The body's fields in order; a name may repeat (checkbox groups).
+pub type Fields = Vec<(String, String)>;
+
+pub fn parse(body: &Bytes) -> Fields {
+    url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// The first value of `name`, or "".
+pub fn value<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+/// Every value of `name` (a group of checkboxes), in order.
+pub fn values(form: &[(String, String)], name: &str) -> Vec<String> {
+    form.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+}
+
+/// The CSRF token a signed-in form carries.
+pub fn csrf(form: &[(String, String)]) -> &str {
+    value(form, "csrf")
+}
+
+/// "field: message" lines in the page's language, the translation of the error code when there
+/// is one (`crm.error.<code>`), else the error's own message.
+pub fn error_texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
+    errors
+        .iter()
+        .map(|e| {
+            let key = format!("crm.error.{}", e.code);
+            let text = page.t.get(&key);
+            let text = if text == key { e.message.clone() } else { text.to_string() };
+            format!("{}: {text}", e.field)
+        })
+        .collect()
+}
