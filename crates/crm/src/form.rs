@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use kernel::FieldError;
 use kernel::web::Page;
+use serde::Deserialize;
 
 /// The body's fields in order; a name may repeat (checkbox groups).
 pub type Fields = Vec<(String, String)>;
@@ -39,4 +40,18 @@ pub fn error_texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
             format!("{}: {text}", e.field)
         })
         .collect()
+}
+
+/// The query string of a page reached by a redirect after a change: `?notice=saved`.
+#[derive(Debug, Default, Deserialize)]
+pub struct NoticeParams {
+    #[serde(default)]
+    notice: String,
+}
+
+impl NoticeParams {
+    /// The notice in the page's language (`crm.notice.<name>`), if there is one.
+    pub fn text(&self, page: &Page) -> Option<String> {
+        (!self.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", self.notice)).to_string())
+    }
 }

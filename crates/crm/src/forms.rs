@@ -103,8 +103,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>
     Option::<Uuid>::deserialize(d).map(Some)
 }
 
-/// The values a form will have once `input` is applied to `current` (or to nothing).
-struct Settled {
+/// A form's editable values: what `settle` computes from an input, and what the editor shows.
+#[derive(Debug, Clone, Default)]
+struct FormValues {
     name: String,
     title: String,
     intro: String,
@@ -129,7 +130,7 @@ fn text(errors: &mut Vec<FieldError>, field: &'static str, value: String, min: u
     value
 }
 
-fn settle(current: Option<&LeadForm>, input: FormInput) -> Result<Settled, AppError> {
+fn settle(current: Option<&LeadForm>, input: FormInput) -> Result<FormValues, AppError> {
     let mut errors = Vec::new();
     let old = |f: fn(&LeadForm) -> String| current.map(f).unwrap_or_default();
     let name = text(&mut errors, "name", input.name.unwrap_or_else(|| old(|f| f.name.clone())), 1, 100);
@@ -196,7 +197,7 @@ fn settle(current: Option<&LeadForm>, input: FormInput) -> Result<Settled, AppEr
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    Ok(Settled {
+    Ok(FormValues {
         name,
         title,
         intro,
@@ -722,22 +723,10 @@ struct FormsView {
     notice: Option<String>,
 }
 
-/// What the editor shows.
-#[derive(Debug, Clone, Default)]
-struct Draft {
-    name: String,
-    title: String,
-    intro: String,
-    fields: Vec<String>,
-    required_fields: Vec<String>,
-    consent_text: String,
-    thank_you: String,
-    language: String,
-    lead_source: String,
-    active: bool,
-}
+/// What the editor shows: the form's values, or what was typed in a refused submission.
+type Draft = FormValues;
 
-impl Draft {
+impl FormValues {
     fn of(form: &LeadForm) -> Self {
         Self {
             name: form.name.clone(),
@@ -749,6 +738,7 @@ impl Draft {
             thank_you: form.thank_you.clone(),
             language: form.language.clone(),
             lead_source: form.lead_source.clone(),
+            owner_id: form.owner_id,
             active: form.active,
         }
     }
@@ -775,6 +765,7 @@ impl Draft {
             thank_you: form::value(body, "thank_you").into(),
             language: form::value(body, "language").into(),
             lead_source: form::value(body, "lead_source").into(),
+            owner_id: None,
             active: form::value(body, "active") == "true",
         }
     }
@@ -802,12 +793,6 @@ impl Draft {
     fn requires(&self, field: &&str) -> bool {
         self.required_fields.iter().any(|f| f == field)
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Params {
-    #[serde(default)]
-    notice: String,
 }
 
 async fn forms_page(
@@ -845,18 +830,14 @@ async fn forms_page(
     Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 
-fn notice(page: &Page, params: &Params) -> Option<String> {
-    (!params.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", params.notice)).to_string())
-}
-
 pub async fn page_list(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    Query(params): Query<Params>,
+    Query(params): Query<crate::form::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm/forms");
-    let notice = notice(&page, &params);
+    let notice = params.text(&page);
     forms_page(&state, &principal, page, None, None, Vec::new(), notice).await
 }
 
@@ -865,11 +846,11 @@ pub async fn page_show(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<Params>,
+    Query(params): Query<crate::form::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, &format!("/crm/forms/{id}"));
     let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
-    let notice = notice(&page, &params);
+    let notice = params.text(&page);
     forms_page(&state, &principal, page, Some(id), None, Vec::new(), notice).await
 }
 

@@ -43,6 +43,7 @@ use engine::ImportRow;
 
 pub const DRY_RUN_JOB: &str = "crm.import.dry_run";
 pub const RUN_JOB: &str = "crm.import.run";
+pub const REVERT_JOB: &str = "crm.import.revert";
 /// A batch that keeps failing is retried this many times, then the import is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
 pub const DEFAULT_BATCH_ROWS: i32 = 5000;
@@ -54,13 +55,8 @@ pub fn imports_dir(state: &AppState) -> PathBuf {
 
 fn importable(object: Option<&str>) -> Result<ObjectType, AppError> {
     match object.and_then(ObjectType::parse) {
-        Some(t @ (ObjectType::Contact | ObjectType::Lead | ObjectType::Company)) => Ok(t),
-        Some(ObjectType::Deal) => Err(AppError::field(
-            "object",
-            "not_importable",
-            "Deals cannot be imported yet: import companies and contacts.",
-        )),
-        None => Err(AppError::field("object", "invalid_choice", "Choose contacts, leads or companies.")),
+        Some(t) => Ok(t),
+        None => Err(AppError::field("object", "invalid_choice", "Choose contacts, leads, companies or deals.")),
     }
 }
 
@@ -175,6 +171,9 @@ pub struct ImportView {
 pub fn view(import: ImportRow) -> ImportView {
     let progress = match import.status.as_str() {
         "done" | "reverted" => 100,
+        "reverting" if import.created_count > 0 => {
+            ((import.revert_deleted as f64 / import.created_count as f64) * 100.0).floor().min(99.0) as u8
+        }
         "running" | "failed" if import.size_bytes > 0 => {
             ((import.next_offset.max(0) as f64 / import.size_bytes as f64) * 100.0).floor().min(99.0) as u8
         }
@@ -410,28 +409,97 @@ pub async fn api_run(
     Ok((StatusCode::ACCEPTED, Json(view(row))))
 }
 
-/// Reverts a finished (or failed) import.
-pub async fn revert(state: &AppState, principal: &Principal, id: Uuid) -> Result<engine::Reverted, AppError> {
+/// Starts reverting a finished (or failed) import: the work runs as jobs, a batch at a time, and
+/// the import shows `reverting` with its progress until it is `reverted`.
+pub async fn revert(state: &AppState, principal: &Principal, id: Uuid) -> Result<ImportRow, AppError> {
     let mut tx = principal.begin(&state.db).await?;
     let row = engine::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
     if !matches!(row.status.as_str(), "done" | "failed") {
         return Err(AppError::Conflict("only a finished or failed import can be reverted".into()));
     }
-    let done = engine::revert(&mut tx, &row, Some(principal.user_id), state.clock.now()).await?;
-    let event = AuditEvent::new("import.reverted").target("import", id).payload(
-        json!({ "object": row.object_type, "deleted": done.deleted, "restored_fields": done.restored_fields }),
-    );
+    let now = state.clock.now();
+    sqlx::query(
+        "update imports set status = 'reverting', reverted_by = $3, last_error = null, updated_at = $4
+          where org_id = $1 and import_id = $2",
+    )
+    .bind(tx.org())
+    .bind(id)
+    .bind(principal.user_id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    enqueue_revert(&mut tx, &Payload { import_id: id, dir: imports_dir(state), seq: 0, at: now }).await?;
+    let event = AuditEvent::new("import.reverted").target("import", id).payload(json!({ "object": row.object_type }));
     state.audit.record(&mut tx, event).await?;
+    let row = engine::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    Ok(done)
+    Ok(row)
 }
 
 pub async fn api_revert(
     State(state): State<AppState>,
     principal: Principal,
     UrlPath(id): UrlPath<String>,
-) -> Result<Json<engine::Reverted>, AppError> {
-    Ok(Json(revert(&state, &principal, parse_id(&id)?).await?))
+) -> Result<(StatusCode, Json<ImportView>), AppError> {
+    let row = revert(&state, &principal, parse_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(row))))
+}
+
+async fn enqueue_revert(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    let mut job = NewJob::new(
+        REVERT_JOB,
+        format!("{}:revert:{}", payload.import_id, payload.seq),
+        serde_json::to_value(payload).map_err(anyhow::Error::from)?,
+    );
+    job.max_attempts = MAX_ATTEMPTS;
+    kernel::jobs::enqueue_at(tx, payload.at, job).await?;
+    Ok(())
+}
+
+async fn revert_job(run: JobRun) -> anyhow::Result<OrgTx> {
+    let payload: Payload = serde_json::from_value(run.payload)?;
+    let mut tx = run.tx;
+    sqlx::query("savepoint import_step").execute(tx.conn()).await?;
+    let result = revert_step(&mut tx, &payload).await;
+    settle(tx, payload.import_id, run.attempt, result).await
+}
+
+/// One step of a revert: first restore the updated fields, then delete created records a batch
+/// at a time; each step commits with its counters and queues the next.
+async fn revert_step(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    let Some(row) = engine::load(tx, payload.import_id, true).await? else { return Ok(()) };
+    if row.status != "reverting" {
+        return Ok(());
+    }
+    let next = Payload { seq: payload.seq + 1, ..payload.clone() };
+    if row.revert_restored_fields.is_none() {
+        let restored = engine::restore_updated(tx, &row, row.reverted_by, payload.at).await?;
+        sqlx::query("update imports set revert_restored_fields = $3 where org_id = $1 and import_id = $2")
+            .bind(tx.org())
+            .bind(row.import_id)
+            .bind(i64::try_from(restored).unwrap_or(i64::MAX))
+            .execute(tx.conn())
+            .await?;
+        return enqueue_revert(tx, &next).await;
+    }
+    // As many records per step as the import wrote per batch: a step stays well inside a job's
+    // time limit whatever the size of the import.
+    let batch = i64::from(row.batch_rows.max(1));
+    let deleted = engine::delete_created(tx, &row, batch).await?;
+    sqlx::query(
+        "update imports set revert_deleted = revert_deleted + $3, updated_at = $4 where org_id = $1 and import_id = $2",
+    )
+    .bind(tx.org())
+    .bind(row.import_id)
+    .bind(i64::try_from(deleted).unwrap_or(i64::MAX))
+    .bind(payload.at)
+    .execute(tx.conn())
+    .await?;
+    if i64::try_from(deleted).unwrap_or(i64::MAX) < batch {
+        engine::finish_revert(tx, &row, payload.at).await
+    } else {
+        enqueue_revert(tx, &next).await
+    }
 }
 
 /// The rejected rows as CSV: the file's columns, then `row` and `error`. Streamed by pages of
@@ -514,6 +582,7 @@ pub async fn api_rejects(
 pub fn register(registry: &mut Registry) {
     registry.register(DRY_RUN_JOB, dry_run_job);
     registry.register(RUN_JOB, run_job);
+    registry.register(REVERT_JOB, revert_job);
 }
 
 /// Settles a step that ran inside the savepoint `import_step`: on failure at the last attempt,

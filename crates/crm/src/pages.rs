@@ -793,18 +793,12 @@ pub async fn create<O: Object>(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct NoticeParams {
-    #[serde(default)]
-    notice: String,
-}
-
 pub async fn show<O: Object>(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<NoticeParams>,
+    Query(params): Query<crate::form::NoticeParams>,
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
@@ -819,7 +813,7 @@ pub async fn show<O: Object>(
         .await
         .map_err(|e| fail(e.into()))?;
     let values = record.as_object().cloned().unwrap_or_default();
-    let notice = (!params.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", params.notice)).to_string());
+    let notice = params.text(&page);
     let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], notice).await.map_err(&fail)?;
     tx.commit().await.map_err(|e| fail(e.into()))?;
     Ok(no_store(render(&view).map_err(&fail)?))

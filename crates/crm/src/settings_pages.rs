@@ -10,7 +10,6 @@ use kernel::AppError;
 use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -31,12 +30,6 @@ struct SettingsView {
     pipelines: Vec<Pipeline>,
     errors: Vec<String>,
     notice: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Params {
-    #[serde(default)]
-    notice: String,
 }
 
 async fn view(
@@ -84,10 +77,10 @@ pub async fn page(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    Query(params): Query<Params>,
+    Query(params): Query<crate::form::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/crm");
-    let notice = (!params.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", params.notice)).to_string());
+    let notice = params.text(&page);
     show_page(&state, &principal, &page, Vec::new(), notice).await
 }
 

@@ -763,12 +763,6 @@ impl WebhooksView {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct PageParams {
-    #[serde(default)]
-    notice: String,
-}
-
 struct Draft {
     url: String,
     description: String,
@@ -816,18 +810,14 @@ async fn webhooks_page(
     Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 
-fn notice(page: &Page, params: &PageParams) -> Option<String> {
-    (!params.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", params.notice)).to_string())
-}
-
 pub async fn page_list(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    Query(params): Query<PageParams>,
+    Query(params): Query<crate::form::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/webhooks");
-    let notice = notice(&page, &params);
+    let notice = params.text(&page);
     webhooks_page(&state, &principal, page, None, None, None, Vec::new(), notice).await
 }
 
@@ -836,11 +826,11 @@ pub async fn page_show(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<PageParams>,
+    Query(params): Query<crate::form::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, &format!("/settings/webhooks/{id}"));
     let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
-    let notice = notice(&page, &params);
+    let notice = params.text(&page);
     webhooks_page(&state, &principal, page, Some(id), None, None, Vec::new(), notice).await
 }
 

@@ -50,6 +50,11 @@ pub struct ImportRow {
     pub error_count: i64,
     pub last_error: Option<String>,
     pub created_by: Option<Uuid>,
+    /// While reverting: the fields restored so far (null until that step is done) and the records
+    /// deleted so far.
+    pub revert_restored_fields: Option<i64>,
+    pub revert_deleted: i64,
+    pub reverted_by: Option<Uuid>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -58,7 +63,8 @@ pub struct ImportRow {
 
 pub const COLUMNS: &str = "import_id, object_type, status, file_name, size_bytes, encoding, delimiter, headers,
     mapping, dry_run, next_offset, next_row, batches_done, batch_rows, rows_done, created_count, updated_count,
-    duplicate_count, error_count, last_error, created_by, created_at, finished_at";
+    duplicate_count, error_count, last_error, created_by, revert_restored_fields, revert_deleted, reverted_by,
+    created_at, finished_at";
 
 impl ImportRow {
     pub fn object(&self) -> Result<ObjectType, AppError> {
@@ -86,6 +92,8 @@ enum Target {
 pub struct Plan {
     object: ObjectType,
     columns: Vec<(usize, Target)>,
+    /// For deals: what pipeline, stage and company names in the batch refer to.
+    deal_refs: Option<DealRefs>,
 }
 
 impl Plan {
@@ -102,7 +110,40 @@ impl Plan {
                 }
             }
         }
-        Self { object, columns }
+        Self { object, columns, deal_refs: None }
+    }
+
+    /// Loads what the batch's deal rows refer to (pipelines and stages once, companies per batch).
+    /// Nothing to do for other objects.
+    pub async fn prepare(
+        &mut self,
+        tx: &mut OrgTx,
+        rows: &[(i64, csv::StringRecord)],
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        if self.object != ObjectType::Deal {
+            return Ok(());
+        }
+        let stages = match self.deal_refs.take() {
+            Some(refs) => refs.stages,
+            None => DealRefs::stages(tx, now).await?,
+        };
+        let company_column = self.columns.iter().find_map(|(i, t)| match t {
+            Target::Field(def) if def.key == "company_id" => Some(*i),
+            _ => None,
+        });
+        let names: Vec<String> = match company_column {
+            Some(i) => rows
+                .iter()
+                .filter_map(|(_, r)| r.get(i).map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect(),
+            None => Vec::new(),
+        };
+        let companies = DealRefs::companies(tx, &names).await?;
+        self.deal_refs = Some(DealRefs { stages, companies });
+        Ok(())
     }
 
     fn fields(&self) -> Vec<&'static FieldDef> {
@@ -122,6 +163,126 @@ impl Plan {
             ObjectType::Company => Some("domain"),
             ObjectType::Deal => None,
         }
+    }
+}
+
+/// A stage of the organization's pipelines, as deal rows name it.
+#[derive(Debug, Clone)]
+struct StageRef {
+    pipeline_id: Uuid,
+    pipeline_name: String,
+    stage_id: Uuid,
+    stage_name: String,
+}
+
+/// Deal rows name their pipeline, stage and company as people do — "Proposition", "Acme SAS",
+/// "acme.fr" — or by id; this resolves them. Names compare folded (case, accents, spaces).
+#[derive(Debug, Clone, Default)]
+pub struct DealRefs {
+    /// In pipeline order, then stage order: the first is the default stage.
+    stages: Vec<StageRef>,
+    /// Lower-cased name, domain or id → the companies it names (more than one: ambiguous).
+    companies: HashMap<String, Vec<Uuid>>,
+}
+
+impl DealRefs {
+    async fn stages(tx: &mut OrgTx, now: OffsetDateTime) -> Result<Vec<StageRef>, AppError> {
+        crate::pipelines::ensure_default(tx, now).await?;
+        let rows: Vec<(Uuid, String, Uuid, String)> = sqlx::query_as(
+            "select p.pipeline_id, p.name, s.stage_id, s.name
+               from pipelines p join pipeline_stages s using (org_id, pipeline_id)
+              where p.org_id = $1 order by p.position, p.created_at, s.position",
+        )
+        .bind(tx.org())
+        .fetch_all(tx.conn())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(pipeline_id, p, stage_id, s)| StageRef {
+                pipeline_id,
+                pipeline_name: super::mapping::fold(&p),
+                stage_id,
+                stage_name: super::mapping::fold(&s),
+            })
+            .collect())
+    }
+
+    async fn companies(tx: &mut OrgTx, texts: &[String]) -> Result<HashMap<String, Vec<Uuid>>, AppError> {
+        let mut found: HashMap<String, Vec<Uuid>> = HashMap::new();
+        if texts.is_empty() {
+            return Ok(found);
+        }
+        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "select company_id, lower(name), domain from companies
+              where org_id = $1 and (lower(name) = any($2) or domain = any($2) or company_id::text = any($2))",
+        )
+        .bind(tx.org())
+        .bind(texts)
+        .fetch_all(tx.conn())
+        .await?;
+        for (id, name, domain) in rows {
+            for key in [id.to_string(), name, domain].into_iter().filter(|k| !k.is_empty()) {
+                let ids = found.entry(key).or_default();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Fills `pipeline_id`, `stage_id` and `company_id` of a deal row from what it names: a stage
+    /// alone brings its pipeline, a pipeline alone its first stage, neither the default stage.
+    fn resolve(
+        &self,
+        pipeline: Option<&str>,
+        stage: Option<&str>,
+        company: Option<&str>,
+        cells: &mut Vec<(&'static FieldDef, Cell)>,
+        errors: &mut Vec<FieldError>,
+    ) {
+        let names = |text: &str, id: Uuid, name: &str| text == id.to_string() || super::mapping::fold(text) == name;
+        let pipeline_id = match pipeline {
+            None => None,
+            Some(text) => match self.stages.iter().find(|s| names(text, s.pipeline_id, &s.pipeline_name)) {
+                Some(s) => Some(s.pipeline_id),
+                None => {
+                    errors.push(FieldError::new("pipeline_id", "not_found", "No pipeline of this name."));
+                    return;
+                }
+            },
+        };
+        let in_pipeline = |s: &&StageRef| pipeline_id.is_none_or(|p| s.pipeline_id == p);
+        let chosen = match stage {
+            Some(text) => self.stages.iter().filter(in_pipeline).find(|s| names(text, s.stage_id, &s.stage_name)),
+            None => self.stages.iter().find(in_pipeline),
+        };
+        let Some(chosen) = chosen else {
+            let field = if stage.is_some() { "stage_id" } else { "pipeline_id" };
+            errors.push(FieldError::new(field, "not_found", "No stage of this name in the pipeline."));
+            return;
+        };
+        push_ref(cells, "pipeline_id", chosen.pipeline_id, errors);
+        push_ref(cells, "stage_id", chosen.stage_id, errors);
+        if let Some(text) = company {
+            match self.companies.get(&text.trim().to_lowercase()).map(Vec::as_slice) {
+                Some([id]) => push_ref(cells, "company_id", *id, errors),
+                Some([_, _, ..]) => errors.push(FieldError::new(
+                    "company_id",
+                    "ambiguous",
+                    "Several companies have this name: give the domain instead.",
+                )),
+                _ => errors.push(FieldError::new("company_id", "not_found", "No company of this name or domain.")),
+            }
+        }
+    }
+}
+
+fn push_ref(cells: &mut Vec<(&'static FieldDef, Cell)>, key: &str, id: Uuid, errors: &mut Vec<FieldError>) {
+    let Some(def) = ObjectType::Deal.field(key) else { return };
+    match parse_field(def, &Value::String(id.to_string())) {
+        Ok(cell) => cells.push((def, cell)),
+        Err(invalid) => errors.push(field_error(def.key, invalid)),
     }
 }
 
@@ -157,12 +318,16 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
     let mut errors = Vec::new();
     let mut cells = Vec::new();
     let mut custom = Map::new();
+    let (mut pipeline, mut stage, mut company) = (None, None, None);
     for (index, target) in &plan.columns {
         let text = record.get(*index).unwrap_or_default().trim();
         if text.is_empty() {
             continue;
         }
         match target {
+            Target::Field(def) if plan.deal_refs.is_some() && def.key == "pipeline_id" => pipeline = Some(text),
+            Target::Field(def) if plan.deal_refs.is_some() && def.key == "stage_id" => stage = Some(text),
+            Target::Field(def) if plan.deal_refs.is_some() && def.key == "company_id" => company = Some(text),
             Target::Field(def) => match parse_field(def, &Value::String(text.to_string())) {
                 Ok(cell) => cells.push((*def, cell)),
                 Err(invalid) => errors.push(field_error(def.key, invalid)),
@@ -171,6 +336,9 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
                 custom.insert(key.clone(), Value::String(text.to_string()));
             }
         }
+    }
+    if let Some(refs) = &plan.deal_refs {
+        refs.resolve(pipeline, stage, company, &mut cells, &mut errors);
     }
     if !errors.is_empty() {
         return Err(Reject { row, kind: "error", reason: reason(&errors), raw });
@@ -292,10 +460,11 @@ pub async fn read(path: PathBuf, delimiter: u8, offset: u64, max: usize) -> Resu
 /// The first rows, parsed, with their errors: what the mapping screen shows.
 pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset: u64) -> Result<Value, AppError> {
     let object = import.object()?;
-    let plan = Plan::new(object, &import.mapping.0);
+    let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom::definitions(tx, object).await?;
     let path = file::path_of(dir, tx.org().0, import.import_id);
     let batch = read(path, file::delimiter_byte(&import.delimiter), data_offset, 5).await?;
+    plan.prepare(tx, &batch.rows, import.created_at).await?;
     let rows: Vec<Value> = batch
         .rows
         .iter()
@@ -330,7 +499,7 @@ pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
 pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset: u64) -> Result<Value, AppError> {
     const KEPT_ERRORS: usize = 100;
     let object = import.object()?;
-    let plan = Plan::new(object, &import.mapping.0);
+    let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom::definitions(tx, object).await?;
     let path = file::path_of(dir, tx.org().0, import.import_id);
     let delimiter = file::delimiter_byte(&import.delimiter);
@@ -341,6 +510,7 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
     let mut next_row = 0i64;
     loop {
         let batch = read(path.clone(), delimiter, offset, 5000).await?;
+        plan.prepare(tx, &batch.rows, import.created_at).await?;
         let mut parsed = Vec::new();
         let mut rejects = Vec::new();
         for (i, record) in &batch.rows {
@@ -418,7 +588,7 @@ pub async fn run_batch(
     now: OffsetDateTime,
 ) -> Result<BatchOutcome, AppError> {
     let object = import.object()?;
-    let plan = Plan::new(object, &import.mapping.0);
+    let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom::definitions(tx, object).await?;
     let path = file::path_of(dir, tx.org().0, import.import_id);
     let batch = read(
@@ -428,6 +598,7 @@ pub async fn run_batch(
         import.batch_rows.max(1) as usize,
     )
     .await?;
+    plan.prepare(tx, &batch.rows, now).await?;
     let mut counts = Counts { rows: batch.rows.len() as i64, ..Counts::default() };
     let mut rejects: Vec<Reject> = Vec::new();
     let mut parsed = Vec::with_capacity(batch.rows.len());
@@ -546,6 +717,14 @@ async fn write_creates(
     if !owner_mapped && let Some(owner) = object.field("owner_id") {
         fields.push(owner);
     }
+    if object == ObjectType::Deal {
+        // Always written: `DealRefs::resolve` gave every row its pipeline and stage.
+        for key in ["pipeline_id", "stage_id"] {
+            if let Some(def) = object.field(key).filter(|d| !fields.iter().any(|f| f.key == d.key)) {
+                fields.push(def);
+            }
+        }
+    }
     let ids: Vec<Uuid> = creates.iter().map(|_| Uuid::now_v7()).collect();
     let customs: Vec<String> = creates.iter().map(|(_, c)| Value::Object(c.clone()).to_string()).collect();
     let mut columns: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(creates.len()); fields.len()];
@@ -554,6 +733,8 @@ async fn write_creates(
             let value = match p.cells.iter().find(|(d, _)| d.key == def.key) {
                 Some((_, cell)) => cell.sql.clone(),
                 None if def.key == "owner_id" => import.created_by.map(|u| u.to_string()),
+                // The column's default, as a create through the API gets when it gives none.
+                None if def.key == "currency" => Some("EUR".to_string()),
                 None => Cell::empty(def.kind).sql,
             };
             columns[i].push(value);
@@ -564,9 +745,11 @@ async fn write_creates(
     let selects: Vec<String> =
         fields.iter().enumerate().map(|(i, f)| format!("u.c{i}::{}", f.kind.sql_type())).collect();
     let params: Vec<String> = (0..fields.len()).map(|i| format!("${}::text[]", i + 7)).collect();
+    // A deal enters its stage when it is created.
+    let (deal_column, deal_value) = if object == ObjectType::Deal { (", stage_changed_at", ", $5") } else { ("", "") };
     let sql = format!(
-        "insert into {table} (org_id, {id}, custom, created_by, created_at, updated_at, import_id{sep}{names})
-         select $1, u.id, u.custom::jsonb, $4, $5, $5, $6{sep}{selects}
+        "insert into {table} (org_id, {id}, custom, created_by, created_at, updated_at, import_id{deal_column}{sep}{names})
+         select $1, u.id, u.custom::jsonb, $4, $5, $5, $6{deal_value}{sep}{selects}
            from unnest($2::uuid[], $3::text[]{sep}{params}) as u(id, custom{sep}{aliases})",
         table = object.table(),
         id = object.id_column(),
@@ -587,6 +770,19 @@ async fn write_creates(
         query = query.bind(column);
     }
     query.execute(tx.conn()).await?;
+    if object == ObjectType::Deal {
+        // Deals imported into a won or lost stage are closed, as when moved there.
+        sqlx::query(
+            "update deals d set closed_at = $3 from pipeline_stages s
+              where d.org_id = $1 and d.deal_id = any($2) and s.org_id = d.org_id and s.stage_id = d.stage_id
+                and s.outcome <> 'open'",
+        )
+        .bind(tx.org())
+        .bind(&ids)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
     let change_ids: Vec<Uuid> = ids.iter().map(|_| Uuid::now_v7()).collect();
     let sql = format!(
         "insert into record_changes (org_id, change_id, {id}, action, field, changed_by, source, import_id, changed_at)
@@ -717,25 +913,17 @@ async fn write_rejects(tx: &mut OrgTx, import_id: Uuid, rejects: &[Reject]) -> R
     Ok(())
 }
 
-/// What a revert did.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
-pub struct Reverted {
-    pub deleted: u64,
-    pub restored_fields: u64,
-}
-
-/// Undoes an import: restores every field it updated from the history's old values (and writes
-/// the restoring change to the history), then deletes the records it created (their history
-/// goes with them by cascade). Set-based: one statement per distinct field, one delete.
-///
-/// A field someone edited after the import is restored too: the revert puts back what was there
-/// before the import, and the history keeps both changes.
-pub async fn revert(
+/// Undoing an import, step by step (each step is one job run and one transaction):
+/// [`restore_updated`] puts back every field the import updated, from the history's old values,
+/// and writes the restoring change to the history; then [`delete_created`] deletes the records it
+/// created, a batch at a time (their history, notes and tasks go by cascade); [`finish_revert`]
+/// marks it reverted.
+pub async fn restore_updated(
     tx: &mut OrgTx,
     import: &ImportRow,
     user: Option<Uuid>,
     now: OffsetDateTime,
-) -> Result<Reverted, AppError> {
+) -> Result<u64, AppError> {
     let object = import.object()?;
     let id = object.id_column();
     let table = object.table();
@@ -785,12 +973,28 @@ pub async fn revert(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    let deleted = sqlx::query(sqlx::AssertSqlSafe(format!("delete from {table} where org_id = $1 and import_id = $2")))
+    Ok(restored)
+}
+
+/// Deletes up to `limit` of the records the import created; returns how many.
+pub async fn delete_created(tx: &mut OrgTx, import: &ImportRow, limit: i64) -> Result<u64, AppError> {
+    let object = import.object()?;
+    let (id, table) = (object.id_column(), object.table());
+    let sql = format!(
+        "delete from {table} where org_id = $1 and {id} in
+           (select {id} from {table} where org_id = $1 and import_id = $2 limit $3)"
+    );
+    let deleted = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tx.org())
         .bind(import.import_id)
+        .bind(limit)
         .execute(tx.conn())
-        .await?
-        .rows_affected();
+        .await?;
+    Ok(deleted.rows_affected())
+}
+
+/// The last step: forgets what the import touched and marks it reverted.
+pub async fn finish_revert(tx: &mut OrgTx, import: &ImportRow, now: OffsetDateTime) -> Result<(), AppError> {
     sqlx::query("delete from import_touched where org_id = $1 and import_id = $2")
         .bind(tx.org())
         .bind(import.import_id)
@@ -804,5 +1008,5 @@ pub async fn revert(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    Ok(Reverted { deleted, restored_fields: restored })
+    Ok(())
 }

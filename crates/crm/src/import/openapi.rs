@@ -20,7 +20,7 @@ fn id() -> Value {
 
 /// The import and export paths.
 pub fn paths() -> Map<String, Value> {
-    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverted), detected encoding and delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
+    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted), detected encoding and delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
     let ok = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": import.clone() } } });
     let not_found = problem("No such import in this organization");
     let conflict = problem("The import has already started (or is not finished, for a revert)");
@@ -58,8 +58,8 @@ pub fn paths() -> Map<String, Value> {
             "responses": { "202": ok("Started"), "404": not_found, "409": conflict, "422": problem("No column is mapped") } })),
     }));
     paths.insert("/api/v1/imports/{id}/revert".into(), json!({
-        "post": op("imports", "Revert: delete the records the import created and restore the fields it updated (audited)", json!({ "parameters": [id()],
-            "responses": { "200": { "description": "Counts of deleted records and restored fields" }, "404": not_found, "409": conflict } })),
+        "post": op("imports", "Revert in the background: restore the fields the import updated, then delete the records it created in batches (audited); the import is `reverting` (with revert_restored_fields, revert_deleted and progress) until `reverted`", json!({ "parameters": [id()],
+            "responses": { "202": { "description": "Started: the import, status reverting" }, "404": not_found, "409": conflict } })),
     }));
     paths.insert("/api/v1/imports/{id}/rejects.csv".into(), json!({
         "get": op("imports", "The rejected rows: the file's columns, then `row` and `error` (field and reason)", json!({ "parameters": [id()],

@@ -305,9 +305,16 @@ async fn duplicates_update_existing_records_custom_fields_are_checked_and_revert
     assert!(rejects.contains("known@exemple.fr,Third,,,5,A row earlier"), "{rejects}");
     assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 3);
 
-    let (status, reverted) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
-    assert_eq!(status, 200, "{reverted}");
-    assert_eq!(reverted["deleted"], 2);
+    let (status, reverting) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    assert_eq!(status, 202, "{reverting}");
+    assert_eq!(reverting["status"], "reverting");
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    assert_eq!(status, 409, "a revert under way is not started twice");
+    app.run_jobs().await;
+    let (_, reverted) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(reverted["status"], "reverted", "{reverted}");
+    assert_eq!(reverted["revert_deleted"], 2);
+    assert_eq!(reverted["revert_restored_fields"], 2, "first_name and custom.tier of the known contact: {reverted}");
     let (_, record) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{known}"), None).await;
     assert_eq!((record["first_name"].as_str(), record["custom"].clone()), (Some("Old"), json!({"tier": "silver"})));
     assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 1);
@@ -379,6 +386,24 @@ async fn a_failed_batch_resumes_from_its_checkpoint_without_duplicates() {
         count(&app, org, "select count(*) from record_changes where org_id = $1 and action = 'imported'").await,
         10
     );
+
+    // The revert runs in steps of the import's batch size (3): restore, then delete 3 at a time,
+    // each step committed with its counter, so a crash resumes where it stopped.
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    assert_eq!(status, 202);
+    assert_eq!(worker.tick(1).await.unwrap().succeeded, 1, "restore step");
+    assert_eq!(worker.tick(1).await.unwrap().succeeded, 1, "first delete step");
+    let (_, partway) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(
+        (partway["status"].as_str(), partway["revert_deleted"].as_i64(), partway["progress"].as_i64()),
+        (Some("reverting"), Some(3), Some(30)),
+        "{partway}"
+    );
+    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 7);
+    app.run_jobs().await;
+    let (_, reverted) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!((reverted["status"].as_str(), reverted["revert_deleted"].as_i64()), (Some("reverted"), Some(10)));
+    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 0);
 }
 
 /// Another organization's member gets 404 on an import; a member with the User role is refused.
@@ -409,8 +434,9 @@ async fn imports_are_isolated_between_orgs_and_refused_to_users() {
     assert_eq!((status, list), (StatusCode::OK, json!([])));
     let (status, _) = upload(&app, &user, "contacts", b"email\na@b.fr\n".to_vec()).await;
     assert_eq!(status, 403);
-    let (status, problem) = upload(&app, &bearer, "deals", b"name\nX\n".to_vec()).await;
+    let (status, problem) = upload(&app, &bearer, "widgets", b"name\nX\n".to_vec()).await;
     assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "object");
 }
 
 /// The pages: upload form (multipart, CSRF checked), mapping screen prefilled by auto-match with a
@@ -485,5 +511,80 @@ async fn the_import_pages_upload_map_run_and_revert() {
 
     let response = browser.post_form(&format!("{location}/revert"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), 303);
+    let fragment = browser.get(&format!("{location}/progress")).await.text().await.unwrap();
+    assert!(fragment.contains("hx-trigger") && fragment.contains("Reverting"), "polls while reverting: {fragment}");
+    app.run_jobs().await;
     assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 0);
+}
+
+/// (name, stage, amount, company, closed, expected close date) of an imported deal.
+type DealRow = (String, String, Option<String>, Option<String>, bool, Option<String>);
+
+/// Deals import like the other records: French headers are matched, stages and pipelines are
+/// named as people name them (or left out: the default stage), companies by name or domain; a
+/// name that matches nothing, or several companies, rejects the row with the reason; a deal
+/// imported into a won stage is closed; revert removes them.
+#[tokio::test]
+async fn deals_import_with_stages_and_companies_by_name() {
+    let app = spawn().await;
+    let (org, _) = app.sign_up("owner@import-deals.example.eu").await;
+    let bearer = token(&app, "owner@import-deals.example.eu").await;
+    for body in [
+        json!({ "name": "Acme SAS", "domain": "acme.fr" }),
+        json!({ "name": "Twin" }),
+        json!({ "name": "Twin", "domain": "twin-two.fr" }),
+    ] {
+        let (status, created) = call(&app, &bearer, Method::POST, "/api/v1/companies", Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let csv = "Affaire;Étape;Montant;Devise;Entreprise;Date de clôture prévue\n\
+               Acme renewal;Proposal;12500.50;EUR;acme.fr;2026-12-15\n\
+               Acme expansion;won;8000;EUR;ACME SAS;\n\
+               Unknown stage;Signed;100;EUR;;\n\
+               Twin deal;Qualification;100;EUR;Twin;\n\
+               No company;;500;EUR;Nobody Inc;\n\
+               Default stage deal;;;;;\n";
+    let done = import(&app, &bearer, "deals", csv.as_bytes().to_vec(), 5000).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
+        (Some("done"), Some(3), Some(3)),
+        "{done}"
+    );
+    let id = done["import_id"].as_str().unwrap().to_string();
+    let (_, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    assert!(rejects.contains("stage_id: No stage of this name"), "{rejects}");
+    assert!(rejects.contains("company_id: Several companies have this name"), "{rejects}");
+    assert!(rejects.contains("company_id: No company of this name or domain"), "{rejects}");
+
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    let deals: Vec<DealRow> = sqlx::query_as(
+        "select d.name, s.name, d.amount::text, c.name, d.closed_at is not null, d.expected_close_date::text
+           from deals d join pipeline_stages s using (org_id, stage_id) left join companies c using (org_id, company_id)
+          where d.org_id = $1 order by d.name",
+    )
+    .bind(org)
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        deals,
+        vec![
+            ("Acme expansion".into(), "Won".into(), Some("8000.00".into()), Some("Acme SAS".into()), true, None),
+            (
+                "Acme renewal".into(),
+                "Proposal".into(),
+                Some("12500.50".into()),
+                Some("Acme SAS".into()),
+                false,
+                Some("2026-12-15".into())
+            ),
+            ("Default stage deal".into(), "Qualification".into(), None, None, false, None),
+        ]
+    );
+
+    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    assert_eq!(status, 202);
+    app.run_jobs().await;
+    assert_eq!(count(&app, org, "select count(*) from deals where org_id = $1").await, 0);
 }
