@@ -482,17 +482,23 @@ fn report(command: &str, f: &Figures) -> String {
            `imported` history rows (a second table of the same size), the rejects and the checkpoint, committed \
            together. The COPY alone, with no Rust work at all, takes {share:.0} % of the import's time; the rest is \
            the import's own work listed above (not broken down further).\n\
-         - **List page.** Half the samples sort on `last_name`: PostgreSQL walks `contacts_name` and filters \
-           `title` row by row, about 1 ms (EXPLAIN ANALYZE under row-level security). The other half sort on \
-           `updated_at`, which `crm::records::sort_parts` writes as `coalesce(updated_at, '-infinity')`: the \
-           `contacts_updated` index does not serve that expression, so each such page reads and sorts every \
-           row of the organization (about 200 ms) — that half sets the p50 and p95. Writing the sort of NOT \
-           NULL columns without `coalesce` would let the index serve it. Later pages have a second limit: under \
-           row-level security the keyset's text comparison is not leakproof, so it is a filter, not an index \
-           condition, and page N re-reads the rows of pages 1 to N−1.\n\
-         - **Search.** The typo-tolerant part (`word_similarity` through `<%`) scans the trigram index for every \
-           trigram of the query over the organization's rows, and runs on the four record tables; at a \
-           million contacts it dominates. Substring search alone (`like`) on the same index is much cheaper.\n\
+         - **List page.** Row-level security makes PostgreSQL evaluate its policies before any condition \
+           that is not leakproof, and `lower()` or a text comparison is not, so an index on `lower(last_name)` \
+           could not serve a sorted page. Migration 0015 stores the sort keys (`last_name_key`, `name_key`) \
+           and sorts NOT NULL timestamps on the bare column, so a page is an index walk under RLS, with the \
+           filter on `title` checked row by row along it. A later page's cursor on a text sort is still a \
+           filter rather than an index condition (text `<` is not leakproof), so page N walks the rows of \
+           the pages before it; timestamp sorts do not have that limit.\n\
+         - **Search.** It runs in `app.crm_search` (SECURITY DEFINER; it applies the organization and the \
+           visibility rule itself, with the same expressions as the policies) so the trigram indexes serve \
+           it. Substring matches come first; typo-tolerant matches (`word_similarity` through `<%`) are added \
+           only when nothing matches as typed, because that scan visits every record sharing a common word \
+           with the query (when it also ran after partial exact matches, p95 was 464 ms). The samples cycle \
+           through a name and a number (an exact hit), an email fragment, a common last name (thousands of \
+           hits, the first 20 taken) and an accent-folded name. What is left at the p95: a `like` on a trigram GIN index first builds the bitmap of every row \
+           holding each trigram of the query; in this data set every email ends in `.bench@exemple.fr` and names \
+           come from 32 first and last names, so those posting lists span the whole organization. A \
+           word-prefix index (a `tsvector` prefix match) for names and emails would avoid it; not done yet.\n\
          - **Export.** One ordered statement of the list's own query (same filters, sort and visibility), \
            streamed to the client through a bounded channel, so memory stays flat; each row is built as JSON by \
            PostgreSQL and parsed by the server before it is written as CSV. (Keyset pages were tried first: \
