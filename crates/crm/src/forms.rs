@@ -561,7 +561,8 @@ async fn submit(
         input.insert(field.clone(), json!(value));
     }
     if input.is_empty() && errors.is_empty() {
-        errors.push(FieldError::new(form.fields[0].clone(), "required", "This field is required."));
+        let first = form.fields.first().cloned().unwrap_or_else(|| "email".into());
+        errors.push(FieldError::new(first, "required", "This field is required."));
     }
     if !form.consent_text.is_empty() && form::value(body, "consent") != "yes" {
         errors.push(FieldError::new("consent", "consent_required", "Tick the box to agree."));
@@ -596,6 +597,7 @@ async fn submit(
     };
     let lead = match existing {
         Some(id) => {
+            keep_what_is_known(tx, form, id, &mut input).await?;
             records::update(tx, ObjectType::Lead, id, &input, &ctx).await?;
             id
         }
@@ -616,6 +618,32 @@ async fn submit(
         .execute(tx.conn())
         .await?;
     Ok(lead)
+}
+
+/// Anyone can submit a form with someone else's email: on a known lead, a submission fills the
+/// fields that are empty (and records the new attribution and consent) but never overwrites what
+/// the team already has. The values it leaves out are still checked, so bad input is refused alike.
+async fn keep_what_is_known(
+    tx: &mut OrgTx,
+    form: &LeadForm,
+    lead: Uuid,
+    input: &mut Map<String, Value>,
+) -> Result<(), AppError> {
+    let current = records::get(tx, ObjectType::Lead, lead).await?;
+    let mut errors = Vec::new();
+    input.retain(|key, value| {
+        let known = current.get(key.as_str()).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
+        if !known || !form.fields.iter().any(|f| f == key) {
+            return true;
+        }
+        if let Some(def) = ObjectType::Lead.field(key)
+            && let Err(invalid) = crate::values::parse_field(def, value)
+        {
+            errors.push(records::field_error(def.key, invalid));
+        }
+        false
+    });
+    if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
 }
 
 /// Keeps the wording the person agreed to and when, on the lead and in its history. These
@@ -717,6 +745,8 @@ struct FormsView {
     /// The form being edited, with its public URL and snippet; `None` on the list.
     editing: Option<(LeadForm, String, String)>,
     all_fields: &'static [&'static str],
+    /// Who new leads can be given to.
+    members: Vec<(Uuid, String)>,
     /// The values to show in the editor (after a refused submission, what was typed).
     draft: Draft,
     errors: Vec<String>,
@@ -765,7 +795,7 @@ impl FormValues {
             thank_you: form::value(body, "thank_you").into(),
             language: form::value(body, "language").into(),
             lead_source: form::value(body, "lead_source").into(),
-            owner_id: None,
+            owner_id: Uuid::parse_str(form::value(body, "owner_id")).ok(),
             active: form::value(body, "active") == "true",
         }
     }
@@ -781,13 +811,17 @@ impl FormValues {
             thank_you: Some(self.thank_you.clone()),
             language: Some(self.language.clone()),
             lead_source: Some(self.lead_source.clone()),
-            owner_id: None,
+            owner_id: Some(self.owner_id),
             active: Some(self.active),
         }
     }
 
     fn shows(&self, field: &&str) -> bool {
         self.fields.iter().any(|f| f == field)
+    }
+
+    fn owned_by(&self, member: &Uuid) -> bool {
+        self.owner_id == Some(*member)
     }
 
     fn requires(&self, field: &&str) -> bool {
@@ -807,6 +841,7 @@ async fn forms_page(
     let fail = |e: AppError| PageError::new(e, &page);
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     let forms = all(&mut tx).await.map_err(fail)?;
+    let members = crate::pages::active_members(&mut tx).await.map_err(fail)?;
     let editing = match editing {
         Some(id) => Some(get(&mut tx, id).await.map_err(fail)?),
         None => None,
@@ -821,6 +856,7 @@ async fn forms_page(
             (f, url, snippet)
         }),
         all_fields: FIELDS,
+        members,
         draft,
         errors,
         notice,

@@ -27,6 +27,17 @@ use crate::records::{self, Source, WriteCtx};
 
 // ---------------------------------------------------------------- shared view pieces
 
+/// The organization's active members, (id, full name), by name: the choices of an owner field.
+pub(crate) async fn active_members(tx: &mut OrgTx) -> Result<Vec<(Uuid, String)>, AppError> {
+    Ok(sqlx::query_as(
+        "select user_id, first_name || ' ' || last_name from users where org_id = $1 and status = 'active'
+          order by last_name, first_name",
+    )
+    .bind(tx.org())
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 /// Names for the references a page shows: members, departments, companies, stages, pipelines.
 #[derive(Default)]
 struct Names {
@@ -39,13 +50,7 @@ struct Names {
 
 impl Names {
     async fn load(tx: &mut OrgTx) -> Result<Self, AppError> {
-        let members = sqlx::query_as(
-            "select user_id, first_name || ' ' || last_name from users where org_id = $1 and status = 'active'
-              order by last_name, first_name",
-        )
-        .bind(tx.org())
-        .fetch_all(tx.conn())
-        .await?;
+        let members = active_members(tx).await?;
         let departments = sqlx::query_as("select department_id, name from departments where org_id = $1 order by name")
             .bind(tx.org())
             .fetch_all(tx.conn())

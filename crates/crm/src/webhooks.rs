@@ -276,6 +276,8 @@ impl Deliverer {
             .timeout(TIMEOUT)
             .connect_timeout(TIMEOUT)
             .resolve(host, address)
+            // A proxy from the environment would resolve the name again, past the address check.
+            .no_proxy()
             .user_agent("Relais-Webhooks/1")
             .build()
         {

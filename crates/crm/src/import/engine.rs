@@ -380,6 +380,9 @@ pub fn check_create(
 #[derive(Debug)]
 struct Update {
     id: Uuid,
+    /// The file row and its cells, for a reject.
+    row: i64,
+    raw: Vec<String>,
     /// (field, new cell, old JSON)
     changed: Vec<(&'static FieldDef, Cell, Value)>,
     custom: Option<Map<String, Value>>,
@@ -405,7 +408,7 @@ fn check_update(defs: &[CustomField], row: &Parsed, id: Uuid, current: &Value) -
         }
     }
     let custom = if custom_changes.is_empty() { None } else { Some(merged) };
-    Ok(Update { id, changed, custom, custom_changes })
+    Ok(Update { id, row: row.row, raw: row.raw.clone(), changed, custom, custom_changes })
 }
 
 /// What a batch comes to.
@@ -663,11 +666,11 @@ pub async fn run_batch(
                 Err(errors) => rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: p.raw }),
             }
         }
-        counts.to_update = updates.len() as i64;
-        write_updates(tx, object, &plan, import, &updates, now).await?;
+        let writer = Writer { object, plan: &plan, import, now };
+        counts.to_update = write_isolating(tx, &updates, &writer, &mut rejects).await?;
     }
-    counts.to_create = creates.len() as i64;
-    write_creates(tx, object, &plan, import, &creates, now).await?;
+    let writer = Writer { object, plan: &plan, import, now };
+    counts.to_create = write_isolating(tx, &creates, &writer, &mut rejects).await?;
     counts.duplicates = rejects.iter().filter(|r| r.kind == "duplicate").count() as i64;
     counts.errors = rejects.len() as i64 - counts.duplicates;
     write_rejects(tx, import.import_id, &rejects).await?;
@@ -694,6 +697,115 @@ pub async fn run_batch(
     .execute(tx.conn())
     .await?;
     Ok(BatchOutcome { counts, at_end: batch.at_end })
+}
+
+/// The reason to give when the database refused a row's data (a constraint, a value out of range)
+/// rather than failing for a reason of its own; `None` for any other error.
+fn refused_row(error: &AppError) -> Option<String> {
+    let AppError::Internal(error) = error else { return None };
+    let Some(sqlx::Error::Database(db)) = error.downcast_ref::<sqlx::Error>() else { return None };
+    let code = db.code()?;
+    (code.starts_with("23") || code.starts_with("22")).then(|| match db.constraint() {
+        Some(constraint) => format!("The database refused this row ({constraint})."),
+        None => "The database refused this row.".to_string(),
+    })
+}
+
+/// A set-based write of some rows of a batch (creates or updates), for [`write_isolating`].
+trait WriteRows<T> {
+    fn write<'a>(
+        &'a self,
+        tx: &'a mut OrgTx,
+        rows: &'a [T],
+    ) -> impl std::future::Future<Output = Result<(), AppError>> + Send + 'a;
+
+    /// The file row and its cells, for a reject.
+    fn identify(item: &T) -> (i64, Vec<String>);
+}
+
+/// What every write of a batch needs.
+struct Writer<'a> {
+    object: ObjectType,
+    plan: &'a Plan,
+    import: &'a ImportRow,
+    now: OffsetDateTime,
+}
+
+impl WriteRows<(Parsed, Map<String, Value>)> for Writer<'_> {
+    fn write<'a>(
+        &'a self,
+        tx: &'a mut OrgTx,
+        rows: &'a [(Parsed, Map<String, Value>)],
+    ) -> impl std::future::Future<Output = Result<(), AppError>> + Send + 'a {
+        write_creates(tx, self.object, self.plan, self.import, rows, self.now)
+    }
+
+    fn identify((parsed, _): &(Parsed, Map<String, Value>)) -> (i64, Vec<String>) {
+        (parsed.row, parsed.raw.clone())
+    }
+}
+
+impl WriteRows<Update> for Writer<'_> {
+    fn write<'a>(
+        &'a self,
+        tx: &'a mut OrgTx,
+        rows: &'a [Update],
+    ) -> impl std::future::Future<Output = Result<(), AppError>> + Send + 'a {
+        write_updates(tx, self.object, self.plan, self.import, rows, self.now)
+    }
+
+    fn identify(update: &Update) -> (i64, Vec<String>) {
+        (update.row, update.raw.clone())
+    }
+}
+
+async fn savepoint(tx: &mut OrgTx, statement: &'static str) -> Result<(), AppError> {
+    sqlx::query(statement).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Writes `items` with one set-based `write`; if the database refuses one row's data, writes them
+/// one at a time instead, each under a savepoint, so that row alone becomes a reject and the rest
+/// of the batch is kept. Returns how many were written.
+///
+/// Validation in Rust mirrors the table's checks, so this is the rare path: a reference to a
+/// member or department deleted since, a concurrent create of the same email.
+async fn write_isolating<T, W: WriteRows<T>>(
+    tx: &mut OrgTx,
+    items: &[T],
+    writer: &W,
+    rejects: &mut Vec<Reject>,
+) -> Result<i64, AppError> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    savepoint(tx, "savepoint import_rows").await?;
+    match writer.write(tx, items).await {
+        Ok(()) => {
+            savepoint(tx, "release savepoint import_rows").await?;
+            return Ok(items.len() as i64);
+        }
+        Err(error) if refused_row(&error).is_some() => savepoint(tx, "rollback to savepoint import_rows").await?,
+        Err(error) => return Err(error),
+    }
+    let mut written = 0;
+    for item in items {
+        savepoint(tx, "savepoint import_row").await?;
+        match writer.write(tx, std::slice::from_ref(item)).await {
+            Ok(()) => {
+                savepoint(tx, "release savepoint import_row").await?;
+                written += 1;
+            }
+            Err(error) => {
+                let Some(reason) = refused_row(&error) else { return Err(error) };
+                savepoint(tx, "rollback to savepoint import_row").await?;
+                let (row, raw) = W::identify(item);
+                rejects.push(Reject { row, kind: "error", reason, raw });
+            }
+        }
+    }
+    savepoint(tx, "release savepoint import_rows").await?;
+    Ok(written)
 }
 
 /// Inserts the batch's new records and their `imported` history rows: two statements.

@@ -122,7 +122,6 @@ async fn p1_11_form_submission_creates_a_lead_with_utm_referrer_and_consent() {
     assert!(fields.iter().any(|(k, v)| k == "utm_campaign" && v == "spring-2026"), "{fields:?}");
     fields.extend(pairs(&[
         ("first_name", "Inès"),
-        ("last_name", "Moreau"),
         ("email", "Ines.Moreau@Example.FR"),
         ("company_name", "Moreau SAS"),
         ("consent", "yes"),
@@ -159,19 +158,24 @@ async fn p1_11_form_submission_creates_a_lead_with_utm_referrer_and_consent() {
     .unwrap();
     assert_eq!(consent_at.unix_timestamp(), app.clock.now().unix_timestamp(), "the time the person agreed");
 
-    // The same person again, from the embedded snippet (no hidden fields): the lead is updated.
+    // The same email again, from the embedded snippet (no hidden fields): the lead is updated, not
+    // duplicated; empty fields are filled, known ones are not overwritten by an anonymous visitor.
     app.clock.advance(time::Duration::minutes(5));
     let again = pairs(&[
-        ("first_name", "Inès"),
+        ("first_name", "Imposter"),
+        ("last_name", "Moreau"),
         ("email", "ines.moreau@example.fr"),
         ("consent", "yes"),
-        ("company_name", "Moreau Group"),
+        ("company_name", "Evil Corp"),
     ]);
     let response = post_cross_site(&app, &format!("{path}?utm_source=partner-site"), &again).await;
     assert_eq!(response.status(), 200);
     let leads = lead_rows(&app, org).await;
     assert_eq!(leads.len(), 1, "the open lead with the same email is updated, not duplicated");
-    assert_eq!(leads[0]["company_name"], "Moreau Group");
+    assert_eq!(
+        (leads[0]["first_name"].as_str(), leads[0]["last_name"].as_str(), leads[0]["company_name"].as_str()),
+        (Some("Inès"), Some("Moreau"), Some("Moreau SAS"))
+    );
     assert_eq!(leads[0]["utm_source"], "partner-site", "the latest touch is recorded");
     assert_eq!(leads[0]["landing_url"], "https://www.customer-site.example/pricing", "the embedding page");
 
@@ -554,4 +558,44 @@ async fn forms_and_webhooks_pages() {
     let user = app.browser_login("user@forms-pages.example.eu", testkit::PASSWORD).await;
     assert_eq!(user.get("/crm/forms").await.status(), 403);
     assert_eq!(user.get("/settings/webhooks").await.status(), 403);
+}
+
+/// Another organization's owner sees none of an org's webhook endpoints or their logs, and cannot
+/// change, ping or delete them; a member with the User role may not manage webhooks.
+#[tokio::test]
+async fn webhooks_are_isolated_between_orgs_and_refused_to_users() {
+    let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
+    let (org, _) = app.sign_up("owner@hooks-iso.example.eu").await;
+    let bearer = token(&app, "owner@hooks-iso.example.eu").await;
+    let (status, endpoint) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/webhooks",
+        Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = endpoint["endpoint_id"].as_str().unwrap();
+
+    app.sign_up("owner@hooks-other.example.eu").await;
+    let other = token(&app, "owner@hooks-other.example.eu").await;
+    let (status, list) = call(&app, &other, Method::GET, "/api/v1/webhooks", None).await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+    for (method, path, body) in [
+        (Method::GET, format!("/api/v1/webhooks/{id}"), None),
+        (Method::PATCH, format!("/api/v1/webhooks/{id}"), Some(json!({ "active": false }))),
+        (Method::GET, format!("/api/v1/webhooks/{id}/deliveries"), None),
+        (Method::POST, format!("/api/v1/webhooks/{id}/ping"), None),
+        (Method::DELETE, format!("/api/v1/webhooks/{id}"), None),
+    ] {
+        let (status, _) = call(&app, &other, method, &path, body).await;
+        assert_eq!(status, 404, "{path}");
+    }
+
+    add_member(&app, org, "user@hooks-iso.example.eu", Role::User).await;
+    let user = token(&app, "user@hooks-iso.example.eu").await;
+    assert_eq!(call(&app, &user, Method::GET, "/api/v1/webhooks", None).await.0, 403);
+    let (status, shown) = call(&app, &bearer, Method::GET, &format!("/api/v1/webhooks/{id}"), None).await;
+    assert_eq!((status, shown["active"].as_bool()), (StatusCode::OK, Some(true)), "untouched by the other org");
 }

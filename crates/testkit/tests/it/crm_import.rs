@@ -588,3 +588,31 @@ async fn deals_import_with_stages_and_companies_by_name() {
     app.run_jobs().await;
     assert_eq!(count(&app, org, "select count(*) from deals where org_id = $1").await, 0);
 }
+
+/// A row that passes validation but that the database refuses (here: an owner who is not a member
+/// of the organization) is rejected alone, with the reason; the other rows of its batch are kept.
+#[tokio::test]
+async fn a_row_the_database_refuses_is_rejected_alone() {
+    let app = spawn().await;
+    let (org, owner) = app.sign_up("owner@import-fk.example.eu").await;
+    let bearer = token(&app, "owner@import-fk.example.eu").await;
+    let stranger = uuid::Uuid::now_v7();
+    let csv = format!(
+        "email,last_name,owner_id\n\
+         a@exemple.fr,Alpha,{}\n\
+         b@exemple.fr,Bravo,{stranger}\n\
+         c@exemple.fr,Charlie,\n",
+        owner.0
+    );
+    let done = import(&app, &bearer, "contacts", csv.into_bytes(), 5000).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
+        (Some("done"), Some(2), Some(1)),
+        "{done}"
+    );
+    let id = done["import_id"].as_str().unwrap();
+    let (_, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    assert!(rejects.contains(&format!("b@exemple.fr,Bravo,{stranger},3,The database refused this row")), "{rejects}");
+    let emails: Vec<String> = contacts(&app, org).await.into_iter().map(|c| c.2).collect();
+    assert_eq!(emails, ["a@exemple.fr", "c@exemple.fr"]);
+}
