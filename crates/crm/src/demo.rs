@@ -101,6 +101,19 @@ pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppEr
                                    "source": source, "utm_source": utm_source, "utm_medium": utm_medium, "utm_campaign": utm_campaign }));
         records::create(&mut tx, ObjectType::Lead, &input, &ctx).await?;
     }
+    // A published landing-page form, so the demo shows /crm/forms and a public page at once.
+    let form = crate::forms::FormInput {
+        name: Some("Salon Batimat 2026".into()),
+        title: Some("Recevez notre catalogue Batimat".into()),
+        fields: Some(vec!["first_name".into(), "last_name".into(), "email".into(), "company_name".into()]),
+        required_fields: Some(vec!["email".into()]),
+        consent_text: Some("J'accepte d'être recontacté(e) par l'équipe commerciale au sujet de ce salon.".into()),
+        language: Some("fr".into()),
+        lead_source: Some("salon".into()),
+        owner_id: Some(Some(owner)),
+        ..crate::forms::FormInput::default()
+    };
+    crate::forms::create(&mut tx, form, owner, ctx.now).await?;
     tx.commit().await?;
     Ok(())
 }

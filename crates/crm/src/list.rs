@@ -358,7 +358,8 @@ pub struct SearchHit {
     pub object: String,
     pub id: Uuid,
     pub display_name: String,
-    /// Similarity of the query to the record, 0 to 1.
+    /// How well the record matches: 2 to 3 for a match on word prefixes, 1 to 2 for a substring,
+    /// below 1 for a typo-tolerant match (the word similarity, 0 to 1).
     pub score: f32,
 }
 
@@ -376,28 +377,25 @@ pub async fn search(tx: &mut OrgTx, q: &str, limit: u32) -> Result<Vec<SearchHit
     }
     let limit = i32::try_from(limit.clamp(1, 50)).unwrap_or(20);
     let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let search = |fuzzy: bool| {
-        sqlx::query_as::<_, SearchHit>("select object, id, display_name, score from app.crm_search($1, $2, $3, $4)")
+    // Words first: every word of the query as a word prefix ("mart 1234" finds "Martin 123456").
+    let mut hits: Vec<SearchHit> =
+        sqlx::query_as("select object, id, display_name, score from app.crm_search_words($1, $2)")
             .bind(q)
-            .bind(pattern.clone())
             .bind(limit)
-            .bind(fuzzy)
-    };
-    let mut hits = search(false).fetch_all(tx.conn()).await?;
-    // Typo-tolerant matches only when nothing matches as typed: a word-similarity scan visits
-    // every record sharing a common word with the query (measured: p95 460 ms on 1M contacts when
-    // it ran after a partial exact match, docs/benchmarks.md).
+            .fetch_all(tx.conn())
+            .await?;
+    // Then, only when no word matches: substrings inside words ("ouvel") and typos ("Francios"),
+    // in one pass on the trigram index, substrings ranked first. It is the slow pass on a large
+    // organization (docs/benchmarks.md), so it never runs when words already answered.
     if hits.is_empty() {
-        // The default word-similarity threshold (0.6) misses ordinary typos ("Francios"); 0.3 finds
-        // them.
+        // The default word-similarity threshold (0.6) misses ordinary typos; 0.3 finds them.
         sqlx::query("select set_config('pg_trgm.word_similarity_threshold', '0.3', true)").execute(tx.conn()).await?;
-        for hit in search(true).fetch_all(tx.conn()).await? {
-            if !hits.iter().any(|h| h.id == hit.id) {
-                hits.push(hit);
-            }
-        }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.display_name.cmp(&b.display_name)));
-        hits.truncate(limit as usize);
+        hits = sqlx::query_as("select object, id, display_name, score from app.crm_search($1, $2, $3, true)")
+            .bind(q)
+            .bind(&pattern)
+            .bind(limit)
+            .fetch_all(tx.conn())
+            .await?;
     }
     Ok(hits)
 }

@@ -57,7 +57,7 @@ pub fn select_sql(object: ObjectType) -> String {
     let amount = if object == ObjectType::Deal { " || jsonb_build_object('amount', t.amount::text)" } else { "" };
     format!(
         "jsonb_build_object('id', t.{id}, 'object', '{name}', 'display_name', {title})
-           || (to_jsonb(t) - 'org_id' - 'search_text' - 'import_id' - '{id}' - 'last_name_key' - 'name_key'){amount}",
+           || (to_jsonb(t) - 'org_id' - 'search_text' - 'search_words' - 'import_id' - '{id}' - 'last_name_key' - 'name_key'){amount}",
         id = object.id_column(),
         name = object.as_str(),
         title = object.title_sql(),

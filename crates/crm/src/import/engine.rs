@@ -434,7 +434,7 @@ async fn existing(
     }
     // For leads the email is not unique: the oldest lead with the email is the one updated.
     let sql = format!(
-        "select distinct on (t.{key}) t.{key}, t.{id}, t.import_id, to_jsonb(t) - 'search_text'
+        "select distinct on (t.{key}) t.{key}, t.{id}, t.import_id, to_jsonb(t) - 'search_text' - 'search_words'
            from {table} t where t.org_id = $1 and t.{key} = any($2)
           order by t.{key}, t.created_at, t.{id}",
         key = key_field,

@@ -20,7 +20,7 @@ const MAX_ATTEMPTS: usize = 8;
 async fn lead_rows(app: &TestApp, org: kernel::OrgId) -> Vec<Value> {
     let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
     let rows: Vec<Value> = sqlx::query_scalar(
-        "select to_jsonb(l) - 'search_text' from leads l where org_id = $1 order by created_at, lead_id",
+        "select to_jsonb(l) - 'search_text' - 'search_words' from leads l where org_id = $1 order by created_at, lead_id",
     )
     .bind(org)
     .fetch_all(tx.conn())
