@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::object::{FieldDef, Kind, ObjectType};
 
-fn problem(description: &str) -> Value {
+pub(crate) fn problem(description: &str) -> Value {
     json!({ "description": description, "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } })
 }
 
@@ -77,7 +77,7 @@ fn list_params() -> Value {
     ])
 }
 
-fn operation(tag: &str, summary: &str, extra: Value) -> Value {
+pub(crate) fn operation(tag: &str, summary: &str, extra: Value) -> Value {
     let mut op = json!({ "tags": [tag], "summary": summary, "security": [{ "bearer": [] }] });
     if let (Some(op), Value::Object(extra)) = (op.as_object_mut(), extra) {
         op.extend(extra);

@@ -2,18 +2,6 @@
 
 use serde_json::{Map, Value, json};
 
-fn problem(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } })
-}
-
-fn op(tag: &str, summary: &str, extra: Value) -> Value {
-    let mut op = json!({ "tags": [tag], "summary": summary, "security": [{ "bearer": [] }] });
-    if let (Some(op), Value::Object(extra)) = (op.as_object_mut(), extra) {
-        op.extend(extra);
-    }
-    op
-}
-
 fn id() -> Value {
     json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
 }
@@ -22,52 +10,52 @@ fn id() -> Value {
 pub fn paths() -> Map<String, Value> {
     let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted), detected encoding and delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
     let ok = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": import.clone() } } });
-    let not_found = problem("No such import in this organization");
-    let conflict = problem("The import has already started (or is not finished, for a revert)");
+    let not_found = crate::openapi::problem("No such import in this organization");
+    let conflict = crate::openapi::problem("The import has already started (or is not finished, for a revert)");
     let mut paths = Map::new();
     paths.insert("/api/v1/imports".into(), json!({
-        "post": op("imports", "Upload a CSV file (the request body) to import leads, contacts or companies", json!({
+        "post": crate::openapi::operation("imports", "Upload a CSV file (the request body) to import leads, contacts or companies", json!({
             "parameters": [
                 { "name": "object", "in": "query", "required": true, "schema": { "type": "string", "enum": ["leads", "contacts", "companies"] } },
                 { "name": "filename", "in": "query", "required": false, "schema": { "type": "string" } }],
             "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string", "format": "binary" } } },
                              "description": "UTF-8 (with or without BOM) or Windows-1252; `,`, `;` or tab; no size cap below 4 GB; streamed to disk." },
-            "responses": { "201": ok("Stored, with the auto-matched mapping"), "422": problem("Unknown object, or an empty file") } })),
-        "get": op("imports", "The organization's last 100 imports", json!({ "responses": { "200": { "description": "Imports", "content": { "application/json": { "schema": { "type": "array", "items": import.clone() } } } } } })),
+            "responses": { "201": ok("Stored, with the auto-matched mapping"), "422": crate::openapi::problem("Unknown object, or an empty file") } })),
+        "get": crate::openapi::operation("imports", "The organization's last 100 imports", json!({ "responses": { "200": { "description": "Imports", "content": { "application/json": { "schema": { "type": "array", "items": import.clone() } } } } } })),
     }));
     paths.insert("/api/v1/imports/{id}".into(), json!({
-        "get": op("imports", "An import and its progress", json!({ "parameters": [id()], "responses": { "200": ok("The import"), "404": not_found } })),
+        "get": crate::openapi::operation("imports", "An import and its progress", json!({ "parameters": [id()], "responses": { "200": ok("The import"), "404": not_found } })),
     }));
     paths.insert("/api/v1/imports/{id}/preview".into(), json!({
-        "get": op("imports", "The first five rows parsed with the current mapping, with their errors", json!({ "parameters": [id()],
+        "get": crate::openapi::operation("imports", "The first five rows parsed with the current mapping, with their errors", json!({ "parameters": [id()],
             "responses": { "200": { "description": "Headers, mapping and rows" }, "404": not_found } })),
     }));
     paths.insert("/api/v1/imports/{id}/mapping".into(), json!({
-        "put": op("imports", "Set the column mapping", json!({ "parameters": [id()],
+        "put": crate::openapi::operation("imports", "Set the column mapping", json!({ "parameters": [id()],
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
                 "mapping": { "type": "object", "additionalProperties": { "type": "string" } } }, "required": ["mapping"] } } } },
-            "responses": { "200": ok("Saved"), "404": not_found, "409": conflict, "422": problem("Unknown column or field, or a field mapped twice") } })),
+            "responses": { "200": ok("Saved"), "404": not_found, "409": conflict, "422": crate::openapi::problem("Unknown column or field, or a field mapped twice") } })),
     }));
     paths.insert("/api/v1/imports/{id}/dry-run".into(), json!({
-        "post": op("imports", "Start a dry run (a background job): rows to create, to update, duplicates and per-row errors; writes no record", json!({ "parameters": [id()],
+        "post": crate::openapi::operation("imports", "Start a dry run (a background job): rows to create, to update, duplicates and per-row errors; writes no record", json!({ "parameters": [id()],
             "responses": { "202": ok("Started"), "404": not_found, "409": conflict } })),
     }));
     paths.insert("/api/v1/imports/{id}/run".into(), json!({
-        "post": op("imports", "Start the import (background jobs, one committed batch each, resumable)", json!({ "parameters": [id(),
+        "post": crate::openapi::operation("imports", "Start the import (background jobs, one committed batch each, resumable)", json!({ "parameters": [id(),
                 { "name": "batch_rows", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 50000, "default": 5000 } }],
-            "responses": { "202": ok("Started"), "404": not_found, "409": conflict, "422": problem("No column is mapped") } })),
+            "responses": { "202": ok("Started"), "404": not_found, "409": conflict, "422": crate::openapi::problem("No column is mapped") } })),
     }));
     paths.insert("/api/v1/imports/{id}/revert".into(), json!({
-        "post": op("imports", "Revert in the background: restore the fields the import updated, then delete the records it created in batches (audited); the import is `reverting` (with revert_restored_fields, revert_deleted and progress) until `reverted`", json!({ "parameters": [id()],
+        "post": crate::openapi::operation("imports", "Revert in the background: restore the fields the import updated, then delete the records it created in batches (audited); the import is `reverting` (with revert_restored_fields, revert_deleted and progress) until `reverted`", json!({ "parameters": [id()],
             "responses": { "202": { "description": "Started: the import, status reverting" }, "404": not_found, "409": conflict } })),
     }));
     paths.insert("/api/v1/imports/{id}/rejects.csv".into(), json!({
-        "get": op("imports", "The rejected rows: the file's columns, then `row` and `error` (field and reason)", json!({ "parameters": [id()],
+        "get": crate::openapi::operation("imports", "The rejected rows: the file's columns, then `row` and `error` (field and reason)", json!({ "parameters": [id()],
             "responses": { "200": { "description": "CSV", "content": { "text/csv": { "schema": { "type": "string" } } } }, "404": not_found } })),
     }));
     for plural in ["leads", "contacts", "companies", "deals"] {
         paths.insert(format!("/api/v1/{plural}/export"), json!({
-            "get": op(plural, &format!("Export the {plural} list to CSV or JSON: streamed, no row cap, audited"), json!({
+            "get": crate::openapi::operation(plural, &format!("Export the {plural} list to CSV or JSON: streamed, no row cap, audited"), json!({
                 "parameters": [
                     { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "json"], "default": "csv" } },
                     { "name": "q", "in": "query", "required": false, "schema": { "type": "string" } },
@@ -76,7 +64,7 @@ pub fn paths() -> Map<String, Value> {
                 "responses": {
                     "200": { "description": "Every matching record. CSV: a header of field keys and custom.<key>; cells that a spreadsheet would run as formulas start with '",
                              "content": { "text/csv": { "schema": { "type": "string" } }, "application/json": { "schema": { "type": "array", "items": { "type": "object" } } } } },
-                    "403": problem("The role may not export"), "422": problem("A filter or sort names an unknown field") } })),
+                    "403": crate::openapi::problem("The role may not export"), "422": crate::openapi::problem("A filter or sort names an unknown field") } })),
         }));
     }
     paths

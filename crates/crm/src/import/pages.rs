@@ -63,18 +63,6 @@ struct ProgressView {
     item: ImportView,
 }
 
-fn texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
-    errors
-        .iter()
-        .map(|e| {
-            let key = format!("crm.error.{}", e.code);
-            let text = page.t.get(&key);
-            let text = if text == key { e.message.clone() } else { text.to_string() };
-            format!("{}: {text}", e.field)
-        })
-        .collect()
-}
-
 fn no_store(status: StatusCode, html: axum::response::Html<String>) -> Response {
     (status, [(header::CACHE_CONTROL, "no-store")], html).into_response()
 }
@@ -139,7 +127,8 @@ pub async fn upload(
                 let object = match super::importable(object.as_deref()) {
                     Ok(object) => object,
                     Err(AppError::Validation(errors)) => {
-                        return list_page(&state, &principal, page.clone(), texts(&page, &errors)).await;
+                        return list_page(&state, &principal, page.clone(), crate::form::error_texts(&page, &errors))
+                            .await;
                     }
                     Err(other) => return Err(PageError::new(other, &page)),
                 };
@@ -148,7 +137,7 @@ pub async fn upload(
                 return match super::create_import(&state, &principal, object, name, stream).await {
                     Ok(row) => Ok(Redirect::to(&format!("/crm/imports/{}", row.import_id)).into_response()),
                     Err(AppError::Validation(errors)) => {
-                        list_page(&state, &principal, page.clone(), texts(&page, &errors)).await
+                        list_page(&state, &principal, page.clone(), crate::form::error_texts(&page, &errors)).await
                     }
                     Err(other) => Err(PageError::new(other, &page)),
                 };
@@ -160,7 +149,7 @@ pub async fn upload(
         signed_in.check_csrf(&state, "")?;
     }
     let errors = vec![FieldError::new("file", "required", "Choose a CSV file.")];
-    list_page(&state, &principal, page.clone(), texts(&page, &errors)).await
+    list_page(&state, &principal, page.clone(), crate::form::error_texts(&page, &errors)).await
 }
 
 fn targets(page: &Page, object: ObjectType, defs: &[crate::custom::CustomField]) -> Vec<(String, String)> {
@@ -297,7 +286,9 @@ async fn step(
     let id = parse_id(id).map_err(|e| PageError::new(e, &page))?;
     match work(id, fields).await {
         Ok(()) => Ok(Redirect::to(&format!("/crm/imports/{id}")).into_response()),
-        Err(AppError::Validation(errors)) => show_page(state, principal, &page, id, texts(&page, &errors)).await,
+        Err(AppError::Validation(errors)) => {
+            show_page(state, principal, &page, id, crate::form::error_texts(&page, &errors)).await
+        }
         Err(AppError::Conflict(_)) => {
             show_page(state, principal, &page, id, vec![page.t.get("crm.import.conflict").to_string()]).await
         }
