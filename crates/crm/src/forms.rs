@@ -242,29 +242,15 @@ pub async fn create(tx: &mut OrgTx, input: FormInput, user: Uuid, now: OffsetDat
     let id = Uuid::now_v7();
     // 256 random bits: the URL cannot be guessed, and it names no org.
     let public_id = kernel::token::generate();
-    sqlx::query(
+    let query = sqlx::query(
         "insert into lead_forms (org_id, form_id, public_id, name, title, intro, fields, required_fields, consent_text,
                                  thank_you, language, lead_source, owner_id, active, created_by, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
     )
     .bind(tx.org())
     .bind(id)
-    .bind(public_id.expose_secret())
-    .bind(&s.name)
-    .bind(&s.title)
-    .bind(&s.intro)
-    .bind(&s.fields)
-    .bind(&s.required_fields)
-    .bind(&s.consent_text)
-    .bind(&s.thank_you)
-    .bind(&s.language)
-    .bind(&s.lead_source)
-    .bind(s.owner_id)
-    .bind(s.active)
-    .bind(user)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    .bind(public_id.expose_secret());
+    bind_values(query, &s).bind(user).bind(now).execute(tx.conn()).await?;
     get(tx, id).await
 }
 
@@ -272,37 +258,37 @@ pub async fn update(tx: &mut OrgTx, id: Uuid, input: FormInput, now: OffsetDateT
     let current = get(tx, id).await?;
     let s = settle(Some(&current), input)?;
     check_owner(tx, s.owner_id).await?;
-    sqlx::query(
+    let query = sqlx::query(
         "update lead_forms set name = $3, title = $4, intro = $5, fields = $6, required_fields = $7, consent_text = $8,
                 thank_you = $9, language = $10, lead_source = $11, owner_id = $12, active = $13, updated_at = $14
           where org_id = $1 and form_id = $2",
     )
     .bind(tx.org())
-    .bind(id)
-    .bind(&s.name)
-    .bind(&s.title)
-    .bind(&s.intro)
-    .bind(&s.fields)
-    .bind(&s.required_fields)
-    .bind(&s.consent_text)
-    .bind(&s.thank_you)
-    .bind(&s.language)
-    .bind(&s.lead_source)
-    .bind(s.owner_id)
-    .bind(s.active)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
+    .bind(id);
+    bind_values(query, &s).bind(now).execute(tx.conn()).await?;
     get(tx, id).await
 }
 
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds a form's values in the order both the insert and the update name them.
+fn bind_values<'q>(query: PgQuery<'q>, s: &'q FormValues) -> PgQuery<'q> {
+    query
+        .bind(&s.name)
+        .bind(&s.title)
+        .bind(&s.intro)
+        .bind(&s.fields)
+        .bind(&s.required_fields)
+        .bind(&s.consent_text)
+        .bind(&s.thank_you)
+        .bind(&s.language)
+        .bind(&s.lead_source)
+        .bind(s.owner_id)
+        .bind(s.active)
+}
+
 pub async fn delete(tx: &mut OrgTx, id: Uuid) -> Result<(), AppError> {
-    let done = sqlx::query("delete from lead_forms where org_id = $1 and form_id = $2")
-        .bind(tx.org())
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+    records::delete_by_id(tx, "lead_forms", "form_id", id).await
 }
 
 pub fn public_url(state: &AppState, form: &LeadForm) -> String {

@@ -515,6 +515,19 @@ pub async fn delete(
     Ok(())
 }
 
+/// Deletes one row of an org's table by its id; `NotFound` when there is none (or RLS hides it).
+/// `table` and `id_column` are names from the code, never from input.
+pub(crate) async fn delete_by_id(
+    tx: &mut OrgTx,
+    table: &'static str,
+    id_column: &'static str,
+    id: Uuid,
+) -> Result<(), AppError> {
+    let sql = format!("delete from {table} where org_id = $1 and {id_column} = $2");
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tx.org()).bind(id).execute(tx.conn()).await?;
+    if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+}
+
 /// Other records that share the record's normalized email, E.164 phone or domain.
 pub async fn duplicates_of(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Result<Vec<DuplicateHint>, AppError> {
     let sql = match object {

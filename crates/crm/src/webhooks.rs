@@ -554,12 +554,7 @@ pub async fn update_endpoint(
 }
 
 pub async fn delete_endpoint(tx: &mut OrgTx, id: Uuid) -> Result<(), AppError> {
-    let done = sqlx::query("delete from webhook_endpoints where org_id = $1 and endpoint_id = $2")
-        .bind(tx.org())
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    if done.rows_affected() == 0 { Err(AppError::NotFound) } else { Ok(()) }
+    crate::records::delete_by_id(tx, "webhook_endpoints", "endpoint_id", id).await
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
