@@ -160,6 +160,10 @@ pub async fn delete_record(
         _ => None,
     };
     let mut tx = principal.begin(&state.db).await?;
+    // The record is locked first: an upload committing between the listing of its files and the
+    // deletion would leave a blob whose row the cascade removed.
+    let lock = format!("select 1 from {} where org_id = $1 and {} = $2 for update", object.table(), object.id_column());
+    sqlx::query(sqlx::AssertSqlSafe(lock)).bind(tx.org()).bind(id).execute(tx.conn()).await?;
     // The record's files go with it by cascade; their blobs once the deletion is committed.
     let blobs = crate::files::blobs_of(&mut tx, object, &[id]).await?;
     records::delete(&mut tx, object, id, only_owned_by, state.clock.now()).await?;

@@ -436,7 +436,15 @@ fn multipart(headers: &HeaderMap, body: Body) -> Result<multer::Multipart<'stati
     check_declared_length(headers)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::UnsupportedMediaType)?;
-    Ok(multer::Multipart::new(body.into_data_stream(), boundary))
+    // The whole stream and every field are bounded while they are read: a chunked upload has no
+    // Content-Length to check first, and the CSRF field is read before its token is verified.
+    let limits = multer::Constraints::new().size_limit(
+        multer::SizeLimit::new()
+            .whole_stream((MAX_BYTES + 64 * 1024) as u64)
+            .per_field((MAX_BYTES + 1) as u64)
+            .for_field("csrf", 1024),
+    );
+    Ok(multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits))
 }
 
 fn malformed() -> UploadError {

@@ -472,7 +472,6 @@ pub async fn public_submit(
     body: Bytes,
 ) -> Result<Response, AppError> {
     ratelimit::check(&state, &FORM_SUBMIT_PER_IP, Subject::Ip(&client)).await?;
-    ratelimit::check(&state, &FORM_SUBMIT_PER_FORM, Subject::Named(&format!("form:{public_id}"))).await?;
     let (mut tx, form) = open_public(&state, &public_id).await?;
     let body = form::parse(&body);
     let attribution = Attribution::of_submission(&uri, &headers, &body);
@@ -496,6 +495,9 @@ pub async fn public_submit(
         tracing::info!(form = %form.form_id, "form submission caught by the honeypot");
         return public_page(&view, StatusCode::OK);
     }
+    // Counted after the honeypot, for an existing form only: bots the honeypot stops do not use
+    // up the form's budget for real visitors.
+    ratelimit::check(&state, &FORM_SUBMIT_PER_FORM, Subject::Named(&format!("form:{}", form.public_id))).await?;
     match submit(&state, &mut tx, &form, &body, &attribution).await {
         Ok(lead) => {
             state
@@ -570,6 +572,13 @@ async fn submit(
     let email = input.get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase());
     let existing: Option<Uuid> = match &email {
         Some(email) => {
+            // Two submissions with the same new email at once would both find no lead and both
+            // create one: the second waits for the first here.
+            sqlx::query("select pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2, 0))")
+                .bind(tx.org())
+                .bind(email)
+                .execute(tx.conn())
+                .await?;
             sqlx::query_scalar(
                 "select lead_id from leads where org_id = $1 and email = $2 and status <> 'converted'
                   order by created_at limit 1",
@@ -607,8 +616,8 @@ async fn submit(
 }
 
 /// Anyone can submit a form with someone else's email: on a known lead, a submission fills the
-/// fields that are empty (and records the new attribution and consent) but never overwrites what
-/// the team already has. The values it leaves out are still checked, so bad input is refused alike.
+/// fields that are empty (names, company, attribution) and records the consent given, but never
+/// overwrites what the team already has, nor the lead's first-touch attribution. The values it leaves out are still checked, so bad input is refused alike.
 async fn keep_what_is_known(
     tx: &mut OrgTx,
     form: &LeadForm,
@@ -619,8 +628,12 @@ async fn keep_what_is_known(
     let mut errors = Vec::new();
     input.retain(|key, value| {
         let known = current.get(key.as_str()).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
-        if !known || !form.fields.iter().any(|f| f == key) {
+        if !known {
             return true;
+        }
+        if !form.fields.iter().any(|f| f == key) {
+            // Attribution (UTM, referrer, landing URL): the first touch is kept.
+            return false;
         }
         if let Some(def) = ObjectType::Lead.field(key)
             && let Err(invalid) = crate::values::parse_field(def, value)

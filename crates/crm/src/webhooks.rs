@@ -48,6 +48,8 @@ use crate::object::ObjectType;
 pub const JOB_KIND: &str = "crm.webhook";
 pub const MAX_ATTEMPTS: i32 = 8;
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Endpoints per organization: each event is sent to each of them.
+pub const MAX_ENDPOINTS: i64 = 10;
 
 /// Every event an endpoint can subscribe to.
 pub const EVENTS: &[&str] = &[
@@ -221,7 +223,12 @@ impl Deliverer {
         let body = serde_json::to_vec(&pending.payload)?;
         let attempt = pending.attempts + 1;
         let started = Instant::now();
-        let outcome = self.send(&pending.url, &secret, &pending.event_type, delivery, now, body).await;
+        // One bound for the DNS lookup and the request together: a worker's queue is shared by
+        // every organization, so no endpoint may hold it long.
+        let outcome =
+            tokio::time::timeout(TIMEOUT, self.send(&pending.url, &secret, &pending.event_type, delivery, now, body))
+                .await
+                .unwrap_or_else(|_| Outcome { status_code: None, error: "timed out".into() });
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
         sqlx::query(
             "insert into webhook_attempts (org_id, attempt_id, delivery_id, attempt, status_code, error, duration_ms, attempted_at)
@@ -391,7 +398,7 @@ async fn resolve(text: &str, allow_private: bool) -> Result<(url::Url, SocketAdd
 pub fn is_public(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
@@ -401,7 +408,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0)
+                || (a == 192 && b == 0 && c == 0)
                 || (a == 198 && (18..20).contains(&b))
                 || a >= 240)
         }
@@ -504,6 +511,13 @@ pub async fn create_endpoint(
     user: Uuid,
 ) -> Result<(Endpoint, SecretString), AppError> {
     let s = settle(None, input, state.config.webhooks_allow_private)?;
+    let count: i64 = sqlx::query_scalar("select count(*) from webhook_endpoints where org_id = $1")
+        .bind(tx.org())
+        .fetch_one(tx.conn())
+        .await?;
+    if count >= MAX_ENDPOINTS {
+        return Err(AppError::field("url", "too_many", format!("At most {MAX_ENDPOINTS} endpoints per organization.")));
+    }
     let id = Uuid::now_v7();
     let secret = SecretString::from(format!("whsec_{}", kernel::token::generate().expose_secret()));
     let sealed = state.vault.seal(&secret_context(tx.org(), id), &secret);
@@ -934,10 +948,11 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "224.0.0.1",
+            "192.0.0.8",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111"] {
+        for ip in ["1.1.1.1", "93.184.216.34", "2606:4700::1111", "192.0.32.8"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

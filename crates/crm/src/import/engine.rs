@@ -705,9 +705,10 @@ fn refused_row(error: &AppError) -> Option<String> {
     let AppError::Internal(error) = error else { return None };
     let Some(sqlx::Error::Database(db)) = error.downcast_ref::<sqlx::Error>() else { return None };
     let code = db.code()?;
-    (code.starts_with("23") || code.starts_with("22")).then(|| match db.constraint() {
-        Some(constraint) => format!("The database refused this row ({constraint})."),
-        None => "The database refused this row.".to_string(),
+    // The constraint's name stays in the log, not in what the person reads.
+    (code.starts_with("23") || code.starts_with("22")).then(|| {
+        tracing::info!(constraint = db.constraint(), "import row refused by the database");
+        "The database refused this row: a value refers to something that no longer exists or breaks a rule of the table.".to_string()
     })
 }
 

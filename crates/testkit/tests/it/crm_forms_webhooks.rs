@@ -176,12 +176,21 @@ async fn p1_11_form_submission_creates_a_lead_with_utm_referrer_and_consent() {
         (leads[0]["first_name"].as_str(), leads[0]["last_name"].as_str(), leads[0]["company_name"].as_str()),
         (Some("Inès"), Some("Moreau"), Some("Moreau SAS"))
     );
-    assert_eq!(leads[0]["utm_source"], "partner-site", "the latest touch is recorded");
-    assert_eq!(leads[0]["landing_url"], "https://www.customer-site.example/pricing", "the embedding page");
+    assert_eq!(leads[0]["utm_source"], "newsletter", "the first touch is kept");
+    assert!(leads[0]["landing_url"].as_str().unwrap().starts_with(public_url), "the first landing page is kept");
+
+    // A new person from the embedded snippet: the action's UTM and the embedding page are recorded.
+    let embedded = pairs(&[("email", "paul@example.fr"), ("consent", "yes")]);
+    let response = post_cross_site(&app, &format!("{path}?utm_source=partner-site"), &embedded).await;
+    assert_eq!(response.status(), 200);
+    let leads = lead_rows(&app, org).await;
+    let paul = leads.iter().find(|l| l["email"] == "paul@example.fr").unwrap();
+    assert_eq!(paul["utm_source"], "partner-site");
+    assert_eq!(paul["landing_url"], "https://www.customer-site.example/pricing", "the embedding page");
 
     let (_, listed) =
         call(&app, &bearer, Method::GET, &format!("/api/v1/forms/{}", form["form_id"].as_str().unwrap()), None).await;
-    assert_eq!(listed["submissions"], 2);
+    assert_eq!(listed["submissions"], 3);
 }
 
 /// P1-11: the honeypot, a missing consent, an invalid email and a flood are refused, and none of
@@ -596,6 +605,14 @@ async fn webhooks_are_isolated_between_orgs_and_refused_to_users() {
     add_member(&app, org, "user@hooks-iso.example.eu", Role::User).await;
     let user = token(&app, "user@hooks-iso.example.eu").await;
     assert_eq!(call(&app, &user, Method::GET, "/api/v1/webhooks", None).await.0, 403);
+
+    // Each event goes to every endpoint: an organization has at most ten.
+    let body = json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] });
+    for _ in 1..10 {
+        assert_eq!(call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(body.clone())).await.0, 201);
+    }
+    let (status, problem) = call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(body)).await;
+    assert_eq!((status, problem["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("too_many")));
     let (status, shown) = call(&app, &bearer, Method::GET, &format!("/api/v1/webhooks/{id}"), None).await;
     assert_eq!((status, shown["active"].as_bool()), (StatusCode::OK, Some(true)), "untouched by the other org");
 }
