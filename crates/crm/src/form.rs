@@ -2,6 +2,8 @@
 //! the one way field errors become sentences on a page.
 
 use axum::body::Bytes;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use kernel::FieldError;
 use kernel::web::Page;
 use serde::Deserialize;
@@ -54,4 +56,9 @@ impl NoticeParams {
     pub fn text(&self, page: &Page) -> Option<String> {
         (!self.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", self.notice)).to_string())
     }
+}
+
+/// A rendered page with its status, never cached (pages carry the CSRF token and tenant data).
+pub fn page_response(status: StatusCode, html: impl IntoResponse) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], html).into_response()
 }

@@ -417,7 +417,7 @@ impl PublicFormView {
 fn public_page(view: &PublicFormView, status: StatusCode) -> Result<Response, AppError> {
     let html = render(view)?;
     // The page may be framed by nobody and cached by nobody; it is the org's own page, not Relais'.
-    Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok(crate::form::page_response(status, html))
 }
 
 /// The form behind a public id, with the tenant transaction of its org, for an anonymous visitor.
@@ -862,7 +862,7 @@ async fn forms_page(
         page: page.clone(),
     };
     let html = render(&view).map_err(fail)?;
-    Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok(crate::form::page_response(status, html))
 }
 
 pub async fn page_list(

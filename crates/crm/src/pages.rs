@@ -162,7 +162,7 @@ fn fail(page: &Page) -> impl Fn(AppError) -> PageError + '_ {
 }
 
 fn no_store(html: impl IntoResponse) -> Response {
-    ([(header::CACHE_CONTROL, "no-store")], html).into_response()
+    crate::form::page_response(StatusCode::OK, html)
 }
 
 // ---------------------------------------------------------------- list

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::session::SignedIn;
 use kernel::AppError;
@@ -70,7 +70,7 @@ async fn show_page(
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let v = view(state, principal, page, errors, notice).await.map_err(|e| PageError::new(e, page))?;
     let html = render(&v).map_err(|e| PageError::new(e, page))?;
-    Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok(crate::form::page_response(status, html))
 }
 
 pub async fn page(

@@ -818,7 +818,7 @@ async fn webhooks_page(
         notice,
     };
     let html = render(&view).map_err(fail)?;
-    Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok(crate::form::page_response(status, html))
 }
 
 pub async fn page_list(

@@ -64,7 +64,7 @@ struct ProgressView {
 }
 
 fn no_store(status: StatusCode, html: axum::response::Html<String>) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], html).into_response()
+    crate::form::page_response(status, html)
 }
 
 async fn list_page(

@@ -186,17 +186,8 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     let csrf = browser.csrf_token(&format!("/crm/contacts/{contact}")).await;
     let (content_type, body) =
         multipart(&[("csrf", &csrf)], "photo.png", "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    let response = app
-        .http
-        .post(app.url(&format!("/crm/contacts/{contact}/files")))
-        .header(header::COOKIE, format!("relais_session={}", browser.cookie("relais_session").unwrap()))
-        .header(header::ORIGIN, "null")
-        .header("sec-fetch-site", "same-origin")
-        .header(header::CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        post_page_upload(&app, &browser, &format!("/crm/contacts/{contact}/files"), content_type, body).await;
     assert_eq!(response.status(), 303);
     let location = response.headers()[header::LOCATION].to_str().unwrap().to_string();
     assert!(location.starts_with(&format!("/crm/contacts/{contact}?notice=file_uploaded")), "{location}");
@@ -208,17 +199,8 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     // Without the CSRF token, the page's upload writes nothing.
     let (content_type, body) =
         multipart(&[("csrf", "forged")], "photo.png", "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    let response = app
-        .http
-        .post(app.url(&format!("/crm/contacts/{contact}/files")))
-        .header(header::COOKIE, format!("relais_session={}", browser.cookie("relais_session").unwrap()))
-        .header(header::ORIGIN, "null")
-        .header("sec-fetch-site", "same-origin")
-        .header(header::CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        post_page_upload(&app, &browser, &format!("/crm/contacts/{contact}/files"), content_type, body).await;
     assert_eq!(response.status(), 403);
     assert_eq!(count_files(&app, org).await, 3);
 }
@@ -527,4 +509,24 @@ async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() 
     app.run_jobs().await;
     assert_eq!(reminders().len(), 2, "and nothing for the task done before its reminder");
     assert!(app.mail_to("owner@reminders.example.eu").iter().all(|m| !m.subject.starts_with("Reminder")));
+}
+
+/// Posts a multipart form from the record page, as the browser would (its session, same origin).
+async fn post_page_upload(
+    app: &TestApp,
+    browser: &testkit::Browser,
+    path: &str,
+    content_type: String,
+    body: Vec<u8>,
+) -> testkit::reqwest::Response {
+    app.http
+        .post(app.url(path))
+        .header(header::COOKIE, format!("relais_session={}", browser.cookie("relais_session").unwrap()))
+        .header(header::ORIGIN, "null")
+        .header("sec-fetch-site", "same-origin")
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
