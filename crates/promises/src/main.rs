@@ -40,7 +40,7 @@ fn list() -> Result<(), String> {
         let mut files: Vec<_> = scan.citations.iter().filter(|c| c.id == p.id).map(|c| &c.path).collect();
         files.dedup();
         let tests = if tests.is_empty() { "—".to_owned() } else { tests.join(" ") };
-        println!("{}\t{tests}\t(cited in {} files)", p.id, files.len());
+        println!("{}\t{tests}\t(citing files: {})", p.id, files.len());
     }
     Ok(())
 }
