@@ -1,12 +1,13 @@
 //! The JSON API of records: `/api/v1/{leads,contacts,companies,deals}`. One generic handler per
 //! operation serves the four object types (the type is a marker parameter), so they cannot drift.
 
+use crate::actions;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kernel::audit::AuditEvent;
-use kernel::authz::{Action, Grant, Principal};
+use kernel::authz::{Grant, Principal};
 use kernel::error::ApiJson;
 use kernel::web::AppState;
 use kernel::{AppError, FieldError};
@@ -154,8 +155,9 @@ pub async fn delete_record(
     principal: &Principal,
     object: ObjectType,
     id: Uuid,
+    source: Source,
 ) -> Result<(), AppError> {
-    let only_owned_by = match principal.grant(Action::RecordsDelete) {
+    let only_owned_by = match principal.grant(actions::RECORDS_DELETE) {
         Grant::Own => Some(principal.user_id),
         _ => None,
     };
@@ -166,7 +168,7 @@ pub async fn delete_record(
     sqlx::query(sqlx::AssertSqlSafe(lock)).bind(tx.org()).bind(id).execute(tx.conn()).await?;
     // The record's files go with it by cascade; their blobs once the deletion is committed.
     let blobs = crate::files::blobs_of(&mut tx, object, &[id]).await?;
-    records::delete(&mut tx, object, id, only_owned_by, state.clock.now()).await?;
+    records::delete(&mut tx, object, id, only_owned_by, source, state.clock.now()).await?;
     let event = AuditEvent::new("record.deleted").target(object.as_str(), id);
     state.audit.record(&mut tx, event).await?;
     tx.commit().await?;
@@ -179,7 +181,7 @@ pub async fn delete<O: Object>(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    delete_record(&state, &principal, O::TYPE, parse_id(&id)?).await?;
+    delete_record(&state, &principal, O::TYPE, parse_id(&id)?, Source::Api).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,7 +272,7 @@ pub async fn bulk_apply(
             }
             blobs = crate::files::blobs_of(&mut tx, object, &ids).await?;
             for id in &ids {
-                records::delete(&mut tx, object, *id, None, state.clock.now()).await?;
+                records::delete(&mut tx, object, *id, None, source, state.clock.now()).await?;
             }
             let event = AuditEvent::new("record.bulk_deleted")
                 .payload(json!({ "object": object.as_str(), "count": ids.len() }));

@@ -7,6 +7,7 @@
 //! start each page (see `stream_all`). Rows travel to the client through a bounded channel, so
 //! memory stays flat. The price: a database connection is held while the client downloads.
 
+use crate::actions;
 use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
@@ -231,9 +232,9 @@ pub async fn export<O: Object>(
 pub fn routes() -> Vec<kernel::web::RouteDef> {
     use crate::api::{Companies, Contacts, Deals, Leads};
     use axum::http::Method as M;
-    use kernel::authz::{Access, Action};
+    use kernel::authz::Access;
     use kernel::web::RouteDef;
-    let can = Access::Can(Action::RecordsExport);
+    let can = Access::Can(actions::RECORDS_EXPORT);
     vec![
         RouteDef::api(M::GET, "/api/v1/leads/export", can, export::<Leads>),
         RouteDef::api(M::GET, "/api/v1/contacts/export", can, export::<Contacts>),

@@ -21,6 +21,7 @@
 //!   blobs of its files the same way ([`blobs_of`], [`remove_blobs`]). Uploads, downloads and
 //!   deletions are audited (`file.uploaded`, `file.downloaded`, `file.deleted`).
 
+use crate::actions;
 use std::path::PathBuf;
 
 use axum::Json;
@@ -30,7 +31,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::session::SignedIn;
 use kernel::audit::AuditEvent;
-use kernel::authz::{Access, Action, Principal};
+use kernel::authz::{Access, Principal};
 use kernel::error::Problem;
 use kernel::web::{AppState, PageError, RouteDef};
 use kernel::{AppError, FieldError, OrgTx};
@@ -670,9 +671,9 @@ pub async fn items(
 fn record_routes<O: Object>(api: &'static str, page: &'static str) -> Vec<RouteDef> {
     use Method as M;
     vec![
-        RouteDef::api(M::POST, api, Access::Can(Action::RecordsEdit), api_upload::<O>),
-        RouteDef::api(M::GET, api, Access::Can(Action::RecordsView), api_list::<O>),
-        RouteDef::page(M::POST, page, Access::Can(Action::RecordsEdit), page_upload::<O>),
+        RouteDef::api(M::POST, api, Access::Can(actions::RECORDS_EDIT), api_upload::<O>),
+        RouteDef::api(M::GET, api, Access::Can(actions::RECORDS_VIEW), api_list::<O>),
+        RouteDef::page(M::POST, page, Access::Can(actions::RECORDS_EDIT), page_upload::<O>),
     ]
 }
 
@@ -680,10 +681,10 @@ fn record_routes<O: Object>(api: &'static str, page: &'static str) -> Vec<RouteD
 pub fn routes() -> Vec<RouteDef> {
     use Method as M;
     let mut routes = vec![
-        RouteDef::api(M::GET, "/api/v1/files/{id}", Access::Can(Action::RecordsView), api_download),
-        RouteDef::api(M::DELETE, "/api/v1/files/{id}", Access::Can(Action::RecordsEdit), api_delete),
-        RouteDef::page(M::GET, "/crm/files/{id}", Access::Can(Action::RecordsView), page_download),
-        RouteDef::page(M::POST, "/crm/files/{id}/delete", Access::Can(Action::RecordsEdit), page_delete),
+        RouteDef::api(M::GET, "/api/v1/files/{id}", Access::Can(actions::RECORDS_VIEW), api_download),
+        RouteDef::api(M::DELETE, "/api/v1/files/{id}", Access::Can(actions::RECORDS_EDIT), api_delete),
+        RouteDef::page(M::GET, "/crm/files/{id}", Access::Can(actions::RECORDS_VIEW), page_download),
+        RouteDef::page(M::POST, "/crm/files/{id}/delete", Access::Can(actions::RECORDS_EDIT), page_delete),
     ];
     routes.extend(record_routes::<Leads>("/api/v1/leads/{id}/files", "/crm/leads/{id}/files"));
     routes.extend(record_routes::<Contacts>("/api/v1/contacts/{id}/files", "/crm/contacts/{id}/files"));

@@ -420,12 +420,21 @@ fn public_page(view: &PublicFormView, status: StatusCode) -> Result<Response, Ap
     Ok(crate::form::page_response(status, html))
 }
 
+/// A landing-page form's public id to (org, form id), through the door `app.resolve_lead_form`
+/// (migration 0016): only an active form of an active org.
+async fn resolve_lead_form(db: &kernel::Db, public_id: &str) -> Result<Option<(kernel::OrgId, Uuid)>, sqlx::Error> {
+    sqlx::query_as("select org_id, form_id from app.resolve_lead_form($1)")
+        .bind(public_id)
+        .fetch_optional(db.before_tenant())
+        .await
+}
+
 /// The form behind a public id, with the tenant transaction of its org, for an anonymous visitor.
 async fn open_public(state: &AppState, public_id: &str) -> Result<(OrgTx, LeadForm), AppError> {
     if public_id.len() > 64 {
         return Err(AppError::NotFound);
     }
-    let (org, form_id) = state.db.resolve_lead_form(public_id).await?.ok_or(AppError::NotFound)?;
+    let (org, form_id) = resolve_lead_form(&state.db, public_id).await?.ok_or(AppError::NotFound)?;
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
     let form = get(&mut tx, form_id).await?;
     Ok((tx, form))

@@ -14,6 +14,7 @@ pub mod mapping;
 pub mod openapi;
 pub mod pages;
 
+use crate::actions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -24,7 +25,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use kernel::audit::AuditEvent;
-use kernel::authz::{Access, Action, Principal};
+use kernel::authz::{Access, Principal};
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::clock::Clock;
 use kernel::error::ApiJson;
@@ -673,7 +674,7 @@ pub async fn run_to_end(state: &AppState, org: kernel::OrgId, id: Uuid, dir: &Pa
 
 pub fn routes() -> Vec<RouteDef> {
     use Method as M;
-    let can = Access::Can(Action::RecordsImport);
+    let can = Access::Can(actions::RECORDS_IMPORT);
     let mut routes = vec![
         RouteDef::api(M::POST, "/api/v1/imports", can, api_upload),
         RouteDef::api(M::GET, "/api/v1/imports", can, api_list),

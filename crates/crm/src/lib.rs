@@ -6,6 +6,7 @@
 //! of them from those descriptions, and [`api`] and [`pages`] serve the four types with the same
 //! generic handlers.
 
+pub mod actions;
 pub mod api;
 pub mod custom;
 pub mod demo;
@@ -22,6 +23,7 @@ pub mod object;
 pub mod openapi;
 pub mod pages;
 pub mod pipelines;
+pub mod record_events;
 pub mod records;
 pub mod relations;
 pub mod reminders;
@@ -33,11 +35,53 @@ pub mod webhooks;
 pub mod worklog;
 
 use axum::http::Method;
-use kernel::authz::{Access, Action};
+use kernel::authz::Access;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
+use kernel::module::{Door, DoorCaller, JobDeps, Module};
 use kernel::web::RouteDef;
 
 use api::{Companies, Contacts, Deals, Leads, Object};
+
+/// The CRM as the application assembles it.
+pub fn module() -> Module {
+    Module {
+        routes,
+        tables: &[TABLES, import::TABLES],
+        actions: actions::ALL,
+        doors: DOORS,
+        jobs,
+        openapi: openapi::document,
+        subscribers: &[webhooks::SUBSCRIBER],
+        settings: webhooks::SETTINGS,
+        configure: webhooks::configure,
+        ..Module::new("crm")
+    }
+}
+
+const DOORS: &[Door] = &[
+    Door {
+        function: "app.resolve_lead_form",
+        caller: DoorCaller::BeforeTenant,
+        purpose: "a landing-page form's public id to (org, form) for an anonymous visitor: active forms of active orgs only",
+    },
+    Door {
+        function: "app.crm_search",
+        caller: DoorCaller::Member,
+        purpose: "substring and typo search on the trigram indexes, applying org and visibility itself",
+    },
+    Door {
+        function: "app.crm_search_words",
+        caller: DoorCaller::Member,
+        purpose: "word-prefix search on the word index, applying org and visibility itself",
+    },
+];
+
+fn jobs(registry: &mut kernel::jobs::Registry, deps: &JobDeps<'_>) {
+    import::register(registry);
+    reminders::register(registry, deps.vault.clone(), deps.config.public_url.clone());
+    let allow_private = deps.config.modules.get::<webhooks::WebhookSettings>().allow_private;
+    webhooks::register(registry, deps.vault.clone(), allow_private);
+}
 
 /// The five routes every record type has, plus bulk and duplicates.
 fn record_routes<O: Object>(
@@ -48,13 +92,13 @@ fn record_routes<O: Object>(
 ) -> Vec<RouteDef> {
     use Method as M;
     vec![
-        RouteDef::api(M::GET, base, Access::Can(Action::RecordsView), api::list::<O>),
-        RouteDef::api(M::POST, base, Access::Can(Action::RecordsEdit), api::create::<O>),
-        RouteDef::api(M::GET, item, Access::Can(Action::RecordsView), api::get::<O>),
-        RouteDef::api(M::PATCH, item, Access::Can(Action::RecordsEdit), api::update::<O>),
-        RouteDef::api(M::DELETE, item, Access::Can(Action::RecordsDelete), api::delete::<O>),
-        RouteDef::api(M::POST, bulk, Access::Can(Action::RecordsBulkEdit), api::bulk::<O>),
-        RouteDef::api(M::GET, dups, Access::Can(Action::RecordsView), api::duplicates::<O>),
+        RouteDef::api(M::GET, base, Access::Can(actions::RECORDS_VIEW), api::list::<O>),
+        RouteDef::api(M::POST, base, Access::Can(actions::RECORDS_EDIT), api::create::<O>),
+        RouteDef::api(M::GET, item, Access::Can(actions::RECORDS_VIEW), api::get::<O>),
+        RouteDef::api(M::PATCH, item, Access::Can(actions::RECORDS_EDIT), api::update::<O>),
+        RouteDef::api(M::DELETE, item, Access::Can(actions::RECORDS_DELETE), api::delete::<O>),
+        RouteDef::api(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), api::bulk::<O>),
+        RouteDef::api(M::GET, dups, Access::Can(actions::RECORDS_VIEW), api::duplicates::<O>),
     ]
 }
 
@@ -70,15 +114,15 @@ fn record_pages<O: Object>(
 ) -> Vec<RouteDef> {
     use Method as M;
     vec![
-        RouteDef::page(M::GET, list, Access::Can(Action::RecordsView), pages::list::<O>),
-        RouteDef::page(M::POST, list, Access::Can(Action::RecordsEdit), pages::create::<O>),
-        RouteDef::page(M::GET, new, Access::Can(Action::RecordsEdit), pages::new_form::<O>),
-        RouteDef::page(M::GET, item, Access::Can(Action::RecordsView), pages::show::<O>),
-        RouteDef::page(M::POST, item, Access::Can(Action::RecordsEdit), pages::update::<O>),
-        RouteDef::page(M::POST, delete, Access::Can(Action::RecordsDelete), pages::delete::<O>),
-        RouteDef::page(M::POST, bulk, Access::Can(Action::RecordsBulkEdit), pages::bulk::<O>),
-        RouteDef::page(M::POST, views, Access::Can(Action::RecordsView), pages::save_view::<O>),
-        RouteDef::page(M::POST, view_delete, Access::Can(Action::RecordsView), pages::delete_view::<O>),
+        RouteDef::page(M::GET, list, Access::Can(actions::RECORDS_VIEW), pages::list::<O>),
+        RouteDef::page(M::POST, list, Access::Can(actions::RECORDS_EDIT), pages::create::<O>),
+        RouteDef::page(M::GET, new, Access::Can(actions::RECORDS_EDIT), pages::new_form::<O>),
+        RouteDef::page(M::GET, item, Access::Can(actions::RECORDS_VIEW), pages::show::<O>),
+        RouteDef::page(M::POST, item, Access::Can(actions::RECORDS_EDIT), pages::update::<O>),
+        RouteDef::page(M::POST, delete, Access::Can(actions::RECORDS_DELETE), pages::delete::<O>),
+        RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), pages::bulk::<O>),
+        RouteDef::page(M::POST, views, Access::Can(actions::RECORDS_VIEW), pages::save_view::<O>),
+        RouteDef::page(M::POST, view_delete, Access::Can(actions::RECORDS_VIEW), pages::delete_view::<O>),
     ]
 }
 
@@ -90,61 +134,61 @@ macro_rules! work_routes {
             RouteDef::api(
                 Method::POST,
                 concat!($base, "/notes"),
-                Access::Can(Action::RecordsEdit),
+                Access::Can(actions::RECORDS_EDIT),
                 worklog::api_add_note::<$o>,
             ),
             RouteDef::api(
                 Method::POST,
                 concat!($base, "/tasks"),
-                Access::Can(Action::RecordsEdit),
+                Access::Can(actions::RECORDS_EDIT),
                 worklog::api_add_task::<$o>,
             ),
             RouteDef::api(
                 Method::POST,
                 concat!($base, "/activities"),
-                Access::Can(Action::RecordsEdit),
+                Access::Can(actions::RECORDS_EDIT),
                 worklog::api_add_activity::<$o>,
             ),
             RouteDef::api(
                 Method::GET,
                 concat!($base, "/timeline"),
-                Access::Can(Action::RecordsView),
+                Access::Can(actions::RECORDS_VIEW),
                 worklog::api_timeline::<$o>,
             ),
             RouteDef::page(
                 Method::POST,
                 concat!($page, "/notes"),
-                Access::Can(Action::RecordsEdit),
+                Access::Can(actions::RECORDS_EDIT),
                 pages::add_note::<$o>,
             ),
             RouteDef::page(
                 Method::POST,
                 concat!($page, "/tasks"),
-                Access::Can(Action::RecordsEdit),
+                Access::Can(actions::RECORDS_EDIT),
                 pages::add_task::<$o>,
             ),
             RouteDef::page(
                 Method::POST,
                 concat!($page, "/activities"),
-                Access::Can(Action::RecordsEdit),
+                Access::Can(actions::RECORDS_EDIT),
                 pages::add_activity::<$o>,
             ),
             RouteDef::api(
                 Method::POST,
                 concat!($base, "/merge"),
-                Access::Can(Action::RecordsMerge),
+                Access::Can(actions::RECORDS_MERGE),
                 merge::api_merge::<$o>,
             ),
             RouteDef::page(
                 Method::GET,
                 concat!($page, "/merge"),
-                Access::Can(Action::RecordsMerge),
+                Access::Can(actions::RECORDS_MERGE),
                 pages::merge_form::<$o>,
             ),
             RouteDef::page(
                 Method::POST,
                 concat!($page, "/merge"),
-                Access::Can(Action::RecordsMerge),
+                Access::Can(actions::RECORDS_MERGE),
                 pages::merge_submit::<$o>,
             ),
         ]
@@ -166,48 +210,48 @@ pub fn routes() -> Vec<RouteDef> {
     use Method as M;
     let mut routes = vec![
         RouteDef::page(M::GET, "/static/crm.js", Access::Public, crm_js),
-        RouteDef::page(M::GET, "/crm", Access::Can(Action::RecordsView), pages::home),
-        RouteDef::page(M::GET, "/crm/search", Access::Can(Action::RecordsView), pages::search),
-        RouteDef::page(M::GET, "/crm/deals/board", Access::Can(Action::RecordsView), pages::board),
-        RouteDef::page(M::POST, "/crm/deals/{id}/move", Access::Can(Action::RecordsEdit), pages::move_deal),
+        RouteDef::page(M::GET, "/crm", Access::Can(actions::RECORDS_VIEW), pages::home),
+        RouteDef::page(M::GET, "/crm/search", Access::Can(actions::RECORDS_VIEW), pages::search),
+        RouteDef::page(M::GET, "/crm/deals/board", Access::Can(actions::RECORDS_VIEW), pages::board),
+        RouteDef::page(M::POST, "/crm/deals/{id}/move", Access::Can(actions::RECORDS_EDIT), pages::move_deal),
         RouteDef::page(
             M::POST,
             "/crm/contacts/{id}/links",
-            Access::Can(Action::RecordsEdit),
+            Access::Can(actions::RECORDS_EDIT),
             relations::page_link_contact,
         ),
-        RouteDef::page(M::POST, "/crm/deals/{id}/links", Access::Can(Action::RecordsEdit), relations::page_link_deal),
-        RouteDef::page(M::GET, "/crm/companies/lookup", Access::Can(Action::RecordsView), pages::lookup::<Companies>),
-        RouteDef::page(M::GET, "/crm/contacts/lookup", Access::Can(Action::RecordsView), pages::lookup::<Contacts>),
-        RouteDef::page(M::GET, "/settings/crm", Access::Can(Action::CrmConfigure), settings_pages::page),
+        RouteDef::page(M::POST, "/crm/deals/{id}/links", Access::Can(actions::RECORDS_EDIT), relations::page_link_deal),
+        RouteDef::page(M::GET, "/crm/companies/lookup", Access::Can(actions::RECORDS_VIEW), pages::lookup::<Companies>),
+        RouteDef::page(M::GET, "/crm/contacts/lookup", Access::Can(actions::RECORDS_VIEW), pages::lookup::<Contacts>),
+        RouteDef::page(M::GET, "/settings/crm", Access::Can(actions::CRM_CONFIGURE), settings_pages::page),
         RouteDef::page(
             M::POST,
             "/settings/crm/visibility",
-            Access::Can(Action::CrmConfigure),
+            Access::Can(actions::CRM_CONFIGURE),
             settings_pages::visibility_submit,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/fields",
-            Access::Can(Action::CrmConfigure),
+            Access::Can(actions::CRM_CONFIGURE),
             settings_pages::field_create,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/fields/{id}/delete",
-            Access::Can(Action::CrmConfigure),
+            Access::Can(actions::CRM_CONFIGURE),
             settings_pages::field_delete,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/pipelines",
-            Access::Can(Action::CrmConfigure),
+            Access::Can(actions::CRM_CONFIGURE),
             settings_pages::pipeline_create,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/pipelines/{id}",
-            Access::Can(Action::CrmConfigure),
+            Access::Can(actions::CRM_CONFIGURE),
             settings_pages::pipeline_update,
         ),
     ];
@@ -276,85 +320,95 @@ pub fn routes() -> Vec<RouteDef> {
     routes.extend(work_routes!(Companies, "/api/v1/companies/{id}", "/crm/companies/{id}"));
     routes.extend(work_routes!(Deals, "/api/v1/deals/{id}", "/crm/deals/{id}"));
     routes.extend([
-        RouteDef::api(M::GET, "/api/v1/search", Access::Can(Action::RecordsView), api::search),
-        RouteDef::api(M::GET, "/api/v1/pipelines", Access::Can(Action::RecordsView), pipelines::api_list),
-        RouteDef::api(M::POST, "/api/v1/pipelines", Access::Can(Action::CrmConfigure), pipelines::api_create),
-        RouteDef::api(M::PATCH, "/api/v1/pipelines/{id}", Access::Can(Action::CrmConfigure), pipelines::api_update),
-        RouteDef::api(M::DELETE, "/api/v1/pipelines/{id}", Access::Can(Action::CrmConfigure), pipelines::api_delete),
-        RouteDef::api(M::GET, "/api/v1/pipelines/{id}/board", Access::Can(Action::RecordsView), pipelines::api_board),
-        RouteDef::api(M::POST, "/api/v1/deals/{id}/move", Access::Can(Action::RecordsEdit), pipelines::api_move),
+        RouteDef::api(M::GET, "/api/v1/search", Access::Can(actions::RECORDS_VIEW), api::search),
+        RouteDef::api(M::GET, "/api/v1/pipelines", Access::Can(actions::RECORDS_VIEW), pipelines::api_list),
+        RouteDef::api(M::POST, "/api/v1/pipelines", Access::Can(actions::CRM_CONFIGURE), pipelines::api_create),
+        RouteDef::api(M::PATCH, "/api/v1/pipelines/{id}", Access::Can(actions::CRM_CONFIGURE), pipelines::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/pipelines/{id}", Access::Can(actions::CRM_CONFIGURE), pipelines::api_delete),
+        RouteDef::api(M::GET, "/api/v1/pipelines/{id}/board", Access::Can(actions::RECORDS_VIEW), pipelines::api_board),
+        RouteDef::api(M::POST, "/api/v1/deals/{id}/move", Access::Can(actions::RECORDS_EDIT), pipelines::api_move),
         RouteDef::api(
             M::GET,
             "/api/v1/contacts/{id}/related",
-            Access::Can(Action::RecordsView),
+            Access::Can(actions::RECORDS_VIEW),
             relations::api_related_contact,
         ),
         RouteDef::api(
             M::GET,
             "/api/v1/companies/{id}/related",
-            Access::Can(Action::RecordsView),
+            Access::Can(actions::RECORDS_VIEW),
             relations::api_related_company,
         ),
         RouteDef::api(
             M::GET,
             "/api/v1/deals/{id}/related",
-            Access::Can(Action::RecordsView),
+            Access::Can(actions::RECORDS_VIEW),
             relations::api_related_deal,
         ),
         RouteDef::api(
             M::PUT,
             "/api/v1/contacts/{id}/companies/{company_id}",
-            Access::Can(Action::RecordsEdit),
+            Access::Can(actions::RECORDS_EDIT),
             relations::api_link_contact_company,
         ),
         RouteDef::api(
             M::DELETE,
             "/api/v1/contacts/{id}/companies/{company_id}",
-            Access::Can(Action::RecordsEdit),
+            Access::Can(actions::RECORDS_EDIT),
             relations::api_unlink_contact_company,
         ),
         RouteDef::api(
             M::PUT,
             "/api/v1/deals/{id}/contacts/{contact_id}",
-            Access::Can(Action::RecordsEdit),
+            Access::Can(actions::RECORDS_EDIT),
             relations::api_link_deal_contact,
         ),
         RouteDef::api(
             M::DELETE,
             "/api/v1/deals/{id}/contacts/{contact_id}",
-            Access::Can(Action::RecordsEdit),
+            Access::Can(actions::RECORDS_EDIT),
             relations::api_unlink_deal_contact,
         ),
-        RouteDef::api(M::POST, "/api/v1/leads/{id}/convert", Access::Can(Action::RecordsEdit), merge::api_convert),
-        RouteDef::page(M::POST, "/crm/leads/{id}/convert", Access::Can(Action::RecordsEdit), pages::convert_lead),
-        RouteDef::api(M::GET, "/api/v1/tasks", Access::Can(Action::RecordsView), worklog::api_my_tasks),
-        RouteDef::api(M::PATCH, "/api/v1/tasks/{id}", Access::Can(Action::RecordsEdit), worklog::api_change_task),
-        RouteDef::api(M::DELETE, "/api/v1/tasks/{id}", Access::Can(Action::RecordsEdit), worklog::api_delete_task),
-        RouteDef::api(M::DELETE, "/api/v1/notes/{id}", Access::Can(Action::RecordsEdit), worklog::api_delete_note),
+        RouteDef::api(M::POST, "/api/v1/leads/{id}/convert", Access::Can(actions::RECORDS_EDIT), merge::api_convert),
+        RouteDef::page(M::POST, "/crm/leads/{id}/convert", Access::Can(actions::RECORDS_EDIT), pages::convert_lead),
+        RouteDef::api(M::GET, "/api/v1/tasks", Access::Can(actions::RECORDS_VIEW), worklog::api_my_tasks),
+        RouteDef::api(M::PATCH, "/api/v1/tasks/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_change_task),
+        RouteDef::api(M::DELETE, "/api/v1/tasks/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_delete_task),
+        RouteDef::api(M::DELETE, "/api/v1/notes/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_delete_note),
         RouteDef::api(
             M::DELETE,
             "/api/v1/activities/{id}",
-            Access::Can(Action::RecordsEdit),
+            Access::Can(actions::RECORDS_EDIT),
             worklog::api_delete_activity,
         ),
-        RouteDef::page(M::POST, "/crm/tasks/{id}/status", Access::Can(Action::RecordsEdit), pages::task_status),
-        RouteDef::api(M::GET, "/api/v1/views", Access::Can(Action::RecordsView), views::api_list),
-        RouteDef::api(M::POST, "/api/v1/views", Access::Can(Action::RecordsView), views::api_create),
-        RouteDef::api(M::PATCH, "/api/v1/views/{id}", Access::Can(Action::RecordsView), views::api_update),
-        RouteDef::api(M::DELETE, "/api/v1/views/{id}", Access::Can(Action::RecordsView), views::api_delete),
-        RouteDef::api(M::GET, "/api/v1/custom-fields", Access::Can(Action::RecordsView), settings::api_list_fields),
-        RouteDef::api(M::POST, "/api/v1/custom-fields", Access::Can(Action::CrmConfigure), settings::api_create_field),
+        RouteDef::page(M::POST, "/crm/tasks/{id}/status", Access::Can(actions::RECORDS_EDIT), pages::task_status),
+        RouteDef::api(M::GET, "/api/v1/views", Access::Can(actions::RECORDS_VIEW), views::api_list),
+        RouteDef::api(M::POST, "/api/v1/views", Access::Can(actions::RECORDS_VIEW), views::api_create),
+        RouteDef::api(M::PATCH, "/api/v1/views/{id}", Access::Can(actions::RECORDS_VIEW), views::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/views/{id}", Access::Can(actions::RECORDS_VIEW), views::api_delete),
+        RouteDef::api(M::GET, "/api/v1/custom-fields", Access::Can(actions::RECORDS_VIEW), settings::api_list_fields),
+        RouteDef::api(
+            M::POST,
+            "/api/v1/custom-fields",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings::api_create_field,
+        ),
         RouteDef::api(
             M::DELETE,
             "/api/v1/custom-fields/{id}",
-            Access::Can(Action::CrmConfigure),
+            Access::Can(actions::CRM_CONFIGURE),
             settings::api_delete_field,
         ),
-        RouteDef::api(M::GET, "/api/v1/crm/visibility", Access::Can(Action::RecordsView), settings::api_get_visibility),
+        RouteDef::api(
+            M::GET,
+            "/api/v1/crm/visibility",
+            Access::Can(actions::RECORDS_VIEW),
+            settings::api_get_visibility,
+        ),
         RouteDef::api(
             M::PUT,
             "/api/v1/crm/visibility",
-            Access::Can(Action::CrmConfigure),
+            Access::Can(actions::CRM_CONFIGURE),
             settings::api_put_visibility,
         ),
     ]);
@@ -367,7 +421,7 @@ pub fn routes() -> Vec<RouteDef> {
 /// Landing-page forms (public and managed) and webhook endpoints.
 fn forms_and_webhooks_routes() -> Vec<RouteDef> {
     use Method as M;
-    let configure = || Access::Can(Action::CrmConfigure);
+    let configure = || Access::Can(actions::CRM_CONFIGURE);
     vec![
         // Public: anyone may open and submit a published form (rate-limited, honeypot).
         RouteDef::page(M::GET, "/f/{public_id}", Access::Public, forms::public_show),

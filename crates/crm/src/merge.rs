@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::api::{Object, ctx, parse_id};
 use crate::object::ObjectType;
+use crate::record_events;
 use crate::records::{self, Source, WriteCtx};
 use crate::relations::{self, Link, LinkInput};
 
@@ -143,11 +144,13 @@ pub async fn merge(
             .await?;
     }
     // The other record goes before the survivor takes its values, so a unique email can move.
-    records::delete(tx, object, input.other_id, None, write.now).await?;
+    records::delete(tx, object, input.other_id, None, Source::Merge, write.now).await?;
     patch.insert("custom".into(), Value::Object(custom));
     let merge_ctx = WriteCtx { source: Source::Merge, ..*write };
     let merged = records::update(tx, object, id, &patch, &merge_ctx).await?;
     records::record_change(tx, object, id, "merged", "", Some(&records::summary(&other)), None, &merge_ctx).await?;
+    let facts = json!({ "record": merged, "merged_id": input.other_id });
+    record_events::record_event(tx, record_events::MERGED, object, id, write.source, write.now, facts).await?;
     Ok(merged)
 }
 
@@ -320,6 +323,20 @@ pub async fn convert(
     records::record_change(tx, ObjectType::Lead, lead_id, "converted", "", None, Some(&became), write).await?;
     let from = json!({ "lead_id": lead_id, "display_name": lead.get("display_name") });
     records::record_change(tx, ObjectType::Contact, contact, "converted", "", Some(&from), None, write).await?;
+    let mut facts = became;
+    if let Value::Object(map) = &mut facts {
+        map.insert("record".into(), records::get(tx, ObjectType::Lead, lead_id).await?);
+    }
+    record_events::record_event(
+        tx,
+        record_events::CONVERTED,
+        ObjectType::Lead,
+        lead_id,
+        write.source,
+        write.now,
+        facts,
+    )
+    .await?;
     Ok(Converted { lead_id, contact_id: contact, company_id: company, deal_id: deal })
 }
 

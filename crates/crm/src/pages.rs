@@ -2,6 +2,7 @@
 //! its form; creation; the deals board; global search. Pages call the same functions as the API
 //! (records, list, pipelines), so a rule holds whichever door a change came through.
 
+use crate::actions;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::session::SignedIn;
 use kernel::audit::AuditEvent;
-use kernel::authz::{Action, Principal};
+use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};
 use kernel::{AppError, FieldError, OrgTx};
 use serde::Deserialize;
@@ -391,8 +392,8 @@ pub async fn list<O: Object>(
         filter_op: params.op.clone(),
         filter_value: params.value.clone(),
         sort: params.sort.clone(),
-        can_bulk: principal.grant(Action::RecordsBulkEdit).allows(),
-        can_export: principal.grant(Action::RecordsExport).allows(),
+        can_bulk: principal.grant(actions::RECORDS_BULK_EDIT).allows(),
+        can_export: principal.grant(actions::RECORDS_EXPORT).allows(),
         export_query: format!(
             "q={}&sort={}&filters={}",
             encode(&params.q),
@@ -404,7 +405,7 @@ pub async fn list<O: Object>(
         current_view: params.view.clone(),
         can_delete_view: current_view
             .as_ref()
-            .is_some_and(|v| v.owner_id == principal.user_id || principal.grant(Action::CrmConfigure).allows()),
+            .is_some_and(|v| v.owner_id == principal.user_id || principal.grant(actions::CRM_CONFIGURE).allows()),
         state_filters: serde_json::to_string(&filters).unwrap_or_else(|_| "[]".into()),
         chosen_columns: keys.clone(),
         editable_fields: object
@@ -741,8 +742,8 @@ async fn record_view(
         alert,
         notice,
         duplicates,
-        can_delete: principal.grant(Action::RecordsDelete).allows(),
-        can_merge: principal.grant(Action::RecordsMerge).allows(),
+        can_delete: principal.grant(actions::RECORDS_DELETE).allows(),
+        can_merge: principal.grant(actions::RECORDS_MERGE).allows(),
         meta,
     })
 }
@@ -875,7 +876,7 @@ pub async fn delete<O: Object>(
     let form = crate::form::parse(&body);
     signed_in.check_csrf(&state, crate::form::csrf(&form))?;
     let id = crate::api::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
-    delete_record(&state, &principal, object, id).await.map_err(|e| PageError::new(e, &page))?;
+    delete_record(&state, &principal, object, id, Source::Ui).await.map_err(|e| PageError::new(e, &page))?;
     Ok(Redirect::to(&format!("/crm/{}?notice=deleted", object.plural())).into_response())
 }
 

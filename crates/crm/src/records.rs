@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::custom;
 use crate::object::{FieldDef, Kind, ObjectType, RefKind};
+use crate::record_events;
 use crate::values::{Cell, parse_field};
-use crate::webhooks;
 
 /// Where a change came from, kept in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,10 +291,8 @@ pub async fn create(
     record_change(tx, object, id, "created", "", None, None, ctx).await?;
     let possible_duplicates = duplicates_of(tx, object, id).await?;
     let record = get(tx, object, id).await?;
-    // An import announces itself once, not a million times (see docs/crm.md, webhooks).
-    if ctx.source != Source::Import {
-        webhooks::emit(tx, ctx.now, object, webhooks::Change::Created(&record)).await?;
-    }
+    let facts = json!({ "record": record });
+    record_events::record_event(tx, record_events::CREATED, object, id, ctx.source, ctx.now, facts).await?;
     Ok(Created { id, record, possible_duplicates })
 }
 
@@ -459,14 +457,12 @@ pub async fn update(
         }
     }
     let record = get(tx, object, id).await?;
-    if ctx.source != Source::Import {
-        if let Some((_, stage)) = changed.iter().find(|(d, _)| d.key == "stage_id") {
-            let change =
-                webhooks::Change::StageChanged { record: &record, from: current.get("stage_id"), to: &stage.json };
-            webhooks::emit(tx, ctx.now, object, change).await?;
-        }
-        webhooks::emit(tx, ctx.now, object, webhooks::Change::Updated { record: &record, fields }).await?;
+    if let Some((_, stage)) = changed.iter().find(|(d, _)| d.key == "stage_id") {
+        let facts = json!({ "record": record, "from_stage_id": current.get("stage_id"), "to_stage_id": stage.json });
+        record_events::record_event(tx, record_events::STAGE_CHANGED, object, id, ctx.source, ctx.now, facts).await?;
     }
+    let facts = json!({ "record": record, "changed_fields": fields });
+    record_events::record_event(tx, record_events::UPDATED, object, id, ctx.source, ctx.now, facts).await?;
     Ok(record)
 }
 
@@ -499,6 +495,7 @@ pub async fn delete(
     object: ObjectType,
     id: Uuid,
     only_owned_by: Option<Uuid>,
+    source: Source,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
     let sql = format!(
@@ -511,8 +508,7 @@ pub async fn delete(
     if done.rows_affected() == 0 {
         return Err(AppError::NotFound);
     }
-    webhooks::emit(tx, now, object, webhooks::Change::Deleted(id)).await?;
-    Ok(())
+    record_events::record_event(tx, record_events::DELETED, object, id, source, now, json!({})).await
 }
 
 /// Deletes one row of an org's table by its id; `NotFound` when there is none (or RLS hides it).

@@ -2,10 +2,11 @@
 //! personal or shared with the organization. A personal view is visible to its owner only; a
 //! shared one to every member, and changed by its owner or by owners and managers.
 
+use crate::actions;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use kernel::authz::{Action, Principal};
+use kernel::authz::Principal;
 use kernel::error::ApiJson;
 use kernel::web::AppState;
 use kernel::{AppError, FieldError, OrgTx};
@@ -120,7 +121,7 @@ pub async fn find(tx: &mut OrgTx, me: Uuid, id: Uuid) -> Result<SavedView, AppEr
 
 /// A shared view is changed by its owner, or by owners and managers.
 fn may_change(principal: &Principal, view: &SavedView) -> bool {
-    view.owner_id == principal.user_id || principal.grant(Action::CrmConfigure).allows()
+    view.owner_id == principal.user_id || principal.grant(actions::CRM_CONFIGURE).allows()
 }
 
 pub async fn create(

@@ -72,7 +72,69 @@ fn secret_context(org: kernel::ids::OrgId, endpoint: Uuid) -> SecretContext<'sta
     SecretContext { org, record_kind: "webhook_endpoint", record_id: endpoint, field: "secret" }
 }
 
+// ---------------------------------------------------------------- settings
+
+/// `RELAIS_WEBHOOKS_ALLOW_PRIVATE`: webhooks may target loopback/private addresses over http.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebhookSettings {
+    pub allow_private: bool,
+}
+
+pub const SETTINGS: &[kernel::module::SettingDef] = &[kernel::module::SettingDef {
+    variable: "RELAIS_WEBHOOKS_ALLOW_PRIVATE",
+    help: "true: outgoing webhooks may reach loopback and private addresses and plain http:// (for a local test receiver only; default false, which refuses them so a webhook cannot probe the internal network).",
+}];
+
+pub fn configure(
+    vars: &kernel::module::Vars<'_>,
+    settings: &mut kernel::module::ModuleSettings,
+) -> Result<(), kernel::config::ConfigError> {
+    let variable = "RELAIS_WEBHOOKS_ALLOW_PRIVATE";
+    settings.insert(WebhookSettings { allow_private: kernel::Config::flag(variable, vars(variable))? });
+    Ok(())
+}
+
 // ---------------------------------------------------------------- emitting events
+
+/// Webhooks listen to the record events (`crate::record_events`) and queue a delivery per
+/// subscribed endpoint, in the transaction of the change.
+pub const SUBSCRIBER: kernel::events::Subscriber = kernel::events::Subscriber {
+    name: "crm.webhooks",
+    events: &[
+        crate::record_events::CREATED,
+        crate::record_events::UPDATED,
+        crate::record_events::STAGE_CHANGED,
+        crate::record_events::DELETED,
+    ],
+    handle: on_record_event,
+};
+
+fn on_record_event<'a>(tx: &'a mut OrgTx, event: &'a kernel::events::DomainEvent) -> kernel::events::HandlerFuture<'a> {
+    Box::pin(async move {
+        let Some(object) = crate::record_events::object_of(event) else { return Ok(()) };
+        let data = &event.data;
+        let record = data.get("record").unwrap_or(&Value::Null);
+        let change = match event.name {
+            crate::record_events::CREATED => Change::Created(record),
+            crate::record_events::UPDATED => {
+                let fields = data
+                    .get("changed_fields")
+                    .and_then(Value::as_array)
+                    .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                    .unwrap_or_default();
+                Change::Updated { record, fields }
+            }
+            crate::record_events::STAGE_CHANGED => Change::StageChanged {
+                record,
+                from: data.get("from_stage_id"),
+                to: data.get("to_stage_id").unwrap_or(&Value::Null),
+            },
+            crate::record_events::DELETED => Change::Deleted(event.subject_id),
+            _ => return Ok(()),
+        };
+        emit(tx, event.occurred_at, object, change).await
+    })
+}
 
 /// What happened to a record, for [`emit`].
 pub enum Change<'a> {
@@ -83,7 +145,7 @@ pub enum Change<'a> {
 }
 
 /// Queues the event for every active endpoint subscribed to it, in the caller's transaction.
-pub async fn emit(tx: &mut OrgTx, now: OffsetDateTime, object: ObjectType, change: Change<'_>) -> Result<(), AppError> {
+async fn emit(tx: &mut OrgTx, now: OffsetDateTime, object: ObjectType, change: Change<'_>) -> Result<(), AppError> {
     let (verb, data) = match change {
         Change::Created(record) => ("created", json!({ "object": record })),
         Change::Updated { record, fields } => ("updated", json!({ "object": record, "changed_fields": fields })),
@@ -510,7 +572,7 @@ pub async fn create_endpoint(
     input: EndpointInput,
     user: Uuid,
 ) -> Result<(Endpoint, SecretString), AppError> {
-    let s = settle(None, input, state.config.webhooks_allow_private)?;
+    let s = settle(None, input, state.config.modules.get::<WebhookSettings>().allow_private)?;
     let count: i64 = sqlx::query_scalar("select count(*) from webhook_endpoints where org_id = $1")
         .bind(tx.org())
         .fetch_one(tx.conn())
@@ -550,7 +612,7 @@ pub async fn update_endpoint(
     input: EndpointInput,
 ) -> Result<Endpoint, AppError> {
     let current = endpoint(tx, id).await?;
-    let s = settle(Some(&current), input, state.config.webhooks_allow_private)?;
+    let s = settle(Some(&current), input, state.config.modules.get::<WebhookSettings>().allow_private)?;
     sqlx::query(
         "update webhook_endpoints set url = $3, description = $4, events = $5, active = $6, updated_at = $7
           where org_id = $1 and endpoint_id = $2",

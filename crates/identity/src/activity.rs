@@ -6,7 +6,7 @@
 //!   method, the route *template* (never the concrete path, so ids and tokens in paths are not
 //!   kept), the status, the member, the kind of credential, the API key if one was used, and the
 //!   client's address. Never bodies, query strings, headers or secrets.
-//! * `/settings/activity` (`Action::LoginActivityView`, owners): login events and API requests,
+//! * `/settings/activity` (`login_activity_view`, owners): login events and API requests,
 //!   newest first, each list paged by keyset (`?logins_before=` / `?requests_before=`, a cursor
 //!   made of the last row's time and id — never OFFSET). Each view is audited (`activity.viewed`).
 

@@ -29,6 +29,7 @@
 //! * **Same-second revocation**: JWT times are whole seconds, so `tokens_not_before` is compared
 //!   rounded up to the second: a token issued in the same second as a revocation is refused too.
 
+use crate::doors::IdentityDoors;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

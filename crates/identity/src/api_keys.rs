@@ -1,6 +1,6 @@
 //! API keys (issue #3 item 6; P1-14): long-lived credentials for integrations.
 //!
-//! * Owners and managers create them (`Action::ApiKeysManage`) with a name, a scope (a role no
+//! * Owners and managers create them (`api_keys_manage`) with a name, a scope (a role no
 //!   higher than their own) and an optional expiry. The key, `rk_<prefix>_<secret>`, is shown
 //!   once; the database keeps its visible 12-hex-digit prefix and the SHA-256 of the whole key.
 //! * A key acts for its creator with the lesser of its scope and the creator's *current* role;
@@ -8,6 +8,7 @@
 //! * Lists show prefix, name, scope, creator, creation, last use and expiry — never the secret.
 //! * On the page `/settings/api-keys` (CSRF-checked forms) and the API `/api/v1/api-keys`.
 
+use crate::doors::IdentityDoors;
 use askama::Template;
 use axum::Form;
 use axum::Json;

@@ -6,6 +6,8 @@
 //! its POST creates the member in the inviting organization with the invited role and signs them
 //! in. Audited: `member.invited`, `member.invitation_revoked`, `member.joined`.
 
+use crate::actions;
+use crate::doors::IdentityDoors;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -429,8 +431,7 @@ async fn members_page(
 ) -> Result<MembersPage, AppError> {
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
     // A department admin sees only their departments' members (P2-07, `members::reach`).
-    let reach =
-        crate::members::reach(&mut tx, signed_in.user_id, signed_in.role, kernel::authz::Action::MembersView).await?;
+    let reach = crate::members::reach(&mut tx, signed_in.user_id, signed_in.role, actions::MEMBERS_VIEW).await?;
     let members: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select u.first_name, u.last_name, u.email, u.job_title, u.org_role from users u where u.org_id = $1 and {}
          order by case u.org_role when 'owner' then 0 when 'manager' then 1 else 2 end, u.last_name, u.first_name",
@@ -457,7 +458,7 @@ async fn members_page(
         members,
         pending,
         can_invite: invitable_roles(signed_in.role),
-        can_manage: kernel::authz::grant(signed_in.role, kernel::authz::Action::MembersManage).allows(),
+        can_manage: kernel::authz::grant(signed_in.role, actions::MEMBERS_MANAGE).allows(),
         errors,
         email,
         role,

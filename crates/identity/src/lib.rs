@@ -1,11 +1,13 @@
 //! Identity and tenancy: organizations, members, sign-up, login, sessions.
 
+pub mod actions;
 pub mod activity;
 pub mod api_auth;
 pub mod api_keys;
 pub mod catalog;
 pub mod common_passwords;
 pub mod dev_outbox;
+pub mod doors;
 pub mod invitations;
 pub mod magic;
 pub mod members;
@@ -23,11 +25,42 @@ pub mod signup;
 pub mod throttle;
 
 use axum::http::Method;
-use kernel::authz::{Access, Action};
+use kernel::authz::Access;
 use kernel::web::RouteDef;
 
 use api_auth::BearerSecurity;
+use kernel::module::Module;
 pub use session::attach_principal;
+
+/// The identity module as the application assembles it.
+pub fn module() -> Module {
+    Module {
+        routes,
+        tables: &[
+            catalog::TABLES,
+            recovery::TABLES,
+            invitations::TABLES,
+            api_auth::TABLES,
+            activity::TABLES,
+            members::TABLES,
+            profile::TABLES,
+            mfa::TABLES,
+            magic::TABLES,
+            platform_admin::TABLES,
+            signup::TABLES,
+        ],
+        actions: actions::ALL,
+        doors: doors::DOORS,
+        openapi,
+        ..Module::new("identity")
+    }
+}
+
+/// This module's part of the API description.
+fn openapi() -> serde_json::Value {
+    use utoipa::OpenApi;
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+}
 
 /// Every route of this module with the access it requires (see `kernel::authz`).
 pub fn routes() -> Vec<RouteDef> {
@@ -58,7 +91,7 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::page(
             M::POST,
             "/settings/mfa/organization",
-            Access::Can(Action::OrgSettingsManage),
+            Access::Can(actions::ORG_SETTINGS_MANAGE),
             mfa::org_setting_submit,
         ),
         // The local mail outbox (dev_outbox.rs): 404 unless RELAIS_MAIL_OUTBOX is set.
@@ -66,11 +99,11 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::page(M::GET, "/dev/outbox/{id}", Access::Public, dev_outbox::show),
         RouteDef::page(M::POST, "/logout", Access::SignedIn, pages::logout),
         RouteDef::page(M::POST, "/lang", Access::Public, pages::switch_language),
-        RouteDef::page(M::GET, "/dashboard", Access::Can(Action::DashboardView), pages::dashboard),
+        RouteDef::page(M::GET, "/dashboard", Access::Can(actions::DASHBOARD_VIEW), pages::dashboard),
         RouteDef::page(
             M::POST,
             "/members/{user_id}/unlock",
-            Access::Can(Action::MembersManage),
+            Access::Can(actions::MEMBERS_MANAGE),
             throttle::unlock_member,
         ),
         RouteDef::api(M::POST, "/api/v1/signup", Access::Public, signup::api_request),
@@ -81,15 +114,15 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::api(M::POST, "/api/v1/auth/logout", Access::SignedIn, api_auth::logout),
         RouteDef::api(M::POST, "/api/v1/auth/logout-all", Access::SignedIn, api_auth::logout_all),
         RouteDef::api(M::GET, "/api/v1/me", Access::SignedIn, api_auth::me),
-        RouteDef::api(M::GET, "/api/v1/api-keys", Access::Can(Action::ApiKeysManage), api_keys::api_list),
-        RouteDef::api(M::POST, "/api/v1/api-keys", Access::Can(Action::ApiKeysManage), api_keys::api_create),
-        RouteDef::api(M::DELETE, "/api/v1/api-keys/{id}", Access::Can(Action::ApiKeysManage), api_keys::api_revoke),
-        RouteDef::page(M::GET, "/settings/api-keys", Access::Can(Action::ApiKeysManage), api_keys::page),
-        RouteDef::page(M::POST, "/settings/api-keys", Access::Can(Action::ApiKeysManage), api_keys::page_create),
+        RouteDef::api(M::GET, "/api/v1/api-keys", Access::Can(actions::API_KEYS_MANAGE), api_keys::api_list),
+        RouteDef::api(M::POST, "/api/v1/api-keys", Access::Can(actions::API_KEYS_MANAGE), api_keys::api_create),
+        RouteDef::api(M::DELETE, "/api/v1/api-keys/{id}", Access::Can(actions::API_KEYS_MANAGE), api_keys::api_revoke),
+        RouteDef::page(M::GET, "/settings/api-keys", Access::Can(actions::API_KEYS_MANAGE), api_keys::page),
+        RouteDef::page(M::POST, "/settings/api-keys", Access::Can(actions::API_KEYS_MANAGE), api_keys::page_create),
         RouteDef::page(
             M::POST,
             "/settings/api-keys/{id}/revoke",
-            Access::Can(Action::ApiKeysManage),
+            Access::Can(actions::API_KEYS_MANAGE),
             api_keys::page_revoke,
         ),
         // Password reset (recovery.rs) and invitations (invitations.rs): links mailed by kernel::mail.
@@ -98,113 +131,113 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::page(M::GET, "/reset/{token}", Access::Public, recovery::reset_form),
         RouteDef::page(M::POST, "/reset/{token}", Access::Public, recovery::reset_submit),
         RouteDef::api(M::POST, "/api/v1/auth/password-reset", Access::Public, recovery::request_reset_api),
-        RouteDef::page(M::GET, "/members", Access::Can(Action::MembersView), invitations::members),
-        RouteDef::page(M::POST, "/members/invite", Access::Can(Action::MembersInvite), invitations::invite_submit),
+        RouteDef::page(M::GET, "/members", Access::Can(actions::MEMBERS_VIEW), invitations::members),
+        RouteDef::page(M::POST, "/members/invite", Access::Can(actions::MEMBERS_INVITE), invitations::invite_submit),
         RouteDef::page(
             M::POST,
             "/members/invitations/{invitation_id}/revoke",
-            Access::Can(Action::MembersInvite),
+            Access::Can(actions::MEMBERS_INVITE),
             invitations::revoke_submit,
         ),
         // Member management, departments (members.rs) and profile self-service (profile.rs).
-        RouteDef::page(M::GET, "/members/manage", Access::Can(Action::MembersManage), members::manage_page),
-        RouteDef::page(M::POST, "/members/{user_id}/role", Access::Can(Action::MembersManage), members::role_submit),
+        RouteDef::page(M::GET, "/members/manage", Access::Can(actions::MEMBERS_MANAGE), members::manage_page),
+        RouteDef::page(M::POST, "/members/{user_id}/role", Access::Can(actions::MEMBERS_MANAGE), members::role_submit),
         RouteDef::page(
             M::POST,
             "/members/{user_id}/deactivate",
-            Access::Can(Action::MembersManage),
+            Access::Can(actions::MEMBERS_MANAGE),
             members::deactivate_submit,
         ),
         RouteDef::page(
             M::POST,
             "/members/{user_id}/reactivate",
-            Access::Can(Action::MembersManage),
+            Access::Can(actions::MEMBERS_MANAGE),
             members::reactivate_submit,
         ),
         RouteDef::page(
             M::POST,
             "/members/{user_id}/remove",
-            Access::Can(Action::MembersManage),
+            Access::Can(actions::MEMBERS_MANAGE),
             members::remove_submit,
         ),
-        RouteDef::page(M::POST, "/departments", Access::Can(Action::DepartmentsManage), members::department_create),
+        RouteDef::page(M::POST, "/departments", Access::Can(actions::DEPARTMENTS_MANAGE), members::department_create),
         RouteDef::page(
             M::POST,
             "/departments/{department_id}/rename",
-            Access::Can(Action::DepartmentsManage),
+            Access::Can(actions::DEPARTMENTS_MANAGE),
             members::department_rename,
         ),
         RouteDef::page(
             M::POST,
             "/departments/{department_id}/delete",
-            Access::Can(Action::DepartmentsManage),
+            Access::Can(actions::DEPARTMENTS_MANAGE),
             members::department_delete,
         ),
         RouteDef::page(
             M::POST,
             "/departments/{department_id}/members",
-            Access::Can(Action::DepartmentsManage),
+            Access::Can(actions::DEPARTMENTS_MANAGE),
             members::department_assign,
         ),
         RouteDef::page(
             M::POST,
             "/departments/{department_id}/members/{user_id}/remove",
-            Access::Can(Action::DepartmentsManage),
+            Access::Can(actions::DEPARTMENTS_MANAGE),
             members::department_unassign,
         ),
-        RouteDef::api(M::GET, "/api/v1/members", Access::Can(Action::MembersView), members::api_list),
-        RouteDef::api(M::PATCH, "/api/v1/members/{id}", Access::Can(Action::MembersManage), members::api_update),
-        RouteDef::api(M::DELETE, "/api/v1/members/{id}", Access::Can(Action::MembersManage), members::api_remove),
-        RouteDef::page(M::GET, "/settings/profile", Access::Can(Action::ProfileManage), profile::page),
-        RouteDef::page(M::POST, "/settings/profile", Access::Can(Action::ProfileManage), profile::details_submit),
+        RouteDef::api(M::GET, "/api/v1/members", Access::Can(actions::MEMBERS_VIEW), members::api_list),
+        RouteDef::api(M::PATCH, "/api/v1/members/{id}", Access::Can(actions::MEMBERS_MANAGE), members::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/members/{id}", Access::Can(actions::MEMBERS_MANAGE), members::api_remove),
+        RouteDef::page(M::GET, "/settings/profile", Access::Can(actions::PROFILE_MANAGE), profile::page),
+        RouteDef::page(M::POST, "/settings/profile", Access::Can(actions::PROFILE_MANAGE), profile::details_submit),
         RouteDef::page(
             M::POST,
             "/settings/profile/password",
-            Access::Can(Action::ProfileManage),
+            Access::Can(actions::PROFILE_MANAGE),
             profile::password_submit,
         ),
-        RouteDef::page(M::POST, "/settings/profile/email", Access::Can(Action::ProfileManage), profile::email_submit),
+        RouteDef::page(M::POST, "/settings/profile/email", Access::Can(actions::PROFILE_MANAGE), profile::email_submit),
         RouteDef::page(
             M::GET,
             "/settings/profile/email/{token}",
-            Access::Can(Action::ProfileManage),
+            Access::Can(actions::PROFILE_MANAGE),
             profile::confirm_form,
         ),
         RouteDef::page(
             M::POST,
             "/settings/profile/email/{token}",
-            Access::Can(Action::ProfileManage),
+            Access::Can(actions::PROFILE_MANAGE),
             profile::confirm_submit,
         ),
         RouteDef::page(M::GET, "/invitations/{token}", Access::Public, invitations::accept_form),
         RouteDef::page(M::POST, "/invitations/{token}", Access::Public, invitations::accept_submit),
         // Sessions and activity (sessions.rs, activity.rs; P1-04).
-        RouteDef::page(M::GET, "/settings/sessions", Access::Can(Action::SessionsManageOwn), sessions::own_page),
+        RouteDef::page(M::GET, "/settings/sessions", Access::Can(actions::SESSIONS_MANAGE_OWN), sessions::own_page),
         RouteDef::page(
             M::POST,
             "/settings/sessions/{session_id}/revoke",
-            Access::Can(Action::SessionsManageOwn),
+            Access::Can(actions::SESSIONS_MANAGE_OWN),
             sessions::revoke_own_session,
         ),
         RouteDef::page(
             M::POST,
             "/settings/sessions/tokens/{family_id}/revoke",
-            Access::Can(Action::SessionsManageOwn),
+            Access::Can(actions::SESSIONS_MANAGE_OWN),
             sessions::revoke_own_family,
         ),
         RouteDef::page(
             M::GET,
             "/settings/members/{user_id}/sessions",
-            Access::Can(Action::SessionsManageMembers),
+            Access::Can(actions::SESSIONS_MANAGE_MEMBERS),
             sessions::member_page,
         ),
         RouteDef::page(
             M::POST,
             "/settings/members/{user_id}/sessions/end",
-            Access::Can(Action::SessionsManageMembers),
+            Access::Can(actions::SESSIONS_MANAGE_MEMBERS),
             sessions::end_member_sessions,
         ),
-        RouteDef::page(M::GET, "/settings/activity", Access::Can(Action::LoginActivityView), activity::page),
+        RouteDef::page(M::GET, "/settings/activity", Access::Can(actions::LOGIN_ACTIVITY_VIEW), activity::page),
         // The platform super admin (platform_admin.rs; P2-18): created only from the CLI, no route creates one.
         RouteDef::page(M::GET, "/admin/login", Access::Public, platform_admin::login_form),
         RouteDef::page(M::POST, "/admin/login", Access::Public, platform_admin::login_submit),

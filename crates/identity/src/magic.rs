@@ -20,6 +20,7 @@
 //! * Account lockout (P1-17) guards passwords: it does not stop a sign-in by email, which proves
 //!   control of the mailbox (as a password reset does), and it is left as it is.
 
+use crate::doors::IdentityDoors;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};

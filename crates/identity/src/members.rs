@@ -15,6 +15,7 @@
 //!   `.member_removed`.
 //! * Pages: `/members/manage` (linked from `/members`); JSON API: `/api/v1/members`.
 
+use crate::actions;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -198,7 +199,7 @@ struct MembershipRow {
 /// The members `principal` may see (`MembersView`), with their departments.
 pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<MemberSummary>, AppError> {
     let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
-    let members = list_in(&mut tx, principal.user_id, principal.role, Action::MembersView).await?;
+    let members = list_in(&mut tx, principal.user_id, principal.role, actions::MEMBERS_VIEW).await?;
     tx.commit().await?;
     Ok(members)
 }
@@ -319,7 +320,7 @@ async fn lock_active_owners(tx: &mut OrgTx) -> Result<Vec<Uuid>, AppError> {
 /// Locks the target member and returns their role and status; `NotFound` outside the acting
 /// member's reach (including another organization's members, whom RLS hides anyway).
 async fn lock_target(tx: &mut OrgTx, principal: &Principal, target: Uuid) -> Result<(Role, MemberStatus), AppError> {
-    let reach = reach(tx, principal.user_id, principal.role, Action::MembersManage).await?;
+    let reach = reach(tx, principal.user_id, principal.role, actions::MEMBERS_MANAGE).await?;
     if reach == Reach::Denied {
         return Err(AppError::Forbidden);
     }
@@ -722,7 +723,7 @@ async fn render_manage(
     let page = signed_in.page(state, MANAGE_PATH);
     let load = async {
         let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
-        let members = list_in(&mut tx, signed_in.user_id, signed_in.role, Action::MembersManage).await?;
+        let members = list_in(&mut tx, signed_in.user_id, signed_in.role, actions::MEMBERS_MANAGE).await?;
         let departments = departments(&mut tx).await?;
         tx.commit().await?;
         Ok::<_, AppError>((members, departments))
@@ -734,7 +735,7 @@ async fn render_manage(
         departments,
         me: signed_in.user_id,
         roles: [Role::Owner.as_str(), Role::Manager.as_str(), Role::User.as_str()],
-        can_departments: grant(signed_in.role, Action::DepartmentsManage).allows(),
+        can_departments: grant(signed_in.role, actions::DEPARTMENTS_MANAGE).allows(),
         alert,
     };
     let html = render(&view).map_err(|e| PageError::new(e, &page))?;
@@ -962,8 +963,8 @@ mod tests {
     /// P2-07: a manager's view of members is department-scoped in the matrix; owners see all.
     #[test]
     fn p2_07_members_view_is_department_scoped_for_managers() {
-        assert_eq!(grant(Role::Manager, Action::MembersView), Grant::Department);
-        assert_eq!(grant(Role::Owner, Action::MembersView), Grant::Org);
-        assert_eq!(grant(Role::Manager, Action::DepartmentsManage), Grant::Denied);
+        assert_eq!(grant(Role::Manager, actions::MEMBERS_VIEW), Grant::Department);
+        assert_eq!(grant(Role::Owner, actions::MEMBERS_VIEW), Grant::Org);
+        assert_eq!(grant(Role::Manager, actions::DEPARTMENTS_MANAGE), Grant::Denied);
     }
 }

@@ -28,6 +28,8 @@
 //! * **Audit**: `mfa.enrolled`, `mfa.disabled`, `mfa.recovery_codes_regenerated`,
 //!   `mfa.recovery_code_used`, `auth.login.mfa_failed`, `org.require_mfa_all_changed`.
 
+use crate::actions;
+use crate::doors::IdentityDoors;
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
@@ -36,7 +38,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use kernel::audit::AuditEvent;
-use kernel::authz::{Action, Role};
+use kernel::authz::Role;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::db::Actor;
 use kernel::vault::SecretContext;
@@ -690,7 +692,7 @@ async fn settings_view(
         new_codes: Vec::new(),
         codes_left: 0,
         required: admin || require_all,
-        can_manage_org: kernel::authz::grant(signed_in.role, Action::OrgSettingsManage).allows(),
+        can_manage_org: kernel::authz::grant(signed_in.role, actions::ORG_SETTINGS_MANAGE).allows(),
         require_mfa_all: require_all,
         notice: None,
     };

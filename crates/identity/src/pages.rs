@@ -1,5 +1,6 @@
 //! Identity's HTML pages: sign up, log in, log out, the dashboard and the language switch.
 
+use crate::actions;
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
@@ -8,7 +9,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use kernel::audit::AuditEvent;
-use kernel::authz::Action;
 use kernel::i18n::{LANG_COOKIE, Lang};
 use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render, safe_local_path};
 use kernel::{AppError, FieldError};
@@ -329,7 +329,7 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
     .await
     .map_err(fail)?;
     // Sign-in history holds IP addresses: owners only, and each view is audited (P0-04, P1-04).
-    let logins = if kernel::authz::grant(signed_in.role, Action::LoginActivityView).allows() {
+    let logins = if kernel::authz::grant(signed_in.role, actions::LOGIN_ACTIVITY_VIEW).allows() {
         let rows: Vec<LoginRow> = sqlx::query_as(
             "select e.occurred_at, e.outcome, e.ip, e.user_agent, u.first_name, u.last_name
              from login_events e join users u on u.org_id = e.org_id and u.user_id = e.user_id
@@ -350,7 +350,7 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
         None
     };
     tx.commit().await.map_err(fail)?;
-    let can_unlock = kernel::authz::grant(signed_in.role, Action::MembersManage).allows();
+    let can_unlock = kernel::authz::grant(signed_in.role, actions::MEMBERS_MANAGE).allows();
     let view = DashboardPage { page: page.clone(), org_name: signed_in.org_name.clone(), members, logins, can_unlock };
     let html = render(&view).map_err(|e| PageError::new(e, &page))?;
     Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())

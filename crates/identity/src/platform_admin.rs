@@ -24,6 +24,7 @@
 //!   `.disabled`, `.setup_completed`, `.login.succeeded`, `.login.failed`, `.logout`,
 //!   `platform.org.suspended`, `platform.org.reactivated`.
 
+use crate::doors::IdentityDoors;
 use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequestParts, Path, State};

@@ -10,6 +10,7 @@
 //! * Setting the password ends **every** session of the account and is audited as
 //!   `auth.password_reset`.
 
+use crate::doors::IdentityDoors;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};

@@ -1,6 +1,7 @@
 //! Identity rules: sign-up, login, sessions. Pages and the API both call these, so a rule holds
 //! whichever door the request came through.
 
+use crate::doors::IdentityDoors;
 use kernel::audit::AuditEvent;
 use kernel::db::Actor;
 use kernel::i18n::Lang;

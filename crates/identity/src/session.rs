@@ -1,6 +1,7 @@
 //! Who is signed in. The session cookie holds an opaque random token (P1-10: HttpOnly, Secure,
 //! SameSite=Lax, no other browser storage); the database holds only its SHA-256.
 
+use crate::doors::IdentityDoors;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;

@@ -1,11 +1,11 @@
 //! Sessions (issue #3 item 7; P1-04, P1-10): what a member is signed in with, and ending it.
 //!
-//! * `/settings/sessions` (`Action::SessionsManageOwn`): the member's own live browser sessions
+//! * `/settings/sessions` (`sessions_manage_own`): the member's own live browser sessions
 //!   (created, last seen, IP, a readable browser/system summary, the current one marked) and API
 //!   refresh-token families (created, last used, expires). Each can be revoked by a CSRF-checked
 //!   POST; revoking the current session logs out. Revoking a family ends its refresh token and its
 //!   access tokens at once (`api_auth` refuses tokens of a revoked family).
-//! * `/settings/members/{user_id}/sessions` (`Action::SessionsManageMembers`, owners): a member's
+//! * `/settings/members/{user_id}/sessions` (`sessions_manage_members`, owners): a member's
 //!   sessions and API token families, and one button that deletes every session and revokes every
 //!   API token of theirs (`api_auth::revoke_all_api_tokens`), audited `member.sessions_ended`.
 //!   API keys are left alone: they belong to the organization's integrations (`/settings/api-keys`).

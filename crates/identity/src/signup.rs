@@ -33,7 +33,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use axum_extra::extract::CookieJar;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
-use kernel::db::{Actor, PendingSignup};
+use kernel::db::Actor;
+
+use crate::doors::{IdentityDoors, PendingSignup};
 use kernel::error::ApiJson;
 use kernel::i18n::{Lang, T};
 use kernel::mail::{Mailer, OutgoingMail};

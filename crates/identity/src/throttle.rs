@@ -9,11 +9,11 @@
 //! member at once, and a successful login resets the count. Rate limits (P1-16, `kernel::ratelimit`)
 //! stack on top of this.
 
+use crate::actions;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use kernel::audit::AuditEvent;
-use kernel::authz::Action;
 use kernel::web::{AppState, PageError};
 use kernel::{AppError, OrgTx};
 use serde::Deserialize;
@@ -145,7 +145,7 @@ pub async fn unlock_member(
     let page = signed_in.page(&state, "/dashboard");
     signed_in.check_csrf(&state, &form.csrf)?;
     // The router enforces this already; checked again because unlocking is owner-only business.
-    if !kernel::authz::grant(signed_in.role, Action::MembersManage).allows() {
+    if !kernel::authz::grant(signed_in.role, actions::MEMBERS_MANAGE).allows() {
         return Err(PageError::new(AppError::Forbidden, &page));
     }
     let fail = |e: AppError| PageError::new(e, &page);

@@ -1,9 +1,8 @@
 //! Who may do what: one declarative permission matrix (P0-12, P1-07, P2-07).
 //!
-//! Every route declares an [`Access`]; the router enforces it before the handler runs, from this
-//! table alone, so no handler checks roles by hand. `docs/permissions.md` is rendered from the same
-//! table (a test keeps it current), and the permission-matrix test derives the expected answer of
-//! every route for every role from it.
+//! Each module declares its [`Action`]s, each with the grant of every role; every route declares
+//! an [`Access`]; the router enforces it before the handler runs, so no handler checks roles by
+//! hand. `docs/permissions.md` is rendered from the modules' actions (a test keeps it current).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -64,7 +63,7 @@ impl Grant {
         !matches!(self, Grant::Denied)
     }
 
-    fn symbol(&self) -> &'static str {
+    pub fn symbol(&self) -> &'static str {
         match self {
             Self::Org => "✔ org",
             Self::Department => "✔ department",
@@ -74,192 +73,51 @@ impl Grant {
     }
 }
 
-/// Everything a member can do that needs a permission. Add a variant and its row in [`MATRIX`]
-/// together; a test fails if a variant has no row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    DashboardView,
-    MembersView,
-    MembersInvite,
-    MembersManage,
-    DepartmentsManage,
-    LoginActivityView,
-    ProfileManage,
-    SessionsManageOwn,
-    SessionsManageMembers,
-    ApiKeysManage,
-    OrgSettingsManage,
-    RecordsView,
-    RecordsEdit,
-    RecordsDelete,
-    RecordsBulkEdit,
-    RecordsMerge,
-    RecordsExport,
-    RecordsImport,
-    CrmConfigure,
-}
-
-pub struct Rule {
-    pub action: Action,
+/// Something a member can do that needs a permission, with the grant of each role. Each module
+/// declares its own actions as constants (`crm::actions::RECORDS_VIEW`) and lists them in its
+/// [`crate::module::Module`]; the kernel names none. Two actions are the same when their keys are.
+#[derive(Debug, Clone, Copy)]
+pub struct Action {
+    /// Stable snake_case name, shown in `docs/permissions.md` (`records_view`).
+    pub key: &'static str,
     pub description: &'static str,
     pub owner: Grant,
     pub manager: Grant,
     pub user: Grant,
 }
 
-use Grant::{Denied, Department, Org, Own};
+impl Action {
+    pub const fn new(key: &'static str, description: &'static str, owner: Grant, manager: Grant, user: Grant) -> Self {
+        Self { key, description, owner, manager, user }
+    }
 
-pub const MATRIX: &[Rule] = &[
-    Rule {
-        action: Action::DashboardView,
-        description: "See the organization's dashboard",
-        owner: Org,
-        manager: Org,
-        user: Org,
-    },
-    Rule {
-        action: Action::MembersView,
-        description: "See the organization's members (names, emails, roles); a department admin sees only their departments' members",
-        owner: Org,
-        manager: Department,
-        user: Org,
-    },
-    Rule {
-        action: Action::MembersInvite,
-        description: "Invite people (managers may invite users only)",
-        owner: Org,
-        manager: Org,
-        user: Denied,
-    },
-    Rule {
-        action: Action::MembersManage,
-        description: "Change roles, deactivate, unlock or remove members",
-        owner: Org,
-        manager: Denied,
-        user: Denied,
-    },
-    Rule {
-        action: Action::DepartmentsManage,
-        description: "Create, rename and delete departments; assign members and department admins",
-        owner: Org,
-        manager: Denied,
-        user: Denied,
-    },
-    Rule {
-        action: Action::LoginActivityView,
-        description: "See sign-in history and API request logs, with IP addresses (audited)",
-        owner: Org,
-        manager: Denied,
-        user: Denied,
-    },
-    Rule {
-        action: Action::ProfileManage,
-        description: "Change one's own name, email, password and language",
-        owner: Own,
-        manager: Own,
-        user: Own,
-    },
-    Rule {
-        action: Action::SessionsManageOwn,
-        description: "List and revoke one's own sessions",
-        owner: Own,
-        manager: Own,
-        user: Own,
-    },
-    Rule {
-        action: Action::SessionsManageMembers,
-        description: "End any member's sessions",
-        owner: Org,
-        manager: Denied,
-        user: Denied,
-    },
-    Rule {
-        action: Action::ApiKeysManage,
-        description: "Create, list and revoke the organization's API keys (a key's scope never exceeds its creator's role)",
-        owner: Org,
-        manager: Org,
-        user: Denied,
-    },
-    Rule {
-        action: Action::OrgSettingsManage,
-        description: "Change the organization's security settings (e.g. require MFA of every member)",
-        owner: Org,
-        manager: Denied,
-        user: Denied,
-    },
-    Rule {
-        action: Action::RecordsView,
-        description: "See leads, contacts, companies and deals, their timelines and search them; where the organization limits visibility, users see only records they own or that are shared with their departments (enforced by row-level security)",
-        owner: Org,
-        manager: Org,
-        user: Org,
-    },
-    Rule {
-        action: Action::RecordsEdit,
-        description: "Create and edit the records one sees; add notes, tasks and activities; move deals between stages",
-        owner: Org,
-        manager: Org,
-        user: Org,
-    },
-    Rule {
-        action: Action::RecordsDelete,
-        description: "Delete a record (users: only records they own)",
-        owner: Org,
-        manager: Org,
-        user: Own,
-    },
-    Rule {
-        action: Action::RecordsBulkEdit,
-        description: "Edit, assign or delete many records at once",
-        owner: Org,
-        manager: Org,
-        user: Denied,
-    },
-    Rule {
-        action: Action::RecordsMerge,
-        description: "Merge duplicate records (audited)",
-        owner: Org,
-        manager: Org,
-        user: Denied,
-    },
-    Rule {
-        action: Action::RecordsExport,
-        description: "Export lists to CSV or JSON (audited)",
-        owner: Org,
-        manager: Org,
-        user: Denied,
-    },
-    Rule {
-        action: Action::RecordsImport,
-        description: "Import records from CSV files, and revert an import",
-        owner: Org,
-        manager: Org,
-        user: Denied,
-    },
-    Rule {
-        action: Action::CrmConfigure,
-        description: "Configure the CRM: pipelines and stages, custom fields, record visibility, landing-page forms, webhooks",
-        owner: Org,
-        manager: Org,
-        user: Denied,
-    },
-];
-
-pub fn rule(action: Action) -> Option<&'static Rule> {
-    MATRIX.iter().find(|r| r.action == action)
+    /// The grant `role` has for this action.
+    pub fn grant(&self, role: Role) -> Grant {
+        match role {
+            Role::Owner => self.owner,
+            Role::Manager => self.manager,
+            Role::User => self.user,
+        }
+    }
 }
 
-/// The grant `role` has for `action`; an action missing from the matrix is denied.
-pub fn grant(role: Role, action: Action) -> Grant {
-    match rule(action) {
-        None => Denied,
-        Some(rule) => match role {
-            Role::Owner => rule.owner,
-            Role::Manager => rule.manager,
-            Role::User => rule.user,
-        },
+impl PartialEq for Action {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
     }
+}
+
+impl Eq for Action {}
+
+impl std::hash::Hash for Action {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key.hash(state);
+    }
+}
+
+/// The grant `role` has for `action`.
+pub fn grant(role: Role, action: Action) -> Grant {
+    action.grant(role)
 }
 
 /// What a route requires. Declared next to every route; enforced by the router.
@@ -331,22 +189,25 @@ impl Principal {
     }
 }
 
-/// `docs/permissions.md`, rendered from [`MATRIX`].
-pub fn to_markdown() -> String {
+/// `docs/permissions.md`, rendered from every module's actions, in module order.
+pub fn to_markdown(actions: &[(&str, &[Action])]) -> String {
     let mut out = String::from(
-        "# Permissions\n\nGenerated from `crates/kernel/src/authz.rs` (`MATRIX`); a test fails when this file is stale.\n\
+        "# Permissions\n\nGenerated by `relais permissions` from the actions each module declares \
+         (`crates/<module>/src/actions.rs`); a test fails when this file is stale.\n\
          Every route declares the action it needs; the router enforces it before any handler runs.\n\n\
-         | action | what it allows | owner | manager | user |\n|---|---|---|---|---|\n",
+         | module | action | what it allows | owner | manager | user |\n|---|---|---|---|---|---|\n",
     );
-    for rule in MATRIX {
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
-            serde_json::to_value(rule.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
-            rule.description,
-            rule.owner.symbol(),
-            rule.manager.symbol(),
-            rule.user.symbol()
-        ));
+    for (module, list) in actions {
+        for action in *list {
+            out.push_str(&format!(
+                "| {module} | `{}` | {} | {} | {} | {} |\n",
+                action.key,
+                action.description,
+                action.owner.symbol(),
+                action.manager.symbol(),
+                action.user.symbol()
+            ));
+        }
     }
     out.push_str(
         "\nRoutes under `/admin` require `platform_admin`: a platform super admin signed in with their own \
@@ -361,49 +222,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_action_has_exactly_one_rule() {
-        let all = [
-            Action::DashboardView,
-            Action::MembersView,
-            Action::MembersInvite,
-            Action::MembersManage,
-            Action::DepartmentsManage,
-            Action::LoginActivityView,
-            Action::ProfileManage,
-            Action::SessionsManageOwn,
-            Action::SessionsManageMembers,
-            Action::ApiKeysManage,
-            Action::OrgSettingsManage,
-            Action::RecordsView,
-            Action::RecordsEdit,
-            Action::RecordsDelete,
-            Action::RecordsBulkEdit,
-            Action::RecordsMerge,
-            Action::RecordsExport,
-            Action::RecordsImport,
-            Action::CrmConfigure,
-        ];
-        for action in all {
-            assert_eq!(MATRIX.iter().filter(|r| r.action == action).count(), 1, "{action:?}");
-        }
-        assert_eq!(MATRIX.len(), all.len());
-    }
-
-    /// P0-12: owners can do everything managers can; managers everything users can.
-    #[test]
-    fn p0_12_roles_are_ordered() {
-        for rule in MATRIX {
-            assert!(rule.owner.allows() || !rule.manager.allows(), "{:?}", rule.action);
-            assert!(rule.manager.allows() || !rule.user.allows(), "{:?}", rule.action);
-        }
+    fn the_lesser_role_is_the_more_restricted() {
         assert_eq!(Role::Owner.min(Role::User), Role::User);
         assert_eq!(Role::Manager.min(Role::Owner), Role::Manager);
     }
 
     #[test]
-    fn permissions_document_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/permissions.md");
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(committed, to_markdown(), "docs/permissions.md is stale: regenerate it with `relais permissions`");
+    fn an_action_grants_per_role() {
+        const A: Action = Action::new("a", "", Grant::Org, Grant::Department, Grant::Denied);
+        assert_eq!(A.grant(Role::Owner), Grant::Org);
+        assert_eq!(grant(Role::Manager, A), Grant::Department);
+        assert!(!A.grant(Role::User).allows());
     }
 }

@@ -10,7 +10,8 @@ use secrecy::SecretString;
 
 use crate::keys::MasterKey;
 
-/// Every variable Relais reads, with a line for `--help` and the docs.
+/// Every variable the kernel reads, with a line for `--help` and the docs (each module declares its
+/// own in its `Module::settings`).
 pub const VARIABLES: &[(&str, &str)] = &[
     (
         "DATABASE_URL",
@@ -42,10 +43,6 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "RELAIS_TRUSTED_PROXIES",
         "comma-separated IP addresses or CIDR ranges of the reverse proxies in front of Relais, e.g. 10.0.0.5,10.1.0.0/16. Only from these is X-Forwarded-For believed (default: none).",
-    ),
-    (
-        "RELAIS_WEBHOOKS_ALLOW_PRIVATE",
-        "true: outgoing webhooks may reach loopback and private addresses and plain http:// (for a local test receiver only; default false, which refuses them so a webhook cannot probe the internal network).",
     ),
     ("RELAIS_LOG", "log filter, e.g. info or relais=debug (default info)."),
     ("RELAIS_LOG_FORMAT", "json (default) or pretty."),
@@ -92,8 +89,8 @@ pub struct Config {
     pub mail_outbox: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `web::ClientInfo`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// `RELAIS_WEBHOOKS_ALLOW_PRIVATE`: webhooks may target loopback/private addresses over http.
-    pub webhooks_allow_private: bool,
+    /// Each module's own settings, parsed by the module at start (`Module::configure`).
+    pub modules: crate::module::ModuleSettings,
     pub log_filter: String,
     pub log_format: LogFormat,
 }
@@ -145,10 +142,31 @@ impl PublicUrl {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(&std::env::vars().collect())
+    /// The kernel's settings and every module's, from the process environment.
+    pub fn from_env(modules: &crate::module::Modules) -> Result<Self, ConfigError> {
+        Self::from_vars_with(&std::env::vars().collect(), modules)
     }
 
+    /// [`Config::from_vars`], then each module's own settings.
+    pub fn from_vars_with(
+        vars: &HashMap<String, String>,
+        modules: &crate::module::Modules,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::from_vars(vars)?;
+        modules.configure(vars, &mut config)?;
+        Ok(config)
+    }
+
+    /// A `true`/`false` variable (unset: `false`), for modules' settings.
+    pub fn flag(variable: &'static str, value: Option<&str>) -> Result<bool, ConfigError> {
+        match value {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(problem(variable, format!("'{other}' is not true or false"))),
+        }
+    }
+
+    /// The kernel's settings only (modules keep their defaults): see [`Config::from_vars_with`].
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
 
@@ -228,13 +246,6 @@ impl Config {
             Some("pretty") => LogFormat::Pretty,
             Some(other) => return Err(problem("RELAIS_LOG_FORMAT", format!("'{other}' is not json or pretty"))),
         };
-        let webhooks_allow_private = match get("RELAIS_WEBHOOKS_ALLOW_PRIVATE") {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(other) => {
-                return Err(problem("RELAIS_WEBHOOKS_ALLOW_PRIVATE", format!("'{other}' is not true or false")));
-            }
-        };
         Ok(Self {
             database,
             listen,
@@ -245,7 +256,7 @@ impl Config {
             mail_from,
             mail_outbox,
             trusted_proxies,
-            webhooks_allow_private,
+            modules: crate::module::ModuleSettings::default(),
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,
         })

@@ -36,12 +36,24 @@ pub struct AppState {
     pub vault: Vault,
     /// This node's rate-limit state (bucket key, flood guard); the counters are in the database.
     pub rate_limits: crate::ratelimit::RateLimits,
+    /// Every table of every module (the privacy policy page and, later, data-subject requests).
+    pub catalog: Arc<[crate::catalog::TableEntry]>,
     master: Arc<MasterKey>,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, db: Db, clock: Clock, master: Arc<MasterKey>) -> Self {
+    /// The state of an application assembled from `modules`: `db` carries their event subscribers
+    /// into every tenant transaction, and the state their data catalog.
+    pub fn new(
+        config: Arc<Config>,
+        db: Db,
+        clock: Clock,
+        master: Arc<MasterKey>,
+        modules: &crate::module::Modules,
+    ) -> Self {
+        let db = db.with_events(modules.event_bus());
         Self {
+            catalog: modules.catalog().into(),
             audit: AuditLog::new(master.clone(), clock.clone()),
             vault: Vault::new(master.clone()),
             rate_limits: crate::ratelimit::RateLimits::new(master.instance_key("rate-limit")),

@@ -31,24 +31,23 @@ impl PolicyPage {
     }
 }
 
-/// The catalog is assembled by the `web` crate (it knows every module); it hands it in here.
-pub fn routes(catalog: fn() -> Vec<TableEntry>) -> Vec<RouteDef> {
-    vec![RouteDef::page(Method::GET, "/privacy", Access::Public, move |state: State<AppState>, lang: LangPref| {
-        policy(state, lang, catalog)
-    })]
+/// The privacy module as the application assembles it.
+pub fn module() -> kernel::module::Module {
+    kernel::module::Module { routes, ..kernel::module::Module::new("privacy") }
 }
 
-async fn policy(
-    State(state): State<AppState>,
-    LangPref(lang): LangPref,
-    catalog: fn() -> Vec<TableEntry>,
-) -> Result<Response, PageError> {
+fn routes() -> Vec<RouteDef> {
+    vec![RouteDef::page(Method::GET, "/privacy", Access::Public, policy)]
+}
+
+/// The catalog is every module's, assembled with the application (`AppState::catalog`).
+async fn policy(State(state): State<AppState>, LangPref(lang): LangPref) -> Result<Response, PageError> {
     let page = Page::anonymous(lang, "/privacy");
     let current = state.db.current_policy_version(state.clock.now()).await.map_err(|e| PageError::new(e, &page))?;
     let (version, effective_at) = current
         .ok_or_else(|| PageError::new(kernel::AppError::Unavailable("no privacy policy is published".into()), &page))?;
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let entries = catalog().into_iter().filter(|e| e.subject != Subject::NoPerson).collect();
+    let entries = state.catalog.iter().filter(|e| e.subject != Subject::NoPerson).copied().collect();
     let view = PolicyPage {
         page: page.clone(),
         version,

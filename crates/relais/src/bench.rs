@@ -222,7 +222,7 @@ async fn measure(
     database: &Database,
     args: &BenchArgs,
 ) -> anyhow::Result<Figures> {
-    let state = AppState::new(Arc::new(config.clone()), database.db.clone(), Clock::system(), master);
+    let state = web::state(Arc::new(config.clone()), database.db.clone(), Clock::system(), master);
     let embedded = database.embedded.as_ref().context("the bench needs the embedded database")?;
     let mut superuser = embedded.connect_options(SUPERUSER, EMBEDDED_DATABASE).connect().await?;
 

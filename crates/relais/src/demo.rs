@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use identity::doors::IdentityDoors;
 use identity::service::{SignupInput, create_organization_unverified};
 use kernel::clock::Clock;
 use kernel::config::Config;
@@ -56,7 +57,7 @@ pub async fn run_demo(config: Config) -> anyhow::Result<ExitCode> {
     let config = with_demo_outbox(config);
     let master = demo_master_key(&config)?;
     let database = Database::open(&config, Migrations::Apply).await?;
-    let state = AppState::new(Arc::new(config.clone()), database.db.clone(), Clock::system(), master.clone());
+    let state = web::state(Arc::new(config.clone()), database.db.clone(), Clock::system(), master.clone());
     seed(&state).await?;
     let outbox = match &config.mail_outbox {
         Some(dir) => format!(

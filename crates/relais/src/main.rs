@@ -92,6 +92,9 @@ fn environment_help() -> String {
     for (name, help) in kernel::config::VARIABLES {
         text.push_str(&format!("  {name}\n      {help}\n"));
     }
+    for setting in web::modules().settings() {
+        text.push_str(&format!("  {}\n      {}\n", setting.variable, setting.help));
+    }
     text
 }
 
@@ -123,10 +126,10 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if let Command::Permissions = cli.command {
-        print!("{}", kernel::authz::to_markdown());
+        print!("{}", web::permissions_markdown());
         return ExitCode::SUCCESS;
     }
-    let config = match Config::from_env() {
+    let config = match Config::from_env(&web::modules()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("configuration error: {error}");

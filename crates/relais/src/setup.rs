@@ -11,7 +11,6 @@ use kernel::jobs::Worker;
 use kernel::keys::MasterKey;
 use kernel::mail::Mailer;
 use kernel::vault::Vault;
-use kernel::web::AppState;
 use kernel::{Db, OrgId};
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
@@ -120,16 +119,17 @@ pub async fn run(
         );
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker =
-        Worker::new(database.db.clone(), clock.clone(), web::job_registry(&config, mailer, Vault::new(master.clone())));
+    let jobs = web::job_registry(&config, mailer, Vault::new(master.clone()));
+    let config = Arc::new(config);
+    // The worker's handlers publish domain events too: it uses the state's database handle.
+    let state = web::state(config.clone(), database.db.clone(), clock.clone(), master);
+    let worker = Worker::new(state.db.clone(), clock, jobs);
     let mut worker_stop = stop_rx.clone();
     let worker_task = tokio::spawn(worker.run(async move {
         let _ = worker_stop.wait_for(|stop| *stop).await;
     }));
 
     if mode == Mode::Serve {
-        let config = Arc::new(config);
-        let state = AppState::new(config.clone(), database.db.clone(), clock, master);
         let app = web::app(state);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -167,10 +167,12 @@ impl TestApp {
         .chain(outbox.iter().map(|dir| ("RELAIS_MAIL_OUTBOX".to_string(), dir.display().to_string())))
         .chain(env.iter().map(|(name, value)| (name.to_string(), value.to_string())))
         .collect();
-        let config = Config::from_vars(&vars)?;
+        let config = Config::from_vars_with(&vars, &web::modules())?;
         let master = config.require_master_key()?;
         let clock = Clock::manual(time::OffsetDateTime::now_utc());
-        let state = AppState::new(Arc::new(config), db.clone(), clock.clone(), master);
+        let state = web::state(Arc::new(config), db.clone(), clock.clone(), master);
+        // Tests write through `app.db` too: the same handle as the app's, event subscribers included.
+        let db = state.db.clone();
         let app = web::app(state.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;

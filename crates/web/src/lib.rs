@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod request_log;
 mod static_files;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -18,6 +19,8 @@ use axum::response::{IntoResponse, Response};
 use kernel::AppError;
 use kernel::authz::Access;
 use kernel::catalog::TableEntry;
+use kernel::keys::MasterKey;
+use kernel::module::{JobDeps, Modules};
 use kernel::web::RouteDef;
 use kernel::web::{AppState, LangPref, Page, PageError};
 use tower::ServiceBuilder;
@@ -30,27 +33,22 @@ use utoipa::OpenApi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The modules of this application, in the order their routes, tables, actions and event
+/// subscribers are listed. Adding a module is one line here.
+pub fn modules() -> Modules {
+    Modules::new(vec![identity::module(), privacy::module(), crm::module()])
+}
+
+/// The application state for `config`: the modules' event subscribers ride on `db` into every
+/// tenant transaction, and their catalog is in the state.
+pub fn state(config: Arc<kernel::Config>, db: kernel::Db, clock: kernel::Clock, master: Arc<MasterKey>) -> AppState {
+    AppState::new(config, db, clock, master, &modules())
+}
+
 /// Every table of every module, for the conformance test, `relais catalog` and (later) the
 /// record of processing.
 pub fn data_catalog() -> Vec<TableEntry> {
-    [
-        kernel::catalog::KERNEL_TABLES,
-        kernel::ratelimit::TABLES,
-        identity::catalog::TABLES,
-        identity::recovery::TABLES,
-        identity::invitations::TABLES,
-        identity::api_auth::TABLES,
-        identity::activity::TABLES,
-        identity::members::TABLES,
-        identity::profile::TABLES,
-        identity::mfa::TABLES,
-        identity::magic::TABLES,
-        crm::TABLES,
-        crm::import::TABLES,
-        identity::platform_admin::TABLES,
-        identity::signup::TABLES,
-    ]
-    .concat()
+    modules().catalog()
 }
 
 /// The background-job handlers of every module: what `relais serve` and `relais worker` run, and
@@ -60,12 +58,12 @@ pub fn job_registry(
     mailer: kernel::mail::Mailer,
     vault: kernel::vault::Vault,
 ) -> kernel::jobs::Registry {
-    let mut registry = kernel::jobs::Registry::default();
-    kernel::mail::register(&mut registry, mailer, vault.clone());
-    crm::import::register(&mut registry);
-    crm::reminders::register(&mut registry, vault.clone(), config.public_url.clone());
-    crm::webhooks::register(&mut registry, vault, config.webhooks_allow_private);
-    registry
+    modules().job_registry(&JobDeps { config, mailer, vault })
+}
+
+/// `docs/permissions.md`: every module's actions.
+pub fn permissions_markdown() -> String {
+    kernel::authz::to_markdown(&modules().actions())
 }
 
 #[derive(OpenApi)]
@@ -79,26 +77,32 @@ pub fn job_registry(
 )]
 struct BaseDoc;
 
-/// The whole API document. The CRM's part is generated as JSON from its field descriptions
-/// (`crm::openapi`) and merged here at the JSON level.
+/// The whole API document: the base, then each module's part merged in at the JSON level
+/// (`paths` and every `components` section).
 pub fn openapi() -> serde_json::Value {
-    let mut doc = BaseDoc::openapi();
-    doc.merge(identity::ApiDoc::openapi());
-    let mut value = serde_json::to_value(doc).unwrap_or_default();
-    let crm = crm::openapi::document();
-    for section in ["paths", "components/schemas"] {
-        let pointer = format!("/{section}");
-        if let (Some(serde_json::Value::Object(into)), Some(serde_json::Value::Object(from))) =
-            (value.pointer(&pointer).cloned().map(Some).unwrap_or(None), crm.pointer(&pointer))
-        {
-            let mut merged = into;
-            merged.extend(from.clone());
-            if let Some(slot) = value.pointer_mut(&pointer) {
-                *slot = serde_json::Value::Object(merged);
+    let mut doc = serde_json::to_value(BaseDoc::openapi()).unwrap_or_default();
+    for part in modules().openapi_parts() {
+        merge_section(&mut doc, &part, "/paths");
+        if let Some(serde_json::Value::Object(components)) = part.pointer("/components") {
+            for section in components.keys() {
+                merge_section(&mut doc, &part, &format!("/components/{section}"));
             }
         }
     }
-    value
+    doc
+}
+
+/// Adds the entries of `part`'s object at `pointer` to `doc`'s, creating it when missing.
+fn merge_section(doc: &mut serde_json::Value, part: &serde_json::Value, pointer: &str) {
+    let Some(serde_json::Value::Object(from)) = part.pointer(pointer) else { return };
+    let mut slot = &mut *doc;
+    for key in pointer.trim_start_matches('/').split('/') {
+        let serde_json::Value::Object(map) = slot else { return };
+        slot = map.entry(key).or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    if let serde_json::Value::Object(into) = slot {
+        into.extend(from.clone());
+    }
 }
 
 async fn openapi_json() -> impl IntoResponse {
@@ -133,9 +137,7 @@ async fn page_not_found(LangPref(lang): LangPref, uri: Uri) -> PageError {
 /// permission-matrix test walks.
 pub fn routes() -> Vec<RouteDef> {
     use Method as M;
-    let mut routes = identity::routes();
-    routes.extend(privacy::routes(data_catalog));
-    routes.extend(crm::routes());
+    let mut routes = modules().routes();
     routes.extend([
         RouteDef::api(M::GET, "/api/v1/openapi.json", Access::Public, openapi_json),
         RouteDef::page(M::GET, "/healthz", Access::Public, healthz),
@@ -209,6 +211,41 @@ mod tests {
             committed.ends_with(&generated),
             "docs/data-catalog.md is stale: regenerate it with `relais catalog` (see the file's header)"
         );
+    }
+
+    /// The committed docs/permissions.md is what `relais permissions` prints today.
+    #[test]
+    fn permissions_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/permissions.md");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            committed,
+            super::permissions_markdown(),
+            "docs/permissions.md is stale: regenerate it with `relais permissions`"
+        );
+    }
+
+    /// Action keys name one action each across all modules (the matrix document and the
+    /// permission test key on them).
+    #[test]
+    fn action_keys_are_unique_across_modules() {
+        let mut seen = std::collections::HashSet::new();
+        for (module, actions) in super::modules().actions() {
+            for action in actions {
+                assert!(seen.insert(action.key), "{module}: action `{}` is declared twice", action.key);
+            }
+        }
+    }
+
+    /// P0-12: owners can do everything managers can; managers everything users can.
+    #[test]
+    fn p0_12_roles_are_ordered() {
+        for (_, actions) in super::modules().actions() {
+            for action in actions {
+                assert!(action.owner.allows() || !action.manager.allows(), "{}", action.key);
+                assert!(action.manager.allows() || !action.user.allows(), "{}", action.key);
+            }
+        }
     }
 
     #[test]

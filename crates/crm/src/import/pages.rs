@@ -2,6 +2,7 @@
 //! select per column prefilled by auto-match, preview, dry-run findings, run with a live progress
 //! bar polled by htmx, rejects download, revert).
 
+use crate::actions;
 use askama::Template;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -9,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use identity::session::SignedIn;
-use kernel::authz::{Access, Action, Principal};
+use kernel::authz::{Access, Principal};
 use kernel::web::{AppState, Page, PageError, RouteDef, render};
 use kernel::{AppError, FieldError};
 use serde_json::Value;
@@ -363,7 +364,7 @@ pub async fn rejects(
 
 pub fn routes() -> Vec<RouteDef> {
     use Method as M;
-    let can = Access::Can(Action::RecordsImport);
+    let can = Access::Can(actions::RECORDS_IMPORT);
     vec![
         RouteDef::page(M::GET, "/crm/imports", can, list),
         RouteDef::page(M::POST, "/crm/imports", can, upload),

@@ -7,15 +7,7 @@
 //!   `relais_platform`). It is for the worker's job claiming, migrations, retention and the super
 //!   admin; every use names its reason, which is logged.
 
-mod api_doors;
-mod doors;
 pub mod embedded;
-mod magic_doors;
-mod mfa_doors;
-mod platform_doors;
-mod signup_doors;
-
-pub use signup_doors::PendingSignup;
 
 use std::time::Duration;
 
@@ -55,27 +47,12 @@ impl Actor {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub struct LoginCandidate {
-    pub org_id: OrgId,
-    pub user_id: Uuid,
-    pub password_hash: String,
-    pub status: String,
-}
-
-impl std::fmt::Debug for LoginCandidate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginCandidate")
-            .field("org_id", &self.org_id)
-            .field("user_id", &self.user_id)
-            .finish_non_exhaustive()
-    }
-}
-
 #[derive(Clone)]
 pub struct Db {
     app: PgPool,
     platform: PgPool,
+    /// Every module's event subscribers, handed to each tenant transaction (see `events`).
+    events: crate::events::EventBus,
 }
 
 impl std::fmt::Debug for Db {
@@ -89,6 +66,7 @@ pub struct OrgTx {
     tx: Transaction<'static, Postgres>,
     org: OrgId,
     actor: Actor,
+    events: crate::events::EventBus,
 }
 
 impl OrgTx {
@@ -102,6 +80,11 @@ impl OrgTx {
 
     pub fn actor(&self) -> Actor {
         self.actor
+    }
+
+    /// The subscribers [`crate::events::publish`] runs in this transaction.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.events
     }
 
     pub async fn commit(self) -> Result<(), sqlx::Error> {
@@ -148,7 +131,22 @@ impl Db {
             })
             .connect_with(app.application_name("relais-app"))
             .await?;
-        Ok(Self { app, platform })
+        Ok(Self { app, platform, events: crate::events::EventBus::default() })
+    }
+
+    /// This handle, with the modules' event subscribers attached to every tenant transaction it
+    /// opens (see [`crate::module::Modules::event_bus`]).
+    pub fn with_events(mut self, events: crate::events::EventBus) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// The request role's pool with no organization set: row-level security shows it no tenant
+    /// row, so the only things it can reach are the `SECURITY DEFINER` doors each module declares
+    /// (`kernel::module::Door`), which map a secret or public identifier to the ids needed to
+    /// open the tenant transaction.
+    pub fn before_tenant(&self) -> &PgPool {
+        &self.app
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
@@ -163,7 +161,7 @@ impl Db {
             .bind(actor.id().map(|id| id.to_string()).unwrap_or_default())
             .execute(&mut *tx)
             .await?;
-        Ok(OrgTx { tx, org, actor })
+        Ok(OrgTx { tx, org, actor, events: self.events.clone() })
     }
 
     /// Opens the tenant transaction for a member acting with `role` (for an API key, the key's
@@ -180,28 +178,6 @@ impl Db {
     pub async fn begin_platform(&self, reason: &'static str) -> Result<PlatformTx, sqlx::Error> {
         tracing::debug!(reason, "platform scope");
         Ok(PlatformTx { tx: self.platform.begin().await? })
-    }
-
-    /// Login: the accounts an email could be, found before any org is known through the narrow
-    /// SECURITY DEFINER door `app.login_candidates` (org, user, hash and status only).
-    pub async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, sqlx::Error> {
-        sqlx::query_as("select org_id, user_id, password_hash, status from app.login_candidates($1)")
-            .bind(email)
-            .fetch_all(&self.app)
-            .await
-    }
-
-    /// Session cookie to (org, session, user), through the door `app.resolve_session`.
-    pub async fn resolve_session(
-        &self,
-        token_hash: &[u8; 32],
-        now: time::OffsetDateTime,
-    ) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, session_id, user_id from app.resolve_session($1, $2)")
-            .bind(token_hash.as_slice())
-            .bind(now)
-            .fetch_optional(&self.app)
-            .await
     }
 
     /// Counts one hit in a rate-limit bucket through the door `app.rate_limit_hit` (the only write

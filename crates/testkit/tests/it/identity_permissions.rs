@@ -1,5 +1,5 @@
 //! The permission matrix, proven over HTTP (P0-12, P1-07, P2-07): every route the application
-//! mounts × every kind of caller, with the expected answer derived from `kernel::authz::MATRIX`.
+//! mounts × every kind of caller, with the expected answer derived from the actions each module declares.
 //! A route cannot be mounted without declaring its access (`RouteDef`), so this walks them all.
 
 use kernel::authz::{Access, Role, grant};

@@ -489,6 +489,47 @@ async fn p0_21_security_definer_functions_are_narrow_doors() {
     assert_no_violations("security definer functions are narrow doors", &violations);
 }
 
+/// P0-21: every SECURITY DEFINER function of the live schema is a door some module declares
+/// (`kernel::module::Door`, with who may call it), exactly once, and every declared door exists:
+/// a new door cannot slip in without saying who may open it.
+#[tokio::test]
+async fn p0_21_every_security_definer_function_is_a_declared_door() {
+    let app = TestApp::spawn().await;
+    let mut db = app.superuser_connection().await;
+    let live: Vec<String> = sqlx::query_scalar(
+        "select distinct n.nspname || '.' || p.proname
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+         order by 1",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let declared = web::modules().doors();
+    let mut violations = Vec::new();
+    for function in &live {
+        let owners: Vec<&str> =
+            declared.iter().filter(|(_, door)| door.function == function).map(|(module, _)| *module).collect();
+        match owners.as_slice() {
+            [] => violations.push(format!("{function}: SECURITY DEFINER, but no module declares it as a door")),
+            [_] => {}
+            many => violations.push(format!("{function}: declared by several modules: {many:?}")),
+        }
+    }
+    for (module, door) in &declared {
+        if !live.iter().any(|f| f == door.function) {
+            violations.push(format!(
+                "{module} declares the door {}, which is not a SECURITY DEFINER function",
+                door.function
+            ));
+        }
+        if door.purpose.is_empty() {
+            violations.push(format!("{module}: the door {} says nothing of its purpose", door.function));
+        }
+    }
+    assert_no_violations("every door is declared, with its caller", &violations);
+}
+
 /// P0-20: the audit log is append-only. The app role holds no UPDATE, DELETE or TRUNCATE on
 /// `audit_events` and `audit_checkpoints`, and both tables carry enabled BEFORE UPDATE and BEFORE
 /// TRUNCATE triggers that refuse the change even to the schema owner.

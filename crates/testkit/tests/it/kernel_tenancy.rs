@@ -1,6 +1,7 @@
 //! Tenant isolation proven through data: two organizations sign up and log in for real, then the
 //! tests probe each other's rows through the raw app role, the tenant transaction and HTTP.
 
+use identity::doors::IdentityDoors;
 use kernel::db::Actor;
 use kernel::db::embedded::APP_ROLE;
 use kernel::{OrgId, UserId};

@@ -2,6 +2,7 @@
 //! organization has its own key derived from the master key (P0-07), and no Debug output shows a
 //! secret (P0-08).
 
+use identity::doors::IdentityDoors;
 use std::collections::HashMap;
 use std::process::{Command, Output};
 use std::sync::Arc;

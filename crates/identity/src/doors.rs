@@ -1,0 +1,216 @@
+//! The identity module's pre-tenant doors: before the organization is known (a login, a session
+//! cookie, an emailed link, an API credential), a narrow `SECURITY DEFINER` function maps the
+//! email, or a secret's hash, to the ids needed to open the tenant transaction — and nothing
+//! more. Expiry, single use and revocation are checked afterwards, in the tenant transaction,
+//! against the application clock. Each function is declared in [`DOORS`] with its caller class;
+//! the conformance test fails on a door in the schema that no module declares.
+
+use kernel::module::{Door, DoorCaller};
+use kernel::{Db, OrgId};
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub const DOORS: &[Door] = &[
+    door("app.login_candidates", "the accounts an email could be: org, user, password hash and status only"),
+    door("app.resolve_session", "a session cookie's hash to (org, session, user) while the session lives"),
+    door("app.resolve_password_reset", "a password-reset link's hash to (org, reset, user)"),
+    door("app.resolve_invitation", "an invitation link's hash to (org, invitation)"),
+    door("app.resolve_refresh_token", "a refresh token's hash to (org, token)"),
+    door("app.resolve_api_key", "an API key's hash to (org, key)"),
+    door("app.resolve_mfa_pending", "a half-finished MFA sign-in's hash to (org, pending, user)"),
+    door("app.resolve_magic_login", "an emailed sign-in link's hash to (org, link, user)"),
+    door("app.pending_signup_put", "store a validated sign-up waiting for its address (hashes only)"),
+    door("app.pending_signup_live", "whether a sign-up link still works, without spending it"),
+    door("app.pending_signup_take", "spend a sign-up link, in the transaction creating the organization"),
+    door("app.platform_admin_setup_resolve", "a super admin's set-up link's hash to the admin"),
+    door("app.platform_admin_setup_complete", "finish a super admin's set-up (password and MFA)"),
+    door("app.platform_admin_login_candidate", "a super admin's login: id, hash and MFA secret (sealed)"),
+    door("app.platform_admin_open_session", "open a super admin session after login and MFA"),
+    door("app.platform_admin_resolve_session", "a super admin's session cookie's hash to the admin"),
+    admin_door("app.platform_admin_end_session", "end a super admin session (sign out)"),
+    admin_door("app.platform_audit_append", "append to the platform's own audit chain"),
+    admin_door("app.platform_audit_recent", "the platform audit log's latest events"),
+    admin_door("app.platform_overview_orgs", "organizations: names, status, member counts (no tenant data)"),
+    admin_door("app.platform_overview_jobs", "job queue counts per kind and state"),
+    admin_door("app.platform_overview_migrations", "applied schema migrations"),
+    admin_door("app.platform_overview_admins", "the super admins: names and MFA state"),
+    admin_door("app.platform_set_org_status", "suspend or reactivate an organization"),
+];
+
+const fn door(function: &'static str, purpose: &'static str) -> Door {
+    Door { function, caller: DoorCaller::BeforeTenant, purpose }
+}
+
+const fn admin_door(function: &'static str, purpose: &'static str) -> Door {
+    Door { function, caller: DoorCaller::PlatformAdmin, purpose }
+}
+
+/// One account an email could belong to. The hash never reaches a `Debug` print.
+#[derive(sqlx::FromRow)]
+pub struct LoginCandidate {
+    pub org_id: OrgId,
+    pub user_id: Uuid,
+    pub password_hash: String,
+    pub status: String,
+}
+
+impl std::fmt::Debug for LoginCandidate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginCandidate")
+            .field("org_id", &self.org_id)
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A validated sign-up waiting for its address to confirm it. Holds no secret in clear: the
+/// link's token as its SHA-256, the password as its bcrypt hash.
+pub struct PendingSignup<'a> {
+    pub signup_id: Uuid,
+    pub email: &'a str,
+    pub token_hash: [u8; 32],
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub job_title: &'a str,
+    pub organization_name: &'a str,
+    pub password_hash: &'a str,
+    pub language: &'a str,
+    pub policy_version: &'a str,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for PendingSignup<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignup").field("signup_id", &self.signup_id).finish_non_exhaustive()
+    }
+}
+
+/// The identity doors, called on the database handle: `state.db.resolve_session(…)`.
+#[allow(async_fn_in_trait)]
+pub trait IdentityDoors {
+    /// Login: the accounts an email could be (`app.login_candidates`).
+    async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, sqlx::Error>;
+    /// Session cookie to (org, session, user) (`app.resolve_session`).
+    async fn resolve_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error>;
+    /// A password-reset link to (org, reset id, user) (`app.resolve_password_reset`).
+    async fn resolve_password_reset(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error>;
+    /// An invitation link to (org, invitation id) (`app.resolve_invitation`).
+    async fn resolve_invitation(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error>;
+    /// A refresh token to (org, token id) (`app.resolve_refresh_token`).
+    async fn resolve_refresh_token(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error>;
+    /// An API key to (org, key id) (`app.resolve_api_key`).
+    async fn resolve_api_key(&self, key_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error>;
+    /// A pending MFA step to (org, pending id, user) (`app.resolve_mfa_pending`).
+    async fn resolve_mfa_pending(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error>;
+    /// An emailed sign-in link to (org, link id, user) (`app.resolve_magic_login`).
+    async fn resolve_magic_login(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error>;
+    /// Stores `pending` (`app.pending_signup_put`), replacing any pending sign-up of the same
+    /// address and purging expired ones.
+    async fn put_pending_signup(&self, pending: &PendingSignup<'_>) -> Result<(), sqlx::Error>;
+    /// Whether a sign-up link still works at `now`, without spending it (`app.pending_signup_live`).
+    async fn pending_signup_live(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<bool, sqlx::Error>;
+    /// A request-role connection with no org set, for the `app.platform_*` doors of the
+    /// backoffice (see `platform_admin`).
+    async fn platform_door(&self) -> Result<PoolConnection<Postgres>, sqlx::Error>;
+}
+
+impl IdentityDoors for Db {
+    async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, sqlx::Error> {
+        sqlx::query_as("select org_id, user_id, password_hash, status from app.login_candidates($1)")
+            .bind(email)
+            .fetch_all(self.before_tenant())
+            .await
+    }
+
+    async fn resolve_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, session_id, user_id from app.resolve_session($1, $2)")
+            .bind(token_hash.as_slice())
+            .bind(now)
+            .fetch_optional(self.before_tenant())
+            .await
+    }
+
+    async fn resolve_password_reset(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, reset_id, user_id from app.resolve_password_reset($1)")
+            .bind(token_hash.as_slice())
+            .fetch_optional(self.before_tenant())
+            .await
+    }
+
+    async fn resolve_invitation(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, invitation_id from app.resolve_invitation($1)")
+            .bind(token_hash.as_slice())
+            .fetch_optional(self.before_tenant())
+            .await
+    }
+
+    async fn resolve_refresh_token(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, token_id from app.resolve_refresh_token($1)")
+            .bind(token_hash.as_slice())
+            .fetch_optional(self.before_tenant())
+            .await
+    }
+
+    async fn resolve_api_key(&self, key_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, key_id from app.resolve_api_key($1)")
+            .bind(key_hash.as_slice())
+            .fetch_optional(self.before_tenant())
+            .await
+    }
+
+    async fn resolve_mfa_pending(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, pending_id, user_id from app.resolve_mfa_pending($1)")
+            .bind(token_hash.as_slice())
+            .fetch_optional(self.before_tenant())
+            .await
+    }
+
+    async fn resolve_magic_login(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
+        sqlx::query_as("select org_id, magic_id, user_id from app.resolve_magic_login($1)")
+            .bind(token_hash.as_slice())
+            .fetch_optional(self.before_tenant())
+            .await
+    }
+
+    async fn put_pending_signup(&self, pending: &PendingSignup<'_>) -> Result<(), sqlx::Error> {
+        sqlx::query("select app.pending_signup_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+            .bind(pending.signup_id)
+            .bind(pending.email)
+            .bind(pending.token_hash.as_slice())
+            .bind(pending.first_name)
+            .bind(pending.last_name)
+            .bind(pending.job_title)
+            .bind(pending.organization_name)
+            .bind(pending.password_hash)
+            .bind(pending.language)
+            .bind(pending.policy_version)
+            .bind(pending.created_at)
+            .bind(pending.expires_at)
+            .execute(self.before_tenant())
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_signup_live(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<bool, sqlx::Error> {
+        sqlx::query_scalar("select app.pending_signup_live($1, $2)")
+            .bind(token_hash.as_slice())
+            .bind(now)
+            .fetch_one(self.before_tenant())
+            .await
+    }
+
+    async fn platform_door(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        self.before_tenant().acquire().await
+    }
+}

@@ -1,0 +1,221 @@
+//! How a module plugs into Relais. Each module crate (identity, crm, privacy, and the ones to come)
+//! exports one [`Module`] value declaring everything it brings: routes, data-catalog tables,
+//! permission actions, pre-tenant doors, background jobs, OpenAPI part, event subscribers and
+//! settings. The `web` crate lists the modules once; everything else (the router, `relais
+//! catalog`, `relais permissions`, the job worker, the conformance and permission tests) is
+//! derived from that list, so the kernel names no module and a new module cannot be half-plugged.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::authz::Action;
+use crate::catalog::TableEntry;
+use crate::config::{Config, ConfigError};
+use crate::events::{EventBus, Subscriber};
+use crate::jobs::Registry;
+use crate::mail::Mailer;
+use crate::vault::Vault;
+use crate::web::RouteDef;
+
+/// Who may call a `SECURITY DEFINER` function. Such a function runs with its owner's rights, past
+/// row-level security, so each one is a door the request role can open: every door in the schema
+/// must be declared by exactly one module, with its caller (the conformance test checks it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoorCaller {
+    /// Before the organization is known (a login, a session cookie, an emailed link, a public
+    /// form): it maps a secret or public identifier to the ids needed to open the tenant
+    /// transaction, and nothing more.
+    BeforeTenant,
+    /// Inside a member's tenant transaction: it applies the organization and the member's
+    /// visibility itself (so an index can serve it under row-level security).
+    Member,
+    /// The platform super admin's backoffice (`/admin`).
+    PlatformAdmin,
+    /// The platform itself (rate-limit counters): no person's data crosses it.
+    Platform,
+}
+
+impl DoorCaller {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::BeforeTenant => "before tenant",
+            Self::Member => "member",
+            Self::PlatformAdmin => "platform admin",
+            Self::Platform => "platform",
+        }
+    }
+}
+
+/// One `SECURITY DEFINER` function of the schema, as its module declares it.
+#[derive(Debug, Clone, Copy)]
+pub struct Door {
+    /// Schema-qualified name, e.g. `app.resolve_session`.
+    pub function: &'static str,
+    pub caller: DoorCaller,
+    pub purpose: &'static str,
+}
+
+/// An environment variable a module reads, for `relais --help` and the README.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingDef {
+    pub variable: &'static str,
+    pub help: &'static str,
+}
+
+/// What a module's job handlers may need from the platform.
+pub struct JobDeps<'a> {
+    pub config: &'a Config,
+    pub mailer: Mailer,
+    pub vault: Vault,
+}
+
+/// Reads the environment for a module's settings.
+pub type Vars<'a> = dyn Fn(&str) -> Option<&'a str> + 'a;
+
+/// Settings of every module, typed, kept in [`Config`]: a module parses its variables at start
+/// (a bad value stops the program naming the variable) and reads its own type back.
+#[derive(Clone, Default)]
+pub struct ModuleSettings(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl ModuleSettings {
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The module's settings, or their defaults when the module was not configured (a unit test).
+    pub fn get<T: Any + Send + Sync + Clone + Default>(&self) -> T {
+        self.0.get(&TypeId::of::<T>()).and_then(|value| value.downcast_ref::<T>()).cloned().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for ModuleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModuleSettings({} modules)", self.0.len())
+    }
+}
+
+/// Everything one module brings. Start from [`Module::new`] and fill in what the module has.
+pub struct Module {
+    pub name: &'static str,
+    pub routes: fn() -> Vec<RouteDef>,
+    /// The module's tables, in groups (each feature keeps its own list).
+    pub tables: &'static [&'static [TableEntry]],
+    pub actions: &'static [Action],
+    pub doors: &'static [Door],
+    pub jobs: fn(&mut Registry, &JobDeps<'_>),
+    /// The module's part of the OpenAPI document (`paths` and `components.schemas`), as JSON.
+    pub openapi: fn() -> Value,
+    pub subscribers: &'static [Subscriber],
+    pub settings: &'static [SettingDef],
+    pub configure: fn(&Vars<'_>, &mut ModuleSettings) -> Result<(), ConfigError>,
+}
+
+fn no_routes() -> Vec<RouteDef> {
+    Vec::new()
+}
+
+fn no_jobs(_: &mut Registry, _: &JobDeps<'_>) {}
+
+fn no_openapi() -> Value {
+    Value::Null
+}
+
+fn no_settings(_: &Vars<'_>, _: &mut ModuleSettings) -> Result<(), ConfigError> {
+    Ok(())
+}
+
+impl Module {
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            routes: no_routes,
+            tables: &[],
+            actions: &[],
+            doors: &[],
+            jobs: no_jobs,
+            openapi: no_openapi,
+            subscribers: &[],
+            settings: &[],
+            configure: no_settings,
+        }
+    }
+}
+
+/// The kernel's own tables, doors and jobs, which every assembly has.
+const KERNEL_DOORS: &[Door] = &[Door {
+    function: "app.rate_limit_hit",
+    caller: DoorCaller::Platform,
+    purpose: "count a hit in a rate-limit bucket (HMAC-keyed names: no email or address is stored)",
+}];
+
+/// The assembled application: the kernel plus every module, in the order given.
+pub struct Modules(Vec<Module>);
+
+impl Modules {
+    pub fn new(modules: Vec<Module>) -> Self {
+        Self(modules)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Module> {
+        self.0.iter()
+    }
+
+    /// Every table: the kernel's, then each module's.
+    pub fn catalog(&self) -> Vec<TableEntry> {
+        let mut tables = [crate::catalog::KERNEL_TABLES, crate::ratelimit::TABLES].concat();
+        for group in self.0.iter().flat_map(|module| module.tables) {
+            tables.extend_from_slice(group);
+        }
+        tables
+    }
+
+    pub fn routes(&self) -> Vec<RouteDef> {
+        self.0.iter().flat_map(|module| (module.routes)()).collect()
+    }
+
+    /// Every module's actions, for `docs/permissions.md` and the permission test.
+    pub fn actions(&self) -> Vec<(&'static str, &'static [Action])> {
+        self.0.iter().filter(|m| !m.actions.is_empty()).map(|m| (m.name, m.actions)).collect()
+    }
+
+    /// Every declared door with the module that declares it (`kernel` for the kernel's own).
+    pub fn doors(&self) -> Vec<(&'static str, &'static Door)> {
+        let kernel = KERNEL_DOORS.iter().map(|door| ("kernel", door));
+        kernel.chain(self.0.iter().flat_map(|m| m.doors.iter().map(move |door| (m.name, door)))).collect()
+    }
+
+    /// The handlers of every background job: the kernel's mail, then each module's.
+    pub fn job_registry(&self, deps: &JobDeps<'_>) -> Registry {
+        let mut registry = Registry::default();
+        crate::mail::register(&mut registry, deps.mailer.clone(), deps.vault.clone());
+        for module in &self.0 {
+            (module.jobs)(&mut registry, deps);
+        }
+        registry
+    }
+
+    /// Each module's OpenAPI part, to merge into the document.
+    pub fn openapi_parts(&self) -> Vec<Value> {
+        self.0.iter().map(|m| (m.openapi)()).filter(|part| !part.is_null()).collect()
+    }
+
+    pub fn event_bus(&self) -> EventBus {
+        EventBus::new(self.0.iter().flat_map(|m| m.subscribers.iter()).collect())
+    }
+
+    pub fn settings(&self) -> impl Iterator<Item = &'static SettingDef> + '_ {
+        self.0.iter().flat_map(|m| m.settings.iter())
+    }
+
+    /// Parses every module's settings from the environment into `config`.
+    pub fn configure(&self, vars: &HashMap<String, String>, config: &mut Config) -> Result<(), ConfigError> {
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        for module in &self.0 {
+            (module.configure)(&get, &mut config.modules)?;
+        }
+        Ok(())
+    }
+}
