@@ -15,41 +15,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::http::{Object, parse_id, write_ctx};
 use crate::idempotency::{self, Claim};
 use crate::list::{Filter, ListQuery, Sort};
 use crate::object::ObjectType;
-use crate::records::{self, Source, WriteCtx};
-
-/// Picks the object type of a generic handler.
-pub trait Object: Send + Sync + 'static {
-    const TYPE: ObjectType;
-}
-
-pub struct Leads;
-pub struct Contacts;
-pub struct Companies;
-pub struct Deals;
-
-impl Object for Leads {
-    const TYPE: ObjectType = ObjectType::Lead;
-}
-impl Object for Contacts {
-    const TYPE: ObjectType = ObjectType::Contact;
-}
-impl Object for Companies {
-    const TYPE: ObjectType = ObjectType::Company;
-}
-impl Object for Deals {
-    const TYPE: ObjectType = ObjectType::Deal;
-}
-
-pub fn parse_id(text: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(text).map_err(|_| AppError::NotFound)
-}
-
-pub fn ctx(state: &AppState, principal: &Principal, source: Source) -> WriteCtx {
-    WriteCtx { user: Some(principal.user_id), source, now: state.clock.now(), import_id: None }
-}
+use crate::records::{self, Source};
 
 /// Query string of a list: `q`, `sort` (`name` or `-name` for descending), `after`, `limit`, and
 /// `filters`, a JSON array of `{"field", "op", "value"}`.
@@ -112,7 +82,7 @@ pub async fn create<O: Object>(
         Claim::None => None,
     };
     let input = object_body(body)?;
-    let created = records::create(&mut tx, O::TYPE, &input, &ctx(&state, &principal, Source::Api)).await?;
+    let created = records::create(&mut tx, O::TYPE, &input, &write_ctx(&state, &principal, Source::Api)).await?;
     let response = serde_json::to_value(&created).map_err(anyhow::Error::from)?;
     if let Some(key) = key {
         idempotency::store(&mut tx, principal.user_id, &key, StatusCode::CREATED, &response).await?;
@@ -144,7 +114,7 @@ pub async fn update<O: Object>(
     let id = parse_id(&id)?;
     let patch = object_body(body)?;
     let mut tx = principal.begin(&state.db).await?;
-    let record = records::update(&mut tx, O::TYPE, id, &patch, &ctx(&state, &principal, Source::Api)).await?;
+    let record = records::update(&mut tx, O::TYPE, id, &patch, &write_ctx(&state, &principal, Source::Api)).await?;
     tx.commit().await?;
     Ok(Json(record))
 }
@@ -248,7 +218,7 @@ pub async fn bulk_apply(
         return Err(AppError::field("ids", "invalid_count", format!("Select from 1 to {BULK_MAX} records.")));
     }
     let mut tx = principal.begin(&state.db).await?;
-    let write = ctx(state, principal, source);
+    let write = write_ctx(state, principal, source);
     let mut blobs = Vec::new();
     match &input {
         BulkInput::Update { changes, .. } => {

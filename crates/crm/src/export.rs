@@ -7,7 +7,6 @@
 //! start each page (see `stream_all`). Rows travel to the client through a bounded channel, so
 //! memory stays flat. The price: a database connection is held while the client downloads.
 
-use crate::actions;
 use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
@@ -21,7 +20,8 @@ use kernel::web::AppState;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ListParams, Object};
+use crate::api::ListParams;
+use crate::http::Object;
 use crate::list::{ListQuery, list_page, stream_all};
 use crate::object::ObjectType;
 
@@ -227,24 +227,6 @@ pub async fn export<O: Object>(
     Query(params): Query<ExportParams>,
 ) -> Result<Response, AppError> {
     export_response(&state, &principal, O::TYPE, params).await
-}
-
-pub fn routes() -> Vec<kernel::web::RouteDef> {
-    use crate::api::{Companies, Contacts, Deals, Leads};
-    use axum::http::Method as M;
-    use kernel::authz::Access;
-    use kernel::web::RouteDef;
-    let can = Access::Can(actions::RECORDS_EXPORT);
-    vec![
-        RouteDef::api(M::GET, "/api/v1/leads/export", can, export::<Leads>),
-        RouteDef::api(M::GET, "/api/v1/contacts/export", can, export::<Contacts>),
-        RouteDef::api(M::GET, "/api/v1/companies/export", can, export::<Companies>),
-        RouteDef::api(M::GET, "/api/v1/deals/export", can, export::<Deals>),
-        RouteDef::page(M::GET, "/crm/leads/export", can, export::<Leads>),
-        RouteDef::page(M::GET, "/crm/contacts/export", can, export::<Contacts>),
-        RouteDef::page(M::GET, "/crm/companies/export", can, export::<Companies>),
-        RouteDef::page(M::GET, "/crm/deals/export", can, export::<Deals>),
-    ]
 }
 
 #[cfg(test)]

@@ -21,19 +21,18 @@
 //!   blobs of its files the same way ([`blobs_of`], [`remove_blobs`]). Uploads, downloads and
 //!   deletions are audited (`file.uploaded`, `file.downloaded`, `file.deleted`).
 
-use crate::actions;
 use std::path::PathBuf;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::session::SignedIn;
 use kernel::audit::AuditEvent;
-use kernel::authz::{Access, Principal};
+use kernel::authz::Principal;
 use kernel::error::Problem;
-use kernel::web::{AppState, PageError, RouteDef};
+use kernel::web::{AppState, PageError};
 use kernel::{AppError, FieldError, OrgTx};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
@@ -44,7 +43,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::{Companies, Contacts, Deals, Leads, Object, parse_id};
+use crate::http::{Object, parse_id};
 use crate::object::ObjectType;
 use crate::records;
 
@@ -667,31 +666,6 @@ pub async fn items(
 }
 
 // ---------------------------------------------------------------- routes and documentation
-
-fn record_routes<O: Object>(api: &'static str, page: &'static str) -> Vec<RouteDef> {
-    use Method as M;
-    vec![
-        RouteDef::api(M::POST, api, Access::Can(actions::RECORDS_EDIT), api_upload::<O>),
-        RouteDef::api(M::GET, api, Access::Can(actions::RECORDS_VIEW), api_list::<O>),
-        RouteDef::page(M::POST, page, Access::Can(actions::RECORDS_EDIT), page_upload::<O>),
-    ]
-}
-
-/// Every file route with the access it requires.
-pub fn routes() -> Vec<RouteDef> {
-    use Method as M;
-    let mut routes = vec![
-        RouteDef::api(M::GET, "/api/v1/files/{id}", Access::Can(actions::RECORDS_VIEW), api_download),
-        RouteDef::api(M::DELETE, "/api/v1/files/{id}", Access::Can(actions::RECORDS_EDIT), api_delete),
-        RouteDef::page(M::GET, "/crm/files/{id}", Access::Can(actions::RECORDS_VIEW), page_download),
-        RouteDef::page(M::POST, "/crm/files/{id}/delete", Access::Can(actions::RECORDS_EDIT), page_delete),
-    ];
-    routes.extend(record_routes::<Leads>("/api/v1/leads/{id}/files", "/crm/leads/{id}/files"));
-    routes.extend(record_routes::<Contacts>("/api/v1/contacts/{id}/files", "/crm/contacts/{id}/files"));
-    routes.extend(record_routes::<Companies>("/api/v1/companies/{id}/files", "/crm/companies/{id}/files"));
-    routes.extend(record_routes::<Deals>("/api/v1/deals/{id}/files", "/crm/deals/{id}/files"));
-    routes
-}
 
 /// The OpenAPI paths of the file endpoints, merged into the CRM's document.
 pub fn openapi_paths() -> Map<String, Value> {

@@ -31,8 +31,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::parse_id;
-use crate::form::{self, error_texts};
+use crate::http::parse_id;
+use crate::http::{self, error_texts};
 use crate::object::ObjectType;
 use crate::records::{self, Source, WriteCtx};
 
@@ -357,7 +357,7 @@ impl Attribution {
     fn of_visit(state: &AppState, uri: &axum::http::Uri, headers: &HeaderMap) -> Self {
         let query: Vec<(String, String)> =
             uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-        let utm = UTM.iter().map(|key| (*key, clip(form::value(&query, key), 200))).collect();
+        let utm = UTM.iter().map(|key| (*key, clip(http::value(&query, key), 200))).collect();
         let referrer = headers.get(header::REFERER).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let landing_url = format!("{}{}", state.config.public_url.origin(), uri);
         Self { utm, referrer: clip(referrer, 2000), landing_url: clip(&landing_url, 2000) }
@@ -369,8 +369,8 @@ impl Attribution {
         let query: Vec<(String, String)> =
             uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let pick = |key: &str| {
-            let given = form::value(body, key);
-            if given.is_empty() { form::value(&query, key).to_string() } else { given.to_string() }
+            let given = http::value(body, key);
+            if given.is_empty() { http::value(&query, key).to_string() } else { given.to_string() }
         };
         let utm = UTM.iter().map(|key| (*key, clip(&pick(key), 200))).collect();
         let landing = match pick("landing_url") {
@@ -398,7 +398,7 @@ struct PublicFormView {
 
 impl PublicFormView {
     fn value(&self, field: &str) -> &str {
-        form::value(&self.values, field)
+        http::value(&self.values, field)
     }
 
     fn has_error(&self, field: &String) -> bool {
@@ -417,7 +417,7 @@ impl PublicFormView {
 fn public_page(view: &PublicFormView, status: StatusCode) -> Result<Response, AppError> {
     let html = render(view)?;
     // The page may be framed by nobody and cached by nobody; it is the org's own page, not Relais'.
-    Ok(crate::form::page_response(status, html))
+    Ok(crate::http::page_response(status, html))
 }
 
 /// A landing-page form's public id to (org, form id), through the door `app.resolve_lead_form`
@@ -482,7 +482,7 @@ pub async fn public_submit(
 ) -> Result<Response, AppError> {
     ratelimit::check(&state, &FORM_SUBMIT_PER_IP, Subject::Ip(&client)).await?;
     let (mut tx, form) = open_public(&state, &public_id).await?;
-    let body = form::parse(&body);
+    let body = http::parse(&body);
     let attribution = Attribution::of_submission(&uri, &headers, &body);
     let page = anonymous_page(&form, uri.path());
     let mut view = PublicFormView {
@@ -499,7 +499,7 @@ pub async fn public_submit(
         field_errors: Vec::new(),
         thanks: true,
     };
-    if !form::value(&body, HONEYPOT).is_empty() {
+    if !http::value(&body, HONEYPOT).is_empty() {
         // Looks like success to the bot; nothing is stored.
         tracing::info!(form = %form.form_id, "form submission caught by the honeypot");
         return public_page(&view, StatusCode::OK);
@@ -548,7 +548,7 @@ async fn submit(
     let mut errors = Vec::new();
     let mut input = Map::new();
     for field in &form.fields {
-        let value = form::value(body, field).trim();
+        let value = http::value(body, field).trim();
         if value.is_empty() {
             if form.is_required(field) {
                 errors.push(FieldError::new(field.clone(), "required", "This field is required."));
@@ -561,7 +561,7 @@ async fn submit(
         let first = form.fields.first().cloned().unwrap_or_else(|| "email".into());
         errors.push(FieldError::new(first, "required", "This field is required."));
     }
-    if !form.consent_text.is_empty() && form::value(body, "consent") != "yes" {
+    if !form.consent_text.is_empty() && http::value(body, "consent") != "yes" {
         errors.push(FieldError::new("consent", "consent_required", "Tick the box to agree."));
     }
     if !errors.is_empty() {
@@ -794,17 +794,17 @@ impl FormValues {
 
     fn of_body(body: &[(String, String)]) -> Self {
         Self {
-            name: form::value(body, "name").into(),
-            title: form::value(body, "title").into(),
-            intro: form::value(body, "intro").into(),
-            fields: form::values(body, "fields"),
-            required_fields: form::values(body, "required_fields"),
-            consent_text: form::value(body, "consent_text").into(),
-            thank_you: form::value(body, "thank_you").into(),
-            language: form::value(body, "language").into(),
-            lead_source: form::value(body, "lead_source").into(),
-            owner_id: Uuid::parse_str(form::value(body, "owner_id")).ok(),
-            active: form::value(body, "active") == "true",
+            name: http::value(body, "name").into(),
+            title: http::value(body, "title").into(),
+            intro: http::value(body, "intro").into(),
+            fields: http::values(body, "fields"),
+            required_fields: http::values(body, "required_fields"),
+            consent_text: http::value(body, "consent_text").into(),
+            thank_you: http::value(body, "thank_you").into(),
+            language: http::value(body, "language").into(),
+            lead_source: http::value(body, "lead_source").into(),
+            owner_id: Uuid::parse_str(http::value(body, "owner_id")).ok(),
+            active: http::value(body, "active") == "true",
         }
     }
 
@@ -871,14 +871,14 @@ async fn forms_page(
         page: page.clone(),
     };
     let html = render(&view).map_err(fail)?;
-    Ok(crate::form::page_response(status, html))
+    Ok(crate::http::page_response(status, html))
 }
 
 pub async fn page_list(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    Query(params): Query<crate::form::NoticeParams>,
+    Query(params): Query<crate::http::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm/forms");
     let notice = params.text(&page);
@@ -890,7 +890,7 @@ pub async fn page_show(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<crate::form::NoticeParams>,
+    Query(params): Query<crate::http::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, &format!("/crm/forms/{id}"));
     let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
@@ -908,8 +908,8 @@ async fn page_save(
 ) -> Result<Response, PageError> {
     let path = id.map_or_else(|| "/crm/forms".to_string(), |id| format!("/crm/forms/{id}"));
     let page = signed_in.page(&state, &path);
-    let body = form::parse(&body);
-    signed_in.check_csrf(&state, form::csrf(&body))?;
+    let body = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&body))?;
     let draft = Draft::of_body(&body);
     let fail = |e: AppError| PageError::new(e, &page);
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
@@ -967,8 +967,8 @@ pub async fn page_delete(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm/forms");
-    let body = form::parse(&body);
-    signed_in.check_csrf(&state, form::csrf(&body))?;
+    let body = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&body))?;
     let fail = |e: AppError| PageError::new(e, &page);
     let id = parse_id(&id).map_err(fail)?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;

@@ -14,23 +14,22 @@ pub mod mapping;
 pub mod openapi;
 pub mod pages;
 
-use crate::actions;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use kernel::audit::AuditEvent;
-use kernel::authz::{Access, Principal};
+use kernel::authz::Principal;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::clock::Clock;
 use kernel::error::ApiJson;
 use kernel::jobs::{JobRun, NewJob, Registry};
-use kernel::web::{AppState, RouteDef};
+use kernel::web::AppState;
 use kernel::{AppError, OrgTx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -38,7 +37,7 @@ use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-use crate::api::parse_id;
+use crate::http::parse_id;
 use crate::object::ObjectType;
 use engine::ImportRow;
 
@@ -670,24 +669,6 @@ pub async fn run_to_end(state: &AppState, org: kernel::OrgId, id: Uuid, dir: &Pa
         engine::run_batch(&mut tx, &row, dir, state.clock.now()).await?;
         tx.commit().await?;
     }
-}
-
-pub fn routes() -> Vec<RouteDef> {
-    use Method as M;
-    let can = Access::Can(actions::RECORDS_IMPORT);
-    let mut routes = vec![
-        RouteDef::api(M::POST, "/api/v1/imports", can, api_upload),
-        RouteDef::api(M::GET, "/api/v1/imports", can, api_list),
-        RouteDef::api(M::GET, "/api/v1/imports/{id}", can, api_get),
-        RouteDef::api(M::GET, "/api/v1/imports/{id}/preview", can, api_preview),
-        RouteDef::api(M::PUT, "/api/v1/imports/{id}/mapping", can, api_mapping),
-        RouteDef::api(M::POST, "/api/v1/imports/{id}/dry-run", can, api_dry_run),
-        RouteDef::api(M::POST, "/api/v1/imports/{id}/run", can, api_run),
-        RouteDef::api(M::POST, "/api/v1/imports/{id}/revert", can, api_revert),
-        RouteDef::api(M::GET, "/api/v1/imports/{id}/rejects.csv", can, api_rejects),
-    ];
-    routes.extend(pages::routes());
-    routes
 }
 
 pub const TABLES: &[TableEntry] = &[

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::api::{Object, ctx, parse_id};
+use crate::http::{Object, parse_id, write_ctx};
 use crate::object::ObjectType;
 use crate::record_events;
 use crate::records::{self, Source, WriteCtx};
@@ -162,7 +162,7 @@ pub async fn api_merge<O: Object>(
 ) -> Result<Json<Value>, AppError> {
     let id = parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
-    let merged = merge(&mut tx, O::TYPE, id, &input, &ctx(&state, &principal, Source::Api)).await?;
+    let merged = merge(&mut tx, O::TYPE, id, &input, &write_ctx(&state, &principal, Source::Api)).await?;
     let event =
         AuditEvent::new("record.merged").target(O::TYPE.as_str(), id).payload(json!({ "merged_id": input.other_id }));
     state.audit.record(&mut tx, event).await?;
@@ -348,7 +348,7 @@ pub async fn api_convert(
 ) -> Result<Json<Converted>, AppError> {
     let id = parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
-    let converted = convert(&mut tx, id, &input, &ctx(&state, &principal, Source::Api)).await?;
+    let converted = convert(&mut tx, id, &input, &write_ctx(&state, &principal, Source::Api)).await?;
     tx.commit().await?;
     Ok(Json(converted))
 }

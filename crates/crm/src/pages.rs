@@ -19,8 +19,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::api::{BulkInput, Object, bulk_apply, delete_record};
+use crate::api::{BulkInput, bulk_apply, delete_record};
 use crate::custom::{self, CustomField};
+use crate::http::Object;
 use crate::list::{Filter, ListQuery, Op, Sort};
 use crate::object::{FieldDef, Kind, ObjectType, RefKind};
 use crate::pipelines;
@@ -163,7 +164,7 @@ fn fail(page: &Page) -> impl Fn(AppError) -> PageError + '_ {
 }
 
 fn no_store(html: impl IntoResponse) -> Response {
-    crate::form::page_response(StatusCode::OK, html)
+    crate::http::page_response(StatusCode::OK, html)
 }
 
 // ---------------------------------------------------------------- list
@@ -775,8 +776,8 @@ pub async fn create<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/new", object.plural()));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let fail = fail(&page);
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     let custom = custom::definitions(&mut tx, object).await.map_err(&fail)?;
@@ -804,12 +805,12 @@ pub async fn show<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<crate::form::NoticeParams>,
+    Query(params): Query<crate::http::NoticeParams>,
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
     let fail = fail(&page);
-    let id = crate::api::parse_id(&id).map_err(&fail)?;
+    let id = crate::http::parse_id(&id).map_err(&fail)?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     let record = records::get(&mut tx, object, id).await.map_err(&fail)?;
     // P0-04: reading a person's record is recorded.
@@ -834,10 +835,10 @@ pub async fn update<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let fail = fail(&page);
-    let id = crate::api::parse_id(&id).map_err(&fail)?;
+    let id = crate::http::parse_id(&id).map_err(&fail)?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     let custom = custom::definitions(&mut tx, object).await.map_err(&fail)?;
     let input = form_to_input(object, &custom, &form);
@@ -873,9 +874,9 @@ pub async fn delete<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
-    let id = crate::api::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
+    let id = crate::http::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
     delete_record(&state, &principal, object, id, Source::Ui).await.map_err(|e| PageError::new(e, &page))?;
     Ok(Redirect::to(&format!("/crm/{}?notice=deleted", object.plural())).into_response())
 }
@@ -889,8 +890,8 @@ pub async fn bulk<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let ids: Vec<Uuid> = form.iter().filter(|(k, _)| k == "ids").filter_map(|(_, v)| v.parse().ok()).collect();
     let input = match value("action").as_str() {
@@ -1042,10 +1043,10 @@ pub async fn move_deal(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm/deals/board");
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let fail = fail(&page);
-    let id = crate::api::parse_id(&id).map_err(&fail)?;
+    let id = crate::http::parse_id(&id).map_err(&fail)?;
     let stage: Uuid = form
         .iter()
         .find(|(k, _)| k == "stage_id")
@@ -1162,8 +1163,8 @@ pub async fn save_view<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let filters: Vec<Filter> = serde_json::from_str(&value("filters")).unwrap_or_default();
     let input = crate::views::ViewInput {
@@ -1197,9 +1198,9 @@ pub async fn delete_view<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
-    let id = crate::api::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
+    let id = crate::http::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| PageError::new(e, &page))?;
     crate::views::delete(&mut tx, &principal, id).await.map_err(|e| PageError::new(e, &page))?;
     tx.commit().await.map_err(|e| PageError::new(e, &page))?;
@@ -1218,8 +1219,8 @@ async fn add_work<O: Object>(
     let object = O::TYPE;
     let back = format!("/crm/{}/{id}", object.plural());
     let page = signed_in.page(&state, &back);
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let local_time = |name: &str| -> Result<Option<time::OffsetDateTime>, AppError> {
         let text = value(name);
@@ -1241,7 +1242,7 @@ async fn add_work<O: Object>(
         }
         other => PageError::new(other, &page),
     };
-    let id = crate::api::parse_id(&id).map_err(fail)?;
+    let id = crate::http::parse_id(&id).map_err(fail)?;
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     match kind {
@@ -1314,10 +1315,10 @@ pub async fn task_status(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm");
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
-    let id = crate::api::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let id = crate::http::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
     let change = crate::worklog::TaskChange {
         status: Some(value("status")),
         title: None,
@@ -1370,8 +1371,8 @@ pub async fn merge_form<O: Object>(
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}/merge", object.plural()));
     let fail = fail(&page);
-    let id = crate::api::parse_id(&id).map_err(&fail)?;
-    let other_id = crate::api::parse_id(&query.other).map_err(&fail)?;
+    let id = crate::http::parse_id(&id).map_err(&fail)?;
+    let other_id = crate::http::parse_id(&query.other).map_err(&fail)?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     let this = records::get(&mut tx, object, id).await.map_err(&fail)?;
     let other = records::get(&mut tx, object, other_id).await.map_err(&fail)?;
@@ -1409,10 +1410,10 @@ pub async fn merge_submit<O: Object>(
 ) -> Result<Response, PageError> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let fail = fail(&page);
-    let id = crate::api::parse_id(&id).map_err(&fail)?;
+    let id = crate::http::parse_id(&id).map_err(&fail)?;
     let other_id = form
         .iter()
         .find(|(k, _)| k == "other_id")
@@ -1424,7 +1425,7 @@ pub async fn merge_submit<O: Object>(
         .collect();
     let input = crate::merge::MergeInput { other_id, keep };
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let write = crate::api::ctx(&state, &principal, Source::Ui);
+    let write = crate::http::write_ctx(&state, &principal, Source::Ui);
     crate::merge::merge(&mut tx, object, id, &input, &write).await.map_err(&fail)?;
     let event = AuditEvent::new("record.merged").target(object.as_str(), id).payload(json!({ "merged_id": other_id }));
     state.audit.record(&mut tx, event).await.map_err(|e| fail(e.into()))?;
@@ -1441,8 +1442,8 @@ pub async fn convert_lead(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, &format!("/crm/leads/{id}"));
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let value =
         |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
     let fail = |e: AppError| match e {
@@ -1453,7 +1454,7 @@ pub async fn convert_lead(
         }
         other => PageError::new(other, &page),
     };
-    let id = crate::api::parse_id(&id).map_err(fail)?;
+    let id = crate::http::parse_id(&id).map_err(fail)?;
     let deal_name = value("deal_name");
     let input = crate::merge::ConvertInput {
         deal: (!deal_name.is_empty()).then(|| crate::merge::ConvertPart {
@@ -1466,7 +1467,7 @@ pub async fn convert_lead(
         ..Default::default()
     };
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let write = crate::api::ctx(&state, &principal, Source::Ui);
+    let write = crate::http::write_ctx(&state, &principal, Source::Ui);
     let converted = crate::merge::convert(&mut tx, id, &input, &write).await.map_err(fail)?;
     tx.commit().await.map_err(|e| fail(e.into()))?;
     Ok(Redirect::to(&format!("/crm/contacts/{}?notice=converted", converted.contact_id)).into_response())

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::api::{ctx, parse_id};
+use crate::http::{parse_id, write_ctx};
 use crate::object::ObjectType;
 use crate::records::{self, Source};
 
@@ -512,7 +512,7 @@ pub async fn move_deal(
     // The move is kept in the deal's field history like any other change.
     let mut tx = principal.begin(&state.db).await?;
     let patch: Map<String, Value> = [("stage_id".to_string(), json!(stage))].into_iter().collect();
-    let after = records::update(&mut tx, ObjectType::Deal, deal, &patch, &ctx(state, principal, source)).await?;
+    let after = records::update(&mut tx, ObjectType::Deal, deal, &patch, &write_ctx(state, principal, source)).await?;
     tx.commit().await?;
     Ok(after)
 }

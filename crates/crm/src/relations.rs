@@ -15,7 +15,7 @@ use kernel::{AppError, OrgTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::parse_id;
+use crate::http::{parse_id, write_ctx};
 use crate::object::ObjectType;
 use crate::records::{self, Source, WriteCtx};
 
@@ -174,10 +174,6 @@ pub async fn related(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Result<Vec
     Ok(sqlx::query_as(sql).bind(tx.org()).bind(id).fetch_all(tx.conn()).await?)
 }
 
-fn write_ctx(state: &AppState, principal: &Principal, source: Source) -> WriteCtx {
-    crate::api::ctx(state, principal, source)
-}
-
 // ---------------------------------------------------------------- API
 
 pub async fn api_related_contact(
@@ -293,18 +289,18 @@ async fn page_link(
     let (left_type, right_type) = link_kind.sides();
     let back = format!("/crm/{}/{id}", left_type.plural());
     let page = signed_in.page(&state, &back);
-    let form = crate::form::parse(&body);
-    signed_in.check_csrf(&state, crate::form::csrf(&form))?;
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let fail = |e: AppError| PageError::new(e, &page);
     let left = parse_id(&id).map_err(fail)?;
-    let right = parse_id(crate::form::value(&form, "other_id"))
+    let right = parse_id(crate::http::value(&form, "other_id"))
         .map_err(|_| fail(AppError::field(right_type.id_column(), "required", "Choose a record.")))?;
     let input = LinkInput {
-        role: crate::form::value(&form, "role").to_string(),
-        is_primary: crate::form::value(&form, "is_primary") == "true",
+        role: crate::http::value(&form, "role").to_string(),
+        is_primary: crate::http::value(&form, "is_primary") == "true",
     };
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let remove = crate::form::value(&form, "remove") == "true";
+    let remove = crate::http::value(&form, "remove") == "true";
     let result = if remove {
         unlink(&mut tx, link_kind, left, right).await
     } else {

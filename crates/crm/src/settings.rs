@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::api::parse_id;
 use crate::custom::{self, CustomField, KINDS};
+use crate::http::parse_id;
 use crate::object::ObjectType;
 
 // ---------------------------------------------------------------- custom fields

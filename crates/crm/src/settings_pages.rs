@@ -14,7 +14,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::custom::{self, CustomField, KINDS};
-use crate::form::{error_texts, parse as form, value};
+use crate::http::{error_texts, parse as form, value};
 use crate::object::ObjectType;
 use crate::pipelines::{self, Pipeline, PipelineInput, PipelineUpdate, StageInput, StageUpdate};
 use crate::settings::{self, CustomFieldInput, Visibility};
@@ -70,14 +70,14 @@ async fn show_page(
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let v = view(state, principal, page, errors, notice).await.map_err(|e| PageError::new(e, page))?;
     let html = render(&v).map_err(|e| PageError::new(e, page))?;
-    Ok(crate::form::page_response(status, html))
+    Ok(crate::http::page_response(status, html))
 }
 
 pub async fn page(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    Query(params): Query<crate::form::NoticeParams>,
+    Query(params): Query<crate::http::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/crm");
     let notice = params.text(&page);

@@ -13,7 +13,7 @@ use kernel::{AppError, FieldError, OrgTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::parse_id;
+use crate::http::parse_id;
 use crate::list::Filter;
 use crate::object::ObjectType;
 use crate::records::sort_parts;

@@ -41,8 +41,8 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::parse_id;
-use crate::form::{self, error_texts};
+use crate::http::parse_id;
+use crate::http::{self, error_texts};
 use crate::object::ObjectType;
 
 pub const JOB_KIND: &str = "crm.webhook";
@@ -880,14 +880,14 @@ async fn webhooks_page(
         notice,
     };
     let html = render(&view).map_err(fail)?;
-    Ok(crate::form::page_response(status, html))
+    Ok(crate::http::page_response(status, html))
 }
 
 pub async fn page_list(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    Query(params): Query<crate::form::NoticeParams>,
+    Query(params): Query<crate::http::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/webhooks");
     let notice = params.text(&page);
@@ -899,7 +899,7 @@ pub async fn page_show(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<crate::form::NoticeParams>,
+    Query(params): Query<crate::http::NoticeParams>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, &format!("/settings/webhooks/{id}"));
     let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
@@ -914,12 +914,12 @@ pub async fn page_create(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/webhooks");
-    let body = form::parse(&body);
-    signed_in.check_csrf(&state, form::csrf(&body))?;
+    let body = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&body))?;
     let draft = Draft {
-        url: form::value(&body, "url").to_string(),
-        description: form::value(&body, "description").to_string(),
-        events: form::values(&body, "events"),
+        url: http::value(&body, "url").to_string(),
+        description: http::value(&body, "description").to_string(),
+        events: http::values(&body, "events"),
     };
     let input = EndpointInput {
         url: Some(draft.url.clone()),
@@ -960,14 +960,14 @@ pub async fn page_action(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/settings/webhooks");
-    let body = form::parse(&body);
-    signed_in.check_csrf(&state, form::csrf(&body))?;
+    let body = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&body))?;
     let fail = |e: AppError| PageError::new(e, &page);
     let id = parse_id(&id).map_err(fail)?;
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let (audit, target) = match form::value(&body, "action") {
+    let (audit, target) = match http::value(&body, "action") {
         "enable" | "disable" => {
-            let active = form::value(&body, "action") == "enable";
+            let active = http::value(&body, "action") == "enable";
             let input = EndpointInput { active: Some(active), ..EndpointInput::default() };
             update_endpoint(&state, &mut tx, id, input).await.map_err(fail)?;
             ("webhook.updated", format!("/settings/webhooks/{id}?notice=saved"))

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::api::{Object, parse_id};
+use crate::http::{Object, parse_id};
 use crate::object::ObjectType;
 use crate::records;
 

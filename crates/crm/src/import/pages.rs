@@ -2,23 +2,22 @@
 //! select per column prefilled by auto-match, preview, dry-run findings, run with a live progress
 //! bar polled by htmx, rejects download, revert).
 
-use crate::actions;
 use askama::Template;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use identity::session::SignedIn;
-use kernel::authz::{Access, Principal};
-use kernel::web::{AppState, Page, PageError, RouteDef, render};
+use kernel::authz::Principal;
+use kernel::web::{AppState, Page, PageError, render};
 use kernel::{AppError, FieldError};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::engine::ImportRow;
 use super::{ImportView, view};
-use crate::api::parse_id;
+use crate::http::parse_id;
 use crate::object::ObjectType;
 
 #[derive(Template)]
@@ -65,7 +64,7 @@ struct ProgressView {
 }
 
 fn no_store(status: StatusCode, html: axum::response::Html<String>) -> Response {
-    crate::form::page_response(status, html)
+    crate::http::page_response(status, html)
 }
 
 async fn list_page(
@@ -128,7 +127,7 @@ pub async fn upload(
                 let object = match super::importable(object.as_deref()) {
                     Ok(object) => object,
                     Err(AppError::Validation(errors)) => {
-                        return list_page(&state, &principal, page.clone(), crate::form::error_texts(&page, &errors))
+                        return list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors))
                             .await;
                     }
                     Err(other) => return Err(PageError::new(other, &page)),
@@ -138,7 +137,7 @@ pub async fn upload(
                 return match super::create_import(&state, &principal, object, name, stream).await {
                     Ok(row) => Ok(Redirect::to(&format!("/crm/imports/{}", row.import_id)).into_response()),
                     Err(AppError::Validation(errors)) => {
-                        list_page(&state, &principal, page.clone(), crate::form::error_texts(&page, &errors)).await
+                        list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors)).await
                     }
                     Err(other) => Err(PageError::new(other, &page)),
                 };
@@ -150,7 +149,7 @@ pub async fn upload(
         signed_in.check_csrf(&state, "")?;
     }
     let errors = vec![FieldError::new("file", "required", "Choose a CSV file.")];
-    list_page(&state, &principal, page.clone(), crate::form::error_texts(&page, &errors)).await
+    list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors)).await
 }
 
 fn targets(page: &Page, object: ObjectType, defs: &[crate::custom::CustomField]) -> Vec<(String, String)> {
@@ -282,13 +281,13 @@ async fn step(
     work: impl AsyncFnOnce(Uuid, Vec<(String, String)>) -> Result<(), AppError>,
 ) -> Result<Response, PageError> {
     let page = signed_in.page(state, "/crm/imports");
-    let fields = crate::form::parse(body);
-    signed_in.check_csrf(state, crate::form::csrf(&fields))?;
+    let fields = crate::http::parse(body);
+    signed_in.check_csrf(state, crate::http::csrf(&fields))?;
     let id = parse_id(id).map_err(|e| PageError::new(e, &page))?;
     match work(id, fields).await {
         Ok(()) => Ok(Redirect::to(&format!("/crm/imports/{id}")).into_response()),
         Err(AppError::Validation(errors)) => {
-            show_page(state, principal, &page, id, crate::form::error_texts(&page, &errors)).await
+            show_page(state, principal, &page, id, crate::http::error_texts(&page, &errors)).await
         }
         Err(AppError::Conflict(_)) => {
             show_page(state, principal, &page, id, vec![page.t.get("crm.import.conflict").to_string()]).await
@@ -360,20 +359,4 @@ pub async fn rejects(
     let page = signed_in.page(&state, "/crm/imports");
     let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
     super::rejects_csv(&state, &principal, id).await.map_err(|e| PageError::new(e, &page))
-}
-
-pub fn routes() -> Vec<RouteDef> {
-    use Method as M;
-    let can = Access::Can(actions::RECORDS_IMPORT);
-    vec![
-        RouteDef::page(M::GET, "/crm/imports", can, list),
-        RouteDef::page(M::POST, "/crm/imports", can, upload),
-        RouteDef::page(M::GET, "/crm/imports/{id}", can, show),
-        RouteDef::page(M::GET, "/crm/imports/{id}/progress", can, progress),
-        RouteDef::page(M::POST, "/crm/imports/{id}/mapping", can, mapping),
-        RouteDef::page(M::POST, "/crm/imports/{id}/dry-run", can, dry_run),
-        RouteDef::page(M::POST, "/crm/imports/{id}/run", can, run),
-        RouteDef::page(M::POST, "/crm/imports/{id}/revert", can, revert),
-        RouteDef::page(M::GET, "/crm/imports/{id}/rejects.csv", can, rejects),
-    ]
 }

@@ -1,12 +1,52 @@
-//! The pieces every CRM page handler needs from an `application/x-www-form-urlencoded` body, and
-//! the one way field errors become sentences on a page.
+//! The HTTP helpers every CRM handler shares, in one place: the record-type marker of generic
+//! handlers, path ids, the write context of a member's change, the pieces a page handler needs
+//! from an `application/x-www-form-urlencoded` body, and the one way field errors become sentences
+//! on a page.
 
 use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kernel::FieldError;
+use kernel::authz::Principal;
+use kernel::web::AppState;
 use kernel::web::Page;
+use kernel::{AppError, FieldError};
 use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::object::ObjectType;
+use crate::records::{Source, WriteCtx};
+
+/// Picks the object type of a generic handler.
+pub trait Object: Send + Sync + 'static {
+    const TYPE: ObjectType;
+}
+
+pub struct Leads;
+pub struct Contacts;
+pub struct Companies;
+pub struct Deals;
+
+impl Object for Leads {
+    const TYPE: ObjectType = ObjectType::Lead;
+}
+impl Object for Contacts {
+    const TYPE: ObjectType = ObjectType::Contact;
+}
+impl Object for Companies {
+    const TYPE: ObjectType = ObjectType::Company;
+}
+impl Object for Deals {
+    const TYPE: ObjectType = ObjectType::Deal;
+}
+
+pub fn parse_id(text: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(text).map_err(|_| AppError::NotFound)
+}
+
+/// Who writes, from where, now: the context of a member's change.
+pub fn write_ctx(state: &AppState, principal: &Principal, source: Source) -> WriteCtx {
+    WriteCtx { user: Some(principal.user_id), source, now: state.clock.now(), import_id: None }
+}
 
 /// The body's fields in order; a name may repeat (checkbox groups).
 pub type Fields = Vec<(String, String)>;

@@ -1,0 +1,454 @@
+//! Every route of the CRM, with the access it requires, in one place: a newcomer finds the handler
+//! of any URL here. Handlers live in their feature's `api.rs` or `pages.rs`.
+
+use axum::http::Method;
+use kernel::authz::Access;
+use kernel::web::RouteDef;
+
+use crate::actions;
+use crate::http::{Companies, Contacts, Deals, Leads, Object};
+use crate::*;
+
+/// The five routes every record type has, plus bulk and duplicates.
+fn record_routes<O: Object>(
+    base: &'static str,
+    item: &'static str,
+    bulk: &'static str,
+    dups: &'static str,
+) -> Vec<RouteDef> {
+    use Method as M;
+    vec![
+        RouteDef::api(M::GET, base, Access::Can(actions::RECORDS_VIEW), api::list::<O>),
+        RouteDef::api(M::POST, base, Access::Can(actions::RECORDS_EDIT), api::create::<O>),
+        RouteDef::api(M::GET, item, Access::Can(actions::RECORDS_VIEW), api::get::<O>),
+        RouteDef::api(M::PATCH, item, Access::Can(actions::RECORDS_EDIT), api::update::<O>),
+        RouteDef::api(M::DELETE, item, Access::Can(actions::RECORDS_DELETE), api::delete::<O>),
+        RouteDef::api(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), api::bulk::<O>),
+        RouteDef::api(M::GET, dups, Access::Can(actions::RECORDS_VIEW), api::duplicates::<O>),
+    ]
+}
+
+/// The pages every record type has.
+fn record_pages<O: Object>(
+    list: &'static str,
+    new: &'static str,
+    item: &'static str,
+    delete: &'static str,
+    bulk: &'static str,
+    views: &'static str,
+    view_delete: &'static str,
+) -> Vec<RouteDef> {
+    use Method as M;
+    vec![
+        RouteDef::page(M::GET, list, Access::Can(actions::RECORDS_VIEW), pages::list::<O>),
+        RouteDef::page(M::POST, list, Access::Can(actions::RECORDS_EDIT), pages::create::<O>),
+        RouteDef::page(M::GET, new, Access::Can(actions::RECORDS_EDIT), pages::new_form::<O>),
+        RouteDef::page(M::GET, item, Access::Can(actions::RECORDS_VIEW), pages::show::<O>),
+        RouteDef::page(M::POST, item, Access::Can(actions::RECORDS_EDIT), pages::update::<O>),
+        RouteDef::page(M::POST, delete, Access::Can(actions::RECORDS_DELETE), pages::delete::<O>),
+        RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), pages::bulk::<O>),
+        RouteDef::page(M::POST, views, Access::Can(actions::RECORDS_VIEW), pages::save_view::<O>),
+        RouteDef::page(M::POST, view_delete, Access::Can(actions::RECORDS_VIEW), pages::delete_view::<O>),
+    ]
+}
+
+/// Notes, tasks, activities and the timeline of every record type: `$base` is the record's API
+/// path, `$page` its page path.
+macro_rules! work_routes {
+    ($o:ty, $base:literal, $page:literal) => {
+        vec![
+            RouteDef::api(
+                Method::POST,
+                concat!($base, "/notes"),
+                Access::Can(actions::RECORDS_EDIT),
+                worklog::api_add_note::<$o>,
+            ),
+            RouteDef::api(
+                Method::POST,
+                concat!($base, "/tasks"),
+                Access::Can(actions::RECORDS_EDIT),
+                worklog::api_add_task::<$o>,
+            ),
+            RouteDef::api(
+                Method::POST,
+                concat!($base, "/activities"),
+                Access::Can(actions::RECORDS_EDIT),
+                worklog::api_add_activity::<$o>,
+            ),
+            RouteDef::api(
+                Method::GET,
+                concat!($base, "/timeline"),
+                Access::Can(actions::RECORDS_VIEW),
+                worklog::api_timeline::<$o>,
+            ),
+            RouteDef::page(
+                Method::POST,
+                concat!($page, "/notes"),
+                Access::Can(actions::RECORDS_EDIT),
+                pages::add_note::<$o>,
+            ),
+            RouteDef::page(
+                Method::POST,
+                concat!($page, "/tasks"),
+                Access::Can(actions::RECORDS_EDIT),
+                pages::add_task::<$o>,
+            ),
+            RouteDef::page(
+                Method::POST,
+                concat!($page, "/activities"),
+                Access::Can(actions::RECORDS_EDIT),
+                pages::add_activity::<$o>,
+            ),
+            RouteDef::api(
+                Method::POST,
+                concat!($base, "/merge"),
+                Access::Can(actions::RECORDS_MERGE),
+                merge::api_merge::<$o>,
+            ),
+            RouteDef::page(
+                Method::GET,
+                concat!($page, "/merge"),
+                Access::Can(actions::RECORDS_MERGE),
+                pages::merge_form::<$o>,
+            ),
+            RouteDef::page(
+                Method::POST,
+                concat!($page, "/merge"),
+                Access::Can(actions::RECORDS_MERGE),
+                pages::merge_submit::<$o>,
+            ),
+        ]
+    };
+}
+
+/// Every route of the CRM with the access it requires: what `module()` mounts.
+pub fn all() -> Vec<RouteDef> {
+    use Method as M;
+    let mut routes = vec![
+        RouteDef::page(M::GET, "/static/crm.js", Access::Public, crm_js),
+        RouteDef::page(M::GET, "/crm", Access::Can(actions::RECORDS_VIEW), pages::home),
+        RouteDef::page(M::GET, "/crm/search", Access::Can(actions::RECORDS_VIEW), pages::search),
+        RouteDef::page(M::GET, "/crm/deals/board", Access::Can(actions::RECORDS_VIEW), pages::board),
+        RouteDef::page(M::POST, "/crm/deals/{id}/move", Access::Can(actions::RECORDS_EDIT), pages::move_deal),
+        RouteDef::page(
+            M::POST,
+            "/crm/contacts/{id}/links",
+            Access::Can(actions::RECORDS_EDIT),
+            relations::page_link_contact,
+        ),
+        RouteDef::page(M::POST, "/crm/deals/{id}/links", Access::Can(actions::RECORDS_EDIT), relations::page_link_deal),
+        RouteDef::page(M::GET, "/crm/companies/lookup", Access::Can(actions::RECORDS_VIEW), pages::lookup::<Companies>),
+        RouteDef::page(M::GET, "/crm/contacts/lookup", Access::Can(actions::RECORDS_VIEW), pages::lookup::<Contacts>),
+        RouteDef::page(M::GET, "/settings/crm", Access::Can(actions::CRM_CONFIGURE), settings_pages::page),
+        RouteDef::page(
+            M::POST,
+            "/settings/crm/visibility",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings_pages::visibility_submit,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/settings/crm/fields",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings_pages::field_create,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/settings/crm/fields/{id}/delete",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings_pages::field_delete,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/settings/crm/pipelines",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings_pages::pipeline_create,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/settings/crm/pipelines/{id}",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings_pages::pipeline_update,
+        ),
+    ];
+    routes.extend(record_pages::<Leads>(
+        "/crm/leads",
+        "/crm/leads/new",
+        "/crm/leads/{id}",
+        "/crm/leads/{id}/delete",
+        "/crm/leads/bulk",
+        "/crm/leads/views",
+        "/crm/leads/views/{id}/delete",
+    ));
+    routes.extend(record_pages::<Contacts>(
+        "/crm/contacts",
+        "/crm/contacts/new",
+        "/crm/contacts/{id}",
+        "/crm/contacts/{id}/delete",
+        "/crm/contacts/bulk",
+        "/crm/contacts/views",
+        "/crm/contacts/views/{id}/delete",
+    ));
+    routes.extend(record_pages::<Companies>(
+        "/crm/companies",
+        "/crm/companies/new",
+        "/crm/companies/{id}",
+        "/crm/companies/{id}/delete",
+        "/crm/companies/bulk",
+        "/crm/companies/views",
+        "/crm/companies/views/{id}/delete",
+    ));
+    routes.extend(record_pages::<Deals>(
+        "/crm/deals",
+        "/crm/deals/new",
+        "/crm/deals/{id}",
+        "/crm/deals/{id}/delete",
+        "/crm/deals/bulk",
+        "/crm/deals/views",
+        "/crm/deals/views/{id}/delete",
+    ));
+    routes.extend(record_routes::<Leads>(
+        "/api/v1/leads",
+        "/api/v1/leads/{id}",
+        "/api/v1/leads/bulk",
+        "/api/v1/leads/{id}/duplicates",
+    ));
+    routes.extend(record_routes::<Contacts>(
+        "/api/v1/contacts",
+        "/api/v1/contacts/{id}",
+        "/api/v1/contacts/bulk",
+        "/api/v1/contacts/{id}/duplicates",
+    ));
+    routes.extend(record_routes::<Companies>(
+        "/api/v1/companies",
+        "/api/v1/companies/{id}",
+        "/api/v1/companies/bulk",
+        "/api/v1/companies/{id}/duplicates",
+    ));
+    routes.extend(record_routes::<Deals>(
+        "/api/v1/deals",
+        "/api/v1/deals/{id}",
+        "/api/v1/deals/bulk",
+        "/api/v1/deals/{id}/duplicates",
+    ));
+    routes.extend(work_routes!(Leads, "/api/v1/leads/{id}", "/crm/leads/{id}"));
+    routes.extend(work_routes!(Contacts, "/api/v1/contacts/{id}", "/crm/contacts/{id}"));
+    routes.extend(work_routes!(Companies, "/api/v1/companies/{id}", "/crm/companies/{id}"));
+    routes.extend(work_routes!(Deals, "/api/v1/deals/{id}", "/crm/deals/{id}"));
+    routes.extend([
+        RouteDef::api(M::GET, "/api/v1/search", Access::Can(actions::RECORDS_VIEW), api::search),
+        RouteDef::api(M::GET, "/api/v1/pipelines", Access::Can(actions::RECORDS_VIEW), pipelines::api_list),
+        RouteDef::api(M::POST, "/api/v1/pipelines", Access::Can(actions::CRM_CONFIGURE), pipelines::api_create),
+        RouteDef::api(M::PATCH, "/api/v1/pipelines/{id}", Access::Can(actions::CRM_CONFIGURE), pipelines::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/pipelines/{id}", Access::Can(actions::CRM_CONFIGURE), pipelines::api_delete),
+        RouteDef::api(M::GET, "/api/v1/pipelines/{id}/board", Access::Can(actions::RECORDS_VIEW), pipelines::api_board),
+        RouteDef::api(M::POST, "/api/v1/deals/{id}/move", Access::Can(actions::RECORDS_EDIT), pipelines::api_move),
+        RouteDef::api(
+            M::GET,
+            "/api/v1/contacts/{id}/related",
+            Access::Can(actions::RECORDS_VIEW),
+            relations::api_related_contact,
+        ),
+        RouteDef::api(
+            M::GET,
+            "/api/v1/companies/{id}/related",
+            Access::Can(actions::RECORDS_VIEW),
+            relations::api_related_company,
+        ),
+        RouteDef::api(
+            M::GET,
+            "/api/v1/deals/{id}/related",
+            Access::Can(actions::RECORDS_VIEW),
+            relations::api_related_deal,
+        ),
+        RouteDef::api(
+            M::PUT,
+            "/api/v1/contacts/{id}/companies/{company_id}",
+            Access::Can(actions::RECORDS_EDIT),
+            relations::api_link_contact_company,
+        ),
+        RouteDef::api(
+            M::DELETE,
+            "/api/v1/contacts/{id}/companies/{company_id}",
+            Access::Can(actions::RECORDS_EDIT),
+            relations::api_unlink_contact_company,
+        ),
+        RouteDef::api(
+            M::PUT,
+            "/api/v1/deals/{id}/contacts/{contact_id}",
+            Access::Can(actions::RECORDS_EDIT),
+            relations::api_link_deal_contact,
+        ),
+        RouteDef::api(
+            M::DELETE,
+            "/api/v1/deals/{id}/contacts/{contact_id}",
+            Access::Can(actions::RECORDS_EDIT),
+            relations::api_unlink_deal_contact,
+        ),
+        RouteDef::api(M::POST, "/api/v1/leads/{id}/convert", Access::Can(actions::RECORDS_EDIT), merge::api_convert),
+        RouteDef::page(M::POST, "/crm/leads/{id}/convert", Access::Can(actions::RECORDS_EDIT), pages::convert_lead),
+        RouteDef::api(M::GET, "/api/v1/tasks", Access::Can(actions::RECORDS_VIEW), worklog::api_my_tasks),
+        RouteDef::api(M::PATCH, "/api/v1/tasks/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_change_task),
+        RouteDef::api(M::DELETE, "/api/v1/tasks/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_delete_task),
+        RouteDef::api(M::DELETE, "/api/v1/notes/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_delete_note),
+        RouteDef::api(
+            M::DELETE,
+            "/api/v1/activities/{id}",
+            Access::Can(actions::RECORDS_EDIT),
+            worklog::api_delete_activity,
+        ),
+        RouteDef::page(M::POST, "/crm/tasks/{id}/status", Access::Can(actions::RECORDS_EDIT), pages::task_status),
+        RouteDef::api(M::GET, "/api/v1/views", Access::Can(actions::RECORDS_VIEW), views::api_list),
+        RouteDef::api(M::POST, "/api/v1/views", Access::Can(actions::RECORDS_VIEW), views::api_create),
+        RouteDef::api(M::PATCH, "/api/v1/views/{id}", Access::Can(actions::RECORDS_VIEW), views::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/views/{id}", Access::Can(actions::RECORDS_VIEW), views::api_delete),
+        RouteDef::api(M::GET, "/api/v1/custom-fields", Access::Can(actions::RECORDS_VIEW), settings::api_list_fields),
+        RouteDef::api(
+            M::POST,
+            "/api/v1/custom-fields",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings::api_create_field,
+        ),
+        RouteDef::api(
+            M::DELETE,
+            "/api/v1/custom-fields/{id}",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings::api_delete_field,
+        ),
+        RouteDef::api(
+            M::GET,
+            "/api/v1/crm/visibility",
+            Access::Can(actions::RECORDS_VIEW),
+            settings::api_get_visibility,
+        ),
+        RouteDef::api(
+            M::PUT,
+            "/api/v1/crm/visibility",
+            Access::Can(actions::CRM_CONFIGURE),
+            settings::api_put_visibility,
+        ),
+    ]);
+    routes.extend(imports());
+    routes.extend(exports());
+    routes.extend(files());
+    routes.extend(forms_and_webhooks());
+    routes
+}
+
+/// Landing-page forms (public and managed) and webhook endpoints.
+fn forms_and_webhooks() -> Vec<RouteDef> {
+    use Method as M;
+    let configure = || Access::Can(actions::CRM_CONFIGURE);
+    vec![
+        // Public: anyone may open and submit a published form (rate-limited, honeypot).
+        RouteDef::page(M::GET, "/f/{public_id}", Access::Public, forms::public_show),
+        RouteDef::page(M::POST, "/f/{public_id}", Access::Public, forms::public_submit),
+        RouteDef::page(M::GET, "/crm/forms", configure(), forms::page_list),
+        RouteDef::page(M::POST, "/crm/forms", configure(), forms::page_create),
+        RouteDef::page(M::GET, "/crm/forms/{id}", configure(), forms::page_show),
+        RouteDef::page(M::POST, "/crm/forms/{id}", configure(), forms::page_update),
+        RouteDef::page(M::POST, "/crm/forms/{id}/delete", configure(), forms::page_delete),
+        RouteDef::api(M::GET, "/api/v1/forms", configure(), forms::api_list),
+        RouteDef::api(M::POST, "/api/v1/forms", configure(), forms::api_create),
+        RouteDef::api(M::GET, "/api/v1/forms/{id}", configure(), forms::api_get),
+        RouteDef::api(M::PATCH, "/api/v1/forms/{id}", configure(), forms::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/forms/{id}", configure(), forms::api_delete),
+        RouteDef::page(M::GET, "/settings/webhooks", configure(), webhooks::page_list),
+        RouteDef::page(M::POST, "/settings/webhooks", configure(), webhooks::page_create),
+        RouteDef::page(M::GET, "/settings/webhooks/{id}", configure(), webhooks::page_show),
+        RouteDef::page(M::POST, "/settings/webhooks/{id}", configure(), webhooks::page_action),
+        RouteDef::api(M::GET, "/api/v1/webhooks", configure(), webhooks::api_list),
+        RouteDef::api(M::POST, "/api/v1/webhooks", configure(), webhooks::api_create),
+        RouteDef::api(M::GET, "/api/v1/webhooks/{id}", configure(), webhooks::api_get),
+        RouteDef::api(M::PATCH, "/api/v1/webhooks/{id}", configure(), webhooks::api_update),
+        RouteDef::api(M::DELETE, "/api/v1/webhooks/{id}", configure(), webhooks::api_delete),
+        RouteDef::api(M::GET, "/api/v1/webhooks/{id}/deliveries", configure(), webhooks::api_deliveries),
+        RouteDef::api(M::POST, "/api/v1/webhooks/{id}/ping", configure(), webhooks::api_ping),
+    ]
+}
+
+fn file_routes_of<O: Object>(api: &'static str, page: &'static str) -> Vec<RouteDef> {
+    use Method as M;
+    vec![
+        RouteDef::api(M::POST, api, Access::Can(actions::RECORDS_EDIT), files::api_upload::<O>),
+        RouteDef::api(M::GET, api, Access::Can(actions::RECORDS_VIEW), files::api_list::<O>),
+        RouteDef::page(M::POST, page, Access::Can(actions::RECORDS_EDIT), files::page_upload::<O>),
+    ]
+}
+
+/// Files attached to records.
+fn files() -> Vec<RouteDef> {
+    use Method as M;
+    let mut routes = vec![
+        RouteDef::api(M::GET, "/api/v1/files/{id}", Access::Can(actions::RECORDS_VIEW), files::api_download),
+        RouteDef::api(M::DELETE, "/api/v1/files/{id}", Access::Can(actions::RECORDS_EDIT), files::api_delete),
+        RouteDef::page(M::GET, "/crm/files/{id}", Access::Can(actions::RECORDS_VIEW), files::page_download),
+        RouteDef::page(M::POST, "/crm/files/{id}/delete", Access::Can(actions::RECORDS_EDIT), files::page_delete),
+    ];
+    routes.extend(file_routes_of::<Leads>("/api/v1/leads/{id}/files", "/crm/leads/{id}/files"));
+    routes.extend(file_routes_of::<Contacts>("/api/v1/contacts/{id}/files", "/crm/contacts/{id}/files"));
+    routes.extend(file_routes_of::<Companies>("/api/v1/companies/{id}/files", "/crm/companies/{id}/files"));
+    routes.extend(file_routes_of::<Deals>("/api/v1/deals/{id}/files", "/crm/deals/{id}/files"));
+    routes
+}
+
+/// CSV imports: the API, then the pages.
+fn imports() -> Vec<RouteDef> {
+    use Method as M;
+    let can = Access::Can(actions::RECORDS_IMPORT);
+    let mut routes = vec![
+        RouteDef::api(M::POST, "/api/v1/imports", can, import::api_upload),
+        RouteDef::api(M::GET, "/api/v1/imports", can, import::api_list),
+        RouteDef::api(M::GET, "/api/v1/imports/{id}", can, import::api_get),
+        RouteDef::api(M::GET, "/api/v1/imports/{id}/preview", can, import::api_preview),
+        RouteDef::api(M::PUT, "/api/v1/imports/{id}/mapping", can, import::api_mapping),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/dry-run", can, import::api_dry_run),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/run", can, import::api_run),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/revert", can, import::api_revert),
+        RouteDef::api(M::GET, "/api/v1/imports/{id}/rejects.csv", can, import::api_rejects),
+    ];
+    routes.extend(import_pages());
+    routes
+}
+
+fn import_pages() -> Vec<RouteDef> {
+    use Method as M;
+    let can = Access::Can(actions::RECORDS_IMPORT);
+    vec![
+        RouteDef::page(M::GET, "/crm/imports", can, import::pages::list),
+        RouteDef::page(M::POST, "/crm/imports", can, import::pages::upload),
+        RouteDef::page(M::GET, "/crm/imports/{id}", can, import::pages::show),
+        RouteDef::page(M::GET, "/crm/imports/{id}/progress", can, import::pages::progress),
+        RouteDef::page(M::POST, "/crm/imports/{id}/mapping", can, import::pages::mapping),
+        RouteDef::page(M::POST, "/crm/imports/{id}/dry-run", can, import::pages::dry_run),
+        RouteDef::page(M::POST, "/crm/imports/{id}/run", can, import::pages::run),
+        RouteDef::page(M::POST, "/crm/imports/{id}/revert", can, import::pages::revert),
+        RouteDef::page(M::GET, "/crm/imports/{id}/rejects.csv", can, import::pages::rejects),
+    ]
+}
+
+/// Exports to CSV and JSON.
+fn exports() -> Vec<RouteDef> {
+    use Method as M;
+    let can = Access::Can(actions::RECORDS_EXPORT);
+    vec![
+        RouteDef::api(M::GET, "/api/v1/leads/export", can, export::export::<Leads>),
+        RouteDef::api(M::GET, "/api/v1/contacts/export", can, export::export::<Contacts>),
+        RouteDef::api(M::GET, "/api/v1/companies/export", can, export::export::<Companies>),
+        RouteDef::api(M::GET, "/api/v1/deals/export", can, export::export::<Deals>),
+        RouteDef::page(M::GET, "/crm/leads/export", can, export::export::<Leads>),
+        RouteDef::page(M::GET, "/crm/contacts/export", can, export::export::<Contacts>),
+        RouteDef::page(M::GET, "/crm/companies/export", can, export::export::<Companies>),
+        RouteDef::page(M::GET, "/crm/deals/export", can, export::export::<Deals>),
+    ]
+}
+
+const CRM_JS: &str = include_str!("../static/crm.js");
+
+async fn crm_js() -> impl axum::response::IntoResponse {
+    use axum::http::header;
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        CRM_JS,
+    )
+}
