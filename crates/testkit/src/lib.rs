@@ -26,7 +26,15 @@ use tokio::sync::OnceCell;
 
 pub use reqwest;
 
+pub mod api;
+pub mod audit;
+pub mod chromium;
+pub mod db;
+pub mod http;
 pub mod mail;
+pub mod members;
+pub mod signup;
+pub mod totp;
 
 struct Cluster {
     pg: EmbeddedPostgres,
@@ -111,7 +119,12 @@ impl Drop for TestApp {
     }
 }
 
+/// The password of every owner [`TestApp::sign_up`] creates and every member
+/// [`TestApp::add_member`] adds.
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The name of the member session cookie.
+pub const SESSION_COOKIE: &str = "relais_session";
 
 impl TestApp {
     pub async fn spawn() -> Self {
@@ -323,18 +336,6 @@ impl TestApp {
         ids
     }
 
-    /// Confirms the pending sign-up of `email` through the API with the token of its newest mailed
-    /// link, and returns the new org and owner.
-    pub async fn confirm_signup(&self, email: &str) -> (OrgId, UserId) {
-        let token = self.signup_token(email).expect("a sign-up confirmation mail");
-        let response = self.post_json("/api/v1/signup/confirm", &json!({ "token": token })).await;
-        assert_eq!(response.status(), 201, "confirmation failed: {}", response.text().await.unwrap_or_default());
-        let body: Value = response.json().await.expect("json");
-        let org = body["organization_id"].as_str().expect("org id").parse().expect("uuid");
-        let user = body["user_id"].as_str().expect("user id").parse().expect("uuid");
-        (org, user)
-    }
-
     /// Creates an organization for `email` without mail or confirmation (the demo seed's path), for
     /// apps started without any mail.
     pub async fn sign_up_directly(&self, email: &str) -> (OrgId, UserId) {
@@ -435,6 +436,28 @@ impl Browser {
     pub fn adopt_cookies(&self, other: &Browser) {
         let theirs = other.cookies.lock().expect("cookies").clone();
         *self.cookies.lock().expect("cookies") = theirs;
+    }
+
+    /// Whether the browser's cookie still opens a page that needs a session: the dashboard answers
+    /// 200, or redirects to the login page (anything else fails the test).
+    pub async fn is_signed_in(&self) -> bool {
+        let response = self.get("/dashboard").await;
+        match response.status() {
+            reqwest::StatusCode::OK => true,
+            reqwest::StatusCode::SEE_OTHER => {
+                assert_eq!(response.headers()["location"], "/login");
+                false
+            }
+            other => panic!("unexpected {other} from /dashboard"),
+        }
+    }
+
+    /// Posts a form to `action` as it is sent from `page`: with the CSRF token of that page.
+    pub async fn submit_form(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf_token(page).await;
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_form(action, &form).await
     }
 
     /// The CSRF token embedded in a page's forms.

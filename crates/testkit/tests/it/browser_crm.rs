@@ -3,24 +3,17 @@
 //! screen and export the list — headless Chromium, the pages' own script, the real server.
 
 use fantoccini::Locator;
-use serde_json::{Value, json};
+use serde_json::json;
+use testkit::chromium::{Driver, arrive, fill};
+use testkit::reqwest::Method;
 use testkit::{PASSWORD, TestApp};
-
-use crate::browser_journeys::{Driver, arrive, fill};
-
-async fn bearer(app: &TestApp, email: &str) -> String {
-    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": PASSWORD })).await;
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
-}
 
 /// P1-03, P1-18: a sales rep's day in Chromium — a contact is created and found, a deal moves on
 /// the board, a French CSV is imported through the mapping screen, and the list is exported.
 #[tokio::test]
 async fn p1_03_create_search_and_drag_a_deal_in_chromium() {
     let app = TestApp::spawn().await;
-    app.sign_up("owner@crm-chromium.example.eu").await;
-    let token = bearer(&app, "owner@crm-chromium.example.eu").await;
+    let (_, _, token) = app.sign_up_with_token("owner@crm-chromium.example.eu").await;
     let driver = Driver::start().await;
     let profile = std::env::temp_dir().join(format!("relais-chromium-{}", uuid::Uuid::new_v4().simple()));
     let client = driver.browser(&profile).await;
@@ -53,17 +46,9 @@ async fn p1_03_create_search_and_drag_a_deal_in_chromium() {
     assert_eq!(hit.text().await.unwrap(), "Jeanne Moreau");
 
     // Drag a deal to the third column: the page's script posts the move, the server records it.
-    let created: Value = app
-        .http
-        .post(app.url("/api/v1/deals"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "Parc machines", "amount": "12000" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, created) = app
+        .call_api(&token, Method::POST, "/api/v1/deals", Some(json!({ "name": "Parc machines", "amount": "12000" })))
+        .await;
     let deal = created["id"].as_str().unwrap().to_string();
     client.goto(&app.url("/crm/deals/board")).await.unwrap();
     let target: String = client
@@ -100,16 +85,7 @@ async fn p1_03_create_search_and_drag_a_deal_in_chromium() {
         .await
         .unwrap();
     assert_eq!(count, "1");
-    let moved: Value = app
-        .http
-        .get(app.url(&format!("/api/v1/deals/{deal}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, moved) = app.call_api(&token, Method::GET, &format!("/api/v1/deals/{deal}"), None).await;
     assert_eq!(moved["stage_id"], target.as_str(), "the server holds the move");
 
     // Import a French Excel CSV (semicolons, Windows-1252) through the upload and mapping screens.

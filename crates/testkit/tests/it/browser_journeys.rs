@@ -2,79 +2,9 @@
 //! WebDriver (chromedriver). Header-perfect HTTP clients once hid that every real browser's form
 //! POST was refused; this drives what people actually use.
 
-use std::process::Stdio;
-use std::time::Duration;
-
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use fantoccini::{Client, Locator};
 use testkit::TestApp;
-
-/// A chromedriver process on a free loopback port, killed on drop.
-pub(crate) struct Driver {
-    child: tokio::process::Child,
-    port: u16,
-}
-
-impl Driver {
-    pub(crate) async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = tokio::process::Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("chromedriver not found ({e}): install it with `apt-get install chromium chromium-driver`")
-            });
-        // Readiness of an external process: a bounded wait for its port, not test synchronisation.
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self { child, port };
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("chromedriver did not listen on {port} within 5 s");
-    }
-
-    pub(crate) async fn browser(&self, profile: &std::path::Path) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--window-size=1100,900", format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        ClientBuilder::rustls()
-            .expect("rustls")
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a Chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-pub(crate) async fn fill(client: &Client, name: &str, value: &str) {
-    client.find(Locator::Css(&format!("input[name={name}]"))).await.unwrap().send_keys(value).await.unwrap();
-}
-
-/// Waits until the browser has navigated to `path` of the app, then returns the page's heading.
-pub(crate) async fn arrive(client: &Client, app: &TestApp, path: &str) -> String {
-    let url = testkit::reqwest::Url::parse(&app.url(path)).unwrap();
-    client.wait().for_url(&url).await.unwrap();
-    client.find(Locator::Css("h1")).await.unwrap().text().await.unwrap()
-}
+use testkit::chromium::{Driver, arrive, fill};
 
 async fn path(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_string()

@@ -4,29 +4,29 @@
 
 use kernel::authz::Role;
 use serde_json::{Value, json};
+use testkit::TestApp;
+use testkit::http::percent_encode;
 use testkit::reqwest::Method;
-
-use crate::crm_import::{add_member, call, get_text, import, spawn, token};
 
 /// P0-04 / P1-18: an export streams every row of the filtered list (more than one page of the
 /// list API), with the filter applied, the CSV neutralized against formulas, and is audited.
 #[tokio::test]
 async fn p1_18_export_streams_every_filtered_row_neutralized_and_audited() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@export.example.eu").await;
-    let bearer = token(&app, "owner@export.example.eu").await;
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@export.example.eu").await;
     let mut csv = String::from("email,last_name,title\n");
     for i in 0..450 {
         let title = if i % 2 == 0 { "Achats" } else { "Ventes" };
         csv.push_str(&format!("p{i:03}@exemple.fr,Nom {i:03},{title}\n"));
     }
     csv.push_str("evil@exemple.fr,\"=HYPERLINK(\"\"http://x\"\")\",Achats\n");
-    let done = import(&app, &bearer, "contacts", csv.into_bytes(), 5000).await;
+    let done = app.import_csv(&bearer, "contacts", csv.into_bytes(), 5000).await;
     assert_eq!(done["created_count"], 451);
 
-    let filters = urlencode(&json!([{ "field": "title", "op": "eq", "value": "Achats" }]).to_string());
-    let (status, text) =
-        get_text(&app, &bearer, &format!("/api/v1/contacts/export?format=csv&sort=-last_name&filters={filters}")).await;
+    let filters = percent_encode(&json!([{ "field": "title", "op": "eq", "value": "Achats" }]).to_string());
+    let (status, text) = app
+        .get_text_with_bearer(&bearer, &format!("/api/v1/contacts/export?format=csv&sort=-last_name&filters={filters}"))
+        .await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert!(lines[0].starts_with("id,first_name,last_name,email,phone,"), "{}", lines[0]);
@@ -36,15 +36,13 @@ async fn p1_18_export_streams_every_filtered_row_neutralized_and_audited() {
     let last = lines[lines.len() - 1];
     assert!(last.contains(",\"'=HYPERLINK(\"\"http://x\"\")\","), "the formula is neutralized: {last}");
 
-    let (status, text) = get_text(&app, &bearer, "/api/v1/contacts/export?format=json").await;
+    let (status, text) = app.get_text_with_bearer(&bearer, "/api/v1/contacts/export?format=json").await;
     assert_eq!(status, 200);
     let all: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert_eq!(all.len(), 451);
     assert_eq!(all[0]["object"], "contact");
 
-    let (status, problem) = call(
-        &app,
-        &bearer,
+    let (status, problem) = app.call_api(&bearer,
         Method::GET,
         "/api/v1/contacts/export?filters=%5B%7B%22field%22%3A%22nope%22%2C%22op%22%3A%22eq%22%2C%22value%22%3A1%7D%5D",
         None,
@@ -74,21 +72,12 @@ async fn p1_18_export_streams_every_filtered_row_neutralized_and_audited() {
 /// The User role may not export.
 #[tokio::test]
 async fn export_is_refused_to_the_user_role() {
-    let app = spawn().await;
+    let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@export-user.example.eu").await;
-    add_member(&app, org, "user@export-user.example.eu", Role::User).await;
-    let user = token(&app, "user@export-user.example.eu").await;
+    app.add_member(org, "user@export-user.example.eu", Role::User).await;
+    let user = app.access_token("user@export-user.example.eu").await;
     for object in ["leads", "contacts", "companies", "deals"] {
-        let (status, _) = get_text(&app, &user, &format!("/api/v1/{object}/export")).await;
+        let (status, _) = app.get_text_with_bearer(&user, &format!("/api/v1/{object}/export")).await;
         assert_eq!(status, 403, "{object}");
     }
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -10,8 +10,6 @@ use testkit::reqwest::{Method, StatusCode, header};
 use testkit::{PASSWORD, TestApp};
 use uuid::Uuid;
 
-use crate::crm_records::{add_member, call, token};
-
 /// A `multipart/form-data` body: the `extra` fields first, then `file` with `name`, `bytes` and
 /// the content type the client claims. Returns (Content-Type header, body).
 fn multipart(extra: &[(&str, &str)], name: &str, claimed: &str, bytes: &[u8]) -> (String, Vec<u8>) {
@@ -61,29 +59,6 @@ async fn download(app: &TestApp, bearer: &str, id: &str) -> testkit::reqwest::Re
     app.http.get(app.url(&format!("/api/v1/files/{id}"))).bearer_auth(bearer).send().await.unwrap()
 }
 
-async fn count_files(app: &TestApp, org: kernel::OrgId) -> i64 {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let n: i64 = sqlx::query_scalar("select count(*) from files where org_id = $1")
-        .bind(org)
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    n
-}
-
-async fn audited(app: &TestApp, org: kernel::OrgId, action: &str) -> i64 {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let n: i64 = sqlx::query_scalar("select count(*) from audit_events where org_id = $1 and action = $2")
-        .bind(org)
-        .bind(action)
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    n
-}
-
 /// Where the blob of a file lives: `<data dir>/files/<org>/<file>`.
 fn blob_path(app: &TestApp, org: kernel::OrgId, file: &str) -> std::path::PathBuf {
     app.state.config.data_dir.join("files").join(org.0.to_string()).join(file)
@@ -108,7 +83,7 @@ fn pdf_bytes() -> Vec<u8> {
 
 async fn new_contact(app: &TestApp, bearer: &str, name: &str) -> String {
     let (status, created) =
-        call(app, bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": name }))).await;
+        app.call_api(bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": name }))).await;
     assert_eq!(status, 201, "{created}");
     created["id"].as_str().unwrap().to_string()
 }
@@ -119,8 +94,7 @@ async fn new_contact(app: &TestApp, bearer: &str, name: &str) -> String {
 #[tokio::test]
 async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     let app = TestApp::spawn().await;
-    let (org, owner_id) = app.sign_up("owner@files-trip.example.eu").await;
-    let owner = token(&app, "owner@files-trip.example.eu").await;
+    let (org, owner_id, owner) = app.sign_up_with_token("owner@files-trip.example.eu").await;
     let contact = new_contact(&app, &owner, "Fichiers").await;
     let bytes = pdf_bytes();
 
@@ -137,7 +111,7 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     let id = file["id"].as_str().unwrap().to_string();
     assert!(blob_path(&app, org, &id).is_file(), "the blob is stored under <org>/<file>");
 
-    let (status, list) = call(&app, &owner, Method::GET, &path, None).await;
+    let (status, list) = app.call_api(&owner, Method::GET, &path, None).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], id.as_str());
@@ -164,7 +138,7 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     assert_eq!(response.bytes().await.unwrap().as_ref(), csv);
 
     let (status, timeline) =
-        call(&app, &owner, Method::GET, &format!("/api/v1/contacts/{contact}/timeline"), None).await;
+        app.call_api(&owner, Method::GET, &format!("/api/v1/contacts/{contact}/timeline"), None).await;
     assert_eq!(status, 200);
     let files: Vec<&Value> = timeline["entries"].as_array().unwrap().iter().filter(|e| e["kind"] == "file").collect();
     assert_eq!(files.len(), 2, "{timeline}");
@@ -174,8 +148,8 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     assert_eq!(pdf["data"]["size_bytes"], bytes.len() as i64);
     assert_eq!(pdf["actor_id"], owner_id.0.to_string());
 
-    assert_eq!(audited(&app, org, "file.uploaded").await, 2);
-    assert_eq!(audited(&app, org, "file.downloaded").await, 2);
+    assert_eq!(app.count_audit_events(org, "file.uploaded").await, 2);
+    assert_eq!(app.count_audit_events(org, "file.downloaded").await, 2);
 
     // The record page lists the files with their download links, and the page's form uploads.
     let browser = app.browser_login("owner@files-trip.example.eu", PASSWORD).await;
@@ -191,7 +165,7 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     assert_eq!(response.status(), 303);
     let location = response.headers()[header::LOCATION].to_str().unwrap().to_string();
     assert!(location.starts_with(&format!("/crm/contacts/{contact}?notice=file_uploaded")), "{location}");
-    assert_eq!(count_files(&app, org).await, 3);
+    assert_eq!(app.count_table_in_org(org, "files").await, 3);
     let response = browser.get(&format!("/crm/files/{id}")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.bytes().await.unwrap().as_ref(), bytes.as_slice(), "downloaded from the page too");
@@ -202,15 +176,14 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     let response =
         post_page_upload(&app, &browser, &format!("/crm/contacts/{contact}/files"), content_type, body).await;
     assert_eq!(response.status(), 403);
-    assert_eq!(count_files(&app, org).await, 3);
+    assert_eq!(app.count_table_in_org(org, "files").await, 3);
 }
 
 /// A file just over 25 MiB is refused with 413 problem+json naming `file`; no row, no blob.
 #[tokio::test]
 async fn files_over_25_mib_are_refused_with_413_and_nothing_is_written() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@files-big.example.eu").await;
-    let owner = token(&app, "owner@files-big.example.eu").await;
+    let (org, _, owner) = app.sign_up_with_token("owner@files-big.example.eu").await;
     let contact = new_contact(&app, &owner, "Gros fichier").await;
     let mut bytes = pdf_bytes();
     bytes.resize(25 * 1024 * 1024 + 1, b' ');
@@ -221,7 +194,7 @@ async fn files_over_25_mib_are_refused_with_413_and_nothing_is_written() {
     assert_eq!(problem["status"], 413);
     assert_eq!(problem["errors"][0]["field"], "file", "{problem}");
     assert_eq!(problem["errors"][0]["code"], "too_large");
-    assert_eq!(count_files(&app, org).await, 0);
+    assert_eq!(app.count_table_in_org(org, "files").await, 0);
     assert!(blobs(&app, org).is_empty(), "no blob was written");
 
     // Exactly 25 MiB is accepted.
@@ -229,7 +202,7 @@ async fn files_over_25_mib_are_refused_with_413_and_nothing_is_written() {
     let (status, file) =
         upload(&app, &owner, &format!("/api/v1/contacts/{contact}/files"), "big.pdf", "application/pdf", &bytes).await;
     assert_eq!(status, 201, "{file}");
-    assert_eq!(count_files(&app, org).await, 1);
+    assert_eq!(app.count_table_in_org(org, "files").await, 1);
 }
 
 /// An executable or a web page under a `.pdf` name, or a kind of file off the allow-list, is
@@ -237,10 +210,9 @@ async fn files_over_25_mib_are_refused_with_413_and_nothing_is_written() {
 #[tokio::test]
 async fn disguised_and_unlisted_files_are_refused_with_422() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@files-kind.example.eu").await;
-    let owner = token(&app, "owner@files-kind.example.eu").await;
+    let (org, _, owner) = app.sign_up_with_token("owner@files-kind.example.eu").await;
     let (status, company) =
-        call(&app, &owner, Method::POST, "/api/v1/companies", Some(json!({ "name": "Types SARL" }))).await;
+        app.call_api(&owner, Method::POST, "/api/v1/companies", Some(json!({ "name": "Types SARL" }))).await;
     assert_eq!(status, 201);
     let path = format!("/api/v1/companies/{}/files", company["id"].as_str().unwrap());
 
@@ -275,7 +247,7 @@ async fn disguised_and_unlisted_files_are_refused_with_422() {
     assert_eq!(response.status(), 422);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["errors"][0], json!({ "field": "file", "code": "required", "message": "Choose a file." }));
-    assert_eq!(count_files(&app, org).await, 0);
+    assert_eq!(app.count_table_in_org(org, "files").await, 0);
     assert!(blobs(&app, org).is_empty());
 }
 
@@ -286,12 +258,12 @@ async fn files_follow_record_visibility_and_stay_in_their_organization() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@files-vis.example.eu").await;
     app.sign_up("owner@files-vis-other.example.eu").await;
-    add_member(&app, org, "user@files-vis.example.eu", Role::User).await;
-    let owner = token(&app, "owner@files-vis.example.eu").await;
-    let user = token(&app, "user@files-vis.example.eu").await;
-    let other = token(&app, "owner@files-vis-other.example.eu").await;
+    app.add_member(org, "user@files-vis.example.eu", Role::User).await;
+    let owner = app.access_token("owner@files-vis.example.eu").await;
+    let user = app.access_token("user@files-vis.example.eu").await;
+    let other = app.access_token("owner@files-vis-other.example.eu").await;
     let (status, deal) =
-        call(&app, &owner, Method::POST, "/api/v1/deals", Some(json!({ "name": "Affaire privée" }))).await;
+        app.call_api(&owner, Method::POST, "/api/v1/deals", Some(json!({ "name": "Affaire privée" }))).await;
     assert_eq!(status, 201, "{deal}");
     let deal = deal["id"].as_str().unwrap().to_string();
     let list_path = format!("/api/v1/deals/{deal}/files");
@@ -301,26 +273,26 @@ async fn files_follow_record_visibility_and_stay_in_their_organization() {
 
     // Visible to everyone in the organization by default.
     assert_eq!(download(&app, &user, &id).await.status(), 200);
-    let (status, list) = call(&app, &user, Method::GET, &list_path, None).await;
+    let (status, list) = app.call_api(&user, Method::GET, &list_path, None).await;
     assert_eq!((status, list.as_array().map(Vec::len)), (StatusCode::OK, Some(1)));
 
     let (status, body) =
-        call(&app, &owner, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "deal": "own" } }))).await;
+        app.call_api(&owner, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "deal": "own" } }))).await;
     assert_eq!(status, 200, "{body}");
     for (who, bearer) in [("a user who cannot see the deal", &user), ("another organization", &other)] {
         assert_eq!(download(&app, bearer, &id).await.status(), 404, "download by {who}");
-        let (status, _) = call(&app, bearer, Method::GET, &list_path, None).await;
+        let (status, _) = app.call_api(bearer, Method::GET, &list_path, None).await;
         assert_eq!(status, 404, "list by {who}");
         let (status, _) = upload(&app, bearer, &list_path, "x.pdf", "application/pdf", &pdf_bytes()).await;
         assert_eq!(status, 404, "upload by {who}");
-        let (status, _) = call(&app, bearer, Method::DELETE, &format!("/api/v1/files/{id}"), None).await;
+        let (status, _) = app.call_api(bearer, Method::DELETE, &format!("/api/v1/files/{id}"), None).await;
         assert_eq!(status, 404, "delete by {who}");
     }
-    let (status, timeline) = call(&app, &user, Method::GET, &format!("/api/v1/deals/{deal}/timeline"), None).await;
+    let (status, timeline) = app.call_api(&user, Method::GET, &format!("/api/v1/deals/{deal}/timeline"), None).await;
     assert_eq!(status, 404, "{timeline}");
     let user_browser = app.browser_login("user@files-vis.example.eu", PASSWORD).await;
     assert_eq!(user_browser.get(&format!("/crm/files/{id}")).await.status(), 404, "the page download too");
-    assert_eq!(count_files(&app, org).await, 1, "nothing was deleted or added");
+    assert_eq!(app.count_table_in_org(org, "files").await, 1, "nothing was deleted or added");
     assert_eq!(download(&app, &owner, &id).await.status(), 200, "the owner still sees it");
     assert_eq!(download(&app, &owner, &Uuid::now_v7().to_string()).await.status(), 404);
 }
@@ -329,9 +301,9 @@ async fn files_follow_record_visibility_and_stay_in_their_organization() {
 #[tokio::test]
 async fn deleting_a_file_or_its_record_removes_row_and_blob() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@files-del.example.eu").await;
-    let owner = token(&app, "owner@files-del.example.eu").await;
-    let (status, lead) = call(&app, &owner, Method::POST, "/api/v1/leads", Some(json!({ "last_name": "Piste" }))).await;
+    let (org, _, owner) = app.sign_up_with_token("owner@files-del.example.eu").await;
+    let (status, lead) =
+        app.call_api(&owner, Method::POST, "/api/v1/leads", Some(json!({ "last_name": "Piste" }))).await;
     assert_eq!(status, 201);
     let lead = lead["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/leads/{lead}/files");
@@ -341,14 +313,14 @@ async fn deleting_a_file_or_its_record_removes_row_and_blob() {
     let second = second["id"].as_str().unwrap().to_string();
     assert!(blob_path(&app, org, &first).is_file());
 
-    let (status, _) = call(&app, &owner, Method::DELETE, &format!("/api/v1/files/{first}"), None).await;
+    let (status, _) = app.call_api(&owner, Method::DELETE, &format!("/api/v1/files/{first}"), None).await;
     assert_eq!(status, 204);
     assert!(!blob_path(&app, org, &first).exists(), "the blob is gone");
-    assert_eq!(count_files(&app, org).await, 1, "the row is gone");
+    assert_eq!(app.count_table_in_org(org, "files").await, 1, "the row is gone");
     assert_eq!(download(&app, &owner, &first).await.status(), 404);
-    let (status, _) = call(&app, &owner, Method::DELETE, &format!("/api/v1/files/{first}"), None).await;
+    let (status, _) = app.call_api(&owner, Method::DELETE, &format!("/api/v1/files/{first}"), None).await;
     assert_eq!(status, 404, "twice");
-    assert_eq!(audited(&app, org, "file.deleted").await, 1);
+    assert_eq!(app.count_audit_events(org, "file.deleted").await, 1);
 
     // From the record page's button.
     let (_, third) = upload(&app, &owner, &path, "c.txt", "text/plain", b"Relance").await;
@@ -362,9 +334,9 @@ async fn deleting_a_file_or_its_record_removes_row_and_blob() {
 
     // Deleting the record takes its files, rows and blobs.
     assert!(blob_path(&app, org, &second).is_file());
-    let (status, _) = call(&app, &owner, Method::DELETE, &format!("/api/v1/leads/{lead}"), None).await;
+    let (status, _) = app.call_api(&owner, Method::DELETE, &format!("/api/v1/leads/{lead}"), None).await;
     assert_eq!(status, 204);
-    assert_eq!(count_files(&app, org).await, 0);
+    assert_eq!(app.count_table_in_org(org, "files").await, 0);
     assert!(blobs(&app, org).is_empty(), "{:?}", blobs(&app, org));
 }
 
@@ -372,19 +344,18 @@ async fn deleting_a_file_or_its_record_removes_row_and_blob() {
 #[tokio::test]
 async fn merging_keeps_the_files_of_the_duplicate() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@files-merge.example.eu").await;
-    let owner = token(&app, "owner@files-merge.example.eu").await;
+    let (org, _, owner) = app.sign_up_with_token("owner@files-merge.example.eu").await;
     let keep = new_contact(&app, &owner, "Gardé").await;
     let other = new_contact(&app, &owner, "Doublon").await;
     let (_, file) =
         upload(&app, &owner, &format!("/api/v1/contacts/{other}/files"), "a.pdf", "application/pdf", &pdf_bytes())
             .await;
     let id = file["id"].as_str().unwrap().to_string();
-    let (status, merged) =
-        call(&app, &owner, Method::POST, &format!("/api/v1/contacts/{keep}/merge"), Some(json!({ "other_id": other })))
-            .await;
+    let (status, merged) = app
+        .call_api(&owner, Method::POST, &format!("/api/v1/contacts/{keep}/merge"), Some(json!({ "other_id": other })))
+        .await;
     assert_eq!(status, 200, "{merged}");
-    let (_, list) = call(&app, &owner, Method::GET, &format!("/api/v1/contacts/{keep}/files"), None).await;
+    let (_, list) = app.call_api(&owner, Method::GET, &format!("/api/v1/contacts/{keep}/files"), None).await;
     assert_eq!(list[0]["id"], id.as_str(), "{list}");
     assert!(blob_path(&app, org, &id).is_file());
     assert_eq!(download(&app, &owner, &id).await.status(), 200);
@@ -397,7 +368,7 @@ async fn merging_keeps_the_files_of_the_duplicate() {
 async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@reminders.example.eu").await;
-    let assignee = add_member(&app, org, "user@reminders.example.eu", Role::User).await;
+    let assignee = app.add_member(org, "user@reminders.example.eu", Role::User).await;
     let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
     sqlx::query("update users set language = 'fr', first_name = 'Camille' where org_id = $1 and user_id = $2")
         .bind(org)
@@ -406,7 +377,7 @@ async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() 
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let owner = token(&app, "owner@reminders.example.eu").await;
+    let owner = app.access_token("owner@reminders.example.eu").await;
     let contact = new_contact(&app, &owner, "Rappels").await;
     let reminders = || {
         app.mail_to("user@reminders.example.eu")
@@ -420,9 +391,7 @@ async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() 
             .unwrap()
     };
     let tasks = format!("/api/v1/contacts/{contact}/tasks");
-    let (status, task) = call(
-        &app,
-        &owner,
+    let (status, task) = app.call_api(&owner,
         Method::POST,
         &tasks,
         Some(json!({ "title": "Rappeler le client", "assignee_id": assignee, "remind_at": at(60), "due_at": at(120) })),
@@ -430,33 +399,33 @@ async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() 
     .await;
     assert_eq!(status, 201, "{task}");
     let task_id = task["task_id"].as_str().unwrap().to_string();
-    let (status, finished) = call(
-        &app,
-        &owner,
-        Method::POST,
-        &tasks,
-        Some(json!({ "title": "Tâche déjà faite", "assignee_id": assignee, "remind_at": at(60) })),
-    )
-    .await;
+    let (status, finished) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            &tasks,
+            Some(json!({ "title": "Tâche déjà faite", "assignee_id": assignee, "remind_at": at(60) })),
+        )
+        .await;
     assert_eq!(status, 201);
     let finished = finished["task_id"].as_str().unwrap().to_string();
-    let (status, _) =
-        call(&app, &owner, Method::PATCH, &format!("/api/v1/tasks/{finished}"), Some(json!({ "status": "done" })))
-            .await;
+    let (status, _) = app
+        .call_api(&owner, Method::PATCH, &format!("/api/v1/tasks/{finished}"), Some(json!({ "status": "done" })))
+        .await;
     assert_eq!(status, 204);
-    let (status, moved) = call(
-        &app,
-        &owner,
-        Method::POST,
-        &tasks,
-        Some(json!({ "title": "Relance déplacée", "assignee_id": assignee, "remind_at": at(30) })),
-    )
-    .await;
+    let (status, moved) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            &tasks,
+            Some(json!({ "title": "Relance déplacée", "assignee_id": assignee, "remind_at": at(30) })),
+        )
+        .await;
     assert_eq!(status, 201);
     let moved = moved["task_id"].as_str().unwrap().to_string();
-    let (status, _) =
-        call(&app, &owner, Method::PATCH, &format!("/api/v1/tasks/{moved}"), Some(json!({ "remind_at": at(180) })))
-            .await;
+    let (status, _) = app
+        .call_api(&owner, Method::PATCH, &format!("/api/v1/tasks/{moved}"), Some(json!({ "remind_at": at(180) })))
+        .await;
     assert_eq!(status, 204);
 
     app.run_jobs().await;
@@ -484,15 +453,15 @@ async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() 
     assert_eq!(reminded, Some(app.clock.now()), "the task is marked reminded");
 
     // Never twice: later runs, and another change of the task, send nothing more.
-    let owner = token(&app, "owner@reminders.example.eu").await;
-    let (status, _) = call(
-        &app,
-        &owner,
-        Method::PATCH,
-        &format!("/api/v1/tasks/{task_id}"),
-        Some(json!({ "title": "Rappeler le client (bis)" })),
-    )
-    .await;
+    let owner = app.access_token("owner@reminders.example.eu").await;
+    let (status, _) = app
+        .call_api(
+            &owner,
+            Method::PATCH,
+            &format!("/api/v1/tasks/{task_id}"),
+            Some(json!({ "title": "Rappeler le client (bis)" })),
+        )
+        .await;
     assert_eq!(status, 204);
     app.clock.advance(time::Duration::minutes(60));
     app.run_jobs().await;

@@ -12,26 +12,21 @@ use sha2::Sha256;
 use testkit::TestApp;
 use testkit::reqwest::{Method, StatusCode};
 
-use crate::crm_records::{add_member, call, token};
-
 /// `crm::webhooks::MAX_ATTEMPTS`, as the receiver sees it.
 const MAX_ATTEMPTS: usize = 8;
 
 async fn lead_rows(app: &TestApp, org: kernel::OrgId) -> Vec<Value> {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let rows: Vec<Value> = sqlx::query_scalar(
-        "select to_jsonb(l) - 'search_text' - 'search_words' from leads l where org_id = $1 order by created_at, lead_id",
-    )
-    .bind(org)
-    .fetch_all(tx.conn())
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    rows
+    let rows: Vec<(Value,)> = app
+        .select_rows_in_org(
+            org,
+            "select to_jsonb(l) - 'search_text' - 'search_words' from leads l where org_id = $1 order by created_at, lead_id",
+        )
+        .await;
+    rows.into_iter().map(|(row,)| row).collect()
 }
 
 async fn create_form(app: &TestApp, bearer: &str, body: Value) -> Value {
-    let (status, form) = call(app, bearer, Method::POST, "/api/v1/forms", Some(body)).await;
+    let (status, form) = app.call_api(bearer, Method::POST, "/api/v1/forms", Some(body)).await;
     assert_eq!(status, 201, "{form}");
     form
 }
@@ -97,8 +92,7 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 #[tokio::test]
 async fn p1_11_form_submission_creates_a_lead_with_utm_referrer_and_consent() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@forms-utm.example.eu").await;
-    let bearer = token(&app, "owner@forms-utm.example.eu").await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@forms-utm.example.eu").await;
     let form = create_form(&app, &bearer, standard_form()).await;
     let public_url = form["public_url"].as_str().unwrap();
     let path = public_url.strip_prefix(&app.origin()).unwrap().to_string();
@@ -189,7 +183,7 @@ async fn p1_11_form_submission_creates_a_lead_with_utm_referrer_and_consent() {
     assert_eq!(paul["landing_url"], "https://www.customer-site.example/pricing", "the embedding page");
 
     let (_, listed) =
-        call(&app, &bearer, Method::GET, &format!("/api/v1/forms/{}", form["form_id"].as_str().unwrap()), None).await;
+        app.call_api(&bearer, Method::GET, &format!("/api/v1/forms/{}", form["form_id"].as_str().unwrap()), None).await;
     assert_eq!(listed["submissions"], 3);
 }
 
@@ -198,8 +192,7 @@ async fn p1_11_form_submission_creates_a_lead_with_utm_referrer_and_consent() {
 #[tokio::test]
 async fn p1_11_form_spam_and_bad_input_create_nothing() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@forms-spam.example.eu").await;
-    let bearer = token(&app, "owner@forms-spam.example.eu").await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@forms-spam.example.eu").await;
     let form = create_form(&app, &bearer, standard_form()).await;
     let path = form["public_url"].as_str().unwrap().strip_prefix(&app.origin()).unwrap().to_string();
 
@@ -239,7 +232,7 @@ async fn p1_11_form_spam_and_bad_input_create_nothing() {
     );
     let id = form["form_id"].as_str().unwrap();
     let (status, _) =
-        call(&app, &bearer, Method::PATCH, &format!("/api/v1/forms/{id}"), Some(json!({ "active": false }))).await;
+        app.call_api(&bearer, Method::PATCH, &format!("/api/v1/forms/{id}"), Some(json!({ "active": false }))).await;
     assert_eq!(status, 200);
     assert_eq!(app.http.get(app.url(&path)).send().await.unwrap().status(), 404, "a paused form is gone");
 }
@@ -249,11 +242,8 @@ async fn p1_11_form_spam_and_bad_input_create_nothing() {
 #[tokio::test]
 async fn forms_api_validates_and_is_isolated() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@forms-api.example.eu").await;
-    let bearer = token(&app, "owner@forms-api.example.eu").await;
-    let (status, problem) = call(
-        &app,
-        &bearer,
+    let (org, _, bearer) = app.sign_up_with_token("owner@forms-api.example.eu").await;
+    let (status, problem) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/forms",
         Some(
@@ -267,21 +257,20 @@ async fn forms_api_validates_and_is_isolated() {
     for field in ["name", "fields", "required_fields", "language"] {
         assert!(fields.contains(&field), "{field} named in {problem}");
     }
-    let (_, list) = call(&app, &bearer, Method::GET, "/api/v1/forms", None).await;
+    let (_, list) = app.call_api(&bearer, Method::GET, "/api/v1/forms", None).await;
     assert_eq!(list.as_array().unwrap().len(), 0, "nothing written");
 
     let form = create_form(&app, &bearer, standard_form()).await;
     let id = form["form_id"].as_str().unwrap();
 
-    add_member(&app, org, "user@forms-api.example.eu", Role::User).await;
-    let user = token(&app, "user@forms-api.example.eu").await;
-    assert_eq!(call(&app, &user, Method::GET, "/api/v1/forms", None).await.0, 403);
+    app.add_member(org, "user@forms-api.example.eu", Role::User).await;
+    let user = app.access_token("user@forms-api.example.eu").await;
+    assert_eq!(app.call_api(&user, Method::GET, "/api/v1/forms", None).await.0, 403);
 
-    app.sign_up("owner@forms-other.example.eu").await;
-    let other = token(&app, "owner@forms-other.example.eu").await;
-    assert_eq!(call(&app, &other, Method::GET, &format!("/api/v1/forms/{id}"), None).await.0, 404);
-    assert_eq!(call(&app, &other, Method::DELETE, &format!("/api/v1/forms/{id}"), None).await.0, 404);
-    assert_eq!(call(&app, &bearer, Method::DELETE, &format!("/api/v1/forms/{id}"), None).await.0, 204);
+    let (_, _, other) = app.sign_up_with_token("owner@forms-other.example.eu").await;
+    assert_eq!(app.call_api(&other, Method::GET, &format!("/api/v1/forms/{id}"), None).await.0, 404);
+    assert_eq!(app.call_api(&other, Method::DELETE, &format!("/api/v1/forms/{id}"), None).await.0, 404);
+    assert_eq!(app.call_api(&bearer, Method::DELETE, &format!("/api/v1/forms/{id}"), None).await.0, 204);
 }
 
 /// A request the receiver got.
@@ -348,13 +337,10 @@ fn verify(secret: &str, received: &Received) -> i64 {
 #[tokio::test]
 async fn webhook_deliveries_are_signed_retried_and_logged() {
     let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
-    let (org, _) = app.sign_up("owner@hooks.example.eu").await;
-    let bearer = token(&app, "owner@hooks.example.eu").await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@hooks.example.eu").await;
     let receiver = Receiver::start(vec![500]).await;
 
-    let (status, endpoint) = call(
-        &app,
-        &bearer,
+    let (status, endpoint) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/webhooks",
         Some(json!({ "url": receiver.url, "events": ["contact.created", "deal.stage_changed"], "description": "ERP" })),
@@ -364,26 +350,26 @@ async fn webhook_deliveries_are_signed_retried_and_logged() {
     let secret = endpoint["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("whsec_") && secret.len() > 40);
     let endpoint_id = endpoint["endpoint_id"].as_str().unwrap().to_string();
-    let (_, shown) = call(&app, &bearer, Method::GET, &format!("/api/v1/webhooks/{endpoint_id}"), None).await;
+    let (_, shown) = app.call_api(&bearer, Method::GET, &format!("/api/v1/webhooks/{endpoint_id}"), None).await;
     assert!(shown.get("secret").is_none(), "the secret is shown once: {shown}");
     let mut su = app.superuser_connection().await;
     let sealed: Vec<u8> =
         sqlx::query_scalar("select secret_sealed from webhook_endpoints").fetch_one(&mut su).await.unwrap();
     assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_bytes()), "only the sealed secret is stored");
 
-    let (status, created) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "first_name": "Jonas", "last_name": "Weber", "email": "jonas@weber.example" })),
-    )
-    .await;
+    let (status, created) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "first_name": "Jonas", "last_name": "Weber", "email": "jonas@weber.example" })),
+        )
+        .await;
     assert_eq!(status, 201);
     let contact_id = created["id"].as_str().unwrap().to_string();
-    let (status, _) =
-        call(&app, &bearer, Method::PATCH, &format!("/api/v1/contacts/{contact_id}"), Some(json!({ "title": "CTO" })))
-            .await;
+    let (status, _) = app
+        .call_api(&bearer, Method::PATCH, &format!("/api/v1/contacts/{contact_id}"), Some(json!({ "title": "CTO" })))
+        .await;
     assert_eq!(status, 200, "contact.updated is not subscribed: nothing is queued for it");
 
     app.run_jobs().await;
@@ -396,7 +382,7 @@ async fn webhook_deliveries_are_signed_retried_and_logged() {
     assert_eq!(payload["data"]["object"]["email"], "jonas@weber.example");
 
     let deliveries = format!("/api/v1/webhooks/{endpoint_id}/deliveries");
-    let (_, log) = call(&app, &bearer, Method::GET, &deliveries, None).await;
+    let (_, log) = app.call_api(&bearer, Method::GET, &deliveries, None).await;
     assert_eq!(log[0]["status"], "pending", "{log}");
     assert_eq!(log[0]["attempts"], 1);
     assert_eq!(log[0]["last_status_code"], 500);
@@ -412,7 +398,7 @@ async fn webhook_deliveries_are_signed_retried_and_logged() {
     assert_eq!(got.len(), 2, "retried after the backoff");
     assert_eq!(got[1].body, got[0].body, "the same event, byte for byte");
     assert_eq!(verify(&secret, &got[1]), app.clock.now().unix_timestamp(), "signed afresh with the new time");
-    let (_, log) = call(&app, &bearer, Method::GET, &deliveries, None).await;
+    let (_, log) = app.call_api(&bearer, Method::GET, &deliveries, None).await;
     assert_eq!((log[0]["status"].as_str(), log[0]["attempts"].as_i64()), (Some("delivered"), Some(2)), "{log}");
     let attempts: i64 = sqlx::query_scalar("select count(*) from webhook_attempts where org_id = $1")
         .bind(org)
@@ -422,21 +408,21 @@ async fn webhook_deliveries_are_signed_retried_and_logged() {
     assert_eq!(attempts, 2, "every attempt is logged");
 
     // A deal moved across the kanban: deal.stage_changed with both stages.
-    let (_, deal) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/deals",
-        Some(json!({ "name": "Weber rollout", "amount": "12000", "currency": "EUR" })),
-    )
-    .await;
+    let (_, deal) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/deals",
+            Some(json!({ "name": "Weber rollout", "amount": "12000", "currency": "EUR" })),
+        )
+        .await;
     let deal_id = deal["id"].as_str().unwrap();
     let from = deal["record"]["stage_id"].clone();
-    let (_, pipelines) = call(&app, &bearer, Method::GET, "/api/v1/pipelines", None).await;
+    let (_, pipelines) = app.call_api(&bearer, Method::GET, "/api/v1/pipelines", None).await;
     let to = pipelines[0]["stages"][1]["stage_id"].clone();
-    let (status, _) =
-        call(&app, &bearer, Method::POST, &format!("/api/v1/deals/{deal_id}/move"), Some(json!({ "stage_id": to })))
-            .await;
+    let (status, _) = app
+        .call_api(&bearer, Method::POST, &format!("/api/v1/deals/{deal_id}/move"), Some(json!({ "stage_id": to })))
+        .await;
     assert_eq!(status, 200);
     app.run_jobs().await;
     let last = receiver.received().pop().unwrap();
@@ -449,24 +435,23 @@ async fn webhook_deliveries_are_signed_retried_and_logged() {
 #[tokio::test]
 async fn webhook_gives_up_after_the_last_attempt() {
     let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
-    app.sign_up("owner@hooks-fail.example.eu").await;
-    let bearer = token(&app, "owner@hooks-fail.example.eu").await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@hooks-fail.example.eu").await;
     let receiver = Receiver::start(vec![503; 20]).await;
-    let (status, endpoint) =
-        call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(json!({ "url": receiver.url, "events": ["*"] })))
-            .await;
+    let (status, endpoint) = app
+        .call_api(&bearer, Method::POST, "/api/v1/webhooks", Some(json!({ "url": receiver.url, "events": ["*"] })))
+        .await;
     assert_eq!(status, 201);
     let (status, _) =
-        call(&app, &bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Failing GmbH" }))).await;
+        app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Failing GmbH" }))).await;
     assert_eq!(status, 201);
     for _ in 0..MAX_ATTEMPTS + 2 {
         app.run_jobs().await;
         app.clock.advance(time::Duration::hours(27));
     }
     assert_eq!(receiver.received().len(), MAX_ATTEMPTS);
-    let bearer = token(&app, "owner@hooks-fail.example.eu").await;
+    let bearer = app.access_token("owner@hooks-fail.example.eu").await;
     let id = endpoint["endpoint_id"].as_str().unwrap();
-    let (_, log) = call(&app, &bearer, Method::GET, &format!("/api/v1/webhooks/{id}/deliveries"), None).await;
+    let (_, log) = app.call_api(&bearer, Method::GET, &format!("/api/v1/webhooks/{id}/deliveries"), None).await;
     assert_eq!(log[0]["status"], "failed", "{log}");
     assert_eq!(log[0]["last_error"], "the endpoint answered HTTP 503");
 }
@@ -477,8 +462,7 @@ async fn webhook_gives_up_after_the_last_attempt() {
 #[tokio::test]
 async fn webhooks_cannot_reach_private_addresses() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@hooks-ssrf.example.eu").await;
-    let bearer = token(&app, "owner@hooks-ssrf.example.eu").await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@hooks-ssrf.example.eu").await;
     let receiver = Receiver::start(vec![]).await;
     for url in [
         receiver.url.clone(),
@@ -487,21 +471,21 @@ async fn webhooks_cannot_reach_private_addresses() {
         "https://user:pw@hooks.example.eu/".into(),
     ] {
         let (status, problem) =
-            call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(json!({ "url": url, "events": ["*"] }))).await;
+            app.call_api(&bearer, Method::POST, "/api/v1/webhooks", Some(json!({ "url": url, "events": ["*"] }))).await;
         assert_eq!(status, 422, "{url}: {problem}");
         assert_eq!(problem["errors"][0]["field"], "url");
     }
     let port = receiver.url.split(':').nth(2).unwrap().split('/').next().unwrap();
-    let (status, endpoint) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/webhooks",
-        Some(json!({ "url": format!("https://localhost:{port}/hook"), "events": ["*"] })),
-    )
-    .await;
+    let (status, endpoint) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({ "url": format!("https://localhost:{port}/hook"), "events": ["*"] })),
+        )
+        .await;
     assert_eq!(status, 201, "{endpoint}");
-    call(&app, &bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Internal probe" }))).await;
+    app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Internal probe" }))).await;
     app.run_jobs().await;
     assert!(receiver.received().is_empty(), "no connection to a loopback address");
     let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
@@ -519,8 +503,7 @@ async fn webhooks_cannot_reach_private_addresses() {
 #[tokio::test]
 async fn forms_and_webhooks_pages() {
     let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
-    let (org, _) = app.sign_up("owner@forms-pages.example.eu").await;
-    let browser = app.browser_login("owner@forms-pages.example.eu", testkit::PASSWORD).await;
+    let (org, _, browser) = app.sign_up_and_log_in("owner@forms-pages.example.eu").await;
     let csrf = browser.csrf_token("/crm/forms").await;
     let refused = browser
         .post_form(
@@ -563,7 +546,7 @@ async fn forms_and_webhooks_pages() {
     let again = browser.get("/settings/webhooks").await.text().await.unwrap();
     assert!(!again.contains("whsec_"), "and never again");
 
-    add_member(&app, org, "user@forms-pages.example.eu", Role::User).await;
+    app.add_member(org, "user@forms-pages.example.eu", Role::User).await;
     let user = app.browser_login("user@forms-pages.example.eu", testkit::PASSWORD).await;
     assert_eq!(user.get("/crm/forms").await.status(), 403);
     assert_eq!(user.get("/settings/webhooks").await.status(), 403);
@@ -574,22 +557,20 @@ async fn forms_and_webhooks_pages() {
 #[tokio::test]
 async fn webhooks_are_isolated_between_orgs_and_refused_to_users() {
     let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
-    let (org, _) = app.sign_up("owner@hooks-iso.example.eu").await;
-    let bearer = token(&app, "owner@hooks-iso.example.eu").await;
-    let (status, endpoint) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/webhooks",
-        Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })),
-    )
-    .await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@hooks-iso.example.eu").await;
+    let (status, endpoint) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })),
+        )
+        .await;
     assert_eq!(status, 201);
     let id = endpoint["endpoint_id"].as_str().unwrap();
 
-    app.sign_up("owner@hooks-other.example.eu").await;
-    let other = token(&app, "owner@hooks-other.example.eu").await;
-    let (status, list) = call(&app, &other, Method::GET, "/api/v1/webhooks", None).await;
+    let (_, _, other) = app.sign_up_with_token("owner@hooks-other.example.eu").await;
+    let (status, list) = app.call_api(&other, Method::GET, "/api/v1/webhooks", None).await;
     assert_eq!((status, list), (StatusCode::OK, json!([])));
     for (method, path, body) in [
         (Method::GET, format!("/api/v1/webhooks/{id}"), None),
@@ -598,21 +579,21 @@ async fn webhooks_are_isolated_between_orgs_and_refused_to_users() {
         (Method::POST, format!("/api/v1/webhooks/{id}/ping"), None),
         (Method::DELETE, format!("/api/v1/webhooks/{id}"), None),
     ] {
-        let (status, _) = call(&app, &other, method, &path, body).await;
+        let (status, _) = app.call_api(&other, method, &path, body).await;
         assert_eq!(status, 404, "{path}");
     }
 
-    add_member(&app, org, "user@hooks-iso.example.eu", Role::User).await;
-    let user = token(&app, "user@hooks-iso.example.eu").await;
-    assert_eq!(call(&app, &user, Method::GET, "/api/v1/webhooks", None).await.0, 403);
+    app.add_member(org, "user@hooks-iso.example.eu", Role::User).await;
+    let user = app.access_token("user@hooks-iso.example.eu").await;
+    assert_eq!(app.call_api(&user, Method::GET, "/api/v1/webhooks", None).await.0, 403);
 
     // Each event goes to every endpoint: an organization has at most ten.
     let body = json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] });
     for _ in 1..10 {
-        assert_eq!(call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(body.clone())).await.0, 201);
+        assert_eq!(app.call_api(&bearer, Method::POST, "/api/v1/webhooks", Some(body.clone())).await.0, 201);
     }
-    let (status, problem) = call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(body)).await;
+    let (status, problem) = app.call_api(&bearer, Method::POST, "/api/v1/webhooks", Some(body)).await;
     assert_eq!((status, problem["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("too_many")));
-    let (status, shown) = call(&app, &bearer, Method::GET, &format!("/api/v1/webhooks/{id}"), None).await;
+    let (status, shown) = app.call_api(&bearer, Method::GET, &format!("/api/v1/webhooks/{id}"), None).await;
     assert_eq!((status, shown["active"].as_bool()), (StatusCode::OK, Some(true)), "untouched by the other org");
 }

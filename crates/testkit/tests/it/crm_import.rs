@@ -4,118 +4,26 @@
 
 use kernel::authz::Role;
 use serde_json::{Value, json};
+use testkit::TestApp;
 use testkit::reqwest::{Method, StatusCode};
-use testkit::{PASSWORD, TestApp};
-use uuid::Uuid;
 
-pub async fn spawn() -> TestApp {
-    let dir = std::env::temp_dir().join(format!("relais-import-test-{}", Uuid::new_v4().simple()));
-    TestApp::spawn_with(&[("RELAIS_DATA_DIR", dir.to_str().unwrap())]).await
-}
-
-pub async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) {
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let now = app.clock.now();
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    sqlx::query(
-        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
-                            adult_attested_at, created_at, updated_at)
-         values ($1, $2, $3, 'Test', 'Member', 'Sales', $4, $5, $6, $6, $6)",
-    )
-    .bind(org)
-    .bind(kernel::UserId::new())
-    .bind(email)
-    .bind(role.as_str())
-    .bind(hash)
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
-
-pub async fn token(app: &TestApp, email: &str) -> String {
-    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": PASSWORD })).await;
-    assert_eq!(response.status(), 200, "token for {email}");
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
-}
-
-pub async fn call(app: &TestApp, bearer: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = app.http.request(method, app.url(path)).bearer_auth(bearer);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-pub async fn get_text(app: &TestApp, bearer: &str, path: &str) -> (StatusCode, String) {
-    let response = app.http.get(app.url(path)).bearer_auth(bearer).send().await.unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-/// Uploads `bytes` as a file; returns the status and the import.
-pub async fn upload(app: &TestApp, bearer: &str, object: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let response = app
-        .http
-        .post(app.url(&format!("/api/v1/imports?object={object}&filename=clients.csv")))
-        .bearer_auth(bearer)
-        .header("content-type", "text/csv")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Uploads, runs with `batch_rows`, drains the job queue, and returns the finished import.
-pub async fn import(app: &TestApp, bearer: &str, object: &str, bytes: Vec<u8>, batch_rows: u32) -> Value {
-    let (status, created) = upload(app, bearer, object, bytes).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["import_id"].as_str().unwrap().to_string();
-    let (status, started) =
-        call(app, bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows={batch_rows}"), None).await;
-    assert_eq!(status, 202, "{started}");
-    app.run_jobs().await;
-    let (status, done) = call(app, bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
-    assert_eq!(status, 200);
-    done
-}
-
-pub async fn contacts(app: &TestApp, org: kernel::OrgId) -> Vec<(String, String, String, String, Value)> {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let rows = sqlx::query_as(
+async fn contacts(app: &TestApp, org: kernel::OrgId) -> Vec<(String, String, String, String, Value)> {
+    app.select_rows_in_org(
+        org,
         "select first_name, last_name, email, phone, custom from contacts where org_id = $1 order by email, last_name",
     )
-    .bind(org)
-    .fetch_all(tx.conn())
     .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    rows
-}
-
-async fn count(app: &TestApp, org: kernel::OrgId, sql: &str) -> i64 {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).bind(org).fetch_one(tx.conn()).await.unwrap();
-    tx.commit().await.unwrap();
-    n
 }
 
 /// UTF-8 with a BOM and `,`; Windows-1252 (French Excel) with `;` and accents; a quoted newline.
 #[tokio::test]
 async fn imports_utf8_bom_windows_1252_semicolons_and_quoted_newlines() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@import-enc.example.eu").await;
-    let bearer = token(&app, "owner@import-enc.example.eu").await;
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-enc.example.eu").await;
 
     let utf8 =
         "\u{feff}First name,Last name,E-mail,Téléphone\nZoé,Durand,zoe@durand.fr,06 12 34 56 78\n".as_bytes().to_vec();
-    let done = import(&app, &bearer, "contacts", utf8, 100).await;
+    let done = app.import_csv(&bearer, "contacts", utf8, 100).await;
     assert_eq!(
         (done["status"].as_str(), done["encoding"].as_str(), done["delimiter"].as_str()),
         (Some("done"), Some("utf-8-bom"), Some(","))
@@ -123,21 +31,21 @@ async fn imports_utf8_bom_windows_1252_semicolons_and_quoted_newlines() {
     assert_eq!(done["mapping"], json!({"0": "first_name", "1": "last_name", "2": "email", "3": "phone"}));
     assert_eq!(done["created_count"], 1);
 
-    let (status, _) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/custom-fields",
-        Some(json!({ "object_type": "contact", "key": "notes", "label": "Remarques", "kind": "long_text" })),
-    )
-    .await;
+    let (status, _) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/custom-fields",
+            Some(json!({ "object_type": "contact", "key": "notes", "label": "Remarques", "kind": "long_text" })),
+        )
+        .await;
     assert_eq!(status, 201);
     // "Prénom;Nom;Courriel;Remarques" in Windows-1252, as Excel (French) saves a CSV, with a
     // line break inside a quoted cell.
     let mut cp1252: Vec<u8> = b"Pr\xe9nom;Nom;Courriel;Remarques\r\n".to_vec();
     cp1252.extend(b"\xc9milie;L\xe9ger;emilie@leger.fr;\"Directrice\r\ng\xe9n\xe9rale; \xe0 rappeler\"\r\n");
     cp1252.extend(b"Andr\xe9;;andre@exemple.fr;\r\n");
-    let done = import(&app, &bearer, "contacts", cp1252, 100).await;
+    let done = app.import_csv(&bearer, "contacts", cp1252, 100).await;
     assert_eq!((done["encoding"].as_str(), done["delimiter"].as_str()), (Some("windows-1252"), Some(";")));
     assert_eq!(done["headers"], json!(["Prénom", "Nom", "Courriel", "Remarques"]));
     assert_eq!(done["mapping"], json!({"0": "first_name", "1": "last_name", "2": "email", "3": "custom.notes"}));
@@ -160,8 +68,7 @@ async fn imports_utf8_bom_windows_1252_semicolons_and_quoted_newlines() {
     assert_eq!(all[2].3, "+33612345678", "cells are parsed like any write: the phone is stored in E.164");
     // The history says where a record came from.
     assert_eq!(
-        count(
-            &app,
+        app.select_i64_in_org(
             org,
             "select count(*) from record_changes where org_id = $1 and action = 'imported' and source = 'import'"
         )
@@ -174,9 +81,8 @@ async fn imports_utf8_bom_windows_1252_semicolons_and_quoted_newlines() {
 /// finds the same and writes no record; the rejects CSV carries the original cells and the reason.
 #[tokio::test]
 async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@import-bad.example.eu").await;
-    let bearer = token(&app, "owner@import-bad.example.eu").await;
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-bad.example.eu").await;
     let csv = "email,first_name,phone,language\n\
                ok1@exemple.fr,Ana,,fr\n\
                not-an-email,Bob,,\n\
@@ -185,20 +91,20 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
                ,,,\n\
                ,,0612345678,\n\
                ok4@exemple.fr,Eve,+33 6 11 22 33 44,en\n";
-    let (status, created) = upload(&app, &bearer, "contacts", csv.as_bytes().to_vec()).await;
+    let (status, created) = app.upload_import(&bearer, "contacts", csv.as_bytes().to_vec()).await;
     assert_eq!(status, 201);
     let id = created["import_id"].as_str().unwrap().to_string();
 
-    let (status, preview) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}/preview"), None).await;
+    let (status, preview) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}/preview"), None).await;
     assert_eq!(status, 200);
     assert_eq!(preview["rows"].as_array().unwrap().len(), 5, "five rows previewed (the blank line is no row)");
     assert_eq!(preview["rows"][0]["values"]["email"], "ok1@exemple.fr");
     assert!(preview["rows"][1]["error"].as_str().unwrap().starts_with("email:"), "{preview}");
 
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/dry-run"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/dry-run"), None).await;
     assert_eq!(status, 202);
     app.run_jobs().await;
-    let (_, dry) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let (_, dry) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!(dry["status"], "dry_run_done");
     let counts = &dry["dry_run"]["counts"];
     assert_eq!(
@@ -217,15 +123,16 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
         vec![(3, "email".into()), (4, "phone".into()), (5, "language".into()), (7, "last_name".into())]
     );
     assert_eq!(
-        count(&app, org, "select count(*) from contacts where org_id = $1").await,
+        app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await,
         0,
         "a dry run writes no record"
     );
 
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=2"), None).await;
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=2"), None).await;
     assert_eq!(status, 202);
     app.run_jobs().await;
-    let (_, done) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let (_, done) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!(
         (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
         (Some("done"), Some(2), Some(4))
@@ -234,7 +141,7 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
     let emails: Vec<String> = contacts(&app, org).await.into_iter().map(|c| c.2).collect();
     assert_eq!(emails, vec!["ok1@exemple.fr", "ok4@exemple.fr"]);
 
-    let (status, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    let (status, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = rejects.lines().collect();
     assert_eq!(lines[0], "email,first_name,phone,language,row,error");
@@ -242,7 +149,7 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
     assert!(lines[1].starts_with("not-an-email,Bob,,,3,email: "), "{}", lines[1]);
     assert!(lines[2].contains(",4,\"phone: "), "{}", lines[2]);
     // Once run, an import cannot be run again.
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/run"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run"), None).await;
     assert_eq!(status, 409);
 }
 
@@ -251,21 +158,16 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
 /// and removes the created records.
 #[tokio::test]
 async fn duplicates_update_existing_records_custom_fields_are_checked_and_revert_undoes_all() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@import-dup.example.eu").await;
-    let bearer = token(&app, "owner@import-dup.example.eu").await;
-    let (status, _) = call(
-        &app,
-        &bearer,
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-dup.example.eu").await;
+    let (status, _) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/custom-fields",
         Some(json!({ "object_type": "contact", "key": "tier", "label": "Niveau", "kind": "select", "options": ["gold", "silver"] })),
     )
     .await;
     assert_eq!(status, 201);
-    let (status, existing) = call(
-        &app,
-        &bearer,
+    let (status, existing) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/contacts",
         Some(json!({ "first_name": "Old", "last_name": "Name", "email": "known@exemple.fr", "title": "CEO", "custom": {"tier": "silver"} })),
@@ -281,7 +183,7 @@ async fn duplicates_update_existing_records_custom_fields_are_checked_and_revert
                known@exemple.fr,Third,,\n\
                bad@exemple.fr,Bad,Tier,platinum\n\
                other@exemple.fr,Other,Two,\n";
-    let done = import(&app, &bearer, "contacts", csv.as_bytes().to_vec(), 2).await;
+    let done = app.import_csv(&bearer, "contacts", csv.as_bytes().to_vec(), 2).await;
     assert_eq!(done["mapping"], json!({"0": "email", "1": "first_name", "2": "last_name", "3": "custom.tier"}));
     let got = (
         done["created_count"].as_i64(),
@@ -292,37 +194,41 @@ async fn duplicates_update_existing_records_custom_fields_are_checked_and_revert
     assert_eq!(got, (Some(2), Some(1), Some(2), Some(1)), "{done}");
     let id = done["import_id"].as_str().unwrap().to_string();
 
-    let (_, record) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{known}"), None).await;
+    let (_, record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{known}"), None).await;
     assert_eq!(
         (record["first_name"].as_str(), record["last_name"].as_str(), record["title"].as_str()),
         (Some("Fresh"), Some("Name"), Some("CEO")),
         "empty cells leave fields alone"
     );
     assert_eq!(record["custom"], json!({"tier": "gold"}));
-    let (_, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    let (_, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
     assert!(rejects.contains("bad@exemple.fr,Bad,Tier,platinum,6,custom.tier: "), "{rejects}");
     assert!(rejects.contains("new@exemple.fr,Twice,Again,,4,A row earlier"), "{rejects}");
     assert!(rejects.contains("known@exemple.fr,Third,,,5,A row earlier"), "{rejects}");
-    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 3);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 3);
 
-    let (status, reverting) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    let (status, reverting) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
     assert_eq!(status, 202, "{reverting}");
     assert_eq!(reverting["status"], "reverting");
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
     assert_eq!(status, 409, "a revert under way is not started twice");
     app.run_jobs().await;
-    let (_, reverted) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let (_, reverted) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!(reverted["status"], "reverted", "{reverted}");
     assert_eq!(reverted["revert_deleted"], 2);
     assert_eq!(reverted["revert_restored_fields"], 2, "first_name and custom.tier of the known contact: {reverted}");
-    let (_, record) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{known}"), None).await;
+    let (_, record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{known}"), None).await;
     assert_eq!((record["first_name"].as_str(), record["custom"].clone()), (Some("Old"), json!({"tier": "silver"})));
-    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 1);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 1);
     assert_eq!(
-        count(&app, org, "select count(*) from audit_events where org_id = $1 and action = 'import.reverted'").await,
+        app.select_i64_in_org(
+            org,
+            "select count(*) from audit_events where org_id = $1 and action = 'import.reverted'"
+        )
+        .await,
         1
     );
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
     assert_eq!(status, 409, "an import is reverted once");
 }
 
@@ -331,22 +237,22 @@ async fn duplicates_update_existing_records_custom_fields_are_checked_and_revert
 /// retried from the checkpoint; the end result has every row exactly once.
 #[tokio::test]
 async fn a_failed_batch_resumes_from_its_checkpoint_without_duplicates() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@import-crash.example.eu").await;
-    let bearer = token(&app, "owner@import-crash.example.eu").await;
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-crash.example.eu").await;
     let mut csv = String::from("email,last_name\n");
     for i in 0..10 {
         csv.push_str(&format!("p{i}@exemple.fr,Person {i}\n"));
     }
-    let (_, created) = upload(&app, &bearer, "contacts", csv.into_bytes()).await;
+    let (_, created) = app.upload_import(&bearer, "contacts", csv.into_bytes()).await;
     let id = created["import_id"].as_str().unwrap().to_string();
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=3"), None).await;
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=3"), None).await;
     assert_eq!(status, 202);
 
     let worker = kernel::jobs::Worker::new(app.db.clone(), app.clock.clone(), app.job_registry());
     let tick = worker.tick(1).await.unwrap();
     assert_eq!(tick.succeeded, 1);
-    let (_, partway) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let (_, partway) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!(
         (partway["status"].as_str(), partway["rows_done"].as_i64(), partway["batches_done"].as_i64()),
         (Some("running"), Some(3), Some(1))
@@ -360,7 +266,7 @@ async fn a_failed_batch_resumes_from_its_checkpoint_without_duplicates() {
     std::fs::rename(&path, &aside).unwrap();
     let tick = worker.tick(1).await.unwrap();
     assert_eq!(tick.failed, 1);
-    let (_, after_failure) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let (_, after_failure) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!((after_failure["rows_done"].as_i64(), after_failure["batches_done"].as_i64()), (Some(3), Some(1)));
     std::fs::rename(&aside, &path).unwrap();
 
@@ -374,50 +280,49 @@ async fn a_failed_batch_resumes_from_its_checkpoint_without_duplicates() {
 
     app.clock.advance(time::Duration::hours(2));
     app.run_jobs().await;
-    let bearer = token(&app, "owner@import-crash.example.eu").await;
-    let (_, done) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let bearer = app.access_token("owner@import-crash.example.eu").await;
+    let (_, done) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!(
         (done["status"].as_str(), done["created_count"].as_i64(), done["duplicate_count"].as_i64()),
         (Some("done"), Some(10), Some(0)),
         "{done}"
     );
-    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 10);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 10);
     assert_eq!(
-        count(&app, org, "select count(*) from record_changes where org_id = $1 and action = 'imported'").await,
+        app.select_i64_in_org(org, "select count(*) from record_changes where org_id = $1 and action = 'imported'")
+            .await,
         10
     );
 
     // The revert runs in steps of the import's batch size (3): restore, then delete 3 at a time,
     // each step committed with its counter, so a crash resumes where it stopped.
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
     assert_eq!(status, 202);
     assert_eq!(worker.tick(1).await.unwrap().succeeded, 1, "restore step");
     assert_eq!(worker.tick(1).await.unwrap().succeeded, 1, "first delete step");
-    let (_, partway) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let (_, partway) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!(
         (partway["status"].as_str(), partway["revert_deleted"].as_i64(), partway["progress"].as_i64()),
         (Some("reverting"), Some(3), Some(30)),
         "{partway}"
     );
-    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 7);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 7);
     app.run_jobs().await;
-    let (_, reverted) = call(&app, &bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    let (_, reverted) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!((reverted["status"].as_str(), reverted["revert_deleted"].as_i64()), (Some("reverted"), Some(10)));
-    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 0);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 0);
 }
 
 /// Another organization's member gets 404 on an import; a member with the User role is refused.
 #[tokio::test]
 async fn imports_are_isolated_between_orgs_and_refused_to_users() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@import-iso.example.eu").await;
-    let bearer = token(&app, "owner@import-iso.example.eu").await;
-    app.sign_up("owner@import-other.example.eu").await;
-    let other = token(&app, "owner@import-other.example.eu").await;
-    add_member(&app, org, "user@import-iso.example.eu", Role::User).await;
-    let user = token(&app, "user@import-iso.example.eu").await;
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-iso.example.eu").await;
+    let (_, _, other) = app.sign_up_with_token("owner@import-other.example.eu").await;
+    app.add_member(org, "user@import-iso.example.eu", Role::User).await;
+    let user = app.access_token("user@import-iso.example.eu").await;
 
-    let (_, created) = upload(&app, &bearer, "contacts", b"email\na@b.fr\n".to_vec()).await;
+    let (_, created) = app.upload_import(&bearer, "contacts", b"email\na@b.fr\n".to_vec()).await;
     let id = created["import_id"].as_str().unwrap().to_string();
     for (method, path) in [
         (Method::GET, format!("/api/v1/imports/{id}")),
@@ -425,16 +330,16 @@ async fn imports_are_isolated_between_orgs_and_refused_to_users() {
         (Method::POST, format!("/api/v1/imports/{id}/revert")),
         (Method::GET, format!("/api/v1/imports/{id}/rejects.csv")),
     ] {
-        let (status, _) = call(&app, &other, method.clone(), &path, None).await;
+        let (status, _) = app.call_api(&other, method.clone(), &path, None).await;
         assert_eq!(status, 404, "{path}");
-        let (status, _) = call(&app, &user, method, &path, None).await;
+        let (status, _) = app.call_api(&user, method, &path, None).await;
         assert_eq!(status, 403, "{path}");
     }
-    let (status, list) = call(&app, &other, Method::GET, "/api/v1/imports", None).await;
+    let (status, list) = app.call_api(&other, Method::GET, "/api/v1/imports", None).await;
     assert_eq!((status, list), (StatusCode::OK, json!([])));
-    let (status, _) = upload(&app, &user, "contacts", b"email\na@b.fr\n".to_vec()).await;
+    let (status, _) = app.upload_import(&user, "contacts", b"email\na@b.fr\n".to_vec()).await;
     assert_eq!(status, 403);
-    let (status, problem) = upload(&app, &bearer, "widgets", b"name\nX\n".to_vec()).await;
+    let (status, problem) = app.upload_import(&bearer, "widgets", b"name\nX\n".to_vec()).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "object");
 }
@@ -443,9 +348,8 @@ async fn imports_are_isolated_between_orgs_and_refused_to_users() {
 /// preview, a remapped column, the run, the progress fragment, the rejects download and revert.
 #[tokio::test]
 async fn the_import_pages_upload_map_run_and_revert() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@import-pages.example.eu").await;
-    let browser = app.browser_login("owner@import-pages.example.eu", PASSWORD).await;
+    let app = TestApp::spawn().await;
+    let (org, _, browser) = app.sign_up_and_log_in("owner@import-pages.example.eu").await;
     let list = browser.get("/crm/imports").await;
     assert_eq!(list.status(), 200);
     let csrf = browser.csrf_token("/crm/imports").await;
@@ -507,14 +411,14 @@ async fn the_import_pages_upload_map_run_and_revert() {
     assert!(fragment.contains("value=\"100\""), "{fragment}");
     let rejects = browser.get(&format!("{location}/rejects.csv")).await.text().await.unwrap();
     assert!(rejects.contains("pas-un-email"), "{rejects}");
-    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 1);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 1);
 
     let response = browser.post_form(&format!("{location}/revert"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), 303);
     let fragment = browser.get(&format!("{location}/progress")).await.text().await.unwrap();
     assert!(fragment.contains("hx-trigger") && fragment.contains("Reverting"), "polls while reverting: {fragment}");
     app.run_jobs().await;
-    assert_eq!(count(&app, org, "select count(*) from contacts where org_id = $1").await, 0);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 0);
 }
 
 /// (name, stage, amount, company, closed, expected close date) of an imported deal.
@@ -526,15 +430,14 @@ type DealRow = (String, String, Option<String>, Option<String>, bool, Option<Str
 /// imported into a won stage is closed; revert removes them.
 #[tokio::test]
 async fn deals_import_with_stages_and_companies_by_name() {
-    let app = spawn().await;
-    let (org, _) = app.sign_up("owner@import-deals.example.eu").await;
-    let bearer = token(&app, "owner@import-deals.example.eu").await;
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-deals.example.eu").await;
     for body in [
         json!({ "name": "Acme SAS", "domain": "acme.fr" }),
         json!({ "name": "Twin" }),
         json!({ "name": "Twin", "domain": "twin-two.fr" }),
     ] {
-        let (status, created) = call(&app, &bearer, Method::POST, "/api/v1/companies", Some(body)).await;
+        let (status, created) = app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(body)).await;
         assert_eq!(status, 201, "{created}");
     }
     let csv = "Affaire;Étape;Montant;Devise;Entreprise;Date de clôture prévue\n\
@@ -544,14 +447,14 @@ async fn deals_import_with_stages_and_companies_by_name() {
                Twin deal;Qualification;100;EUR;Twin;\n\
                No company;;500;EUR;Nobody Inc;\n\
                Default stage deal;;;;;\n";
-    let done = import(&app, &bearer, "deals", csv.as_bytes().to_vec(), 5000).await;
+    let done = app.import_csv(&bearer, "deals", csv.as_bytes().to_vec(), 5000).await;
     assert_eq!(
         (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
         (Some("done"), Some(3), Some(3)),
         "{done}"
     );
     let id = done["import_id"].as_str().unwrap().to_string();
-    let (_, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    let (_, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
     assert!(rejects.contains("stage_id: No stage of this name"), "{rejects}");
     assert!(rejects.contains("company_id: Several companies have this name"), "{rejects}");
     assert!(rejects.contains("company_id: No company of this name or domain"), "{rejects}");
@@ -583,19 +486,18 @@ async fn deals_import_with_stages_and_companies_by_name() {
         ]
     );
 
-    let (status, _) = call(&app, &bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/revert"), None).await;
     assert_eq!(status, 202);
     app.run_jobs().await;
-    assert_eq!(count(&app, org, "select count(*) from deals where org_id = $1").await, 0);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from deals where org_id = $1").await, 0);
 }
 
 /// A row that passes validation but that the database refuses (here: an owner who is not a member
 /// of the organization) is rejected alone, with the reason; the other rows of its batch are kept.
 #[tokio::test]
 async fn a_row_the_database_refuses_is_rejected_alone() {
-    let app = spawn().await;
-    let (org, owner) = app.sign_up("owner@import-fk.example.eu").await;
-    let bearer = token(&app, "owner@import-fk.example.eu").await;
+    let app = TestApp::spawn().await;
+    let (org, owner, bearer) = app.sign_up_with_token("owner@import-fk.example.eu").await;
     let stranger = uuid::Uuid::now_v7();
     let csv = format!(
         "email,last_name,owner_id\n\
@@ -604,14 +506,14 @@ async fn a_row_the_database_refuses_is_rejected_alone() {
          c@exemple.fr,Charlie,\n",
         owner.0
     );
-    let done = import(&app, &bearer, "contacts", csv.into_bytes(), 5000).await;
+    let done = app.import_csv(&bearer, "contacts", csv.into_bytes(), 5000).await;
     assert_eq!(
         (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
         (Some("done"), Some(2), Some(1)),
         "{done}"
     );
     let id = done["import_id"].as_str().unwrap();
-    let (_, rejects) = get_text(&app, &bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    let (_, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
     assert!(rejects.contains(&format!("b@exemple.fr,Bravo,{stranger},3,The database refused this row")), "{rejects}");
     let emails: Vec<String> = contacts(&app, org).await.into_iter().map(|c| c.2).collect();
     assert_eq!(emails, ["a@exemple.fr", "c@exemple.fr"]);

@@ -4,52 +4,10 @@
 
 use kernel::authz::Role;
 use serde_json::{Value, json};
+use testkit::http::percent_encode;
 use testkit::reqwest::{Method, StatusCode};
 use testkit::{PASSWORD, TestApp};
 use uuid::Uuid;
-
-/// Adds a member with `role` to `org` directly (invitations are tested elsewhere).
-pub async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) -> Uuid {
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let now = app.clock.now();
-    let id = kernel::UserId::new();
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    sqlx::query(
-        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
-                            adult_attested_at, created_at, updated_at)
-         values ($1, $2, $3, 'Test', 'Member', 'Sales', $4, $5, $6, $6, $6)",
-    )
-    .bind(org)
-    .bind(id)
-    .bind(email)
-    .bind(role.as_str())
-    .bind(hash)
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    id.0
-}
-
-pub async fn token(app: &TestApp, email: &str) -> String {
-    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": PASSWORD })).await;
-    assert_eq!(response.status(), 200, "token for {email}");
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_string()
-}
-
-/// Sends a JSON API request with a bearer token; returns the status and the body (Null if none).
-pub async fn call(app: &TestApp, bearer: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let mut request = app.http.request(method, app.url(path)).bearer_auth(bearer);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 fn field_codes(problem: &Value) -> Vec<(String, String)> {
     let mut codes: Vec<(String, String)> = problem["errors"]
@@ -65,17 +23,6 @@ fn field_codes(problem: &Value) -> Vec<(String, String)> {
     codes
 }
 
-async fn count(app: &TestApp, org: kernel::OrgId, table: &str) -> i64 {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table} where org_id = $1")))
-        .bind(org)
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    n
-}
-
 /// (action, field, old value, new value, changed by) of a `record_changes` row.
 type HistoryRow = (String, String, Option<Value>, Option<Value>, Option<Uuid>);
 
@@ -84,18 +31,17 @@ type HistoryRow = (String, String, Option<Value>, Option<Value>, Option<Uuid>);
 #[tokio::test]
 async fn p1_03_contacts_round_trip_with_field_history() {
     let app = TestApp::spawn().await;
-    let (org, owner) = app.sign_up("owner@crm-roundtrip.example.eu").await;
-    let bearer = token(&app, "owner@crm-roundtrip.example.eu").await;
+    let (org, owner, bearer) = app.sign_up_with_token("owner@crm-roundtrip.example.eu").await;
 
-    let (status, created) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "first_name": "Élodie", "last_name": "Martin", "email": " Elodie.Martin@Exemple.FR ",
+    let (status, created) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "first_name": "Élodie", "last_name": "Martin", "email": " Elodie.Martin@Exemple.FR ",
                      "phone": "06 12 34 56 78", "language": "FR", "time_zone": "Europe/Paris" })),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     let record = &created["record"];
@@ -106,7 +52,7 @@ async fn p1_03_contacts_round_trip_with_field_history() {
     assert_eq!(record["display_name"], "Élodie Martin");
 
     let (status, updated) =
-        call(&app, &bearer, Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({ "title": "CFO" }))).await;
+        app.call_api(&bearer, Method::PATCH, &format!("/api/v1/contacts/{id}"), Some(json!({ "title": "CFO" }))).await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["title"], "CFO");
     assert_eq!(updated["email"], "elodie.martin@exemple.fr", "a patch leaves other fields alone");
@@ -130,29 +76,28 @@ async fn p1_03_contacts_round_trip_with_field_history() {
     );
     assert_eq!(history[1].4, Some(owner.0));
 
-    let (status, _) = call(&app, &bearer, Method::DELETE, &format!("/api/v1/contacts/{id}"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::DELETE, &format!("/api/v1/contacts/{id}"), None).await;
     assert_eq!(status, 204);
-    let (status, _) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{id}"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{id}"), None).await;
     assert_eq!(status, 404);
-    assert_eq!(count(&app, org, "record_changes").await, 0, "erasing a record erases its history");
+    assert_eq!(app.count_table_in_org(org, "record_changes").await, 0, "erasing a record erases its history");
 }
 
 /// Bad input names every bad field at once and writes nothing.
 #[tokio::test]
 async fn invalid_records_name_every_field_and_write_nothing() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@crm-invalid.example.eu").await;
-    let bearer = token(&app, "owner@crm-invalid.example.eu").await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-invalid.example.eu").await;
 
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "first_name": "x".repeat(101), "email": "not-an-email", "phone": "12", "shoe_size": 42,
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "first_name": "x".repeat(101), "email": "not-an-email", "phone": "12", "shoe_size": 42,
                      "time_zone": "Mars/Olympus", "created_at": "2020-01-01T00:00:00Z" })),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(
         field_codes(&problem),
@@ -166,12 +111,10 @@ async fn invalid_records_name_every_field_and_write_nothing() {
         ]
     );
     let (status, problem) =
-        call(&app, &bearer, Method::POST, "/api/v1/contacts", Some(json!({ "title": "CEO" }))).await;
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "title": "CEO" }))).await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("last_name".into(), "name_or_email_required".into())]);
-    let (status, problem) = call(
-        &app,
-        &bearer,
+    let (status, problem) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/deals",
         Some(
@@ -190,18 +133,18 @@ async fn invalid_records_name_every_field_and_write_nothing() {
             ("probability".into(), "invalid_percent".into()),
         ]
     );
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/companies",
-        Some(json!({ "name": "Acme", "owner_id": Uuid::now_v7() })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/companies",
+            Some(json!({ "name": "Acme", "owner_id": Uuid::now_v7() })),
+        )
+        .await;
     assert_eq!(status, 422, "an unknown owner is named: {problem}");
     assert_eq!(field_codes(&problem), vec![("owner_id".into(), "not_found".into())]);
     for table in ["contacts", "deals", "companies", "record_changes"] {
-        assert_eq!(count(&app, org, table).await, 0, "{table}");
+        assert_eq!(app.count_table_in_org(org, table).await, 0, "{table}");
     }
 }
 
@@ -210,59 +153,53 @@ async fn invalid_records_name_every_field_and_write_nothing() {
 #[tokio::test]
 async fn duplicates_are_detected_by_email_phone_and_domain() {
     let app = TestApp::spawn().await;
-    app.sign_up("owner@crm-dups.example.eu").await;
-    let bearer = token(&app, "owner@crm-dups.example.eu").await;
-    let (status, first) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "last_name": "Durand", "email": "paul@durand.fr", "phone": "+33 6 11 22 33 44" })),
-    )
-    .await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-dups.example.eu").await;
+    let (status, first) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "last_name": "Durand", "email": "paul@durand.fr", "phone": "+33 6 11 22 33 44" })),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "last_name": "Durand bis", "email": "PAUL@durand.fr" })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "last_name": "Durand bis", "email": "PAUL@durand.fr" })),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("email".into(), "duplicate".into())]);
-    let (status, second) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "last_name": "P. Durand", "phone": "0611223344" })),
-    )
-    .await;
+    let (status, second) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "last_name": "P. Durand", "phone": "0611223344" })),
+        )
+        .await;
     assert_eq!(status, 201);
     assert_eq!(second["possible_duplicates"][0]["id"], first["id"]);
     assert_eq!(second["possible_duplicates"][0]["matched_on"], "phone");
 
-    let (_, a) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/companies",
-        Some(json!({ "name": "Acme", "domain": "https://www.acme.fr/" })),
-    )
-    .await;
+    let (_, a) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/companies",
+            Some(json!({ "name": "Acme", "domain": "https://www.acme.fr/" })),
+        )
+        .await;
     assert_eq!(a["record"]["domain"], "acme.fr");
-    let (_, b) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/companies",
-        Some(json!({ "name": "ACME SAS", "domain": "acme.fr" })),
-    )
-    .await;
+    let (_, b) = app
+        .call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "ACME SAS", "domain": "acme.fr" })))
+        .await;
     assert_eq!(b["possible_duplicates"][0]["id"], a["id"]);
     let id = b["id"].as_str().unwrap();
-    let (status, hints) = call(&app, &bearer, Method::GET, &format!("/api/v1/companies/{id}/duplicates"), None).await;
+    let (status, hints) = app.call_api(&bearer, Method::GET, &format!("/api/v1/companies/{id}/duplicates"), None).await;
     assert_eq!(status, 200);
     assert_eq!(hints[0]["matched_on"], "domain");
 }
@@ -272,30 +209,29 @@ async fn duplicates_are_detected_by_email_phone_and_domain() {
 #[tokio::test]
 async fn lists_filter_sort_and_page_by_keyset() {
     let app = TestApp::spawn().await;
-    app.sign_up("owner@crm-lists.example.eu").await;
-    let bearer = token(&app, "owner@crm-lists.example.eu").await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-lists.example.eu").await;
     let names = ["Zola", "Agnès", "Martin", "Bernard", "Lefèvre", "Dubois", "Moreau"];
     for (i, name) in names.iter().enumerate() {
         let title = if i % 2 == 0 { "Directeur commercial" } else { "Comptable" };
-        let (status, _) = call(
-            &app,
-            &bearer,
-            Method::POST,
-            "/api/v1/contacts",
-            Some(json!({ "last_name": name, "title": title, "email": format!("c{i}@list.example.eu") })),
-        )
-        .await;
+        let (status, _) = app
+            .call_api(
+                &bearer,
+                Method::POST,
+                "/api/v1/contacts",
+                Some(json!({ "last_name": name, "title": title, "email": format!("c{i}@list.example.eu") })),
+            )
+            .await;
         assert_eq!(status, 201);
     }
     let filters = json!([{ "field": "title", "op": "contains", "value": "directeur" }]).to_string();
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..5 {
-        let mut url = format!("/api/v1/contacts?limit=2&sort=-last_name&filters={}", urlencode(&filters));
+        let mut url = format!("/api/v1/contacts?limit=2&sort=-last_name&filters={}", percent_encode(&filters));
         if let Some(cursor) = &after {
             url.push_str(&format!("&after={cursor}"));
         }
-        let (status, page) = call(&app, &bearer, Method::GET, &url, None).await;
+        let (status, page) = app.call_api(&bearer, Method::GET, &url, None).await;
         assert_eq!(status, 200, "{page}");
         for item in page["items"].as_array().unwrap() {
             seen.push(item["last_name"].as_str().unwrap().to_string());
@@ -308,18 +244,14 @@ async fn lists_filter_sort_and_page_by_keyset() {
     assert_eq!(seen, vec!["Zola", "Moreau", "Martin", "Lefèvre"], "directors only, by name descending, each once");
 
     let (status, problem) =
-        call(&app, &bearer, Method::GET, "/api/v1/contacts?sort=shoe_size&filters=%5B%7B%22field%22%3A%22nope%22%2C%22op%22%3A%22eq%22%2C%22value%22%3A1%7D%5D", None).await;
+        app.call_api(&bearer, Method::GET, "/api/v1/contacts?sort=shoe_size&filters=%5B%7B%22field%22%3A%22nope%22%2C%22op%22%3A%22eq%22%2C%22value%22%3A1%7D%5D", None).await;
     assert_eq!(status, 422);
     assert_eq!(
         field_codes(&problem),
         vec![("filter.nope".into(), "unknown_field".into()), ("sort".into(), "unknown_field".into())]
     );
-    let (status, _) = call(&app, &bearer, Method::GET, "/api/v1/contacts?after=garbage", None).await;
+    let (status, _) = app.call_api(&bearer, Method::GET, "/api/v1/contacts?after=garbage", None).await;
     assert_eq!(status, 422);
-}
-
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// Issue #4 item 4: search across object types folds French accents and tolerates typos and
@@ -327,20 +259,18 @@ fn urlencode(text: &str) -> String {
 #[tokio::test]
 async fn search_folds_accents_and_tolerates_typos_and_prefixes() {
     let app = TestApp::spawn().await;
-    app.sign_up("owner@crm-search.example.eu").await;
-    let bearer = token(&app, "owner@crm-search.example.eu").await;
-    call(
-        &app,
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-search.example.eu").await;
+    app.call_api(
         &bearer,
         Method::POST,
         "/api/v1/contacts",
         Some(json!({ "first_name": "François", "last_name": "Lefèvre" })),
     )
     .await;
-    call(&app, &bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Société Générale d'Électricité" })))
+    app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Société Générale d'Électricité" })))
         .await;
-    call(&app, &bearer, Method::POST, "/api/v1/leads", Some(json!({ "company_name": "Boulangerie Dupont" }))).await;
-    call(&app, &bearer, Method::POST, "/api/v1/deals", Some(json!({ "name": "Renouvellement parc Lefebvre" }))).await;
+    app.call_api(&bearer, Method::POST, "/api/v1/leads", Some(json!({ "company_name": "Boulangerie Dupont" }))).await;
+    app.call_api(&bearer, Method::POST, "/api/v1/deals", Some(json!({ "name": "Renouvellement parc Lefebvre" }))).await;
 
     for (query, expected) in [
         ("francois", "François Lefèvre"),
@@ -352,11 +282,11 @@ async fn search_folds_accents_and_tolerates_typos_and_prefixes() {
         ("renouvelement", "Renouvellement parc Lefebvre"),
     ] {
         let (status, hits) =
-            call(&app, &bearer, Method::GET, &format!("/api/v1/search?q={}", urlencode(query)), None).await;
+            app.call_api(&bearer, Method::GET, &format!("/api/v1/search?q={}", percent_encode(query)), None).await;
         assert_eq!(status, 200, "{hits}");
         assert_eq!(hits[0]["display_name"], expected, "query {query:?}: {hits}");
     }
-    let (status, _) = call(&app, &bearer, Method::GET, "/api/v1/search?q=a", None).await;
+    let (status, _) = app.call_api(&bearer, Method::GET, "/api/v1/search?q=a", None).await;
     assert_eq!(status, 422, "one character is too short to search");
 }
 
@@ -365,32 +295,32 @@ async fn search_folds_accents_and_tolerates_typos_and_prefixes() {
 #[tokio::test]
 async fn deals_move_across_the_board_and_close_when_won() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@crm-deals.example.eu").await;
-    let bearer = token(&app, "owner@crm-deals.example.eu").await;
-    let (status, pipelines) = call(&app, &bearer, Method::GET, "/api/v1/pipelines", None).await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-deals.example.eu").await;
+    let (status, pipelines) = app.call_api(&bearer, Method::GET, "/api/v1/pipelines", None).await;
     assert_eq!(status, 200);
     let pipeline = pipelines[0]["pipeline_id"].as_str().unwrap().to_string();
     let stages = pipelines[0]["stages"].as_array().unwrap().clone();
     let won = stages.iter().find(|s| s["outcome"] == "won").unwrap()["stage_id"].as_str().unwrap().to_string();
 
     for amount in ["12 500,50", "1000"] {
-        let (status, deal) =
-            call(&app, &bearer, Method::POST, "/api/v1/deals", Some(json!({ "name": "Parc", "amount": amount }))).await;
+        let (status, deal) = app
+            .call_api(&bearer, Method::POST, "/api/v1/deals", Some(json!({ "name": "Parc", "amount": amount })))
+            .await;
         assert_eq!(status, 201, "{deal}");
         assert_eq!(deal["record"]["stage_id"], stages[0]["stage_id"], "a new deal starts in the first stage");
     }
-    let (_, board) = call(&app, &bearer, Method::GET, &format!("/api/v1/pipelines/{pipeline}/board"), None).await;
+    let (_, board) = app.call_api(&bearer, Method::GET, &format!("/api/v1/pipelines/{pipeline}/board"), None).await;
     assert_eq!(board["columns"][0]["count"], 2);
     assert_eq!(board["columns"][0]["totals"]["EUR"], "13500.50");
     let deal = board["columns"][0]["deals"][0]["id"].as_str().unwrap().to_string();
 
-    let (status, moved) =
-        call(&app, &bearer, Method::POST, &format!("/api/v1/deals/{deal}/move"), Some(json!({ "stage_id": won })))
-            .await;
+    let (status, moved) = app
+        .call_api(&bearer, Method::POST, &format!("/api/v1/deals/{deal}/move"), Some(json!({ "stage_id": won })))
+        .await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(moved["stage_id"], won);
     assert!(moved["closed_at"].is_string(), "a won deal is closed: {moved}");
-    let (_, board) = call(&app, &bearer, Method::GET, &format!("/api/v1/pipelines/{pipeline}/board"), None).await;
+    let (_, board) = app.call_api(&bearer, Method::GET, &format!("/api/v1/pipelines/{pipeline}/board"), None).await;
     let won_column = board["columns"].as_array().unwrap().iter().find(|c| c["stage_id"] == won).unwrap().clone();
     assert_eq!(won_column["count"], 1);
     assert_eq!(board["columns"][0]["count"], 1);
@@ -408,9 +338,7 @@ async fn deals_move_across_the_board_and_close_when_won() {
     assert_eq!(moves, 1);
 
     // A stage holding deals cannot be removed; a stage of another pipeline is refused.
-    let (status, other) = call(
-        &app,
-        &bearer,
+    let (status, other) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/pipelines",
         Some(json!({ "name": "Partenariats", "stages": [{ "name": "Contact" }, { "name": "Signé", "outcome": "won", "probability": 100 }] })),
@@ -418,14 +346,14 @@ async fn deals_move_across_the_board_and_close_when_won() {
     .await;
     assert_eq!(status, 201, "{other}");
     let foreign_stage = other["stages"][0]["stage_id"].as_str().unwrap();
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/deals",
-        Some(json!({ "name": "Mauvais", "pipeline_id": pipeline, "stage_id": foreign_stage })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/deals",
+            Some(json!({ "name": "Mauvais", "pipeline_id": pipeline, "stage_id": foreign_stage })),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("stage_id".into(), "stage_not_in_pipeline".into())]);
     let keep: Vec<Value> = stages
@@ -433,9 +361,9 @@ async fn deals_move_across_the_board_and_close_when_won() {
         .filter(|s| s["stage_id"] != won)
         .map(|s| json!({ "stage_id": s["stage_id"], "name": s["name"], "outcome": s["outcome"] }))
         .collect();
-    let (status, problem) =
-        call(&app, &bearer, Method::PATCH, &format!("/api/v1/pipelines/{pipeline}"), Some(json!({ "stages": keep })))
-            .await;
+    let (status, problem) = app
+        .call_api(&bearer, Method::PATCH, &format!("/api/v1/pipelines/{pipeline}"), Some(json!({ "stages": keep })))
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(field_codes(&problem), vec![("stages".into(), "stage_in_use".into())]);
 }
@@ -444,85 +372,81 @@ async fn deals_move_across_the_board_and_close_when_won() {
 #[tokio::test]
 async fn custom_fields_are_validated_filtered_and_sorted() {
     let app = TestApp::spawn().await;
-    app.sign_up("owner@crm-custom.example.eu").await;
-    let bearer = token(&app, "owner@crm-custom.example.eu").await;
-    let (status, field) = call(
-        &app,
-        &bearer,
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-custom.example.eu").await;
+    let (status, field) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/custom-fields",
         Some(json!({ "object_type": "contact", "key": "tier", "label": "Niveau", "kind": "select", "options": ["gold", "silver"], "required": true })),
     )
     .await;
     assert_eq!(status, 201, "{field}");
-    call(
-        &app,
+    app.call_api(
         &bearer,
         Method::POST,
         "/api/v1/custom-fields",
         Some(json!({ "object_type": "contact", "key": "score", "label": "Score", "kind": "number" })),
     )
     .await;
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/custom-fields",
-        Some(json!({ "object_type": "contact", "key": "email", "label": "Dup", "kind": "select" })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/custom-fields",
+            Some(json!({ "object_type": "contact", "key": "email", "label": "Dup", "kind": "select" })),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("key".into(), "reserved".into()), ("options".into(), "required".into())]);
 
     let (status, problem) =
-        call(&app, &bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Sans niveau" }))).await;
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Sans niveau" }))).await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("custom.tier".into(), "required".into())]);
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "last_name": "Mauvais", "custom": { "tier": "bronze", "score": "beaucoup" } })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "last_name": "Mauvais", "custom": { "tier": "bronze", "score": "beaucoup" } })),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(
         field_codes(&problem),
         vec![("custom.score".into(), "invalid_number".into()), ("custom.tier".into(), "invalid_choice".into())]
     );
     for (name, tier, score) in [("A", "gold", 30), ("B", "silver", 5), ("C", "gold", 12)] {
-        let (status, body) = call(
-            &app,
-            &bearer,
-            Method::POST,
-            "/api/v1/contacts",
-            Some(json!({ "last_name": name, "custom": { "tier": tier, "score": score.to_string() } })),
-        )
-        .await;
+        let (status, body) = app
+            .call_api(
+                &bearer,
+                Method::POST,
+                "/api/v1/contacts",
+                Some(json!({ "last_name": name, "custom": { "tier": tier, "score": score.to_string() } })),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
     }
     let filters = json!([{ "field": "custom.tier", "op": "eq", "value": "gold" }]).to_string();
-    let (status, page) = call(
-        &app,
-        &bearer,
-        Method::GET,
-        &format!("/api/v1/contacts?sort=custom.score&filters={}", urlencode(&filters)),
-        None,
-    )
-    .await;
+    let (status, page) = app
+        .call_api(
+            &bearer,
+            Method::GET,
+            &format!("/api/v1/contacts?sort=custom.score&filters={}", percent_encode(&filters)),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     let names: Vec<&str> = page["items"].as_array().unwrap().iter().map(|i| i["last_name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["C", "A"], "gold only, by numeric score (12 before 30)");
     let id = page["items"][0]["id"].as_str().unwrap();
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::PATCH,
-        &format!("/api/v1/contacts/{id}"),
-        Some(json!({ "custom": { "tier": null } })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::PATCH,
+            &format!("/api/v1/contacts/{id}"),
+            Some(json!({ "custom": { "tier": null } })),
+        )
+        .await;
     assert_eq!(status, 422, "a required custom field cannot be cleared");
     assert_eq!(field_codes(&problem), vec![("custom.tier".into(), "required".into())]);
 }
@@ -533,22 +457,22 @@ async fn custom_fields_are_validated_filtered_and_sorted() {
 async fn visibility_own_limits_users_in_the_database_query_path() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@crm-vis.example.eu").await;
-    let user_id = add_member(&app, org, "user@crm-vis.example.eu", Role::User).await;
-    add_member(&app, org, "manager@crm-vis.example.eu", Role::Manager).await;
-    let owner = token(&app, "owner@crm-vis.example.eu").await;
-    let user = token(&app, "user@crm-vis.example.eu").await;
-    let manager = token(&app, "manager@crm-vis.example.eu").await;
+    let user_id = app.add_member(org, "user@crm-vis.example.eu", Role::User).await;
+    app.add_member(org, "manager@crm-vis.example.eu", Role::Manager).await;
+    let owner = app.access_token("owner@crm-vis.example.eu").await;
+    let user = app.access_token("user@crm-vis.example.eu").await;
+    let manager = app.access_token("manager@crm-vis.example.eu").await;
 
     let (_, theirs) =
-        call(&app, &owner, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Owned by owner" }))).await;
+        app.call_api(&owner, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Owned by owner" }))).await;
     let (_, mine) =
-        call(&app, &user, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Owned by user" }))).await;
+        app.call_api(&user, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Owned by user" }))).await;
     let theirs = theirs["id"].as_str().unwrap().to_string();
     let mine = mine["id"].as_str().unwrap().to_string();
     let list = |bearer: String| {
         let app = &app;
         async move {
-            let (_, page) = call(app, &bearer, Method::GET, "/api/v1/contacts", None).await;
+            let (_, page) = app.call_api(&bearer, Method::GET, "/api/v1/contacts", None).await;
             let mut names: Vec<String> = page["items"]
                 .as_array()
                 .unwrap()
@@ -561,29 +485,29 @@ async fn visibility_own_limits_users_in_the_database_query_path() {
     };
     assert_eq!(list(user.clone()).await.len(), 2, "the default is that everyone sees all");
 
-    let (status, body) =
-        call(&app, &manager, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "contact": "own" } })))
-            .await;
+    let (status, body) = app
+        .call_api(&manager, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "contact": "own" } })))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(list(user.clone()).await, vec!["Owned by user"]);
     assert_eq!(list(manager.clone()).await.len(), 2);
     assert_eq!(list(owner.clone()).await.len(), 2);
     for (method, body) in [(Method::GET, None), (Method::PATCH, Some(json!({ "title": "x" }))), (Method::DELETE, None)]
     {
-        let (status, _) = call(&app, &user, method.clone(), &format!("/api/v1/contacts/{theirs}"), body).await;
+        let (status, _) = app.call_api(&user, method.clone(), &format!("/api/v1/contacts/{theirs}"), body).await;
         assert_eq!(status, 404, "{method} on a record the user cannot see");
     }
-    let (status, hits) = call(&app, &user, Method::GET, "/api/v1/search?q=owned", None).await;
+    let (status, hits) = app.call_api(&user, Method::GET, "/api/v1/search?q=owned", None).await;
     assert_eq!(status, 200);
     assert_eq!(hits.as_array().unwrap().len(), 1, "search respects visibility too: {hits}");
-    let (status, problem) = call(
-        &app,
-        &user,
-        Method::PATCH,
-        &format!("/api/v1/contacts/{mine}"),
-        Some(json!({ "owner_id": Uuid::now_v7() })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &user,
+            Method::PATCH,
+            &format!("/api/v1/contacts/{mine}"),
+            Some(json!({ "owner_id": Uuid::now_v7() })),
+        )
+        .await;
     assert_eq!(status, 422, "{problem}");
 
     // Shared with a department the user belongs to: visible.
@@ -603,20 +527,21 @@ async fn visibility_own_limits_users_in_the_database_query_path() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let (status, _) = call(
-        &app,
-        &owner,
-        Method::PATCH,
-        &format!("/api/v1/contacts/{theirs}"),
-        Some(json!({ "department_id": department })),
-    )
-    .await;
+    let (status, _) = app
+        .call_api(
+            &owner,
+            Method::PATCH,
+            &format!("/api/v1/contacts/{theirs}"),
+            Some(json!({ "department_id": department })),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list(user.clone()).await, vec!["Owned by owner", "Owned by user"]);
 
     // Users cannot change the setting.
-    let (status, _) =
-        call(&app, &user, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "contact": "all" } }))).await;
+    let (status, _) = app
+        .call_api(&user, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "contact": "all" } })))
+        .await;
     assert_eq!(status, 403);
 }
 
@@ -626,55 +551,55 @@ async fn visibility_own_limits_users_in_the_database_query_path() {
 async fn deletes_follow_the_matrix_and_bulk_delete_is_confirmed() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@crm-del.example.eu").await;
-    add_member(&app, org, "user@crm-del.example.eu", Role::User).await;
-    let owner = token(&app, "owner@crm-del.example.eu").await;
-    let user = token(&app, "user@crm-del.example.eu").await;
-    let (_, a) = call(&app, &owner, Method::POST, "/api/v1/companies", Some(json!({ "name": "Owner's" }))).await;
-    let (_, b) = call(&app, &user, Method::POST, "/api/v1/companies", Some(json!({ "name": "User's" }))).await;
+    app.add_member(org, "user@crm-del.example.eu", Role::User).await;
+    let owner = app.access_token("owner@crm-del.example.eu").await;
+    let user = app.access_token("user@crm-del.example.eu").await;
+    let (_, a) = app.call_api(&owner, Method::POST, "/api/v1/companies", Some(json!({ "name": "Owner's" }))).await;
+    let (_, b) = app.call_api(&user, Method::POST, "/api/v1/companies", Some(json!({ "name": "User's" }))).await;
     let (a, b) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
-    let (status, _) = call(&app, &user, Method::DELETE, &format!("/api/v1/companies/{a}"), None).await;
+    let (status, _) = app.call_api(&user, Method::DELETE, &format!("/api/v1/companies/{a}"), None).await;
     assert_eq!(status, 404, "a user cannot delete a record they do not own");
-    let (status, _) = call(&app, &user, Method::DELETE, &format!("/api/v1/companies/{b}"), None).await;
+    let (status, _) = app.call_api(&user, Method::DELETE, &format!("/api/v1/companies/{b}"), None).await;
     assert_eq!(status, 204);
-    let (status, _) = call(
-        &app,
-        &user,
-        Method::POST,
-        "/api/v1/companies/bulk",
-        Some(json!({ "action": "delete", "ids": [a], "confirm": 1 })),
-    )
-    .await;
+    let (status, _) = app
+        .call_api(
+            &user,
+            Method::POST,
+            "/api/v1/companies/bulk",
+            Some(json!({ "action": "delete", "ids": [a], "confirm": 1 })),
+        )
+        .await;
     assert_eq!(status, 403);
-    let (status, problem) = call(
-        &app,
-        &owner,
-        Method::POST,
-        "/api/v1/companies/bulk",
-        Some(json!({ "action": "delete", "ids": [a], "confirm": 2 })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            "/api/v1/companies/bulk",
+            Some(json!({ "action": "delete", "ids": [a], "confirm": 2 })),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("confirm".into(), "confirmation_mismatch".into())]);
-    assert_eq!(count(&app, org, "companies").await, 1);
-    let (status, _) = call(
-        &app,
-        &owner,
-        Method::POST,
-        "/api/v1/companies/bulk",
-        Some(json!({ "action": "update", "ids": [a], "changes": { "city": "Lyon" } })),
-    )
-    .await;
+    assert_eq!(app.count_table_in_org(org, "companies").await, 1);
+    let (status, _) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            "/api/v1/companies/bulk",
+            Some(json!({ "action": "update", "ids": [a], "changes": { "city": "Lyon" } })),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &app,
-        &owner,
-        Method::POST,
-        "/api/v1/companies/bulk",
-        Some(json!({ "action": "delete", "ids": [a], "confirm": 1 })),
-    )
-    .await;
+    let (status, _) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            "/api/v1/companies/bulk",
+            Some(json!({ "action": "delete", "ids": [a], "confirm": 1 })),
+        )
+        .await;
     assert_eq!(status, 200);
-    assert_eq!(count(&app, org, "companies").await, 0);
+    assert_eq!(app.count_table_in_org(org, "companies").await, 0);
 }
 
 /// P0-21 for the CRM: another organization's member reaches none of these records by id.
@@ -683,25 +608,25 @@ async fn p0_21_crm_records_are_isolated_between_organizations() {
     let app = TestApp::spawn().await;
     app.sign_up("owner@crm-iso-a.example.eu").await;
     app.sign_up("owner@crm-iso-b.example.eu").await;
-    let a = token(&app, "owner@crm-iso-a.example.eu").await;
-    let b = token(&app, "owner@crm-iso-b.example.eu").await;
+    let a = app.access_token("owner@crm-iso-a.example.eu").await;
+    let b = app.access_token("owner@crm-iso-b.example.eu").await;
     for (path, body) in [
         ("contacts", json!({ "last_name": "Secret" })),
         ("companies", json!({ "name": "Secret SA" })),
         ("leads", json!({ "last_name": "Secret" })),
         ("deals", json!({ "name": "Secret deal" })),
     ] {
-        let (status, created) = call(&app, &a, Method::POST, &format!("/api/v1/{path}"), Some(body)).await;
+        let (status, created) = app.call_api(&a, Method::POST, &format!("/api/v1/{path}"), Some(body)).await;
         assert_eq!(status, 201, "{created}");
         let id = created["id"].as_str().unwrap();
         for (method, body) in [(Method::GET, None), (Method::PATCH, Some(json!({}))), (Method::DELETE, None)] {
-            let (status, _) = call(&app, &b, method.clone(), &format!("/api/v1/{path}/{id}"), body).await;
+            let (status, _) = app.call_api(&b, method.clone(), &format!("/api/v1/{path}/{id}"), body).await;
             assert_eq!(status, 404, "{method} /api/v1/{path}/{{id}} of another org");
         }
-        let (_, page) = call(&app, &b, Method::GET, &format!("/api/v1/{path}"), None).await;
+        let (_, page) = app.call_api(&b, Method::GET, &format!("/api/v1/{path}"), None).await;
         assert_eq!(page["items"], json!([]), "{path}");
     }
-    let (_, hits) = call(&app, &b, Method::GET, "/api/v1/search?q=secret", None).await;
+    let (_, hits) = app.call_api(&b, Method::GET, "/api/v1/search?q=secret", None).await;
     assert_eq!(hits, json!([]));
 }
 
@@ -710,8 +635,7 @@ async fn p0_21_crm_records_are_isolated_between_organizations() {
 #[tokio::test]
 async fn p0_04_pages_create_list_open_and_move_records() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@crm-pages.example.eu").await;
-    let browser = app.browser_login("owner@crm-pages.example.eu", PASSWORD).await;
+    let (org, _, browser) = app.sign_up_and_log_in("owner@crm-pages.example.eu").await;
     let csrf = browser.csrf_token("/crm/contacts/new").await;
 
     let response = browser
@@ -724,7 +648,7 @@ async fn p0_04_pages_create_list_open_and_move_records() {
     let html = response.text().await.unwrap();
     assert!(html.contains("Enter an email address like name@example.com."), "the field's problem is shown");
     assert!(html.contains("value=\"Jeanne\""), "what was typed is kept");
-    assert_eq!(count(&app, org, "contacts").await, 0);
+    assert_eq!(app.count_table_in_org(org, "contacts").await, 0);
 
     let response = browser
         .post_form(
@@ -771,13 +695,13 @@ async fn p0_04_pages_create_list_open_and_move_records() {
         .to_string();
     let board = browser.get("/crm/deals/board").await.text().await.unwrap();
     assert!(board.contains("Équipement Moreau") || board.contains("&#201;quipement Moreau"));
-    let bearer = token(&app, "owner@crm-pages.example.eu").await;
-    let (_, pipelines) = call(&app, &bearer, Method::GET, "/api/v1/pipelines", None).await;
+    let bearer = app.access_token("owner@crm-pages.example.eu").await;
+    let (_, pipelines) = app.call_api(&bearer, Method::GET, "/api/v1/pipelines", None).await;
     let last_open = pipelines[0]["stages"][3]["stage_id"].as_str().unwrap().to_string();
     let response =
         browser.post_form(&format!("/crm/deals/{deal}/move"), &[("csrf", &csrf), ("stage_id", &last_open)]).await;
     assert_eq!(response.status(), 303);
-    let (_, moved) = call(&app, &bearer, Method::GET, &format!("/api/v1/deals/{deal}"), None).await;
+    let (_, moved) = app.call_api(&bearer, Method::GET, &format!("/api/v1/deals/{deal}"), None).await;
     assert_eq!(moved["stage_id"], last_open.as_str());
 
     let response =
@@ -791,8 +715,8 @@ async fn p0_04_pages_create_list_open_and_move_records() {
 async fn crm_settings_pages_configure_visibility_fields_and_pipelines() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@crm-settings.example.eu").await;
-    add_member(&app, org, "manager@crm-settings.example.eu", Role::Manager).await;
-    add_member(&app, org, "user@crm-settings.example.eu", Role::User).await;
+    app.add_member(org, "manager@crm-settings.example.eu", Role::Manager).await;
+    app.add_member(org, "user@crm-settings.example.eu", Role::User).await;
     let manager = app.browser_login("manager@crm-settings.example.eu", PASSWORD).await;
     let csrf = manager.csrf_token("/settings/crm").await;
 
@@ -850,8 +774,8 @@ async fn crm_settings_pages_configure_visibility_fields_and_pipelines() {
         .await;
     assert_eq!(response.status(), 303);
 
-    let bearer = token(&app, "manager@crm-settings.example.eu").await;
-    let (_, visibility) = call(&app, &bearer, Method::GET, "/api/v1/crm/visibility", None).await;
+    let bearer = app.access_token("manager@crm-settings.example.eu").await;
+    let (_, visibility) = app.call_api(&bearer, Method::GET, "/api/v1/crm/visibility", None).await;
     assert_eq!(visibility["modes"], json!({ "company": "all", "contact": "all", "deal": "own", "lead": "own" }));
 
     let user = app.browser_login("user@crm-settings.example.eu", PASSWORD).await;
@@ -863,8 +787,7 @@ async fn crm_settings_pages_configure_visibility_fields_and_pipelines() {
 #[tokio::test]
 async fn idempotency_key_makes_creating_posts_safe_to_retry() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@crm-idem.example.eu").await;
-    let bearer = token(&app, "owner@crm-idem.example.eu").await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-idem.example.eu").await;
     let post = |body: Value, key: Option<&'static str>| {
         let app = &app;
         let bearer = bearer.clone();
@@ -883,7 +806,7 @@ async fn idempotency_key_makes_creating_posts_safe_to_retry() {
     let (second_status, second) = post(body.clone(), Some("retry-1")).await;
     assert_eq!((first_status, second_status), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first["id"], second["id"], "the retry is answered with the first record");
-    assert_eq!(count(&app, org, "contacts").await, 1);
+    assert_eq!(app.count_table_in_org(org, "contacts").await, 1);
 
     let (status, problem) = post(json!({ "last_name": "Other" }), Some("retry-1")).await;
     assert_eq!(status, 422);
@@ -894,7 +817,7 @@ async fn idempotency_key_makes_creating_posts_safe_to_retry() {
     assert_eq!(status, 422);
     let (status, _) = post(json!({ "email": "fixed@idem.example.eu" }), Some("retry-2")).await;
     assert_eq!(status, 201);
-    assert_eq!(count(&app, org, "contacts").await, 2);
+    assert_eq!(app.count_table_in_org(org, "contacts").await, 2);
 }
 
 /// Issue #4 item 1: a contact works for several companies with a role at each; a deal involves
@@ -904,39 +827,40 @@ async fn contacts_link_to_companies_and_deals_with_roles() {
     let app = TestApp::spawn().await;
     app.sign_up("owner@crm-links.example.eu").await;
     app.sign_up("owner@crm-links-other.example.eu").await;
-    let bearer = token(&app, "owner@crm-links.example.eu").await;
-    let other = token(&app, "owner@crm-links-other.example.eu").await;
+    let bearer = app.access_token("owner@crm-links.example.eu").await;
+    let other = app.access_token("owner@crm-links-other.example.eu").await;
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();
     let (_, contact) =
-        call(&app, &bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Roux" }))).await;
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Roux" }))).await;
     let (_, a) =
-        call(&app, &bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Transports Roux" }))).await;
-    let (_, b) = call(&app, &bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Roux Holding" }))).await;
-    let (_, deal) =
-        call(&app, &bearer, Method::POST, "/api/v1/deals", Some(json!({ "name": "Flotte", "company_id": id(&a) })))
-            .await;
+        app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Transports Roux" }))).await;
+    let (_, b) =
+        app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Roux Holding" }))).await;
+    let (_, deal) = app
+        .call_api(&bearer, Method::POST, "/api/v1/deals", Some(json!({ "name": "Flotte", "company_id": id(&a) })))
+        .await;
     let (contact, a, b, deal) = (id(&contact), id(&a), id(&b), id(&deal["record"]));
     for (company, role) in [(&a, "DAF"), (&b, "Administratrice")] {
-        let (status, _) = call(
-            &app,
-            &bearer,
-            Method::PUT,
-            &format!("/api/v1/contacts/{contact}/companies/{company}"),
-            Some(json!({ "role": role, "is_primary": company == &a })),
-        )
-        .await;
+        let (status, _) = app
+            .call_api(
+                &bearer,
+                Method::PUT,
+                &format!("/api/v1/contacts/{contact}/companies/{company}"),
+                Some(json!({ "role": role, "is_primary": company == &a })),
+            )
+            .await;
         assert_eq!(status, 204);
     }
-    let (status, _) = call(
-        &app,
-        &bearer,
-        Method::PUT,
-        &format!("/api/v1/deals/{deal}/contacts/{contact}"),
-        Some(json!({ "role": "Décideuse" })),
-    )
-    .await;
+    let (status, _) = app
+        .call_api(
+            &bearer,
+            Method::PUT,
+            &format!("/api/v1/deals/{deal}/contacts/{contact}"),
+            Some(json!({ "role": "Décideuse" })),
+        )
+        .await;
     assert_eq!(status, 204);
-    let (_, related) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{contact}/related"), None).await;
+    let (_, related) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{contact}/related"), None).await;
     let mut seen: Vec<(String, String)> = related
         .as_array()
         .unwrap()
@@ -952,26 +876,26 @@ async fn contacts_link_to_companies_and_deals_with_roles() {
             ("Transports Roux".to_string(), "DAF".to_string()),
         ]
     );
-    let (_, company_side) = call(&app, &bearer, Method::GET, &format!("/api/v1/companies/{a}/related"), None).await;
+    let (_, company_side) = app.call_api(&bearer, Method::GET, &format!("/api/v1/companies/{a}/related"), None).await;
     assert_eq!(company_side.as_array().unwrap().len(), 2, "its contact and its deal: {company_side}");
 
-    let (status, problem) = call(
-        &app,
-        &bearer,
-        Method::PUT,
-        &format!("/api/v1/contacts/{contact}/companies/{}", Uuid::now_v7()),
-        Some(json!({})),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::PUT,
+            &format!("/api/v1/contacts/{contact}/companies/{}", Uuid::now_v7()),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("company_id".into(), "not_found".into())]);
     let (status, _) =
-        call(&app, &other, Method::PUT, &format!("/api/v1/contacts/{contact}/companies/{a}"), Some(json!({}))).await;
+        app.call_api(&other, Method::PUT, &format!("/api/v1/contacts/{contact}/companies/{a}"), Some(json!({}))).await;
     assert_eq!(status, 404, "another organization cannot link our records");
     let (status, _) =
-        call(&app, &bearer, Method::DELETE, &format!("/api/v1/contacts/{contact}/companies/{b}"), None).await;
+        app.call_api(&bearer, Method::DELETE, &format!("/api/v1/contacts/{contact}/companies/{b}"), None).await;
     assert_eq!(status, 204);
-    let (_, related) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{contact}/related"), None).await;
+    let (_, related) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{contact}/related"), None).await;
     assert_eq!(related.as_array().unwrap().len(), 2);
 
     let browser = app.browser_login("owner@crm-links.example.eu", PASSWORD).await;
@@ -987,28 +911,26 @@ async fn contacts_link_to_companies_and_deals_with_roles() {
 async fn saved_views_are_personal_or_shared_and_reopen_the_list() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@crm-views.example.eu").await;
-    add_member(&app, org, "user@crm-views.example.eu", Role::User).await;
-    let owner = token(&app, "owner@crm-views.example.eu").await;
-    let user = token(&app, "user@crm-views.example.eu").await;
+    app.add_member(org, "user@crm-views.example.eu", Role::User).await;
+    let owner = app.access_token("owner@crm-views.example.eu").await;
+    let user = app.access_token("user@crm-views.example.eu").await;
     for (name, city) in [("Alpha", "Lyon"), ("Beta", "Paris"), ("Gamma", "Lyon")] {
-        call(&app, &owner, Method::POST, "/api/v1/companies", Some(json!({ "name": name, "city": city }))).await;
+        app.call_api(&owner, Method::POST, "/api/v1/companies", Some(json!({ "name": name, "city": city }))).await;
     }
     let view = json!({ "object_type": "company", "name": "Lyon", "shared": true,
                        "filters": [{ "field": "city", "op": "eq", "value": "Lyon" }], "sort": "-name", "columns": ["name", "city"] });
-    let (status, shared) = call(&app, &owner, Method::POST, "/api/v1/views", Some(view)).await;
+    let (status, shared) = app.call_api(&owner, Method::POST, "/api/v1/views", Some(view)).await;
     assert_eq!(status, 201, "{shared}");
-    let (status, personal) = call(
-        &app,
-        &owner,
-        Method::POST,
-        "/api/v1/views",
-        Some(json!({ "object_type": "company", "name": "Mine", "filters": [] })),
-    )
-    .await;
+    let (status, personal) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            "/api/v1/views",
+            Some(json!({ "object_type": "company", "name": "Mine", "filters": [] })),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (status, problem) = call(
-        &app,
-        &owner,
+    let (status, problem) = app.call_api(&owner,
         Method::POST,
         "/api/v1/views",
         Some(json!({ "object_type": "company", "name": "Bad", "filters": [{ "field": "shoe", "op": "eq", "value": 1 }], "columns": ["nope"] })),
@@ -1020,14 +942,14 @@ async fn saved_views_are_personal_or_shared_and_reopen_the_list() {
         vec![("columns.0".into(), "unknown_field".into()), ("filters.0.field".into(), "unknown_field".into())]
     );
 
-    let (_, seen_by_user) = call(&app, &user, Method::GET, "/api/v1/views", None).await;
+    let (_, seen_by_user) = app.call_api(&user, Method::GET, "/api/v1/views", None).await;
     let names: Vec<&str> = seen_by_user.as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["Lyon"], "a personal view is not shown to others");
     let shared_id = shared["view_id"].as_str().unwrap();
-    let (status, _) = call(&app, &user, Method::DELETE, &format!("/api/v1/views/{shared_id}"), None).await;
+    let (status, _) = app.call_api(&user, Method::DELETE, &format!("/api/v1/views/{shared_id}"), None).await;
     assert_eq!(status, 403, "a user cannot delete someone else's shared view");
     let personal_id = personal["view_id"].as_str().unwrap();
-    let (status, _) = call(&app, &user, Method::DELETE, &format!("/api/v1/views/{personal_id}"), None).await;
+    let (status, _) = app.call_api(&user, Method::DELETE, &format!("/api/v1/views/{personal_id}"), None).await;
     assert_eq!(status, 404);
 
     let browser = app.browser_login("user@crm-views.example.eu", PASSWORD).await;
@@ -1045,13 +967,13 @@ async fn saved_views_are_personal_or_shared_and_reopen_the_list() {
 async fn p0_12_visibility_matrix_for_every_object_type_mode_and_role() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@crm-vismatrix.example.eu").await;
-    add_member(&app, org, "manager@crm-vismatrix.example.eu", Role::Manager).await;
-    add_member(&app, org, "user@crm-vismatrix.example.eu", Role::User).await;
-    let owner = token(&app, "owner@crm-vismatrix.example.eu").await;
+    app.add_member(org, "manager@crm-vismatrix.example.eu", Role::Manager).await;
+    app.add_member(org, "user@crm-vismatrix.example.eu", Role::User).await;
+    let owner = app.access_token("owner@crm-vismatrix.example.eu").await;
     let tokens = [
         (Role::Owner, owner.clone()),
-        (Role::Manager, token(&app, "manager@crm-vismatrix.example.eu").await),
-        (Role::User, token(&app, "user@crm-vismatrix.example.eu").await),
+        (Role::Manager, app.access_token("manager@crm-vismatrix.example.eu").await),
+        (Role::User, app.access_token("user@crm-vismatrix.example.eu").await),
     ];
     let mut records = Vec::new();
     for (plural, body) in [
@@ -1060,20 +982,20 @@ async fn p0_12_visibility_matrix_for_every_object_type_mode_and_role() {
         ("companies", json!({ "name": "Matrix" })),
         ("deals", json!({ "name": "Matrix" })),
     ] {
-        let (status, created) = call(&app, &owner, Method::POST, &format!("/api/v1/{plural}"), Some(body)).await;
+        let (status, created) = app.call_api(&owner, Method::POST, &format!("/api/v1/{plural}"), Some(body)).await;
         assert_eq!(status, 201);
         records.push((plural, created["id"].as_str().unwrap().to_string()));
     }
     let mut mismatches = Vec::new();
     for mode in ["all", "own"] {
         let modes = json!({ "modes": { "lead": mode, "contact": mode, "company": mode, "deal": mode } });
-        let (status, _) = call(&app, &owner, Method::PUT, "/api/v1/crm/visibility", Some(modes)).await;
+        let (status, _) = app.call_api(&owner, Method::PUT, "/api/v1/crm/visibility", Some(modes)).await;
         assert_eq!(status, 200);
         for (role, bearer) in &tokens {
             for (plural, id) in &records {
                 let expected = if *role == Role::User && mode == "own" { 404 } else { 200 };
-                let (status, _) = call(&app, bearer, Method::GET, &format!("/api/v1/{plural}/{id}"), None).await;
-                let (_, page) = call(&app, bearer, Method::GET, &format!("/api/v1/{plural}"), None).await;
+                let (status, _) = app.call_api(bearer, Method::GET, &format!("/api/v1/{plural}/{id}"), None).await;
+                let (_, page) = app.call_api(bearer, Method::GET, &format!("/api/v1/{plural}"), None).await;
                 let listed = page["items"].as_array().unwrap().len();
                 if status.as_u16() != expected || listed != usize::from(expected == 200) {
                     mismatches
@@ -1093,19 +1015,19 @@ async fn notes_tasks_and_activities_make_a_safe_timeline() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@crm-work.example.eu").await;
     app.sign_up("owner@crm-work-other.example.eu").await;
-    add_member(&app, org, "user@crm-work.example.eu", Role::User).await;
-    let owner = token(&app, "owner@crm-work.example.eu").await;
-    let other = token(&app, "owner@crm-work-other.example.eu").await;
-    let user = token(&app, "user@crm-work.example.eu").await;
+    app.add_member(org, "user@crm-work.example.eu", Role::User).await;
+    let owner = app.access_token("owner@crm-work.example.eu").await;
+    let other = app.access_token("owner@crm-work-other.example.eu").await;
+    let user = app.access_token("user@crm-work.example.eu").await;
     let (_, contact) =
-        call(&app, &owner, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Timeline" }))).await;
+        app.call_api(&owner, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Timeline" }))).await;
     let id = contact["id"].as_str().unwrap().to_string();
 
     let hostile = "**Important** <script>alert(1)</script> <img src=\"https://tracker.example/p.gif\"> \
                    <a href=\"javascript:alert(1)\" onclick=\"x()\">clic</a> [site](https://exemple.fr)";
-    let (status, note) =
-        call(&app, &owner, Method::POST, &format!("/api/v1/contacts/{id}/notes"), Some(json!({ "body": hostile })))
-            .await;
+    let (status, note) = app
+        .call_api(&owner, Method::POST, &format!("/api/v1/contacts/{id}/notes"), Some(json!({ "body": hostile })))
+        .await;
     assert_eq!(status, 201, "{note}");
     let html = note["html"].as_str().unwrap();
     assert!(html.contains("<strong>Important</strong>"), "{html}");
@@ -1115,73 +1037,75 @@ async fn notes_tasks_and_activities_make_a_safe_timeline() {
     assert!(html.contains("rel=\"noopener noreferrer nofollow\""), "{html}");
 
     app.clock.advance(time::Duration::minutes(1));
-    let (status, _) = call(
-        &app,
-        &owner,
-        Method::POST,
-        &format!("/api/v1/contacts/{id}/activities"),
-        Some(json!({ "kind": "call", "subject": "Premier appel", "outcome": "joint", "duration_minutes": 12 })),
-    )
-    .await;
+    let (status, _) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/contacts/{id}/activities"),
+            Some(json!({ "kind": "call", "subject": "Premier appel", "outcome": "joint", "duration_minutes": 12 })),
+        )
+        .await;
     assert_eq!(status, 201);
     app.clock.advance(time::Duration::minutes(1));
-    let (status, task) = call(
-        &app,
-        &owner,
-        Method::POST,
-        &format!("/api/v1/contacts/{id}/tasks"),
-        Some(json!({ "title": "Envoyer la proposition", "due_at": "2026-12-01T09:00:00Z" })),
-    )
-    .await;
+    let (status, task) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/contacts/{id}/tasks"),
+            Some(json!({ "title": "Envoyer la proposition", "due_at": "2026-12-01T09:00:00Z" })),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (status, problem) = call(
-        &app,
-        &owner,
-        Method::POST,
-        &format!("/api/v1/contacts/{id}/activities"),
-        Some(json!({ "kind": "fax", "duration_minutes": 5000 })),
-    )
-    .await;
+    let (status, problem) = app
+        .call_api(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/contacts/{id}/activities"),
+            Some(json!({ "kind": "fax", "duration_minutes": 5000 })),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(
         field_codes(&problem),
         vec![("duration_minutes".into(), "invalid_duration".into()), ("kind".into(), "invalid_choice".into())]
     );
     let task_id = task["task_id"].as_str().unwrap();
-    let (status, _) =
-        call(&app, &owner, Method::PATCH, &format!("/api/v1/tasks/{task_id}"), Some(json!({ "status": "done" }))).await;
+    let (status, _) = app
+        .call_api(&owner, Method::PATCH, &format!("/api/v1/tasks/{task_id}"), Some(json!({ "status": "done" })))
+        .await;
     assert_eq!(status, 204);
 
-    let (status, timeline) = call(&app, &owner, Method::GET, &format!("/api/v1/contacts/{id}/timeline"), None).await;
+    let (status, timeline) = app.call_api(&owner, Method::GET, &format!("/api/v1/contacts/{id}/timeline"), None).await;
     assert_eq!(status, 200, "{timeline}");
     let kinds: Vec<&str> =
         timeline["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["task", "activity", "note", "change"], "newest first");
     assert_eq!(timeline["entries"][0]["data"]["status"], "done");
-    let (_, first) = call(&app, &owner, Method::GET, &format!("/api/v1/contacts/{id}/timeline?limit=2"), None).await;
+    let (_, first) = app.call_api(&owner, Method::GET, &format!("/api/v1/contacts/{id}/timeline?limit=2"), None).await;
     let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, rest) = call(
-        &app,
-        &owner,
-        Method::GET,
-        &format!("/api/v1/contacts/{id}/timeline?limit=2&before={}", urlencode(cursor)),
-        None,
-    )
-    .await;
+    let (_, rest) = app
+        .call_api(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/contacts/{id}/timeline?limit=2&before={}", percent_encode(cursor)),
+            None,
+        )
+        .await;
     let rest_kinds: Vec<&str> =
         rest["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(rest_kinds, vec!["note", "change"]);
 
-    let (status, _) = call(&app, &other, Method::GET, &format!("/api/v1/contacts/{id}/timeline"), None).await;
+    let (status, _) = app.call_api(&other, Method::GET, &format!("/api/v1/contacts/{id}/timeline"), None).await;
     assert_eq!(status, 404, "another organization");
     let (status, _) =
-        call(&app, &other, Method::POST, &format!("/api/v1/contacts/{id}/notes"), Some(json!({ "body": "x" }))).await;
+        app.call_api(&other, Method::POST, &format!("/api/v1/contacts/{id}/notes"), Some(json!({ "body": "x" }))).await;
     assert_eq!(status, 404);
-    call(&app, &owner, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "contact": "own" } }))).await;
-    let (status, _) = call(&app, &user, Method::GET, &format!("/api/v1/contacts/{id}/timeline"), None).await;
+    app.call_api(&owner, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "contact": "own" } }))).await;
+    let (status, _) = app.call_api(&user, Method::GET, &format!("/api/v1/contacts/{id}/timeline"), None).await;
     assert_eq!(status, 404, "a record the user cannot see has no visible timeline");
-    let (status, _) =
-        call(&app, &user, Method::PATCH, &format!("/api/v1/tasks/{task_id}"), Some(json!({ "status": "open" }))).await;
+    let (status, _) = app
+        .call_api(&user, Method::PATCH, &format!("/api/v1/tasks/{task_id}"), Some(json!({ "status": "open" })))
+        .await;
     assert_eq!(status, 404);
 
     let browser = app.browser_login("owner@crm-work.example.eu", PASSWORD).await;
@@ -1200,39 +1124,36 @@ async fn notes_tasks_and_activities_make_a_safe_timeline() {
 #[tokio::test]
 async fn merging_duplicates_keeps_relations_history_and_chosen_values() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@crm-merge.example.eu").await;
-    let bearer = token(&app, "owner@crm-merge.example.eu").await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-merge.example.eu").await;
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();
-    let (_, keep) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "last_name": "Dupont", "email": "old@dupont.fr", "title": "CEO" })),
-    )
-    .await;
-    let (_, dup) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/contacts",
-        Some(json!({ "last_name": "Dupont", "email": "new@dupont.fr", "phone": "0611223344" })),
-    )
-    .await;
+    let (_, keep) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "last_name": "Dupont", "email": "old@dupont.fr", "title": "CEO" })),
+        )
+        .await;
+    let (_, dup) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "last_name": "Dupont", "email": "new@dupont.fr", "phone": "0611223344" })),
+        )
+        .await;
     let (keep, dup) = (id(&keep), id(&dup));
     let (_, company) =
-        call(&app, &bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Dupont SA" }))).await;
+        app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Dupont SA" }))).await;
     let company = id(&company);
-    call(
-        &app,
+    app.call_api(
         &bearer,
         Method::PUT,
         &format!("/api/v1/contacts/{dup}/companies/{company}"),
         Some(json!({ "role": "DG" })),
     )
     .await;
-    call(
-        &app,
+    app.call_api(
         &bearer,
         Method::POST,
         &format!("/api/v1/contacts/{dup}/notes"),
@@ -1240,28 +1161,28 @@ async fn merging_duplicates_keeps_relations_history_and_chosen_values() {
     )
     .await;
 
-    let (status, problem) =
-        call(&app, &bearer, Method::POST, &format!("/api/v1/contacts/{keep}/merge"), Some(json!({ "other_id": keep })))
-            .await;
+    let (status, problem) = app
+        .call_api(&bearer, Method::POST, &format!("/api/v1/contacts/{keep}/merge"), Some(json!({ "other_id": keep })))
+        .await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("other_id".into(), "same_record".into())]);
-    let (status, merged) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        &format!("/api/v1/contacts/{keep}/merge"),
-        Some(json!({ "other_id": dup, "keep": { "email": "other", "phone": "other", "title": "this" } })),
-    )
-    .await;
+    let (status, merged) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            &format!("/api/v1/contacts/{keep}/merge"),
+            Some(json!({ "other_id": dup, "keep": { "email": "other", "phone": "other", "title": "this" } })),
+        )
+        .await;
     assert_eq!(status, 200, "{merged}");
     assert_eq!(merged["email"], "new@dupont.fr", "the chosen email moved over");
     assert_eq!(merged["phone"], "+33611223344");
     assert_eq!(merged["title"], "CEO");
-    let (status, _) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{dup}"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{dup}"), None).await;
     assert_eq!(status, 404, "the duplicate is gone");
-    let (_, related) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{keep}/related"), None).await;
+    let (_, related) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{keep}/related"), None).await;
     assert_eq!(related[0]["display_name"], "Dupont SA", "its company link moved");
-    let (_, timeline) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{keep}/timeline"), None).await;
+    let (_, timeline) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{keep}/timeline"), None).await;
     let entries = timeline["entries"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["kind"] == "note" && e["data"]["body"] == "Note du doublon"), "its note moved");
     assert!(entries.iter().any(|e| e["kind"] == "change" && e["data"]["action"] == "merged"));
@@ -1283,11 +1204,8 @@ async fn merging_duplicates_keeps_relations_history_and_chosen_values() {
 #[tokio::test]
 async fn converting_a_lead_creates_contact_company_and_deal_at_once() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("owner@crm-convert.example.eu").await;
-    let bearer = token(&app, "owner@crm-convert.example.eu").await;
-    let (_, lead) = call(
-        &app,
-        &bearer,
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-convert.example.eu").await;
+    let (_, lead) = app.call_api(&bearer,
         Method::POST,
         "/api/v1/leads",
         Some(json!({ "first_name": "Inès", "last_name": "Fabre", "email": "ines@cafe-fabre.fr", "company_name": "Café Fabre",
@@ -1295,50 +1213,55 @@ async fn converting_a_lead_creates_contact_company_and_deal_at_once() {
     )
     .await;
     let lead = lead["id"].as_str().unwrap().to_string();
-    call(&app, &bearer, Method::POST, &format!("/api/v1/leads/{lead}/notes"), Some(json!({ "body": "Vue au salon" })))
-        .await;
-
-    let (status, problem) = call(
-        &app,
+    app.call_api(
         &bearer,
         Method::POST,
-        &format!("/api/v1/leads/{lead}/convert"),
-        Some(json!({ "deal": { "fields": { "name": "Machine à café", "amount": "beaucoup" } } })),
+        &format!("/api/v1/leads/{lead}/notes"),
+        Some(json!({ "body": "Vue au salon" })),
     )
     .await;
+
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            &format!("/api/v1/leads/{lead}/convert"),
+            Some(json!({ "deal": { "fields": { "name": "Machine à café", "amount": "beaucoup" } } })),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(field_codes(&problem), vec![("deal.amount".into(), "invalid_amount".into())]);
     for table in ["contacts", "companies", "deals"] {
-        assert_eq!(count(&app, org, table).await, 0, "nothing half-converted in {table}");
+        assert_eq!(app.count_table_in_org(org, table).await, 0, "nothing half-converted in {table}");
     }
 
-    let (status, converted) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        &format!("/api/v1/leads/{lead}/convert"),
-        Some(json!({ "deal": { "fields": { "name": "Machine à café", "amount": "3200" } } })),
-    )
-    .await;
+    let (status, converted) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            &format!("/api/v1/leads/{lead}/convert"),
+            Some(json!({ "deal": { "fields": { "name": "Machine à café", "amount": "3200" } } })),
+        )
+        .await;
     assert_eq!(status, 200, "{converted}");
     let contact = converted["contact_id"].as_str().unwrap();
-    let (_, contact_record) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{contact}"), None).await;
+    let (_, contact_record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{contact}"), None).await;
     assert_eq!(contact_record["email"], "ines@cafe-fabre.fr");
-    let (_, related) = call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{contact}/related"), None).await;
+    let (_, related) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{contact}/related"), None).await;
     let mut names: Vec<&str> =
         related.as_array().unwrap().iter().map(|r| r["display_name"].as_str().unwrap()).collect();
     names.sort();
     assert_eq!(names, vec!["Café Fabre", "Machine à café"]);
-    let (_, lead_record) = call(&app, &bearer, Method::GET, &format!("/api/v1/leads/{lead}"), None).await;
+    let (_, lead_record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/leads/{lead}"), None).await;
     assert_eq!(lead_record["status"], "converted");
     assert_eq!(lead_record["converted_contact_id"], contact);
     assert_eq!(lead_record["utm_source"], "newsletter", "the lead keeps its attribution");
-    let (_, lead_timeline) = call(&app, &bearer, Method::GET, &format!("/api/v1/leads/{lead}/timeline"), None).await;
+    let (_, lead_timeline) = app.call_api(&bearer, Method::GET, &format!("/api/v1/leads/{lead}/timeline"), None).await;
     assert!(lead_timeline["entries"].as_array().unwrap().iter().any(|e| e["data"]["body"] == "Vue au salon"));
     let (_, contact_timeline) =
-        call(&app, &bearer, Method::GET, &format!("/api/v1/contacts/{contact}/timeline"), None).await;
+        app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{contact}/timeline"), None).await;
     assert!(contact_timeline["entries"].as_array().unwrap().iter().any(|e| e["data"]["action"] == "converted"));
     let (status, _) =
-        call(&app, &bearer, Method::POST, &format!("/api/v1/leads/{lead}/convert"), Some(json!({}))).await;
+        app.call_api(&bearer, Method::POST, &format!("/api/v1/leads/{lead}/convert"), Some(json!({}))).await;
     assert_eq!(status, 409, "a lead converts once");
 }

@@ -5,71 +5,19 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use kernel::authz::Role;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use testkit::db::{DatabaseScan, find_in_database};
+use testkit::members::{access_token_of, refresh_token_of};
 use testkit::{PASSWORD, TestApp};
 use time::Duration;
 use uuid::Uuid;
 
-use crate::identity_signup::find_in_database;
-
-/// Adds an active member with `role` to `org` directly (invitations are tested elsewhere).
-async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) -> Uuid {
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let now = app.clock.now();
-    let user = Uuid::now_v7();
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    sqlx::query(
-        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
-                            adult_attested_at, created_at, updated_at)
-         values ($1, $2, $3, 'Test', 'Member', 'Sales', $4, $5, $6, $6, $6)",
-    )
-    .bind(org)
-    .bind(user)
-    .bind(email)
-    .bind(role.as_str())
-    .bind(hash)
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    user
-}
-
 async fn sql(app: &TestApp, statement: &str, user: Uuid) {
     let mut db = app.superuser_connection().await;
     sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).bind(user).execute(&mut db).await.unwrap();
-}
-
-/// POST /api/v1/auth/token; asserts success and returns the body.
-async fn tokens(app: &TestApp, email: &str) -> Value {
-    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": PASSWORD })).await;
-    assert_eq!(response.status(), 200, "token: {}", response.text().await.unwrap_or_default());
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    response.json().await.unwrap()
-}
-
-async fn refresh(app: &TestApp, refresh_token: &str) -> reqwest::Response {
-    app.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": refresh_token })).await
-}
-
-fn access(pair: &Value) -> String {
-    pair["access_token"].as_str().unwrap().to_string()
-}
-
-fn refresh_of(pair: &Value) -> String {
-    pair["refresh_token"].as_str().unwrap().to_string()
-}
-
-async fn get_with(app: &TestApp, path: &str, bearer: &str) -> reqwest::Response {
-    app.http.get(app.url(path)).bearer_auth(bearer).send().await.unwrap()
-}
-
-async fn me(app: &TestApp, bearer: &str) -> reqwest::Response {
-    get_with(app, "/api/v1/me", bearer).await
 }
 
 /// Asserts the API's answer to a credential that authenticates nobody: 401 problem+json with a
@@ -105,10 +53,10 @@ fn b64(value: &Value) -> String {
 async fn p1_13_token_endpoint_issues_a_pair_and_me_answers() {
     let app = TestApp::spawn().await;
     let (org, user) = app.sign_up("ada@api.example.eu").await;
-    let pair = tokens(&app, "ada@api.example.eu").await;
+    let pair = app.token_pair("ada@api.example.eu", PASSWORD).await;
     assert_eq!(pair["token_type"], "Bearer");
     assert_eq!(pair["expires_in"], 900);
-    let jwt = access(&pair);
+    let jwt = access_token_of(&pair);
     let header: Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
     assert_eq!(header["alg"], "HS256");
@@ -124,7 +72,7 @@ async fn p1_13_token_endpoint_issues_a_pair_and_me_answers() {
     assert!(claims["fam"].as_str().unwrap().parse::<Uuid>().is_ok());
     assert_eq!(claims["iat"].as_i64().unwrap(), app.clock.now().unix_timestamp());
 
-    let response = me(&app, &jwt).await;
+    let response = app.me(&jwt).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(
@@ -154,7 +102,7 @@ async fn p1_13_token_endpoint_issues_a_pair_and_me_answers() {
     let browser = app.browser_login("ada@api.example.eu", PASSWORD).await;
     assert_eq!(browser.get("/dashboard").await.status(), 200);
     assert_eq!(browser.get("/api/v1/me").await.status(), 401, "the session cookie authenticated the API");
-    let page = get_with(&app, "/dashboard", &jwt).await;
+    let page = app.get_with_bearer(&jwt, "/dashboard").await;
     assert_eq!(page.status(), 303, "a bearer token opened a page");
 }
 
@@ -166,8 +114,8 @@ async fn p1_13_token_endpoint_issues_a_pair_and_me_answers() {
 async fn p1_13_jwt_attacks_are_refused() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@jwt.example.eu").await;
-    let jwt = access(&tokens(&app, "ada@jwt.example.eu").await);
-    assert_eq!(me(&app, &jwt).await.status(), 200);
+    let jwt = access_token_of(&app.token_pair("ada@jwt.example.eu", PASSWORD).await);
+    assert_eq!(app.me(&jwt).await.status(), 200);
     let claims = claims_of(&jwt);
     let parts: Vec<&str> = jwt.split('.').collect();
     let with = |field: &str, value: Value| {
@@ -178,7 +126,7 @@ async fn p1_13_jwt_attacks_are_refused() {
 
     // The control: a token we sign ourselves with the right claims is accepted, so each refusal
     // below is due to the one thing changed.
-    assert_eq!(me(&app, &sign(&app, Algorithm::HS256, &claims)).await.status(), 200);
+    assert_eq!(app.me(&sign(&app, Algorithm::HS256, &claims)).await.status(), 200);
 
     let mut without_exp = claims.clone();
     without_exp.as_object_mut().unwrap().remove("exp");
@@ -211,16 +159,16 @@ async fn p1_13_jwt_attacks_are_refused() {
         ("garbage", "not-a-jwt".to_string()),
     ];
     for (what, token) in attacks {
-        assert_refused(me(&app, &token).await, what).await;
+        assert_refused(app.me(&token).await, what).await;
     }
     // A malformed Authorization header is refused too, not served as anonymous.
     let basic = app.http.get(app.url("/api/v1/me")).header("authorization", "Basic YWRhOnB3").send().await.unwrap();
     assert_refused(basic, "Basic scheme").await;
 
     // Expiry is checked against the application clock, not the system clock.
-    assert_eq!(me(&app, &jwt).await.status(), 200);
+    assert_eq!(app.me(&jwt).await.status(), 200);
     app.clock.advance(Duration::minutes(16));
-    assert_refused(me(&app, &jwt).await, "expired").await;
+    assert_refused(app.me(&jwt).await, "expired").await;
 }
 
 /// P1-13: revocation takes effect before expiry: an access token issued before the member's
@@ -229,8 +177,8 @@ async fn p1_13_jwt_attacks_are_refused() {
 async fn p1_13_tokens_not_before_revokes_unexpired_access_tokens() {
     let app = TestApp::spawn().await;
     let (_, user) = app.sign_up("ada@nbf.example.eu").await;
-    let jwt = access(&tokens(&app, "ada@nbf.example.eu").await);
-    assert_eq!(me(&app, &jwt).await.status(), 200);
+    let jwt = access_token_of(&app.token_pair("ada@nbf.example.eu", PASSWORD).await);
+    assert_eq!(app.me(&jwt).await.status(), 200);
     // Set by hand, one second after issue: the token is refused although it has 15 minutes left.
     app.clock.advance(Duration::seconds(1));
     let mut db = app.superuser_connection().await;
@@ -240,21 +188,22 @@ async fn p1_13_tokens_not_before_revokes_unexpired_access_tokens() {
         .execute(&mut db)
         .await
         .unwrap();
-    assert_refused(me(&app, &jwt).await, "issued before tokens_not_before").await;
+    assert_refused(app.me(&jwt).await, "issued before tokens_not_before").await;
     // A token issued later works.
     app.clock.advance(Duration::seconds(1));
-    let pair = tokens(&app, "ada@nbf.example.eu").await;
-    assert_eq!(me(&app, &access(&pair)).await.status(), 200);
+    let pair = app.token_pair("ada@nbf.example.eu", PASSWORD).await;
+    assert_eq!(app.me(&access_token_of(&pair)).await.status(), 200);
 
     // Log out everywhere: the caller's tokens, refresh families and browser sessions all end.
     let browser = app.browser_login("ada@nbf.example.eu", PASSWORD).await;
-    let other = tokens(&app, "ada@nbf.example.eu").await;
+    let other = app.token_pair("ada@nbf.example.eu", PASSWORD).await;
     app.clock.advance(Duration::seconds(1));
-    let response = app.http.post(app.url("/api/v1/auth/logout-all")).bearer_auth(access(&pair)).send().await.unwrap();
+    let response =
+        app.http.post(app.url("/api/v1/auth/logout-all")).bearer_auth(access_token_of(&pair)).send().await.unwrap();
     assert_eq!(response.status(), 204);
-    assert_refused(me(&app, &access(&pair)).await, "after logout-all").await;
-    assert_refused(me(&app, &access(&other)).await, "other login after logout-all").await;
-    assert_eq!(refresh(&app, &refresh_of(&other)).await.status(), 401);
+    assert_refused(app.me(&access_token_of(&pair)).await, "after logout-all").await;
+    assert_refused(app.me(&access_token_of(&other)).await, "other login after logout-all").await;
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&other)).await.status(), 401);
     assert_eq!(browser.get("/dashboard").await.status(), 303, "browser session survived logout-all");
     let tnb: Option<time::OffsetDateTime> =
         sqlx::query_scalar("select tokens_not_before from users where user_id = $1")
@@ -271,16 +220,16 @@ async fn p1_13_tokens_not_before_revokes_unexpired_access_tokens() {
 async fn p1_13_refresh_rotates_on_every_use() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@rotate.example.eu").await;
-    let first = tokens(&app, "ada@rotate.example.eu").await;
+    let first = app.token_pair("ada@rotate.example.eu", PASSWORD).await;
     app.clock.advance(Duration::minutes(10));
-    let response = refresh(&app, &refresh_of(&first)).await;
+    let response = app.refresh_tokens(&refresh_token_of(&first)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let second: Value = response.json().await.unwrap();
-    assert_ne!(refresh_of(&second), refresh_of(&first));
-    assert_eq!(claims_of(&access(&second))["fam"], claims_of(&access(&first))["fam"], "same family");
-    assert_eq!(me(&app, &access(&second)).await.status(), 200);
-    let third = refresh(&app, &refresh_of(&second)).await;
+    assert_ne!(refresh_token_of(&second), refresh_token_of(&first));
+    assert_eq!(claims_of(&access_token_of(&second))["fam"], claims_of(&access_token_of(&first))["fam"], "same family");
+    assert_eq!(app.me(&access_token_of(&second)).await.status(), 200);
+    let third = app.refresh_tokens(&refresh_token_of(&second)).await;
     assert_eq!(third.status(), 200);
 
     let mut db = app.superuser_connection().await;
@@ -289,16 +238,16 @@ async fn p1_13_refresh_rotates_on_every_use() {
         .await
         .unwrap();
     assert_eq!(hashes.len(), 3);
-    assert_eq!(hashes[0], Sha256::digest(refresh_of(&first).as_bytes()).to_vec());
-    let (found, scanned) = find_in_database(&mut db, &refresh_of(&first)).await;
-    assert!(scanned > 10 && found.is_empty(), "refresh token stored in clear: {found:?}");
+    assert_eq!(hashes[0], Sha256::digest(refresh_token_of(&first).as_bytes()).to_vec());
+    let DatabaseScan { found, scanned } = find_in_database(&mut db, &refresh_token_of(&first)).await;
+    assert!(scanned.len() > 10 && found.is_empty(), "refresh token stored in clear: {found:?}");
     let used: i64 = sqlx::query_scalar("select count(*) from refresh_tokens where used_at is not null")
         .fetch_one(&mut db)
         .await
         .unwrap();
     assert_eq!(used, 2);
-    assert_eq!(refresh(&app, "").await.status(), 401);
-    assert_eq!(refresh(&app, "never-issued").await.status(), 401);
+    assert_eq!(app.refresh_tokens("").await.status(), 401);
+    assert_eq!(app.refresh_tokens("never-issued").await.status(), 401);
 }
 
 /// P1-13: presenting a spent refresh token again revokes its whole family — the token issued in
@@ -308,19 +257,19 @@ async fn p1_13_refresh_rotates_on_every_use() {
 async fn p1_13_refresh_reuse_revokes_the_family_audits_and_notifies() {
     let app = TestApp::spawn_with_mail().await;
     let (_, user) = app.sign_up("ada@reuse.example.eu").await;
-    let stolen = tokens(&app, "ada@reuse.example.eu").await;
-    let other_device = tokens(&app, "ada@reuse.example.eu").await;
-    let rotated: Value = refresh(&app, &refresh_of(&stolen)).await.json().await.unwrap();
-    assert_eq!(me(&app, &access(&rotated)).await.status(), 200);
+    let stolen = app.token_pair("ada@reuse.example.eu", PASSWORD).await;
+    let other_device = app.token_pair("ada@reuse.example.eu", PASSWORD).await;
+    let rotated: Value = app.refresh_tokens(&refresh_token_of(&stolen)).await.json().await.unwrap();
+    assert_eq!(app.me(&access_token_of(&rotated)).await.status(), 200);
 
-    assert_eq!(refresh(&app, &refresh_of(&stolen)).await.status(), 401, "reuse accepted");
-    assert_eq!(refresh(&app, &refresh_of(&rotated)).await.status(), 401, "family not revoked");
-    assert_refused(me(&app, &access(&rotated)).await, "access token of a revoked family").await;
-    assert_eq!(me(&app, &access(&other_device)).await.status(), 200, "another family was revoked");
-    assert_eq!(refresh(&app, &refresh_of(&other_device)).await.status(), 200);
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&stolen)).await.status(), 401, "reuse accepted");
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&rotated)).await.status(), 401, "family not revoked");
+    assert_refused(app.me(&access_token_of(&rotated)).await, "access token of a revoked family").await;
+    assert_eq!(app.me(&access_token_of(&other_device)).await.status(), 200, "another family was revoked");
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&other_device)).await.status(), 200);
 
     let mut db = app.superuser_connection().await;
-    let family: Uuid = claims_of(&access(&stolen))["fam"].as_str().unwrap().parse().unwrap();
+    let family: Uuid = claims_of(&access_token_of(&stolen))["fam"].as_str().unwrap().parse().unwrap();
     let events: Vec<(String, Option<Uuid>, Value)> = sqlx::query_as(
         "select actor_kind, target_id, payload from audit_events where action = 'auth.refresh_reuse_detected'",
     )
@@ -353,11 +302,12 @@ async fn p1_13_refresh_reuse_revokes_the_family_audits_and_notifies() {
 async fn p1_13_logout_revokes_the_family() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@logout.example.eu").await;
-    let pair = tokens(&app, "ada@logout.example.eu").await;
-    let response = app.http.post(app.url("/api/v1/auth/logout")).bearer_auth(access(&pair)).send().await.unwrap();
+    let pair = app.token_pair("ada@logout.example.eu", PASSWORD).await;
+    let response =
+        app.http.post(app.url("/api/v1/auth/logout")).bearer_auth(access_token_of(&pair)).send().await.unwrap();
     assert_eq!(response.status(), 204);
-    assert_refused(me(&app, &access(&pair)).await, "access token after logout").await;
-    assert_eq!(refresh(&app, &refresh_of(&pair)).await.status(), 401);
+    assert_refused(app.me(&access_token_of(&pair)).await, "access token after logout").await;
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&pair)).await.status(), 401);
     let mut db = app.superuser_connection().await;
     let logged: i64 = sqlx::query_scalar("select count(*) from audit_events where action = 'auth.api_logout'")
         .fetch_one(&mut db)
@@ -373,25 +323,29 @@ async fn p1_13_logout_revokes_the_family() {
 async fn p1_13_refresh_families_have_idle_and_absolute_lifetimes() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@idle.example.eu").await;
-    let idle = tokens(&app, "ada@idle.example.eu").await;
-    let mut busy = refresh_of(&tokens(&app, "ada@idle.example.eu").await);
+    let idle = app.token_pair("ada@idle.example.eu", PASSWORD).await;
+    let mut busy = refresh_token_of(&app.token_pair("ada@idle.example.eu", PASSWORD).await);
     app.clock.advance(Duration::days(6));
-    busy = refresh_of(&refresh(&app, &busy).await.json::<Value>().await.unwrap());
+    busy = refresh_token_of(&app.refresh_tokens(&busy).await.json::<Value>().await.unwrap());
     app.clock.advance(Duration::days(1) + Duration::minutes(1));
-    assert_eq!(refresh(&app, &refresh_of(&idle)).await.status(), 401, "idle family still alive after 7 days");
+    assert_eq!(
+        app.refresh_tokens(&refresh_token_of(&idle)).await.status(),
+        401,
+        "idle family still alive after 7 days"
+    );
     // Used every 6 days, a family still ends 30 days after its login.
     for _ in 0..3 {
-        let response = refresh(&app, &busy).await;
+        let response = app.refresh_tokens(&busy).await;
         assert_eq!(response.status(), 200);
-        busy = refresh_of(&response.json::<Value>().await.unwrap());
+        busy = refresh_token_of(&response.json::<Value>().await.unwrap());
         app.clock.advance(Duration::days(6));
     }
     // Day 25 (7 + 6 × 3): still within 30 days.
-    let response = refresh(&app, &busy).await;
+    let response = app.refresh_tokens(&busy).await;
     assert_eq!(response.status(), 200);
-    busy = refresh_of(&response.json::<Value>().await.unwrap());
+    busy = refresh_token_of(&response.json::<Value>().await.unwrap());
     app.clock.advance(Duration::days(5) + Duration::minutes(1));
-    assert_eq!(refresh(&app, &busy).await.status(), 401, "family outlived 30 days");
+    assert_eq!(app.refresh_tokens(&busy).await.status(), 401, "family outlived 30 days");
 }
 
 /// Creates an API key through the API with `bearer`; returns the response.
@@ -412,7 +366,7 @@ async fn new_key(app: &TestApp, bearer: &str, role: &str) -> Value {
 async fn p1_14_api_keys_are_stored_only_as_hashes_and_work() {
     let app = TestApp::spawn().await;
     let (org, user) = app.sign_up("ada@keys.example.eu").await;
-    let jwt = access(&tokens(&app, "ada@keys.example.eu").await);
+    let jwt = access_token_of(&app.token_pair("ada@keys.example.eu", PASSWORD).await);
     let created = new_key(&app, &jwt, "manager").await;
     let key = created["key"].as_str().unwrap().to_string();
     let prefix = created["prefix"].as_str().unwrap().to_string();
@@ -422,14 +376,14 @@ async fn p1_14_api_keys_are_stored_only_as_hashes_and_work() {
 
     let mut db = app.superuser_connection().await;
     for needle in [key.as_str(), secret_part] {
-        let (found, scanned) = find_in_database(&mut db, needle).await;
-        assert!(scanned > 10 && found.is_empty(), "API key stored in clear: {found:?}");
+        let DatabaseScan { found, scanned } = find_in_database(&mut db, needle).await;
+        assert!(scanned.len() > 10 && found.is_empty(), "API key stored in clear: {found:?}");
     }
     let stored: (Vec<u8>, String, String) =
         sqlx::query_as("select key_hash, prefix, scope from api_keys").fetch_one(&mut db).await.unwrap();
     assert_eq!(stored, (Sha256::digest(key.as_bytes()).to_vec(), prefix.clone(), "manager".to_string()));
 
-    let response = me(&app, &key).await;
+    let response = app.me(&key).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(
@@ -440,7 +394,7 @@ async fn p1_14_api_keys_are_stored_only_as_hashes_and_work() {
         sqlx::query_scalar("select last_used_at from api_keys").fetch_one(&mut db).await.unwrap();
     assert_eq!(last_used, Some(app.clock.now()));
 
-    let list = get_with(&app, "/api/v1/api-keys", &key).await;
+    let list = app.get_with_bearer(&key, "/api/v1/api-keys").await;
     assert_eq!(list.status(), 200);
     let text = list.text().await.unwrap();
     assert!(!text.contains(secret_part), "the list shows the secret");
@@ -452,7 +406,7 @@ async fn p1_14_api_keys_are_stored_only_as_hashes_and_work() {
 
     // A key with a wrong secret but a real prefix authenticates nobody.
     let forged = format!("rk_{prefix}_{}", "A".repeat(43));
-    assert_refused(me(&app, &forged).await, "forged secret").await;
+    assert_refused(app.me(&forged).await, "forged secret").await;
 }
 
 /// P1-14: a revoked key and an expired key are refused (401), and so is the key of a deactivated
@@ -461,13 +415,13 @@ async fn p1_14_api_keys_are_stored_only_as_hashes_and_work() {
 async fn p1_14_revoked_expired_and_orphaned_keys_are_refused() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("ada@revoke.example.eu").await;
-    let jwt = access(&tokens(&app, "ada@revoke.example.eu").await);
+    let jwt = access_token_of(&app.token_pair("ada@revoke.example.eu", PASSWORD).await);
     let revoked = new_key(&app, &jwt, "user").await;
-    assert_eq!(me(&app, revoked["key"].as_str().unwrap()).await.status(), 200);
+    assert_eq!(app.me(revoked["key"].as_str().unwrap()).await.status(), 200);
     let path = format!("/api/v1/api-keys/{}", revoked["id"].as_str().unwrap());
     let response = app.http.delete(app.url(&path)).bearer_auth(&jwt).send().await.unwrap();
     assert_eq!(response.status(), 204);
-    assert_refused(me(&app, revoked["key"].as_str().unwrap()).await, "revoked key").await;
+    assert_refused(app.me(revoked["key"].as_str().unwrap()).await, "revoked key").await;
     let again = app.http.delete(app.url(&path)).bearer_auth(&jwt).send().await.unwrap();
     assert_eq!(again.status(), 404);
 
@@ -476,17 +430,17 @@ async fn p1_14_revoked_expired_and_orphaned_keys_are_refused() {
     let expiring = create_key(&app, &jwt, json!({ "name": "Short", "role": "user", "expires_at": expires_at })).await;
     assert_eq!(expiring.status(), 201);
     let expiring: Value = expiring.json().await.unwrap();
-    assert_eq!(me(&app, expiring["key"].as_str().unwrap()).await.status(), 200);
+    assert_eq!(app.me(expiring["key"].as_str().unwrap()).await.status(), 200);
     app.clock.advance(Duration::hours(1));
-    assert_refused(me(&app, expiring["key"].as_str().unwrap()).await, "expired key").await;
+    assert_refused(app.me(expiring["key"].as_str().unwrap()).await, "expired key").await;
 
-    let manager = add_member(&app, org, "manager@revoke.example.eu", Role::Manager).await;
-    let manager_jwt = access(&tokens(&app, "manager@revoke.example.eu").await);
+    let manager = app.add_member(org, "manager@revoke.example.eu", Role::Manager).await;
+    let manager_jwt = access_token_of(&app.token_pair("manager@revoke.example.eu", PASSWORD).await);
     let orphan = new_key(&app, &manager_jwt, "user").await;
-    assert_eq!(me(&app, orphan["key"].as_str().unwrap()).await.status(), 200);
+    assert_eq!(app.me(orphan["key"].as_str().unwrap()).await.status(), 200);
     sql(&app, "update users set status = 'deactivated' where user_id = $1", manager).await;
-    assert_refused(me(&app, orphan["key"].as_str().unwrap()).await, "key of a deactivated creator").await;
-    assert_refused(me(&app, &manager_jwt).await, "access token of a deactivated member").await;
+    assert_refused(app.me(orphan["key"].as_str().unwrap()).await, "key of a deactivated creator").await;
+    assert_refused(app.me(&manager_jwt).await, "access token of a deactivated member").await;
 }
 
 /// P1-14: a key never acts above its creator: a `user`-scope key cannot manage keys (403), a
@@ -495,15 +449,15 @@ async fn p1_14_revoked_expired_and_orphaned_keys_are_refused() {
 async fn p1_14_a_key_never_exceeds_its_scope_or_its_creator() {
     let app = TestApp::spawn().await;
     let (org, owner) = app.sign_up("ada@scope.example.eu").await;
-    let jwt = access(&tokens(&app, "ada@scope.example.eu").await);
+    let jwt = access_token_of(&app.token_pair("ada@scope.example.eu", PASSWORD).await);
     let user_key = new_key(&app, &jwt, "user").await;
     let user_key = user_key["key"].as_str().unwrap();
     let response = create_key(&app, user_key, json!({ "name": "Escalate", "role": "user" })).await;
     assert_eq!(response.status(), 403);
-    assert_eq!(get_with(&app, "/api/v1/api-keys", user_key).await.status(), 403);
+    assert_eq!(app.get_with_bearer(user_key, "/api/v1/api-keys").await.status(), 403);
 
-    add_member(&app, org, "manager@scope.example.eu", Role::Manager).await;
-    let manager_jwt = access(&tokens(&app, "manager@scope.example.eu").await);
+    app.add_member(org, "manager@scope.example.eu", Role::Manager).await;
+    let manager_jwt = access_token_of(&app.token_pair("manager@scope.example.eu", PASSWORD).await);
     let response = create_key(&app, &manager_jwt, json!({ "name": "Escalate", "role": "owner" })).await;
     assert_eq!(response.status(), 422);
     let body: Value = response.json().await.unwrap();
@@ -517,14 +471,14 @@ async fn p1_14_a_key_never_exceeds_its_scope_or_its_creator() {
     // An owner-scope key of an owner later demoted to user acts as a user.
     let owner_key = new_key(&app, &jwt, "owner").await;
     let owner_key = owner_key["key"].as_str().unwrap();
-    let body: Value = me(&app, owner_key).await.json().await.unwrap();
+    let body: Value = app.me(owner_key).await.json().await.unwrap();
     assert_eq!(body["role"], "owner");
     sql(&app, "update users set org_role = 'user' where user_id = $1", owner.0).await;
-    let body: Value = me(&app, owner_key).await.json().await.unwrap();
+    let body: Value = app.me(owner_key).await.json().await.unwrap();
     assert_eq!(body["role"], "user");
     assert_eq!(create_key(&app, owner_key, json!({ "name": "x", "role": "user" })).await.status(), 403);
     // The access token issued while owner follows the demotion too.
-    let body: Value = me(&app, &jwt).await.json().await.unwrap();
+    let body: Value = app.me(&jwt).await.json().await.unwrap();
     assert_eq!(body["role"], "user");
 }
 
@@ -533,8 +487,7 @@ async fn p1_14_a_key_never_exceeds_its_scope_or_its_creator() {
 #[tokio::test]
 async fn p1_14_api_keys_page_creates_shows_once_and_revokes() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("ada@page.example.eu").await;
-    let browser = app.browser_login("ada@page.example.eu", PASSWORD).await;
+    let (org, _, browser) = app.sign_up_and_log_in("ada@page.example.eu").await;
     let csrf = browser.csrf_token("/settings/api-keys").await;
     let forged =
         browser.post_form("/settings/api-keys", &[("csrf", "wrong"), ("name", "CRM sync"), ("role", "user")]).await;
@@ -547,7 +500,7 @@ async fn p1_14_api_keys_page_creates_shows_once_and_revokes() {
     let key: String =
         html[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
     assert!(key.len() > 50, "{key}");
-    assert_eq!(me(&app, &key).await.status(), 200);
+    assert_eq!(app.me(&key).await.status(), 200);
     let listed = browser.get("/settings/api-keys").await.text().await.unwrap();
     assert!(listed.contains("CRM sync") && listed.contains(&key[..15]), "prefix not listed");
     assert!(!listed.contains(&key), "the page shows the key again");
@@ -559,9 +512,9 @@ async fn p1_14_api_keys_page_creates_shows_once_and_revokes() {
     let id: Uuid = sqlx::query_scalar("select key_id from api_keys").fetch_one(&mut db).await.unwrap();
     let revoked = browser.post_form(&format!("/settings/api-keys/{id}/revoke"), &[("csrf", &csrf)]).await;
     assert_eq!(revoked.status(), 303);
-    assert_refused(me(&app, &key).await, "key revoked on the page").await;
+    assert_refused(app.me(&key).await, "key revoked on the page").await;
 
-    add_member(&app, org, "user@page.example.eu", Role::User).await;
+    app.add_member(org, "user@page.example.eu", Role::User).await;
     let member = app.browser_login("user@page.example.eu", PASSWORD).await;
     assert_eq!(member.get("/settings/api-keys").await.status(), 403);
 }
@@ -591,22 +544,10 @@ async fn openapi_documents_bearer_authentication() {
 async fn an_api_key_cannot_log_its_creator_out_everywhere() {
     let app = TestApp::spawn().await;
     app.sign_up("owner@keys-logout.example.eu").await;
-    let token_response = app
-        .post_json("/api/v1/auth/token", &json!({ "email": "owner@keys-logout.example.eu", "password": PASSWORD }))
+    let access = app.access_token("owner@keys-logout.example.eu").await;
+    let (_, created) = app
+        .call_api(&access, Method::POST, "/api/v1/api-keys", Some(json!({ "name": "sync", "role": "manager" })))
         .await;
-    let token: Value = token_response.json().await.unwrap();
-    let access = token["access_token"].as_str().unwrap().to_string();
-    let created: Value = app
-        .http
-        .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(&access)
-        .json(&json!({ "name": "sync", "role": "manager" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     let key = created["key"].as_str().unwrap();
     let refused = app.http.post(app.url("/api/v1/auth/logout-all")).bearer_auth(key).send().await.unwrap();
     assert_eq!(refused.status(), 400);

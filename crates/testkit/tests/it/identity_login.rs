@@ -3,17 +3,11 @@
 //! and cross-site POSTs are refused before any handler runs.
 
 use sha2::{Digest, Sha256};
-use testkit::{Browser, TestApp};
+use testkit::db::{DatabaseScan, find_in_database};
+use testkit::http::header;
+use testkit::{Browser, SESSION_COOKIE, TestApp};
 use time::Duration;
 use uuid::Uuid;
-
-use crate::identity_signup::find_in_database;
-
-const SESSION: &str = "relais_session";
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
 
 /// A browser-like form POST built by hand: same-origin headers plus whatever `extra` adds.
 async fn post_login(app: &TestApp, email: &str, password: &str, extra: &[(&str, &str)]) -> reqwest::Response {
@@ -28,7 +22,7 @@ async fn post_login(app: &TestApp, email: &str, password: &str, extra: &[(&str, 
 async fn dashboard_with(app: &TestApp, token: &str) -> reqwest::Response {
     app.http
         .get(app.url("/dashboard"))
-        .header(reqwest::header::COOKIE, format!("{SESSION}={token}"))
+        .header(reqwest::header::COOKIE, format!("{SESSION_COOKIE}={token}"))
         .send()
         .await
         .expect("request")
@@ -52,11 +46,6 @@ async fn login_events(app: &TestApp) -> Vec<LoginEvent> {
     .fetch_all(&mut db)
     .await
     .unwrap()
-}
-
-async fn session_count(app: &TestApp) -> i64 {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar("select count(*) from sessions").fetch_one(&mut db).await.unwrap()
 }
 
 async fn session_exists(app: &TestApp, token: &str) -> bool {
@@ -147,8 +136,8 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!((events[0].user_id, events[0].outcome.as_str()), (user.0, "failure"));
     assert_eq!(events[0].ip.as_deref(), Some("127.0.0.1"));
-    assert_eq!(session_count(&app).await, 0);
-    assert!(browser.cookie(SESSION).is_none());
+    assert_eq!(app.select_i64("select count(*) from sessions").await, 0);
+    assert!(browser.cookie(SESSION_COOKIE).is_none());
 }
 
 /// Sessions are stored hashed: the row holds SHA-256 of the cookie value (32 bytes), and the
@@ -156,9 +145,8 @@ async fn wrong_password_and_unknown_email_get_the_same_answer() {
 #[tokio::test]
 async fn sessions_are_stored_only_as_a_sha256_of_the_cookie() {
     let app = TestApp::spawn().await;
-    app.sign_up("hashed@example.eu").await;
-    let browser = app.browser_login("hashed@example.eu", testkit::PASSWORD).await;
-    let token = browser.cookie(SESSION).expect("session cookie");
+    let (_, _, browser) = app.sign_up_and_log_in("hashed@example.eu").await;
+    let token = browser.cookie(SESSION_COOKIE).expect("session cookie");
     assert!(token.len() >= 43, "a session token should carry 256 random bits: {token}");
 
     let mut db = app.superuser_connection().await;
@@ -167,13 +155,13 @@ async fn sessions_are_stored_only_as_a_sha256_of_the_cookie() {
     assert_eq!(hashes[0].len(), 32);
     assert_eq!(hashes[0], Sha256::digest(token.as_bytes()).to_vec(), "token_hash is not SHA-256 of the cookie");
 
-    let (found, scanned) = find_in_database(&mut db, &token).await;
+    let DatabaseScan { found, scanned } = find_in_database(&mut db, &token).await;
     assert!(found.is_empty(), "the session token is stored in clear in {found:?}");
     // A prefix is enough to recognise a leaked token too.
-    let (found_prefix, _) = find_in_database(&mut db, &token[..20]).await;
+    let found_prefix = find_in_database(&mut db, &token[..20]).await.found;
     assert!(found_prefix.is_empty(), "part of the session token is stored in {found_prefix:?}");
-    let (control, _) = find_in_database(&mut db, "hashed@example.eu").await;
-    assert!(!control.is_empty() && scanned > 0, "the scan finds nothing at all");
+    let control = find_in_database(&mut db, "hashed@example.eu").await.found;
+    assert!(!control.is_empty() && !scanned.is_empty(), "the scan finds nothing at all");
 
     // And the hash alone, sent as a cookie, opens nothing.
     assert_eq!(dashboard_with(&app, &hex::encode(&hashes[0])).await.status(), 303);
@@ -185,9 +173,8 @@ async fn sessions_are_stored_only_as_a_sha256_of_the_cookie() {
 #[tokio::test]
 async fn logout_needs_the_csrf_token_and_ends_the_session() {
     let app = TestApp::spawn().await;
-    app.sign_up("bye@example.eu").await;
-    let browser = app.browser_login("bye@example.eu", testkit::PASSWORD).await;
-    let token = browser.cookie(SESSION).expect("session cookie");
+    let (_, _, browser) = app.sign_up_and_log_in("bye@example.eu").await;
+    let token = browser.cookie(SESSION_COOKIE).expect("session cookie");
     let csrf = browser.csrf_token("/dashboard").await;
     assert_eq!(csrf.len(), 64, "{csrf}");
     // The token of another session of the same member does not do.
@@ -211,9 +198,13 @@ async fn logout_needs_the_csrf_token_and_ends_the_session() {
     assert_eq!(response.status(), 303);
     assert_eq!(header(&response, "location"), "/login");
     let removal = header(&response, "set-cookie");
-    assert!(removal.starts_with(&format!("{SESSION}=;")), "the cookie is not cleared: {removal}");
+    assert!(removal.starts_with(&format!("{SESSION_COOKIE}=;")), "the cookie is not cleared: {removal}");
     assert!(!session_exists(&app, &token).await, "the session row survived logout");
-    assert_eq!(session_count(&app).await, 1, "logout ends this session only, not the member's other one");
+    assert_eq!(
+        app.select_i64("select count(*) from sessions").await,
+        1,
+        "logout ends this session only, not the member's other one"
+    );
 
     let old = dashboard_with(&app, &token).await;
     assert_eq!(old.status(), 303);
@@ -231,8 +222,7 @@ async fn logout_needs_the_csrf_token_and_ends_the_session() {
 #[tokio::test]
 async fn a_session_expires_after_twelve_hours() {
     let app = TestApp::spawn().await;
-    app.sign_up("late@example.eu").await;
-    let browser = app.browser_login("late@example.eu", testkit::PASSWORD).await;
+    let (_, _, browser) = app.sign_up_and_log_in("late@example.eu").await;
     assert_eq!(browser.get("/dashboard").await.status(), 200);
 
     app.clock.advance(Duration::hours(11));
@@ -268,14 +258,14 @@ async fn cross_site_posts_are_refused_before_the_handler() {
         assert!(header(&response, "set-cookie").is_empty(), "{case}: a session was opened");
     }
     assert!(login_events(&app).await.is_empty(), "a refused request reached the login handler");
-    assert_eq!(session_count(&app).await, 0);
+    assert_eq!(app.select_i64("select count(*) from sessions").await, 0);
 
     // A signed-in member's logout, with the right CSRF token but from another site or without
     // any browser header, is refused and the session goes on.
     let browser = app.browser_login(email, password).await;
-    let token = browser.cookie(SESSION).unwrap();
+    let token = browser.cookie(SESSION_COOKIE).unwrap();
     let csrf = browser.csrf_token("/dashboard").await;
-    let cookie = format!("{SESSION}={token}");
+    let cookie = format!("{SESSION_COOKIE}={token}");
     for (case, headers) in [
         ("foreign Origin", vec![("origin", "https://evil.example")]),
         ("Sec-Fetch-Site: cross-site", vec![("sec-fetch-site", "cross-site")]),

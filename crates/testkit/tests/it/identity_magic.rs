@@ -5,12 +5,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
-use testkit::{Browser, TestApp};
+use testkit::db::find_in_database;
+use testkit::{Browser, SESSION_COOKIE, TestApp};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
-
-const SESSION_COOKIE: &str = "relais_session";
 
 /// What a sign-in mail carries.
 struct SignInMail {
@@ -54,21 +52,11 @@ async fn enter_code(browser: &Browser, email: &str, code: &str) -> reqwest::Resp
     browser.post_form("/login/code", &[("email", email), ("code", code)]).await
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut db).await.unwrap()
-}
-
-/// Whether the browser holds a working session: the dashboard answers 200.
-async fn signed_in(browser: &Browser) -> bool {
-    browser.cookie(SESSION_COOKIE).is_some() && browser.get("/dashboard").await.status() == 200
-}
-
 /// Asserts a successful sign-in answer: to the dashboard with a session cookie that works.
 async fn assert_signed_in(browser: &Browser, response: reqwest::Response) {
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
     assert_eq!(response.headers()["location"], "/dashboard");
-    assert!(signed_in(browser).await, "the session does not work");
+    assert!(browser.is_signed_in().await, "the session does not work");
 }
 
 /// P2-12: the sign-in mail really reaches an SMTP server — to the account's address, in the
@@ -114,7 +102,7 @@ async fn link_get_does_not_sign_in_and_the_confirmation_post_does() {
     let app = TestApp::spawn_with_mail().await;
     app.sign_up("ada@example.eu").await;
     let mail = sign_in_mail(&app, "ada@example.eu").await;
-    let sessions_before = count(&app, "select count(*) from sessions").await;
+    let sessions_before = app.select_i64("select count(*) from sessions").await;
 
     let browser = Browser::new(&app);
     for _ in 0..3 {
@@ -125,13 +113,13 @@ async fn link_get_does_not_sign_in_and_the_confirmation_post_does() {
         let html = page.text().await.unwrap();
         assert!(html.contains(&format!("action=\"{}\"", mail.path)), "{html}");
     }
-    assert_eq!(count(&app, "select count(*) from sessions").await, sessions_before);
-    assert_eq!(count(&app, "select count(*) from magic_logins where used_at is not null").await, 0);
-    assert!(!signed_in(&browser).await);
+    assert_eq!(app.select_i64("select count(*) from sessions").await, sessions_before);
+    assert_eq!(app.select_i64("select count(*) from magic_logins where used_at is not null").await, 0);
+    assert!(!browser.is_signed_in().await);
 
     let response = browser.post_form(&mail.path, &[]).await;
     assert_signed_in(&browser, response).await;
-    assert_eq!(count(&app, "select count(*) from sessions").await, sessions_before + 1);
+    assert_eq!(app.select_i64("select count(*) from sessions").await, sessions_before + 1);
 }
 
 /// The code signs in too, on `/login/code`.
@@ -164,7 +152,7 @@ async fn link_and_code_work_once_between_them() {
     assert!(reused.text().await.unwrap().contains("This link is no longer valid"));
     assert_eq!(second.get(&mail.path).await.status(), 410);
     assert_eq!(enter_code(&second, "ada@example.eu", &mail.code).await.status(), 401);
-    assert!(!signed_in(&second).await);
+    assert!(!second.is_signed_in().await);
 
     app.clock.advance(Duration::seconds(61));
     let mail = sign_in_mail(&app, "ada@example.eu").await;
@@ -174,7 +162,7 @@ async fn link_and_code_work_once_between_them() {
     assert_eq!(enter_code(&fourth, "ada@example.eu", &mail.code).await.status(), 401);
     assert_eq!(fourth.get(&mail.path).await.status(), 410);
     assert_eq!(fourth.post_form(&mail.path, &[]).await.status(), 410);
-    assert!(!signed_in(&fourth).await);
+    assert!(!fourth.is_signed_in().await);
     // A token that was never issued gets the same answer.
     assert_eq!(fourth.get(&format!("/login/link/{}", "A".repeat(43))).await.status(), 410);
 }
@@ -193,7 +181,7 @@ async fn link_and_code_expire_after_10_minutes() {
     assert_eq!(browser.get(&mail.path).await.status(), 410);
     assert_eq!(browser.post_form(&mail.path, &[]).await.status(), 410);
     assert_eq!(enter_code(&browser, "ada@example.eu", &mail.code).await.status(), 401);
-    assert!(!signed_in(&browser).await);
+    assert!(!browser.is_signed_in().await);
 }
 
 /// Five wrong codes burn the code and its link: the right code and the link are then refused.
@@ -214,9 +202,9 @@ async fn five_wrong_codes_burn_the_code_and_its_link() {
     assert_eq!(enter_code(&browser, "ada@example.eu", &mail.code).await.status(), 401);
     assert_eq!(browser.get(&mail.path).await.status(), 410);
     assert_eq!(browser.post_form(&mail.path, &[]).await.status(), 410);
-    assert!(!signed_in(&browser).await);
+    assert!(!browser.is_signed_in().await);
     assert_eq!(
-        count(&app, "select count(*) from login_events where outcome = 'failure' and method = 'email_otp'").await,
+        app.select_i64("select count(*) from login_events where outcome = 'failure' and method = 'email_otp'").await,
         5
     );
 
@@ -252,7 +240,7 @@ async fn unknown_email_gets_the_identical_response_and_no_mail() {
     assert_eq!((tick.claimed, tick.succeeded), (1, 1), "only the known address gets a mail");
     assert!(app.mailbox().messages_to("nobody@example.eu").is_empty());
     assert_eq!(app.mailbox().messages().len(), 1);
-    assert_eq!(count(&app, "select count(*) from magic_logins").await, 1);
+    assert_eq!(app.select_i64("select count(*) from magic_logins").await, 1);
 
     let browser = Browser::new(&app);
     let wrong = body_without(enter_code(&browser, "known@example.eu", "999999").await, "known@example.eu").await;
@@ -313,14 +301,6 @@ struct EventRow {
     outcome: String,
     method: String,
     ip: Option<sqlx::types::ipnet::IpNet>,
-}
-
-async fn audit_actions(app: &TestApp) -> Vec<(String, String, Option<Uuid>, Value)> {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_as("select action, actor_kind, target_id, payload from audit_events order by org_id, seq")
-        .fetch_all(&mut db)
-        .await
-        .unwrap()
 }
 
 /// P2-07: each request and each sign-in keeps its time and client address — on the link's row
@@ -395,59 +375,24 @@ async fn p2_07_request_and_sign_in_record_ip_and_timestamps() {
         .unwrap();
     assert_eq!(last_login, Some(asked_again_at + Duration::minutes(2)));
 
-    let audit = audit_actions(&app).await;
-    let requested: Vec<_> = audit.iter().filter(|(action, ..)| action == "auth.magic_link.requested").collect();
+    let audit = app.audit_log().await;
+    let requested: Vec<_> = audit.iter().filter(|e| e.action == "auth.magic_link.requested").collect();
     assert_eq!(requested.len(), 2);
-    assert!(requested.iter().all(|(_, actor, target, _)| actor == "anonymous" && *target == Some(user.0)));
+    assert!(requested.iter().all(|e| e.actor_kind == "anonymous" && e.target_id == Some(user.0)));
     let methods: Vec<(&str, &Value)> = audit
         .iter()
-        .filter(|(action, ..)| action == "auth.login.succeeded")
-        .map(|(_, actor, _, payload)| (actor.as_str(), payload))
+        .filter(|e| e.action == "auth.login.succeeded")
+        .map(|e| (e.actor_kind.as_str(), &e.payload))
         .collect();
     assert_eq!(
         methods,
         vec![("user", &json!({ "method": "magic_link" })), ("user", &json!({ "method": "email_otp" }))]
     );
     // No address, email or IP in any of these payloads.
-    for (_, _, _, payload) in &audit {
-        let text = payload.to_string();
+    for entry in &audit {
+        let text = entry.payload.to_string();
         assert!(!text.contains("example.eu") && !text.contains("127.0.0.1"), "{text}");
     }
-}
-
-/// Every text, bytea and jsonb column of every table that contains `needle` (bytea: as its bytes).
-async fn columns_holding(db: &mut PgConnection, needle: &str) -> Vec<String> {
-    let columns: Vec<(String, String, String)> = sqlx::query_as(
-        "select c.table_name::text, c.column_name::text, c.data_type::text
-         from information_schema.columns c join information_schema.tables t
-           on t.table_schema = c.table_schema and t.table_name = c.table_name
-         where c.table_schema = 'public' and t.table_type = 'BASE TABLE'
-           and c.data_type in ('text', 'character varying', 'bytea', 'jsonb', 'json', 'ARRAY')",
-    )
-    .fetch_all(&mut *db)
-    .await
-    .unwrap();
-    assert!(columns.iter().any(|(t, c, _)| t == "magic_logins" && c == "code_mac"), "the scan sees the new table");
-    let mut found = Vec::new();
-    for (table, column, data_type) in columns {
-        let condition = if data_type == "bytea" {
-            format!(
-                "position(convert_to($1, 'UTF8') in \"{column}\") > 0 or strpos(encode(\"{column}\", 'escape'), $1) > 0"
-            )
-        } else {
-            format!("strpos(\"{column}\"::text, $1) > 0")
-        };
-        let hits: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from \"{table}\" where {condition}")))
-                .bind(needle)
-                .fetch_one(&mut *db)
-                .await
-                .unwrap();
-        if hits > 0 {
-            found.push(format!("{table}.{column}"));
-        }
-    }
-    found
 }
 
 /// Nothing in clear in the database: neither the link's token nor the code appears in any text,
@@ -474,15 +419,17 @@ async fn nothing_in_clear_in_the_database() {
     }
 
     // The scan finds what is stored in clear (a control: the member's address)...
-    assert!(columns_holding(&mut db, "ada@example.eu").await.contains(&"users.email".to_string()));
+    let scan = find_in_database(&mut db, "ada@example.eu").await;
+    assert!(scan.scanned.contains(&"public.magic_logins.code_mac".to_string()), "the scan sees the new table");
+    assert!(scan.found.contains(&"public.users.email".to_string()));
     // ...and finds neither secret.
     for needle in [&mail.token, &mail.code] {
-        assert_eq!(columns_holding(&mut db, needle).await, Vec::<String>::new(), "before use");
+        assert_eq!(find_in_database(&mut db, needle).await.found, Vec::<String>::new(), "before use");
     }
     let browser = Browser::new(&app);
     assert_signed_in(&browser, browser.post_form(&mail.path, &[]).await).await;
     for needle in [&mail.token, &mail.code] {
-        assert_eq!(columns_holding(&mut db, needle).await, Vec::<String>::new(), "after use");
+        assert_eq!(find_in_database(&mut db, needle).await.found, Vec::<String>::new(), "after use");
     }
 
     let (magic_id, token_hash, code_mac): (Uuid, Vec<u8>, Vec<u8>) =
@@ -512,7 +459,7 @@ async fn a_member_with_mfa_still_needs_the_second_factor() {
     .execute(&mut db)
     .await
     .unwrap();
-    let sessions_before = count(&app, "select count(*) from sessions").await;
+    let sessions_before = app.select_i64("select count(*) from sessions").await;
 
     let mail = sign_in_mail(&app, "ada@example.eu").await;
     let browser = Browser::new(&app);
@@ -520,8 +467,8 @@ async fn a_member_with_mfa_still_needs_the_second_factor() {
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/login/mfa");
     assert!(browser.cookie(SESSION_COOKIE).is_none());
-    assert_eq!(count(&app, "select count(*) from sessions").await, sessions_before);
-    assert_eq!(count(&app, "select count(*) from mfa_pending_logins where used_at is null").await, 1);
+    assert_eq!(app.select_i64("select count(*) from sessions").await, sessions_before);
+    assert_eq!(app.select_i64("select count(*) from mfa_pending_logins where used_at is null").await, 1);
     assert_eq!(browser.get("/login/mfa").await.status(), 200);
 
     app.clock.advance(Duration::seconds(61));
@@ -530,5 +477,5 @@ async fn a_member_with_mfa_still_needs_the_second_factor() {
     let response = enter_code(&by_code, "ada@example.eu", &mail.code).await;
     assert_eq!(response.headers()["location"], "/login/mfa");
     assert!(by_code.cookie(SESSION_COOKIE).is_none());
-    assert_eq!(count(&app, "select count(*) from sessions").await, sessions_before);
+    assert_eq!(app.select_i64("select count(*) from sessions").await, sessions_before);
 }

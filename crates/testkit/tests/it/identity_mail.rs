@@ -2,7 +2,7 @@
 //! queue to a real SMTP peer (aiosmtpd on loopback) and read back from its maildir.
 
 use serde_json::{Value, json};
-use sqlx::PgConnection;
+use testkit::db::find_in_database;
 use testkit::mail::ReceivedMail;
 use testkit::{Browser, TestApp};
 use time::Duration;
@@ -44,52 +44,8 @@ async fn login_status(app: &TestApp, email: &str, password: &str) -> u16 {
     Browser::new(app).post_form("/login", &[("email", email), ("password", password)]).await.status().as_u16()
 }
 
-async fn audit_actions(app: &TestApp) -> Vec<(String, Option<Uuid>, Value)> {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_as("select action, target_id, payload from audit_events order by org_id, seq")
-        .fetch_all(&mut db)
-        .await
-        .unwrap()
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut db).await.unwrap()
-}
-
-/// Tables (and rows) whose text form contains `needle`, as is or hex-encoded (bytea columns).
-async fn tables_holding(db: &mut PgConnection, needle: &str) -> Vec<String> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "select tablename::text from pg_tables where schemaname = 'public' and tablename <> '_sqlx_migrations'",
-    )
-    .fetch_all(&mut *db)
-    .await
-    .unwrap();
-    let mut found = Vec::new();
-    for table in tables {
-        let hits: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "select count(*) from {table} t where strpos(t::text, $1) > 0 or strpos(t::text, encode(convert_to($1, 'UTF8'), 'hex')) > 0"
-        )))
-        .bind(needle)
-        .fetch_one(&mut *db)
-        .await
-        .unwrap();
-        if hits > 0 {
-            found.push(table);
-        }
-    }
-    found
-}
-
-/// The owner's signed-in browser on a fresh organization.
-async fn owner(app: &TestApp, email: &str) -> Browser {
-    app.sign_up(email).await;
-    app.browser_login(email, testkit::PASSWORD).await
-}
-
 async fn invite(inviter: &Browser, email: &str, role: &str) -> reqwest::Response {
-    let csrf = inviter.csrf_token("/members").await;
-    inviter.post_form("/members/invite", &[("csrf", &csrf), ("email", email), ("role", role)]).await
+    inviter.submit_form("/members", "/members/invite", &[("email", email), ("role", role)]).await
 }
 
 async fn accept(app: &TestApp, path: &str, first_name: &str) -> (Browser, reqwest::Response) {
@@ -184,9 +140,9 @@ async fn password_reset_happy_path() {
 
     assert_eq!(login_status(&app, "ada@example.eu", testkit::PASSWORD).await, 401);
     assert_eq!(login_status(&app, "ada@example.eu", NEW_PASSWORD).await, 303);
-    let audit = audit_actions(&app).await;
-    let reset = audit.iter().find(|(action, _, _)| action == "auth.password_reset").expect("audited");
-    assert_eq!(reset.1, Some(user.0));
+    let audit = app.audit_log().await;
+    let reset = audit.iter().find(|e| e.action == "auth.password_reset").expect("audited");
+    assert_eq!(reset.target_id, Some(user.0));
 }
 
 /// A weak new password is refused with the field's message and spends nothing.
@@ -260,7 +216,7 @@ async fn unknown_email_gets_the_identical_response_and_no_mail() {
     assert_eq!(known_page.status(), unknown_page.status());
     assert_eq!(known_page.text().await.unwrap(), unknown_page.text().await.unwrap());
 
-    assert_eq!(count(&app, "select count(*) from jobs").await, 1, "one job, for the known account only");
+    assert_eq!(app.select_i64("select count(*) from jobs").await, 1, "one job, for the known account only");
     app.run_jobs().await;
     let mails = app.mailbox().messages();
     assert_eq!(mails.len(), 1);
@@ -311,10 +267,10 @@ async fn reset_ends_every_session_of_the_account() {
     assert_eq!(laptop.get("/dashboard").await.status(), 303);
     assert_eq!(phone.get("/dashboard").await.status(), 303);
     assert_eq!(other.get("/dashboard").await.status(), 200);
-    assert_eq!(count(&app, "select count(*) from sessions").await, 1);
-    let audit = audit_actions(&app).await;
-    let reset = audit.iter().find(|(action, _, _)| action == "auth.password_reset").unwrap();
-    assert_eq!(reset.2, json!({ "sessions_ended": 2 }));
+    assert_eq!(app.select_i64("select count(*) from sessions").await, 1);
+    let audit = app.audit_log().await;
+    let reset = audit.iter().find(|e| e.action == "auth.password_reset").unwrap();
+    assert_eq!(reset.payload, json!({ "sessions_ended": 2 }));
 }
 
 /// The reset mail speaks the member's language (here French, chosen at sign-up), and so does the
@@ -360,8 +316,7 @@ async fn without_smtp_url_mail_jobs_fail_naming_the_variable() {
 #[tokio::test]
 async fn p1_05_p2_12_invitation_mail_is_delivered_and_the_invitee_joins() {
     let app = TestApp::spawn_with_mail().await;
-    let (org, _) = app.sign_up("owner@example.eu").await;
-    let owner = app.browser_login("owner@example.eu", testkit::PASSWORD).await;
+    let (org, _, owner) = app.sign_up_and_log_in("owner@example.eu").await;
 
     let path = invitation_path(&app, &owner, "grace@example.eu", "manager").await;
     let (mail, _) = last_mail(&app, "grace@example.eu");
@@ -398,7 +353,7 @@ async fn p1_05_p2_12_invitation_mail_is_delivered_and_the_invitee_joins() {
     assert_eq!((member_org, role.as_str()), (org.0, "manager"));
     assert_eq!(login_status(&app, "grace@example.eu", testkit::PASSWORD).await, 303);
 
-    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(action, _, _)| action).collect();
+    let actions = app.audit_actions().await;
     assert!(actions.contains(&"member.invited".to_string()), "{actions:?}");
     assert!(actions.contains(&"member.joined".to_string()), "{actions:?}");
 }
@@ -408,7 +363,7 @@ async fn p1_05_p2_12_invitation_mail_is_delivered_and_the_invitee_joins() {
 #[tokio::test]
 async fn a_user_cannot_invite_and_a_manager_cannot_invite_a_manager() {
     let app = TestApp::spawn_with_mail().await;
-    let owner = owner(&app, "owner@example.eu").await;
+    let (_, _, owner) = app.sign_up_and_log_in("owner@example.eu").await;
     let manager = join(&app, &owner, "manager@example.eu", "manager").await;
     let user = join(&app, &owner, "user@example.eu", "user").await;
 
@@ -422,7 +377,7 @@ async fn a_user_cannot_invite_and_a_manager_cannot_invite_a_manager() {
     assert!(manager_page.contains("action=\"/members/invite\"") && !manager_page.contains("value=\"manager\""));
     assert_eq!(invite(&manager, "y@example.eu", "manager").await.status(), 403);
     assert_eq!(
-        count(&app, "select count(*) from invitations where email in ('x@example.eu', 'y@example.eu')").await,
+        app.select_i64("select count(*) from invitations where email in ('x@example.eu', 'y@example.eu')").await,
         0
     );
     assert_eq!(invite(&manager, "z@example.eu", "user").await.status(), 303);
@@ -438,7 +393,7 @@ async fn a_user_cannot_invite_and_a_manager_cannot_invite_a_manager() {
 #[tokio::test]
 async fn expired_reused_and_revoked_invitations_are_refused() {
     let app = TestApp::spawn_with_mail().await;
-    let owner = owner(&app, "owner@example.eu").await;
+    let (_, _, owner) = app.sign_up_and_log_in("owner@example.eu").await;
 
     // Reused.
     let used = invitation_path(&app, &owner, "used@example.eu", "user").await;
@@ -474,7 +429,7 @@ async fn expired_reused_and_revoked_invitations_are_refused() {
         sqlx::query_scalar("select email from users order by created_at").fetch_all(&mut db).await.unwrap()
     };
     assert_eq!(members, vec!["owner@example.eu", "used@example.eu"]);
-    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(action, _, _)| action).collect();
+    let actions = app.audit_actions().await;
     assert!(actions.contains(&"member.invitation_revoked".to_string()));
 }
 
@@ -483,11 +438,11 @@ async fn expired_reused_and_revoked_invitations_are_refused() {
 #[tokio::test]
 async fn inviting_an_existing_member_is_a_clear_error() {
     let app = TestApp::spawn_with_mail().await;
-    let owner = owner(&app, "owner@example.eu").await;
+    let (_, _, owner) = app.sign_up_and_log_in("owner@example.eu").await;
     let response = invite(&owner, "Owner@Example.eu", "user").await;
     assert_eq!(response.status(), 422);
     assert!(response.text().await.unwrap().contains("This person is already a member of your organization."));
-    assert_eq!(count(&app, "select count(*) from invitations").await, 0);
+    assert_eq!(app.select_i64("select count(*) from invitations").await, 0);
     assert_eq!(app.run_jobs().await.claimed, 0);
 }
 
@@ -496,7 +451,7 @@ async fn inviting_an_existing_member_is_a_clear_error() {
 #[tokio::test]
 async fn no_token_is_stored_in_clear() {
     let app = TestApp::spawn_with_mail().await;
-    let owner = owner(&app, "owner@example.eu").await;
+    let (_, _, owner) = app.sign_up_and_log_in("owner@example.eu").await;
     assert_eq!(request_reset(&app, "owner@example.eu").await.0, 202);
     let response = invite(&owner, "guest@example.eu", "user").await;
     assert_eq!(response.status(), 303);
@@ -514,8 +469,12 @@ async fn no_token_is_stored_in_clear() {
     let (_, invitation) = last_mail(&app, "guest@example.eu");
     for path in [&reset, &invitation] {
         let token = token_of(path);
-        assert!(tables_holding(&mut db, &token).await.is_empty(), "{path} stored in clear");
-        assert!(tables_holding(&mut db, &token[..16]).await.is_empty(), "part of {path} stored");
+        assert!(find_in_database(&mut db, &token).await.found.is_empty(), "{path} stored in clear");
+        assert!(find_in_database(&mut db, &token[..16]).await.found.is_empty(), "part of {path} stored");
     }
-    assert_eq!(tables_holding(&mut db, "guest@example.eu").await, vec!["invitations"], "the scan finds nothing");
+    assert_eq!(
+        find_in_database(&mut db, "guest@example.eu").await.tables(),
+        vec!["public.invitations"],
+        "the scan finds nothing"
+    );
 }

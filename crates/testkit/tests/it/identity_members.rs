@@ -7,55 +7,12 @@ use kernel::authz::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use testkit::members::{access_token_of, refresh_token_of};
 use testkit::{Browser, PASSWORD, TestApp};
 use time::Duration;
 use uuid::Uuid;
 
 const NEW_PASSWORD: &str = "a completely different passphrase";
-
-/// Adds an active member with `role` to `org` directly (invitations are tested elsewhere).
-async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) -> Uuid {
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let now = app.clock.now();
-    let user = Uuid::now_v7();
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    sqlx::query(
-        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
-                            adult_attested_at, created_at, updated_at)
-         values ($1, $2, $3, 'Test', $4, 'Sales', $5, $6, $7, $7, $7)",
-    )
-    .bind(org)
-    .bind(user)
-    .bind(email)
-    .bind(email.split('@').next().unwrap())
-    .bind(role.as_str())
-    .bind(hash)
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    user
-}
-
-/// POST /api/v1/auth/token: the pair.
-async fn tokens(app: &TestApp, email: &str, password: &str) -> Value {
-    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": password })).await;
-    assert_eq!(response.status(), 200, "token for {email}: {}", response.text().await.unwrap_or_default());
-    response.json().await.unwrap()
-}
-
-fn access(pair: &Value) -> String {
-    pair["access_token"].as_str().unwrap().to_string()
-}
-
-async fn me_status(app: &TestApp, bearer: &str) -> StatusCode {
-    app.http.get(app.url("/api/v1/me")).bearer_auth(bearer).send().await.unwrap().status()
-}
-
-async fn refresh_status(app: &TestApp, pair: &Value) -> StatusCode {
-    app.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": pair["refresh_token"] })).await.status()
-}
 
 async fn patch(app: &TestApp, bearer: &str, user: Uuid, body: Value) -> reqwest::Response {
     app.http.patch(app.url(&format!("/api/v1/members/{user}"))).bearer_auth(bearer).json(&body).send().await.unwrap()
@@ -85,19 +42,6 @@ where
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).bind(user).fetch_one(&mut db).await.unwrap()
 }
 
-async fn audit_actions(app: &TestApp) -> Vec<(String, Option<Uuid>)> {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_as("select action, target_id from audit_events order by org_id, seq").fetch_all(&mut db).await.unwrap()
-}
-
-/// Posts a form from `path`'s page with that page's CSRF token.
-async fn submit(browser: &Browser, page: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let csrf = browser.csrf_token(page).await;
-    let mut form = vec![("csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    browser.post_form(action, &form).await
-}
-
 async fn department_id(app: &TestApp, name: &str) -> Uuid {
     let mut db = app.superuser_connection().await;
     sqlx::query_scalar("select department_id from departments where name = $1")
@@ -115,8 +59,8 @@ async fn department_id(app: &TestApp, name: &str) -> Uuid {
 async fn p0_12_owner_changes_roles_deactivates_reactivates_and_removes() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@manage.example.eu").await;
-    let grace = add_member(&app, org, "grace@manage.example.eu", Role::User).await;
-    let owner = access(&tokens(&app, "owner@manage.example.eu", PASSWORD).await);
+    let grace = app.add_member(org, "grace@manage.example.eu", Role::User).await;
+    let owner = access_token_of(&app.token_pair("owner@manage.example.eu", PASSWORD).await);
 
     assert_eq!(patch(&app, &owner, grace, json!({ "role": "manager" })).await.status(), 204);
     assert_eq!(scalar::<String>(&app, "select org_role from users where user_id = $1", grace).await, "manager");
@@ -141,7 +85,7 @@ async fn p0_12_owner_changes_roles_deactivates_reactivates_and_removes() {
     let forged = browser.post_form(&format!("/members/{grace}/deactivate"), &[("csrf", "forged")]).await;
     assert_eq!(forged.status(), 403);
     assert_eq!(scalar::<String>(&app, "select status from users where user_id = $1", grace).await, "active");
-    let response = submit(&browser, "/members/manage", &format!("/members/{grace}/deactivate"), &[]).await;
+    let response = browser.submit_form("/members/manage", &format!("/members/{grace}/deactivate"), &[]).await;
     assert_eq!(response.status(), 303);
     assert_eq!(scalar::<String>(&app, "select status from users where user_id = $1", grace).await, "deactivated");
     assert_eq!(
@@ -152,10 +96,10 @@ async fn p0_12_owner_changes_roles_deactivates_reactivates_and_removes() {
         401,
         "a deactivated member signed in"
     );
-    let response = submit(&browser, "/members/manage", &format!("/members/{grace}/reactivate"), &[]).await;
+    let response = browser.submit_form("/members/manage", &format!("/members/{grace}/reactivate"), &[]).await;
     assert_eq!(response.status(), 303);
     app.browser_login("grace@manage.example.eu", PASSWORD).await;
-    let response = submit(&browser, "/members/manage", &format!("/members/{grace}/role"), &[("role", "user")]).await;
+    let response = browser.submit_form("/members/manage", &format!("/members/{grace}/role"), &[("role", "user")]).await;
     assert_eq!(response.status(), 303);
     assert_eq!(scalar::<String>(&app, "select org_role from users where user_id = $1", grace).await, "user");
 
@@ -164,7 +108,7 @@ async fn p0_12_owner_changes_roles_deactivates_reactivates_and_removes() {
     assert_eq!(delete(&app, &owner, grace).await.status(), 404);
 
     let actions: Vec<String> =
-        audit_actions(&app).await.into_iter().filter(|(_, t)| *t == Some(grace)).map(|(a, _)| a).collect();
+        app.audit_log().await.into_iter().filter(|e| e.target_id == Some(grace)).map(|e| e.action).collect();
     for expected in ["member.role_changed", "member.deactivated", "member.reactivated", "member.removed"] {
         assert!(actions.iter().any(|a| a == expected), "{expected} missing from {actions:?}");
     }
@@ -177,14 +121,14 @@ async fn p0_12_owner_changes_roles_deactivates_reactivates_and_removes() {
 async fn p0_12_deactivation_ends_sessions_and_api_tokens_at_once() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@deact.example.eu").await;
-    let max = add_member(&app, org, "max@deact.example.eu", Role::Manager).await;
-    let owner = access(&tokens(&app, "owner@deact.example.eu", PASSWORD).await);
+    let max = app.add_member(org, "max@deact.example.eu", Role::Manager).await;
+    let owner = access_token_of(&app.token_pair("owner@deact.example.eu", PASSWORD).await);
     let browser = app.browser_login("max@deact.example.eu", PASSWORD).await;
-    let pair = tokens(&app, "max@deact.example.eu", PASSWORD).await;
+    let pair = app.token_pair("max@deact.example.eu", PASSWORD).await;
     let key_response = app
         .http
         .post(app.url("/api/v1/api-keys"))
-        .bearer_auth(access(&pair))
+        .bearer_auth(access_token_of(&pair))
         .json(&json!({ "name": "sync", "role": "user" }))
         .send()
         .await
@@ -192,27 +136,27 @@ async fn p0_12_deactivation_ends_sessions_and_api_tokens_at_once() {
     assert_eq!(key_response.status(), 201);
     let key = key_response.json::<Value>().await.unwrap()["key"].as_str().unwrap().to_string();
     assert_eq!(browser.get("/dashboard").await.status(), 200);
-    assert_eq!(me_status(&app, &access(&pair)).await, 200);
-    assert_eq!(me_status(&app, &key).await, 200);
+    assert_eq!(app.me(&access_token_of(&pair)).await.status(), 200);
+    assert_eq!(app.me(&key).await.status(), 200);
 
     assert_eq!(patch(&app, &owner, max, json!({ "status": "deactivated" })).await.status(), 204);
 
     assert_eq!(scalar::<i64>(&app, "select count(*) from sessions where user_id = $1", max).await, 0);
     assert_eq!(browser.get("/dashboard").await.status(), 303, "the browser session survived");
-    assert_eq!(me_status(&app, &access(&pair)).await, 401, "the access token survived");
-    assert_eq!(refresh_status(&app, &pair).await, 401, "the refresh family survived");
-    assert_eq!(me_status(&app, &key).await, 401, "the API key survived");
+    assert_eq!(app.me(&access_token_of(&pair)).await.status(), 401, "the access token survived");
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&pair)).await.status(), 401, "the refresh family survived");
+    assert_eq!(app.me(&key).await.status(), 401, "the API key survived");
     let live_families: i64 =
         scalar(&app, "select count(*) from refresh_tokens where user_id = $1 and revoked_at is null", max).await;
     assert_eq!(live_families, 0);
 
     // Reactivated: the old credentials stay dead; signing in again works.
     assert_eq!(patch(&app, &owner, max, json!({ "status": "active" })).await.status(), 204);
-    assert_eq!(me_status(&app, &access(&pair)).await, 401);
-    assert_eq!(refresh_status(&app, &pair).await, 401);
+    assert_eq!(app.me(&access_token_of(&pair)).await.status(), 401);
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&pair)).await.status(), 401);
     app.clock.advance(Duration::seconds(2));
-    let fresh = tokens(&app, "max@deact.example.eu", PASSWORD).await;
-    assert_eq!(me_status(&app, &access(&fresh)).await, 200);
+    let fresh = app.token_pair("max@deact.example.eu", PASSWORD).await;
+    assert_eq!(app.me(&access_token_of(&fresh)).await.status(), 200);
 }
 
 /// P0-12: the last active owner cannot be demoted, deactivated or removed (by themselves or
@@ -222,7 +166,7 @@ async fn p0_12_the_last_owner_cannot_be_demoted_deactivated_or_removed() {
     let app = TestApp::spawn().await;
     let (org, ada) = app.sign_up("ada@last.example.eu").await;
     let ada = ada.0;
-    let token = access(&tokens(&app, "ada@last.example.eu", PASSWORD).await);
+    let token = access_token_of(&app.token_pair("ada@last.example.eu", PASSWORD).await);
     for body in [json!({ "role": "manager" }), json!({ "role": "user" }), json!({ "status": "deactivated" })] {
         let response = patch(&app, &token, ada, body.clone()).await;
         assert_eq!(response.status(), 409, "{body}");
@@ -230,11 +174,11 @@ async fn p0_12_the_last_owner_cannot_be_demoted_deactivated_or_removed() {
     }
     assert_eq!(delete(&app, &token, ada).await.status(), 409);
     let browser = app.browser_login("ada@last.example.eu", PASSWORD).await;
-    let response = submit(&browser, "/members/manage", &format!("/members/{ada}/remove"), &[]).await;
+    let response = browser.submit_form("/members/manage", &format!("/members/{ada}/remove"), &[]).await;
     assert_eq!(response.status(), 409);
     assert!(response.text().await.unwrap().contains("without an active owner"));
     // A deactivated second owner does not count.
-    let bob = add_member(&app, org, "bob@last.example.eu", Role::Owner).await;
+    let bob = app.add_member(org, "bob@last.example.eu", Role::Owner).await;
     assert_eq!(patch(&app, &token, bob, json!({ "status": "deactivated" })).await.status(), 204);
     assert_eq!(patch(&app, &token, ada, json!({ "role": "manager" })).await.status(), 409);
     assert_eq!(patch(&app, &token, bob, json!({ "status": "active" })).await.status(), 204);
@@ -257,10 +201,10 @@ async fn p0_12_two_concurrent_demotions_of_the_last_two_owners_cannot_both_pass(
     let app = Arc::new(TestApp::spawn().await);
     let (org, ada) = app.sign_up("ada@race.example.eu").await;
     let ada = ada.0;
-    let bob = add_member(&app, org, "bob@race.example.eu", Role::Owner).await;
+    let bob = app.add_member(org, "bob@race.example.eu", Role::Owner).await;
     for round in 0..4 {
-        let ada_token = access(&tokens(&app, "ada@race.example.eu", PASSWORD).await);
-        let bob_token = access(&tokens(&app, "bob@race.example.eu", PASSWORD).await);
+        let ada_token = access_token_of(&app.token_pair("ada@race.example.eu", PASSWORD).await);
+        let bob_token = access_token_of(&app.token_pair("bob@race.example.eu", PASSWORD).await);
         // Alternate: demotions, then deactivations.
         let body = if round % 2 == 0 { json!({ "role": "user" }) } else { json!({ "status": "deactivated" }) };
         let barrier = Arc::new(tokio::sync::Barrier::new(2));
@@ -303,16 +247,16 @@ async fn p0_12_two_concurrent_demotions_of_the_last_two_owners_cannot_both_pass(
 async fn p1_07_an_owner_of_another_org_cannot_manage_this_orgs_members() {
     let app = TestApp::spawn().await;
     let (org_a, _) = app.sign_up("owner@org-a.example.eu").await;
-    let member = add_member(&app, org_a, "member@org-a.example.eu", Role::User).await;
+    let member = app.add_member(org_a, "member@org-a.example.eu", Role::User).await;
     app.sign_up("owner@org-b.example.eu").await;
-    let b = access(&tokens(&app, "owner@org-b.example.eu", PASSWORD).await);
+    let b = access_token_of(&app.token_pair("owner@org-b.example.eu", PASSWORD).await);
     assert_eq!(patch(&app, &b, member, json!({ "role": "manager" })).await.status(), 404);
     assert_eq!(patch(&app, &b, member, json!({ "status": "deactivated" })).await.status(), 404);
     assert_eq!(delete(&app, &b, member).await.status(), 404);
     assert!(!emails(&list(&app, &b).await).contains(&"member@org-a.example.eu".to_string()));
     let browser = app.browser_login("owner@org-b.example.eu", PASSWORD).await;
     for action in ["deactivate", "remove"] {
-        let response = submit(&browser, "/members/manage", &format!("/members/{member}/{action}"), &[]).await;
+        let response = browser.submit_form("/members/manage", &format!("/members/{member}/{action}"), &[]).await;
         assert_eq!(response.status(), 404, "{action}");
     }
     let (role, status): (String, String) = {
@@ -334,33 +278,33 @@ async fn p1_07_an_owner_of_another_org_cannot_manage_this_orgs_members() {
 async fn p0_12_departments_crud_and_assignment() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@dept.example.eu").await;
-    let grace = add_member(&app, org, "grace@dept.example.eu", Role::User).await;
-    add_member(&app, org, "max@dept.example.eu", Role::Manager).await;
+    let grace = app.add_member(org, "grace@dept.example.eu", Role::User).await;
+    app.add_member(org, "max@dept.example.eu", Role::Manager).await;
     let owner = app.browser_login("owner@dept.example.eu", PASSWORD).await;
     let page = "/members/manage";
-    assert_eq!(submit(&owner, page, "/departments", &[("name", "Sales")]).await.status(), 303);
-    assert_eq!(submit(&owner, page, "/departments", &[("name", "Support")]).await.status(), 303);
-    let duplicate = submit(&owner, page, "/departments", &[("name", " sales ")]).await;
+    assert_eq!(owner.submit_form(page, "/departments", &[("name", "Sales")]).await.status(), 303);
+    assert_eq!(owner.submit_form(page, "/departments", &[("name", "Support")]).await.status(), 303);
+    let duplicate = owner.submit_form(page, "/departments", &[("name", " sales ")]).await;
     assert_eq!(duplicate.status(), 422);
     assert!(duplicate.text().await.unwrap().contains("A department with this name already exists."));
-    assert_eq!(submit(&owner, page, "/departments", &[("name", " ")]).await.status(), 422);
+    assert_eq!(owner.submit_form(page, "/departments", &[("name", " ")]).await.status(), 422);
     let sales = department_id(&app, "Sales").await;
     let support = department_id(&app, "Support").await;
 
-    let rename = submit(&owner, page, &format!("/departments/{sales}/rename"), &[("name", "Field sales")]).await;
+    let rename = owner.submit_form(page, &format!("/departments/{sales}/rename"), &[("name", "Field sales")]).await;
     assert_eq!(rename.status(), 303);
     assert_eq!(department_id(&app, "Field sales").await, sales);
-    let clash = submit(&owner, page, &format!("/departments/{sales}/rename"), &[("name", "SUPPORT")]).await;
+    let clash = owner.submit_form(page, &format!("/departments/{sales}/rename"), &[("name", "SUPPORT")]).await;
     assert_eq!(clash.status(), 422);
 
     let grace_id = grace.to_string();
     for department in [sales, support] {
         let response =
-            submit(&owner, page, &format!("/departments/{department}/members"), &[("user_id", &grace_id)]).await;
+            owner.submit_form(page, &format!("/departments/{department}/members"), &[("user_id", &grace_id)]).await;
         assert_eq!(response.status(), 303);
     }
     assert_eq!(scalar::<i64>(&app, "select count(*) from department_members where user_id = $1", grace).await, 2);
-    let owner_token = access(&tokens(&app, "owner@dept.example.eu", PASSWORD).await);
+    let owner_token = access_token_of(&app.token_pair("owner@dept.example.eu", PASSWORD).await);
     let listed = list(&app, &owner_token).await;
     let row = listed.iter().find(|m| m["user_id"] == grace_id).unwrap();
     let mut names: Vec<&str> =
@@ -372,19 +316,19 @@ async fn p0_12_departments_crud_and_assignment() {
         manage.contains("Field sales") && manage.contains(&format!("/departments/{support}/members/{grace}/remove"))
     );
 
-    let unassign = submit(&owner, page, &format!("/departments/{support}/members/{grace}/remove"), &[]).await;
+    let unassign = owner.submit_form(page, &format!("/departments/{support}/members/{grace}/remove"), &[]).await;
     assert_eq!(unassign.status(), 303);
     assert_eq!(scalar::<i64>(&app, "select count(*) from department_members where user_id = $1", grace).await, 1);
-    let unknown = submit(&owner, page, &format!("/departments/{}/delete", Uuid::now_v7()), &[]).await;
+    let unknown = owner.submit_form(page, &format!("/departments/{}/delete", Uuid::now_v7()), &[]).await;
     assert_eq!(unknown.status(), 404);
-    assert_eq!(submit(&owner, page, &format!("/departments/{sales}/delete"), &[]).await.status(), 303);
+    assert_eq!(owner.submit_form(page, &format!("/departments/{sales}/delete"), &[]).await.status(), 303);
     assert_eq!(scalar::<i64>(&app, "select count(*) from department_members where user_id = $1", grace).await, 0);
 
     // A manager may not manage departments (the access layer refuses before the handler).
     let manager = app.browser_login("max@dept.example.eu", PASSWORD).await;
-    assert_eq!(submit(&manager, "/members", "/departments", &[("name", "Shadow")]).await.status(), 403);
+    assert_eq!(manager.submit_form("/members", "/departments", &[("name", "Shadow")]).await.status(), 403);
 
-    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(a, _)| a).collect();
+    let actions = app.audit_actions().await;
     for expected in [
         "department.created",
         "department.renamed",
@@ -404,21 +348,21 @@ async fn p0_12_departments_crud_and_assignment() {
 async fn p2_07_a_department_admin_sees_only_their_departments_members() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@scope.example.eu").await;
-    let dana = add_member(&app, org, "dana@scope.example.eu", Role::Manager).await;
-    add_member(&app, org, "olga@scope.example.eu", Role::Manager).await;
-    let sam = add_member(&app, org, "sam@scope.example.eu", Role::User).await;
-    let sue = add_member(&app, org, "sue@scope.example.eu", Role::User).await;
+    let dana = app.add_member(org, "dana@scope.example.eu", Role::Manager).await;
+    app.add_member(org, "olga@scope.example.eu", Role::Manager).await;
+    let sam = app.add_member(org, "sam@scope.example.eu", Role::User).await;
+    let sue = app.add_member(org, "sue@scope.example.eu", Role::User).await;
     let owner = app.browser_login("owner@scope.example.eu", PASSWORD).await;
     let page = "/members/manage";
-    submit(&owner, page, "/departments", &[("name", "Sales")]).await;
-    submit(&owner, page, "/departments", &[("name", "Support")]).await;
+    owner.submit_form(page, "/departments", &[("name", "Sales")]).await;
+    owner.submit_form(page, "/departments", &[("name", "Support")]).await;
     let sales = department_id(&app, "Sales").await;
     let support = department_id(&app, "Support").await;
     let path = |d: Uuid| format!("/departments/{d}/members");
-    let r = submit(&owner, page, &path(sales), &[("user_id", &dana.to_string()), ("admin", "on")]).await;
+    let r = owner.submit_form(page, &path(sales), &[("user_id", &dana.to_string()), ("admin", "on")]).await;
     assert_eq!(r.status(), 303);
-    submit(&owner, page, &path(sales), &[("user_id", &sam.to_string())]).await;
-    submit(&owner, page, &path(support), &[("user_id", &sue.to_string())]).await;
+    owner.submit_form(page, &path(sales), &[("user_id", &sam.to_string())]).await;
+    owner.submit_form(page, &path(support), &[("user_id", &sue.to_string())]).await;
     let role: String = scalar(&app, "select role from department_members where user_id = $1", dana).await;
     assert_eq!(role, "admin");
 
@@ -429,7 +373,7 @@ async fn p2_07_a_department_admin_sees_only_their_departments_members() {
         "sam@scope.example.eu",
         "sue@scope.example.eu",
     ];
-    let dana_token = access(&tokens(&app, "dana@scope.example.eu", PASSWORD).await);
+    let dana_token = access_token_of(&app.token_pair("dana@scope.example.eu", PASSWORD).await);
     assert_eq!(emails(&list(&app, &dana_token).await), ["dana@scope.example.eu", "sam@scope.example.eu"]);
     let dana_page =
         app.browser_login("dana@scope.example.eu", PASSWORD).await.get("/members").await.text().await.unwrap();
@@ -439,11 +383,11 @@ async fn p2_07_a_department_admin_sees_only_their_departments_members() {
         assert!(!dana_page.contains(&format!("<td>{hidden}</td>")), "the department admin saw {hidden}");
     }
     for email in ["olga@scope.example.eu", "owner@scope.example.eu", "sue@scope.example.eu"] {
-        let token = access(&tokens(&app, email, PASSWORD).await);
+        let token = access_token_of(&app.token_pair(email, PASSWORD).await);
         assert_eq!(emails(&list(&app, &token).await), everyone, "{email}");
     }
     // Administering a second department widens the view; losing the admin flag ends the scope.
-    submit(&owner, page, &path(support), &[("user_id", &dana.to_string()), ("admin", "on")]).await;
+    owner.submit_form(page, &path(support), &[("user_id", &dana.to_string()), ("admin", "on")]).await;
     assert_eq!(
         emails(&list(&app, &dana_token).await),
         ["dana@scope.example.eu", "sam@scope.example.eu", "sue@scope.example.eu"]
@@ -460,27 +404,27 @@ async fn p2_07_a_department_admin_sees_only_their_departments_members() {
 async fn p0_12_profile_details_are_self_service() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@profile.example.eu").await;
-    let grace = add_member(&app, org, "grace@profile.example.eu", Role::User).await;
+    let grace = app.add_member(org, "grace@profile.example.eu", Role::User).await;
     let browser = app.browser_login("grace@profile.example.eu", PASSWORD).await;
     let page = "/settings/profile";
     assert_eq!(browser.get(page).await.status(), 200);
-    let bad = submit(
-        &browser,
-        page,
-        page,
-        &[("first_name", " "), ("last_name", "Hopper"), ("job_title", "CTO"), ("language", "xx")],
-    )
-    .await;
+    let bad = browser
+        .submit_form(
+            page,
+            page,
+            &[("first_name", " "), ("last_name", "Hopper"), ("job_title", "CTO"), ("language", "xx")],
+        )
+        .await;
     assert_eq!(bad.status(), 422);
     let html = bad.text().await.unwrap();
     assert!(html.contains("Fill in this field.") && html.contains("This value is not valid."), "{html}");
-    let ok = submit(
-        &browser,
-        page,
-        page,
-        &[("first_name", "Grace"), ("last_name", "Hopper"), ("job_title", "Rear admiral"), ("language", "fr")],
-    )
-    .await;
+    let ok = browser
+        .submit_form(
+            page,
+            page,
+            &[("first_name", "Grace"), ("last_name", "Hopper"), ("job_title", "Rear admiral"), ("language", "fr")],
+        )
+        .await;
     assert_eq!(ok.status(), 303);
     let (first, last, title, lang): (String, String, String, String) = {
         let mut db = app.superuser_connection().await;
@@ -495,7 +439,7 @@ async fn p0_12_profile_details_are_self_service() {
         ("Grace", "Hopper", "Rear admiral", "fr")
     );
     assert!(browser.get(page).await.text().await.unwrap().contains("Votre profil"));
-    assert!(audit_actions(&app).await.iter().any(|(a, t)| a == "profile.updated" && *t == Some(grace)));
+    assert!(app.audit_log().await.iter().any(|e| e.action == "profile.updated" && e.target_id == Some(grace)));
 }
 
 /// P0-12: changing the password needs the current one; it ends every other browser session and
@@ -503,29 +447,28 @@ async fn p0_12_profile_details_are_self_service() {
 #[tokio::test]
 async fn p0_12_password_change_ends_other_sessions_and_api_families_but_keeps_the_current_one() {
     let app = TestApp::spawn().await;
-    let (_, ada) = app.sign_up("ada@pw.example.eu").await;
-    let here = app.browser_login("ada@pw.example.eu", PASSWORD).await;
+    let (_, ada, here) = app.sign_up_and_log_in("ada@pw.example.eu").await;
     let elsewhere = app.browser_login("ada@pw.example.eu", PASSWORD).await;
-    let pair = tokens(&app, "ada@pw.example.eu", PASSWORD).await;
+    let pair = app.token_pair("ada@pw.example.eu", PASSWORD).await;
     let page = "/settings/profile";
     let action = "/settings/profile/password";
 
     let wrong =
-        submit(&here, page, action, &[("current_password", "not my password"), ("new_password", "short")]).await;
+        here.submit_form(page, action, &[("current_password", "not my password"), ("new_password", "short")]).await;
     assert_eq!(wrong.status(), 422);
     let html = wrong.text().await.unwrap();
     assert!(html.contains("The current password is incorrect.") && html.contains("Use at least 12 characters."));
-    let missing = submit(&here, page, action, &[("new_password", NEW_PASSWORD)]).await;
+    let missing = here.submit_form(page, action, &[("new_password", NEW_PASSWORD)]).await;
     assert_eq!(missing.status(), 422);
     assert_eq!(elsewhere.get("/dashboard").await.status(), 200, "a refused change ended a session");
 
     app.clock.advance(Duration::seconds(1));
-    let ok = submit(&here, page, action, &[("current_password", PASSWORD), ("new_password", NEW_PASSWORD)]).await;
+    let ok = here.submit_form(page, action, &[("current_password", PASSWORD), ("new_password", NEW_PASSWORD)]).await;
     assert_eq!(ok.status(), 303);
     assert_eq!(here.get("/dashboard").await.status(), 200, "the current session was ended");
     assert_eq!(elsewhere.get("/dashboard").await.status(), 303, "another session survived");
-    assert_eq!(me_status(&app, &access(&pair)).await, 401, "an access token survived");
-    assert_eq!(refresh_status(&app, &pair).await, 401, "a refresh family survived");
+    assert_eq!(app.me(&access_token_of(&pair)).await.status(), 401, "an access token survived");
+    assert_eq!(app.refresh_tokens(&refresh_token_of(&pair)).await.status(), 401, "a refresh family survived");
     assert_eq!(scalar::<i64>(&app, "select count(*) from sessions where user_id = $1", ada.0).await, 1);
 
     assert_eq!(
@@ -537,7 +480,7 @@ async fn p0_12_password_change_ends_other_sessions_and_api_families_but_keeps_th
         "the old password still works"
     );
     app.browser_login("ada@pw.example.eu", NEW_PASSWORD).await;
-    assert!(audit_actions(&app).await.iter().any(|(a, t)| a == "auth.password_changed" && *t == Some(ada.0)));
+    assert!(app.audit_log().await.iter().any(|e| e.action == "auth.password_changed" && e.target_id == Some(ada.0)));
 }
 
 /// P0-12: changing the email address needs the current password and a confirmation link mailed
@@ -547,18 +490,18 @@ async fn p0_12_password_change_ends_other_sessions_and_api_families_but_keeps_th
 async fn p0_12_email_change_needs_confirmation_by_the_new_address() {
     let app = TestApp::spawn_with_mail().await;
     let (org, ada) = app.sign_up("ada@old.example.eu").await;
-    add_member(&app, org, "taken@old.example.eu", Role::User).await;
+    app.add_member(org, "taken@old.example.eu", Role::User).await;
     let browser = app.browser_login("ada@old.example.eu", PASSWORD).await;
     let page = "/settings/profile";
     let action = "/settings/profile/email";
 
-    let refused = submit(
-        &browser,
-        page,
-        action,
-        &[("new_email", "taken@old.example.eu"), ("email_current_password", "wrong password!")],
-    )
-    .await;
+    let refused = browser
+        .submit_form(
+            page,
+            action,
+            &[("new_email", "taken@old.example.eu"), ("email_current_password", "wrong password!")],
+        )
+        .await;
     assert_eq!(refused.status(), 422);
     let html = refused.text().await.unwrap();
     assert!(
@@ -566,9 +509,9 @@ async fn p0_12_email_change_needs_confirmation_by_the_new_address() {
             && html.contains("Another member of your organization uses this address.")
     );
 
-    let ok =
-        submit(&browser, page, action, &[("new_email", "Ada@New.example.eu"), ("email_current_password", PASSWORD)])
-            .await;
+    let ok = browser
+        .submit_form(page, action, &[("new_email", "Ada@New.example.eu"), ("email_current_password", PASSWORD)])
+        .await;
     assert_eq!(ok.status(), 303);
     let tick = app.run_jobs().await;
     assert_eq!((tick.succeeded, tick.failed), (2, 0), "{tick:?}");
@@ -587,28 +530,28 @@ async fn p0_12_email_change_needs_confirmation_by_the_new_address() {
     // Another member following the link gets nothing; following it (GET) spends nothing.
     let other = app.browser_login("taken@old.example.eu", PASSWORD).await;
     assert_eq!(other.get(&path).await.status(), 410);
-    assert_eq!(submit(&other, page, &path, &[]).await.status(), 410);
+    assert_eq!(other.submit_form(page, &path, &[]).await.status(), 410);
     let confirm_page = browser.get(&path).await;
     assert_eq!(confirm_page.status(), 200);
     assert!(confirm_page.text().await.unwrap().contains("ada@new.example.eu"));
-    assert_eq!(submit(&browser, page, &path, &[]).await.status(), 303);
+    assert_eq!(browser.submit_form(page, &path, &[]).await.status(), 303);
     assert_eq!(scalar::<String>(&app, "select email from users where user_id = $1", ada.0).await, "ada@new.example.eu");
-    assert_eq!(submit(&browser, page, &path, &[]).await.status(), 410, "the link worked twice");
+    assert_eq!(browser.submit_form(page, &path, &[]).await.status(), 410, "the link worked twice");
     app.browser_login("ada@new.example.eu", PASSWORD).await;
 
     // A link older than 24 hours is refused.
-    let again =
-        submit(&browser, page, action, &[("new_email", "ada@later.example.eu"), ("email_current_password", PASSWORD)])
-            .await;
+    let again = browser
+        .submit_form(page, action, &[("new_email", "ada@later.example.eu"), ("email_current_password", PASSWORD)])
+        .await;
     assert_eq!(again.status(), 303);
     app.run_jobs().await;
     let late = app.mailbox().messages_to("ada@later.example.eu").pop().unwrap().link(&app.origin()).unwrap();
     app.clock.advance(Duration::hours(24) + Duration::seconds(1));
     let browser = app.browser_login("ada@new.example.eu", PASSWORD).await;
     let late_path = late.strip_prefix(&app.origin()).unwrap().to_string();
-    assert_eq!(submit(&browser, page, &late_path, &[]).await.status(), 410);
+    assert_eq!(browser.submit_form(page, &late_path, &[]).await.status(), 410);
     assert_eq!(scalar::<String>(&app, "select email from users where user_id = $1", ada.0).await, "ada@new.example.eu");
-    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|(a, _)| a).collect();
+    let actions = app.audit_actions().await;
     assert!(actions.contains(&"profile.email_change_requested".to_string()));
     assert!(actions.contains(&"profile.email_changed".to_string()));
 }

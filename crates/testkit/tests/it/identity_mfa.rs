@@ -5,27 +5,10 @@
 //! with `totp-rs` from the secret the enrollment page shows, as an authenticator app would.
 
 use kernel::authz::Role;
-use sqlx::Connection;
+use testkit::db::find_in_database;
+use testkit::http::header;
 use testkit::{Browser, PASSWORD, TestApp};
 use time::Duration;
-use uuid::Uuid;
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
-
-/// The code an authenticator app shows for `secret` (base32) at the app's current time.
-fn code_at(app: &TestApp, secret: &str) -> String {
-    let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32 secret");
-    let totp = totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(bytes)
-        .build()
-        .expect("totp");
-    totp.generate(app.clock.now().unix_timestamp() as u64).to_string()
-}
 
 /// Moves the clock to the next 30-second step, so a new code is due.
 fn next_step(app: &TestApp) {
@@ -44,7 +27,7 @@ async fn enroll(app: &TestApp, browser: &Browser) -> (String, Vec<String>) {
     let secret = between(&html, "id=\"totp-secret\">", "<")[0].to_string();
     let csrf = between(&html, "name=\"csrf\" value=\"", "\"")[0].to_string();
     let response =
-        browser.post_form("/settings/mfa/enroll", &[("csrf", csrf.as_str()), ("code", &code_at(app, &secret))]).await;
+        browser.post_form("/settings/mfa/enroll", &[("csrf", csrf.as_str()), ("code", &app.totp_code(&secret))]).await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     let codes: Vec<String> = between(&html, "class=\"recovery-code\">", "<").into_iter().map(str::to_string).collect();
@@ -61,46 +44,12 @@ async fn password_step(app: &TestApp, email: &str) -> Browser {
     browser
 }
 
-async fn audit_actions(app: &TestApp) -> Vec<String> {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar("select action from audit_events order by org_id, seq").fetch_all(&mut db).await.unwrap()
-}
-
-async fn scalar_i64(app: &TestApp, sql: &'static str) -> i64 {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
-}
-
-async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) -> Uuid {
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let now = app.clock.now();
-    let user = kernel::UserId::new();
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    sqlx::query(
-        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
-                            adult_attested_at, created_at, updated_at)
-         values ($1, $2, $3, 'Test', 'Member', 'Sales', $4, $5, $6, $6, $6)",
-    )
-    .bind(org)
-    .bind(user)
-    .bind(email)
-    .bind(role.as_str())
-    .bind(hash)
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    user.0
-}
-
 /// P2-18: the enrollment page shows an inline SVG QR code and the secret; a wrong code does not
 /// enroll; the right one does, shows ten recovery codes once and is audited.
 #[tokio::test]
 async fn p2_18_enrollment_needs_a_valid_code() {
     let app = TestApp::spawn().await;
-    app.sign_up("ada@example.eu").await;
-    let browser = app.browser_login("ada@example.eu", PASSWORD).await;
+    let (_, _, browser) = app.sign_up_and_log_in("ada@example.eu").await;
 
     let page = browser.get("/settings/mfa").await;
     assert_eq!(page.status(), 200);
@@ -115,21 +64,21 @@ async fn p2_18_enrollment_needs_a_valid_code() {
     assert_eq!(between(&again, "id=\"totp-secret\">", "<")[0], secret);
 
     let csrf = browser.csrf_token("/settings/mfa").await;
-    let right = code_at(&app, &secret);
+    let right = app.totp_code(&secret);
     let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
     let response = browser.post_form("/settings/mfa/enroll", &[("csrf", &csrf), ("code", &wrong)]).await;
     assert_eq!(response.status(), 422);
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_factors where enrolled_at is not null").await, 0);
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_recovery_codes").await, 0);
+    assert_eq!(app.select_i64("select count(*) from mfa_factors where enrolled_at is not null").await, 0);
+    assert_eq!(app.select_i64("select count(*) from mfa_recovery_codes").await, 0);
 
     let response = browser.post_form("/settings/mfa/enroll", &[("csrf", &csrf), ("code", &right)]).await;
     assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     let codes = between(&html, "class=\"recovery-code\">", "<");
     assert_eq!(codes.len(), 10, "ten recovery codes");
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_factors where enrolled_at is not null").await, 1);
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_recovery_codes where used_at is null").await, 10);
-    assert!(audit_actions(&app).await.contains(&"mfa.enrolled".to_string()));
+    assert_eq!(app.select_i64("select count(*) from mfa_factors where enrolled_at is not null").await, 1);
+    assert_eq!(app.select_i64("select count(*) from mfa_recovery_codes where used_at is null").await, 10);
+    assert!(app.audit_actions().await.contains(&"mfa.enrolled".to_string()));
     // Shown once: the page no longer lists them.
     let later = browser.get("/settings/mfa").await.text().await.unwrap();
     assert!(!later.contains(codes[0]), "recovery codes shown again");
@@ -142,26 +91,26 @@ async fn p2_18_login_requires_the_second_factor() {
     let app = TestApp::spawn().await;
     app.sign_up("ada@example.eu").await;
     let (secret, _) = enroll(&app, &app.browser_login("ada@example.eu", PASSWORD).await).await;
-    let sessions_before = scalar_i64(&app, "select count(*) from sessions").await;
+    let sessions_before = app.select_i64("select count(*) from sessions").await;
 
     let browser = password_step(&app, "ada@example.eu").await;
-    assert_eq!(scalar_i64(&app, "select count(*) from sessions").await, sessions_before);
+    assert_eq!(app.select_i64("select count(*) from sessions").await, sessions_before);
     assert_eq!(header(&browser.get("/dashboard").await, "location"), "/login");
     assert_eq!(browser.get("/login/mfa").await.status(), 200);
 
     next_step(&app);
-    let response = browser.post_form("/login/mfa", &[("code", &code_at(&app, &secret))]).await;
+    let response = browser.post_form("/login/mfa", &[("code", &app.totp_code(&secret))]).await;
     assert_eq!(response.status(), 303);
     assert_eq!(header(&response, "location"), "/dashboard");
     assert!(browser.cookie("relais_session").is_some());
     assert_eq!(browser.get("/dashboard").await.status(), 200);
-    assert_eq!(scalar_i64(&app, "select count(*) from sessions").await, sessions_before + 1);
+    assert_eq!(app.select_i64("select count(*) from sessions").await, sessions_before + 1);
     // The pending login is spent: it cannot open a second session.
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_pending_logins where used_at is null").await, 0);
+    assert_eq!(app.select_i64("select count(*) from mfa_pending_logins where used_at is null").await, 0);
 
     let late = password_step(&app, "ada@example.eu").await;
     app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
-    let response = late.post_form("/login/mfa", &[("code", &code_at(&app, &secret))]).await;
+    let response = late.post_form("/login/mfa", &[("code", &app.totp_code(&secret))]).await;
     assert_eq!(response.status(), 303);
     assert_eq!(header(&response, "location"), "/login");
     assert!(late.cookie("relais_session").is_none());
@@ -176,7 +125,7 @@ async fn p2_18_a_totp_code_replayed_in_the_same_step_is_refused() {
     app.sign_up("ada@example.eu").await;
     let (secret, _) = enroll(&app, &app.browser_login("ada@example.eu", PASSWORD).await).await;
     next_step(&app);
-    let code = code_at(&app, &secret);
+    let code = app.totp_code(&secret);
 
     let first = password_step(&app, "ada@example.eu").await;
     assert_eq!(first.post_form("/login/mfa", &[("code", &code)]).await.status(), 303);
@@ -184,10 +133,10 @@ async fn p2_18_a_totp_code_replayed_in_the_same_step_is_refused() {
     let replay = second.post_form("/login/mfa", &[("code", &code)]).await;
     assert_eq!(replay.status(), 401);
     assert!(second.cookie("relais_session").is_none());
-    assert!(audit_actions(&app).await.contains(&"auth.login.mfa_failed".to_string()));
+    assert!(app.audit_actions().await.contains(&"auth.login.mfa_failed".to_string()));
 
     next_step(&app);
-    let response = second.post_form("/login/mfa", &[("code", &code_at(&app, &secret))]).await;
+    let response = second.post_form("/login/mfa", &[("code", &app.totp_code(&secret))]).await;
     assert_eq!(response.status(), 303, "the same pending login works with the next step's code");
 }
 
@@ -204,8 +153,8 @@ async fn p2_18_a_recovery_code_works_once() {
     let typed = codes[3].to_uppercase().replace('-', " ");
     assert_eq!(browser.post_form("/login/mfa", &[("code", &typed)]).await.status(), 303);
     assert_eq!(browser.get("/dashboard").await.status(), 200);
-    assert!(audit_actions(&app).await.contains(&"mfa.recovery_code_used".to_string()));
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_recovery_codes where used_at is null").await, 9);
+    assert!(app.audit_actions().await.contains(&"mfa.recovery_code_used".to_string()));
+    assert_eq!(app.select_i64("select count(*) from mfa_recovery_codes where used_at is null").await, 9);
 
     let again = password_step(&app, "ada@example.eu").await;
     assert_eq!(again.post_form("/login/mfa", &[("code", &codes[3])]).await.status(), 401);
@@ -224,7 +173,7 @@ async fn p1_16_p1_17_p2_18_wrong_codes_are_rate_limited_and_lock_the_account() {
     next_step(&app);
 
     let browser = password_step(&app, "ada@example.eu").await;
-    let right = code_at(&app, &secret);
+    let right = app.totp_code(&secret);
     let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 500_000) % 1_000_000);
     for attempt in 1..=4 {
         assert_eq!(browser.post_form("/login/mfa", &[("code", &wrong)]).await.status(), 401, "attempt {attempt}");
@@ -232,9 +181,9 @@ async fn p1_16_p1_17_p2_18_wrong_codes_are_rate_limited_and_lock_the_account() {
     // The right password again does not reset the count of wrong codes.
     let browser = password_step(&app, "ada@example.eu").await;
     assert_eq!(browser.post_form("/login/mfa", &[("code", &wrong)]).await.status(), 401);
-    assert_eq!(scalar_i64(&app, "select failed_logins::bigint from users").await, 5);
-    assert_eq!(scalar_i64(&app, "select count(*) from users where locked_until is not null").await, 1);
-    assert!(audit_actions(&app).await.contains(&"auth.account_locked".to_string()));
+    assert_eq!(app.select_i64("select failed_logins::bigint from users").await, 5);
+    assert_eq!(app.select_i64("select count(*) from users where locked_until is not null").await, 1);
+    assert!(app.audit_actions().await.contains(&"auth.account_locked".to_string()));
 
     // Locked: the right code is refused like a wrong one.
     assert_eq!(browser.post_form("/login/mfa", &[("code", &right)]).await.status(), 401);
@@ -251,9 +200,9 @@ async fn p1_16_p1_17_p2_18_wrong_codes_are_rate_limited_and_lock_the_account() {
     // Lock (1 min) and code window (15 min) over: the next step's right code works.
     app.clock.advance(Duration::minutes(16));
     let browser = password_step(&app, "ada@example.eu").await;
-    let response = browser.post_form("/login/mfa", &[("code", &code_at(&app, &secret))]).await;
+    let response = browser.post_form("/login/mfa", &[("code", &app.totp_code(&secret))]).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(scalar_i64(&app, "select failed_logins::bigint from users").await, 0);
+    assert_eq!(app.select_i64("select failed_logins::bigint from users").await, 0);
 }
 
 /// P2-18: an owner without MFA is signed in but every page sends them to `/settings/mfa` once the
@@ -263,7 +212,7 @@ async fn p1_16_p1_17_p2_18_wrong_codes_are_rate_limited_and_lock_the_account() {
 async fn p2_18_owner_without_mfa_is_pushed_to_enrollment() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@example.eu").await;
-    add_member(&app, org, "user@example.eu", Role::User).await;
+    app.add_member(org, "user@example.eu", Role::User).await;
     let owner = app.browser_login("owner@example.eu", PASSWORD).await;
     assert_eq!(owner.get("/dashboard").await.status(), 200, "within the grace period");
 
@@ -292,7 +241,7 @@ async fn p2_18_owner_without_mfa_is_pushed_to_enrollment() {
     let csrf = owner.csrf_token("/settings/mfa").await;
     let response = owner.post_form("/settings/mfa/disable", &[("csrf", &csrf), ("password", PASSWORD)]).await;
     assert_eq!(response.status(), 403);
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_factors where enrolled_at is not null").await, 1);
+    assert_eq!(app.select_i64("select count(*) from mfa_factors where enrolled_at is not null").await, 1);
 
     // Only the owner may require MFA of everyone; then the user is pushed at once.
     let user_csrf = user.csrf_token("/dashboard").await;
@@ -301,7 +250,7 @@ async fn p2_18_owner_without_mfa_is_pushed_to_enrollment() {
     assert_eq!(refused.status(), 403);
     let response = owner.post_form("/settings/mfa/organization", &[("csrf", &csrf), ("require_mfa_all", "on")]).await;
     assert_eq!(response.status(), 303);
-    assert!(audit_actions(&app).await.contains(&"org.require_mfa_all_changed".to_string()));
+    assert!(app.audit_actions().await.contains(&"org.require_mfa_all_changed".to_string()));
     assert_eq!(header(&user.get("/dashboard").await, "location"), "/settings/mfa");
 }
 
@@ -311,7 +260,7 @@ async fn p2_18_owner_without_mfa_is_pushed_to_enrollment() {
 async fn p2_18_disabling_mfa_needs_reauthentication() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@example.eu").await;
-    add_member(&app, org, "user@example.eu", Role::User).await;
+    app.add_member(org, "user@example.eu", Role::User).await;
     let user = app.browser_login("user@example.eu", PASSWORD).await;
     let (secret, _) = enroll(&app, &user).await;
     let csrf = user.csrf_token("/settings/mfa").await;
@@ -323,50 +272,19 @@ async fn p2_18_disabling_mfa_needs_reauthentication() {
 
     next_step(&app);
     let response =
-        user.post_form("/settings/mfa/recovery-codes", &[("csrf", &csrf), ("code", &code_at(&app, &secret))]).await;
+        user.post_form("/settings/mfa/recovery-codes", &[("csrf", &csrf), ("code", &app.totp_code(&secret))]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(between(&response.text().await.unwrap(), "class=\"recovery-code\">", "<").len(), 10);
 
     let response = user.post_form("/settings/mfa/disable", &[("csrf", &csrf), ("password", PASSWORD)]).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_factors").await, 0);
-    assert_eq!(scalar_i64(&app, "select count(*) from mfa_recovery_codes").await, 0);
-    assert!(audit_actions(&app).await.contains(&"mfa.disabled".to_string()));
+    assert_eq!(app.select_i64("select count(*) from mfa_factors").await, 0);
+    assert_eq!(app.select_i64("select count(*) from mfa_recovery_codes").await, 0);
+    assert!(app.audit_actions().await.contains(&"mfa.disabled".to_string()));
     // Without MFA, the password alone logs in again.
     let again = Browser::new(&app);
     let response = again.post_form("/login", &[("email", "user@example.eu"), ("password", PASSWORD)]).await;
     assert_eq!(header(&response, "location"), "/dashboard");
-}
-
-/// Every text and byte column of every table, as the superuser: where `needle` appears.
-async fn scan_database(app: &TestApp, needle: &[u8]) -> Vec<String> {
-    let mut db = app.superuser_connection().await;
-    let columns: Vec<(String, String, String, String)> = sqlx::query_as(
-        "select c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text
-         from information_schema.columns c
-         join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
-         where t.table_type = 'BASE TABLE' and c.table_schema not in ('pg_catalog', 'information_schema')
-           and c.data_type in ('text', 'character varying', 'json', 'jsonb', 'bytea')",
-    )
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    assert!(columns.iter().any(|c| c.1 == "mfa_factors" && c.2 == "secret_sealed"), "scan misses mfa_factors");
-    let mut found = Vec::new();
-    for (schema, table, column, data_type) in columns {
-        let value = if data_type == "bytea" {
-            format!("\"{column}\"")
-        } else {
-            format!("convert_to(\"{column}\"::text, 'UTF8')")
-        };
-        let sql = format!("select count(*) from \"{schema}\".\"{table}\" where position($1::bytea in {value}) > 0");
-        let hits: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(needle).fetch_one(&mut db).await.unwrap();
-        if hits > 0 {
-            found.push(format!("{schema}.{table}.{column}"));
-        }
-    }
-    db.close().await.unwrap();
-    found
 }
 
 /// P2-18, P0-06: neither the TOTP secret (base32 or raw bytes) nor any recovery code is anywhere
@@ -377,14 +295,16 @@ async fn p2_18_the_totp_secret_is_not_in_the_database_in_clear() {
     let (org, user) = app.sign_up("ada@example.eu").await;
     let (secret, codes) = enroll(&app, &app.browser_login("ada@example.eu", PASSWORD).await).await;
     let raw = totp_rs::Secret::try_from_base32(&secret).unwrap().as_bytes().to_vec();
-    assert_eq!(scan_database(&app, secret.as_bytes()).await, Vec::<String>::new(), "base32 secret in clear");
-    assert_eq!(scan_database(&app, &raw).await, Vec::<String>::new(), "raw secret bytes in clear");
+    let mut db = app.superuser_connection().await;
+    let scan = find_in_database(&mut db, secret.as_bytes()).await;
+    assert!(scan.scanned.contains(&"public.mfa_factors.secret_sealed".to_string()), "scan misses mfa_factors");
+    assert_eq!(scan.found, Vec::<String>::new(), "base32 secret in clear");
+    assert_eq!(find_in_database(&mut db, &raw).await.found, Vec::<String>::new(), "raw secret bytes in clear");
     for code in &codes {
-        assert_eq!(scan_database(&app, code.replace('-', "").as_bytes()).await, Vec::<String>::new());
-        assert_eq!(scan_database(&app, code.as_bytes()).await, Vec::<String>::new());
+        assert_eq!(find_in_database(&mut db, code.replace('-', "")).await.found, Vec::<String>::new());
+        assert_eq!(find_in_database(&mut db, code).await.found, Vec::<String>::new());
     }
     // What is stored is the vault's sealing of this member's secret.
-    let mut db = app.superuser_connection().await;
     let sealed: Vec<u8> = sqlx::query_scalar("select secret_sealed from mfa_factors").fetch_one(&mut db).await.unwrap();
     let context = kernel::vault::SecretContext { org, record_kind: "mfa_totp", record_id: user.0, field: "secret" };
     use secrecy::ExposeSecret;
@@ -409,7 +329,7 @@ async fn p2_18_token_endpoint_needs_otp_for_mfa_members() {
     assert_eq!(problem["errors"][0]["code"], "otp_required", "{problem}");
 
     next_step(&app);
-    let code = code_at(&app, &secret);
+    let code = app.totp_code(&secret);
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     let with = |otp: &str| serde_json::json!({ "email": "ada@example.eu", "password": PASSWORD, "otp": otp });
     assert_eq!(app.post_json("/api/v1/auth/token", &with(&wrong)).await.status(), 422);
@@ -419,5 +339,5 @@ async fn p2_18_token_endpoint_needs_otp_for_mfa_members() {
     let pair: serde_json::Value = response.json().await.unwrap();
     assert!(pair["access_token"].as_str().is_some());
     assert_eq!(app.post_json("/api/v1/auth/token", &with(&code)).await.status(), 422, "replayed otp");
-    assert!(audit_actions(&app).await.contains(&"auth.login.mfa_failed".to_string()));
+    assert!(app.audit_actions().await.contains(&"auth.login.mfa_failed".to_string()));
 }

@@ -7,39 +7,14 @@ use kernel::authz::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use testkit::{Browser, PASSWORD, TestApp};
+use testkit::{Browser, PASSWORD, SESSION_COOKIE, TestApp};
 use uuid::Uuid;
 
-const SESSION: &str = "relais_session";
 const FIREFOX_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-
-/// Adds an active member with `role` to `org` directly (invitations are tested elsewhere).
-async fn add_member(app: &TestApp, org: kernel::OrgId, email: &str, role: Role) -> Uuid {
-    let hash = bcrypt::hash(PASSWORD, 4).unwrap();
-    let now = app.clock.now();
-    let user = Uuid::now_v7();
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    sqlx::query(
-        "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
-                            adult_attested_at, created_at, updated_at)
-         values ($1, $2, $3, 'Grace', 'Hopper', 'Sales', $4, $5, $6, $6, $6)",
-    )
-    .bind(org)
-    .bind(user)
-    .bind(email)
-    .bind(role.as_str())
-    .bind(hash)
-    .bind(now)
-    .execute(tx.conn())
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    user
-}
 
 /// The id of the session behind a browser's cookie.
 async fn session_id(app: &TestApp, browser: &Browser) -> Uuid {
-    let token = browser.cookie(SESSION).expect("a session cookie");
+    let token = browser.cookie(SESSION_COOKIE).expect("a session cookie");
     let hash = Sha256::digest(token.as_bytes()).to_vec();
     let mut db = app.superuser_connection().await;
     sqlx::query_scalar("select session_id from sessions where token_hash = $1")
@@ -49,50 +24,12 @@ async fn session_id(app: &TestApp, browser: &Browser) -> Uuid {
         .unwrap()
 }
 
-/// Whether the browser's cookie still opens a page that needs a session.
-async fn signed_in(browser: &Browser) -> bool {
-    let response = browser.get("/dashboard").await;
-    match response.status() {
-        StatusCode::OK => true,
-        StatusCode::SEE_OTHER => {
-            assert_eq!(response.headers()["location"], "/login");
-            false
-        }
-        other => panic!("unexpected {other} from /dashboard"),
-    }
-}
-
-/// POST /api/v1/auth/token; returns the token pair.
-async fn tokens(app: &TestApp, email: &str) -> Value {
-    let response = app.post_json("/api/v1/auth/token", &json!({ "email": email, "password": PASSWORD })).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn me_status(app: &TestApp, bearer: &str) -> StatusCode {
-    app.http.get(app.url("/api/v1/me")).bearer_auth(bearer).send().await.unwrap().status()
-}
-
-async fn audit_actions(app: &TestApp, org: kernel::OrgId) -> Vec<(String, Option<Uuid>)> {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_as("select action, target_id from audit_events where org_id = $1 order by seq")
-        .bind(org)
-        .fetch_all(&mut db)
-        .await
-        .unwrap()
-}
-
-async fn count_action(app: &TestApp, org: kernel::OrgId, action: &str) -> usize {
-    audit_actions(app, org).await.iter().filter(|(a, _)| a == action).count()
-}
-
 /// P1-04: a member's sessions page lists their live browser sessions — with IP and a readable
 /// browser — and API sign-ins, and marks the session it is viewed from.
 #[tokio::test]
 async fn p1_04_own_sessions_are_listed_with_the_current_one_marked() {
     let app = TestApp::spawn().await;
-    let (org, _) = app.sign_up("ada@sessions.example.eu").await;
-    let first = app.browser_login("ada@sessions.example.eu", PASSWORD).await;
+    let (org, _, first) = app.sign_up_and_log_in("ada@sessions.example.eu").await;
     let second = app.browser_login("ada@sessions.example.eu", PASSWORD).await;
     let (first_id, second_id) = (session_id(&app, &first).await, session_id(&app, &second).await);
     let mut db = app.superuser_connection().await;
@@ -102,7 +39,7 @@ async fn p1_04_own_sessions_are_listed_with_the_current_one_marked() {
         .execute(&mut db)
         .await
         .unwrap();
-    tokens(&app, "ada@sessions.example.eu").await;
+    app.token_pair("ada@sessions.example.eu", PASSWORD).await;
 
     let response = first.get("/settings/sessions").await;
     assert_eq!(response.status(), 200);
@@ -129,7 +66,7 @@ async fn p1_04_own_sessions_are_listed_with_the_current_one_marked() {
 async fn p1_04_revoking_an_own_session_ends_it() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("ada@revoke.example.eu").await;
-    add_member(&app, org, "grace@revoke.example.eu", Role::User).await;
+    app.add_named_member(org, "grace@revoke.example.eu", Role::User, ("Grace", "Hopper")).await;
     let here = app.browser_login("ada@revoke.example.eu", PASSWORD).await;
     let elsewhere = app.browser_login("ada@revoke.example.eu", PASSWORD).await;
     let colleague = app.browser_login("grace@revoke.example.eu", PASSWORD).await;
@@ -139,27 +76,29 @@ async fn p1_04_revoking_an_own_session_ends_it() {
     // Without the CSRF token: refused, nothing ended.
     let response = here.post_form(&format!("/settings/sessions/{elsewhere_id}/revoke"), &[("csrf", "forged")]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    assert!(signed_in(&elsewhere).await);
+    assert!(elsewhere.is_signed_in().await);
 
     let csrf = here.csrf_token("/settings/sessions").await;
     let response = here.post_form(&format!("/settings/sessions/{elsewhere_id}/revoke"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/settings/sessions");
-    assert!(!signed_in(&elsewhere).await, "the revoked session's cookie no longer works");
-    assert!(signed_in(&here).await);
-    assert!(audit_actions(&app, org).await.contains(&("session.revoked".into(), Some(elsewhere_id))));
+    assert!(!elsewhere.is_signed_in().await, "the revoked session's cookie no longer works");
+    assert!(here.is_signed_in().await);
+    assert!(
+        app.org_audit_log(org).await.iter().any(|e| e.action == "session.revoked" && e.target_id == Some(elsewhere_id))
+    );
 
     // A colleague's session is not one's own.
     let response = here.post_form(&format!("/settings/sessions/{colleague_id}/revoke"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(signed_in(&colleague).await);
+    assert!(colleague.is_signed_in().await);
 
     // Ending the current session logs out.
     let here_id = session_id(&app, &here).await;
     let response = here.post_form(&format!("/settings/sessions/{here_id}/revoke"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()["location"], "/login");
-    assert!(here.cookie(SESSION).is_none(), "the cookie is removed");
+    assert!(here.cookie(SESSION_COOKIE).is_none(), "the cookie is removed");
     let mut db = app.superuser_connection().await;
     let left: i64 = sqlx::query_scalar("select count(*) from sessions where session_id = $1")
         .bind(here_id)
@@ -174,12 +113,11 @@ async fn p1_04_revoking_an_own_session_ends_it() {
 #[tokio::test]
 async fn p1_04_revoking_an_own_api_sign_in_ends_its_tokens() {
     let app = TestApp::spawn().await;
-    app.sign_up("ada@family.example.eu").await;
-    let browser = app.browser_login("ada@family.example.eu", PASSWORD).await;
-    let revoked = tokens(&app, "ada@family.example.eu").await;
-    let kept = tokens(&app, "ada@family.example.eu").await;
+    let (_, _, browser) = app.sign_up_and_log_in("ada@family.example.eu").await;
+    let revoked = app.token_pair("ada@family.example.eu", PASSWORD).await;
+    let kept = app.token_pair("ada@family.example.eu", PASSWORD).await;
     let access = |pair: &Value| pair["access_token"].as_str().unwrap().to_string();
-    assert_eq!(me_status(&app, &access(&revoked)).await, StatusCode::OK);
+    assert_eq!(app.me(&access(&revoked)).await.status(), StatusCode::OK);
 
     let mut db = app.superuser_connection().await;
     let hash = Sha256::digest(revoked["refresh_token"].as_str().unwrap().as_bytes()).to_vec();
@@ -194,10 +132,10 @@ async fn p1_04_revoking_an_own_api_sign_in_ends_its_tokens() {
     let response = browser.post_form(&format!("/settings/sessions/tokens/{family}/revoke"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 
-    assert_eq!(me_status(&app, &access(&revoked)).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.me(&access(&revoked)).await.status(), StatusCode::UNAUTHORIZED);
     let refresh = app.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": revoked["refresh_token"] })).await;
     assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(me_status(&app, &access(&kept)).await, StatusCode::OK, "the other sign-in still works");
+    assert_eq!(app.me(&access(&kept)).await.status(), StatusCode::OK, "the other sign-in still works");
     let html = browser.get("/settings/sessions").await.text().await.unwrap();
     assert!(!html.contains(&format!("/settings/sessions/tokens/{family}/revoke")), "no longer listed");
     // Revoking it again: nothing left to revoke.
@@ -211,13 +149,13 @@ async fn p1_04_revoking_an_own_api_sign_in_ends_its_tokens() {
 async fn p1_04_owner_ends_a_members_sessions_and_api_tokens() {
     let app = TestApp::spawn().await;
     let (org, owner_id) = app.sign_up("ada@end.example.eu").await;
-    let member = add_member(&app, org, "grace@end.example.eu", Role::Manager).await;
+    let member = app.add_named_member(org, "grace@end.example.eu", Role::Manager, ("Grace", "Hopper")).await;
     let owner = app.browser_login("ada@end.example.eu", PASSWORD).await;
     let laptop = app.browser_login("grace@end.example.eu", PASSWORD).await;
     let phone = app.browser_login("grace@end.example.eu", PASSWORD).await;
-    let pair = tokens(&app, "grace@end.example.eu").await;
+    let pair = app.token_pair("grace@end.example.eu", PASSWORD).await;
     let access = pair["access_token"].as_str().unwrap().to_string();
-    assert_eq!(me_status(&app, &access).await, StatusCode::OK);
+    assert_eq!(app.me(&access).await.status(), StatusCode::OK);
 
     let response = owner.get(&format!("/settings/members/{member}/sessions")).await;
     assert_eq!(response.status(), 200);
@@ -227,20 +165,22 @@ async fn p1_04_owner_ends_a_members_sessions_and_api_tokens() {
     let response = owner.post_form(&format!("/settings/members/{member}/sessions/end"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 
-    assert!(!signed_in(&laptop).await);
-    assert!(!signed_in(&phone).await);
-    assert_eq!(me_status(&app, &access).await, StatusCode::UNAUTHORIZED, "the access token is revoked");
+    assert!(!laptop.is_signed_in().await);
+    assert!(!phone.is_signed_in().await);
+    assert_eq!(app.me(&access).await.status(), StatusCode::UNAUTHORIZED, "the access token is revoked");
     let refresh = app.post_json("/api/v1/auth/refresh", &json!({ "refresh_token": pair["refresh_token"] })).await;
     assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED, "the refresh token is revoked");
-    assert!(signed_in(&owner).await, "the owner's own session is untouched");
-    assert!(audit_actions(&app, org).await.contains(&("member.sessions_ended".into(), Some(member))));
+    assert!(owner.is_signed_in().await, "the owner's own session is untouched");
+    assert!(
+        app.org_audit_log(org).await.iter().any(|e| e.action == "member.sessions_ended" && e.target_id == Some(member))
+    );
 
     // Unknown members: 404, nothing audited.
-    let before = count_action(&app, org, "member.sessions_ended").await;
+    let before = app.count_audit_events(org, "member.sessions_ended").await;
     let response =
         owner.post_form(&format!("/settings/members/{}/sessions/end", Uuid::now_v7()), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(count_action(&app, org, "member.sessions_ended").await, before);
+    assert_eq!(app.count_audit_events(org, "member.sessions_ended").await, before);
     let _ = owner_id;
 }
 
@@ -250,8 +190,8 @@ async fn p1_04_owner_ends_a_members_sessions_and_api_tokens() {
 async fn p1_04_members_cannot_end_others_sessions() {
     let app = TestApp::spawn().await;
     let (org, owner_id) = app.sign_up("ada@deny.example.eu").await;
-    add_member(&app, org, "grace@deny.example.eu", Role::User).await;
-    add_member(&app, org, "alan@deny.example.eu", Role::Manager).await;
+    app.add_named_member(org, "grace@deny.example.eu", Role::User, ("Grace", "Hopper")).await;
+    app.add_named_member(org, "alan@deny.example.eu", Role::Manager, ("Grace", "Hopper")).await;
     let owner = app.browser_login("ada@deny.example.eu", PASSWORD).await;
     for email in ["grace@deny.example.eu", "alan@deny.example.eu"] {
         let browser = app.browser_login(email, PASSWORD).await;
@@ -261,9 +201,9 @@ async fn p1_04_members_cannot_end_others_sessions() {
         let response =
             browser.post_form(&format!("/settings/members/{owner_id}/sessions/end"), &[("csrf", &csrf)]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{email}");
-        assert!(signed_in(&owner).await);
+        assert!(owner.is_signed_in().await);
     }
-    assert_eq!(count_action(&app, org, "member.sessions_ended").await, 0);
+    assert_eq!(app.count_audit_events(org, "member.sessions_ended").await, 0);
 }
 
 /// P1-04: every API request made with a credential is logged with its route template, status,
@@ -273,7 +213,7 @@ async fn p1_04_members_cannot_end_others_sessions() {
 async fn p1_04_api_requests_are_logged_by_route_template_never_secrets() {
     let app = TestApp::spawn().await;
     let (org, owner) = app.sign_up("ada@log.example.eu").await;
-    let pair = tokens(&app, "ada@log.example.eu").await;
+    let pair = app.token_pair("ada@log.example.eu", PASSWORD).await;
     let access = pair["access_token"].as_str().unwrap().to_string();
     let missing = Uuid::now_v7();
 
@@ -299,7 +239,7 @@ async fn p1_04_api_requests_are_logged_by_route_template_never_secrets() {
     let created: Value = response.json().await.unwrap();
     let key = created["key"].as_str().unwrap().to_string();
     let key_id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
-    assert_eq!(me_status(&app, &key).await, StatusCode::OK);
+    assert_eq!(app.me(&key).await.status(), StatusCode::OK);
     // No credential: not logged (there is nobody to attribute it to).
     assert_eq!(app.http.get(app.url("/api/v1/me")).send().await.unwrap().status(), 401);
     web::request_log::settled().await;
@@ -364,8 +304,8 @@ async fn p1_04_api_requests_are_logged_by_route_template_never_secrets() {
 async fn p1_04_activity_page_is_owner_only_paged_and_audited() {
     let app = TestApp::spawn().await;
     let (org, owner) = app.sign_up("ada@activity.example.eu").await;
-    add_member(&app, org, "grace@activity.example.eu", Role::User).await;
-    add_member(&app, org, "alan@activity.example.eu", Role::Manager).await;
+    app.add_named_member(org, "grace@activity.example.eu", Role::User, ("Grace", "Hopper")).await;
+    app.add_named_member(org, "alan@activity.example.eu", Role::Manager, ("Grace", "Hopper")).await;
     // 60 sign-ins from distinct addresses, one second apart, newer than the real ones.
     let mut db = app.superuser_connection().await;
     for n in 1..=60 {
@@ -391,14 +331,14 @@ async fn p1_04_activity_page_is_owner_only_paged_and_audited() {
         let html = response.text().await.unwrap();
         assert!(!html.contains("10.0.0."), "{email} sees no addresses");
     }
-    assert_eq!(count_action(&app, org, "activity.viewed").await, 0, "refused views are not views");
+    assert_eq!(app.count_audit_events(org, "activity.viewed").await, 0, "refused views are not views");
 
     let browser = app.browser_login("ada@activity.example.eu", PASSWORD).await;
     let response = browser.get("/settings/activity").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let first = response.text().await.unwrap();
-    assert_eq!(count_action(&app, org, "activity.viewed").await, 1);
+    assert_eq!(app.count_audit_events(org, "activity.viewed").await, 1);
     let shown = |html: &str, n: i64| html.contains(&format!("<td>10.0.0.{n}</td>"));
     for n in 11..=60 {
         assert!(shown(&first, n), "newest 50 on the first page: 10.0.0.{n} missing");
@@ -421,7 +361,7 @@ async fn p1_04_activity_page_is_owner_only_paged_and_audited() {
     }
     assert!(second.contains("127.0.0.1"), "the real sign-ins come last");
     assert!(!second.contains("logins_before="), "nothing older");
-    assert_eq!(count_action(&app, org, "activity.viewed").await, 2, "every view is audited");
+    assert_eq!(app.count_audit_events(org, "activity.viewed").await, 2, "every view is audited");
 
     let response = browser.get("/settings/activity?logins_before=garbage").await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);

@@ -6,103 +6,26 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection};
+use testkit::db::{DatabaseScan, find_in_database};
+use testkit::http::header;
+use testkit::signup::signup_form_fields;
 use testkit::{Browser, TestApp};
 
-/// Tables a sign-up writes (or could write): all must stay empty when a sign-up is refused.
-const SIGNUP_TABLES: &[&str] =
-    &["organizations", "users", "policy_acceptances", "audit_events", "audit_chain_heads", "sessions", "login_events"];
-
-/// Row counts of the sign-up tables, read as superuser (no row-level security in the way).
-pub(crate) async fn row_counts(app: &TestApp) -> Vec<(&'static str, i64)> {
-    let mut conn = app.superuser_connection().await;
-    let mut counts = Vec::new();
-    for table in SIGNUP_TABLES {
-        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
-            .fetch_one(&mut conn)
-            .await
-            .expect("count rows");
-        counts.push((*table, count));
-    }
-    conn.close().await.ok();
-    counts
-}
-
 async fn assert_nothing_written(app: &TestApp, after: &str) {
-    let counts = row_counts(app).await;
+    let counts = app.signup_table_row_counts().await;
     assert!(counts.iter().all(|(_, n)| *n == 0), "rows were written after {after}: {counts:?}");
 }
 
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Every `schema.table.column` of every user table whose value contains `needle`: text-like
-/// columns (text, varchar, char, json, jsonb, arrays, enums) as text, bytea columns compared with
-/// the UTF-8 bytes of `needle`. Built from information_schema, so new tables are scanned too.
-/// Returns the matches and the number of columns scanned.
-pub(crate) async fn find_in_database(conn: &mut PgConnection, needle: &str) -> (Vec<String>, usize) {
-    let columns: Vec<(String, String, String, String)> = sqlx::query_as(
-        "select c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text
-         from information_schema.columns c
-         join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
-         where t.table_type = 'BASE TABLE'
-           and c.table_schema not in ('pg_catalog', 'information_schema')
-           and c.table_schema not like 'pg\\_%'
-           and c.data_type in ('text', 'character varying', 'character', 'json', 'jsonb', 'bytea', 'ARRAY', 'USER-DEFINED')
-         order by 1, 2, 3",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .expect("list columns");
-    let mut found = Vec::new();
-    for (schema, table, column, data_type) in &columns {
-        let target = format!("{}.{}", quote_ident(schema), quote_ident(table));
-        let col = quote_ident(column);
-        let condition = if data_type == "bytea" {
-            format!("position(convert_to($1, 'UTF8') in {col}) > 0")
-        } else {
-            format!("strpos({col}::text, $1) > 0")
-        };
-        let hits: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {target} where {condition}")))
-                .bind(needle)
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap_or_else(|e| panic!("scan {schema}.{table}.{column}: {e}"));
-        if hits > 0 {
-            found.push(format!("{schema}.{table}.{column}"));
-        }
-    }
-    (found, columns.len())
-}
-
-/// Sends a JSON sign-up and returns status, content type and body.
-async fn post_signup(app: &TestApp, body: &Value) -> (u16, String, Value) {
-    let response = app.post_json("/api/v1/signup", body).await;
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let text = response.text().await.expect("body");
+/// Sends a JSON sign-up and returns status, content type and body, parsed as JSON.
+async fn post_signup_json(app: &TestApp, body: &Value) -> (u16, String, Value) {
+    let (status, content_type, text) = app.post_signup(body).await;
     let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     (status, content_type, json)
 }
 
-/// Confirms the sign-up of `email` through the API with the token of its mailed link: status and
-/// body of `POST /api/v1/signup/confirm`.
-pub(crate) async fn confirm_by_api(app: &TestApp, email: &str) -> (u16, Value) {
-    let token = app.signup_token(email).expect("a confirmation mail");
-    let response = app.post_json("/api/v1/signup/confirm", &json!({ "token": token })).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("json"))
-}
-
 /// Follows the confirmation link of `email` in `browser` — the landing page, then its button — and
 /// returns the button's response.
-pub(crate) async fn confirm_in_browser(app: &TestApp, browser: &Browser, email: &str) -> reqwest::Response {
+async fn confirm_in_browser(app: &TestApp, browser: &Browser, email: &str) -> reqwest::Response {
     let token = app.signup_token(email).expect("a confirmation mail");
     let landing = browser.get(&format!("/signup/confirm?token={token}")).await;
     assert_eq!(landing.status(), 200);
@@ -145,9 +68,9 @@ async fn p0_01_signup_stores_exactly_the_account_fields() {
         "phone": "+33 6 98 76 54 32",
         "date_of_birth": "1815-12-10",
     });
-    let (status, _, answer) = post_signup(&app, &body).await;
+    let (status, _, answer) = post_signup_json(&app, &body).await;
     assert_eq!((status, &answer), (202, &json!({ "status": "verification_sent" })));
-    let (status, answer) = confirm_by_api(&app, "ada.lovelace@example.eu").await;
+    let (status, answer) = app.post_signup_confirmation("ada.lovelace@example.eu").await;
     assert_eq!(status, 201, "{answer}");
     let keys: BTreeSet<&str> = answer.as_object().expect("object").keys().map(String::as_str).collect();
     assert_eq!(keys, BTreeSet::from(["organization_id", "user_id"]));
@@ -212,7 +135,7 @@ async fn p0_01_signup_stores_exactly_the_account_fields() {
     assert_eq!(actions, vec!["org.signed_up".to_string()]);
 
     for extra in ["+33 6 98 76 54 32", "1815-12-10"] {
-        let (found, _) = find_in_database(&mut db, extra).await;
+        let found = find_in_database(&mut db, extra).await.found;
         assert!(found.is_empty(), "an extra sign-up field ({extra}) was stored in {found:?}");
     }
 }
@@ -230,7 +153,7 @@ async fn p1_19_signup_without_age_attestation_or_current_policy_writes_nothing()
     let mut adult_missing = valid.clone();
     adult_missing.as_object_mut().unwrap().remove("adult");
     for (case, body) in [("adult: false", &not_adult), ("adult missing", &adult_missing)] {
-        let (status, content_type, problem) = post_signup(&app, body).await;
+        let (status, content_type, problem) = post_signup_json(&app, body).await;
         assert_eq!(status, 422, "{case}: {problem}");
         assert_eq!(content_type, "application/problem+json", "{case}");
         assert_eq!(field_errors(&problem), vec![("adult".to_string(), "must_be_adult".to_string())], "{case}");
@@ -240,7 +163,7 @@ async fn p1_19_signup_without_age_attestation_or_current_policy_writes_nothing()
     for version in ["1999-01-01", ""] {
         let mut old_policy = valid.clone();
         old_policy["accepted_policy_version"] = json!(version);
-        let (status, _, problem) = post_signup(&app, &old_policy).await;
+        let (status, _, problem) = post_signup_json(&app, &old_policy).await;
         assert_eq!(status, 422, "{problem}");
         assert_eq!(
             field_errors(&problem),
@@ -250,11 +173,11 @@ async fn p1_19_signup_without_age_attestation_or_current_policy_writes_nothing()
     }
 
     // Control: the counts do move when the sign-up is valid.
-    let (status, _, answer) = post_signup(&app, &valid).await;
+    let (status, _, answer) = post_signup_json(&app, &valid).await;
     assert_eq!(status, 202, "{answer}");
-    let (status, answer) = confirm_by_api(&app, "minor@example.eu").await;
+    let (status, answer) = app.post_signup_confirmation("minor@example.eu").await;
     assert_eq!(status, 201, "{answer}");
-    let counts = row_counts(&app).await;
+    let counts = app.signup_table_row_counts().await;
     for table in ["organizations", "users", "policy_acceptances", "audit_events"] {
         assert!(counts.contains(&(table, 1)), "{table} after a valid sign-up: {counts:?}");
     }
@@ -271,7 +194,7 @@ async fn signup_reports_every_bad_field_at_once_and_writes_nothing() {
     body["password"] = json!("short");
     body["organization_name"] = json!("x".repeat(201));
 
-    let (status, content_type, problem) = post_signup(&app, &body).await;
+    let (status, content_type, problem) = post_signup_json(&app, &body).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(content_type, "application/problem+json");
     assert_eq!(problem["status"], 422);
@@ -301,7 +224,7 @@ async fn p0_02_p1_02_passwords_are_stored_only_as_bcrypt_cost_12_hashes() {
     for (case, password) in [("73 ASCII bytes", "a".repeat(73)), ("25 three-byte characters", "€".repeat(25))] {
         let mut body = app.signup_body("long@example.eu").await;
         body["password"] = json!(password);
-        let (status, _, problem) = post_signup(&app, &body).await;
+        let (status, _, problem) = post_signup_json(&app, &body).await;
         assert_eq!(status, 422, "{case}: {problem}");
         assert_eq!(field_errors(&problem), vec![("password".to_string(), "password_too_long".to_string())], "{case}");
         assert_nothing_written(&app, case).await;
@@ -310,9 +233,9 @@ async fn p0_02_p1_02_passwords_are_stored_only_as_bcrypt_cost_12_hashes() {
     let password = "Quokka-Zebra-Plaintext-7731";
     let mut body = app.signup_body("hash@example.eu").await;
     body["password"] = json!(password);
-    let (status, _, answer) = post_signup(&app, &body).await;
+    let (status, _, answer) = post_signup_json(&app, &body).await;
     assert_eq!(status, 202, "{answer}");
-    let (status, answer) = confirm_by_api(&app, "hash@example.eu").await;
+    let (status, answer) = app.post_signup_confirmation("hash@example.eu").await;
     assert_eq!(status, 201, "{answer}");
     // The login goes through bcrypt verification and writes sessions and login events too.
     let browser = app.browser_login("hash@example.eu", password).await;
@@ -326,43 +249,21 @@ async fn p0_02_p1_02_passwords_are_stored_only_as_bcrypt_cost_12_hashes() {
     assert!(hash.starts_with("$2b$12$"), "{hash}");
     assert_eq!(hash.len(), 60, "{hash}");
 
-    let (found, scanned) = find_in_database(&mut db, password).await;
+    let DatabaseScan { found, scanned } = find_in_database(&mut db, password).await;
     assert!(found.is_empty(), "the plaintext password is stored in {found:?}");
     // A password too long for bcrypt was refused above; its plaintext is nowhere either.
-    let (found_long, _) = find_in_database(&mut db, &"a".repeat(73)).await;
+    let found_long = find_in_database(&mut db, &"a".repeat(73)).await.found;
     assert!(found_long.is_empty(), "{found_long:?}");
     // Control: the scan does find what is there (the email, the hash).
-    let (found_email, _) = find_in_database(&mut db, "hash@example.eu").await;
+    let found_email = find_in_database(&mut db, "hash@example.eu").await.found;
     assert!(found_email.contains(&"public.users.email".to_string()), "{found_email:?}");
-    let (found_hash, _) = find_in_database(&mut db, &hash).await;
+    let found_hash = find_in_database(&mut db, &hash).await.found;
     assert_eq!(found_hash, vec!["public.users.password_hash".to_string()]);
-    assert!(scanned >= 15, "only {scanned} columns scanned");
+    assert!(scanned.len() >= 15, "only {} columns scanned", scanned.len());
 }
 
 // An address already in use: see identity_signup_verified.rs (the answer is the same as for a
 // new address; the owner gets a notice and nothing is created).
-
-fn form_fields<'a>(
-    email: &'a str,
-    password: &'a str,
-    organization: &'a str,
-    policy: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("first_name", "Katherine"),
-        ("last_name", "Johnson"),
-        ("email", email),
-        ("password", password),
-        ("organization_name", organization),
-        ("job_title", "Orbital mechanics"),
-        ("adult", "true"),
-        ("accepted_policy_version", policy),
-    ]
-}
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
 
 /// The HTML form: shown in English with every field; a valid submission says to check the inbox;
 /// the mailed link's button creates the organization, signs the owner in and goes to the dashboard.
@@ -384,8 +285,9 @@ async fn signup_form_creates_the_org_and_signs_the_owner_in() {
     }
     assert!(html.contains(&format!("name=\"accepted_policy_version\" value=\"{policy}\"")), "{html}");
 
-    let response =
-        browser.post_form("/signup", &form_fields("kj@example.eu", testkit::PASSWORD, "NASA Langley", &policy)).await;
+    let response = browser
+        .post_form("/signup", &signup_form_fields("kj@example.eu", testkit::PASSWORD, "NASA Langley", &policy))
+        .await;
     assert_eq!(response.status(), 200);
     assert!(response.text().await.unwrap().contains("Check your inbox"));
     assert!(browser.cookie("relais_session").is_none(), "signed in before confirming");
@@ -409,7 +311,8 @@ async fn signup_form_with_errors_keeps_the_values_but_never_the_password() {
     let browser = Browser::new(&app);
 
     let password = "Valid-Passphrase-Secret-99";
-    let response = browser.post_form("/signup", &form_fields("not-an-email", password, "Acme & <Co>", &policy)).await;
+    let response =
+        browser.post_form("/signup", &signup_form_fields("not-an-email", password, "Acme & <Co>", &policy)).await;
     assert_eq!(response.status(), 422);
     assert!(header(&response, "content-type").starts_with("text/html"));
     assert!(header(&response, "set-cookie").is_empty(), "a cookie was set on a failed sign-up");
@@ -430,7 +333,7 @@ async fn signup_form_with_errors_keeps_the_values_but_never_the_password() {
     assert!(!html.contains(password), "the password was echoed back");
 
     let short = "Sh0rtPw!";
-    let response = browser.post_form("/signup", &form_fields("kj@example.eu", short, "NASA", &policy)).await;
+    let response = browser.post_form("/signup", &signup_form_fields("kj@example.eu", short, "NASA", &policy)).await;
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
     assert!(html.contains("Use at least 12 characters."), "{html}");
@@ -492,8 +395,9 @@ async fn p1_10_session_cookie_is_httponly_secure_samesite_lax() {
     let app = TestApp::spawn().await;
     let policy = app.current_policy_version().await;
     let browser = Browser::new(&app);
-    let response =
-        browser.post_form("/signup", &form_fields("cookie@example.eu", testkit::PASSWORD, "Cookie Org", &policy)).await;
+    let response = browser
+        .post_form("/signup", &signup_form_fields("cookie@example.eu", testkit::PASSWORD, "Cookie Org", &policy))
+        .await;
     assert_eq!(response.status(), 200);
     let response = confirm_in_browser(&app, &browser, "cookie@example.eu").await;
     assert_eq!(response.status(), 303);

@@ -3,47 +3,9 @@
 //! which; the mailed link creates the organization once, within 24 hours, and only by POST.
 
 use serde_json::{Value, json};
-use testkit::{Browser, TestApp};
-
-use crate::identity_signup::{confirm_by_api, row_counts};
-
-/// Status, headers that may differ by nature (none are compared) aside, the raw body.
-async fn raw_signup(app: &TestApp, body: &Value) -> (u16, String, String) {
-    let response = app.post_json("/api/v1/signup", body).await;
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, content_type, response.text().await.unwrap())
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string())).fetch_one(&mut db).await.unwrap()
-}
-
-fn form(email: &str, policy: &str) -> Vec<(String, String)> {
-    [
-        ("first_name", "Katherine"),
-        ("last_name", "Johnson"),
-        ("email", email),
-        ("password", testkit::PASSWORD),
-        ("organization_name", "NASA Langley"),
-        ("job_title", "Orbital mechanics"),
-        ("adult", "true"),
-        ("accepted_policy_version", policy),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
-
-async fn post_form(browser: &Browser, path: &str, fields: &[(String, String)]) -> reqwest::Response {
-    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    browser.post_form(path, &pairs).await
-}
+use testkit::db::{DatabaseScan, find_in_database};
+use testkit::signup::signup_form_fields;
+use testkit::{Browser, PASSWORD, TestApp};
 
 /// ASVS V6.3.7: the API answer (status, content type, body) and the page HTML are byte-identical
 /// for a new address and one that already has an account; the existing owner gets a notice (log
@@ -52,13 +14,13 @@ async fn post_form(browser: &Browser, path: &str, fields: &[(String, String)]) -
 async fn signup_answers_the_same_for_new_and_existing_addresses() {
     let app = TestApp::spawn().await;
     let (first_org, _) = app.sign_up("grace@example.eu").await;
-    let before = row_counts(&app).await;
+    let before = app.signup_table_row_counts().await;
 
     let mut existing = app.signup_body("  GRACE@Example.EU ").await;
     existing["organization_name"] = json!("Second Org");
     let new = app.signup_body("hopper@example.eu").await;
-    let for_existing = raw_signup(&app, &existing).await;
-    let for_new = raw_signup(&app, &new).await;
+    let for_existing = app.post_signup(&existing).await;
+    let for_new = app.post_signup(&new).await;
     assert_eq!(for_existing, for_new);
     assert_eq!(for_new.0, 202);
     assert_eq!(serde_json::from_str::<Value>(&for_new.2).unwrap(), json!({ "status": "verification_sent" }));
@@ -68,9 +30,16 @@ async fn signup_answers_the_same_for_new_and_existing_addresses() {
     for lang in ["en", "fr"] {
         let browser = Browser::new(&app);
         let _ = browser.post_form("/lang", &[("lang", lang)]).await;
-        let a = post_form(&browser, "/signup", &form("grace@example.eu", &policy)).await;
+        let a = browser
+            .post_form("/signup", &signup_form_fields("grace@example.eu", PASSWORD, "NASA Langley", &policy))
+            .await;
         let (a_status, a_html) = (a.status(), a.text().await.unwrap());
-        let b = post_form(&browser, "/signup", &form(&format!("new-{lang}@example.eu"), &policy)).await;
+        let b = browser
+            .post_form(
+                "/signup",
+                &signup_form_fields(&format!("new-{lang}@example.eu"), PASSWORD, "NASA Langley", &policy),
+            )
+            .await;
         let (b_status, b_html) = (b.status(), b.text().await.unwrap());
         assert_eq!((a_status.as_u16(), &a_html), (b_status.as_u16(), &b_html), "{lang}");
         assert_eq!(a_status, 200);
@@ -79,10 +48,10 @@ async fn signup_answers_the_same_for_new_and_existing_addresses() {
     }
 
     // Nothing was created for the existing address: same rows as before, one user, one org of theirs.
-    let after = row_counts(&app).await;
+    let after = app.signup_table_row_counts().await;
     assert_eq!(before, after);
-    assert_eq!(count(&app, "select count(*) from users where email = 'grace@example.eu'").await, 1);
-    assert_eq!(count(&app, "select count(*) from pending_signups where email = 'grace@example.eu'").await, 0);
+    assert_eq!(app.select_i64("select count(*) from users where email = 'grace@example.eu'").await, 1);
+    assert_eq!(app.select_i64("select count(*) from pending_signups where email = 'grace@example.eu'").await, 0);
 
     // Its mailbox learns what happened; the notice links to login and reset, and names no org.
     let mails = app.mail_to("grace@example.eu");
@@ -96,7 +65,7 @@ async fn signup_answers_the_same_for_new_and_existing_addresses() {
     assert!(mails.iter().any(|m| m.subject.contains("Tentative d’inscription")));
     // The new address got its link and nothing exists for it yet.
     assert!(app.signup_token("hopper@example.eu").is_some());
-    assert_eq!(count(&app, "select count(*) from users where email = 'hopper@example.eu'").await, 0);
+    assert_eq!(app.select_i64("select count(*) from users where email = 'hopper@example.eu'").await, 0);
 }
 
 /// The link works once: the second use (API or page) is refused with the one generic error on
@@ -105,11 +74,11 @@ async fn signup_answers_the_same_for_new_and_existing_addresses() {
 async fn confirmation_link_works_once() {
     let app = TestApp::spawn().await;
     assert_eq!(app.post_json("/api/v1/signup", &app.signup_body("once@example.eu").await).await.status(), 202);
-    let (status, answer) = confirm_by_api(&app, "once@example.eu").await;
+    let (status, answer) = app.post_signup_confirmation("once@example.eu").await;
     assert_eq!(status, 201, "{answer}");
-    let after_first = row_counts(&app).await;
+    let after_first = app.signup_table_row_counts().await;
 
-    let (status, problem) = confirm_by_api(&app, "once@example.eu").await;
+    let (status, problem) = app.post_signup_confirmation("once@example.eu").await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(
         problem["errors"],
@@ -127,7 +96,7 @@ async fn confirmation_link_works_once() {
     assert_eq!(page.status(), 410);
     assert!(page.text().await.unwrap().contains("This link is no longer valid"));
     assert!(browser.cookie("relais_session").is_none());
-    assert_eq!(row_counts(&app).await, after_first);
+    assert_eq!(app.signup_table_row_counts().await, after_first);
 }
 
 /// The link expires after 24 hours (moved clock): refused, nothing created, and the expired row is
@@ -141,11 +110,11 @@ async fn confirmation_link_expires_after_24_hours() {
     assert_eq!(Browser::new(&app).get(&format!("/signup/confirm?token={token}")).await.status(), 200);
     app.clock.advance(time::Duration::seconds(1));
     assert_eq!(Browser::new(&app).get(&format!("/signup/confirm?token={token}")).await.status(), 410);
-    let (status, problem) = confirm_by_api(&app, "late@example.eu").await;
+    let (status, problem) = app.post_signup_confirmation("late@example.eu").await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "token");
-    assert_eq!(count(&app, "select count(*) from organizations").await, 0);
-    assert_eq!(count(&app, "select count(*) from pending_signups").await, 0, "the expired row is purged");
+    assert_eq!(app.select_i64("select count(*) from organizations").await, 0);
+    assert_eq!(app.select_i64("select count(*) from pending_signups").await, 0, "the expired row is purged");
 }
 
 /// GET on the landing page (what a mail scanner does) spends nothing and creates nothing; the
@@ -160,9 +129,9 @@ async fn opening_the_link_creates_nothing() {
         assert_eq!(page.status(), 200);
         assert_eq!(page.headers()["cache-control"], "no-store");
     }
-    assert_eq!(count(&app, "select count(*) from organizations").await, 0);
-    assert_eq!(count(&app, "select count(*) from pending_signups").await, 1);
-    let (status, _) = confirm_by_api(&app, "scan@example.eu").await;
+    assert_eq!(app.select_i64("select count(*) from organizations").await, 0);
+    assert_eq!(app.select_i64("select count(*) from pending_signups").await, 1);
+    let (status, _) = app.post_signup_confirmation("scan@example.eu").await;
     assert_eq!(status, 201);
 }
 
@@ -175,13 +144,13 @@ async fn confirmation_is_refused_if_the_address_got_an_account_meanwhile() {
     let pending_token = app.signup_token("race@example.eu").unwrap();
     // Meanwhile the address joins an organization another way.
     app.sign_up_directly("race@example.eu").await;
-    let before = row_counts(&app).await;
+    let before = app.signup_table_row_counts().await;
     let response = app.post_json("/api/v1/signup/confirm", &json!({ "token": pending_token })).await;
     assert_eq!(response.status(), 422);
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["errors"][0]["code"], "signup_link_invalid");
-    assert_eq!(row_counts(&app).await, before);
-    assert_eq!(count(&app, "select count(*) from users where email = 'race@example.eu'").await, 1);
+    assert_eq!(app.signup_table_row_counts().await, before);
+    assert_eq!(app.select_i64("select count(*) from users where email = 'race@example.eu'").await, 1);
 }
 
 /// The pending sign-up holds neither the link's token nor the password in clear (a scan of every
@@ -198,9 +167,9 @@ async fn pending_signups_hold_no_secret_in_clear() {
 
     let mut db = app.superuser_connection().await;
     for needle in [token.as_str(), password] {
-        let (found, scanned) = crate::identity_signup::find_in_database(&mut db, needle).await;
+        let DatabaseScan { found, scanned } = find_in_database(&mut db, needle).await;
         assert!(found.is_empty(), "a secret is stored in clear in {found:?}");
-        assert!(scanned > 15);
+        assert!(scanned.len() > 15);
     }
     let (hash, password_hash): (Vec<u8>, String) =
         sqlx::query_as("select token_hash, password_hash from pending_signups").fetch_one(&mut db).await.unwrap();
@@ -208,7 +177,7 @@ async fn pending_signups_hold_no_secret_in_clear() {
     assert_eq!(hash, sha2::Sha256::digest(token.as_bytes()).to_vec());
     assert!(password_hash.starts_with("$2b$12$"));
     // Control: the scan finds what is there.
-    let (found, _) = crate::identity_signup::find_in_database(&mut db, "secret@example.eu").await;
+    let found = find_in_database(&mut db, "secret@example.eu").await.found;
     assert_eq!(found, ["public.pending_signups.email", "public.pending_signups.organization_name"]);
 
     let mut app_role = app.app_role_connection().await;
@@ -230,7 +199,7 @@ async fn p1_16_signup_requests_are_rate_limited_per_email_and_per_ip() {
     let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 0 && retry <= 3600, "{retry}");
     // A re-submission replaced the pending row each time: one row, one live link (the newest).
-    assert_eq!(count(&app, "select count(*) from pending_signups").await, 1);
+    assert_eq!(app.select_i64("select count(*) from pending_signups").await, 1);
 
     // Per client address: 10 an hour, whatever the emails (6 counted above, the refused one too).
     for i in 0..4 {
@@ -258,8 +227,8 @@ async fn verified_signup_over_real_smtp() {
     assert!(mails[0].text.starts_with("Hello Ada,"), "{}", mails[0].text);
     assert!(mails[0].link(&app.origin()).unwrap().contains("/signup/confirm?token="));
     let (org, _) = app.confirm_signup("smtp@example.eu").await;
-    assert_eq!(count(&app, "select count(*) from jobs").await, 0);
-    assert_eq!(count(&app, &format!("select count(*) from organizations where org_id = '{org}'")).await, 1);
+    assert_eq!(app.select_i64("select count(*) from jobs").await, 0);
+    assert_eq!(app.select_i64(&format!("select count(*) from organizations where org_id = '{org}'")).await, 1);
     let browser = app.browser_login("smtp@example.eu", testkit::PASSWORD).await;
     assert_eq!(browser.get("/dashboard").await.status(), 200);
 }

@@ -4,15 +4,12 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use testkit::http::header;
 use testkit::{Browser, TestApp};
 use time::Duration;
 use uuid::Uuid;
 
 const WRONG: &str = "not the password at all";
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
 
 fn retry_after(response: &reqwest::Response) -> i64 {
     let value = header(response, "retry-after");
@@ -49,11 +46,6 @@ async fn login(app: &TestApp, email: &str, password: &str, forwarded_for: Option
     request.send().await.unwrap()
 }
 
-async fn scalar_i64(app: &TestApp, sql: &'static str) -> i64 {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
-}
-
 async fn lock_state(app: &TestApp, user: Uuid) -> (i32, Option<time::OffsetDateTime>) {
     let mut db = app.superuser_connection().await;
     sqlx::query_as("select failed_logins, locked_until from users where user_id = $1")
@@ -83,7 +75,7 @@ async fn p1_16_login_is_limited_per_ip_with_retry_after_and_the_window_resets() 
     assert!(header(&refused, "set-cookie").is_empty(), "a session was opened past the limit");
     let html = refused.text().await.unwrap();
     assert!(html.contains("Too many attempts"), "{html}");
-    assert_eq!(scalar_i64(&app, "select count(*) from login_events").await, 0, "a refused attempt reached the login");
+    assert_eq!(app.select_i64("select count(*) from login_events").await, 0, "a refused attempt reached the login");
 
     // A second before the window ends it is still closed; at its end it opens again.
     app.clock.advance(Duration::seconds(wait - 1));
@@ -112,7 +104,7 @@ async fn p1_16_api_signup_is_limited_per_ip_with_problem_json() {
     let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["status"], 429);
     assert_eq!(problem["type"], "/docs/problems#rate-limited");
-    assert_eq!(scalar_i64(&app, "select count(*) from users").await, 1, "the refused sign-up wrote an account");
+    assert_eq!(app.select_i64("select count(*) from users").await, 1, "the refused sign-up wrote an account");
 
     app.clock.advance(Duration::seconds(wait));
     assert_eq!(api_signup(&app, &body, None).await.status(), 202, "the window did not reset");
@@ -236,7 +228,7 @@ async fn p1_17_five_failures_lock_the_account_and_it_answers_like_a_wrong_passwo
     // Attempts while locked neither count nor extend the lock.
     assert_eq!(lock_state(&app, user).await, (5, Some(app.clock.now() + Duration::minutes(1))));
 
-    assert_eq!(scalar_i64(&app, "select count(*) from audit_events where action = 'auth.account_locked'").await, 1);
+    assert_eq!(app.select_i64("select count(*) from audit_events where action = 'auth.account_locked'").await, 1);
     let mut db = app.superuser_connection().await;
     let outcomes: Vec<String> =
         sqlx::query_scalar("select outcome from login_events where user_id = $1 order by occurred_at, event_id")
@@ -288,7 +280,7 @@ async fn p1_17_lock_delays_grow_and_are_capped_at_an_hour() {
     assert_eq!(login(&app, "growing@example.eu", testkit::PASSWORD, None).await.status(), 401);
     app.clock.advance(Duration::minutes(1));
     assert_eq!(login(&app, "growing@example.eu", testkit::PASSWORD, None).await.status(), 303);
-    assert_eq!(scalar_i64(&app, "select count(*) from audit_events where action = 'auth.account_locked'").await, 5);
+    assert_eq!(app.select_i64("select count(*) from audit_events where action = 'auth.account_locked'").await, 5);
 }
 
 /// P1-17: an owner unlocks a locked member from the dashboard's members table (a CSRF-checked POST,
@@ -353,7 +345,7 @@ async fn p1_17_the_owner_unlocks_a_locked_member() {
         .unwrap();
     let refused = member_browser.post_form(&format!("/members/{boss}/unlock"), &[("csrf", member_csrf.as_str())]).await;
     assert_eq!(refused.status(), 403, "a plain member unlocked an account");
-    assert_eq!(scalar_i64(&app, "select count(*) from audit_events where action = 'member.unlocked'").await, 1);
+    assert_eq!(app.select_i64("select count(*) from audit_events where action = 'member.unlocked'").await, 1);
 }
 
 /// ASVS V6.2.4: a password on the common-password list is refused at sign-up, whatever its case,
@@ -369,7 +361,7 @@ async fn common_password_is_refused_at_signup() {
     let errors = problem["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{problem}");
     assert_eq!((errors[0]["field"].as_str(), errors[0]["code"].as_str()), (Some("password"), Some("password_common")));
-    assert_eq!(scalar_i64(&app, "select count(*) from users").await, 0);
+    assert_eq!(app.select_i64("select count(*) from users").await, 0);
 
     let policy = app.current_policy_version().await;
     let form = [
@@ -396,5 +388,5 @@ async fn common_password_is_refused_at_signup() {
     let html = response.text().await.unwrap();
     assert!(html.contains("Ce mot de passe est trop courant"), "{html}");
     assert!(!html.contains("1q2w3e4r5t6y"), "the password was echoed");
-    assert_eq!(scalar_i64(&app, "select count(*) from users").await, 0);
+    assert_eq!(app.select_i64("select count(*) from users").await, 0);
 }

@@ -76,17 +76,6 @@ async fn audit_rows(app: &TestApp, org: OrgId) -> Vec<AuditRow> {
     rows
 }
 
-async fn count_action(app: &TestApp, org: OrgId, action: &str) -> i64 {
-    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
-    let count = sqlx::query_scalar("select count(*) from audit_events where action = $1")
-        .bind(action)
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    count
-}
-
 /// A superuser connection with triggers off: a DBA (or an attacker with the server) editing rows.
 async fn tamperer(app: &TestApp) -> PgConnection {
     let mut conn = app.superuser_connection().await;
@@ -127,8 +116,7 @@ fn assert_is_refused_by_trigger(error: sqlx::Error, what: &str) {
 async fn p0_04_signup_login_and_logout_are_audited_without_personal_data() {
     let app = TestApp::spawn().await;
     let email = "audit.owner@example.eu";
-    let (org, user) = app.sign_up(email).await;
-    let browser = app.browser_login(email, PASSWORD).await;
+    let (org, user, browser) = app.sign_up_and_log_in(email).await;
 
     let stranger = Browser::new(&app);
     let refused = stranger.post_form("/login", &[("email", email), ("password", "not the right password")]).await;
@@ -170,8 +158,7 @@ async fn p0_04_signup_login_and_logout_are_audited_without_personal_data() {
 async fn p0_04_login_history_views_are_audited_and_shown_to_owners_only() {
     let app = TestApp::spawn().await;
     let owner_email = "history.owner@example.eu";
-    let (org, owner) = app.sign_up(owner_email).await;
-    let owner_browser = app.browser_login(owner_email, PASSWORD).await;
+    let (org, owner, owner_browser) = app.sign_up_and_log_in(owner_email).await;
 
     // No HTTP route creates members yet: add one with the `user` role in the org's tenant
     // transaction, reusing the owner's bcrypt hash (it is the hash of the same test password).
@@ -201,7 +188,7 @@ async fn p0_04_login_history_views_are_audited_and_shown_to_owners_only() {
     assert!(member_html.contains("Grace Hopper"), "the member's dashboard did not render: {member_html}");
     assert!(!member_html.contains("Recent logins"), "a member sees sign-in history: {member_html}");
     assert!(!member_html.contains("127.0.0.1"), "a member sees IP addresses: {member_html}");
-    assert_eq!(count_action(&app, org, "login_events.viewed").await, 0);
+    assert_eq!(app.count_audit_events(org, "login_events.viewed").await, 0);
 
     let owner_page = owner_browser.get("/dashboard").await;
     assert_eq!(owner_page.status(), 200);
@@ -218,7 +205,7 @@ async fn p0_04_login_history_views_are_audited_and_shown_to_owners_only() {
 
     // A second view by the member still writes nothing.
     assert_eq!(member_browser.get("/dashboard").await.status(), 200);
-    assert_eq!(count_action(&app, org, "login_events.viewed").await, 1);
+    assert_eq!(app.count_audit_events(org, "login_events.viewed").await, 1);
 }
 
 // ------------------------------------------------------------------ append-only

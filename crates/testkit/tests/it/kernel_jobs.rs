@@ -86,17 +86,6 @@ async fn count_jobs(app: &TestApp) -> i64 {
     count
 }
 
-/// The org's audit events as (action, actor kind, payload), as the org sees them.
-async fn audit_events(app: &TestApp, org: OrgId) -> Vec<(String, String, Value)> {
-    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
-    let rows = sqlx::query_as("select action, actor_kind, payload from audit_events order by seq")
-        .fetch_all(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    rows
-}
-
 /// A handler that records `test.job_ran` (with the payload's `worker`) in the job's org.
 fn audit_writing_handler(
     registry: &mut Registry,
@@ -162,10 +151,10 @@ async fn job_exists_only_if_enqueued_in_a_committed_transaction_and_runs_once_in
     let row = job_row(&app, org, id).await;
     assert_eq!((row.status.as_str(), row.attempts), ("done", 1), "{row:?}");
     assert!(row.finished_at.is_some() && row.locked_by.is_none() && row.last_error.is_none(), "{row:?}");
-    let events = audit_events(&app, org).await;
+    let events = app.org_audit_log(org).await;
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!((events[0].0.as_str(), events[0].1.as_str()), ("test.job_ran", "system"));
-    assert!(audit_events(&app, other).await.is_empty());
+    assert_eq!((events[0].action.as_str(), events[0].actor_kind.as_str()), ("test.job_ran", "system"));
+    assert!(app.org_audit_log(other).await.is_empty());
 }
 
 /// Enqueueing twice with the same idempotency key yields the same job, which runs once; another
@@ -192,7 +181,7 @@ async fn job_idempotency_key_yields_the_same_job_which_runs_once() {
     assert_eq!(worker.tick(10).await.unwrap(), Tick::default());
     assert_eq!(*runs.lock().unwrap(), HashMap::from([(first, 1), (other, 1)]));
     // The first enqueue's payload is the one that ran.
-    let payloads: Vec<Value> = audit_events(&app, org).await.into_iter().map(|(_, _, p)| p).collect();
+    let payloads: Vec<Value> = app.org_audit_log(org).await.into_iter().map(|e| e.payload).collect();
     assert!(payloads.contains(&json!({ "try": 1 })) && !payloads.contains(&json!({ "try": 2 })), "{payloads:?}");
 }
 
@@ -240,7 +229,7 @@ async fn job_failures_retry_with_backoff_then_fail_and_roll_back_their_writes() 
     app.clock.advance(Duration::hours(2));
     assert_eq!(worker.tick(10).await.unwrap(), Tick::default(), "a failed job was retried");
     assert_eq!(*attempts.lock().unwrap(), [1, 2]);
-    assert!(audit_events(&app, org).await.is_empty(), "a failed attempt's writes were committed");
+    assert!(app.org_audit_log(org).await.is_empty(), "a failed attempt's writes were committed");
 }
 
 /// A worker that dies while running a job (its task is killed mid-handler) leaves the job leased;
@@ -283,7 +272,7 @@ async fn job_of_a_dead_worker_is_taken_over_after_the_lease_and_runs_once() {
     assert_eq!(*runs.lock().unwrap(), HashMap::from([(id, 1)]));
     let row = job_row(&app, org, id).await;
     assert_eq!((row.status.as_str(), row.attempts), ("done", 2), "{row:?}");
-    assert_eq!(audit_events(&app, org).await.len(), 1);
+    assert_eq!(app.org_audit_log(org).await.len(), 1);
 }
 
 /// A worker still busy with a job keeps it, even past the lease: it holds the job's row lock for as
@@ -330,9 +319,9 @@ async fn job_held_by_a_live_worker_is_not_taken_over_even_after_its_lease() {
 
     let row = job_row(&app, org, id).await;
     assert_eq!((row.status.as_str(), row.attempts), ("done", 1), "{row:?}");
-    let events = audit_events(&app, org).await;
+    let events = app.org_audit_log(org).await;
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].2, json!({ "worker": "slow" }), "{events:?}");
+    assert_eq!(events[0].payload, json!({ "worker": "slow" }), "{events:?}");
 }
 
 /// Two workers claiming concurrently (`FOR UPDATE SKIP LOCKED`) run each of 20 jobs exactly once.

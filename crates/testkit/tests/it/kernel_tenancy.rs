@@ -21,8 +21,7 @@ struct Tenant {
 /// Signs up an org over the API and logs its owner in through the login form, so it has users,
 /// a session, login events and audit rows.
 async fn tenant(app: &TestApp, email: &'static str) -> Tenant {
-    let (org, user) = app.sign_up(email).await;
-    let browser = app.browser_login(email, testkit::PASSWORD).await;
+    let (org, user, browser) = app.sign_up_and_log_in(email).await;
     Tenant { org, user, email, org_name: format!("Org of {email}"), browser }
 }
 

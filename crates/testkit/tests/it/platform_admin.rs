@@ -17,18 +17,6 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     &rest[..rest.find(end).expect("end marker")]
 }
 
-fn code_at(app: &TestApp, secret: &str) -> String {
-    let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32 secret");
-    let totp = totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(bytes)
-        .build()
-        .expect("totp");
-    totp.generate(app.clock.now().unix_timestamp() as u64).to_string()
-}
-
 /// What `relais admin create --email` does (the same library function), returning the link's path.
 async fn create_admin(app: &TestApp, email: &str) -> String {
     use secrecy::ExposeSecret;
@@ -47,7 +35,7 @@ async fn set_up_admin(app: &TestApp, email: &str) -> String {
     let html = browser.get(&link).await.text().await.unwrap();
     let secret = between(&html, "id=\"totp-secret\">", "<").to_string();
     let response =
-        browser.post_form(&link, &[("password", ADMIN_PASSWORD), ("code", code_at(app, &secret).as_str())]).await;
+        browser.post_form(&link, &[("password", ADMIN_PASSWORD), ("code", app.totp_code(&secret).as_str())]).await;
     assert_eq!(response.status(), 303, "setup: {}", response.text().await.unwrap_or_default());
     secret
 }
@@ -62,15 +50,10 @@ async fn try_login(browser: &Browser, email: &str, password: &str, code: &str) -
 async fn admin_login(app: &TestApp, email: &str, secret: &str) -> Browser {
     app.clock.advance(Duration::seconds(30));
     let browser = Browser::new(app);
-    let (status, body) = try_login(&browser, email, ADMIN_PASSWORD, &code_at(app, secret)).await;
+    let (status, body) = try_login(&browser, email, ADMIN_PASSWORD, &app.totp_code(secret)).await;
     assert_eq!(status, 303, "admin login failed: {body}");
     assert!(browser.cookie("relais_admin").is_some(), "no admin cookie");
     browser
-}
-
-async fn admin_count(app: &TestApp) -> i64 {
-    let mut db = app.superuser_connection().await;
-    sqlx::query_scalar("select count(*) from platform_admins").fetch_one(&mut db).await.unwrap()
 }
 
 async fn audit_actions(app: &TestApp) -> Vec<String> {
@@ -100,9 +83,9 @@ async fn p2_18_super_admins_are_created_only_from_the_cli() {
             .send_form(route.method.clone(), &path, &[("email", "intruder@example.eu"), ("password", ADMIN_PASSWORD)])
             .await;
     }
-    assert_eq!(admin_count(&app).await, 0, "a route created an admin");
+    assert_eq!(app.select_i64("select count(*) from platform_admins").await, 0, "a route created an admin");
     create_admin(&app, "root@operator.example.eu").await;
-    assert_eq!(admin_count(&app).await, 1);
+    assert_eq!(app.select_i64("select count(*) from platform_admins").await, 1);
     let admins = identity::platform_admin::list_admins(&app.db).await.unwrap();
     assert_eq!(admins[0].email, "root@operator.example.eu");
     assert_eq!(admins[0].status, "pending");
@@ -133,13 +116,13 @@ async fn p2_18_setup_link_is_single_use_and_expires() {
     assert_eq!(weak.status(), 422, "a weak password and a wrong code are refused together");
     let body = weak.text().await.unwrap();
     assert!(body.contains("12"), "password rule not reported");
-    let code = code_at(&app, &secret);
+    let code = app.totp_code(&secret);
     let done = browser.post_form(&link, &[("password", ADMIN_PASSWORD), ("code", code.as_str())]).await;
     assert_eq!(done.status(), 303);
     assert_eq!(browser.get(&link).await.status(), 404, "a used link still shows the form");
     app.clock.advance(Duration::seconds(30));
     let again =
-        browser.post_form(&link, &[("password", ADMIN_PASSWORD), ("code", code_at(&app, &secret).as_str())]).await;
+        browser.post_form(&link, &[("password", ADMIN_PASSWORD), ("code", app.totp_code(&secret).as_str())]).await;
     assert_eq!(again.status(), 404, "a used link set up the account again");
 }
 
@@ -158,7 +141,7 @@ async fn p2_18_admin_login_requires_totp() {
     assert!(browser.cookie("relais_admin").is_none());
     assert_eq!(browser.get("/admin").await.headers()["location"], "/admin/login");
 
-    let code = code_at(&app, &secret);
+    let code = app.totp_code(&secret);
     let (status, _) = try_login(&browser, "root@operator.example.eu", ADMIN_PASSWORD, &code).await;
     assert_eq!(status, 303);
     let cookie = browser.cookie("relais_admin").expect("admin cookie");
@@ -184,7 +167,7 @@ async fn p2_18_admin_sessions_are_strict_short_and_end_on_logout() {
             &[
                 ("email", "root@operator.example.eu"),
                 ("password", ADMIN_PASSWORD),
-                ("code", code_at(&app, &secret).as_str()),
+                ("code", app.totp_code(&secret).as_str()),
             ],
         )
         .await;
@@ -222,11 +205,11 @@ async fn p2_18_admin_totp_step_replay_is_refused() {
     let app = TestApp::spawn().await;
     let secret = set_up_admin(&app, "root@operator.example.eu").await;
     // The setup spent the current step: the same code cannot log in.
-    let code = code_at(&app, &secret);
+    let code = app.totp_code(&secret);
     let (status, _) = try_login(&Browser::new(&app), "root@operator.example.eu", ADMIN_PASSWORD, &code).await;
     assert_eq!(status, 401, "the setup's code was accepted again");
     app.clock.advance(Duration::seconds(30));
-    let code = code_at(&app, &secret);
+    let code = app.totp_code(&secret);
     let (status, _) = try_login(&Browser::new(&app), "root@operator.example.eu", ADMIN_PASSWORD, &code).await;
     assert_eq!(status, 303);
     let (status, _) = try_login(&Browser::new(&app), "root@operator.example.eu", ADMIN_PASSWORD, &code).await;
@@ -241,7 +224,7 @@ async fn admin_login_answers_do_not_reveal_accounts() {
     set_up_admin(&app, "gone@operator.example.eu").await;
     identity::platform_admin::disable_admin(&app.db, "gone@operator.example.eu", app.clock.now()).await.unwrap();
     app.clock.advance(Duration::seconds(30));
-    let good = code_at(&app, &secret);
+    let good = app.totp_code(&secret);
     let wrong_code = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
     let attempts = [
         ("nobody@operator.example.eu", ADMIN_PASSWORD, good.as_str()),
@@ -279,7 +262,7 @@ async fn admin_login_is_rate_limited() {
             &[
                 ("email", "root@operator.example.eu"),
                 ("password", ADMIN_PASSWORD),
-                ("code", code_at(&app, &secret).as_str()),
+                ("code", app.totp_code(&secret).as_str()),
             ],
         )
         .await;
@@ -409,7 +392,7 @@ async fn disabling_an_admin_ends_their_sessions() {
     assert_eq!(admin.get("/admin").await.headers()["location"], "/admin/login");
     app.clock.advance(Duration::seconds(30));
     let (status, _) =
-        try_login(&Browser::new(&app), "root@operator.example.eu", ADMIN_PASSWORD, &code_at(&app, &secret)).await;
+        try_login(&Browser::new(&app), "root@operator.example.eu", ADMIN_PASSWORD, &app.totp_code(&secret)).await;
     assert_eq!(status, 401);
     assert!(
         !identity::platform_admin::disable_admin(&app.db, "nobody@operator.example.eu", app.clock.now()).await.unwrap()

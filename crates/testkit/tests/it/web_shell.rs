@@ -5,11 +5,8 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
+use testkit::http::header;
 use testkit::{Browser, TestApp};
-
-fn header(response: &reqwest::Response, name: &str) -> String {
-    response.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
-}
 
 /// The names of every cookie a response sets.
 fn cookie_names(response: &reqwest::Response) -> Vec<String> {
@@ -61,8 +58,7 @@ fn assert_security_headers(case: &str, response: &reqwest::Response) -> String {
 #[tokio::test]
 async fn p1_12_p0_13_every_response_carries_the_security_headers() {
     let app = TestApp::spawn().await;
-    app.sign_up("headers@example.eu").await;
-    let browser = app.browser_login("headers@example.eu", testkit::PASSWORD).await;
+    let (_, _, browser) = app.sign_up_and_log_in("headers@example.eu").await;
     let get = |path: &str| app.http.get(app.url(path)).send();
 
     let mut responses = vec![
@@ -120,8 +116,7 @@ fn url_attributes(html: &str) -> Vec<String> {
 #[tokio::test]
 async fn p1_12_pages_reference_no_third_party_origin() {
     let app = TestApp::spawn().await;
-    app.sign_up("local@example.eu").await;
-    let browser = app.browser_login("local@example.eu", testkit::PASSWORD).await;
+    let (_, _, browser) = app.sign_up_and_log_in("local@example.eu").await;
 
     for path in ["/login", "/signup", "/dashboard"] {
         let client = if path == "/dashboard" { &browser } else { &Browser::new(&app) };
@@ -253,8 +248,7 @@ async fn pages_speak_the_visitors_language_and_the_switch_is_remembered() {
     }
 
     // A signed-in member: the switch needs the CSRF token and is saved in the profile.
-    app.sign_up("polyglot@example.eu").await;
-    let member = app.browser_login("polyglot@example.eu", testkit::PASSWORD).await;
+    let (_, _, member) = app.sign_up_and_log_in("polyglot@example.eu").await;
     let language = || async {
         let mut db = app.superuser_connection().await;
         sqlx::query_scalar::<_, String>("select language from users where email = 'polyglot@example.eu'")
