@@ -1,7 +1,19 @@
 //! How values read on a page: amounts with the language's separators and the currency's symbol,
-//! phone numbers grouped the international way. The API keeps the canonical forms.
+//! phone numbers grouped the international way, references by name, field labels and error texts
+//! in the member's language — the pieces every CRM page shares. The API keeps the canonical forms.
 
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use kernel::i18n::Lang;
+use kernel::web::{Page, PageError};
+use kernel::{AppError, FieldError, OrgTx};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::custom_fields::CustomField;
+use crate::object::{Kind, ObjectType, RefKind};
 
 fn symbol(currency: &str) -> Option<&'static str> {
     match currency {
@@ -54,12 +66,141 @@ pub fn phone(e164: &str) -> String {
     }
 }
 
+// ---------------------------------------------------------------- shared page pieces
+
+/// Names for the references a page shows: members, departments, companies, stages, pipelines.
+#[derive(Default)]
+pub(crate) struct Names {
+    pub(crate) members: Vec<(Uuid, String)>,
+    pub(crate) departments: Vec<(Uuid, String)>,
+    pub(crate) stages: Vec<(Uuid, String)>,
+    pub(crate) pipelines: Vec<(Uuid, String)>,
+    pub(crate) companies: HashMap<Uuid, String>,
+}
+
+impl Names {
+    pub(crate) async fn load(tx: &mut OrgTx) -> Result<Self, AppError> {
+        let members = crate::records::active_members(tx).await?;
+        let departments = sqlx::query_as("select department_id, name from departments where org_id = $1 order by name")
+            .bind(tx.org())
+            .fetch_all(tx.conn())
+            .await?;
+        let stages = sqlx::query_as(
+            "select s.stage_id, p.name || ' › ' || s.name from pipeline_stages s join pipelines p using (org_id, pipeline_id)
+              where s.org_id = $1 order by p.position, p.created_at, s.position",
+        )
+        .bind(tx.org())
+        .fetch_all(tx.conn())
+        .await?;
+        let pipelines =
+            sqlx::query_as("select pipeline_id, name from pipelines where org_id = $1 order by position, created_at")
+                .bind(tx.org())
+                .fetch_all(tx.conn())
+                .await?;
+        Ok(Self { members, departments, stages, pipelines, companies: HashMap::new() })
+    }
+
+    /// Company names for the ids on a page (visible companies only).
+    pub(crate) async fn load_companies(&mut self, tx: &mut OrgTx, ids: Vec<Uuid>) -> Result<(), AppError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("select company_id, name from companies where org_id = $1 and company_id = any($2)")
+                .bind(tx.org())
+                .bind(ids)
+                .fetch_all(tx.conn())
+                .await?;
+        self.companies.extend(rows);
+        Ok(())
+    }
+
+    pub(crate) fn of(&self, kind: RefKind, id: &str) -> String {
+        let Ok(id) = Uuid::parse_str(id) else { return String::new() };
+        let find = |list: &Vec<(Uuid, String)>| list.iter().find(|(i, _)| *i == id).map(|(_, n)| n.clone());
+        match kind {
+            RefKind::Member => find(&self.members),
+            RefKind::Department => find(&self.departments),
+            RefKind::Stage => find(&self.stages),
+            RefKind::Pipeline => find(&self.pipelines),
+            RefKind::Company => self.companies.get(&id).cloned(),
+            RefKind::Contact | RefKind::Deal => None,
+        }
+        .unwrap_or_else(|| "—".into())
+    }
+
+    pub(crate) fn options(&self, kind: RefKind) -> Vec<(String, String)> {
+        let list = match kind {
+            RefKind::Member => &self.members,
+            RefKind::Department => &self.departments,
+            RefKind::Stage => &self.stages,
+            RefKind::Pipeline => &self.pipelines,
+            _ => return Vec::new(),
+        };
+        list.iter().map(|(id, name)| (id.to_string(), name.clone())).collect()
+    }
+}
+
+/// A value as text for a cell or an input.
+pub(crate) fn display(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => {
+            if *b {
+                "✔".into()
+            } else {
+                "✘".into()
+            }
+        }
+        Some(Value::Array(items)) => items.iter().map(|i| display(Some(i))).collect::<Vec<_>>().join(", "),
+        Some(other) => other.to_string(),
+    }
+}
+
+pub(crate) fn field_label(page: &Page, key: &str, custom: &[CustomField]) -> String {
+    match key.strip_prefix("custom.") {
+        Some(k) => custom.iter().find(|c| c.key == k).map(|c| c.label.clone()).unwrap_or_else(|| k.into()),
+        None => page.t.get(&format!("crm.field.{key}")).to_string(),
+    }
+}
+
+pub(crate) fn cell_text(page: &Page, object: ObjectType, key: &str, record: &Value, names: &Names) -> String {
+    if let Some(k) = key.strip_prefix("custom.") {
+        return display(record.get("custom").and_then(|c| c.get(k)));
+    }
+    let value = display(record.get(key));
+    match object.readable(key).map(|d| d.kind) {
+        Some(Kind::Ref(kind)) if !value.is_empty() => names.of(kind, &value),
+        Some(Kind::Timestamp) => value.get(..16).unwrap_or(&value).replace('T', " "),
+        Some(Kind::Money) => crate::display::money(&value, &display(record.get("currency")), page.t.0),
+        Some(Kind::Phone) if !value.is_empty() => crate::display::phone(&value),
+        Some(Kind::Choice(_)) if !value.is_empty() => page.t.get(&format!("crm.choice.{value}")).to_string(),
+        _ => value,
+    }
+}
+
+/// Translates a field error for a page: the code's message in the member's language.
+pub(crate) fn error_text(page: &Page, error: &FieldError) -> String {
+    let key = format!("crm.error.{}", error.code);
+    let text = page.t.get(&key);
+    if text == key { error.message.clone() } else { text.to_string() }
+}
+
+pub(crate) fn fail(page: &Page) -> impl Fn(AppError) -> PageError + '_ {
+    move |e| PageError::new(e, page)
+}
+
+pub(crate) fn no_store(html: impl IntoResponse) -> Response {
+    crate::http::page_response(StatusCode::OK, html)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn amounts_read_the_local_way() {
+    pub(crate) fn amounts_read_the_local_way() {
         assert_eq!(money("48000.5", "EUR", Lang::Fr), "48\u{202f}000,50\u{a0}€");
         assert_eq!(money("48000.5", "EUR", Lang::En), "€48,000.50");
         assert_eq!(money("-1234567", "CHF", Lang::En), "-1,234,567.00\u{a0}CHF");
@@ -68,7 +209,7 @@ mod tests {
     }
 
     #[test]
-    fn phones_are_grouped() {
+    pub(crate) fn phones_are_grouped() {
         assert_eq!(phone("+33612345678"), "+33 6 12 34 56 78");
         assert_eq!(phone("not a phone"), "not a phone");
     }

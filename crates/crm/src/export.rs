@@ -20,8 +20,8 @@ use kernel::web::AppState;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::ListParams;
 use crate::http::Object;
+use crate::list::api::ListParams;
 use crate::list::{ListQuery, list_page, stream_all};
 use crate::object::ObjectType;
 
@@ -169,7 +169,7 @@ pub async fn export_response(
     let mut tx = principal.begin(&state.db).await?;
     // The query is checked before answering, so a bad filter is a 422, not a broken download.
     list_page(&mut tx, object, &query, 1).await?;
-    let defs = crate::custom::definitions(&mut tx, object).await?;
+    let defs = crate::custom_fields::definitions(&mut tx, object).await?;
     // Pseudonymous summary: which fields were filtered and how, never the values (an email...).
     let filters: Vec<Value> = query.filters.iter().map(|f| json!({ "field": f.field, "op": f.op })).collect();
     let event = AuditEvent::new("record.exported").payload(json!({

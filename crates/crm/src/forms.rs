@@ -849,7 +849,7 @@ async fn forms_page(
     let fail = |e: AppError| PageError::new(e, &page);
     let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
     let forms = all(&mut tx).await.map_err(fail)?;
-    let members = crate::pages::active_members(&mut tx).await.map_err(fail)?;
+    let members = crate::records::active_members(&mut tx).await.map_err(fail)?;
     let editing = match editing {
         Some(id) => Some(get(&mut tx, id).await.map_err(fail)?),
         None => None,

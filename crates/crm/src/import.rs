@@ -118,7 +118,7 @@ where
         return Err(AppError::field("file", "empty_file", "The file has no header row."));
     }
     let mut tx = principal.begin(&state.db).await?;
-    let defs = crate::custom::definitions(&mut tx, object).await?;
+    let defs = crate::custom_fields::definitions(&mut tx, object).await?;
     let auto = mapping::auto_match(object, &sniffed.headers, &defs);
     let auto: BTreeMap<String, String> = auto.into_iter().map(|(i, t)| (i.to_string(), t)).collect();
     let now = state.clock.now();
@@ -264,7 +264,7 @@ pub async fn set_mapping(
         return Err(AppError::Conflict("the import has already started".into()));
     }
     let object = row.object()?;
-    let defs = crate::custom::definitions(&mut tx, object).await?;
+    let defs = crate::custom_fields::definitions(&mut tx, object).await?;
     let checked = mapping::check(object, &row.headers.0, &defs, submitted)?;
     let checked: BTreeMap<String, String> = checked.into_iter().map(|(i, t)| (i.to_string(), t)).collect();
     sqlx::query(

@@ -7,8 +7,8 @@
 //! generic handlers.
 
 pub mod actions;
-pub mod api;
-pub mod custom;
+pub mod conversion;
+pub mod custom_fields;
 pub mod demo;
 pub mod display;
 pub mod export;
@@ -28,10 +28,11 @@ pub mod records;
 pub mod relations;
 pub mod reminders;
 pub mod routes;
+pub mod search;
 pub mod settings;
-pub mod settings_pages;
 pub mod values;
 pub mod views;
+pub mod visibility;
 pub mod webhooks;
 pub mod worklog;
 

@@ -212,7 +212,7 @@ pub fn document() -> Value {
             "post": operation("custom-fields", "Define a custom field (owners, managers)", json!({
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
                     "object_type": { "type": "string", "enum": ["lead", "contact", "company", "deal"] }, "key": { "type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$" },
-                    "label": { "type": "string" }, "kind": { "type": "string", "enum": crate::custom::KINDS },
+                    "label": { "type": "string" }, "kind": { "type": "string", "enum": crate::custom_fields::KINDS },
                     "options": { "type": "array", "items": { "type": "string" } }, "required": { "type": "boolean" } } } } } },
                 "responses": { "201": ok("Created", json!({ "type": "object" })), "422": problem("Invalid fields") } })),
         }),

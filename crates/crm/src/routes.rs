@@ -18,13 +18,13 @@ fn record_routes<O: Object>(
 ) -> Vec<RouteDef> {
     use Method as M;
     vec![
-        RouteDef::api(M::GET, base, Access::Can(actions::RECORDS_VIEW), api::list::<O>),
-        RouteDef::api(M::POST, base, Access::Can(actions::RECORDS_EDIT), api::create::<O>),
-        RouteDef::api(M::GET, item, Access::Can(actions::RECORDS_VIEW), api::get::<O>),
-        RouteDef::api(M::PATCH, item, Access::Can(actions::RECORDS_EDIT), api::update::<O>),
-        RouteDef::api(M::DELETE, item, Access::Can(actions::RECORDS_DELETE), api::delete::<O>),
-        RouteDef::api(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), api::bulk::<O>),
-        RouteDef::api(M::GET, dups, Access::Can(actions::RECORDS_VIEW), api::duplicates::<O>),
+        RouteDef::api(M::GET, base, Access::Can(actions::RECORDS_VIEW), list::api::list::<O>),
+        RouteDef::api(M::POST, base, Access::Can(actions::RECORDS_EDIT), records::api::create::<O>),
+        RouteDef::api(M::GET, item, Access::Can(actions::RECORDS_VIEW), records::api::get::<O>),
+        RouteDef::api(M::PATCH, item, Access::Can(actions::RECORDS_EDIT), records::api::update::<O>),
+        RouteDef::api(M::DELETE, item, Access::Can(actions::RECORDS_DELETE), records::api::delete::<O>),
+        RouteDef::api(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), records::api::bulk::<O>),
+        RouteDef::api(M::GET, dups, Access::Can(actions::RECORDS_VIEW), records::api::duplicates::<O>),
     ]
 }
 
@@ -40,13 +40,13 @@ fn record_pages<O: Object>(
 ) -> Vec<RouteDef> {
     use Method as M;
     vec![
-        RouteDef::page(M::GET, list, Access::Can(actions::RECORDS_VIEW), pages::list::<O>),
-        RouteDef::page(M::POST, list, Access::Can(actions::RECORDS_EDIT), pages::create::<O>),
-        RouteDef::page(M::GET, new, Access::Can(actions::RECORDS_EDIT), pages::new_form::<O>),
-        RouteDef::page(M::GET, item, Access::Can(actions::RECORDS_VIEW), pages::show::<O>),
-        RouteDef::page(M::POST, item, Access::Can(actions::RECORDS_EDIT), pages::update::<O>),
-        RouteDef::page(M::POST, delete, Access::Can(actions::RECORDS_DELETE), pages::delete::<O>),
-        RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), pages::bulk::<O>),
+        RouteDef::page(M::GET, list, Access::Can(actions::RECORDS_VIEW), list::pages::list::<O>),
+        RouteDef::page(M::POST, list, Access::Can(actions::RECORDS_EDIT), records::pages::create::<O>),
+        RouteDef::page(M::GET, new, Access::Can(actions::RECORDS_EDIT), records::pages::new_form::<O>),
+        RouteDef::page(M::GET, item, Access::Can(actions::RECORDS_VIEW), records::pages::show::<O>),
+        RouteDef::page(M::POST, item, Access::Can(actions::RECORDS_EDIT), records::pages::update::<O>),
+        RouteDef::page(M::POST, delete, Access::Can(actions::RECORDS_DELETE), records::pages::delete::<O>),
+        RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), records::pages::bulk::<O>),
         RouteDef::page(M::POST, views, Access::Can(actions::RECORDS_VIEW), pages::save_view::<O>),
         RouteDef::page(M::POST, view_delete, Access::Can(actions::RECORDS_VIEW), pages::delete_view::<O>),
     ]
@@ -103,19 +103,19 @@ macro_rules! work_routes {
                 Method::POST,
                 concat!($base, "/merge"),
                 Access::Can(actions::RECORDS_MERGE),
-                merge::api_merge::<$o>,
+                merge::api::api_merge::<$o>,
             ),
             RouteDef::page(
                 Method::GET,
                 concat!($page, "/merge"),
                 Access::Can(actions::RECORDS_MERGE),
-                pages::merge_form::<$o>,
+                merge::pages::merge_form::<$o>,
             ),
             RouteDef::page(
                 Method::POST,
                 concat!($page, "/merge"),
                 Access::Can(actions::RECORDS_MERGE),
-                pages::merge_submit::<$o>,
+                merge::pages::merge_submit::<$o>,
             ),
         ]
     };
@@ -126,10 +126,15 @@ pub fn all() -> Vec<RouteDef> {
     use Method as M;
     let mut routes = vec![
         RouteDef::page(M::GET, "/static/crm.js", Access::Public, crm_js),
-        RouteDef::page(M::GET, "/crm", Access::Can(actions::RECORDS_VIEW), pages::home),
-        RouteDef::page(M::GET, "/crm/search", Access::Can(actions::RECORDS_VIEW), pages::search),
-        RouteDef::page(M::GET, "/crm/deals/board", Access::Can(actions::RECORDS_VIEW), pages::board),
-        RouteDef::page(M::POST, "/crm/deals/{id}/move", Access::Can(actions::RECORDS_EDIT), pages::move_deal),
+        RouteDef::page(M::GET, "/crm", Access::Can(actions::RECORDS_VIEW), search::pages::home),
+        RouteDef::page(M::GET, "/crm/search", Access::Can(actions::RECORDS_VIEW), search::pages::search),
+        RouteDef::page(M::GET, "/crm/deals/board", Access::Can(actions::RECORDS_VIEW), pipelines::pages::board),
+        RouteDef::page(
+            M::POST,
+            "/crm/deals/{id}/move",
+            Access::Can(actions::RECORDS_EDIT),
+            pipelines::pages::move_deal,
+        ),
         RouteDef::page(
             M::POST,
             "/crm/contacts/{id}/links",
@@ -137,38 +142,48 @@ pub fn all() -> Vec<RouteDef> {
             relations::page_link_contact,
         ),
         RouteDef::page(M::POST, "/crm/deals/{id}/links", Access::Can(actions::RECORDS_EDIT), relations::page_link_deal),
-        RouteDef::page(M::GET, "/crm/companies/lookup", Access::Can(actions::RECORDS_VIEW), pages::lookup::<Companies>),
-        RouteDef::page(M::GET, "/crm/contacts/lookup", Access::Can(actions::RECORDS_VIEW), pages::lookup::<Contacts>),
-        RouteDef::page(M::GET, "/settings/crm", Access::Can(actions::CRM_CONFIGURE), settings_pages::page),
+        RouteDef::page(
+            M::GET,
+            "/crm/companies/lookup",
+            Access::Can(actions::RECORDS_VIEW),
+            search::pages::lookup::<Companies>,
+        ),
+        RouteDef::page(
+            M::GET,
+            "/crm/contacts/lookup",
+            Access::Can(actions::RECORDS_VIEW),
+            search::pages::lookup::<Contacts>,
+        ),
+        RouteDef::page(M::GET, "/settings/crm", Access::Can(actions::CRM_CONFIGURE), settings::pages::page),
         RouteDef::page(
             M::POST,
             "/settings/crm/visibility",
             Access::Can(actions::CRM_CONFIGURE),
-            settings_pages::visibility_submit,
+            settings::pages::visibility_submit,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/fields",
             Access::Can(actions::CRM_CONFIGURE),
-            settings_pages::field_create,
+            settings::pages::field_create,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/fields/{id}/delete",
             Access::Can(actions::CRM_CONFIGURE),
-            settings_pages::field_delete,
+            settings::pages::field_delete,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/pipelines",
             Access::Can(actions::CRM_CONFIGURE),
-            settings_pages::pipeline_create,
+            settings::pages::pipeline_create,
         ),
         RouteDef::page(
             M::POST,
             "/settings/crm/pipelines/{id}",
             Access::Can(actions::CRM_CONFIGURE),
-            settings_pages::pipeline_update,
+            settings::pages::pipeline_update,
         ),
     ];
     routes.extend(record_pages::<Leads>(
@@ -236,13 +251,28 @@ pub fn all() -> Vec<RouteDef> {
     routes.extend(work_routes!(Companies, "/api/v1/companies/{id}", "/crm/companies/{id}"));
     routes.extend(work_routes!(Deals, "/api/v1/deals/{id}", "/crm/deals/{id}"));
     routes.extend([
-        RouteDef::api(M::GET, "/api/v1/search", Access::Can(actions::RECORDS_VIEW), api::search),
-        RouteDef::api(M::GET, "/api/v1/pipelines", Access::Can(actions::RECORDS_VIEW), pipelines::api_list),
-        RouteDef::api(M::POST, "/api/v1/pipelines", Access::Can(actions::CRM_CONFIGURE), pipelines::api_create),
-        RouteDef::api(M::PATCH, "/api/v1/pipelines/{id}", Access::Can(actions::CRM_CONFIGURE), pipelines::api_update),
-        RouteDef::api(M::DELETE, "/api/v1/pipelines/{id}", Access::Can(actions::CRM_CONFIGURE), pipelines::api_delete),
-        RouteDef::api(M::GET, "/api/v1/pipelines/{id}/board", Access::Can(actions::RECORDS_VIEW), pipelines::api_board),
-        RouteDef::api(M::POST, "/api/v1/deals/{id}/move", Access::Can(actions::RECORDS_EDIT), pipelines::api_move),
+        RouteDef::api(M::GET, "/api/v1/search", Access::Can(actions::RECORDS_VIEW), search::api::search),
+        RouteDef::api(M::GET, "/api/v1/pipelines", Access::Can(actions::RECORDS_VIEW), pipelines::api::api_list),
+        RouteDef::api(M::POST, "/api/v1/pipelines", Access::Can(actions::CRM_CONFIGURE), pipelines::api::api_create),
+        RouteDef::api(
+            M::PATCH,
+            "/api/v1/pipelines/{id}",
+            Access::Can(actions::CRM_CONFIGURE),
+            pipelines::api::api_update,
+        ),
+        RouteDef::api(
+            M::DELETE,
+            "/api/v1/pipelines/{id}",
+            Access::Can(actions::CRM_CONFIGURE),
+            pipelines::api::api_delete,
+        ),
+        RouteDef::api(
+            M::GET,
+            "/api/v1/pipelines/{id}/board",
+            Access::Can(actions::RECORDS_VIEW),
+            pipelines::api::api_board,
+        ),
+        RouteDef::api(M::POST, "/api/v1/deals/{id}/move", Access::Can(actions::RECORDS_EDIT), pipelines::api::api_move),
         RouteDef::api(
             M::GET,
             "/api/v1/contacts/{id}/related",
@@ -285,8 +315,18 @@ pub fn all() -> Vec<RouteDef> {
             Access::Can(actions::RECORDS_EDIT),
             relations::api_unlink_deal_contact,
         ),
-        RouteDef::api(M::POST, "/api/v1/leads/{id}/convert", Access::Can(actions::RECORDS_EDIT), merge::api_convert),
-        RouteDef::page(M::POST, "/crm/leads/{id}/convert", Access::Can(actions::RECORDS_EDIT), pages::convert_lead),
+        RouteDef::api(
+            M::POST,
+            "/api/v1/leads/{id}/convert",
+            Access::Can(actions::RECORDS_EDIT),
+            conversion::api::api_convert,
+        ),
+        RouteDef::page(
+            M::POST,
+            "/crm/leads/{id}/convert",
+            Access::Can(actions::RECORDS_EDIT),
+            conversion::pages::convert_lead,
+        ),
         RouteDef::api(M::GET, "/api/v1/tasks", Access::Can(actions::RECORDS_VIEW), worklog::api_my_tasks),
         RouteDef::api(M::PATCH, "/api/v1/tasks/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_change_task),
         RouteDef::api(M::DELETE, "/api/v1/tasks/{id}", Access::Can(actions::RECORDS_EDIT), worklog::api_delete_task),
@@ -302,30 +342,35 @@ pub fn all() -> Vec<RouteDef> {
         RouteDef::api(M::POST, "/api/v1/views", Access::Can(actions::RECORDS_VIEW), views::api_create),
         RouteDef::api(M::PATCH, "/api/v1/views/{id}", Access::Can(actions::RECORDS_VIEW), views::api_update),
         RouteDef::api(M::DELETE, "/api/v1/views/{id}", Access::Can(actions::RECORDS_VIEW), views::api_delete),
-        RouteDef::api(M::GET, "/api/v1/custom-fields", Access::Can(actions::RECORDS_VIEW), settings::api_list_fields),
+        RouteDef::api(
+            M::GET,
+            "/api/v1/custom-fields",
+            Access::Can(actions::RECORDS_VIEW),
+            custom_fields::api::api_list_fields,
+        ),
         RouteDef::api(
             M::POST,
             "/api/v1/custom-fields",
             Access::Can(actions::CRM_CONFIGURE),
-            settings::api_create_field,
+            custom_fields::api::api_create_field,
         ),
         RouteDef::api(
             M::DELETE,
             "/api/v1/custom-fields/{id}",
             Access::Can(actions::CRM_CONFIGURE),
-            settings::api_delete_field,
+            custom_fields::api::api_delete_field,
         ),
         RouteDef::api(
             M::GET,
             "/api/v1/crm/visibility",
             Access::Can(actions::RECORDS_VIEW),
-            settings::api_get_visibility,
+            visibility::api::api_get_visibility,
         ),
         RouteDef::api(
             M::PUT,
             "/api/v1/crm/visibility",
             Access::Can(actions::CRM_CONFIGURE),
-            settings::api_put_visibility,
+            visibility::api::api_put_visibility,
         ),
     ]);
     routes.extend(imports());

@@ -4,7 +4,7 @@
 //!
 //! Every measured path is the product's own code: the import runs `crm::import` batch by batch
 //! exactly as its jobs do (without the queue's polling), lists go through `crm::list` in a member
-//! transaction (row-level security on), search through `crm::list::search`, and the export through
+//! transaction (row-level security on), search through `crm::search::search`, and the export through
 //! the streamed HTTP body of `crm::export`.
 
 use std::io::Write;
@@ -365,11 +365,11 @@ async fn measure(
         };
         let started = Instant::now();
         let mut tx = owner.begin(&state.db).await?;
-        let hits = crm::list::search(&mut tx, &q, 20).await.map_err(|e| anyhow::anyhow!("search: {e}"))?;
+        let hits = crm::search::search(&mut tx, &q, 20).await.map_err(|e| anyhow::anyhow!("search: {e}"))?;
         tx.commit().await?;
         let elapsed = started.elapsed();
         search_samples.push(elapsed);
-        // Word-prefix hits score 2 or more (crm::list::SearchHit): the word pass answered alone.
+        // Word-prefix hits score 2 or more (crm::search::SearchHit): the word pass answered alone.
         if hits.first().is_some_and(|h| h.score >= 2.0) { &mut search_found } else { &mut search_none }.push(elapsed);
     }
     let search_p50 = percentile(&mut search_samples, 0.5);

@@ -1,5 +1,5 @@
 //! The import engine: every cell parsed by the same code as `records::create` ([`parse_field`],
-//! [`custom::validate`], `check_identity`), then written per batch with set-based SQL (one
+//! [`custom_fields::validate`], `check_identity`), then written per batch with set-based SQL (one
 //! multi-row `insert … select from unnest(…)`, one `update … from unnest(…)`), never row by row.
 //!
 //! Dedupe: contacts and leads by normalized email, companies by domain. A key already in the
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::file;
-use crate::custom::{self, CustomField};
+use crate::custom_fields::{self, CustomField};
 use crate::object::{FieldDef, ObjectType};
 use crate::records::{check_identity, field_error, same_value};
 use crate::values::{Cell, parse_field};
@@ -366,7 +366,7 @@ pub fn check_create(
     }
     check_identity(object, &row.cells, &mut errors);
     let submitted = Value::Object(row.custom.clone());
-    let custom = match custom::validate(defs, &Map::new(), Some(&submitted)) {
+    let custom = match custom_fields::validate(defs, &Map::new(), Some(&submitted)) {
         Ok(values) => values,
         Err(e) => {
             errors.extend(e.into_iter().map(|(k, i)| field_error(k, i)));
@@ -392,7 +392,7 @@ struct Update {
 fn check_update(defs: &[CustomField], row: &Parsed, id: Uuid, current: &Value) -> Result<Update, Vec<FieldError>> {
     let current_custom = current.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
     let submitted = Value::Object(row.custom.clone());
-    let merged = custom::validate(defs, &current_custom, Some(&submitted))
+    let merged = custom_fields::validate(defs, &current_custom, Some(&submitted))
         .map_err(|e| e.into_iter().map(|(k, i)| field_error(k, i)).collect::<Vec<_>>())?;
     let changed = row
         .cells
@@ -464,7 +464,7 @@ pub async fn read(path: PathBuf, delimiter: u8, offset: u64, max: usize) -> Resu
 pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset: u64) -> Result<Value, AppError> {
     let object = import.object()?;
     let mut plan = Plan::new(object, &import.mapping.0);
-    let defs = custom::definitions(tx, object).await?;
+    let defs = custom_fields::definitions(tx, object).await?;
     let path = file::path_of(dir, tx.org().0, import.import_id);
     let batch = read(path, file::delimiter_byte(&import.delimiter), data_offset, 5).await?;
     plan.prepare(tx, &batch.rows, import.created_at).await?;
@@ -503,7 +503,7 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
     const KEPT_ERRORS: usize = 100;
     let object = import.object()?;
     let mut plan = Plan::new(object, &import.mapping.0);
-    let defs = custom::definitions(tx, object).await?;
+    let defs = custom_fields::definitions(tx, object).await?;
     let path = file::path_of(dir, tx.org().0, import.import_id);
     let delimiter = file::delimiter_byte(&import.delimiter);
     let mut counts = Counts::default();
@@ -592,7 +592,7 @@ pub async fn run_batch(
 ) -> Result<BatchOutcome, AppError> {
     let object = import.object()?;
     let mut plan = Plan::new(object, &import.mapping.0);
-    let defs = custom::definitions(tx, object).await?;
+    let defs = custom_fields::definitions(tx, object).await?;
     let path = file::path_of(dir, tx.org().0, import.import_id);
     let batch = read(
         path,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use kernel::{AppError, FieldError};
 
-use crate::custom::CustomField;
+use crate::custom_fields::CustomField;
 use crate::object::ObjectType;
 
 /// Lower-case ASCII letters and digits only, accents removed: "E-mail " → "email", "Prénom" → "prenom".

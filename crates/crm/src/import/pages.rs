@@ -152,7 +152,7 @@ pub async fn upload(
     list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors)).await
 }
 
-fn targets(page: &Page, object: ObjectType, defs: &[crate::custom::CustomField]) -> Vec<(String, String)> {
+fn targets(page: &Page, object: ObjectType, defs: &[crate::custom_fields::CustomField]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = object
         .fields()
         .iter()
@@ -172,7 +172,7 @@ async fn show_view(
     let (row, preview) = super::preview(state, principal, id).await?;
     let object = row.object()?;
     let mut tx = principal.begin(&state.db).await?;
-    let defs = crate::custom::definitions(&mut tx, object).await?;
+    let defs = crate::custom_fields::definitions(&mut tx, object).await?;
     tx.commit().await?;
     let columns = row
         .headers

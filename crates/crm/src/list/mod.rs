@@ -1,5 +1,13 @@
 //! Lists of records: filters on any field (custom fields included), one sort, keyset pagination
 //! (never OFFSET: page 10,000 costs what page 1 costs), and the accent- and typo-tolerant search.
+//!
+//! Files: `store.rs` (running a list query), `api.rs` and `pages.rs` (the list of each type).
+
+pub mod api;
+pub mod pages;
+mod store;
+
+pub use store::*;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +20,7 @@ use crate::object::{Kind, ObjectType};
 use crate::records::{select_sql, sort_parts};
 
 pub const MAX_PAGE: u32 = 200;
+
 pub const DEFAULT_PAGE: u32 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -103,7 +112,7 @@ pub struct ListPage {
 }
 
 /// SQL text and its text parameters (each cast in place).
-struct Sql {
+pub(crate) struct Sql {
     text: String,
     params: Vec<Option<String>>,
 }
@@ -115,11 +124,11 @@ impl Sql {
     }
 }
 
-fn bad(field: &str, code: &'static str, message: &str) -> FieldError {
+pub(crate) fn bad(field: &str, code: &'static str, message: &str) -> FieldError {
     FieldError::new(field, code, message)
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
+pub(crate) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(s.trim().to_string()),
@@ -128,7 +137,7 @@ fn scalar_text(value: &Value) -> Option<String> {
 }
 
 /// The condition for one filter, or why it is refused.
-fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> Result<String, FieldError> {
+pub(crate) fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> Result<String, FieldError> {
     let name = format!("filter.{}", filter.field);
     if let Some(key) = filter.field.strip_prefix("custom.") {
         return custom_condition(key, filter, sql).ok_or_else(|| bad(&name, "invalid_filter", "Unsupported filter."));
@@ -201,7 +210,7 @@ fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> Result<Strin
     })
 }
 
-fn custom_condition(key: &str, filter: &Filter, sql: &mut Sql) -> Option<String> {
+pub(crate) fn custom_condition(key: &str, filter: &Filter, sql: &mut Sql) -> Option<String> {
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return None;
     }
@@ -250,63 +259,18 @@ fn custom_condition(key: &str, filter: &Filter, sql: &mut Sql) -> Option<String>
     })
 }
 
-fn encode_cursor(sort_key: &str, id: Uuid) -> String {
+pub(crate) fn encode_cursor(sort_key: &str, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::json!([sort_key, id]).to_string())
 }
 
-fn decode_cursor(cursor: &str) -> Option<(String, Uuid)> {
+pub(crate) fn decode_cursor(cursor: &str) -> Option<(String, Uuid)> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let (key, id): (String, Uuid) = serde_json::from_slice(&bytes).ok()?;
     Some((key, id))
 }
 
-/// One page of records matching the query, in the member's visibility.
-pub async fn list(tx: &mut OrgTx, object: ObjectType, query: &ListQuery) -> Result<ListPage, AppError> {
-    list_page(tx, object, query, MAX_PAGE).await
-}
-
-/// [`list`] with another page-size cap: exports walk the same keyset in pages of thousands.
-pub async fn list_page(tx: &mut OrgTx, object: ObjectType, query: &ListQuery, max: u32) -> Result<ListPage, AppError> {
-    let (text, params) = build(object, query)?;
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, max.max(1));
-    let text = format!("{text} limit {}", limit + 1);
-    let mut q = sqlx::query_as::<_, (Value, Option<String>, Uuid)>(sqlx::AssertSqlSafe(text)).bind(tx.org());
-    for p in params {
-        q = q.bind(p);
-    }
-    let mut rows = q.fetch_all(tx.conn()).await?;
-    let next_cursor = if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        rows.last().map(|(_, key, id)| encode_cursor(key.as_deref().unwrap_or_default(), *id))
-    } else {
-        None
-    };
-    Ok(ListPage { items: rows.into_iter().map(|(record, _, _)| record).collect(), next_cursor })
-}
-
-/// A row of the list statement: the record, its sort key as text, its id.
-pub type ListRow = (Value, Option<String>, Uuid);
-
-/// Every record the query matches, in its order, as one streamed statement without a page cap
-/// (exports). Why not keyset pages: under row-level security PostgreSQL does not use the keyset's
-/// text comparison (not leakproof) as an index condition, so each later page would rescan the
-/// organization's rows from the start; one ordered statement reads the index once.
-pub fn stream_all<'t>(
-    tx: &'t mut OrgTx,
-    object: ObjectType,
-    query: &ListQuery,
-) -> Result<futures_util::stream::BoxStream<'t, Result<ListRow, sqlx::Error>>, AppError> {
-    let (text, params) = build(object, query)?;
-    let org = tx.org();
-    let mut q = sqlx::query_as::<_, (Value, Option<String>, Uuid)>(sqlx::AssertSqlSafe(text)).bind(org);
-    for p in params {
-        q = q.bind(p);
-    }
-    Ok(q.fetch(tx.conn()))
-}
-
 /// The list's statement (without its limit) and its text parameters after `$1` (the org).
-fn build(object: ObjectType, query: &ListQuery) -> Result<(String, Vec<Option<String>>), AppError> {
+pub(crate) fn build(object: ObjectType, query: &ListQuery) -> Result<(String, Vec<Option<String>>), AppError> {
     let mut errors = Vec::new();
     let mut sql = Sql { text: String::new(), params: Vec::new() };
     let mut conditions = vec!["t.org_id = $1".to_string()];
@@ -350,52 +314,4 @@ fn build(object: ObjectType, query: &ListQuery) -> Result<(String, Vec<Option<St
         conditions = conditions.join(" and "),
     );
     Ok((sql.text, sql.params))
-}
-
-/// A search hit across object types.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct SearchHit {
-    pub object: String,
-    pub id: Uuid,
-    pub display_name: String,
-    /// How well the record matches: 2 to 3 for a match on word prefixes, 1 to 2 for a substring,
-    /// below 1 for a typo-tolerant match (the word similarity, 0 to 1).
-    pub score: f32,
-}
-
-/// Searches leads, contacts, companies and deals at once: accent-folded substring and prefix
-/// matches first; when they are fewer than `limit`, typo-tolerant trigram matches (word similarity)
-/// complete them. Runs in `app.crm_search` (migration 0015), which applies the organization and the
-/// visibility rule itself so that the trigram indexes can be used.
-pub async fn search(tx: &mut OrgTx, q: &str, limit: u32) -> Result<Vec<SearchHit>, AppError> {
-    let q = q.trim();
-    if q.chars().count() < 2 {
-        return Err(AppError::field("q", "too_short", "Type at least two characters."));
-    }
-    if q.chars().count() > 100 {
-        return Err(AppError::field("q", "too_long", "At most 100 characters."));
-    }
-    let limit = i32::try_from(limit.clamp(1, 50)).unwrap_or(20);
-    let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    // Words first: every word of the query as a word prefix ("mart 1234" finds "Martin 123456").
-    let mut hits: Vec<SearchHit> =
-        sqlx::query_as("select object, id, display_name, score from app.crm_search_words($1, $2)")
-            .bind(q)
-            .bind(limit)
-            .fetch_all(tx.conn())
-            .await?;
-    // Then, only when no word matches: substrings inside words ("ouvel") and typos ("Francios"),
-    // in one pass on the trigram index, substrings ranked first. It is the slow pass on a large
-    // organization (docs/benchmarks.md), so it never runs when words already answered.
-    if hits.is_empty() {
-        // The default word-similarity threshold (0.6) misses ordinary typos; 0.3 finds them.
-        sqlx::query("select set_config('pg_trgm.word_similarity_threshold', '0.3', true)").execute(tx.conn()).await?;
-        hits = sqlx::query_as("select object, id, display_name, score from app.crm_search($1, $2, $3, true)")
-            .bind(q)
-            .bind(&pattern)
-            .bind(limit)
-            .fetch_all(tx.conn())
-            .await?;
-    }
-    Ok(hits)
 }

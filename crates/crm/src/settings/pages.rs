@@ -1,4 +1,4 @@
-//! `/settings/crm`: record visibility, custom fields and pipelines, for owners and managers.
+//! `/settings/crm` and its forms.
 
 use askama::Template;
 use axum::body::Bytes;
@@ -7,21 +7,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::session::SignedIn;
 use kernel::AppError;
-use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::custom::{self, CustomField, KINDS};
+use crate::custom_fields::CustomFieldInput;
+use crate::custom_fields::{self, CustomField, KINDS};
 use crate::http::{error_texts, parse as form, value};
 use crate::object::ObjectType;
 use crate::pipelines::{self, Pipeline, PipelineInput, PipelineUpdate, StageInput, StageUpdate};
-use crate::settings::{self, CustomFieldInput, Visibility};
+use crate::visibility::{self, Visibility};
 
 #[derive(Template)]
 #[template(path = "crm_settings.html")]
-struct SettingsView {
+pub(crate) struct SettingsView {
     page: Page,
     modes: Vec<(String, String)>,
     fields: Vec<CustomField>,
@@ -32,7 +31,7 @@ struct SettingsView {
     notice: Option<String>,
 }
 
-async fn view(
+pub(crate) async fn view(
     state: &AppState,
     principal: &Principal,
     page: &Page,
@@ -41,10 +40,10 @@ async fn view(
 ) -> Result<SettingsView, AppError> {
     let mut tx = principal.begin(&state.db).await?;
     pipelines::ensure_default(&mut tx, state.clock.now()).await?;
-    let visibility = settings::visibility(&mut tx).await?;
+    let visibility = visibility::visibility(&mut tx).await?;
     let mut fields = Vec::new();
     for object in ObjectType::ALL {
-        fields.extend(custom::definitions(&mut tx, object).await?);
+        fields.extend(custom_fields::definitions(&mut tx, object).await?);
     }
     let pipelines = pipelines::all(&mut tx).await?;
     tx.commit().await?;
@@ -60,7 +59,7 @@ async fn view(
     })
 }
 
-async fn show_page(
+pub(crate) async fn show_page(
     state: &AppState,
     principal: &Principal,
     page: &Page,
@@ -85,7 +84,7 @@ pub async fn page(
 }
 
 /// Runs a change in a member transaction; a validation error re-renders the page with it.
-async fn apply<F, Fut>(
+pub(crate) async fn apply<F, Fut>(
     state: &AppState,
     signed_in: &SignedIn,
     principal: &Principal,
@@ -127,10 +126,7 @@ pub async fn visibility_submit(
             .map(|o| (o.as_str().to_string(), value(&form, &format!("mode.{}", o.as_str())).to_string()))
             .collect();
         let input = Visibility { modes };
-        settings::set_visibility(&mut tx, &input, now).await?;
-        audit
-            .record(&mut tx, AuditEvent::new("crm.visibility_changed").payload(json!({ "modes": input.modes })))
-            .await?;
+        visibility::set_visibility(&mut tx, &audit, &input, now).await?;
         Ok(tx)
     })
     .await
@@ -153,8 +149,7 @@ pub async fn field_create(
             options: value(&form, "options").lines().map(str::to_owned).collect(),
             required: value(&form, "required") == "true",
         };
-        let field = settings::create_field(&mut tx, &input, now).await?;
-        audit.record(&mut tx, AuditEvent::new("custom_field.created").target("custom_field", field.field_id)).await?;
+        custom_fields::create_field(&mut tx, &audit, &input, now).await?;
         Ok(tx)
     })
     .await
@@ -171,15 +166,14 @@ pub async fn field_delete(
     let id: Option<Uuid> = id.parse().ok();
     apply(&state, &signed_in, &principal, &body, |mut tx, _| async move {
         let id = id.ok_or(AppError::NotFound)?;
-        settings::delete_field(&mut tx, id).await?;
-        audit.record(&mut tx, AuditEvent::new("custom_field.deleted").target("custom_field", id)).await?;
+        custom_fields::delete_field(&mut tx, &audit, id).await?;
         Ok(tx)
     })
     .await
 }
 
 /// Stages as typed in the form: one per line, `Name | probability | outcome`.
-fn stage_lines(text: &str) -> Vec<StageInput> {
+pub(crate) fn stage_lines(text: &str) -> Vec<StageInput> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -203,8 +197,7 @@ pub async fn pipeline_create(
     let now = state.clock.now();
     apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
         let input = PipelineInput { name: value(&form, "name").into(), stages: stage_lines(value(&form, "stages")) };
-        let id = pipelines::create_pipeline(&mut tx, &input, now).await?;
-        audit.record(&mut tx, AuditEvent::new("pipeline.created").target("pipeline", id)).await?;
+        pipelines::create_pipeline(&mut tx, &audit, &input, now).await?;
         Ok(tx)
     })
     .await
@@ -253,8 +246,7 @@ pub async fn pipeline_update(
             stage_lines(value(&form, "new_stage")).into_iter().map(|stage| StageUpdate { stage_id: None, stage }),
         );
         let input = PipelineUpdate { name: Some(value(&form, "name").to_string()), stages: Some(stages) };
-        pipelines::update_pipeline(&mut tx, &current, &input).await?;
-        audit.record(&mut tx, AuditEvent::new("pipeline.updated").target("pipeline", id)).await?;
+        pipelines::update_pipeline(&mut tx, &audit, &current, &input).await?;
         Ok(tx)
     })
     .await

@@ -1,5 +1,15 @@
 //! Custom fields (issue #4 item 3): defined per object type by owners and managers, validated on
 //! every write path by [`validate`], stored as typed JSON in the record's `custom` column.
+//!
+//! Files: `store.rs` (definitions), `service.rs` (create and delete, audited), `api.rs`; the
+//! editor is on the CRM settings page.
+
+pub mod api;
+mod service;
+mod store;
+
+pub use service::*;
+pub use store::*;
 
 use std::collections::BTreeMap;
 
@@ -10,6 +20,8 @@ use uuid::Uuid;
 
 use crate::object::{Kind, ObjectType};
 use crate::values::{Invalid, parse_date, parse_email, parse_money, parse_phone, parse_text, parse_url};
+use kernel::FieldError;
+use kernel::error::on_constraint;
 
 /// The kinds a custom field may have.
 pub const KINDS: &[&str] =
@@ -28,19 +40,7 @@ pub struct CustomField {
     pub position: i32,
 }
 
-/// The custom fields of `object`, in display order.
-pub async fn definitions(tx: &mut OrgTx, object: ObjectType) -> Result<Vec<CustomField>, AppError> {
-    Ok(sqlx::query_as(
-        "select field_id, object_type, key, label, kind, options, required, position from custom_fields
-          where org_id = $1 and object_type = $2 order by position, key",
-    )
-    .bind(tx.org())
-    .bind(object.as_str())
-    .fetch_all(tx.conn())
-    .await?)
-}
-
-fn invalid(code: &'static str, message: &str) -> Invalid {
+pub(crate) fn invalid(code: &'static str, message: &str) -> Invalid {
     Invalid { code, message: message.to_string() }
 }
 
@@ -116,7 +116,7 @@ pub fn parse_value(field: &CustomField, value: &Value) -> Result<Value, Invalid>
     })
 }
 
-fn parse_long_text(text: &str) -> Result<Value, Invalid> {
+pub(crate) fn parse_long_text(text: &str) -> Result<Value, Invalid> {
     if text.chars().count() > 20_000 {
         return Err(invalid("too_long", "At most 20000 characters."));
     }
@@ -161,6 +161,70 @@ pub fn validate(
         }
     }
     if errors.is_empty() { Ok(merged.into_iter().collect()) } else { Err(errors) }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CustomFieldInput {
+    /// `lead`, `contact`, `company` or `deal`.
+    pub object_type: String,
+    /// Lower-case letters, digits and `_`, starting with a letter; used in the API and imports.
+    pub key: String,
+    pub label: String,
+    /// One of text, long_text, number, currency, date, boolean, select, multi_select, url, email, phone.
+    pub kind: String,
+    /// The allowed values of a select or multi-select.
+    #[serde(default)]
+    pub options: Vec<String>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+pub(crate) fn validate_field(input: &CustomFieldInput) -> Result<(ObjectType, Vec<String>), AppError> {
+    let mut errors = Vec::new();
+    let object = ObjectType::parse(&input.object_type);
+    if object.is_none() {
+        errors.push(FieldError::new("object_type", "invalid_choice", "lead, contact, company or deal."));
+    }
+    let key_ok = input.key.len() <= 40
+        && input.key.starts_with(|c: char| c.is_ascii_lowercase())
+        && input.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !key_ok {
+        errors.push(FieldError::new("key", "invalid_key", "Lower-case letters, digits and _, starting with a letter."));
+    }
+    if let Some(object) = object
+        && object.readable(&input.key).is_some()
+    {
+        errors.push(FieldError::new("key", "reserved", "A built-in field already has this key."));
+    }
+    let label = input.label.trim();
+    if label.is_empty() || label.chars().count() > 100 {
+        errors.push(FieldError::new("label", "invalid_length", "Give a label of 1 to 100 characters."));
+    }
+    if !KINDS.contains(&input.kind.as_str()) {
+        errors.push(FieldError::new("kind", "invalid_choice", format!("One of: {}.", KINDS.join(", "))));
+    }
+    let mut options: Vec<String> = Vec::new();
+    for option in input.options.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        if option.chars().count() > 100 {
+            errors.push(FieldError::new("options", "too_long", "Options have at most 100 characters."));
+        } else if !options.iter().any(|o| o.eq_ignore_ascii_case(option)) {
+            options.push(option.to_string());
+        }
+    }
+    let is_select = matches!(input.kind.as_str(), "select" | "multi_select");
+    if is_select && options.is_empty() {
+        errors.push(FieldError::new("options", "required", "A select field needs at least one option."));
+    }
+    if !is_select && !options.is_empty() {
+        errors.push(FieldError::new("options", "not_allowed", "Only select fields have options."));
+    }
+    if options.len() > 200 {
+        errors.push(FieldError::new("options", "too_many", "At most 200 options."));
+    }
+    match object {
+        Some(object) if errors.is_empty() => Ok((object, options)),
+        _ => Err(AppError::Validation(errors)),
+    }
 }
 
 #[cfg(test)]

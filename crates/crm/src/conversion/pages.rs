@@ -1,0 +1,53 @@
+//! The conversion form of a lead page.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use identity::session::SignedIn;
+use kernel::AppError;
+use kernel::authz::Principal;
+use kernel::web::{AppState, PageError};
+use serde_json::json;
+
+use crate::display::error_text;
+use crate::records::Source;
+
+/// "Convert" on a lead's page: a contact, its company, and a deal when a deal name is given.
+pub async fn convert_lead(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, &format!("/crm/leads/{id}"));
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
+    let value =
+        |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let fail = |e: AppError| match e {
+        AppError::Validation(errors) => {
+            let text =
+                errors.iter().map(|e| format!("{}: {}", e.field, error_text(&page, e))).collect::<Vec<_>>().join(" ");
+            PageError::new(AppError::BadRequest(text), &page)
+        }
+        other => PageError::new(other, &page),
+    };
+    let id = crate::http::parse_id(&id).map_err(fail)?;
+    let deal_name = value("deal_name");
+    let input = crate::conversion::ConvertInput {
+        deal: (!deal_name.is_empty()).then(|| crate::conversion::ConvertPart {
+            existing_id: None,
+            fields: [("name".to_string(), json!(deal_name)), ("amount".to_string(), json!(value("deal_amount")))]
+                .into_iter()
+                .collect(),
+        }),
+        skip_company: value("skip_company") == "true",
+        ..Default::default()
+    };
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let write = crate::http::write_ctx(&state, &principal, Source::Ui);
+    let converted = crate::conversion::convert(&mut tx, id, &input, &write).await.map_err(fail)?;
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    Ok(Redirect::to(&format!("/crm/contacts/{}?notice=converted", converted.contact_id)).into_response())
+}

@@ -1,0 +1,113 @@
+//! The merge page: both records side by side, a value to keep per field.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use identity::session::SignedIn;
+use kernel::AppError;
+use kernel::authz::Principal;
+use kernel::web::{AppState, Page, PageError, render};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::custom_fields::{self};
+use crate::display::{Names, cell_text, display, fail, field_label, no_store};
+use crate::http::Object;
+use crate::records::{self, Source};
+
+pub(crate) struct MergeRow {
+    key: String,
+    label: String,
+    this: String,
+    other: String,
+}
+
+#[derive(Template)]
+#[template(path = "crm_merge.html")]
+pub(crate) struct MergeView {
+    page: Page,
+    plural: &'static str,
+    id: String,
+    other_id: String,
+    this_title: String,
+    other_title: String,
+    rows: Vec<MergeRow>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MergeQuery {
+    #[serde(default)]
+    other: String,
+}
+
+/// Both records side by side; a radio button per field whose values differ.
+pub async fn merge_form<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(query): Query<MergeQuery>,
+) -> Result<Response, PageError> {
+    let object = O::TYPE;
+    let page = signed_in.page(&state, &format!("/crm/{}/{id}/merge", object.plural()));
+    let fail = fail(&page);
+    let id = crate::http::parse_id(&id).map_err(&fail)?;
+    let other_id = crate::http::parse_id(&query.other).map_err(&fail)?;
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let this = records::get(&mut tx, object, id).await.map_err(&fail)?;
+    let other = records::get(&mut tx, object, other_id).await.map_err(&fail)?;
+    let custom = custom_fields::definitions(&mut tx, object).await.map_err(&fail)?;
+    let names = Names::load(&mut tx).await.map_err(&fail)?;
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    let mut keys: Vec<String> = object.fields().iter().map(|f| f.key.to_string()).collect();
+    keys.extend(custom.iter().map(|c| format!("custom.{}", c.key)));
+    let rows = keys
+        .into_iter()
+        .filter_map(|key| {
+            let (a, b) =
+                (cell_text(&page, object, &key, &this, &names), cell_text(&page, object, &key, &other, &names));
+            (a != b).then(|| MergeRow { label: field_label(&page, &key, &custom), key, this: a, other: b })
+        })
+        .collect();
+    let view = MergeView {
+        page: page.clone(),
+        plural: object.plural(),
+        id: id.to_string(),
+        other_id: other_id.to_string(),
+        this_title: display(this.get("display_name")),
+        other_title: display(other.get("display_name")),
+        rows,
+    };
+    Ok(no_store(render(&view).map_err(&fail)?))
+}
+
+pub async fn merge_submit<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let object = O::TYPE;
+    let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
+    let fail = fail(&page);
+    let id = crate::http::parse_id(&id).map_err(&fail)?;
+    let other_id = form
+        .iter()
+        .find(|(k, _)| k == "other_id")
+        .and_then(|(_, v)| v.parse().ok())
+        .ok_or_else(|| fail(AppError::field("other_id", "required", "Choose the duplicate.")))?;
+    let keep = form
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("keep.").map(|field| (field.to_string(), Value::String(v.clone()))))
+        .collect();
+    let input = crate::merge::MergeInput { other_id, keep };
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let write = crate::http::write_ctx(&state, &principal, Source::Ui);
+    crate::merge::merge(&mut tx, &state.audit, object, id, &input, &write).await.map_err(&fail)?;
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    Ok(Redirect::to(&format!("/crm/{}/{id}?notice=merged", object.plural())).into_response())
+}

@@ -1,0 +1,8 @@
+//! Global search across the four record types (accent- and typo-tolerant), the search page, and the
+//! typeahead lookups of record pickers.
+
+pub mod api;
+pub mod pages;
+mod store;
+
+pub use store::*;

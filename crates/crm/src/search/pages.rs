@@ -1,0 +1,105 @@
+//! The search page, the CRM home, and the typeahead lookups of record pickers.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{Redirect, Response};
+use identity::session::SignedIn;
+use kernel::AppError;
+use kernel::authz::Principal;
+use kernel::web::{AppState, Page, PageError, render};
+use serde::Deserialize;
+
+use crate::display::{display, error_text, fail, no_store};
+use crate::http::Object;
+use crate::list::ListQuery;
+use crate::object::ObjectType;
+
+#[derive(Template)]
+#[template(path = "crm_search.html")]
+pub(crate) struct SearchView {
+    page: Page,
+    q: String,
+    hits: Vec<(String, String, String, String)>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm/search");
+    let fail = fail(&page);
+    let mut hits = Vec::new();
+    let mut error = None;
+    if !query.q.trim().is_empty() {
+        let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+        match crate::search::search(&mut tx, &query.q, 30).await {
+            Ok(found) => {
+                hits = found
+                    .into_iter()
+                    .map(|h| {
+                        let plural = ObjectType::parse(&h.object).map(|o| o.plural()).unwrap_or("contacts");
+                        (
+                            plural.to_string(),
+                            h.id.to_string(),
+                            h.display_name,
+                            page.t.get(&format!("crm.object.{}", h.object)).to_string(),
+                        )
+                    })
+                    .collect()
+            }
+            Err(AppError::Validation(errors)) => {
+                error = Some(errors.iter().map(|e| error_text(&page, e)).collect::<Vec<_>>().join(" "))
+            }
+            Err(other) => return Err(fail(other)),
+        }
+        tx.commit().await.map_err(|e| fail(e.into()))?;
+    }
+    let view = SearchView { page: page.clone(), q: query.q, hits, error };
+    Ok(no_store(render(&view).map_err(&fail)?))
+}
+
+/// `/crm` opens the contacts.
+pub async fn home() -> Redirect {
+    Redirect::to("/crm/contacts")
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LookupQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `<option>`s of records matching `q`, for the link forms' search-as-you-type (htmx).
+pub async fn lookup<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Query(query): Query<LookupQuery>,
+) -> Result<Response, PageError> {
+    let object = O::TYPE;
+    let page = signed_in.page(&state, "/crm");
+    let fail = fail(&page);
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let list = ListQuery { q: Some(query.q.clone()), limit: Some(20), ..ListQuery::default() };
+    let found = crate::list::list(&mut tx, object, &list).await.map_err(&fail)?;
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    let view = OptionsView {
+        options: found.items.iter().map(|r| (display(r.get("id")), display(r.get("display_name")))).collect(),
+    };
+    Ok(no_store(render(&view).map_err(&fail)?))
+}
+
+#[derive(Template)]
+#[template(path = "crm_options.html")]
+pub(crate) struct OptionsView {
+    options: Vec<(String, String)>,
+}
