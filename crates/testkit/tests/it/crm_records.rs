@@ -1265,3 +1265,69 @@ async fn converting_a_lead_creates_contact_company_and_deal_at_once() {
         app.call_api(&bearer, Method::POST, &format!("/api/v1/leads/{lead}/convert"), Some(json!({}))).await;
     assert_eq!(status, 409, "a lead converts once");
 }
+
+/// P0-04: opening a record is audited once per read, whether through `GET /api/v1/…/{id}` or the
+/// record page — both call `records::read`.
+#[tokio::test]
+async fn p0_04_record_reads_are_audited_once_per_read_on_api_and_page() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-audit-read.example.eu").await;
+    let browser = app.browser_login("owner@crm-audit-read.example.eu", PASSWORD).await;
+    let (status, created) =
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Lu" }))).await;
+    assert_eq!(status, 201);
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(app.count_audit_events(org, "record.viewed").await, 0, "creating is not reading");
+
+    let (status, _) = app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.count_audit_events(org, "record.viewed").await, 1);
+    assert_eq!(browser.get(&format!("/crm/contacts/{id}")).await.status(), 200);
+    assert_eq!(app.count_audit_events(org, "record.viewed").await, 2);
+}
+
+/// P0-04: a merge is audited once, whether through the API or the merge page — both call
+/// `merge::merge`, which writes the event.
+#[tokio::test]
+async fn p0_04_merges_are_audited_once_per_merge_on_api_and_page() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-audit-merge.example.eu").await;
+    let browser = app.browser_login("owner@crm-audit-merge.example.eu", PASSWORD).await;
+    let mut ids = Vec::new();
+    for name in ["Un", "Deux", "Trois", "Quatre"] {
+        let (status, created) =
+            app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": name }))).await;
+        assert_eq!(status, 201);
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let (status, body) = app
+        .call_api(&bearer, Method::POST, &format!("/api/v1/contacts/{}/merge", ids[0]), Some(json!({ "other_id": ids[1] })))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.count_audit_events(org, "record.merged").await, 1);
+    let page = format!("/crm/contacts/{}", ids[2]);
+    let response = browser.submit_form(&page, &format!("{page}/merge"), &[("other_id", &ids[3])]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.count_audit_events(org, "record.merged").await, 2);
+}
+
+/// P0-04: a deletion is audited once, whether through the API or the record page.
+#[tokio::test]
+async fn p0_04_deletions_are_audited_once_per_deletion_on_api_and_page() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-audit-delete.example.eu").await;
+    let browser = app.browser_login("owner@crm-audit-delete.example.eu", PASSWORD).await;
+    let mut ids = Vec::new();
+    for name in ["Premier", "Second"] {
+        let (_, created) =
+            app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": name }))).await;
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    let (status, _) = app.call_api(&bearer, Method::DELETE, &format!("/api/v1/companies/{}", ids[0]), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(app.count_audit_events(org, "record.deleted").await, 1);
+    let page = format!("/crm/companies/{}", ids[1]);
+    let response = browser.submit_form(&page, &format!("{page}/delete"), &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.count_audit_events(org, "record.deleted").await, 2);
+}
