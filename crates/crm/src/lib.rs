@@ -26,7 +26,6 @@ pub mod pipelines;
 pub mod record_events;
 pub mod records;
 pub mod relations;
-pub mod reminders;
 pub mod routes;
 pub mod settings;
 pub mod settings_pages;
@@ -74,7 +73,7 @@ const DOORS: &[Door] = &[
 
 fn jobs(registry: &mut kernel::jobs::Registry, deps: &JobDeps<'_>) {
     import::register(registry);
-    reminders::register(registry, deps.vault.clone(), deps.config.public_url.clone());
+    worklog::jobs::register(registry, deps.vault.clone(), deps.config.public_url.clone());
     let allow_private = deps.config.modules.get::<webhooks::WebhookSettings>().allow_private;
     webhooks::register(registry, deps.vault.clone(), allow_private);
 }
