@@ -21,12 +21,10 @@ pub mod list;
 pub mod merge;
 pub mod object;
 pub mod openapi;
-pub mod pages;
 pub mod pipelines;
 pub mod record_events;
 pub mod records;
 pub mod relations;
-pub mod reminders;
 pub mod routes;
 pub mod search;
 pub mod settings;
@@ -75,7 +73,7 @@ const DOORS: &[Door] = &[
 
 fn jobs(registry: &mut kernel::jobs::Registry, deps: &JobDeps<'_>) {
     import::register(registry);
-    reminders::register(registry, deps.vault.clone(), deps.config.public_url.clone());
+    worklog::jobs::register(registry, deps.vault.clone(), deps.config.public_url.clone());
     let allow_private = deps.config.modules.get::<webhooks::WebhookSettings>().allow_private;
     webhooks::register(registry, deps.vault.clone(), allow_private);
 }

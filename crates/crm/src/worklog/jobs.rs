@@ -1,3 +1,5 @@
+//! The work log's background job: task reminder mails.
+//!
 //! Task reminder mails (issue #4 item 2): a task with `remind_at` mails its assignee (or, when
 //! nobody is assigned, its creator) at that time, once, in their language, with the task's title,
 //! due date and a link to its record.
@@ -26,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::object::ObjectType;
+use super::store;
 
 pub const JOB: &str = "crm.task_reminder";
 
@@ -69,36 +71,6 @@ pub fn register(registry: &mut Registry, vault: Vault, public_url: PublicUrl) {
     });
 }
 
-#[derive(sqlx::FromRow)]
-struct TaskRow {
-    title: String,
-    status: String,
-    due_at: Option<OffsetDateTime>,
-    remind_at: Option<OffsetDateTime>,
-    reminded_at: Option<OffsetDateTime>,
-    assignee_id: Option<Uuid>,
-    created_by: Option<Uuid>,
-    lead_id: Option<Uuid>,
-    contact_id: Option<Uuid>,
-    company_id: Option<Uuid>,
-    deal_id: Option<Uuid>,
-}
-
-impl TaskRow {
-    /// The path of the task's record page, or the CRM's home for a task on no record.
-    fn record_path(&self) -> String {
-        [
-            (ObjectType::Lead, self.lead_id),
-            (ObjectType::Contact, self.contact_id),
-            (ObjectType::Company, self.company_id),
-            (ObjectType::Deal, self.deal_id),
-        ]
-        .into_iter()
-        .find_map(|(object, id)| id.map(|id| format!("/crm/{}/{id}", object.plural())))
-        .unwrap_or_else(|| "/crm".into())
-    }
-}
-
 /// One line of text: a title with a line break must not break the mail's subject.
 fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
@@ -109,16 +81,7 @@ async fn remind(run: JobRun, vault: &Vault, public_url: &PublicUrl) -> anyhow::R
     // The worker's clock: the mail is due at once and `reminded_at` says when it was queued.
     let clock = Clock::manual(run.now);
     let mut tx = run.tx;
-    let task: Option<TaskRow> = sqlx::query_as(
-        "select title, status, due_at, remind_at, reminded_at, assignee_id, created_by,
-                lead_id, contact_id, company_id, deal_id
-           from tasks where org_id = $1 and task_id = $2 for update",
-    )
-    .bind(tx.org())
-    .bind(payload.task_id)
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(task) = task else { return Ok(tx) };
+    let Some(task) = store::reminder_task(&mut tx, payload.task_id).await? else { return Ok(tx) };
     let due = task.status == "open"
         && task.reminded_at.is_none()
         && task.remind_at.map(|at| at.unix_timestamp()) == Some(payload.remind_at);
@@ -159,11 +122,6 @@ async fn remind(run: JobRun, vault: &Vault, public_url: &PublicUrl) -> anyhow::R
         html: None,
     };
     mail::enqueue(&mut tx, &clock, vault, &message).await?;
-    sqlx::query("update tasks set reminded_at = $3 where org_id = $1 and task_id = $2")
-        .bind(tx.org())
-        .bind(payload.task_id)
-        .bind(run.now)
-        .execute(tx.conn())
-        .await?;
+    store::mark_reminded(&mut tx, payload.task_id, run.now).await?;
     Ok(tx)
 }

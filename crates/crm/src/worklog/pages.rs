@@ -1,0 +1,140 @@
+//! The work log's page handlers: the record page's "add a note / log an activity / add a task"
+//! forms, and a task's status from a timeline.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use identity::session::SignedIn;
+use kernel::AppError;
+use kernel::authz::Principal;
+use kernel::web::{AppState, PageError};
+use time::OffsetDateTime;
+
+use super::{ActivityInput, TaskChange, TaskInput, WorkItem, service};
+use crate::http::{self, Fields, Object};
+
+/// A `datetime-local` input as UTC, none when empty. The input carries no zone; Relais stores UTC
+/// and the browser sends its zone offset (`tz_offset`, in minutes).
+fn local_time(form: &Fields, name: &str) -> Result<Option<OffsetDateTime>, AppError> {
+    let text = http::value(form, name);
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let local = time::PrimitiveDateTime::parse(text, format)
+        .map_err(|_| AppError::field(name, "invalid_date", "Enter a valid date and time."))?;
+    let offset_minutes: i32 = http::value(form, "tz_offset").parse().unwrap_or(0);
+    Ok(Some(local.assume_utc() + time::Duration::minutes(i64::from(offset_minutes))))
+}
+
+/// The record page's "add a note / log an activity / add a task" forms.
+async fn add_work<O: Object>(
+    state: AppState,
+    signed_in: SignedIn,
+    principal: Principal,
+    id: String,
+    body: Bytes,
+    item: WorkItem,
+) -> Result<Response, PageError> {
+    let object = O::TYPE;
+    let back = format!("/crm/{}/{id}", object.plural());
+    let page = signed_in.page(&state, &back);
+    let form = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&form))?;
+    let value = |name: &str| http::value(&form, name).to_string();
+    let fail = |e: AppError| match e {
+        AppError::Validation(errors) => {
+            PageError::new(AppError::BadRequest(http::error_texts(&page, &errors).join(" ")), &page)
+        }
+        other => PageError::new(other, &page),
+    };
+    let id = http::parse_id(&id).map_err(fail)?;
+    let now = state.clock.now();
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    match item {
+        WorkItem::Note => {
+            service::add_note(&mut tx, object, id, principal.user_id, &value("body"), now).await.map(|_| ())
+        }
+        WorkItem::Task => {
+            let input = TaskInput {
+                title: value("title"),
+                description: value("description"),
+                assignee_id: value("assignee_id").parse().ok(),
+                due_at: local_time(&form, "due_at").map_err(fail)?,
+                remind_at: local_time(&form, "remind_at").map_err(fail)?,
+            };
+            service::add_task(&mut tx, object, id, principal.user_id, &input, now).await.map(|_| ())
+        }
+        WorkItem::Activity => {
+            let input = ActivityInput {
+                kind: value("kind"),
+                subject: value("subject"),
+                body: value("body"),
+                outcome: value("outcome"),
+                occurred_at: local_time(&form, "occurred_at").map_err(fail)?,
+                duration_minutes: value("duration_minutes").parse().ok(),
+            };
+            service::add_activity(&mut tx, object, id, principal.user_id, &input, now).await.map(|_| ())
+        }
+    }
+    .map_err(fail)?;
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    Ok(Redirect::to(&format!("{back}?notice=saved#timeline")).into_response())
+}
+
+pub async fn add_note<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    add_work::<O>(state, signed_in, principal, id, body, WorkItem::Note).await
+}
+
+pub async fn add_task<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    add_work::<O>(state, signed_in, principal, id, body, WorkItem::Task).await
+}
+
+pub async fn add_activity<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    add_work::<O>(state, signed_in, principal, id, body, WorkItem::Activity).await
+}
+
+/// Marks a task done (or reopens it) from a timeline, then goes back.
+pub async fn task_status(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm");
+    let form = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&form))?;
+    let fail = |e: AppError| PageError::new(e, &page);
+    let id = http::parse_id(&id).map_err(fail)?;
+    let change = TaskChange {
+        status: Some(http::value(&form, "status").to_string()),
+        title: None,
+        assignee_id: None,
+        due_at: None,
+        remind_at: None,
+    };
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    service::change_task(&mut tx, id, &change, state.clock.now()).await.map_err(fail)?;
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    let back = kernel::web::safe_local_path(Some(http::value(&form, "next"))).to_string();
+    Ok(Redirect::to(&format!("{back}#timeline")).into_response())
+}

@@ -1,0 +1,104 @@
+//! The work log's writes, and the timeline: each is the one function the API and the record page
+//! both call. None is audited: the items themselves, with their author and time, are the record's
+//! history.
+
+use kernel::{AppError, OrgTx};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    ActivityInput, Entry, TaskChange, TaskInput, TimelineCursor, TimelinePage, WorkItem, jobs, render_markdown, store,
+    validate_activity, validate_note, validate_task, validate_task_change,
+};
+use crate::object::ObjectType;
+
+pub async fn add_note(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    author: Uuid,
+    body: &str,
+    now: OffsetDateTime,
+) -> Result<Uuid, AppError> {
+    store::check_parent(tx, object, id).await?;
+    validate_note(body)?;
+    store::insert_note(tx, object, id, author, body, now).await
+}
+
+/// Adds a task; its reminder, if any, is scheduled in the same transaction.
+pub async fn add_task(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    creator: Uuid,
+    input: &TaskInput,
+    now: OffsetDateTime,
+) -> Result<Uuid, AppError> {
+    store::check_parent(tx, object, id).await?;
+    validate_task(input)?;
+    let task = store::insert_task(tx, object, id, creator, input, now).await?;
+    jobs::schedule(tx, task, input.remind_at, now).await?;
+    Ok(task)
+}
+
+/// Changes a task whose record the member can see; a new `remind_at` in the future schedules its
+/// reminder.
+pub async fn change_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: OffsetDateTime) -> Result<(), AppError> {
+    store::lock_item(tx, WorkItem::Task, task).await?;
+    validate_task_change(change)?;
+    store::update_task(tx, task, change, now).await?;
+    jobs::schedule(tx, task, change.remind_at, now).await
+}
+
+pub async fn add_activity(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    author: Uuid,
+    input: &ActivityInput,
+    now: OffsetDateTime,
+) -> Result<Uuid, AppError> {
+    store::check_parent(tx, object, id).await?;
+    validate_activity(input, now)?;
+    store::insert_activity(tx, object, id, author, input, now).await
+}
+
+/// Deletes a note, task or activity of a visible record.
+pub async fn delete_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<(), AppError> {
+    store::lock_item(tx, item, id).await?;
+    store::delete_item(tx, item, id).await
+}
+
+/// The record's timeline, newest first, `limit` entries before the cursor (`<time>|<id>`).
+pub async fn timeline(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<TimelinePage, AppError> {
+    store::check_parent(tx, object, id).await?;
+    let cursor = TimelineCursor::parse(before)?;
+    let rows = store::timeline_rows(tx, object, id, cursor, limit + 1).await?;
+    let names = store::member_names(tx).await?;
+    let mut entries: Vec<Entry> = rows
+        .into_iter()
+        .map(|(kind, id, at, actor_id, mut data)| {
+            if kind == "note"
+                && let Some(body) = data.get("body").and_then(Value::as_str)
+            {
+                data["html"] = json!(render_markdown(body));
+            }
+            let actor_name = actor_id.and_then(|a| names.iter().find(|(u, _)| *u == a).map(|(_, n)| n.clone()));
+            Entry { kind, id, at, actor_id, actor_name, data }
+        })
+        .collect();
+    let next_cursor = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries.last().and_then(TimelineCursor::after)
+    } else {
+        None
+    };
+    Ok(TimelinePage { entries, next_cursor })
+}

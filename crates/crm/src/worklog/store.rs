@@ -1,0 +1,260 @@
+//! The work log's SQL: notes, tasks and activities, the timeline's rows, and the reminder's reads.
+
+use kernel::{AppError, OrgTx};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{ActivityInput, ReminderTask, TaskChange, TaskInput, TimelineCursor, WorkItem};
+use crate::object::ObjectType;
+use crate::records;
+
+/// The task's assignee must be a member of the organization: the database's foreign key says so,
+/// this names the field.
+fn assignee_error(error: sqlx::Error) -> AppError {
+    kernel::error::on_constraint(error, |name| {
+        name.contains("assignee").then(|| AppError::field("assignee_id", "not_found", "No such member."))
+    })
+}
+
+/// The record an item belongs to, checked visible.
+pub async fn check_parent(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Result<(), AppError> {
+    records::get(tx, object, id).await.map(|_| ())
+}
+
+/// The record a work item points at (exactly one of the four).
+type ItemLinks = (Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<Uuid>);
+
+/// Finds a work item, locks it, and checks that the member can see its record (404 otherwise).
+pub async fn lock_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<(), AppError> {
+    let sql = format!(
+        "select lead_id, contact_id, company_id, deal_id from {} where org_id = $1 and {} = $2 for update",
+        item.table(),
+        item.id_column()
+    );
+    let row: Option<ItemLinks> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tx.org()).bind(id).fetch_optional(tx.conn()).await?;
+    let (lead, contact, company, deal) = row.ok_or(AppError::NotFound)?;
+    let links = [
+        (ObjectType::Lead, lead),
+        (ObjectType::Contact, contact),
+        (ObjectType::Company, company),
+        (ObjectType::Deal, deal),
+    ];
+    for (object, parent_id) in links {
+        if let Some(parent_id) = parent_id {
+            check_parent(tx, object, parent_id).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn delete_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<(), AppError> {
+    let sql = format!("delete from {} where org_id = $1 and {} = $2", item.table(), item.id_column());
+    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tx.org()).bind(id).execute(tx.conn()).await?;
+    Ok(())
+}
+
+pub async fn insert_note(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    author: Uuid,
+    body: &str,
+    now: OffsetDateTime,
+) -> Result<Uuid, AppError> {
+    let note = Uuid::now_v7();
+    let sql = format!(
+        "insert into notes (org_id, note_id, {}, body, author_id, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $6)",
+        object.id_column()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org())
+        .bind(note)
+        .bind(id)
+        .bind(body.trim())
+        .bind(author)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(note)
+}
+
+pub async fn insert_task(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    creator: Uuid,
+    input: &TaskInput,
+    now: OffsetDateTime,
+) -> Result<Uuid, AppError> {
+    let task = Uuid::now_v7();
+    let sql = format!(
+        "insert into tasks (org_id, task_id, {}, title, description, assignee_id, due_at, remind_at, created_by, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        object.id_column()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org())
+        .bind(task)
+        .bind(id)
+        .bind(input.title.trim())
+        .bind(input.description.trim())
+        .bind(input.assignee_id.unwrap_or(creator))
+        .bind(input.due_at)
+        .bind(input.remind_at)
+        .bind(creator)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(assignee_error)?;
+    Ok(task)
+}
+
+pub async fn update_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: OffsetDateTime) -> Result<(), AppError> {
+    // A moved reminder is a new one: `reminded_at` is cleared so that it is mailed at its new time.
+    sqlx::query(
+        "update tasks set status = coalesce($3, status), title = coalesce($4, title), assignee_id = coalesce($5, assignee_id),
+                due_at = coalesce($6, due_at), updated_at = $7,
+                completed_at = case when coalesce($3, status) = 'done' then coalesce(completed_at, $7) else null end,
+                remind_at = coalesce($8, remind_at),
+                reminded_at = case when $8::timestamptz is distinct from remind_at and $8 is not null then null
+                                   else reminded_at end
+          where org_id = $1 and task_id = $2",
+    )
+    .bind(tx.org())
+    .bind(task)
+    .bind(change.status.as_deref())
+    .bind(change.title.as_deref().map(str::trim))
+    .bind(change.assignee_id)
+    .bind(change.due_at)
+    .bind(now)
+    .bind(change.remind_at)
+    .execute(tx.conn())
+    .await
+    .map_err(assignee_error)?;
+    Ok(())
+}
+
+/// A member's open tasks, soonest due first, as the API shows them.
+pub async fn open_tasks_of(tx: &mut OrgTx, assignee: Uuid) -> Result<Vec<Value>, AppError> {
+    Ok(sqlx::query_scalar(
+        "select to_jsonb(t) - 'org_id' from tasks t where t.org_id = $1 and t.assignee_id = $2 and t.status = 'open'
+          order by t.due_at nulls last, t.created_at limit 200",
+    )
+    .bind(tx.org())
+    .bind(assignee)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// The task a reminder is about, locked, if it still exists.
+pub async fn reminder_task(tx: &mut OrgTx, task: Uuid) -> Result<Option<ReminderTask>, AppError> {
+    Ok(sqlx::query_as(
+        "select title, status, due_at, remind_at, reminded_at, assignee_id, created_by,
+                lead_id, contact_id, company_id, deal_id
+           from tasks where org_id = $1 and task_id = $2 for update",
+    )
+    .bind(tx.org())
+    .bind(task)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn mark_reminded(tx: &mut OrgTx, task: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
+    sqlx::query("update tasks set reminded_at = $3 where org_id = $1 and task_id = $2")
+        .bind(tx.org())
+        .bind(task)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_activity(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    author: Uuid,
+    input: &ActivityInput,
+    now: OffsetDateTime,
+) -> Result<Uuid, AppError> {
+    let activity = Uuid::now_v7();
+    let sql = format!(
+        "insert into activities (org_id, activity_id, {}, kind, subject, body, outcome, occurred_at, duration_minutes, author_id, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        object.id_column()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org())
+        .bind(activity)
+        .bind(id)
+        .bind(&input.kind)
+        .bind(input.subject.trim())
+        .bind(input.body.trim())
+        .bind(input.outcome.trim())
+        .bind(input.occurred_at.unwrap_or(now))
+        .bind(input.duration_minutes)
+        .bind(author)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(activity)
+}
+
+/// A timeline row: kind, id, time, actor, data.
+pub type TimelineRow = (String, Uuid, OffsetDateTime, Option<Uuid>, Value);
+
+/// Up to `limit` timeline rows of the record before `cursor`, newest first: its changes, notes,
+/// tasks, activities and files.
+pub async fn timeline_rows(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    cursor: Option<TimelineCursor>,
+    limit: i64,
+) -> Result<Vec<TimelineRow>, AppError> {
+    let column = object.id_column();
+    let sql = format!(
+        "select * from (
+           select 'change' as kind, c.change_id as id, c.changed_at as at, c.changed_by as actor_id,
+                  jsonb_build_object('action', c.action, 'field', c.field, 'old', c.old_value, 'new', c.new_value, 'source', c.source) as data
+             from record_changes c where c.org_id = $1 and c.{column} = $2
+           union all
+           select 'note', n.note_id, n.created_at, n.author_id, jsonb_build_object('body', n.body)
+             from notes n where n.org_id = $1 and n.{column} = $2
+           union all
+           select 'task', t.task_id, t.created_at, t.created_by,
+                  jsonb_build_object('title', t.title, 'description', t.description, 'status', t.status, 'due_at', t.due_at,
+                                     'assignee_id', t.assignee_id, 'remind_at', t.remind_at)
+             from tasks t where t.org_id = $1 and t.{column} = $2
+           union all
+           select 'activity', a.activity_id, a.occurred_at, a.author_id,
+                  jsonb_build_object('kind', a.kind, 'subject', a.subject, 'body', a.body, 'outcome', a.outcome,
+                                     'duration_minutes', a.duration_minutes)
+             from activities a where a.org_id = $1 and a.{column} = $2
+           union all
+           select 'file', f.file_id, f.created_at, f.uploaded_by,
+                  jsonb_build_object('name', f.name, 'content_type', f.content_type, 'size_bytes', f.size_bytes)
+             from files f where f.org_id = $1 and f.{column} = $2
+         ) e
+         where ($3::timestamptz is null or (e.at, e.id) < ($3, $4))
+         order by e.at desc, e.id desc limit $5"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org())
+        .bind(id)
+        .bind(cursor.map(|c| c.at))
+        .bind(cursor.map(|c| c.id))
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// Every member's full name, by id: the actors of a timeline.
+pub async fn member_names(tx: &mut OrgTx) -> Result<Vec<(Uuid, String)>, AppError> {
+    Ok(sqlx::query_as("select user_id, first_name || ' ' || last_name from users where org_id = $1")
+        .bind(tx.org())
+        .fetch_all(tx.conn())
+        .await?)
+}
