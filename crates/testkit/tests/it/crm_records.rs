@@ -1301,7 +1301,12 @@ async fn p0_04_merges_are_audited_once_per_merge_on_api_and_page() {
         ids.push(created["id"].as_str().unwrap().to_string());
     }
     let (status, body) = app
-        .call_api(&bearer, Method::POST, &format!("/api/v1/contacts/{}/merge", ids[0]), Some(json!({ "other_id": ids[1] })))
+        .call_api(
+            &bearer,
+            Method::POST,
+            &format!("/api/v1/contacts/{}/merge", ids[0]),
+            Some(json!({ "other_id": ids[1] })),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.count_audit_events(org, "record.merged").await, 1);
@@ -1330,36 +1335,22 @@ async fn p0_04_deletions_are_audited_once_per_deletion_on_api_and_page() {
     let response = browser.submit_form(&page, &format!("{page}/delete"), &[]).await;
     assert_eq!(response.status(), 303);
     assert_eq!(app.count_audit_events(org, "record.deleted").await, 2);
+}
 
 /// The kinds of a record's timeline entries, newest first.
 async fn timeline_kinds(app: &TestApp, bearer: &str, path: &str) -> Vec<String> {
-    let (status, timeline) = call(app, bearer, Method::GET, &format!("{path}/timeline"), None).await;
+    let (status, timeline) = app.call_api(bearer, Method::GET, &format!("{path}/timeline"), None).await;
     assert_eq!(status, 200, "{timeline}");
     timeline["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
 }
 
 /// The audit actions of `org` after sequence number `after`, in order.
 async fn audit_actions_after(app: &TestApp, org: kernel::OrgId, after: i64) -> Vec<String> {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let actions = sqlx::query_scalar("select action from audit_events where org_id = $1 and seq > $2 order by seq")
-        .bind(org)
-        .bind(after)
-        .fetch_all(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    actions
+    app.org_audit_log(org).await.into_iter().filter(|e| e.seq > after).map(|e| e.action).collect()
 }
 
 async fn last_audit_seq(app: &TestApp, org: kernel::OrgId) -> i64 {
-    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
-    let seq = sqlx::query_scalar("select coalesce(max(seq), 0) from audit_events where org_id = $1")
-        .bind(org)
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    seq
+    app.org_audit_log(org).await.last().map(|e| e.seq).unwrap_or(0)
 }
 
 /// Issue #9: notes, tasks, activities, saved views and links are written by one service function
@@ -1370,9 +1361,9 @@ async fn last_audit_seq(app: &TestApp, org: kernel::OrgId) -> i64 {
 async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
     let app = TestApp::spawn().await;
     let (org, _) = app.sign_up("owner@crm-doors.example.eu").await;
-    let bearer = token(&app, "owner@crm-doors.example.eu").await;
+    let bearer = app.access_token("owner@crm-doors.example.eu").await;
     let (_, contact) =
-        call(&app, &bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Doors" }))).await;
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Doors" }))).await;
     let id = contact["id"].as_str().unwrap().to_string();
     let api_path = format!("/api/v1/contacts/{id}");
     let page_path = format!("/crm/contacts/{id}");
@@ -1394,7 +1385,7 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
     ];
     for (kind, plural, api_body, form) in work {
         app.clock.advance(time::Duration::minutes(1));
-        let (status, body) = call(&app, &bearer, Method::POST, &format!("{api_path}/{plural}"), Some(api_body)).await;
+        let (status, body) = app.call_api(&bearer, Method::POST, &format!("{api_path}/{plural}"), Some(api_body)).await;
         assert_eq!(status, 201, "{kind} by the API: {body}");
         app.clock.advance(time::Duration::minutes(1));
         let mut fields = vec![("csrf", csrf.as_str())];
@@ -1405,9 +1396,9 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
         assert_eq!(timeline_kinds(&app, &bearer, &api_path).await, expected, "one {kind} entry per door");
     }
     for table in ["notes", "tasks", "activities"] {
-        assert_eq!(count(&app, org, table).await, 2, "{table}: one row per door");
+        assert_eq!(app.count_table_in_org(org, table).await, 2, "{table}: one row per door");
     }
-    let (_, timeline) = call(&app, &bearer, Method::GET, &format!("{api_path}/timeline"), None).await;
+    let (_, timeline) = app.call_api(&bearer, Method::GET, &format!("{api_path}/timeline"), None).await;
     let entries = timeline["entries"].as_array().unwrap();
     let actors: Vec<&Value> = entries.iter().map(|e| &e["actor_id"]).collect();
     assert!(actors.iter().all(|a| *a == actors[0]), "the same author from either door: {actors:?}");
@@ -1420,9 +1411,9 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
             .to_string()
     };
     let (api_task, page_task) = (task_titled("Par l'API"), task_titled("Par la page"));
-    let (status, _) =
-        call(&app, &bearer, Method::PATCH, &format!("/api/v1/tasks/{api_task}"), Some(json!({ "status": "done" })))
-            .await;
+    let (status, _) = app
+        .call_api(&bearer, Method::PATCH, &format!("/api/v1/tasks/{api_task}"), Some(json!({ "status": "done" })))
+        .await;
     assert_eq!(status, 204);
     let response = browser
         .post_form(
@@ -1431,68 +1422,69 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
         )
         .await;
     assert_eq!(response.status(), 303);
-    let (_, tasks) = call(&app, &bearer, Method::GET, "/api/v1/tasks", None).await;
+    let (_, tasks) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
     assert_eq!(tasks, json!([]), "both tasks are done");
     assert_eq!(timeline_kinds(&app, &bearer, &api_path).await, expected);
 
     // Saved views: created and deleted from either door.
-    let (status, api_view) = call(
-        &app,
-        &bearer,
-        Method::POST,
-        "/api/v1/views",
-        Some(json!({ "object_type": "contact", "name": "Par l'API", "sort": "last_name" })),
-    )
-    .await;
+    let (status, api_view) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/views",
+            Some(json!({ "object_type": "contact", "name": "Par l'API", "sort": "last_name" })),
+        )
+        .await;
     assert_eq!(status, 201, "{api_view}");
     let response = browser
         .post_form("/crm/contacts/views", &[("csrf", &csrf), ("name", "Par la page"), ("sort", "last_name")])
         .await;
     assert_eq!(response.status(), 303);
-    let (_, views) = call(&app, &bearer, Method::GET, "/api/v1/views", None).await;
+    let (_, views) = app.call_api(&bearer, Method::GET, "/api/v1/views", None).await;
     let views = views.as_array().unwrap();
     assert_eq!(views.len(), 2, "{views:?}");
     assert!(views.iter().all(|v| v["owner_id"] == api_view["owner_id"] && v["sort"] == "last_name"));
     let page_view = views.iter().find(|v| v["name"] == "Par la page").unwrap()["view_id"].as_str().unwrap();
-    let (status, _) = call(&app, &bearer, Method::DELETE, &format!("/api/v1/views/{page_view}"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::DELETE, &format!("/api/v1/views/{page_view}"), None).await;
     assert_eq!(status, 204);
     let api_view = api_view["view_id"].as_str().unwrap();
     let response = browser.post_form(&format!("/crm/contacts/views/{api_view}/delete"), &[("csrf", &csrf)]).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(count(&app, org, "saved_views").await, 0);
+    assert_eq!(app.count_table_in_org(org, "saved_views").await, 0);
 
     // Links: a company linked from each door, then unlinked from the other.
     let mut companies = Vec::new();
     for name in ["Alpha SA", "Beta SA"] {
-        let (_, company) = call(&app, &bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": name }))).await;
+        let (_, company) =
+            app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": name }))).await;
         companies.push(company["id"].as_str().unwrap().to_string());
     }
-    let (status, _) = call(
-        &app,
-        &bearer,
-        Method::PUT,
-        &format!("{api_path}/companies/{}", companies[0]),
-        Some(json!({ "role": "API" })),
-    )
-    .await;
+    let (status, _) = app
+        .call_api(
+            &bearer,
+            Method::PUT,
+            &format!("{api_path}/companies/{}", companies[0]),
+            Some(json!({ "role": "API" })),
+        )
+        .await;
     assert_eq!(status, 204);
     let response = browser
         .post_form(&format!("{page_path}/links"), &[("csrf", &csrf), ("other_id", &companies[1]), ("role", "Page")])
         .await;
     assert_eq!(response.status(), 303);
-    let (_, related) = call(&app, &bearer, Method::GET, &format!("{api_path}/related"), None).await;
+    let (_, related) = app.call_api(&bearer, Method::GET, &format!("{api_path}/related"), None).await;
     let mut roles: Vec<&str> = related.as_array().unwrap().iter().map(|r| r["role"].as_str().unwrap()).collect();
     roles.sort_unstable();
     assert_eq!(roles, vec!["API", "Page"], "{related}");
-    assert_eq!(count(&app, org, "contact_companies").await, 2);
+    assert_eq!(app.count_table_in_org(org, "contact_companies").await, 2);
     let response = browser
         .post_form(&format!("{page_path}/links"), &[("csrf", &csrf), ("other_id", &companies[0]), ("remove", "true")])
         .await;
     assert_eq!(response.status(), 303);
     let (status, _) =
-        call(&app, &bearer, Method::DELETE, &format!("{api_path}/companies/{}", companies[1]), None).await;
+        app.call_api(&bearer, Method::DELETE, &format!("{api_path}/companies/{}", companies[1]), None).await;
     assert_eq!(status, 204);
-    assert_eq!(count(&app, org, "contact_companies").await, 0);
+    assert_eq!(app.count_table_in_org(org, "contact_companies").await, 0);
 
     let audited = audit_actions_after(&app, org, audit_start).await;
     assert!(audited.iter().all(|action| action == "record.viewed"), "none of these writes is audited: {audited:?}");

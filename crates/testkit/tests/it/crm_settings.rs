@@ -42,7 +42,12 @@ async fn p0_04_pipeline_changes_are_audited_once_per_change_on_api_and_page() {
         .submit_form(
             "/settings/crm",
             &format!("/settings/crm/pipelines/{id}"),
-            &[("name", "Renouvellements"), ("stage_id", stage), ("stage_name", "Premier contact"), ("stage_position", "0")],
+            &[
+                ("name", "Renouvellements"),
+                ("stage_id", stage),
+                ("stage_name", "Premier contact"),
+                ("stage_position", "0"),
+            ],
         )
         .await;
     assert_eq!(response.status(), 303);
@@ -86,8 +91,7 @@ async fn p0_04_custom_field_changes_are_audited_once_per_change_on_api_and_page(
         .as_str()
         .unwrap()
         .to_string();
-    let response =
-        browser.submit_form("/settings/crm", &format!("/settings/crm/fields/{other}/delete"), &[]).await;
+    let response = browser.submit_form("/settings/crm", &format!("/settings/crm/fields/{other}/delete"), &[]).await;
     assert_eq!(response.status(), 303);
     assert_eq!(app.count_audit_events(org, "custom_field.deleted").await, 2);
 }
@@ -100,9 +104,8 @@ async fn p0_04_visibility_changes_are_audited_once_per_change_on_api_and_page() 
     let (org, _, bearer) = app.sign_up_with_token("owner@crm-audit-visibility.example.eu").await;
     let browser = app.browser_login("owner@crm-audit-visibility.example.eu", PASSWORD).await;
 
-    let (status, body) = app
-        .call_api(&bearer, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "lead": "own" } })))
-        .await;
+    let (status, body) =
+        app.call_api(&bearer, Method::PUT, "/api/v1/crm/visibility", Some(json!({ "modes": { "lead": "own" } }))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.count_audit_events(org, "crm.visibility_changed").await, 1);
     let response = browser
