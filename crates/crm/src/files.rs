@@ -28,7 +28,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::error::Problem;

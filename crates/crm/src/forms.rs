@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::db::Actor;

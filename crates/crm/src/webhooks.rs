@@ -26,7 +26,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, KeyInit, Mac};
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::error::ApiJson;

@@ -26,7 +26,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::session::SignedIn;
+use crate::signed_in::SignedIn;
 
 /// The data catalog entry of the API request log.
 pub const TABLES: &[TableEntry] = &[TableEntry {

@@ -629,7 +629,7 @@ pub async fn authenticate_bearer(state: &AppState, headers: &axum::http::HeaderM
     Ok(principal.map(Bearer::Valid).unwrap_or(Bearer::Invalid))
 }
 
-/// The API's half of `session::attach_principal`: the bearer credential, if any, becomes the
+/// The API's half of `signed_in::attach_principal`: the bearer credential, if any, becomes the
 /// request's `Principal`; one that authenticates nobody is answered 401 at once. Every 401 of the
 /// API says how to authenticate (`WWW-Authenticate`, RFC 6750 §3).
 pub async fn attach_bearer(

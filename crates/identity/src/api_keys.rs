@@ -27,7 +27,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::session::SignedIn;
+use crate::signed_in::SignedIn;
 
 /// Every key starts with this, so it is recognised (and secret scanners can find a leaked one).
 pub const KEY_PREFIX: &str = "rk_";

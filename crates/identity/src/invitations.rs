@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::model::{EmailAddress, JobTitle, OrgRole, Password, PersonName, hash_password};
 use crate::recovery::{FieldMessages, link_invalid, no_store, notice};
 use crate::service::{self, NewSession};
-use crate::session::{SignedIn, session_cookie};
+use crate::signed_in::{SignedIn, session_cookie};
 
 /// How long an invitation link works.
 pub const INVITATION_LIFETIME: Duration = Duration::days(7);

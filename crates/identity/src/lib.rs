@@ -19,7 +19,7 @@ pub mod platform_admin;
 pub mod profile;
 pub mod recovery;
 pub mod service;
-pub mod session;
+pub mod signed_in;
 pub mod sessions;
 pub mod signup;
 pub mod throttle;
@@ -30,7 +30,7 @@ use kernel::web::RouteDef;
 
 use api_auth::BearerSecurity;
 use kernel::module::Module;
-pub use session::attach_principal;
+pub use signed_in::attach_principal;
 
 /// The identity module as the application assembles it.
 pub fn module() -> Module {

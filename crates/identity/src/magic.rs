@@ -49,7 +49,7 @@ use crate::mfa::{self, LoginStep};
 use crate::model::EmailAddress;
 use crate::recovery::{FieldMessages, link_invalid, no_store};
 use crate::service;
-use crate::session::{MaybeSignedIn, session_cookie};
+use crate::signed_in::{MaybeSignedIn, session_cookie};
 
 /// How long an emailed link and code work.
 pub const SIGN_IN_LIFETIME: Duration = Duration::minutes(10);

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::session::SignedIn;
+use crate::signed_in::SignedIn;
 
 pub const TABLES: &[TableEntry] = &[
     TableEntry {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::service::{self, LoginInput, SignupInput};
-use crate::session::{MaybeSignedIn, SignedIn, expired_session_cookie, session_cookie};
+use crate::signed_in::{MaybeSignedIn, SignedIn, expired_session_cookie, session_cookie};
 
 /// Field errors of a form, translated for the page. Codes map to `field_error.<code>` messages.
 #[derive(Debug, Default, Clone)]

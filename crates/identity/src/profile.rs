@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use crate::model::{EmailAddress, JobTitle, Password, PersonName, hash_password, verify_password};
 use crate::recovery::{FieldMessages, link_invalid, no_store};
-use crate::session::SignedIn;
+use crate::signed_in::SignedIn;
 
 /// How long an email-change confirmation link works.
 pub const EMAIL_CHANGE_LIFETIME: Duration = Duration::hours(24);

@@ -25,7 +25,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::session::{SignedIn, expired_session_cookie};
+use crate::signed_in::{SignedIn, expired_session_cookie};
 
 // ------------------------------------------------------------------ the browser, in words
 

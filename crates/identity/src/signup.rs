@@ -50,7 +50,7 @@ use uuid::Uuid;
 use crate::model::hash_password;
 use crate::recovery::{link_invalid, no_store, notice};
 use crate::service::{self, NewAccount, NewOwner, SignupInput};
-use crate::session::session_cookie;
+use crate::signed_in::session_cookie;
 
 /// How long a sign-up link works.
 pub const PENDING_LIFETIME: Duration = Duration::hours(24);

@@ -21,7 +21,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::session::SignedIn;
+use crate::signed_in::SignedIn;
 
 /// Consecutive failures at which the account locks for the first time.
 pub const LOCK_AFTER_FAILURES: i32 = 5;

@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::authz::Principal;
 use kernel::web::{AppState, PageError};

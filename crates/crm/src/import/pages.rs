@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};
 use kernel::{AppError, FieldError};

@@ -6,7 +6,7 @@ use crate::actions;
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};

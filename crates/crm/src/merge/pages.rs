@@ -4,7 +4,7 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};

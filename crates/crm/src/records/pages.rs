@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};
 use kernel::{AppError, FieldError, OrgTx};

@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{Redirect, Response};
-use identity::session::SignedIn;
+use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, PageError, render};
