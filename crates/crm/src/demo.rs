@@ -113,7 +113,7 @@ pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppEr
         owner_id: Some(Some(owner)),
         ..crate::forms::FormInput::default()
     };
-    crate::forms::create(&mut tx, form, owner, ctx.now).await?;
+    crate::forms::service::create(&mut tx, &state.audit, form, owner, ctx.now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -597,3 +597,102 @@ async fn webhooks_are_isolated_between_orgs_and_refused_to_users() {
     let (status, shown) = app.call_api(&bearer, Method::GET, &format!("/api/v1/webhooks/{id}"), None).await;
     assert_eq!((status, shown["active"].as_bool()), (StatusCode::OK, Some(true)), "untouched by the other org");
 }
+
+/// How many audit rows of each form and webhook action the org has, by action name.
+async fn form_and_webhook_audit_counts(app: &TestApp, org: kernel::OrgId) -> Vec<(String, i64)> {
+    let mut tx = app.db.begin_org(org, kernel::db::Actor::System).await.unwrap();
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "select action, count(*) from audit_events
+          where org_id = $1 and (action like 'form.%' or action like 'webhook.%')
+          group by action order by action",
+    )
+    .bind(org)
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    counts
+}
+
+fn expected(counts: &[(&str, i64)]) -> Vec<(String, i64)> {
+    counts.iter().map(|(action, n)| (action.to_string(), *n)).collect()
+}
+
+/// Every change to a form or a webhook endpoint writes exactly one audit row, whether it comes
+/// through the JSON API or through the pages: the API and the page of an action share one service.
+/// Pinging an endpoint is audited from both (the API used not to record it).
+#[tokio::test]
+async fn each_form_and_webhook_change_is_audited_once_from_the_api_and_from_the_pages() {
+    let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
+    let (org, _) = app.sign_up("owner@audit-once.example.eu").await;
+    let bearer = token(&app, "owner@audit-once.example.eu").await;
+    let browser = app.browser_login("owner@audit-once.example.eu", testkit::PASSWORD).await;
+    let csrf = browser.csrf_token("/crm/forms").await;
+
+    // Forms through the API.
+    let form = create_form(&app, &bearer, json!({ "name": "API form", "fields": ["email"], "language": "en" })).await;
+    let api_form = form["form_id"].as_str().unwrap();
+    let (status, _) =
+        call(&app, &bearer, Method::PATCH, &format!("/api/v1/forms/{api_form}"), Some(json!({ "title": "Hello" })))
+            .await;
+    assert_eq!(status, 200);
+    assert_eq!(form_and_webhook_audit_counts(&app, org).await, expected(&[("form.created", 1), ("form.updated", 1)]));
+
+    // A visitor's submission on the public page.
+    let path = form["public_url"].as_str().unwrap().strip_prefix(&app.origin()).unwrap().to_string();
+    let submitted = post_cross_site(&app, &path, &pairs(&[("email", "visitor@audit-once.example.eu")])).await;
+    assert_eq!(submitted.status(), 200);
+    let (status, _) = call(&app, &bearer, Method::DELETE, &format!("/api/v1/forms/{api_form}"), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        form_and_webhook_audit_counts(&app, org).await,
+        expected(&[("form.created", 1), ("form.deleted", 1), ("form.submitted", 1), ("form.updated", 1)])
+    );
+
+    // Forms through the pages.
+    let fields = [("csrf", csrf.as_str()), ("name", "Page form"), ("fields", "email"), ("language", "en")];
+    let created = browser.post_form("/crm/forms", &fields).await;
+    assert_eq!(created.status(), 303, "{:?}", created.text().await);
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    let page_form = location.trim_start_matches("/crm/forms/").split('?').next().unwrap().to_string();
+    let saved = browser.post_form(&format!("/crm/forms/{page_form}"), &fields).await;
+    assert_eq!(saved.status(), 303, "{:?}", saved.text().await);
+    let deleted = browser.post_form(&format!("/crm/forms/{page_form}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(deleted.status(), 303);
+    assert_eq!(
+        form_and_webhook_audit_counts(&app, org).await,
+        expected(&[("form.created", 2), ("form.deleted", 2), ("form.submitted", 1), ("form.updated", 2)])
+    );
+
+    // Webhooks through the API.
+    let hook = json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] });
+    let (status, endpoint) = call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(hook)).await;
+    assert_eq!(status, 201);
+    let api_hook = endpoint["endpoint_id"].as_str().unwrap();
+    let item = format!("/api/v1/webhooks/{api_hook}");
+    assert_eq!(call(&app, &bearer, Method::PATCH, &item, Some(json!({ "active": false }))).await.0, 200);
+    assert_eq!(call(&app, &bearer, Method::POST, &format!("{item}/ping"), None).await.0, 202);
+    assert_eq!(call(&app, &bearer, Method::DELETE, &item, None).await.0, 204);
+    let webhooks_once = [("webhook.created", 1), ("webhook.deleted", 1), ("webhook.pinged", 1), ("webhook.updated", 1)];
+    let forms_twice = [("form.created", 2), ("form.deleted", 2), ("form.submitted", 1), ("form.updated", 2)];
+    assert_eq!(form_and_webhook_audit_counts(&app, org).await, expected(&[forms_twice, webhooks_once].concat()));
+
+    // Webhooks through the pages.
+    let created = browser
+        .post_form(
+            "/settings/webhooks",
+            &[("csrf", &csrf), ("url", "http://127.0.0.1:9/hook"), ("events", "contact.created")],
+        )
+        .await;
+    assert_eq!(created.status(), 200);
+    let (_, list) = call(&app, &bearer, Method::GET, "/api/v1/webhooks", None).await;
+    let page_hook = list[0]["endpoint_id"].as_str().unwrap().to_string();
+    let item = format!("/settings/webhooks/{page_hook}");
+    for action in ["disable", "ping", "delete"] {
+        let done = browser.post_form(&item, &[("csrf", &csrf), ("action", action)]).await;
+        assert_eq!(done.status(), 303, "{action}");
+    }
+    let webhooks_twice =
+        [("webhook.created", 2), ("webhook.deleted", 2), ("webhook.pinged", 2), ("webhook.updated", 2)];
+    assert_eq!(form_and_webhook_audit_counts(&app, org).await, expected(&[forms_twice, webhooks_twice].concat()));
+}

@@ -1,0 +1,189 @@
+//! The HTML pages of webhooks: `/settings/webhooks`, where owners and managers add endpoints,
+//! see a new secret once, read the delivery log, and enable, disable, ping or delete an endpoint.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use identity::signed_in::SignedIn;
+use kernel::AppError;
+use kernel::authz::Principal;
+use kernel::web::{AppState, Page, PageError, render};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use super::{Delivery, EVENTS, Endpoint, EndpointInput, WebhookSettings, service, store};
+use crate::http::{self, NoticeParams, error_texts, page_response, parse_id};
+
+#[derive(Template)]
+#[template(path = "crm_webhooks.html")]
+struct WebhooksView {
+    page: Page,
+    endpoints: Vec<Endpoint>,
+    /// The endpoint shown with its delivery log.
+    showing: Option<(Endpoint, Vec<Delivery>)>,
+    /// A secret just created: shown once.
+    new_secret: Option<String>,
+    events: &'static [&'static str],
+    draft_url: String,
+    draft_description: String,
+    draft_events: Vec<String>,
+    errors: Vec<String>,
+    notice: Option<String>,
+}
+
+impl WebhooksView {
+    fn chosen(&self, event: &str) -> bool {
+        self.draft_events.iter().any(|e| e == event)
+    }
+}
+
+struct Draft {
+    url: String,
+    description: String,
+    events: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn webhooks_page(
+    state: &AppState,
+    principal: &Principal,
+    page: Page,
+    showing: Option<Uuid>,
+    new_secret: Option<String>,
+    draft: Option<Draft>,
+    errors: Vec<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let fail = |e: AppError| PageError::new(e, &page);
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let list = store::endpoints(&mut tx).await.map_err(fail)?;
+    let showing = match showing {
+        Some(id) => {
+            let found = store::endpoint(&mut tx, id).await.map_err(fail)?;
+            let log = store::deliveries(&mut tx, id, None, 50).await.map_err(fail)?;
+            Some((found, log))
+        }
+        None => None,
+    };
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    let draft = draft.unwrap_or(Draft { url: String::new(), description: String::new(), events: vec!["*".into()] });
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let view = WebhooksView {
+        page: page.clone(),
+        endpoints: list,
+        showing,
+        new_secret,
+        events: EVENTS,
+        draft_url: draft.url,
+        draft_description: draft.description,
+        draft_events: draft.events,
+        errors,
+        notice,
+    };
+    let html = render(&view).map_err(fail)?;
+    Ok(page_response(status, html))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Query(params): Query<NoticeParams>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/settings/webhooks");
+    let notice = params.text(&page);
+    webhooks_page(&state, &principal, page, None, None, None, Vec::new(), notice).await
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(params): Query<NoticeParams>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, &format!("/settings/webhooks/{id}"));
+    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let notice = params.text(&page);
+    webhooks_page(&state, &principal, page, Some(id), None, None, Vec::new(), notice).await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/settings/webhooks");
+    let body = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&body))?;
+    let draft = Draft {
+        url: http::value(&body, "url").to_string(),
+        description: http::value(&body, "description").to_string(),
+        events: http::values(&body, "events"),
+    };
+    let input = EndpointInput {
+        url: Some(draft.url.clone()),
+        description: Some(draft.description.clone()),
+        events: Some(draft.events.clone()),
+        active: Some(true),
+    };
+    let fail = |e: AppError| PageError::new(e, &page);
+    let settings = state.config.modules.get::<WebhookSettings>();
+    let now = state.clock.now();
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    match service::create(&mut tx, &state.audit, &state.vault, settings, input, principal.user_id, now).await {
+        Ok((created, secret)) => {
+            tx.commit().await.map_err(|e| fail(e.into()))?;
+            // The secret is shown in this answer only; a reload no longer has it.
+            let page = signed_in.page(&state, &format!("/settings/webhooks/{}", created.endpoint_id));
+            let secret = Some(secret.expose_secret().to_string());
+            webhooks_page(&state, &principal, page, Some(created.endpoint_id), secret, None, Vec::new(), None).await
+        }
+        Err(AppError::Validation(errors)) => {
+            drop(tx);
+            let texts = error_texts(&page, &errors);
+            webhooks_page(&state, &principal, page, None, None, Some(draft), texts, None).await
+        }
+        Err(other) => Err(fail(other)),
+    }
+}
+
+/// `POST /settings/webhooks/{id}` with `action` = `enable`, `disable`, `ping` or `delete`.
+pub async fn action(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/settings/webhooks");
+    let body = http::parse(&body);
+    signed_in.check_csrf(&state, http::csrf(&body))?;
+    let fail = |e: AppError| PageError::new(e, &page);
+    let id = parse_id(&id).map_err(fail)?;
+    let now = state.clock.now();
+    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let target = match http::value(&body, "action") {
+        "enable" | "disable" => {
+            let active = http::value(&body, "action") == "enable";
+            let input = EndpointInput { active: Some(active), ..EndpointInput::default() };
+            let settings = state.config.modules.get::<WebhookSettings>();
+            service::update(&mut tx, &state.audit, settings, id, input, now).await.map_err(fail)?;
+            format!("/settings/webhooks/{id}?notice=saved")
+        }
+        "ping" => {
+            service::ping(&mut tx, &state.audit, id, now).await.map_err(fail)?;
+            format!("/settings/webhooks/{id}?notice=ping_queued")
+        }
+        "delete" => {
+            service::delete(&mut tx, &state.audit, id).await.map_err(fail)?;
+            "/settings/webhooks?notice=deleted".to_string()
+        }
+        _ => return Err(fail(AppError::field("action", "invalid_choice", "Unknown action."))),
+    };
+    tx.commit().await.map_err(|e| fail(e.into()))?;
+    Ok(Redirect::to(&target).into_response())
+}
