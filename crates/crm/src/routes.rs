@@ -425,9 +425,9 @@ fn forms_and_webhooks() -> Vec<RouteDef> {
 fn file_routes_of<O: Object>(api: &'static str, page: &'static str) -> Vec<RouteDef> {
     use Method as M;
     vec![
-        RouteDef::api(M::POST, api, Access::Can(actions::RECORDS_EDIT), files::api_upload::<O>),
-        RouteDef::api(M::GET, api, Access::Can(actions::RECORDS_VIEW), files::api_list::<O>),
-        RouteDef::page(M::POST, page, Access::Can(actions::RECORDS_EDIT), files::page_upload::<O>),
+        RouteDef::api(M::POST, api, Access::Can(actions::RECORDS_EDIT), files::api::upload::<O>),
+        RouteDef::api(M::GET, api, Access::Can(actions::RECORDS_VIEW), files::api::list::<O>),
+        RouteDef::page(M::POST, page, Access::Can(actions::RECORDS_EDIT), files::pages::upload::<O>),
     ]
 }
 
@@ -435,10 +435,10 @@ fn file_routes_of<O: Object>(api: &'static str, page: &'static str) -> Vec<Route
 fn files() -> Vec<RouteDef> {
     use Method as M;
     let mut routes = vec![
-        RouteDef::api(M::GET, "/api/v1/files/{id}", Access::Can(actions::RECORDS_VIEW), files::api_download),
-        RouteDef::api(M::DELETE, "/api/v1/files/{id}", Access::Can(actions::RECORDS_EDIT), files::api_delete),
-        RouteDef::page(M::GET, "/crm/files/{id}", Access::Can(actions::RECORDS_VIEW), files::page_download),
-        RouteDef::page(M::POST, "/crm/files/{id}/delete", Access::Can(actions::RECORDS_EDIT), files::page_delete),
+        RouteDef::api(M::GET, "/api/v1/files/{id}", Access::Can(actions::RECORDS_VIEW), files::api::download),
+        RouteDef::api(M::DELETE, "/api/v1/files/{id}", Access::Can(actions::RECORDS_EDIT), files::api::delete),
+        RouteDef::page(M::GET, "/crm/files/{id}", Access::Can(actions::RECORDS_VIEW), files::pages::download),
+        RouteDef::page(M::POST, "/crm/files/{id}/delete", Access::Can(actions::RECORDS_EDIT), files::pages::delete),
     ];
     routes.extend(file_routes_of::<Leads>("/api/v1/leads/{id}/files", "/crm/leads/{id}/files"));
     routes.extend(file_routes_of::<Contacts>("/api/v1/contacts/{id}/files", "/crm/contacts/{id}/files"));
@@ -452,15 +452,15 @@ fn imports() -> Vec<RouteDef> {
     use Method as M;
     let can = Access::Can(actions::RECORDS_IMPORT);
     let mut routes = vec![
-        RouteDef::api(M::POST, "/api/v1/imports", can, import::api_upload),
-        RouteDef::api(M::GET, "/api/v1/imports", can, import::api_list),
-        RouteDef::api(M::GET, "/api/v1/imports/{id}", can, import::api_get),
-        RouteDef::api(M::GET, "/api/v1/imports/{id}/preview", can, import::api_preview),
-        RouteDef::api(M::PUT, "/api/v1/imports/{id}/mapping", can, import::api_mapping),
-        RouteDef::api(M::POST, "/api/v1/imports/{id}/dry-run", can, import::api_dry_run),
-        RouteDef::api(M::POST, "/api/v1/imports/{id}/run", can, import::api_run),
-        RouteDef::api(M::POST, "/api/v1/imports/{id}/revert", can, import::api_revert),
-        RouteDef::api(M::GET, "/api/v1/imports/{id}/rejects.csv", can, import::api_rejects),
+        RouteDef::api(M::POST, "/api/v1/imports", can, import::api::upload),
+        RouteDef::api(M::GET, "/api/v1/imports", can, import::api::list),
+        RouteDef::api(M::GET, "/api/v1/imports/{id}", can, import::api::get),
+        RouteDef::api(M::GET, "/api/v1/imports/{id}/preview", can, import::api::preview),
+        RouteDef::api(M::PUT, "/api/v1/imports/{id}/mapping", can, import::api::mapping),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/dry-run", can, import::api::dry_run),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/run", can, import::api::run),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/revert", can, import::api::revert),
+        RouteDef::api(M::GET, "/api/v1/imports/{id}/rejects.csv", can, import::api::rejects),
     ];
     routes.extend(import_pages());
     routes
@@ -487,14 +487,14 @@ fn exports() -> Vec<RouteDef> {
     use Method as M;
     let can = Access::Can(actions::RECORDS_EXPORT);
     vec![
-        RouteDef::api(M::GET, "/api/v1/leads/export", can, export::export::<Leads>),
-        RouteDef::api(M::GET, "/api/v1/contacts/export", can, export::export::<Contacts>),
-        RouteDef::api(M::GET, "/api/v1/companies/export", can, export::export::<Companies>),
-        RouteDef::api(M::GET, "/api/v1/deals/export", can, export::export::<Deals>),
-        RouteDef::page(M::GET, "/crm/leads/export", can, export::export::<Leads>),
-        RouteDef::page(M::GET, "/crm/contacts/export", can, export::export::<Contacts>),
-        RouteDef::page(M::GET, "/crm/companies/export", can, export::export::<Companies>),
-        RouteDef::page(M::GET, "/crm/deals/export", can, export::export::<Deals>),
+        RouteDef::api(M::GET, "/api/v1/leads/export", can, export::api::export::<Leads>),
+        RouteDef::api(M::GET, "/api/v1/contacts/export", can, export::api::export::<Contacts>),
+        RouteDef::api(M::GET, "/api/v1/companies/export", can, export::api::export::<Companies>),
+        RouteDef::api(M::GET, "/api/v1/deals/export", can, export::api::export::<Deals>),
+        RouteDef::page(M::GET, "/crm/leads/export", can, export::api::export::<Leads>),
+        RouteDef::page(M::GET, "/crm/contacts/export", can, export::api::export::<Contacts>),
+        RouteDef::page(M::GET, "/crm/companies/export", can, export::api::export::<Companies>),
+        RouteDef::page(M::GET, "/crm/deals/export", can, export::api::export::<Deals>),
     ]
 }
 

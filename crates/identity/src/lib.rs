@@ -19,8 +19,8 @@ pub mod platform_admin;
 pub mod profile;
 pub mod recovery;
 pub mod service;
-pub mod signed_in;
 pub mod sessions;
+pub mod signed_in;
 pub mod signup;
 pub mod throttle;
 

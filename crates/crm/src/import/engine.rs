@@ -20,65 +20,11 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::file;
+use super::{ImportRow, file};
 use crate::custom_fields::{self, CustomField};
 use crate::object::{FieldDef, ObjectType};
 use crate::records::{check_identity, field_error, same_value};
 use crate::values::{Cell, parse_field};
-
-/// The `imports` row as the engine needs it.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
-pub struct ImportRow {
-    pub import_id: Uuid,
-    pub object_type: String,
-    pub status: String,
-    pub file_name: String,
-    pub size_bytes: i64,
-    pub encoding: String,
-    pub delimiter: String,
-    pub headers: sqlx::types::Json<Vec<String>>,
-    pub mapping: sqlx::types::Json<BTreeMap<String, String>>,
-    pub dry_run: Option<sqlx::types::Json<Value>>,
-    pub next_offset: i64,
-    pub next_row: i64,
-    pub batches_done: i32,
-    pub batch_rows: i32,
-    pub rows_done: i64,
-    pub created_count: i64,
-    pub updated_count: i64,
-    pub duplicate_count: i64,
-    pub error_count: i64,
-    pub last_error: Option<String>,
-    pub created_by: Option<Uuid>,
-    /// While reverting: the fields restored so far (null until that step is done) and the records
-    /// deleted so far.
-    pub revert_restored_fields: Option<i64>,
-    pub revert_deleted: i64,
-    pub reverted_by: Option<Uuid>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
-}
-
-pub const COLUMNS: &str = "import_id, object_type, status, file_name, size_bytes, encoding, delimiter, headers,
-    mapping, dry_run, next_offset, next_row, batches_done, batch_rows, rows_done, created_count, updated_count,
-    duplicate_count, error_count, last_error, created_by, revert_restored_fields, revert_deleted, reverted_by,
-    created_at, finished_at";
-
-impl ImportRow {
-    pub fn object(&self) -> Result<ObjectType, AppError> {
-        ObjectType::parse(&self.object_type).ok_or_else(|| anyhow::anyhow!("unknown object type in imports").into())
-    }
-}
-
-pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportRow>, AppError> {
-    let sql = format!(
-        "select {COLUMNS} from imports where org_id = $1 and import_id = $2{}",
-        if lock { " for update" } else { "" }
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tx.org()).bind(id).fetch_optional(tx.conn()).await?)
-}
 
 /// Where a column goes.
 #[derive(Debug, Clone)]

@@ -15,8 +15,7 @@ use kernel::{AppError, FieldError};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::engine::ImportRow;
-use super::{ImportView, view};
+use super::{ImportRow, ImportView, clean_file_name, importable, service, store, view};
 use crate::http::parse_id;
 use crate::object::ObjectType;
 
@@ -75,7 +74,7 @@ async fn list_page(
 ) -> Result<Response, PageError> {
     let result: Result<Vec<ImportRow>, AppError> = async {
         let mut tx = principal.begin(&state.db).await?;
-        let rows = super::list(&mut tx).await?;
+        let rows = store::list(&mut tx).await?;
         tx.commit().await?;
         Ok(rows)
     }
@@ -124,7 +123,7 @@ pub async fn upload(
             }
             "object" => object = Some(field.text().await.unwrap_or_default()),
             "file" if csrf_ok => {
-                let object = match super::importable(object.as_deref()) {
+                let object = match importable(object.as_deref()) {
                     Ok(object) => object,
                     Err(AppError::Validation(errors)) => {
                         return list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors))
@@ -132,9 +131,9 @@ pub async fn upload(
                     }
                     Err(other) => return Err(PageError::new(other, &page)),
                 };
-                let name = super::clean_file_name(field.file_name());
+                let name = clean_file_name(field.file_name());
                 let stream = Box::pin(field.map(|chunk| chunk.map_err(|e| e.to_string())));
-                return match super::create_import(&state, &principal, object, name, stream).await {
+                return match service::create_import(&state, &principal, object, name, stream).await {
                     Ok(row) => Ok(Redirect::to(&format!("/crm/imports/{}", row.import_id)).into_response()),
                     Err(AppError::Validation(errors)) => {
                         list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors)).await
@@ -169,7 +168,7 @@ async fn show_view(
     id: Uuid,
     errors: Vec<String>,
 ) -> Result<ShowView, AppError> {
-    let (row, preview) = super::preview(state, principal, id).await?;
+    let (row, preview) = service::preview(state, principal, id).await?;
     let object = row.object()?;
     let mut tx = principal.begin(&state.db).await?;
     let defs = crate::custom_fields::definitions(&mut tx, object).await?;
@@ -261,7 +260,7 @@ pub async fn progress(
     let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
     let result: Result<ImportRow, AppError> = async {
         let mut tx = principal.begin(&state.db).await?;
-        let row = super::engine::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+        let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
         tx.commit().await?;
         Ok(row)
     }
@@ -306,7 +305,7 @@ pub async fn mapping(
     step(&state, &signed_in, &principal, &id, &body, async |id, fields| {
         let submitted =
             fields.into_iter().filter_map(|(k, v)| k.strip_prefix("col.").map(|c| (c.to_string(), v))).collect();
-        super::set_mapping(&state, &principal, id, &submitted).await.map(|_| ())
+        service::set_mapping(&state, &principal, id, &submitted).await.map(|_| ())
     })
     .await
 }
@@ -319,7 +318,7 @@ pub async fn dry_run(
     body: Bytes,
 ) -> Result<Response, PageError> {
     step(&state, &signed_in, &principal, &id, &body, async |id, _| {
-        super::start_dry_run(&state, &principal, id).await.map(|_| ())
+        service::start_dry_run(&state, &principal, id).await.map(|_| ())
     })
     .await
 }
@@ -332,7 +331,7 @@ pub async fn run(
     body: Bytes,
 ) -> Result<Response, PageError> {
     step(&state, &signed_in, &principal, &id, &body, async |id, _| {
-        super::start_run(&state, &principal, id, None).await.map(|_| ())
+        service::start_run(&state, &principal, id, None).await.map(|_| ())
     })
     .await
 }
@@ -345,7 +344,7 @@ pub async fn revert(
     body: Bytes,
 ) -> Result<Response, PageError> {
     step(&state, &signed_in, &principal, &id, &body, async |id, _| {
-        super::revert(&state, &principal, id).await.map(|_| ())
+        service::revert(&state, &principal, id).await.map(|_| ())
     })
     .await
 }
@@ -358,5 +357,5 @@ pub async fn rejects(
 ) -> Result<Response, PageError> {
     let page = signed_in.page(&state, "/crm/imports");
     let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
-    super::rejects_csv(&state, &principal, id).await.map_err(|e| PageError::new(e, &page))
+    service::rejects_csv(&state, &principal, id).await.map_err(|e| PageError::new(e, &page))
 }

@@ -4,9 +4,9 @@
 
 use kernel::authz::Role;
 use serde_json::{Value, json};
-use testkit::TestApp;
 use testkit::http::percent_encode;
 use testkit::reqwest::Method;
+use testkit::{PASSWORD, TestApp};
 
 /// P0-04 / P1-18: an export streams every row of the filtered list (more than one page of the
 /// list API), with the filter applied, the CSV neutralized against formulas, and is audited.
@@ -67,6 +67,32 @@ async fn p1_18_export_streams_every_filtered_row_neutralized_and_audited() {
     assert_eq!(events[0].1["filters"], json!([{ "field": "title", "op": "eq" }]), "the filter's value is not logged");
     assert_eq!(events[1].1["rows"], 226);
     assert_eq!(events[3].1["rows"], 451);
+}
+
+/// An export writes exactly one `record.exported` and one `record.export_completed`, through the
+/// API as through a list page's download link.
+#[tokio::test]
+async fn an_export_is_audited_once_through_the_api_and_once_through_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@export-audit.example.eu").await;
+    let bearer = app.access_token("owner@export-audit.example.eu").await;
+    let done = app
+        .import_csv(&bearer, "contacts", b"email,last_name\na@exemple.fr,Un\nb@exemple.fr,Deux\n".to_vec(), 5000)
+        .await;
+    assert_eq!(done["created_count"], 2);
+
+    let (status, text) = app.get_text_with_bearer(&bearer, "/api/v1/contacts/export?format=json").await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&text).unwrap().len(), 2);
+    assert_eq!(app.count_audit_events(org, "record.exported").await, 1, "one event for the API's export");
+    assert_eq!(app.count_audit_events(org, "record.export_completed").await, 1);
+
+    let browser = app.browser_login("owner@export-audit.example.eu", PASSWORD).await;
+    let response = browser.get("/crm/contacts/export?format=json").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&response.text().await.unwrap()).unwrap().len(), 2);
+    assert_eq!(app.count_audit_events(org, "record.exported").await, 2, "and one for the page's");
+    assert_eq!(app.count_audit_events(org, "record.export_completed").await, 2);
 }
 
 /// The User role may not export.

@@ -340,6 +340,77 @@ async fn deleting_a_file_or_its_record_removes_row_and_blob() {
     assert!(blobs(&app, org).is_empty(), "{:?}", blobs(&app, org));
 }
 
+/// An upload writes exactly one `file.uploaded`, through the API as through the record page's
+/// form: both call the same service, which writes the event.
+#[tokio::test]
+async fn a_file_upload_is_audited_once_through_the_api_and_once_through_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@files-audit-up.example.eu").await;
+    let owner = app.access_token("owner@files-audit-up.example.eu").await;
+    let contact = new_contact(&app, &owner, "Audit").await;
+    let path = format!("/api/v1/contacts/{contact}/files");
+    let (status, file) = upload(&app, &owner, &path, "a.pdf", "application/pdf", &pdf_bytes()).await;
+    assert_eq!(status, 201, "{file}");
+    assert_eq!(app.count_audit_events(org, "file.uploaded").await, 1, "one event for the API's upload");
+
+    let browser = app.browser_login("owner@files-audit-up.example.eu", PASSWORD).await;
+    let csrf = browser.csrf_token(&format!("/crm/contacts/{contact}")).await;
+    let (content_type, body) = multipart(&[("csrf", &csrf)], "b.pdf", "application/pdf", &pdf_bytes());
+    let response =
+        post_page_upload(&app, &browser, &format!("/crm/contacts/{contact}/files"), content_type, body).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.count_table_in_org(org, "files").await, 2);
+    assert_eq!(app.count_audit_events(org, "file.uploaded").await, 2, "and one for the page's");
+}
+
+/// A download writes exactly one `file.downloaded`, through the API as through the page's link.
+#[tokio::test]
+async fn a_file_download_is_audited_once_through_the_api_and_once_through_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@files-audit-get.example.eu").await;
+    let owner = app.access_token("owner@files-audit-get.example.eu").await;
+    let contact = new_contact(&app, &owner, "Audit").await;
+    let path = format!("/api/v1/contacts/{contact}/files");
+    let (_, file) = upload(&app, &owner, &path, "a.pdf", "application/pdf", &pdf_bytes()).await;
+    let id = file["id"].as_str().unwrap().to_string();
+
+    let response = download(&app, &owner, &id).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), pdf_bytes().as_slice());
+    assert_eq!(app.count_audit_events(org, "file.downloaded").await, 1, "one event for the API's download");
+
+    let browser = app.browser_login("owner@files-audit-get.example.eu", PASSWORD).await;
+    let response = browser.get(&format!("/crm/files/{id}")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), pdf_bytes().as_slice());
+    assert_eq!(app.count_audit_events(org, "file.downloaded").await, 2, "and one for the page's");
+}
+
+/// A deletion writes exactly one `file.deleted`, through the API as through the page's button.
+#[tokio::test]
+async fn a_file_deletion_is_audited_once_through_the_api_and_once_through_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@files-audit-del.example.eu").await;
+    let owner = app.access_token("owner@files-audit-del.example.eu").await;
+    let contact = new_contact(&app, &owner, "Audit").await;
+    let path = format!("/api/v1/contacts/{contact}/files");
+    let (_, first) = upload(&app, &owner, &path, "a.txt", "text/plain", b"Premier").await;
+    let (_, second) = upload(&app, &owner, &path, "b.txt", "text/plain", b"Second").await;
+
+    let (status, _) =
+        app.call_api(&owner, Method::DELETE, &format!("/api/v1/files/{}", first["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(app.count_audit_events(org, "file.deleted").await, 1, "one event for the API's deletion");
+
+    let browser = app.browser_login("owner@files-audit-del.example.eu", PASSWORD).await;
+    let csrf = browser.csrf_token(&format!("/crm/contacts/{contact}")).await;
+    let response =
+        browser.post_form(&format!("/crm/files/{}/delete", second["id"].as_str().unwrap()), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.count_table_in_org(org, "files").await, 0);
+    assert_eq!(app.count_audit_events(org, "file.deleted").await, 2, "and one for the page's");
+}
+
 /// Merging duplicates keeps the duplicate's files on the record kept.
 #[tokio::test]
 async fn merging_keeps_the_files_of_the_duplicate() {

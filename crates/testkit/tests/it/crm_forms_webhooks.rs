@@ -625,16 +625,16 @@ fn expected(counts: &[(&str, i64)]) -> Vec<(String, i64)> {
 async fn each_form_and_webhook_change_is_audited_once_from_the_api_and_from_the_pages() {
     let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
     let (org, _) = app.sign_up("owner@audit-once.example.eu").await;
-    let bearer = token(&app, "owner@audit-once.example.eu").await;
+    let bearer = app.access_token("owner@audit-once.example.eu").await;
     let browser = app.browser_login("owner@audit-once.example.eu", testkit::PASSWORD).await;
     let csrf = browser.csrf_token("/crm/forms").await;
 
     // Forms through the API.
     let form = create_form(&app, &bearer, json!({ "name": "API form", "fields": ["email"], "language": "en" })).await;
     let api_form = form["form_id"].as_str().unwrap();
-    let (status, _) =
-        call(&app, &bearer, Method::PATCH, &format!("/api/v1/forms/{api_form}"), Some(json!({ "title": "Hello" })))
-            .await;
+    let (status, _) = app
+        .call_api(&bearer, Method::PATCH, &format!("/api/v1/forms/{api_form}"), Some(json!({ "title": "Hello" })))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(form_and_webhook_audit_counts(&app, org).await, expected(&[("form.created", 1), ("form.updated", 1)]));
 
@@ -642,7 +642,7 @@ async fn each_form_and_webhook_change_is_audited_once_from_the_api_and_from_the_
     let path = form["public_url"].as_str().unwrap().strip_prefix(&app.origin()).unwrap().to_string();
     let submitted = post_cross_site(&app, &path, &pairs(&[("email", "visitor@audit-once.example.eu")])).await;
     assert_eq!(submitted.status(), 200);
-    let (status, _) = call(&app, &bearer, Method::DELETE, &format!("/api/v1/forms/{api_form}"), None).await;
+    let (status, _) = app.call_api(&bearer, Method::DELETE, &format!("/api/v1/forms/{api_form}"), None).await;
     assert_eq!(status, 204);
     assert_eq!(
         form_and_webhook_audit_counts(&app, org).await,
@@ -666,13 +666,13 @@ async fn each_form_and_webhook_change_is_audited_once_from_the_api_and_from_the_
 
     // Webhooks through the API.
     let hook = json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] });
-    let (status, endpoint) = call(&app, &bearer, Method::POST, "/api/v1/webhooks", Some(hook)).await;
+    let (status, endpoint) = app.call_api(&bearer, Method::POST, "/api/v1/webhooks", Some(hook)).await;
     assert_eq!(status, 201);
     let api_hook = endpoint["endpoint_id"].as_str().unwrap();
     let item = format!("/api/v1/webhooks/{api_hook}");
-    assert_eq!(call(&app, &bearer, Method::PATCH, &item, Some(json!({ "active": false }))).await.0, 200);
-    assert_eq!(call(&app, &bearer, Method::POST, &format!("{item}/ping"), None).await.0, 202);
-    assert_eq!(call(&app, &bearer, Method::DELETE, &item, None).await.0, 204);
+    assert_eq!(app.call_api(&bearer, Method::PATCH, &item, Some(json!({ "active": false }))).await.0, 200);
+    assert_eq!(app.call_api(&bearer, Method::POST, &format!("{item}/ping"), None).await.0, 202);
+    assert_eq!(app.call_api(&bearer, Method::DELETE, &item, None).await.0, 204);
     let webhooks_once = [("webhook.created", 1), ("webhook.deleted", 1), ("webhook.pinged", 1), ("webhook.updated", 1)];
     let forms_twice = [("form.created", 2), ("form.deleted", 2), ("form.submitted", 1), ("form.updated", 2)];
     assert_eq!(form_and_webhook_audit_counts(&app, org).await, expected(&[forms_twice, webhooks_once].concat()));
@@ -685,7 +685,7 @@ async fn each_form_and_webhook_change_is_audited_once_from_the_api_and_from_the_
         )
         .await;
     assert_eq!(created.status(), 200);
-    let (_, list) = call(&app, &bearer, Method::GET, "/api/v1/webhooks", None).await;
+    let (_, list) = app.call_api(&bearer, Method::GET, "/api/v1/webhooks", None).await;
     let page_hook = list[0]["endpoint_id"].as_str().unwrap().to_string();
     let item = format!("/settings/webhooks/{page_hook}");
     for action in ["disable", "ping", "delete"] {

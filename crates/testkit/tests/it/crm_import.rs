@@ -4,8 +4,8 @@
 
 use kernel::authz::Role;
 use serde_json::{Value, json};
-use testkit::TestApp;
 use testkit::reqwest::{Method, StatusCode};
+use testkit::{PASSWORD, TestApp};
 
 async fn contacts(app: &TestApp, org: kernel::OrgId) -> Vec<(String, String, String, String, Value)> {
     app.select_rows_in_org(
@@ -354,35 +354,10 @@ async fn the_import_pages_upload_map_run_and_revert() {
     assert_eq!(list.status(), 200);
     let csrf = browser.csrf_token("/crm/imports").await;
 
-    let send = |csrf: String| {
-        let boundary = "relaisboundary42";
-        let mut body = Vec::new();
-        for (name, value) in [("csrf", csrf.as_str()), ("object", "contacts")] {
-            body.extend(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
-                    .as_bytes(),
-            );
-        }
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clients.csv\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes());
-        body.extend(
-            "Prénom;Nom;Adresse électronique;Poste\r\nZoé;Durand;zoe@durand.fr;Acheteuse\r\nLéo;;pas-un-email;\r\n"
-                .as_bytes(),
-        );
-        body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let cookie =
-            format!("{}={}", app.state.session_cookie_name(), browser.cookie(app.state.session_cookie_name()).unwrap());
-        app.http
-            .post(app.url("/crm/imports"))
-            .header("cookie", cookie)
-            .header("origin", "null")
-            .header("sec-fetch-site", "same-origin")
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(body)
-            .send()
-    };
-    let refused = send("forged".into()).await.unwrap();
+    let csv = "Prénom;Nom;Adresse électronique;Poste\r\nZoé;Durand;zoe@durand.fr;Acheteuse\r\nLéo;;pas-un-email;\r\n";
+    let refused = post_import_form(&app, &browser, "forged", "contacts", csv.as_bytes()).await;
     assert_eq!(refused.status(), 403, "the CSRF token is checked before the file is read");
-    let response = send(csrf).await.unwrap();
+    let response = post_import_form(&app, &browser, &csrf, "contacts", csv.as_bytes()).await;
     assert_eq!(response.status(), 303);
     let location = response.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with("/crm/imports/"), "{location}");
@@ -419,6 +394,106 @@ async fn the_import_pages_upload_map_run_and_revert() {
     assert!(fragment.contains("hx-trigger") && fragment.contains("Reverting"), "polls while reverting: {fragment}");
     app.run_jobs().await;
     assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 0);
+}
+
+/// Posts the import page's upload form as the browser would: `multipart/form-data` with `csrf`
+/// and `object` before `file`, the session cookie and a same-origin request.
+async fn post_import_form(
+    app: &TestApp,
+    browser: &testkit::Browser,
+    csrf: &str,
+    object: &str,
+    csv: &[u8],
+) -> testkit::reqwest::Response {
+    let boundary = "relaisboundary42";
+    let mut body = Vec::new();
+    for (name, value) in [("csrf", csrf), ("object", object)] {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"clients.csv\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes());
+    body.extend(csv);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let cookie =
+        format!("{}={}", app.state.session_cookie_name(), browser.cookie(app.state.session_cookie_name()).unwrap());
+    app.http
+        .post(app.url("/crm/imports"))
+        .header("cookie", cookie)
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// An upload writes exactly one `import.uploaded`, through the API as through the import page.
+#[tokio::test]
+async fn an_import_upload_is_audited_once_through_the_api_and_once_through_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@import-audit-up.example.eu").await;
+    let bearer = app.access_token("owner@import-audit-up.example.eu").await;
+    let (status, created) =
+        app.upload_import(&bearer, "contacts", b"email,last_name\na@exemple.fr,Un\n".to_vec()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(app.count_audit_events(org, "import.uploaded").await, 1, "one event for the API's upload");
+
+    let browser = app.browser_login("owner@import-audit-up.example.eu", PASSWORD).await;
+    let csrf = browser.csrf_token("/crm/imports").await;
+    let response = post_import_form(&app, &browser, &csrf, "contacts", b"email,last_name\nb@exemple.fr,Deux\n").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from imports where org_id = $1").await, 2);
+    assert_eq!(app.count_audit_events(org, "import.uploaded").await, 2, "and one for the page's");
+}
+
+/// Starting a run writes exactly one `import.started`, through the API as through the page.
+#[tokio::test]
+async fn an_import_run_is_audited_once_through_the_api_and_once_through_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@import-audit-run.example.eu").await;
+    let bearer = app.access_token("owner@import-audit-run.example.eu").await;
+    let (_, first) = app.upload_import(&bearer, "contacts", b"email,last_name\na@exemple.fr,Un\n".to_vec()).await;
+    let (_, second) = app.upload_import(&bearer, "contacts", b"email,last_name\nb@exemple.fr,Deux\n".to_vec()).await;
+    let (first, second) = (first["import_id"].as_str().unwrap(), second["import_id"].as_str().unwrap());
+
+    let (status, started) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{first}/run"), None).await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(app.count_audit_events(org, "import.started").await, 1, "one event for the API's run");
+
+    let browser = app.browser_login("owner@import-audit-run.example.eu", PASSWORD).await;
+    let csrf = browser.csrf_token(&format!("/crm/imports/{second}")).await;
+    let response = browser.post_form(&format!("/crm/imports/{second}/run"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    app.run_jobs().await;
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 2);
+    assert_eq!(app.count_audit_events(org, "import.started").await, 2, "and one for the page's");
+}
+
+/// Starting a revert writes exactly one `import.reverted`, through the API as through the page.
+#[tokio::test]
+async fn an_import_revert_is_audited_once_through_the_api_and_once_through_the_page() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@import-audit-rev.example.eu").await;
+    let bearer = app.access_token("owner@import-audit-rev.example.eu").await;
+    let first = app.import_csv(&bearer, "contacts", b"email,last_name\na@exemple.fr,Un\n".to_vec(), 5000).await;
+    let second = app.import_csv(&bearer, "contacts", b"email,last_name\nb@exemple.fr,Deux\n".to_vec(), 5000).await;
+    let (first, second) = (first["import_id"].as_str().unwrap(), second["import_id"].as_str().unwrap());
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 2);
+
+    let (status, reverting) =
+        app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{first}/revert"), None).await;
+    assert_eq!(status, 202, "{reverting}");
+    assert_eq!(app.count_audit_events(org, "import.reverted").await, 1, "one event for the API's revert");
+
+    let browser = app.browser_login("owner@import-audit-rev.example.eu", PASSWORD).await;
+    let csrf = browser.csrf_token(&format!("/crm/imports/{second}")).await;
+    let response = browser.post_form(&format!("/crm/imports/{second}/revert"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    app.run_jobs().await;
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 0);
+    assert_eq!(app.count_audit_events(org, "import.reverted").await, 2, "and one for the page's");
 }
 
 /// (name, stage, amount, company, closed, expected close date) of an imported deal.

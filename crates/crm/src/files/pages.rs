@@ -1,0 +1,170 @@
+//! The HTML side of file attachments: the record page's upload form, download link and delete
+//! button, and the files listed on the record page.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use identity::signed_in::SignedIn;
+use kernel::authz::Principal;
+use kernel::web::{AppState, PageError};
+use kernel::{AppError, OrgTx};
+use uuid::Uuid;
+
+use super::{UploadError, malformed, multipart, read_file, required, service, store};
+use crate::http::{Object, parse_id};
+use crate::object::ObjectType;
+
+/// `POST /crm/{type}/{id}/files`: the record page's form (`csrf` before `file`); back to the
+/// record page with a notice.
+pub async fn upload<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, PageError> {
+    let object = O::TYPE;
+    let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
+    let fail = |e: AppError| PageError::new(e, &page);
+    let id = parse_id(&id).map_err(fail)?;
+    let back =
+        |notice: &str| Redirect::to(&format!("/crm/{}/{id}?notice={notice}#files", object.plural())).into_response();
+    let refusal = |error: UploadError| match error {
+        UploadError::TooLarge => Ok(back("file_too_large")),
+        UploadError::Other(AppError::Validation(errors)) => {
+            let code = errors.first().map(|e| e.code).unwrap_or("required");
+            Ok(back(if code == "required" { "file_required" } else { "file_refused" }))
+        }
+        UploadError::Other(other) => Err(fail(other)),
+    };
+    let mut form = match multipart(&headers, body) {
+        Ok(form) => form,
+        Err(error) => return refusal(error),
+    };
+    let mut csrf_ok = false;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(_) => return refusal(malformed()),
+        };
+        match field.name().unwrap_or_default() {
+            "csrf" => {
+                let token = field.text().await.unwrap_or_default();
+                signed_in.check_csrf(&state, &token)?;
+                csrf_ok = true;
+            }
+            "file" if csrf_ok => {
+                let (name, bytes) = match read_file(field).await {
+                    Ok(file) => file,
+                    Err(error) => return refusal(error),
+                };
+                return match service::attach(&state, &principal, object, id, &name, bytes).await {
+                    Ok(_) => Ok(back("file_uploaded")),
+                    Err(error) => refusal(error.into()),
+                };
+            }
+            _ => {}
+        }
+    }
+    if !csrf_ok {
+        signed_in.check_csrf(&state, "")?;
+    }
+    refusal(required().into())
+}
+
+/// `GET /crm/files/{id}`: the bytes, for a signed-in member.
+pub async fn download(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm");
+    let fail = |e: AppError| PageError::new(e, &page);
+    let id = parse_id(&id).map_err(fail)?;
+    service::open(&state, &principal, id).await.map_err(fail)
+}
+
+/// `POST /crm/files/{id}/delete`, then back to the record page.
+pub async fn delete(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let page = signed_in.page(&state, "/crm");
+    let form = crate::http::parse(&body);
+    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
+    let fail = |e: AppError| PageError::new(e, &page);
+    let id = parse_id(&id).map_err(fail)?;
+    let (object, record) = service::delete(&state, &principal, id).await.map_err(fail)?;
+    Ok(Redirect::to(&format!("/crm/{}/{record}?notice=file_deleted#files", object.plural())).into_response())
+}
+
+// ---------------------------------------------------------------- record page
+
+/// A file on the record page.
+pub struct FileItem {
+    pub id: String,
+    pub name: String,
+    pub size: String,
+    pub at: String,
+    pub uploader: String,
+}
+
+/// A size for people: `512 B`, `12.5 KB`, `3.2 MB` (`Ko`, `Mo` and a decimal comma in French).
+pub fn human_size(t: &kernel::i18n::T, bytes: i64) -> String {
+    let (value, key) = match bytes {
+        b if b < 1024 => return t.fmt("crm.files.size_b", &[("n", &b.to_string())]),
+        b if b < 1024 * 1024 => (b as f64 / 1024.0, "crm.files.size_kb"),
+        b => (b as f64 / (1024.0 * 1024.0), "crm.files.size_mb"),
+    };
+    let number = format!("{value:.1}");
+    let number = if t.lang() == "fr" { number.replace('.', ",") } else { number };
+    t.fmt(key, &[("n", &number)])
+}
+
+/// The files of a record for its page (the record was read, so it is visible).
+pub async fn items(
+    tx: &mut OrgTx,
+    t: &kernel::i18n::T,
+    object: ObjectType,
+    id: Uuid,
+    members: &[(Uuid, String)],
+) -> Result<Vec<FileItem>, AppError> {
+    let rows = store::list(tx, object, id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| FileItem {
+            id: row.file_id.to_string(),
+            size: human_size(t, row.size_bytes),
+            at: row
+                .created_at
+                .format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"))
+                .unwrap_or_default(),
+            uploader: row
+                .uploaded_by
+                .and_then(|u| members.iter().find(|(m, _)| *m == u).map(|(_, n)| n.clone()))
+                .unwrap_or_default(),
+            name: row.name,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well_in_both_languages() {
+        let en = kernel::i18n::T(kernel::i18n::Lang::En);
+        let fr = kernel::i18n::T(kernel::i18n::Lang::Fr);
+        assert_eq!(human_size(&en, 512), "512 B");
+        assert_eq!(human_size(&en, 1536), "1.5 KB");
+        assert_eq!(human_size(&fr, 3 * 1024 * 1024 + 200 * 1024), "3,2 Mo");
+    }
+}

@@ -1,0 +1,166 @@
+//! The import's background work: the dry run, the run one batch per job, the revert one step per
+//! job, and [`register`]ing them.
+
+use std::path::{Path, PathBuf};
+
+use kernel::clock::Clock;
+use kernel::jobs::{JobRun, NewJob, Registry};
+use kernel::{AppError, OrgTx};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{DRY_RUN_JOB, ImportCtx, ImportRow, MAX_ATTEMPTS, REVERT_JOB, RUN_JOB, engine, store};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Payload {
+    pub import_id: Uuid,
+    pub dir: PathBuf,
+    pub seq: i32,
+    /// The moment the person started the step: the time stamped on every record it writes (a job
+    /// has no clock of its own, and one time for the whole import is what its history should say).
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Registers the import jobs (one line in `web::job_registry`).
+pub fn register(registry: &mut Registry) {
+    registry.register(DRY_RUN_JOB, dry_run_job);
+    registry.register(RUN_JOB, run_job);
+    registry.register(REVERT_JOB, revert_job);
+}
+
+pub(super) async fn enqueue_batch(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    // The job's clock is the step's start time: the job is due at once, also under a test's
+    // manual clock.
+    let clock = Clock::manual(payload.at);
+    let mut job = NewJob::new(
+        RUN_JOB,
+        format!("{}:{}", payload.import_id, payload.seq),
+        serde_json::to_value(payload).map_err(anyhow::Error::from)?,
+    );
+    job.max_attempts = MAX_ATTEMPTS;
+    kernel::jobs::enqueue(tx, &clock, job).await?;
+    Ok(())
+}
+
+pub(super) async fn enqueue_revert(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    let mut job = NewJob::new(
+        REVERT_JOB,
+        format!("{}:revert:{}", payload.import_id, payload.seq),
+        serde_json::to_value(payload).map_err(anyhow::Error::from)?,
+    );
+    job.max_attempts = MAX_ATTEMPTS;
+    kernel::jobs::enqueue_at(tx, payload.at, job).await?;
+    Ok(())
+}
+
+/// Settles a step that ran inside the savepoint [`store::begin_step`]: on failure at the last
+/// attempt, rolls the step back and marks the import failed with the reason (so it is never left
+/// "running" with no explanation); before that, fails the job so the queue retries from the
+/// committed checkpoint.
+async fn settle(mut tx: OrgTx, import_id: Uuid, attempt: i32, result: Result<(), AppError>) -> anyhow::Result<OrgTx> {
+    match result {
+        Ok(()) => Ok(tx),
+        Err(error) if attempt >= MAX_ATTEMPTS => {
+            error.log();
+            let message: String = format!("{error}").chars().take(500).collect();
+            store::fail_step(&mut tx, import_id, &message).await?;
+            Ok(tx)
+        }
+        Err(error) => Err(anyhow::anyhow!("import step failed: {error}")),
+    }
+}
+
+async fn dry_run_job(run: JobRun) -> anyhow::Result<OrgTx> {
+    let payload: Payload = serde_json::from_value(run.payload)?;
+    let mut tx = run.tx;
+    store::begin_step(&mut tx).await?;
+    let result = dry_run_step(&mut tx, &payload).await;
+    settle(tx, payload.import_id, run.attempt, result).await
+}
+
+async fn dry_run_step(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    let Some(row) = store::load(tx, payload.import_id, true).await? else { return Ok(()) };
+    if row.status != "dry_running" {
+        return Ok(());
+    }
+    let offset = store::data_offset(tx, row.import_id).await?;
+    let findings = engine::dry_run(tx, &row, &payload.dir, offset).await?;
+    store::mark_dry_run_done(tx, row.import_id, &findings, payload.at).await
+}
+
+async fn run_job(run: JobRun) -> anyhow::Result<OrgTx> {
+    let payload: Payload = serde_json::from_value(run.payload)?;
+    let mut tx = run.tx;
+    store::begin_step(&mut tx).await?;
+    let result = run_step(&mut tx, &payload).await;
+    settle(tx, payload.import_id, run.attempt, result).await
+}
+
+async fn run_step(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    let Some(row) = store::load(tx, payload.import_id, true).await? else { return Ok(()) };
+    // A job for a batch already done (or an import no longer running) does nothing.
+    if row.status != "running" || row.batches_done != payload.seq {
+        return Ok(());
+    }
+    let outcome = engine::run_batch(tx, &row, &payload.dir, payload.at).await?;
+    if !outcome.at_end {
+        enqueue_batch(tx, &Payload { seq: payload.seq + 1, ..payload.clone() }).await?;
+    }
+    Ok(())
+}
+
+async fn revert_job(run: JobRun) -> anyhow::Result<OrgTx> {
+    let payload: Payload = serde_json::from_value(run.payload)?;
+    let mut tx = run.tx;
+    store::begin_step(&mut tx).await?;
+    let result = revert_step(&mut tx, &payload).await;
+    settle(tx, payload.import_id, run.attempt, result).await
+}
+
+/// One step of a revert: first restore the updated fields, then delete created records a batch
+/// at a time; each step commits with its counters and queues the next.
+async fn revert_step(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    let Some(row) = store::load(tx, payload.import_id, true).await? else { return Ok(()) };
+    if row.status != "reverting" {
+        return Ok(());
+    }
+    let next = Payload { seq: payload.seq + 1, ..payload.clone() };
+    if row.revert_restored_fields.is_none() {
+        let restored = engine::restore_updated(tx, &row, row.reverted_by, payload.at).await?;
+        store::set_restored_fields(tx, row.import_id, restored).await?;
+        return enqueue_revert(tx, &next).await;
+    }
+    // As many records per step as the import wrote per batch: a step stays well inside a job's
+    // time limit whatever the size of the import.
+    let batch = i64::from(row.batch_rows.max(1));
+    let deleted = engine::delete_created(tx, &row, batch).await?;
+    store::add_reverted(tx, row.import_id, deleted, payload.at).await?;
+    if i64::try_from(deleted).unwrap_or(i64::MAX) < batch {
+        engine::finish_revert(tx, &row, payload.at).await
+    } else {
+        enqueue_revert(tx, &next).await
+    }
+}
+
+/// Runs every remaining batch of a running import in this process, each in its own committed
+/// transaction — what the jobs do, without the queue. Used by `relais bench crm`.
+pub async fn run_to_end<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    org: kernel::OrgId,
+    id: Uuid,
+    dir: &Path,
+) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    loop {
+        let mut tx = ctx.db.begin_org(org, kernel::db::Actor::System).await?;
+        let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+        if row.status != "running" {
+            tx.commit().await?;
+            return Ok(row);
+        }
+        engine::run_batch(&mut tx, &row, dir, ctx.clock.now()).await?;
+        tx.commit().await?;
+    }
+}

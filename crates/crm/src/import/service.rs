@@ -1,0 +1,272 @@
+//! The steps a person takes on an import, each with its audit event where it has one (upload,
+//! run, revert): the one function the API and the pages both call.
+
+use std::collections::BTreeMap;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
+use kernel::AppError;
+use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
+use kernel::jobs::NewJob;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::jobs::{self, Payload};
+use super::store::{self, NewImport};
+use super::{DEFAULT_BATCH_ROWS, DRY_RUN_JOB, ImportCtx, ImportRow, MAX_ATTEMPTS, engine, file, mapping, not_started};
+use crate::object::ObjectType;
+
+/// Stores an upload on disk and creates its `imports` row with the auto-matched mapping; audited
+/// `import.uploaded`. The stream is written as it arrives: memory stays flat whatever the file
+/// size.
+pub async fn create_import<'a, S, E>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    object: ObjectType,
+    file_name: String,
+    mut body: S,
+) -> Result<ImportRow, AppError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let ctx = ctx.into();
+    let id = Uuid::now_v7();
+    let org_dir = ctx.dir.join(principal.org.0.to_string());
+    tokio::fs::create_dir_all(&org_dir).await.map_err(anyhow::Error::from)?;
+    let raw = org_dir.join(format!("{id}.raw"));
+    let dest = file::path_of(&ctx.dir, principal.org.0, id);
+    let mut out = tokio::fs::File::create(&raw).await.map_err(anyhow::Error::from)?;
+    let mut check = file::Utf8Check::default();
+    let mut size: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&raw).await;
+                return Err(AppError::BadRequest(format!("upload interrupted: {error}")));
+            }
+        };
+        size += chunk.len() as u64;
+        if size > file::MAX_BYTES {
+            let _ = tokio::fs::remove_file(&raw).await;
+            return Err(AppError::field("file", "too_large", "The file is larger than 4 GB."));
+        }
+        check.feed(&chunk);
+        out.write_all(&chunk).await.map_err(anyhow::Error::from)?;
+    }
+    out.flush().await.map_err(anyhow::Error::from)?;
+    drop(out);
+    let valid = check.is_valid();
+    let (raw2, dest2) = (raw.clone(), dest.clone());
+    let sniffed = tokio::task::spawn_blocking(move || file::normalize(&raw2, &dest2, valid))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
+    if sniffed.headers.iter().all(|h| h.is_empty()) {
+        let _ = tokio::fs::remove_file(&dest).await;
+        return Err(AppError::field("file", "empty_file", "The file has no header row."));
+    }
+    let mut tx = principal.begin(ctx.db).await?;
+    let defs = crate::custom_fields::definitions(&mut tx, object).await?;
+    let auto = mapping::auto_match(object, &sniffed.headers, &defs);
+    let auto: BTreeMap<String, String> = auto.into_iter().map(|(i, t)| (i.to_string(), t)).collect();
+    let import = NewImport {
+        import_id: id,
+        object,
+        file_name: &file_name,
+        size_bytes: sniffed.size as i64,
+        encoding: sniffed.encoding,
+        delimiter: file::delimiter_name(sniffed.delimiter),
+        headers: &sniffed.headers,
+        mapping: &auto,
+        data_offset: sniffed.data_offset as i64,
+        created_by: principal.user_id,
+    };
+    store::insert(&mut tx, &import, ctx.clock.now()).await?;
+    let event = AuditEvent::new("import.uploaded")
+        .target("import", id)
+        .payload(json!({ "object": object.as_str(), "size_bytes": sniffed.size, "encoding": sniffed.encoding }));
+    ctx.audit.record(&mut tx, event).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// The import and its first five rows parsed with the current mapping.
+pub async fn preview<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<(ImportRow, Value), AppError> {
+    let ctx = ctx.into();
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    let offset = store::data_offset(&mut tx, id).await?;
+    let rows = engine::preview(&mut tx, &row, &ctx.dir, offset).await?;
+    tx.commit().await?;
+    Ok((row, rows))
+}
+
+/// Sets the mapping; allowed before the run starts. A new mapping discards the dry run's findings.
+pub async fn set_mapping<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+    submitted: &BTreeMap<String, String>,
+) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+    not_started(&row)?;
+    let object = row.object()?;
+    let defs = crate::custom_fields::definitions(&mut tx, object).await?;
+    let checked = mapping::check(object, &row.headers.0, &defs, submitted)?;
+    let checked: BTreeMap<String, String> = checked.into_iter().map(|(i, t)| (i.to_string(), t)).collect();
+    store::set_mapping(&mut tx, id, &checked, ctx.clock.now()).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Starts the dry run as a job.
+pub async fn start_dry_run<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+    not_started(&row)?;
+    let now = ctx.clock.now();
+    store::mark_dry_running(&mut tx, id, now).await?;
+    let payload = Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now };
+    let mut job = NewJob::new(
+        DRY_RUN_JOB,
+        format!("{id}:dry:{}", Uuid::now_v7()),
+        serde_json::to_value(&payload).map_err(anyhow::Error::from)?,
+    );
+    job.max_attempts = MAX_ATTEMPTS;
+    kernel::jobs::enqueue(&mut tx, ctx.clock, job).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Starts the run, audited `import.started`: the first batch's job; each batch enqueues the next.
+pub async fn start_run<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+    batch_rows: Option<i32>,
+) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    let batch_rows = batch_rows.unwrap_or(DEFAULT_BATCH_ROWS);
+    if !(1..=50_000).contains(&batch_rows) {
+        return Err(AppError::field("batch_rows", "out_of_range", "Use from 1 to 50000 rows per batch."));
+    }
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+    not_started(&row)?;
+    if row.mapping.0.is_empty() {
+        return Err(AppError::field("mapping", "empty_mapping", "Map at least one column to a field."));
+    }
+    let now = ctx.clock.now();
+    store::mark_running(&mut tx, id, batch_rows, now).await?;
+    jobs::enqueue_batch(&mut tx, &Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now }).await?;
+    let event = AuditEvent::new("import.started").target("import", id).payload(json!({ "object": row.object_type }));
+    ctx.audit.record(&mut tx, event).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Starts reverting a finished (or failed) import, audited `import.reverted`: the work runs as
+/// jobs, a batch at a time, and the import shows `reverting` with its progress until it is
+/// `reverted`.
+pub async fn revert<'a>(ctx: impl Into<ImportCtx<'a>>, principal: &Principal, id: Uuid) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+    if !matches!(row.status.as_str(), "done" | "failed") {
+        return Err(AppError::Conflict("only a finished or failed import can be reverted".into()));
+    }
+    let now = ctx.clock.now();
+    store::mark_reverting(&mut tx, id, principal.user_id, now).await?;
+    jobs::enqueue_revert(&mut tx, &Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now }).await?;
+    let event = AuditEvent::new("import.reverted").target("import", id).payload(json!({ "object": row.object_type }));
+    ctx.audit.record(&mut tx, event).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// The rejected rows as CSV: the file's columns, then `row` and `error`. Streamed by pages of
+/// 5,000 rows, so a file of a million rejects costs no more memory than one page.
+pub async fn rejects_csv<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<Response, AppError> {
+    let ctx = ctx.into();
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    let mut header = row.headers.0.clone();
+    header.push("row".into());
+    header.push("error".into());
+    let first = crate::export::csv_line(header.iter().map(String::as_str));
+    let db = ctx.db.clone();
+    let principal = principal.clone();
+    let stream = futures_util::stream::unfold(Some(0i64), move |after| {
+        let (db, principal) = (db.clone(), principal.clone());
+        async move {
+            let after = after?;
+            let page: Result<Vec<(i64, String, Value)>, AppError> = async {
+                let mut tx = principal.begin(&db).await?;
+                let rows = store::rejects_after(&mut tx, id, after).await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+            .await;
+            match page {
+                Err(error) => {
+                    error.log();
+                    Some((Err(std::io::Error::other("export interrupted")), None))
+                }
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let last = rows.last().map(|r| r.0);
+                    let mut out = Vec::new();
+                    for (number, reason, cells) in rows {
+                        let mut fields: Vec<String> = match cells {
+                            Value::Array(items) => {
+                                items.into_iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+                            }
+                            _ => Vec::new(),
+                        };
+                        fields.push(number.to_string());
+                        fields.push(reason);
+                        out.extend(crate::export::csv_line(fields.iter().map(String::as_str)));
+                    }
+                    Some((Ok(Bytes::from(out)), last))
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first)) }).chain(stream);
+    let name = format!("rejects-{}.csv", id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
