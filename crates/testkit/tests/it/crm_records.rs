@@ -1337,6 +1337,9 @@ async fn p0_04_deletions_are_audited_once_per_deletion_on_api_and_page() {
     assert_eq!(app.count_audit_events(org, "record.deleted").await, 2);
 }
 
+/// One kind of work item: (timeline kind, API path segment, API body, page form fields).
+type WorkByBothDoors = (&'static str, &'static str, Value, Vec<(&'static str, &'static str)>);
+
 /// The kinds of a record's timeline entries, newest first.
 async fn timeline_kinds(app: &TestApp, bearer: &str, path: &str) -> Vec<String> {
     let (status, timeline) = app.call_api(bearer, Method::GET, &format!("{path}/timeline"), None).await;
@@ -1373,7 +1376,7 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
 
     let mut expected = timeline_kinds(&app, &bearer, &api_path).await;
     assert_eq!(expected, vec!["change"], "the creation");
-    let work: [(&str, &str, Value, Vec<(&str, &str)>); 3] = [
+    let work: [WorkByBothDoors; 3] = [
         ("note", "notes", json!({ "body": "Par l'API" }), vec![("body", "Par la page")]),
         ("task", "tasks", json!({ "title": "Par l'API" }), vec![("title", "Par la page")]),
         (
