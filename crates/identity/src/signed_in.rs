@@ -145,6 +145,8 @@ pub async fn attach_principal(
                 role: signed_in.role,
                 credential: Credential::Session { session_id: signed_in.session_id },
             });
+            // An error page of a page route is drawn in the member's own page (kernel::web).
+            request.extensions_mut().insert(kernel::web::SignedInPage(signed_in.page(&state, "/")));
             request.extensions_mut().insert(signed_in);
         }
         Ok(None) => {}

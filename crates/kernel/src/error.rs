@@ -1,5 +1,6 @@
 //! One error type for everything a handler can fail with. On the API it becomes RFC 9457
-//! problem+json naming the offending fields; pages wrap it in `web::PageError` for an HTML page.
+//! problem+json naming the offending fields; on a page route, the route layer renders it as the
+//! HTML error page (`web::RouteDef::mount`), so page handlers return `AppResult` and use `?`.
 //! Internal details (SQL, I/O) are logged with the request id and never sent to the client.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -119,6 +120,16 @@ impl AppError {
 }
 
 /// RFC 9457 body.
+/// What a response says about the error it carries, for the page layer (`web::RouteDef::mount`):
+/// a page route turns it into the HTML error page in the visitor's language. Public parts only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicError {
+    pub status: StatusCode,
+    /// `AppError::kind`, e.g. `not-found`: the message key `error.<kind>`.
+    pub kind: &'static str,
+    pub retry_after_secs: Option<u64>,
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -145,9 +156,14 @@ impl IntoResponse for AppError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if let Self::TooManyRequests { retry_after_secs } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        let retry_after_secs = match self {
+            Self::TooManyRequests { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
+        if let Some(secs) = retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        response.extensions_mut().insert(PublicError { status, kind: self.kind(), retry_after_secs });
         response
     }
 }

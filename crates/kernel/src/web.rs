@@ -339,10 +339,15 @@ impl RouteDef {
         Self::new(Surface::Api, method, path, access, h)
     }
 
-    /// Adds the route to `router`, guarded by its access check.
+    /// Adds the route to `router`, guarded by its access check. A page route also renders any
+    /// `AppError` its handler returns as the HTML error page, so page handlers just use `?`.
     pub fn mount(self, router: axum::Router<AppState>) -> axum::Router<AppState> {
         let guard = axum::middleware::from_fn_with_state((self.access, self.surface), enforce_access);
-        router.route(self.path, self.handler.route_layer(guard))
+        let handler = match self.surface {
+            Surface::Page => self.handler.route_layer(axum::middleware::from_fn(render_page_errors)),
+            Surface::Api => self.handler,
+        };
+        router.route(self.path, handler.route_layer(guard))
     }
 }
 
@@ -386,6 +391,86 @@ async fn enforce_access(
     // it reveals nothing the status does not.
     response.headers_mut().insert(ACCESS_DENIED_HEADER, axum::http::HeaderValue::from_static("access"));
     response
+}
+
+/// The page a signed-in member's error page is drawn in (their language, navigation and CSRF
+/// token), attached to the request by the identity module once the session is resolved.
+#[derive(Debug, Clone)]
+pub struct SignedInPage(pub Page);
+
+/// Turns an `AppError` answer of a page handler (see `error::PublicError`) into the HTML error
+/// page: in the member's page when signed in, else in the visitor's language. `Unauthenticated`
+/// goes to the login page.
+async fn render_page_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let page = match request.extensions().get::<SignedInPage>() {
+        Some(SignedInPage(page)) => Page { path: path.clone(), ..page.clone() },
+        None => {
+            let jar = CookieJar::from_headers(request.headers());
+            let accept = request.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+            Page::anonymous(Lang::negotiate(jar.get(LANG_COOKIE).map(|c| c.value()), accept), path)
+        }
+    };
+    let response = next.run(request).await;
+    let Some(error) = response.extensions().get::<crate::error::PublicError>().cloned() else {
+        return response;
+    };
+    error_page(&page, &error)
+}
+
+fn error_page(page: &Page, error: &crate::error::PublicError) -> Response {
+    if error.status == StatusCode::UNAUTHORIZED {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
+    }
+    let view = ErrorPage { page, status: error.status.as_u16(), title_key: format!("error.{}", error.kind) };
+    let body = view.render().unwrap_or_else(|_| "Error".to_owned());
+    let mut response = (error.status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response();
+    if let Some(secs) = error.retry_after_secs {
+        response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    response
+}
+
+/// A signed-in form, checked then parsed: the `csrf` field must be the token of the session that
+/// sent it (a member's or a platform admin's), else 403 and the body is not even deserialized.
+/// `T` is any `Deserialize` type; `Vec<(String, String)>` keeps every field in order (checkbox
+/// groups repeat a name). Every page POST of a signed-in member takes its body through this.
+#[derive(Debug)]
+pub struct CsrfForm<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for CsrfForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let app = <AppState as axum::extract::FromRef<S>>::from_ref(state);
+        let member_session = match request.extensions().get::<Principal>().map(|p| p.credential) {
+            Some(crate::authz::Credential::Session { session_id }) => Some(session_id),
+            _ => None,
+        };
+        let admin_session =
+            request.extensions().get::<crate::authz::PlatformAdminPrincipal>().map(|admin| admin.session_id);
+        let Some(session) = member_session.or(admin_session) else {
+            return Err(AppError::Forbidden);
+        };
+        let body = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
+        let submitted = url::form_urlencoded::parse(&body)
+            .find(|(name, _)| name == "csrf")
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default();
+        if !app.csrf_matches(session, &submitted) {
+            return Err(AppError::Forbidden);
+        }
+        serde_urlencoded::from_bytes(&body)
+            .map(CsrfForm)
+            .map_err(|error| AppError::BadRequest(format!("The form is malformed: {error}")))
+    }
 }
 
 /// Set on responses refused by a route's access check.
