@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kernel::i18n::Lang;
-use kernel::web::{Page, PageError};
+use kernel::web::Page;
 use kernel::{AppError, FieldError, OrgTx};
 use serde_json::Value;
 use uuid::Uuid;
@@ -185,10 +185,6 @@ pub(crate) fn error_text(page: &Page, error: &FieldError) -> String {
     let key = format!("crm.error.{}", error.code);
     let text = page.t.get(&key);
     if text == key { error.message.clone() } else { text.to_string() }
-}
-
-pub(crate) fn fail(page: &Page) -> impl Fn(AppError) -> PageError + '_ {
-    move |e| PageError::new(e, page)
 }
 
 pub(crate) fn no_store(html: impl IntoResponse) -> Response {

@@ -214,6 +214,14 @@ impl PageError {
     }
 }
 
+/// A page error is its `AppError` to a handler returning `AppResult`: the page route's layer
+/// draws it in the member's page anyway (see [`RouteDef::mount`]).
+impl From<PageError> for AppError {
+    fn from(error: PageError) -> Self {
+        error.error
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         self.error.log();

@@ -1,12 +1,14 @@
 //! The conversion form of a lead page.
 
-use axum::body::Bytes;
+use crate::http::Fields;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, PageError};
+use kernel::web::AppState;
+use kernel::web::CsrfForm;
 use serde_json::json;
 
 use crate::display::error_text;
@@ -18,22 +20,20 @@ pub async fn convert_lead(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, &format!("/crm/leads/{id}"));
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let value =
         |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
     let fail = |e: AppError| match e {
         AppError::Validation(errors) => {
             let text =
                 errors.iter().map(|e| format!("{}: {}", e.field, error_text(&page, e))).collect::<Vec<_>>().join(" ");
-            PageError::new(AppError::BadRequest(text), &page)
+            AppError::BadRequest(text)
         }
-        other => PageError::new(other, &page),
+        other => other,
     };
-    let id = crate::http::parse_id(&id).map_err(fail)?;
+    let id = crate::http::parse_id(&id)?;
     let deal_name = value("deal_name");
     let input = crate::conversion::ConvertInput {
         deal: (!deal_name.is_empty()).then(|| crate::conversion::ConvertPart {
@@ -45,9 +45,9 @@ pub async fn convert_lead(
         skip_company: value("skip_company") == "true",
         ..Default::default()
     };
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     let write = crate::http::write_ctx(&state, &principal, Source::Ui);
     let converted = crate::conversion::convert(&mut tx, id, &input, &write).await.map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    tx.commit().await?;
     Ok(Redirect::to(&format!("/crm/contacts/{}?notice=converted", converted.contact_id)).into_response())
 }

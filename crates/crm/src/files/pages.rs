@@ -1,13 +1,16 @@
 //! The HTML side of file attachments: the record page's upload form, download link and delete
 //! button, and the files listed on the record page.
 
-use axum::body::{Body, Bytes};
+use crate::http::Fields;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, PageError};
+use kernel::web::AppState;
+use kernel::web::CsrfForm;
 use kernel::{AppError, OrgTx};
 use uuid::Uuid;
 
@@ -24,11 +27,9 @@ pub async fn upload<O: Object>(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let object = O::TYPE;
-    let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let fail = |e: AppError| PageError::new(e, &page);
-    let id = parse_id(&id).map_err(fail)?;
+    let id = parse_id(&id)?;
     let back =
         |notice: &str| Redirect::to(&format!("/crm/{}/{id}?notice={notice}#files", object.plural())).into_response();
     let refusal = |error: UploadError| match error {
@@ -37,7 +38,7 @@ pub async fn upload<O: Object>(
             let code = errors.first().map(|e| e.code).unwrap_or("required");
             Ok(back(if code == "required" { "file_required" } else { "file_refused" }))
         }
-        UploadError::Other(other) => Err(fail(other)),
+        UploadError::Other(other) => Err(other),
     };
     let mut form = match multipart(&headers, body) {
         Ok(form) => form,
@@ -78,30 +79,22 @@ pub async fn upload<O: Object>(
 /// `GET /crm/files/{id}`: the bytes, for a signed-in member.
 pub async fn download(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/crm");
-    let fail = |e: AppError| PageError::new(e, &page);
-    let id = parse_id(&id).map_err(fail)?;
-    service::open(&state, &principal, id).await.map_err(fail)
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    service::open(&state, &principal, id).await
 }
 
 /// `POST /crm/files/{id}/delete`, then back to the record page.
 pub async fn delete(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/crm");
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    let id = parse_id(&id).map_err(fail)?;
-    let (object, record) = service::delete(&state, &principal, id).await.map_err(fail)?;
+    CsrfForm(_form): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let (object, record) = service::delete(&state, &principal, id).await?;
     Ok(Redirect::to(&format!("/crm/{}/{record}?notice=file_deleted#files", object.plural())).into_response())
 }
 

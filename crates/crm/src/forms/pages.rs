@@ -1,17 +1,20 @@
 //! The HTML pages of landing-page forms: the public `/f/{public_id}` page a visitor fills in, and
 //! the managed `/crm/forms` pages where owners and managers build forms.
 
+use crate::http::Fields;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
+use kernel::AppResult;
 use kernel::authz::Principal;
 use kernel::db::Actor;
 use kernel::i18n::Lang;
 use kernel::ratelimit::{self, FORM_SUBMIT_PER_FORM, FORM_SUBMIT_PER_IP, Subject};
-use kernel::web::{AppState, ClientInfo, Page, PageError, render};
+use kernel::web::CsrfForm;
+use kernel::web::{AppState, ClientInfo, Page, render};
 use kernel::{AppError, OrgTx};
 use uuid::Uuid;
 
@@ -260,16 +263,15 @@ async fn forms_page(
     draft: Option<Draft>,
     errors: Vec<String>,
     notice: Option<String>,
-) -> Result<Response, PageError> {
-    let fail = |e: AppError| PageError::new(e, &page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let forms = store::all(&mut tx).await.map_err(fail)?;
-    let members = crate::records::active_members(&mut tx).await.map_err(fail)?;
+) -> AppResult<Response> {
+    let mut tx = principal.begin(&state.db).await?;
+    let forms = store::all(&mut tx).await?;
+    let members = crate::records::active_members(&mut tx).await?;
     let editing = match editing {
-        Some(id) => Some(store::get(&mut tx, id).await.map_err(fail)?),
+        Some(id) => Some(store::get(&mut tx, id).await?),
         None => None,
     };
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    tx.commit().await?;
     let draft = draft.unwrap_or_else(|| editing.as_ref().map_or_else(|| Draft::blank(page.t.0), Draft::of));
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let view = FormsView {
@@ -285,7 +287,7 @@ async fn forms_page(
         notice,
         page: page.clone(),
     };
-    let html = render(&view).map_err(fail)?;
+    let html = render(&view)?;
     Ok(page_response(status, html))
 }
 
@@ -294,7 +296,7 @@ pub async fn list(
     signed_in: SignedIn,
     principal: Principal,
     Query(params): Query<NoticeParams>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/forms");
     let notice = params.text(&page);
     forms_page(&state, &principal, page, None, None, Vec::new(), notice).await
@@ -306,9 +308,9 @@ pub async fn show(
     principal: Principal,
     Path(id): Path<String>,
     Query(params): Query<NoticeParams>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, &format!("/crm/forms/{id}"));
-    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let id = parse_id(&id)?;
     let notice = params.text(&page);
     forms_page(&state, &principal, page, Some(id), None, Vec::new(), notice).await
 }
@@ -319,15 +321,12 @@ async fn save(
     signed_in: SignedIn,
     principal: Principal,
     id: Option<Uuid>,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    body: Fields,
+) -> AppResult<Response> {
     let path = id.map_or_else(|| "/crm/forms".to_string(), |id| format!("/crm/forms/{id}"));
     let page = signed_in.page(&state, &path);
-    let body = http::parse(&body);
-    signed_in.check_csrf(&state, http::csrf(&body))?;
     let draft = Draft::of_body(&body);
-    let fail = |e: AppError| PageError::new(e, &page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     let now = state.clock.now();
     let result = match id {
         None => service::create(&mut tx, &state.audit, draft.input(), principal.user_id, now).await,
@@ -335,7 +334,7 @@ async fn save(
     };
     match result {
         Ok(saved) => {
-            tx.commit().await.map_err(|e| fail(e.into()))?;
+            tx.commit().await?;
             Ok(Redirect::to(&format!("/crm/forms/{}?notice=saved", saved.form_id)).into_response())
         }
         Err(AppError::Validation(errors)) => {
@@ -343,7 +342,7 @@ async fn save(
             let texts = error_texts(&page, &errors);
             forms_page(&state, &principal, page, id, Some(draft), texts, None).await
         }
-        Err(other) => Err(fail(other)),
+        Err(other) => Err(other),
     }
 }
 
@@ -351,8 +350,8 @@ pub async fn create(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(body): CsrfForm<Fields>,
+) -> AppResult<Response> {
     save(state, signed_in, principal, None, body).await
 }
 
@@ -361,27 +360,21 @@ pub async fn update(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/crm/forms");
-    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    CsrfForm(body): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
     save(state, signed_in, principal, Some(id), body).await
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/crm/forms");
-    let body = http::parse(&body);
-    signed_in.check_csrf(&state, http::csrf(&body))?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    let id = parse_id(&id).map_err(fail)?;
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    service::delete(&mut tx, &state.audit, id).await.map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    CsrfForm(_body): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    let mut tx = principal.begin(&state.db).await?;
+    service::delete(&mut tx, &state.audit, id).await?;
+    tx.commit().await?;
     Ok(Redirect::to("/crm/forms?notice=deleted").into_response())
 }

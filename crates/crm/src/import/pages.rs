@@ -2,15 +2,18 @@
 //! select per column prefilled by auto-match, preview, dry-run findings, run with a live progress
 //! bar polled by htmx, rejects download, revert).
 
+use crate::http::Fields;
 use askama::Template;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use identity::signed_in::SignedIn;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::CsrfForm;
+use kernel::web::{AppState, Page, render};
 use kernel::{AppError, FieldError};
 use serde_json::Value;
 use uuid::Uuid;
@@ -66,12 +69,7 @@ fn no_store(status: StatusCode, html: axum::response::Html<String>) -> Response 
     crate::http::page_response(status, html)
 }
 
-async fn list_page(
-    state: &AppState,
-    principal: &Principal,
-    page: Page,
-    errors: Vec<String>,
-) -> Result<Response, PageError> {
+async fn list_page(state: &AppState, principal: &Principal, page: Page, errors: Vec<String>) -> AppResult<Response> {
     let result: Result<Vec<ImportRow>, AppError> = async {
         let mut tx = principal.begin(&state.db).await?;
         let rows = store::list(&mut tx).await?;
@@ -79,17 +77,13 @@ async fn list_page(
         Ok(rows)
     }
     .await;
-    let rows = result.map_err(|e| PageError::new(e, &page))?;
+    let rows = result?;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let v = ListView { page: page.clone(), imports: rows.into_iter().map(view).collect(), errors };
-    Ok(no_store(status, render(&v).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(status, render(&v)?))
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    principal: Principal,
-) -> Result<Response, PageError> {
+pub async fn list(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/imports");
     list_page(&state, &principal, page, Vec::new()).await
 }
@@ -102,18 +96,17 @@ pub async fn upload(
     principal: Principal,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/imports");
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let boundary =
-        multer::parse_boundary(content_type).map_err(|_| PageError::new(AppError::UnsupportedMediaType, &page))?;
+    let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::UnsupportedMediaType)?;
     let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
     let (mut csrf_ok, mut object) = (false, None);
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(_) => return Err(PageError::new(AppError::BadRequest("malformed upload".into()), &page)),
+            Err(_) => return Err(AppError::BadRequest("malformed upload".into())),
         };
         match field.name().unwrap_or_default() {
             "csrf" => {
@@ -129,7 +122,7 @@ pub async fn upload(
                         return list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors))
                             .await;
                     }
-                    Err(other) => return Err(PageError::new(other, &page)),
+                    Err(other) => return Err(other),
                 };
                 let name = clean_file_name(field.file_name());
                 let stream = Box::pin(field.map(|chunk| chunk.map_err(|e| e.to_string())));
@@ -138,7 +131,7 @@ pub async fn upload(
                     Err(AppError::Validation(errors)) => {
                         list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors)).await
                     }
-                    Err(other) => Err(PageError::new(other, &page)),
+                    Err(other) => Err(other),
                 };
             }
             _ => {}
@@ -232,10 +225,10 @@ async fn show_page(
     page: &Page,
     id: Uuid,
     errors: Vec<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let v = show_view(state, principal, page, id, errors).await.map_err(|e| PageError::new(e, page))?;
-    Ok(no_store(status, render(&v).map_err(|e| PageError::new(e, page))?))
+    let v = show_view(state, principal, page, id, errors).await?;
+    Ok(no_store(status, render(&v)?))
 }
 
 pub async fn show(
@@ -243,9 +236,9 @@ pub async fn show(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/imports");
-    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let id = parse_id(&id)?;
     show_page(&state, &principal, &page, id, Vec::new()).await
 }
 
@@ -255,9 +248,9 @@ pub async fn progress(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/imports");
-    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let id = parse_id(&id)?;
     let result: Result<ImportRow, AppError> = async {
         let mut tx = principal.begin(&state.db).await?;
         let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
@@ -265,9 +258,9 @@ pub async fn progress(
         Ok(row)
     }
     .await;
-    let row = result.map_err(|e| PageError::new(e, &page))?;
+    let row = result?;
     let v = ProgressView { page: page.clone(), item: view(row) };
-    Ok(no_store(StatusCode::OK, render(&v).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&v)?))
 }
 
 /// Runs a step; a refusal re-renders the page with the reason.
@@ -276,13 +269,11 @@ async fn step(
     signed_in: &SignedIn,
     principal: &Principal,
     id: &str,
-    body: &Bytes,
+    fields: Fields,
     work: impl AsyncFnOnce(Uuid, Vec<(String, String)>) -> Result<(), AppError>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(state, "/crm/imports");
-    let fields = crate::http::parse(body);
-    signed_in.check_csrf(state, crate::http::csrf(&fields))?;
-    let id = parse_id(id).map_err(|e| PageError::new(e, &page))?;
+    let id = parse_id(id)?;
     match work(id, fields).await {
         Ok(()) => Ok(Redirect::to(&format!("/crm/imports/{id}")).into_response()),
         Err(AppError::Validation(errors)) => {
@@ -291,7 +282,7 @@ async fn step(
         Err(AppError::Conflict(_)) => {
             show_page(state, principal, &page, id, vec![page.t.get("crm.import.conflict").to_string()]).await
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 
@@ -300,9 +291,9 @@ pub async fn mapping(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    step(&state, &signed_in, &principal, &id, &body, async |id, fields| {
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    step(&state, &signed_in, &principal, &id, fields, async |id, fields| {
         let submitted =
             fields.into_iter().filter_map(|(k, v)| k.strip_prefix("col.").map(|c| (c.to_string(), v))).collect();
         service::set_mapping(&state, &principal, id, &submitted).await.map(|_| ())
@@ -315,9 +306,9 @@ pub async fn dry_run(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    step(&state, &signed_in, &principal, &id, &body, async |id, _| {
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    step(&state, &signed_in, &principal, &id, fields, async |id, _| {
         service::start_dry_run(&state, &principal, id).await.map(|_| ())
     })
     .await
@@ -328,9 +319,9 @@ pub async fn run(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    step(&state, &signed_in, &principal, &id, &body, async |id, _| {
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    step(&state, &signed_in, &principal, &id, fields, async |id, _| {
         service::start_run(&state, &principal, id, None).await.map(|_| ())
     })
     .await
@@ -341,9 +332,9 @@ pub async fn revert(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    step(&state, &signed_in, &principal, &id, &body, async |id, _| {
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    step(&state, &signed_in, &principal, &id, fields, async |id, _| {
         service::revert(&state, &principal, id).await.map(|_| ())
     })
     .await
@@ -351,11 +342,9 @@ pub async fn revert(
 
 pub async fn rejects(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/crm/imports");
-    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
-    service::rejects_csv(&state, &principal, id).await.map_err(|e| PageError::new(e, &page))
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
+    service::rejects_csv(&state, &principal, id).await
 }

@@ -2,6 +2,7 @@
 //! pages, bulk actions and export links.
 
 use crate::actions;
+use kernel::AppResult;
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
@@ -9,11 +10,11 @@ use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::{AppState, Page, render};
 use serde_json::Value;
 
 use crate::custom_fields::{self};
-use crate::display::{Names, cell_text, display, error_text, fail, field_label, no_store};
+use crate::display::{Names, cell_text, display, error_text, field_label, no_store};
 use crate::http::Object;
 use crate::list::{Filter, ListQuery, Op, Sort};
 use crate::object::{ObjectType, RefKind};
@@ -139,14 +140,13 @@ pub async fn list<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     RawQuery(raw): RawQuery,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let object = O::TYPE;
     let mut params = ListPageParams::parse(raw.as_deref());
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let fail = fail(&page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let custom = custom_fields::definitions(&mut tx, object).await.map_err(&fail)?;
-    let views = crate::views::visible(&mut tx, principal.user_id, Some(object)).await.map_err(&fail)?;
+    let mut tx = principal.begin(&state.db).await?;
+    let custom = custom_fields::definitions(&mut tx, object).await?;
+    let views = crate::views::visible(&mut tx, principal.user_id, Some(object)).await?;
     // A saved view gives its filters; its sort, search and columns apply unless the page asks otherwise.
     let mut filters: Vec<Filter> = Vec::new();
     let current_view = views.iter().find(|v| v.view_id.to_string() == params.view).cloned();
@@ -179,14 +179,14 @@ pub async fn list<O: Object>(
             let text = errors.iter().map(|e| error_text(&page, e)).collect::<Vec<_>>().join(" ");
             (crate::list::ListPage { items: Vec::new(), next_cursor: None }, Some(text))
         }
-        Err(other) => return Err(fail(other)),
+        Err(other) => return Err(other),
     };
-    let mut names = Names::load(&mut tx).await.map_err(&fail)?;
+    let mut names = Names::load(&mut tx).await?;
     if object == ObjectType::Deal {
         let ids = result.items.iter().filter_map(|r| r.get("company_id")?.as_str()?.parse().ok()).collect();
-        names.load_companies(&mut tx, ids).await.map_err(&fail)?;
+        names.load_companies(&mut tx, ids).await?;
     }
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    tx.commit().await?;
 
     let keys: Vec<String> = if params.columns.is_empty() {
         let mut keys: Vec<String> = object.default_columns().iter().map(|k| k.to_string()).collect();
@@ -269,5 +269,5 @@ pub async fn list<O: Object>(
         notice: (!params.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", params.notice)).to_string()),
         page: page.clone(),
     };
-    Ok(no_store(render(&view).map_err(&fail)?))
+    Ok(no_store(render(&view)?))
 }

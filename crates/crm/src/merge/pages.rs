@@ -1,18 +1,20 @@
 //! The merge page: both records side by side, a value to keep per field.
 
+use crate::http::Fields;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::CsrfForm;
+use kernel::web::{AppState, Page, render};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::custom_fields::{self};
-use crate::display::{Names, cell_text, display, fail, field_label, no_store};
+use crate::display::{Names, cell_text, display, field_label, no_store};
 use crate::http::Object;
 use crate::records::{self, Source};
 
@@ -48,18 +50,17 @@ pub async fn merge_form<O: Object>(
     principal: Principal,
     Path(id): Path<String>,
     Query(query): Query<MergeQuery>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}/merge", object.plural()));
-    let fail = fail(&page);
-    let id = crate::http::parse_id(&id).map_err(&fail)?;
-    let other_id = crate::http::parse_id(&query.other).map_err(&fail)?;
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let this = records::get(&mut tx, object, id).await.map_err(&fail)?;
-    let other = records::get(&mut tx, object, other_id).await.map_err(&fail)?;
-    let custom = custom_fields::definitions(&mut tx, object).await.map_err(&fail)?;
-    let names = Names::load(&mut tx).await.map_err(&fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    let id = crate::http::parse_id(&id)?;
+    let other_id = crate::http::parse_id(&query.other)?;
+    let mut tx = principal.begin(&state.db).await?;
+    let this = records::get(&mut tx, object, id).await?;
+    let other = records::get(&mut tx, object, other_id).await?;
+    let custom = custom_fields::definitions(&mut tx, object).await?;
+    let names = Names::load(&mut tx).await?;
+    tx.commit().await?;
     let mut keys: Vec<String> = object.fields().iter().map(|f| f.key.to_string()).collect();
     keys.extend(custom.iter().map(|c| format!("custom.{}", c.key)));
     let rows = keys
@@ -79,35 +80,30 @@ pub async fn merge_form<O: Object>(
         other_title: display(other.get("display_name")),
         rows,
     };
-    Ok(no_store(render(&view).map_err(&fail)?))
+    Ok(no_store(render(&view)?))
 }
 
 pub async fn merge_submit<O: Object>(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let object = O::TYPE;
-    let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
-    let fail = fail(&page);
-    let id = crate::http::parse_id(&id).map_err(&fail)?;
+    let id = crate::http::parse_id(&id)?;
     let other_id = form
         .iter()
         .find(|(k, _)| k == "other_id")
         .and_then(|(_, v)| v.parse().ok())
-        .ok_or_else(|| fail(AppError::field("other_id", "required", "Choose the duplicate.")))?;
+        .ok_or_else(|| AppError::field("other_id", "required", "Choose the duplicate."))?;
     let keep = form
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("keep.").map(|field| (field.to_string(), Value::String(v.clone()))))
         .collect();
     let input = crate::merge::MergeInput { other_id, keep };
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     let write = crate::http::write_ctx(&state, &principal, Source::Ui);
-    crate::merge::merge(&mut tx, &state.audit, object, id, &input, &write).await.map_err(&fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    crate::merge::merge(&mut tx, &state.audit, object, id, &input, &write).await?;
+    tx.commit().await?;
     Ok(Redirect::to(&format!("/crm/{}/{id}?notice=merged", object.plural())).into_response())
 }

@@ -1,19 +1,21 @@
 //! The deals board: one column per stage, drag and drop (and a keyboard-usable move form).
 
+use crate::http::Fields;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::CsrfForm;
+use kernel::web::{AppState, Page, render};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::display::{Names, display, fail, no_store};
+use crate::display::{Names, display, no_store};
 use crate::object::RefKind;
 use crate::pipelines;
 use crate::records::Source;
@@ -57,19 +59,18 @@ pub async fn board(
     signed_in: SignedIn,
     principal: Principal,
     Query(query): Query<BoardQuery>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/deals/board");
-    let fail = fail(&page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    pipelines::ensure_default(&mut tx, state.clock.now()).await.map_err(&fail)?;
-    let all = pipelines::all(&mut tx).await.map_err(&fail)?;
+    let mut tx = principal.begin(&state.db).await?;
+    pipelines::ensure_default(&mut tx, state.clock.now()).await?;
+    let all = pipelines::all(&mut tx).await?;
     let chosen = all
         .iter()
         .find(|p| p.pipeline_id.to_string() == query.pipeline)
         .or_else(|| all.first())
         .map(|p| p.pipeline_id)
-        .ok_or_else(|| fail(AppError::NotFound))?;
-    let board = pipelines::board(&mut tx, chosen, 100).await.map_err(&fail)?;
+        .ok_or_else(|| AppError::NotFound)?;
+    let board = pipelines::board(&mut tx, chosen, 100).await?;
     let mut names = Names::default();
     let companies = board
         .columns
@@ -77,8 +78,8 @@ pub async fn board(
         .flat_map(|c| c.deals.iter())
         .filter_map(|d| d.get("company_id")?.as_str()?.parse().ok())
         .collect();
-    names.load_companies(&mut tx, companies).await.map_err(&fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    names.load_companies(&mut tx, companies).await?;
+    tx.commit().await?;
     let columns = board
         .columns
         .iter()
@@ -126,29 +127,24 @@ pub async fn board(
         stages: board.columns.iter().map(|c| (c.stage.stage_id.to_string(), c.stage.name.clone())).collect(),
         columns,
     };
-    Ok(no_store(render(&view).map_err(&fail)?))
+    Ok(no_store(render(&view)?))
 }
 
 /// A card dropped on another column (or the no-script stage select). Scripts ask for JSON.
 pub async fn move_deal(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/crm/deals/board");
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
-    let fail = fail(&page);
-    let id = crate::http::parse_id(&id).map_err(&fail)?;
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    let id = crate::http::parse_id(&id)?;
     let stage: Uuid = form
         .iter()
         .find(|(k, _)| k == "stage_id")
         .and_then(|(_, v)| v.parse().ok())
-        .ok_or_else(|| fail(AppError::field("stage_id", "required", "Choose a stage.")))?;
-    let deal = pipelines::move_deal(&state, &principal, id, stage, Source::Ui).await.map_err(&fail)?;
+        .ok_or_else(|| AppError::field("stage_id", "required", "Choose a stage."))?;
+    let deal = pipelines::move_deal(&state, &principal, id, stage, Source::Ui).await?;
     let wants_json =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
     if wants_json {

@@ -2,21 +2,23 @@
 //! edition, deletion and bulk changes from a list.
 
 use crate::actions;
+use crate::http::Fields;
+use kernel::AppResult;
+use kernel::web::CsrfForm;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::{AppState, Page, render};
 use kernel::{AppError, FieldError, OrgTx};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::custom_fields::{self, CustomField};
-use crate::display::{Names, cell_text, display, error_text, fail, field_label, no_store};
+use crate::display::{Names, cell_text, display, error_text, field_label, no_store};
 use crate::http::Object;
 use crate::object::{FieldDef, Kind, ObjectType, RefKind};
 use crate::pipelines;
@@ -360,50 +362,45 @@ pub async fn new_form<O: Object>(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/new", object.plural()));
-    let fail = fail(&page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     if object == ObjectType::Deal {
-        pipelines::ensure_default(&mut tx, state.clock.now()).await.map_err(&fail)?;
+        pipelines::ensure_default(&mut tx, state.clock.now()).await?;
     }
     let mut defaults = Map::new();
     defaults.insert("owner_id".into(), json!(principal.user_id));
-    let view = record_view(&mut tx, &page, &principal, object, None, &defaults, &[], None).await.map_err(&fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
-    Ok(no_store(render(&view).map_err(&fail)?))
+    let view = record_view(&mut tx, &page, &principal, object, None, &defaults, &[], None).await?;
+    tx.commit().await?;
+    Ok(no_store(render(&view)?))
 }
 
 pub async fn create<O: Object>(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/new", object.plural()));
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
-    let fail = fail(&page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let custom = custom_fields::definitions(&mut tx, object).await.map_err(&fail)?;
+    let mut tx = principal.begin(&state.db).await?;
+    let custom = custom_fields::definitions(&mut tx, object).await?;
     let input = form_to_input(object, &custom, &form);
     let ctx = WriteCtx { user: Some(principal.user_id), source: Source::Ui, now: state.clock.now(), import_id: None };
     match records::create(&mut tx, object, &input, &ctx).await {
         Ok(created) => {
-            tx.commit().await.map_err(|e| fail(e.into()))?;
+            tx.commit().await?;
             Ok(Redirect::to(&format!("/crm/{}/{}?notice=created", object.plural(), created.id)).into_response())
         }
         Err(AppError::Validation(errors)) => {
             // The failed statement aborted the transaction: show the form from a fresh one.
             drop(tx);
-            let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-            let view =
-                record_view(&mut tx, &page, &principal, object, None, &input, &errors, None).await.map_err(&fail)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view).map_err(&fail)?)).into_response())
+            let mut tx = principal.begin(&state.db).await?;
+            let view = record_view(&mut tx, &page, &principal, object, None, &input, &errors, None).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
         }
-        Err(other) => Err(fail(other)),
+        Err(other) => Err(other),
     }
 }
 
@@ -413,18 +410,17 @@ pub async fn show<O: Object>(
     principal: Principal,
     Path(id): Path<String>,
     Query(params): Query<crate::http::NoticeParams>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let fail = fail(&page);
-    let id = crate::http::parse_id(&id).map_err(&fail)?;
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let record = records::read(&mut tx, &state.audit, object, id).await.map_err(&fail)?;
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = principal.begin(&state.db).await?;
+    let record = records::read(&mut tx, &state.audit, object, id).await?;
     let values = record.as_object().cloned().unwrap_or_default();
     let notice = params.text(&page);
-    let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], notice).await.map_err(&fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
-    Ok(no_store(render(&view).map_err(&fail)?))
+    let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], notice).await?;
+    tx.commit().await?;
+    Ok(no_store(render(&view)?))
 }
 
 pub async fn update<O: Object>(
@@ -432,53 +428,44 @@ pub async fn update<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
-    let fail = fail(&page);
-    let id = crate::http::parse_id(&id).map_err(&fail)?;
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let custom = custom_fields::definitions(&mut tx, object).await.map_err(&fail)?;
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = principal.begin(&state.db).await?;
+    let custom = custom_fields::definitions(&mut tx, object).await?;
     let input = form_to_input(object, &custom, &form);
     let ctx = WriteCtx { user: Some(principal.user_id), source: Source::Ui, now: state.clock.now(), import_id: None };
     match records::update(&mut tx, object, id, &input, &ctx).await {
         Ok(_) => {
-            tx.commit().await.map_err(|e| fail(e.into()))?;
+            tx.commit().await?;
             Ok(Redirect::to(&format!("/crm/{}/{id}?notice=saved", object.plural())).into_response())
         }
         Err(AppError::Validation(errors)) => {
             drop(tx);
-            let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-            let current = records::get(&mut tx, object, id).await.map_err(&fail)?;
+            let mut tx = principal.begin(&state.db).await?;
+            let current = records::get(&mut tx, object, id).await?;
             let mut values = current.as_object().cloned().unwrap_or_default();
             for (k, v) in input {
                 values.insert(k, v);
             }
-            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, None)
-                .await
-                .map_err(&fail)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view).map_err(&fail)?)).into_response())
+            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, None).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
         }
-        Err(other) => Err(fail(other)),
+        Err(other) => Err(other),
     }
 }
 
 pub async fn delete<O: Object>(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(_form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let object = O::TYPE;
-    let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
-    let id = crate::http::parse_id(&id).map_err(|e| PageError::new(e, &page))?;
-    delete_record(&state, &principal, object, id, Source::Ui).await.map_err(|e| PageError::new(e, &page))?;
+    let id = crate::http::parse_id(&id)?;
+    delete_record(&state, &principal, object, id, Source::Ui).await?;
     Ok(Redirect::to(&format!("/crm/{}?notice=deleted", object.plural())).into_response())
 }
 
@@ -487,18 +474,16 @@ pub async fn bulk<O: Object>(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
-    let form = crate::http::parse(&body);
-    signed_in.check_csrf(&state, crate::http::csrf(&form))?;
     let value = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
     let ids: Vec<Uuid> = form.iter().filter(|(k, _)| k == "ids").filter_map(|(_, v)| v.parse().ok()).collect();
     let input = match value("action").as_str() {
         "assign" => match value("owner_id").parse() {
             Ok(owner_id) => BulkInput::Assign { ids, owner_id },
-            Err(_) => return Err(PageError::new(AppError::field("owner_id", "required", "Choose a member."), &page)),
+            Err(_) => return Err(AppError::field("owner_id", "required", "Choose a member.")),
         },
         "delete" => BulkInput::Delete { ids, confirm: value("confirm").trim().parse().unwrap_or(usize::MAX) },
         "update" => {
@@ -509,14 +494,14 @@ pub async fn bulk<O: Object>(
             };
             BulkInput::Update { ids, changes }
         }
-        _ => return Err(PageError::new(AppError::field("action", "invalid_choice", "Choose an action."), &page)),
+        _ => return Err(AppError::field("action", "invalid_choice", "Choose an action.")),
     };
     match bulk_apply(&state, &principal, object, input, Source::Ui).await {
         Ok(_) => Ok(Redirect::to(&format!("/crm/{}?notice=bulk_done", object.plural())).into_response()),
         Err(AppError::Validation(errors)) => {
             let text = errors.iter().map(|e| error_text(&page, e)).collect::<Vec<_>>().join(" ");
-            Err(PageError::new(AppError::BadRequest(text), &page))
+            Err(AppError::BadRequest(text))
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }

@@ -5,11 +5,12 @@ use axum::extract::{Query, State};
 use axum::response::{Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::{AppState, Page, render};
 use serde::Deserialize;
 
-use crate::display::{display, error_text, fail, no_store};
+use crate::display::{display, error_text, no_store};
 use crate::http::Object;
 use crate::list::ListQuery;
 use crate::object::ObjectType;
@@ -34,13 +35,12 @@ pub async fn search(
     signed_in: SignedIn,
     principal: Principal,
     Query(query): Query<SearchQuery>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/search");
-    let fail = fail(&page);
     let mut hits = Vec::new();
     let mut error = None;
     if !query.q.trim().is_empty() {
-        let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+        let mut tx = principal.begin(&state.db).await?;
         match crate::search::search(&mut tx, &query.q, 30).await {
             Ok(found) => {
                 hits = found
@@ -59,12 +59,12 @@ pub async fn search(
             Err(AppError::Validation(errors)) => {
                 error = Some(errors.iter().map(|e| error_text(&page, e)).collect::<Vec<_>>().join(" "))
             }
-            Err(other) => return Err(fail(other)),
+            Err(other) => return Err(other),
         }
-        tx.commit().await.map_err(|e| fail(e.into()))?;
+        tx.commit().await?;
     }
     let view = SearchView { page: page.clone(), q: query.q, hits, error };
-    Ok(no_store(render(&view).map_err(&fail)?))
+    Ok(no_store(render(&view)?))
 }
 
 /// `/crm` opens the contacts.
@@ -81,21 +81,18 @@ pub struct LookupQuery {
 /// `<option>`s of records matching `q`, for the link forms' search-as-you-type (htmx).
 pub async fn lookup<O: Object>(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Query(query): Query<LookupQuery>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let object = O::TYPE;
-    let page = signed_in.page(&state, "/crm");
-    let fail = fail(&page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     let list = ListQuery { q: Some(query.q.clone()), limit: Some(20), ..ListQuery::default() };
-    let found = crate::list::list(&mut tx, object, &list).await.map_err(&fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    let found = crate::list::list(&mut tx, object, &list).await?;
+    tx.commit().await?;
     let view = OptionsView {
         options: found.items.iter().map(|r| (display(r.get("id")), display(r.get("display_name")))).collect(),
     };
-    Ok(no_store(render(&view).map_err(&fail)?))
+    Ok(no_store(render(&view)?))
 }
 
 #[derive(Template)]

@@ -1,19 +1,21 @@
 //! `/settings/crm` and its forms.
 
+use crate::http::Fields;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::CsrfForm;
+use kernel::web::{AppState, Page, render};
 use uuid::Uuid;
 
 use crate::custom_fields::CustomFieldInput;
 use crate::custom_fields::{self, CustomField, KINDS};
-use crate::http::{error_texts, parse as form, value};
+use crate::http::{error_texts, value};
 use crate::object::ObjectType;
 use crate::pipelines::{self, Pipeline, PipelineInput, PipelineUpdate, StageInput, StageUpdate};
 use crate::visibility::{self, Visibility};
@@ -65,10 +67,10 @@ pub(crate) async fn show_page(
     page: &Page,
     errors: Vec<String>,
     notice: Option<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let v = view(state, principal, page, errors, notice).await.map_err(|e| PageError::new(e, page))?;
-    let html = render(&v).map_err(|e| PageError::new(e, page))?;
+    let v = view(state, principal, page, errors, notice).await?;
+    let html = render(&v)?;
     Ok(crate::http::page_response(status, html))
 }
 
@@ -77,38 +79,37 @@ pub async fn page(
     signed_in: SignedIn,
     principal: Principal,
     Query(params): Query<crate::http::NoticeParams>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/crm");
     let notice = params.text(&page);
     show_page(&state, &principal, &page, Vec::new(), notice).await
 }
 
-/// Runs a change in a member transaction; a validation error re-renders the page with it.
+/// Runs a change of a submitted form (its CSRF token already checked by `CsrfForm`) in a member
+/// transaction; a validation error re-renders the page with it.
 pub(crate) async fn apply<F, Fut>(
     state: &AppState,
     signed_in: &SignedIn,
     principal: &Principal,
-    body: &Bytes,
+    form: Fields,
     change: F,
-) -> Result<Response, PageError>
+) -> AppResult<Response>
 where
     F: FnOnce(kernel::OrgTx, Vec<(String, String)>) -> Fut,
     Fut: std::future::Future<Output = Result<kernel::OrgTx, AppError>>,
 {
     let page = signed_in.page(state, "/settings/crm");
-    let form = form(body);
-    signed_in.check_csrf(state, value(&form, "csrf"))?;
-    let tx = principal.begin(&state.db).await.map_err(|e| PageError::new(e, &page))?;
+    let tx = principal.begin(&state.db).await?;
     match change(tx, form).await {
         Ok(tx) => {
-            tx.commit().await.map_err(|e| PageError::new(e, &page))?;
+            tx.commit().await?;
             Ok(Redirect::to("/settings/crm?notice=saved").into_response())
         }
         Err(AppError::Validation(errors)) => {
             show_page(state, principal, &page, error_texts(&page, &errors), None).await
         }
         Err(AppError::Conflict(text)) => show_page(state, principal, &page, vec![text], None).await,
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 
@@ -116,11 +117,11 @@ pub async fn visibility_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let audit = state.audit.clone();
     let now = state.clock.now();
-    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+    apply(&state, &signed_in, &principal, form, |mut tx, form| async move {
         let modes = ObjectType::ALL
             .iter()
             .map(|o| (o.as_str().to_string(), value(&form, &format!("mode.{}", o.as_str())).to_string()))
@@ -136,11 +137,11 @@ pub async fn field_create(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let audit = state.audit.clone();
     let now = state.clock.now();
-    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+    apply(&state, &signed_in, &principal, form, |mut tx, form| async move {
         let input = CustomFieldInput {
             object_type: value(&form, "object_type").into(),
             key: value(&form, "key").trim().into(),
@@ -160,11 +161,11 @@ pub async fn field_delete(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let audit = state.audit.clone();
     let id: Option<Uuid> = id.parse().ok();
-    apply(&state, &signed_in, &principal, &body, |mut tx, _| async move {
+    apply(&state, &signed_in, &principal, form, |mut tx, _| async move {
         let id = id.ok_or(AppError::NotFound)?;
         custom_fields::delete_field(&mut tx, &audit, id).await?;
         Ok(tx)
@@ -191,11 +192,11 @@ pub async fn pipeline_create(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let audit = state.audit.clone();
     let now = state.clock.now();
-    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+    apply(&state, &signed_in, &principal, form, |mut tx, form| async move {
         let input = PipelineInput { name: value(&form, "name").into(), stages: stage_lines(value(&form, "stages")) };
         pipelines::create_pipeline(&mut tx, &audit, &input, now).await?;
         Ok(tx)
@@ -211,11 +212,11 @@ pub async fn pipeline_update(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let audit = state.audit.clone();
     let id: Option<Uuid> = id.parse().ok();
-    apply(&state, &signed_in, &principal, &body, |mut tx, form| async move {
+    apply(&state, &signed_in, &principal, form, |mut tx, form| async move {
         let id = id.ok_or(AppError::NotFound)?;
         let current =
             pipelines::all(&mut tx).await?.into_iter().find(|p| p.pipeline_id == id).ok_or(AppError::NotFound)?;

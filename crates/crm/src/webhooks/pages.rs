@@ -1,15 +1,17 @@
 //! The HTML pages of webhooks: `/settings/webhooks`, where owners and managers add endpoints,
 //! see a new secret once, read the delivery log, and enable, disable, ping or delete an endpoint.
 
+use crate::http::Fields;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, Page, PageError, render};
+use kernel::web::CsrfForm;
+use kernel::web::{AppState, Page, render};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
@@ -55,19 +57,18 @@ async fn webhooks_page(
     draft: Option<Draft>,
     errors: Vec<String>,
     notice: Option<String>,
-) -> Result<Response, PageError> {
-    let fail = |e: AppError| PageError::new(e, &page);
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    let list = store::endpoints(&mut tx).await.map_err(fail)?;
+) -> AppResult<Response> {
+    let mut tx = principal.begin(&state.db).await?;
+    let list = store::endpoints(&mut tx).await?;
     let showing = match showing {
         Some(id) => {
-            let found = store::endpoint(&mut tx, id).await.map_err(fail)?;
-            let log = store::deliveries(&mut tx, id, None, 50).await.map_err(fail)?;
+            let found = store::endpoint(&mut tx, id).await?;
+            let log = store::deliveries(&mut tx, id, None, 50).await?;
             Some((found, log))
         }
         None => None,
     };
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    tx.commit().await?;
     let draft = draft.unwrap_or(Draft { url: String::new(), description: String::new(), events: vec!["*".into()] });
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let view = WebhooksView {
@@ -82,7 +83,7 @@ async fn webhooks_page(
         errors,
         notice,
     };
-    let html = render(&view).map_err(fail)?;
+    let html = render(&view)?;
     Ok(page_response(status, html))
 }
 
@@ -91,7 +92,7 @@ pub async fn list(
     signed_in: SignedIn,
     principal: Principal,
     Query(params): Query<NoticeParams>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/webhooks");
     let notice = params.text(&page);
     webhooks_page(&state, &principal, page, None, None, None, Vec::new(), notice).await
@@ -103,9 +104,9 @@ pub async fn show(
     principal: Principal,
     Path(id): Path<String>,
     Query(params): Query<NoticeParams>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, &format!("/settings/webhooks/{id}"));
-    let id = parse_id(&id).map_err(|e| PageError::new(e, &page))?;
+    let id = parse_id(&id)?;
     let notice = params.text(&page);
     webhooks_page(&state, &principal, page, Some(id), None, None, Vec::new(), notice).await
 }
@@ -114,11 +115,9 @@ pub async fn create(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    body: Bytes,
-) -> Result<Response, PageError> {
+    CsrfForm(body): CsrfForm<Fields>,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/webhooks");
-    let body = http::parse(&body);
-    signed_in.check_csrf(&state, http::csrf(&body))?;
     let draft = Draft {
         url: http::value(&body, "url").to_string(),
         description: http::value(&body, "description").to_string(),
@@ -130,13 +129,12 @@ pub async fn create(
         events: Some(draft.events.clone()),
         active: Some(true),
     };
-    let fail = |e: AppError| PageError::new(e, &page);
     let settings = state.config.modules.get::<WebhookSettings>();
     let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     match service::create(&mut tx, &state.audit, &state.vault, settings, input, principal.user_id, now).await {
         Ok((created, secret)) => {
-            tx.commit().await.map_err(|e| fail(e.into()))?;
+            tx.commit().await?;
             // The secret is shown in this answer only; a reload no longer has it.
             let page = signed_in.page(&state, &format!("/settings/webhooks/{}", created.endpoint_id));
             let secret = Some(secret.expose_secret().to_string());
@@ -147,43 +145,38 @@ pub async fn create(
             let texts = error_texts(&page, &errors);
             webhooks_page(&state, &principal, page, None, None, Some(draft), texts, None).await
         }
-        Err(other) => Err(fail(other)),
+        Err(other) => Err(other),
     }
 }
 
 /// `POST /settings/webhooks/{id}` with `action` = `enable`, `disable`, `ping` or `delete`.
 pub async fn action(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/settings/webhooks");
-    let body = http::parse(&body);
-    signed_in.check_csrf(&state, http::csrf(&body))?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    let id = parse_id(&id).map_err(fail)?;
+    CsrfForm(body): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    let id = parse_id(&id)?;
     let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     let target = match http::value(&body, "action") {
         "enable" | "disable" => {
             let active = http::value(&body, "action") == "enable";
             let input = EndpointInput { active: Some(active), ..EndpointInput::default() };
             let settings = state.config.modules.get::<WebhookSettings>();
-            service::update(&mut tx, &state.audit, settings, id, input, now).await.map_err(fail)?;
+            service::update(&mut tx, &state.audit, settings, id, input, now).await?;
             format!("/settings/webhooks/{id}?notice=saved")
         }
         "ping" => {
-            service::ping(&mut tx, &state.audit, id, now).await.map_err(fail)?;
+            service::ping(&mut tx, &state.audit, id, now).await?;
             format!("/settings/webhooks/{id}?notice=ping_queued")
         }
         "delete" => {
-            service::delete(&mut tx, &state.audit, id).await.map_err(fail)?;
+            service::delete(&mut tx, &state.audit, id).await?;
             "/settings/webhooks?notice=deleted".to_string()
         }
-        _ => return Err(fail(AppError::field("action", "invalid_choice", "Unknown action."))),
+        _ => return Err(AppError::field("action", "invalid_choice", "Unknown action.")),
     };
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    tx.commit().await?;
     Ok(Redirect::to(&target).into_response())
 }

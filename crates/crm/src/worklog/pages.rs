@@ -1,17 +1,19 @@
 //! The work log's page handlers: the record page's "add a note / log an activity / add a task"
 //! forms, and a task's status from a timeline.
 
-use axum::body::Bytes;
+use crate::http::Fields;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
+use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::{AppState, PageError};
+use kernel::web::AppState;
+use kernel::web::CsrfForm;
 use time::OffsetDateTime;
 
 use super::{ActivityInput, TaskChange, TaskInput, WorkItem, service};
-use crate::http::{self, Fields, Object};
+use crate::http::{self, Object};
 
 /// A `datetime-local` input as UTC, none when empty. The input carries no zone; Relais stores UTC
 /// and the browser sends its zone offset (`tz_offset`, in minutes).
@@ -33,24 +35,20 @@ async fn add_work<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     id: String,
-    body: Bytes,
+    form: Fields,
     item: WorkItem,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let object = O::TYPE;
     let back = format!("/crm/{}/{id}", object.plural());
     let page = signed_in.page(&state, &back);
-    let form = http::parse(&body);
-    signed_in.check_csrf(&state, http::csrf(&form))?;
     let value = |name: &str| http::value(&form, name).to_string();
     let fail = |e: AppError| match e {
-        AppError::Validation(errors) => {
-            PageError::new(AppError::BadRequest(http::error_texts(&page, &errors).join(" ")), &page)
-        }
-        other => PageError::new(other, &page),
+        AppError::Validation(errors) => AppError::BadRequest(http::error_texts(&page, &errors).join(" ")),
+        other => other,
     };
-    let id = http::parse_id(&id).map_err(fail)?;
+    let id = http::parse_id(&id)?;
     let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     match item {
         WorkItem::Note => {
             service::add_note(&mut tx, object, id, principal.user_id, &value("body"), now).await.map(|_| ())
@@ -78,7 +76,7 @@ async fn add_work<O: Object>(
         }
     }
     .map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    tx.commit().await?;
     Ok(Redirect::to(&format!("{back}?notice=saved#timeline")).into_response())
 }
 
@@ -87,9 +85,9 @@ pub async fn add_note<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    add_work::<O>(state, signed_in, principal, id, body, WorkItem::Note).await
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    add_work::<O>(state, signed_in, principal, id, form, WorkItem::Note).await
 }
 
 pub async fn add_task<O: Object>(
@@ -97,9 +95,9 @@ pub async fn add_task<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    add_work::<O>(state, signed_in, principal, id, body, WorkItem::Task).await
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    add_work::<O>(state, signed_in, principal, id, form, WorkItem::Task).await
 }
 
 pub async fn add_activity<O: Object>(
@@ -107,24 +105,19 @@ pub async fn add_activity<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    add_work::<O>(state, signed_in, principal, id, body, WorkItem::Activity).await
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    add_work::<O>(state, signed_in, principal, id, form, WorkItem::Activity).await
 }
 
 /// Marks a task done (or reopens it) from a timeline, then goes back.
 pub async fn task_status(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/crm");
-    let form = http::parse(&body);
-    signed_in.check_csrf(&state, http::csrf(&form))?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    let id = http::parse_id(&id).map_err(fail)?;
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    let id = http::parse_id(&id)?;
     let change = TaskChange {
         status: Some(http::value(&form, "status").to_string()),
         title: None,
@@ -132,9 +125,9 @@ pub async fn task_status(
         due_at: None,
         remind_at: None,
     };
-    let mut tx = principal.begin(&state.db).await.map_err(|e| fail(e.into()))?;
-    service::change_task(&mut tx, id, &change, state.clock.now()).await.map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
+    service::change_task(&mut tx, id, &change, state.clock.now()).await?;
+    tx.commit().await?;
     let back = kernel::web::safe_local_path(Some(http::value(&form, "next"))).to_string();
     Ok(Redirect::to(&format!("{back}#timeline")).into_response())
 }
