@@ -182,9 +182,7 @@ pub(crate) fn cell_text(page: &Page, object: ObjectType, key: &str, record: &Val
 
 /// Translates a field error for a page: the code's message in the member's language.
 pub(crate) fn error_text(page: &Page, error: &FieldError) -> String {
-    let key = format!("crm.error.{}", error.code);
-    let text = page.t.get(&key);
-    if text == key { error.message.clone() } else { text.to_string() }
+    kernel::web::field_error_text(page, error)
 }
 
 pub(crate) fn no_store(html: impl IntoResponse) -> Response {

@@ -70,18 +70,9 @@ pub fn csrf(form: &[(String, String)]) -> &str {
     value(form, "csrf")
 }
 
-/// "field: message" lines in the page's language, the translation of the error code when there
-/// is one (`crm.error.<code>`), else the error's own message.
+/// "field: message" lines in the page's language (`kernel::web::field_error_text`).
 pub fn error_texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
-    errors
-        .iter()
-        .map(|e| {
-            let key = format!("crm.error.{}", e.code);
-            let text = page.t.get(&key);
-            let text = if text == key { e.message.clone() } else { text.to_string() };
-            format!("{}: {text}", e.field)
-        })
-        .collect()
+    errors.iter().map(|e| format!("{}: {}", e.field, kernel::web::field_error_text(page, e))).collect()
 }
 
 /// The query string of a page reached by a redirect after a change: `?notice=saved`.

@@ -240,6 +240,15 @@ impl IntoResponse for PageError {
     }
 }
 
+/// A field error as a sentence in the page's language: the translation of its code
+/// (`field_error.<code>`, one key set for every module), else the error's own message. Every
+/// page shows field errors through this.
+pub fn field_error_text(page: &Page, error: &crate::FieldError) -> String {
+    let key = format!("field_error.{}", error.code);
+    let text = page.t.get(&key);
+    if text == key { error.message.clone() } else { text.to_string() }
+}
+
 /// Renders a template into an HTML response, mapping a render failure to a 500.
 pub fn render(template: &impl Template) -> Result<Html<String>, AppError> {
     template.render().map(Html).map_err(|e| AppError::Internal(anyhow::Error::new(e)))
