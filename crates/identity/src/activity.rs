@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use kernel::audit::AuditEvent;
 use kernel::authz::{Credential, Principal};
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
-use kernel::web::{AppState, Page, PageError, render};
-use kernel::{AppError, OrgTx};
+use kernel::web::{AppState, Page, render};
+use kernel::{AppError, AppResult, OrgTx};
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -67,7 +67,7 @@ pub async fn record_api_request(state: &AppState, principal: &Principal, request
     let method: String = request.method.chars().filter(char::is_ascii_alphabetic).take(10).collect();
     let method = if method.is_empty() { "OTHER".to_owned() } else { method.to_ascii_uppercase() };
     let route: String = request.route.chars().take(300).collect();
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     sqlx::query(
         "insert into api_request_log (org_id, request_id, at, method, route, status, user_id, credential, api_key_id, ip)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -255,22 +255,22 @@ fn link(logins: Option<Cursor>, requests: Option<Cursor>) -> String {
 pub async fn page(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Query(query): Query<ActivityQuery>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/activity");
-    let fail = |e: AppError| PageError::new(e, &page);
     let logins_before = cursor_param(query.logins_before.as_deref(), "logins_before");
     let requests_before = cursor_param(query.requests_before.as_deref(), "requests_before");
     let (logins_before, requests_before) = match (logins_before, requests_before) {
         (Ok(a), Ok(b)) => (a, b),
         (a, b) => {
             let errors = [a.err(), b.err()].into_iter().flatten().flat_map(|e| e.field_errors().to_vec()).collect();
-            return Err(fail(AppError::Validation(errors)));
+            return Err(AppError::Validation(errors));
         }
     };
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
-    let mut logins = login_page(&mut tx, logins_before).await.map_err(|e| fail(e.into()))?;
-    let mut requests = request_page(&mut tx, requests_before).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
+    let mut logins = login_page(&mut tx, logins_before).await?;
+    let mut requests = request_page(&mut tx, requests_before).await?;
     let older_logins = next_cursor(&mut logins, |r| Cursor { at: r.occurred_at, id: r.event_id });
     let older_requests = next_cursor(&mut requests, |r| Cursor { at: r.at, id: r.request_id });
     // The page shows IP addresses of members: each view is audited (P0-04, P1-04).
@@ -280,9 +280,8 @@ pub async fn page(
             &mut tx,
             AuditEvent::new("activity.viewed").payload(json!({ "logins": logins.len(), "requests": requests.len() })),
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+        .await?;
+    tx.commit().await?;
 
     let unknown = page.t.get("sessions.unknown");
     let logins = logins
@@ -321,7 +320,7 @@ pub async fn page(
         older_requests: older_requests.map(|c| link(logins_before, Some(c))),
         first_page: logins_before.is_none() && requests_before.is_none(),
     };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+    let html = render(&view)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 

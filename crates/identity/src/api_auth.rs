@@ -515,7 +515,7 @@ pub async fn logout(State(state): State<AppState>, principal: Principal) -> Resu
     let Credential::AccessToken { family_id } = principal.credential else {
         return Err(AppError::BadRequest("Log out with the access token of the login to end.".into()));
     };
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     revoke_family(&mut tx, family_id, state.clock.now()).await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.api_logout").target("token_family", family_id)).await?;
     tx.commit().await?;
@@ -541,7 +541,7 @@ pub async fn logout_all(State(state): State<AppState>, principal: Principal) -> 
         return Err(AppError::BadRequest("Log out everywhere with an access token, not an API key.".into()));
     }
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     revoke_all_api_tokens(&mut tx, principal.user_id, now).await?;
     sqlx::query("delete from sessions where org_id = $1 and user_id = $2")
         .bind(principal.org)

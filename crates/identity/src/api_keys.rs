@@ -10,7 +10,6 @@
 
 use crate::doors::IdentityDoors;
 use askama::Template;
-use axum::Form;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -19,9 +18,10 @@ use kernel::audit::AuditEvent;
 use kernel::authz::{Credential, Principal, Role};
 use kernel::db::Actor;
 use kernel::error::ApiJson;
-use kernel::web::{AppState, Page, PageError, render};
-use kernel::{AppError, FieldError, token};
+use kernel::web::{AppState, CsrfForm, Page, render};
+use kernel::{AppError, AppResult, FieldError, token};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -199,7 +199,7 @@ pub async fn create(state: &AppState, principal: &Principal, input: NewApiKeyInp
     let valid = validate(&input, principal.role, now)?;
     let key = generate_key();
     let key_id = Uuid::now_v7();
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     sqlx::query(
         "insert into api_keys (org_id, key_id, created_by, name, scope, prefix, key_hash, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -263,7 +263,7 @@ pub struct ApiKeySummary {
 /// The organization's keys that are not revoked, newest first (expired ones included, marked by
 /// their expiry).
 pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<ApiKeySummary>, AppError> {
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let keys = sqlx::query_as(
         "select k.key_id as id, k.prefix, k.name, k.scope as role, k.created_by,
                 u.first_name || ' ' || u.last_name as created_by_name,
@@ -282,7 +282,7 @@ pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<ApiKeyS
 /// Revokes a key at once. Not found if it does not exist or is already revoked.
 pub async fn revoke(state: &AppState, principal: &Principal, key_id: Uuid) -> Result<(), AppError> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let revoked =
         sqlx::query("update api_keys set revoked_at = $3 where org_id = $1 and key_id = $2 and revoked_at is null")
             .bind(principal.org)
@@ -406,15 +406,6 @@ impl ApiKeySummary {
     }
 }
 
-fn principal_of(signed_in: &SignedIn) -> Principal {
-    Principal {
-        org: signed_in.org,
-        user_id: signed_in.user_id,
-        role: signed_in.role,
-        credential: Credential::Session { session_id: signed_in.session_id },
-    }
-}
-
 /// The roles a member may give a key: theirs and those below.
 fn grantable(role: Role) -> Vec<&'static str> {
     Role::ALL.iter().filter(|r| Role::min(**r, role) == **r).map(Role::as_str).collect()
@@ -423,27 +414,26 @@ fn grantable(role: Role) -> Vec<&'static str> {
 async fn render_page(
     state: &AppState,
     signed_in: &SignedIn,
+    principal: &Principal,
     created: Option<CreatedApiKey>,
     errors: Vec<FieldError>,
     name: String,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(state, "/settings/api-keys");
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let keys = list(state, &principal_of(signed_in)).await.map_err(|e| PageError::new(e, &page))?;
-    let view = ApiKeysPage { page: page.clone(), keys, roles: grantable(signed_in.role), created, errors, name };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+    let keys = list(state, principal).await?;
+    let view = ApiKeysPage { page, keys, roles: grantable(signed_in.role), created, errors, name };
+    let html = render(&view)?;
     Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 
 /// `GET /settings/api-keys`: the keys and a form to create one.
-pub async fn page(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, PageError> {
-    render_page(&state, &signed_in, None, Vec::new(), String::new()).await
+pub async fn page(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
+    render_page(&state, &signed_in, &principal, None, Vec::new(), String::new()).await
 }
 
 #[derive(Deserialize)]
 pub struct CreateForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -457,9 +447,9 @@ pub struct CreateForm {
 pub async fn page_create(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Form(form): Form<CreateForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
+    principal: Principal,
+    CsrfForm(form): CsrfForm<CreateForm>,
+) -> AppResult<Response> {
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     let expires_on = form.expires_on.trim();
     let expires_at = if expires_on.is_empty() {
@@ -481,32 +471,24 @@ pub async fn page_create(
             }
             Err(AppError::Validation(errors))
         }
-        Ok(_) => create(&state, &principal_of(&signed_in), input).await,
+        Ok(_) => create(&state, &principal, input).await,
     };
     match result {
-        Ok(created) => render_page(&state, &signed_in, Some(created), Vec::new(), String::new()).await,
-        Err(AppError::Validation(errors)) => render_page(&state, &signed_in, None, errors, form.name).await,
-        Err(other) => Err(PageError::new(other, &signed_in.page(&state, "/settings/api-keys"))),
+        Ok(created) => render_page(&state, &signed_in, &principal, Some(created), Vec::new(), String::new()).await,
+        Err(AppError::Validation(errors)) => render_page(&state, &signed_in, &principal, None, errors, form.name).await,
+        Err(other) => Err(other),
     }
-}
-
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /settings/api-keys/{id}/revoke`.
 pub async fn page_revoke(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<RevokeForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let page = signed_in.page(&state, "/settings/api-keys");
-    let id = Uuid::parse_str(&id).map_err(|_| PageError::new(AppError::NotFound, &page))?;
-    revoke(&state, &principal_of(&signed_in), id).await.map_err(|e| PageError::new(e, &page))?;
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
+    revoke(&state, &principal, id).await?;
     Ok(Redirect::to("/settings/api-keys").into_response())
 }
 

@@ -7,8 +7,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use kernel::AppError;
-use kernel::web::{AppState, LangPref, Page, PageError, render};
+use kernel::web::{AppState, LangPref, Page, render};
+use kernel::{AppError, AppResult};
 
 use crate::recovery::no_store;
 
@@ -76,17 +76,17 @@ fn io_error(error: std::io::Error) -> AppError {
 }
 
 /// `GET /dev/outbox`
-pub async fn list(State(state): State<AppState>, LangPref(lang): LangPref) -> Result<Response, PageError> {
+pub async fn list(State(state): State<AppState>, LangPref(lang): LangPref) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/dev/outbox");
-    let dir = outbox_dir(&state).await.map_err(|e| PageError::new(e, &page))?;
+    let dir = outbox_dir(&state).await?;
     let mails = tokio::task::spawn_blocking(move || kernel::outbox::list(&dir))
         .await
-        .map_err(|e| PageError::new(AppError::Internal(e.into()), &page))?
-        .map_err(|e| PageError::new(io_error(e), &page))?;
+        .map_err(|e| AppError::Internal(e.into()))?
+        .map_err(io_error)?;
     let mails =
         mails.into_iter().map(|m| Row { time: when(m.written_at), id: m.id, to: m.to, subject: m.subject }).collect();
     let view = ListPage { page: page.clone(), mails };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 /// `GET /dev/outbox/{id}`
@@ -94,14 +94,14 @@ pub async fn show(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     Path(id): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/dev/outbox");
-    let dir = outbox_dir(&state).await.map_err(|e| PageError::new(e, &page))?;
+    let dir = outbox_dir(&state).await?;
     let mail = tokio::task::spawn_blocking(move || kernel::outbox::read(&dir, &id))
         .await
-        .map_err(|e| PageError::new(AppError::Internal(e.into()), &page))?
-        .map_err(|e| PageError::new(io_error(e), &page))?
-        .ok_or_else(|| PageError::new(AppError::NotFound, &page))?;
+        .map_err(|e| AppError::Internal(e.into()))?
+        .map_err(io_error)?
+        .ok_or(AppError::NotFound)?;
     let view = MailPage {
         page: page.clone(),
         time: when(mail.written_at),
@@ -109,7 +109,7 @@ pub async fn show(
         to: mail.to,
         subject: mail.subject,
     };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 #[cfg(test)]

@@ -15,14 +15,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::db::Actor;
 use kernel::i18n::{Lang, T};
 use kernel::mail::{self, OutgoingMail};
-use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
-use kernel::{AppError, FieldError, OrgId, UserId, token};
+use kernel::web::{AppState, ClientInfo, CsrfForm, LangPref, Page, render};
+use kernel::{AppError, AppResult, FieldError, OrgId, UserId, token};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -62,7 +64,13 @@ fn already_member() -> AppError {
 // ------------------------------------------------------------------ rules
 
 /// Invites `email` with `role` into the signed-in member's organization and mails the link.
-pub async fn invite(state: &AppState, inviter: &SignedIn, email: &str, role: &str) -> Result<Uuid, AppError> {
+pub async fn invite(
+    state: &AppState,
+    inviter: &SignedIn,
+    principal: &Principal,
+    email: &str,
+    role: &str,
+) -> Result<Uuid, AppError> {
     if inviter.role == OrgRole::User {
         return Err(AppError::Forbidden);
     }
@@ -80,7 +88,7 @@ pub async fn invite(state: &AppState, inviter: &SignedIn, email: &str, role: &st
         return Err(AppError::Forbidden);
     }
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(inviter.org, inviter.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let member: bool = sqlx::query_scalar("select exists (select from users where org_id = $1 and email = $2)")
         .bind(inviter.org)
         .bind(email.as_str())
@@ -142,9 +150,9 @@ pub async fn invite(state: &AppState, inviter: &SignedIn, email: &str, role: &st
 }
 
 /// Withdraws a pending invitation. Managers may withdraw only the invitations they could send.
-pub async fn revoke(state: &AppState, member: &SignedIn, invitation_id: Uuid) -> Result<(), AppError> {
+pub async fn revoke(state: &AppState, member: &Principal, invitation_id: Uuid) -> Result<(), AppError> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(member.org, member.actor()).await?;
+    let mut tx = member.begin(&state.db).await?;
     let role: Option<String> = sqlx::query_scalar(
         "select org_role from invitations
          where org_id = $1 and invitation_id = $2 and accepted_at is null and revoked_at is null
@@ -425,11 +433,12 @@ fn invitable_roles(role: OrgRole) -> Vec<&'static str> {
 async fn members_page(
     state: &AppState,
     signed_in: &SignedIn,
+    principal: &Principal,
     errors: FieldMessages,
     email: String,
     role: String,
 ) -> Result<MembersPage, AppError> {
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     // A department admin sees only their departments' members (P2-07, `members::reach`).
     let reach = crate::members::reach(&mut tx, signed_in.user_id, signed_in.role, actions::MEMBERS_VIEW).await?;
     let members: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -465,24 +474,20 @@ async fn members_page(
     })
 }
 
-fn page_response(status: StatusCode, view: &MembersPage) -> Result<Response, PageError> {
-    let html = render(view).map_err(|e| PageError::new(e, &view.page))?;
+fn page_response(status: StatusCode, view: &MembersPage) -> AppResult<Response> {
+    let html = render(view)?;
     Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 
 /// `GET /members`: every member, pending invitations, and the invite form for those who may invite.
-pub async fn members(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/members");
-    let view = members_page(&state, &signed_in, FieldMessages::default(), String::new(), "user".into())
-        .await
-        .map_err(|e| PageError::new(e, &page))?;
+pub async fn members(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
+    let view =
+        members_page(&state, &signed_in, &principal, FieldMessages::default(), String::new(), "user".into()).await?;
     page_response(StatusCode::OK, &view)
 }
 
 #[derive(Deserialize)]
 pub struct InviteForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -493,38 +498,28 @@ pub struct InviteForm {
 pub async fn invite_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Form(form): Form<InviteForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/members");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    match invite(&state, &signed_in, &form.email, &form.role).await {
+    principal: Principal,
+    CsrfForm(form): CsrfForm<InviteForm>,
+) -> AppResult<Response> {
+    match invite(&state, &signed_in, &principal, &form.email, &form.role).await {
         Ok(_) => Ok(Redirect::to("/members").into_response()),
         Err(AppError::Validation(errors)) => {
-            let view = members_page(&state, &signed_in, FieldMessages(errors), form.email, form.role)
-                .await
-                .map_err(|e| PageError::new(e, &page))?;
+            let view =
+                members_page(&state, &signed_in, &principal, FieldMessages(errors), form.email, form.role).await?;
             page_response(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
-}
-
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /members/invitations/{invitation_id}/revoke`.
 pub async fn revoke_submit(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    principal: Principal,
     Path(invitation_id): Path<Uuid>,
-    Form(form): Form<RevokeForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/members");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    revoke(&state, &signed_in, invitation_id).await.map_err(|e| PageError::new(e, &page))?;
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    revoke(&state, &principal, invitation_id).await?;
     Ok(Redirect::to("/members").into_response())
 }
 
@@ -581,15 +576,14 @@ fn accept_view(
     }
 }
 
-async fn policy_version(state: &AppState, page: &Page) -> Result<String, PageError> {
-    match state.db.current_policy_version(state.clock.now()).await {
-        Ok(Some((version, _))) => Ok(version),
-        Ok(None) => Err(PageError::new(AppError::Unavailable("no privacy policy".into()), page)),
-        Err(e) => Err(PageError::new(e, page)),
+async fn policy_version(state: &AppState) -> AppResult<String> {
+    match state.db.current_policy_version(state.clock.now()).await? {
+        Some((version, _)) => Ok(version),
+        None => Err(AppError::Unavailable("no privacy policy".into())),
     }
 }
 
-fn already_member_page(page: &Page) -> Result<Response, PageError> {
+fn already_member_page(page: &Page) -> AppResult<Response> {
     notice(
         page,
         StatusCode::CONFLICT,
@@ -604,18 +598,18 @@ pub async fn accept_form(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     Path(secret): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let action = format!("/invitations/{secret}");
     let page = Page::anonymous(lang, action.clone());
-    let Some(invitation) = live_invitation(&state, &secret).await.map_err(|e| PageError::new(e, &page))? else {
+    let Some(invitation) = live_invitation(&state, &secret).await? else {
         return link_invalid(&page);
     };
     if invitation.already_member {
         return already_member_page(&page);
     }
-    let policy = policy_version(&state, &page).await?;
+    let policy = policy_version(&state).await?;
     let view = accept_view(&page, &invitation, action, policy, FieldMessages::default(), AcceptValues::default());
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 /// `POST /invitations/{token}`: creates the member, signs them in, sends them to the dashboard.
@@ -625,7 +619,7 @@ pub async fn accept_submit(
     client: ClientInfo,
     Path(secret): Path<String>,
     Form(input): Form<AcceptInput>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let action = format!("/invitations/{secret}");
     let page = Page::anonymous(lang, action.clone());
     let values = AcceptValues {
@@ -642,14 +636,14 @@ pub async fn accept_submit(
         Err(AppError::NotFound) => link_invalid(&page),
         Err(AppError::Conflict(_)) => already_member_page(&page),
         Err(AppError::Validation(errors)) => {
-            let Some(invitation) = live_invitation(&state, &secret).await.map_err(|e| PageError::new(e, &page))? else {
+            let Some(invitation) = live_invitation(&state, &secret).await? else {
                 return link_invalid(&page);
             };
-            let policy = policy_version(&state, &page).await?;
+            let policy = policy_version(&state).await?;
             let view = accept_view(&page, &invitation, action, policy, FieldMessages(errors), values);
-            Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view).map_err(|e| PageError::new(e, &page))?))
+            Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?))
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 

@@ -34,8 +34,8 @@ use kernel::db::Actor;
 use kernel::i18n::{Lang, T};
 use kernel::mail::{self, OutgoingMail};
 use kernel::ratelimit;
-use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
-use kernel::{AppError, OrgId, token};
+use kernel::web::{AppState, ClientInfo, LangPref, Page, render};
+use kernel::{AppError, AppResult, OrgId, token};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -433,16 +433,13 @@ fn signed_in_response(state: &AppState, step: &LoginStep) -> Response {
 }
 
 /// `GET /login/email`: the address to send a sign-in link and code to.
-pub async fn request_form(
-    LangPref(lang): LangPref,
-    MaybeSignedIn(signed_in): MaybeSignedIn,
-) -> Result<Response, PageError> {
+pub async fn request_form(LangPref(lang): LangPref, MaybeSignedIn(signed_in): MaybeSignedIn) -> AppResult<Response> {
     if signed_in.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
     }
     let page = Page::anonymous(lang, "/login/email");
     let view = RequestPage { page: page.clone(), errors: FieldMessages::default(), email: String::new() };
-    Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())
+    Ok(render(&view)?.into_response())
 }
 
 /// `POST /login/email`: sends the mail (if the address has an account) and shows the code form,
@@ -452,7 +449,7 @@ pub async fn request_submit(
     LangPref(lang): LangPref,
     client: ClientInfo,
     Form(form): Form<RequestForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/login/email");
     match request_sign_in(&state, &form.email, &client).await {
         Ok(()) => {
@@ -463,28 +460,25 @@ pub async fn request_submit(
                 email: form.email.trim().to_owned(),
                 sent: true,
             };
-            Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &code_page))?))
+            Ok(no_store(StatusCode::OK, render(&view)?))
         }
         Err(AppError::Validation(errors)) => {
             let view = RequestPage { page: page.clone(), errors: FieldMessages(errors), email: form.email };
-            let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+            let html = render(&view)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 
 /// `GET /login/code`: the form for the emailed code.
-pub async fn code_form(
-    LangPref(lang): LangPref,
-    MaybeSignedIn(signed_in): MaybeSignedIn,
-) -> Result<Response, PageError> {
+pub async fn code_form(LangPref(lang): LangPref, MaybeSignedIn(signed_in): MaybeSignedIn) -> AppResult<Response> {
     if signed_in.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
     }
     let page = Page::anonymous(lang, "/login/code");
     let view = CodePage { page: page.clone(), errors: FieldMessages::default(), email: String::new(), sent: false };
-    Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())
+    Ok(render(&view)?.into_response())
 }
 
 /// `POST /login/code`: signs in with the email address and the code.
@@ -493,15 +487,15 @@ pub async fn code_submit(
     LangPref(lang): LangPref,
     client: ClientInfo,
     Form(form): Form<CodeForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/login/code");
     match sign_in_with_code(&state, &form.email, &form.code, &client).await {
         Ok(step) => Ok(signed_in_response(&state, &step)),
         Err(AppError::Validation(errors)) => {
             let view = CodePage { page: page.clone(), errors: FieldMessages(errors), email: form.email, sent: false };
-            Ok(no_store(StatusCode::UNAUTHORIZED, render(&view).map_err(|e| PageError::new(e, &page))?))
+            Ok(no_store(StatusCode::UNAUTHORIZED, render(&view)?))
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 
@@ -510,14 +504,14 @@ pub async fn link_form(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     Path(secret): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let path = format!("/login/link/{secret}");
     let page = Page::anonymous(lang, path.clone());
-    if live_link(&state, &secret).await.map_err(|e| PageError::new(e, &page))?.is_none() {
+    if live_link(&state, &secret).await?.is_none() {
         return link_invalid(&page);
     }
     let view = ConfirmPage { page: page.clone(), action: path };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 /// `POST /login/link/{token}`: spends the link and signs in.
@@ -526,12 +520,12 @@ pub async fn link_submit(
     LangPref(lang): LangPref,
     client: ClientInfo,
     Path(secret): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, format!("/login/link/{secret}"));
     match sign_in_with_link(&state, &secret, &client).await {
         Ok(step) => Ok(signed_in_response(&state, &step)),
         Err(AppError::NotFound) => link_invalid(&page),
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 

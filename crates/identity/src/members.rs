@@ -17,16 +17,17 @@
 
 use crate::actions;
 use askama::Template;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
 use kernel::audit::AuditEvent;
-use kernel::authz::{Action, Credential, Grant, Principal, Role, grant};
+use kernel::authz::{Action, Grant, Principal, Role, grant};
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::error::ApiJson;
-use kernel::web::{AppState, Page, PageError, render};
-use kernel::{AppError, FieldError, OrgTx};
+use kernel::web::{AppState, CsrfForm, Page, render};
+use kernel::{AppError, AppResult, FieldError, OrgTx};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -198,7 +199,7 @@ struct MembershipRow {
 
 /// The members `principal` may see (`MembersView`), with their departments.
 pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<MemberSummary>, AppError> {
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let members = list_in(&mut tx, principal.user_id, principal.role, actions::MEMBERS_VIEW).await?;
     tx.commit().await?;
     Ok(members)
@@ -356,7 +357,7 @@ pub async fn update(
     change: MemberChange,
 ) -> Result<(), AppError> {
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let owners = lock_active_owners(&mut tx).await?;
     let (role, status) = lock_target(&mut tx, principal, target).await?;
     let new_role = change.role.unwrap_or(role);
@@ -406,7 +407,7 @@ pub async fn update(
 
 /// Removes `target` from the organization: their account and everything that hangs off it.
 pub async fn remove(state: &AppState, principal: &Principal, target: Uuid) -> Result<(), AppError> {
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let owners = lock_active_owners(&mut tx).await?;
     let (role, _) = lock_target(&mut tx, principal, target).await?;
     if owners.contains(&target) && owners.len() <= 1 {
@@ -466,7 +467,7 @@ pub struct DepartmentView {
 pub async fn create_department(state: &AppState, principal: &Principal, name: &str) -> Result<Uuid, AppError> {
     let name = department_name(name)?;
     let id = Uuid::now_v7();
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     sqlx::query("insert into departments (org_id, department_id, name, created_at) values ($1, $2, $3, $4)")
         .bind(principal.org)
         .bind(id)
@@ -482,7 +483,7 @@ pub async fn create_department(state: &AppState, principal: &Principal, name: &s
 
 pub async fn rename_department(state: &AppState, principal: &Principal, id: Uuid, name: &str) -> Result<(), AppError> {
     let name = department_name(name)?;
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let done = sqlx::query("update departments set name = $3 where org_id = $1 and department_id = $2")
         .bind(principal.org)
         .bind(id)
@@ -500,7 +501,7 @@ pub async fn rename_department(state: &AppState, principal: &Principal, id: Uuid
 }
 
 pub async fn delete_department(state: &AppState, principal: &Principal, id: Uuid) -> Result<(), AppError> {
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let done = sqlx::query("delete from departments where org_id = $1 and department_id = $2")
         .bind(principal.org)
         .bind(id)
@@ -523,7 +524,7 @@ pub async fn assign(
     user: Uuid,
     admin: bool,
 ) -> Result<(), AppError> {
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let found: (bool, bool) = sqlx::query_as(
         "select exists (select from departments where org_id = $1 and department_id = $2),
                 exists (select from users where org_id = $1 and user_id = $3)",
@@ -564,7 +565,7 @@ pub async fn assign(
 }
 
 pub async fn unassign(state: &AppState, principal: &Principal, id: Uuid, user: Uuid) -> Result<(), AppError> {
-    let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let done = sqlx::query("delete from department_members where org_id = $1 and department_id = $2 and user_id = $3")
         .bind(principal.org)
         .bind(id)
@@ -705,64 +706,41 @@ struct ManagePage {
     alert: Option<&'static str>,
 }
 
-fn principal_of(signed_in: &SignedIn) -> Principal {
-    Principal {
-        org: signed_in.org,
-        user_id: signed_in.user_id,
-        role: signed_in.role,
-        credential: Credential::Session { session_id: signed_in.session_id },
-    }
-}
-
 async fn render_manage(
     state: &AppState,
     signed_in: &SignedIn,
+    principal: &Principal,
     status: StatusCode,
     alert: Option<&'static str>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(state, MANAGE_PATH);
-    let load = async {
-        let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
-        let members = list_in(&mut tx, signed_in.user_id, signed_in.role, actions::MEMBERS_MANAGE).await?;
-        let departments = departments(&mut tx).await?;
-        tx.commit().await?;
-        Ok::<_, AppError>((members, departments))
-    };
-    let (members, departments) = load.await.map_err(|e| PageError::new(e, &page))?;
+    let mut tx = principal.begin(&state.db).await?;
+    let members = list_in(&mut tx, principal.user_id, principal.role, actions::MEMBERS_MANAGE).await?;
+    let departments = departments(&mut tx).await?;
+    tx.commit().await?;
     let view = ManagePage {
-        page: page.clone(),
+        page,
         members,
         departments,
-        me: signed_in.user_id,
+        me: principal.user_id,
         roles: [Role::Owner.as_str(), Role::Manager.as_str(), Role::User.as_str()],
-        can_departments: grant(signed_in.role, actions::DEPARTMENTS_MANAGE).allows(),
+        can_departments: grant(principal.role, actions::DEPARTMENTS_MANAGE).allows(),
         alert,
     };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
-    Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok((status, [(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
 }
 
 /// `GET /members/manage`: roles, status, removal, departments.
-pub async fn manage_page(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, PageError> {
-    render_manage(&state, &signed_in, StatusCode::OK, None).await
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-impl CsrfForm {
-    pub fn csrf(&self) -> &str {
-        &self.csrf
-    }
+pub async fn manage_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+) -> AppResult<Response> {
+    render_manage(&state, &signed_in, &principal, StatusCode::OK, None).await
 }
 
 #[derive(Deserialize)]
 pub struct RoleForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     role: String,
 }
@@ -770,171 +748,174 @@ pub struct RoleForm {
 #[derive(Deserialize)]
 pub struct NameForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
 }
 
 #[derive(Deserialize)]
 pub struct AssignForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     user_id: String,
     #[serde(default)]
     admin: Option<String>,
 }
 
-fn path_id(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(id).map_err(|_| PageError::new(AppError::NotFound, &signed_in.page(state, MANAGE_PATH)))
+fn path_id(id: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
 }
 
 /// The page's answer to a service result: back to the page, the page with an alert, or an error page.
-async fn after(state: &AppState, signed_in: &SignedIn, result: Result<(), AppError>) -> Result<Response, PageError> {
+async fn after(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    result: Result<(), AppError>,
+) -> AppResult<Response> {
     match result {
         Ok(()) => Ok(Redirect::to(MANAGE_PATH).into_response()),
         Err(AppError::Conflict(reason)) if reason == "last_owner" => {
-            render_manage(state, signed_in, StatusCode::CONFLICT, Some("members.last_owner")).await
+            render_manage(state, signed_in, principal, StatusCode::CONFLICT, Some("members.last_owner")).await
         }
         Err(AppError::Validation(errors)) => {
             let key = match errors.first().map(|e| e.code) {
                 Some("department_name_taken") => "field_error.department_name_taken",
                 _ => "form.fix_errors",
             };
-            render_manage(state, signed_in, StatusCode::UNPROCESSABLE_ENTITY, Some(key)).await
+            render_manage(state, signed_in, principal, StatusCode::UNPROCESSABLE_ENTITY, Some(key)).await
         }
-        Err(other) => Err(PageError::new(other, &signed_in.page(state, MANAGE_PATH))),
+        Err(other) => Err(other),
     }
 }
 
 async fn member_change(
     state: AppState,
     signed_in: SignedIn,
+    principal: Principal,
     id: String,
-    csrf: &str,
     input: MemberChangeInput,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, csrf)?;
-    let id = path_id(&state, &signed_in, &id)?;
+) -> AppResult<Response> {
+    let id = path_id(&id)?;
     let result = match MemberChange::parse(&input) {
-        Ok(change) => update(&state, &principal_of(&signed_in), id, change).await,
+        Ok(change) => update(&state, &principal, id, change).await,
         Err(e) => Err(e),
     };
-    after(&state, &signed_in, result).await
+    after(&state, &signed_in, &principal, result).await
 }
 
 /// `POST /members/{user_id}/role`.
 pub async fn role_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<RoleForm>,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> AppResult<Response> {
     let input = MemberChangeInput { role: Some(form.role), status: None };
-    member_change(state, signed_in, id, &form.csrf, input).await
+    member_change(state, signed_in, principal, id, input).await
 }
 
 /// `POST /members/{user_id}/deactivate`.
 pub async fn deactivate_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
     let input = MemberChangeInput { role: None, status: Some("deactivated".into()) };
-    member_change(state, signed_in, id, &form.csrf, input).await
+    member_change(state, signed_in, principal, id, input).await
 }
 
 /// `POST /members/{user_id}/reactivate`.
 pub async fn reactivate_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
     let input = MemberChangeInput { role: None, status: Some("active".into()) };
-    member_change(state, signed_in, id, &form.csrf, input).await
+    member_change(state, signed_in, principal, id, input).await
 }
 
 /// `POST /members/{user_id}/remove`.
 pub async fn remove_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let id = path_id(&state, &signed_in, &id)?;
-    let result = remove(&state, &principal_of(&signed_in), id).await;
-    after(&state, &signed_in, result).await
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let id = path_id(&id)?;
+    let result = remove(&state, &principal, id).await;
+    after(&state, &signed_in, &principal, result).await
 }
 
 /// `POST /departments`.
 pub async fn department_create(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Form(form): Form<NameForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let result = create_department(&state, &principal_of(&signed_in), &form.name).await.map(|_| ());
-    after(&state, &signed_in, result).await
+    principal: Principal,
+    CsrfForm(form): CsrfForm<NameForm>,
+) -> AppResult<Response> {
+    let result = create_department(&state, &principal, &form.name).await.map(|_| ());
+    after(&state, &signed_in, &principal, result).await
 }
 
 /// `POST /departments/{department_id}/rename`.
 pub async fn department_rename(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<NameForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let id = path_id(&state, &signed_in, &id)?;
-    let result = rename_department(&state, &principal_of(&signed_in), id, &form.name).await;
-    after(&state, &signed_in, result).await
+    CsrfForm(form): CsrfForm<NameForm>,
+) -> AppResult<Response> {
+    let id = path_id(&id)?;
+    let result = rename_department(&state, &principal, id, &form.name).await;
+    after(&state, &signed_in, &principal, result).await
 }
 
 /// `POST /departments/{department_id}/delete`.
 pub async fn department_delete(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let id = path_id(&state, &signed_in, &id)?;
-    let result = delete_department(&state, &principal_of(&signed_in), id).await;
-    after(&state, &signed_in, result).await
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let id = path_id(&id)?;
+    let result = delete_department(&state, &principal, id).await;
+    after(&state, &signed_in, &principal, result).await
 }
 
 /// `POST /departments/{department_id}/members`: adds a member (or changes their admin flag).
 pub async fn department_assign(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<AssignForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let id = path_id(&state, &signed_in, &id)?;
+    CsrfForm(form): CsrfForm<AssignForm>,
+) -> AppResult<Response> {
+    let id = path_id(&id)?;
     let admin = form.admin.as_deref().is_some_and(|v| matches!(v, "on" | "true" | "yes" | "1"));
     let result = match Uuid::parse_str(form.user_id.trim()) {
-        Ok(user) => assign(&state, &principal_of(&signed_in), id, user, admin).await,
+        Ok(user) => assign(&state, &principal, id, user, admin).await,
         Err(_) => Err(AppError::field("user_id", "invalid", "Choose a member.")),
     };
-    after(&state, &signed_in, result).await
+    after(&state, &signed_in, &principal, result).await
 }
 
 /// `POST /departments/{department_id}/members/{user_id}/remove`.
 pub async fn department_unassign(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path((id, user)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let id = path_id(&state, &signed_in, &id)?;
-    let user = path_id(&state, &signed_in, &user)?;
-    let result = unassign(&state, &principal_of(&signed_in), id, user).await;
-    after(&state, &signed_in, result).await
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let id = path_id(&id)?;
+    let user = path_id(&user)?;
+    let result = unassign(&state, &principal, id, user).await;
+    after(&state, &signed_in, &principal, result).await
 }
 
 #[cfg(test)]

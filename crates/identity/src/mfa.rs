@@ -38,12 +38,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use kernel::audit::AuditEvent;
-use kernel::authz::Role;
+use kernel::authz::{Principal, Role};
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::db::Actor;
 use kernel::vault::SecretContext;
-use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
-use kernel::{AppError, FieldError, OrgId, OrgTx, ratelimit, token};
+use kernel::web::{AppState, ClientInfo, CsrfForm, LangPref, Page, render};
+use kernel::{AppError, AppResult, FieldError, OrgId, OrgTx, ratelimit, token};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -502,13 +502,13 @@ pub async fn login_mfa_form(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     jar: CookieJar,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/login/mfa");
-    if pending(&state, &jar).await.map_err(|e| PageError::new(e, &page))?.is_none() {
+    if pending(&state, &jar).await?.is_none() {
         return Ok(Redirect::to("/login").into_response());
     }
     let view = MfaLoginPage { page: page.clone(), errors: FormErrors::default() };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+    let html = render(&view)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
 }
 
@@ -529,15 +529,14 @@ pub async fn login_mfa_submit(
     client: ClientInfo,
     jar: CookieJar,
     Form(form): Form<CodeForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/login/mfa");
-    let fail = |e: AppError| PageError::new(e, &page);
-    let Some(Pending { org, pending_id, user }) = pending(&state, &jar).await.map_err(fail)? else {
+    let Some(Pending { org, pending_id, user }) = pending(&state, &jar).await? else {
         return Ok((CookieJar::new().add(expired_pending_cookie(&state)), Redirect::to("/login")).into_response());
     };
-    rate_limit_codes(&state, &client, user).await.map_err(fail)?;
+    rate_limit_codes(&state, &client, user).await?;
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(org, Actor::User(user)).await.map_err(|e| fail(e.into()))?;
+    let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
     // Spend the pending login first (row lock): two concurrent submissions cannot both win.
     let claimed: Option<Uuid> = sqlx::query_scalar(
         "update mfa_pending_logins set used_at = $3
@@ -548,28 +547,23 @@ pub async fn login_mfa_submit(
     .bind(pending_id)
     .bind(now)
     .fetch_optional(tx.conn())
-    .await
-    .map_err(|e| fail(e.into()))?;
+    .await?;
     if claimed.is_none() {
         return Ok((CookieJar::new().add(expired_pending_cookie(&state)), Redirect::to("/login")).into_response());
     }
-    let locked = throttle::locked_until(&mut tx, user, now).await.map_err(|e| fail(e.into()))?.is_some();
-    let used = if locked {
-        None
-    } else {
-        spend_any(&state, &mut tx, user, form.code.expose_secret(), now).await.map_err(fail)?
-    };
+    let locked = throttle::locked_until(&mut tx, user, now).await?.is_some();
+    let used = if locked { None } else { spend_any(&state, &mut tx, user, form.code.expose_secret(), now).await? };
     let Some(factor) = used else {
         // The pending login stays usable (until it expires) for another try: roll back its use.
         drop(tx);
-        record_code_failure(&state, org, user, "login").await.map_err(fail)?;
+        record_code_failure(&state, org, user, "login").await?;
         let view = MfaLoginPage { page: page.clone(), errors: FormErrors(vec![field_error(bad_code())]) };
-        let html = render(&view).map_err(fail)?;
+        let html = render(&view)?;
         return Ok((StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], html).into_response());
     };
-    throttle::reset(&mut tx, user).await.map_err(|e| fail(e.into()))?;
-    let session = open_session(&state, &mut tx, user, &client, now, Some(factor)).await.map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    throttle::reset(&mut tx, user).await?;
+    let session = open_session(&state, &mut tx, user, &client, now, Some(factor)).await?;
+    tx.commit().await?;
     let jar = CookieJar::new().add(expired_pending_cookie(&state)).add(session_cookie(&state, &session.token));
     Ok((jar, Redirect::to("/dashboard")).into_response())
 }
@@ -740,19 +734,16 @@ fn respond(status: StatusCode, view: &SettingsPage) -> Result<Response, AppError
 }
 
 /// `GET /settings/mfa`: enroll (QR code and secret), or manage an enrolled factor.
-pub async fn settings(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, PageError> {
+pub async fn settings(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/mfa");
-    let fail = |e: AppError| PageError::new(e, &page);
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
-    let view = settings_view(&state, &signed_in, &mut tx, &page).await.map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
-    respond(StatusCode::OK, &view).map_err(fail)
+    let mut tx = principal.begin(&state.db).await?;
+    let view = settings_view(&state, &signed_in, &mut tx, &page).await?;
+    tx.commit().await?;
+    respond(StatusCode::OK, &view)
 }
 
 #[derive(Deserialize)]
 pub struct SettingsForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default = "empty_secret")]
     code: SecretString,
     #[serde(default = "empty_secret")]
@@ -793,11 +784,12 @@ async fn regenerate_codes(tx: &mut OrgTx, user: Uuid, now: OffsetDateTime) -> Re
 async fn refuse(
     state: &AppState,
     signed_in: &SignedIn,
+    principal: &Principal,
     page: &Page,
     status: StatusCode,
     error: FieldError,
 ) -> Result<Response, AppError> {
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let mut view = settings_view(state, signed_in, &mut tx, page).await?;
     tx.commit().await?;
     view.errors = FormErrors(vec![error]);
@@ -809,29 +801,33 @@ async fn refuse(
 pub async fn enroll_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     client: ClientInfo,
-    Form(form): Form<SettingsForm>,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<SettingsForm>,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/mfa");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    rate_limit_codes(&state, &client, signed_in.user_id).await.map_err(fail)?;
+    rate_limit_codes(&state, &client, signed_in.user_id).await?;
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
-    if spend_totp(&state, &mut tx, signed_in.user_id, form.code.expose_secret(), true).await.map_err(fail)?.is_none() {
+    let mut tx = principal.begin(&state.db).await?;
+    if spend_totp(&state, &mut tx, signed_in.user_id, form.code.expose_secret(), true).await?.is_none() {
         drop(tx);
-        return refuse(&state, &signed_in, &page, StatusCode::UNPROCESSABLE_ENTITY, field_error(bad_code()))
-            .await
-            .map_err(fail);
+        return refuse(
+            &state,
+            &signed_in,
+            &principal,
+            &page,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            field_error(bad_code()),
+        )
+        .await;
     }
     sqlx::query("update mfa_factors set enrolled_at = $3 where org_id = $1 and user_id = $2")
         .bind(signed_in.org)
         .bind(signed_in.user_id)
         .bind(now)
         .execute(tx.conn())
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await.map_err(|e| fail(e.into()))?;
+        .await?;
+    let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await?;
     state
         .audit
         .record(
@@ -840,13 +836,12 @@ pub async fn enroll_submit(
                 .target("user", signed_in.user_id)
                 .payload(json!({ "factor": "totp", "recovery_codes": codes.len() })),
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let mut view = settings_view(&state, &signed_in, &mut tx, &page).await.map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+        .await?;
+    let mut view = settings_view(&state, &signed_in, &mut tx, &page).await?;
+    tx.commit().await?;
     view.new_codes = codes;
     view.notice = Some("mfa.enrolled_notice");
-    respond(StatusCode::OK, &view).map_err(fail)
+    respond(StatusCode::OK, &view)
 }
 
 /// Re-authentication for changes to MFA: the current password or a current TOTP code.
@@ -878,112 +873,90 @@ fn reauth_failed() -> FieldError {
 pub async fn regenerate_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     client: ClientInfo,
-    Form(form): Form<SettingsForm>,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<SettingsForm>,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/mfa");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    rate_limit_codes(&state, &client, signed_in.user_id).await.map_err(fail)?;
+    rate_limit_codes(&state, &client, signed_in.user_id).await?;
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
-    if !is_enrolled(&mut tx, signed_in.user_id).await.map_err(|e| fail(e.into()))? {
-        return Err(fail(AppError::NotFound));
+    let mut tx = principal.begin(&state.db).await?;
+    if !is_enrolled(&mut tx, signed_in.user_id).await? {
+        return Err(AppError::NotFound);
     }
-    if !reauthenticate(&state, &mut tx, &signed_in, &form).await.map_err(fail)? {
+    if !reauthenticate(&state, &mut tx, &signed_in, &form).await? {
         drop(tx);
-        record_code_failure(&state, signed_in.org, signed_in.user_id, "reauthenticate").await.map_err(fail)?;
-        return refuse(&state, &signed_in, &page, StatusCode::UNPROCESSABLE_ENTITY, reauth_failed())
-            .await
-            .map_err(fail);
+        record_code_failure(&state, signed_in.org, signed_in.user_id, "reauthenticate").await?;
+        return refuse(&state, &signed_in, &principal, &page, StatusCode::UNPROCESSABLE_ENTITY, reauth_failed()).await;
     }
-    let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await.map_err(|e| fail(e.into()))?;
+    let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await?;
     state
         .audit
         .record(&mut tx, AuditEvent::new("mfa.recovery_codes_regenerated").target("user", signed_in.user_id))
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let mut view = settings_view(&state, &signed_in, &mut tx, &page).await.map_err(fail)?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+        .await?;
+    let mut view = settings_view(&state, &signed_in, &mut tx, &page).await?;
+    tx.commit().await?;
     view.new_codes = codes;
-    respond(StatusCode::OK, &view).map_err(fail)
+    respond(StatusCode::OK, &view)
 }
 
 /// `POST /settings/mfa/disable`: turns MFA off (re-authenticated) — refused where it is required.
 pub async fn disable_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     client: ClientInfo,
-    Form(form): Form<SettingsForm>,
-) -> Result<Response, PageError> {
+    CsrfForm(form): CsrfForm<SettingsForm>,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/mfa");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
-    if !is_enrolled(&mut tx, signed_in.user_id).await.map_err(|e| fail(e.into()))? {
-        return Err(fail(AppError::NotFound));
+    let mut tx = principal.begin(&state.db).await?;
+    if !is_enrolled(&mut tx, signed_in.user_id).await? {
+        return Err(AppError::NotFound);
     }
     let require_all: bool = sqlx::query_scalar("select require_mfa_all from organizations where org_id = $1")
         .bind(signed_in.org)
         .fetch_one(tx.conn())
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     if require_all || matches!(signed_in.role, Role::Owner | Role::Manager) {
         drop(tx);
         let error = FieldError::new("reauth", "mfa_required", "Two-factor authentication is required for you.");
-        return refuse(&state, &signed_in, &page, StatusCode::FORBIDDEN, error).await.map_err(fail);
+        return refuse(&state, &signed_in, &principal, &page, StatusCode::FORBIDDEN, error).await;
     }
-    rate_limit_codes(&state, &client, signed_in.user_id).await.map_err(fail)?;
-    if !reauthenticate(&state, &mut tx, &signed_in, &form).await.map_err(fail)? {
+    rate_limit_codes(&state, &client, signed_in.user_id).await?;
+    if !reauthenticate(&state, &mut tx, &signed_in, &form).await? {
         drop(tx);
-        record_code_failure(&state, signed_in.org, signed_in.user_id, "reauthenticate").await.map_err(fail)?;
-        return refuse(&state, &signed_in, &page, StatusCode::UNPROCESSABLE_ENTITY, reauth_failed())
-            .await
-            .map_err(fail);
+        record_code_failure(&state, signed_in.org, signed_in.user_id, "reauthenticate").await?;
+        return refuse(&state, &signed_in, &principal, &page, StatusCode::UNPROCESSABLE_ENTITY, reauth_failed()).await;
     }
     for sql in [
         "delete from mfa_recovery_codes where org_id = $1 and user_id = $2",
         "delete from mfa_factors where org_id = $1 and user_id = $2",
     ] {
-        sqlx::query(sql)
-            .bind(signed_in.org)
-            .bind(signed_in.user_id)
-            .execute(tx.conn())
-            .await
-            .map_err(|e| fail(e.into()))?;
+        sqlx::query(sql).bind(signed_in.org).bind(signed_in.user_id).execute(tx.conn()).await?;
     }
-    state
-        .audit
-        .record(&mut tx, AuditEvent::new("mfa.disabled").target("user", signed_in.user_id))
-        .await
-        .map_err(|e| fail(e.into()))?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+    state.audit.record(&mut tx, AuditEvent::new("mfa.disabled").target("user", signed_in.user_id)).await?;
+    tx.commit().await?;
     Ok(Redirect::to("/settings/mfa").into_response())
 }
 
 /// `POST /settings/mfa/organization`: the owner requires MFA of every member, or stops requiring it.
 pub async fn org_setting_submit(
     State(state): State<AppState>,
-    signed_in: SignedIn,
-    Form(form): Form<SettingsForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/settings/mfa");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let fail = |e: AppError| PageError::new(e, &page);
+    principal: Principal,
+    CsrfForm(form): CsrfForm<SettingsForm>,
+) -> AppResult<Response> {
     let enabled = matches!(form.require_mfa_all.as_deref(), Some("on" | "true" | "1"));
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     sqlx::query("update organizations set require_mfa_all = $2 where org_id = $1")
-        .bind(signed_in.org)
+        .bind(principal.org)
         .bind(enabled)
         .execute(tx.conn())
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     state
         .audit
         .record(&mut tx, AuditEvent::new("org.require_mfa_all_changed").payload(json!({ "require_mfa_all": enabled })))
-        .await
-        .map_err(|e| fail(e.into()))?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+        .await?;
+    tx.commit().await?;
     Ok(Redirect::to("/settings/mfa").into_response())
 }
 

@@ -9,11 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
 use kernel::i18n::{LANG_COOKIE, Lang};
-use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render, safe_local_path};
-use kernel::{AppError, FieldError};
+use kernel::web::{AppState, ClientInfo, CsrfForm, LangPref, Page, render, safe_local_path};
+use kernel::{AppError, AppResult, FieldError};
 use secrecy::SecretString;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::json;
 
 use crate::service::{self, LoginInput, SignupInput};
@@ -64,26 +66,25 @@ pub async fn signup_form(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     MaybeSignedIn(signed_in): MaybeSignedIn,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     if signed_in.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
     }
     let page = Page::anonymous(lang, "/signup");
-    let policy_version = current_policy(&state, &page).await?;
+    let policy_version = current_policy(&state).await?;
     let view = SignupPage {
         page: page.clone(),
         errors: FormErrors::default(),
         values: SignupValues::default(),
         policy_version,
     };
-    Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())
+    Ok(render(&view)?.into_response())
 }
 
-async fn current_policy(state: &AppState, page: &Page) -> Result<String, PageError> {
-    match state.db.current_policy_version(state.clock.now()).await {
-        Ok(Some((version, _))) => Ok(version),
-        Ok(None) => Err(PageError::new(AppError::Unavailable("no privacy policy".into()), page)),
-        Err(e) => Err(PageError::new(e, page)),
+async fn current_policy(state: &AppState) -> AppResult<String> {
+    match state.db.current_policy_version(state.clock.now()).await? {
+        Some((version, _)) => Ok(version),
+        None => Err(AppError::Unavailable("no privacy policy".into())),
     }
 }
 
@@ -92,7 +93,7 @@ pub async fn signup_submit(
     LangPref(lang): LangPref,
     client: ClientInfo,
     Form(input): Form<SignupInput>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/signup");
     let values = SignupValues {
         first_name: input.first_name.clone(),
@@ -106,12 +107,12 @@ pub async fn signup_submit(
     match crate::signup::request_signup(&state, input, lang, &client).await {
         Ok(()) => crate::signup::sent_page(&page),
         Err(AppError::Validation(errors)) => {
-            let policy_version = current_policy(&state, &page).await?;
+            let policy_version = current_policy(&state).await?;
             let view = SignupPage { page: page.clone(), errors: FormErrors(errors), values, policy_version };
-            let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+            let html = render(&view)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 
@@ -131,16 +132,13 @@ impl LoginPage {
     }
 }
 
-pub async fn login_form(
-    LangPref(lang): LangPref,
-    MaybeSignedIn(signed_in): MaybeSignedIn,
-) -> Result<Response, PageError> {
+pub async fn login_form(LangPref(lang): LangPref, MaybeSignedIn(signed_in): MaybeSignedIn) -> AppResult<Response> {
     if signed_in.is_some() {
         return Ok(Redirect::to("/dashboard").into_response());
     }
     let page = Page::anonymous(lang, "/login");
     let view = LoginPage { page: page.clone(), errors: FormErrors::default(), email: String::new() };
-    Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())
+    Ok(render(&view)?.into_response())
 }
 
 #[derive(Deserialize)]
@@ -160,7 +158,7 @@ pub async fn login_submit(
     LangPref(lang): LangPref,
     client: ClientInfo,
     Form(form): Form<LoginForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/login");
     let email = form.email.clone();
     // Members with MFA get the second step (`/login/mfa`) instead of a session (mfa.rs).
@@ -175,29 +173,20 @@ pub async fn login_submit(
         }
         Err(AppError::Validation(errors)) => {
             let view = LoginPage { page: page.clone(), errors: FormErrors(errors), email };
-            let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+            let html = render(&view)?;
             Ok((StatusCode::UNAUTHORIZED, html).into_response())
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn logout(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/logout");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    service::log_out(&state, signed_in.org, signed_in.user_id, signed_in.session_id)
-        .await
-        .map_err(|e| PageError::new(e, &page))?;
+    principal: Principal,
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    service::log_out(&state, &principal, signed_in.session_id).await?;
     let jar = CookieJar::new().add(expired_session_cookie(&state));
     Ok((jar, Redirect::to("/login")).into_response())
 }
@@ -217,25 +206,23 @@ pub struct LangForm {
 pub async fn switch_language(
     State(state): State<AppState>,
     MaybeSignedIn(signed_in): MaybeSignedIn,
-    LangPref(current): LangPref,
     Form(form): Form<LangForm>,
-) -> Result<Response, PageError> {
-    let page = Page::anonymous(current, "/lang");
-    let lang = Lang::parse(&form.lang)
-        .ok_or_else(|| PageError::new(AppError::field("lang", "invalid", "Unknown language."), &page))?;
+) -> AppResult<Response> {
+    let lang = Lang::parse(&form.lang).ok_or_else(|| AppError::field("lang", "invalid", "Unknown language."))?;
+    // A public route (visitors switch too), so no `CsrfForm`: a member's form is checked here.
     if let Some(signed_in) = &signed_in {
-        signed_in.check_csrf(&state, &form.csrf)?;
-        let mut tx =
-            state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| PageError::new(e, &page))?;
+        if !state.csrf_matches(signed_in.session_id, &form.csrf) {
+            return Err(AppError::Forbidden);
+        }
+        let mut tx = state.db.begin_member(signed_in.org, signed_in.user_id, signed_in.role).await?;
         sqlx::query("update users set language = $3, updated_at = $4 where org_id = $1 and user_id = $2")
             .bind(signed_in.org)
             .bind(signed_in.user_id)
             .bind(lang.code())
             .bind(state.clock.now())
             .execute(tx.conn())
-            .await
-            .map_err(|e| PageError::new(e, &page))?;
-        tx.commit().await.map_err(|e| PageError::new(e, &page))?;
+            .await?;
+        tx.commit().await?;
     }
     let cookie = Cookie::build((LANG_COOKIE, lang.code()))
         .path("/")
@@ -313,10 +300,13 @@ impl LoginRow {
     }
 }
 
-pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, PageError> {
+pub async fn dashboard(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/dashboard");
-    let fail = |e: sqlx::Error| PageError::new(e, &page);
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
+    let mut tx = principal.begin(&state.db).await?;
     let members: Vec<MemberRow> = sqlx::query_as(
         "select user_id, first_name, last_name, email, job_title, org_role, last_login_at,
                 case when locked_until > $2 then locked_until end as locked_until
@@ -326,8 +316,7 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
     .bind(signed_in.org)
     .bind(state.clock.now())
     .fetch_all(tx.conn())
-    .await
-    .map_err(fail)?;
+    .await?;
     // Sign-in history holds IP addresses: owners only, and each view is audited (P0-04, P1-04).
     let logins = if kernel::authz::grant(signed_in.role, actions::LOGIN_ACTIVITY_VIEW).allows() {
         let rows: Vec<LoginRow> = sqlx::query_as(
@@ -338,20 +327,18 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
         )
         .bind(signed_in.org)
         .fetch_all(tx.conn())
-        .await
-        .map_err(fail)?;
+        .await?;
         state
             .audit
             .record(&mut tx, AuditEvent::new("login_events.viewed").payload(json!({ "rows": rows.len() })))
-            .await
-            .map_err(fail)?;
+            .await?;
         Some(rows)
     } else {
         None
     };
-    tx.commit().await.map_err(fail)?;
+    tx.commit().await?;
     let can_unlock = kernel::authz::grant(signed_in.role, actions::MEMBERS_MANAGE).allows();
     let view = DashboardPage { page: page.clone(), org_name: signed_in.org_name.clone(), members, logins, can_unlock };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+    let html = render(&view)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
 }

@@ -39,10 +39,11 @@ use kernel::db::Db;
 use kernel::i18n::{Lang, T};
 use kernel::ratelimit::{self, Rule};
 use kernel::vault::{SecretContext, Vault};
-use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
-use kernel::{AppError, FieldError, OrgId, token};
+use kernel::web::{AppState, ClientInfo, CsrfForm, LangPref, Page, render};
+use kernel::{AppError, AppResult, FieldError, OrgId, token};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
@@ -320,14 +321,6 @@ impl AdminSignedIn {
     fn page(&self, state: &AppState, lang: Lang, path: &str) -> Page {
         Page { t: T(lang), csrf: state.csrf_token(self.session_id), nav: None, path: path.to_owned() }
     }
-
-    fn check_csrf(&self, state: &AppState, submitted: &str, page: &Page) -> Result<(), PageError> {
-        if state.csrf_matches(self.session_id, submitted) {
-            Ok(())
-        } else {
-            Err(PageError::new(AppError::Forbidden, page))
-        }
-    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for AdminSignedIn {
@@ -461,14 +454,14 @@ async fn resolve_setup(state: &AppState, token: &str) -> Result<Option<SetupRow>
         .await?)
 }
 
-fn invalid_link(page: &Page) -> Result<Response, PageError> {
+fn invalid_link(page: &Page) -> AppResult<Response> {
     let view = NoticePage {
         page: page.clone(),
         title_key: "admin.setup_title",
         body_key: "admin.setup_link_invalid",
         link: None,
     };
-    Ok(no_store(StatusCode::NOT_FOUND, render(&view).map_err(|e| PageError::new(e, page))?))
+    Ok(no_store(StatusCode::NOT_FOUND, render(&view)?))
 }
 
 fn setup_view(state: &AppState, page: &Page, row: &SetupRow, token: &str) -> Result<SetupPage, AppError> {
@@ -493,12 +486,11 @@ pub async fn setup_form(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     Path(token): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/admin/setup");
-    let fail = |e: AppError| PageError::new(e, &page);
-    let Some(row) = resolve_setup(&state, &token).await.map_err(fail)? else { return invalid_link(&page) };
-    let view = setup_view(&state, &page, &row, &token).map_err(fail)?;
-    Ok(no_store(StatusCode::OK, render(&view).map_err(fail)?))
+    let Some(row) = resolve_setup(&state, &token).await? else { return invalid_link(&page) };
+    let view = setup_view(&state, &page, &row, &token)?;
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 #[derive(Deserialize)]
@@ -521,37 +513,34 @@ pub async fn setup_submit(
     client: ClientInfo,
     Path(token): Path<String>,
     Form(form): Form<SetupForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/admin/setup");
-    let fail = |e: AppError| PageError::new(e, &page);
-    ratelimit::check(&state, &SETUP_PER_IP, ratelimit::Subject::Ip(&client)).await.map_err(fail)?;
-    let Some(row) = resolve_setup(&state, &token).await.map_err(fail)? else { return invalid_link(&page) };
+    ratelimit::check(&state, &SETUP_PER_IP, ratelimit::Subject::Ip(&client)).await?;
+    let Some(row) = resolve_setup(&state, &token).await? else { return invalid_link(&page) };
     let mut errors = Vec::new();
     let password = Password::parse("password", form.password).map_err(|e| errors.push(e)).ok();
-    let step = totp_step(&state, row.admin_id, &row.totp_secret_sealed, form.code.expose_secret()).map_err(fail)?;
+    let step = totp_step(&state, row.admin_id, &row.totp_secret_sealed, form.code.expose_secret())?;
     if step.is_none() {
         errors.push(FieldError::new("code", "mfa_code_invalid", "The code is incorrect or was already used."));
     }
     let (Some(password), Some(step), true) = (password, step, errors.is_empty()) else {
-        let mut view = setup_view(&state, &page, &row, &token).map_err(fail)?;
+        let mut view = setup_view(&state, &page, &row, &token)?;
         view.errors = FormErrors(errors);
-        return Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view).map_err(fail)?));
+        return Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?));
     };
-    let hash = hash_password(&password).await.map_err(|e| fail(AppError::Internal(e)))?;
+    let hash = hash_password(&password).await.map_err(AppError::Internal)?;
     let now = state.clock.now();
-    let mut conn = state.db.platform_door().await.map_err(|e| fail(e.into()))?;
+    let mut conn = state.db.platform_door().await?;
     let done: Option<Uuid> = sqlx::query_scalar("select app.platform_admin_setup_complete($1, $2, $3, $4)")
         .bind(token::hash(&SecretString::from(token.as_str())).as_slice())
         .bind(now)
         .bind(hash)
         .bind(step_i64(step))
         .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     let Some(admin_id) = done else { return invalid_link(&page) };
     audit(&mut conn, now, Some(admin_id), "admin", "platform.admin.setup_completed", None, json!({ "mfa": "totp" }))
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     Ok(Redirect::to("/admin/login").into_response())
 }
 
@@ -566,10 +555,10 @@ struct LoginPage {
 }
 
 /// `GET /admin/login`.
-pub async fn login_form(LangPref(lang): LangPref) -> Result<Response, PageError> {
+pub async fn login_form(LangPref(lang): LangPref) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/admin/login");
     let view = LoginPage { page: page.clone(), failed: false, email: String::new() };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 #[derive(Deserialize)]
@@ -647,56 +636,36 @@ pub async fn login_submit(
     LangPref(lang): LangPref,
     client: ClientInfo,
     Form(form): Form<LoginForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/admin/login");
-    let fail = |e: AppError| PageError::new(e, &page);
     let email = form.email.trim().to_lowercase();
-    ratelimit::check(&state, &LOGIN_PER_IP, ratelimit::Subject::Ip(&client)).await.map_err(fail)?;
-    ratelimit::check(&state, &LOGIN_PER_ACCOUNT, ratelimit::Subject::Account(&email)).await.map_err(fail)?;
-    match check_login(&state, &email, form.password, form.code.expose_secret()).await.map_err(fail)? {
+    ratelimit::check(&state, &LOGIN_PER_IP, ratelimit::Subject::Ip(&client)).await?;
+    ratelimit::check(&state, &LOGIN_PER_ACCOUNT, ratelimit::Subject::Account(&email)).await?;
+    match check_login(&state, &email, form.password, form.code.expose_secret()).await? {
         Ok((admin_id, token)) => {
-            audit_web(&state, Some(admin_id), "platform.admin.login.succeeded", None, json!({ "mfa": "totp" }))
-                .await
-                .map_err(fail)?;
+            audit_web(&state, Some(admin_id), "platform.admin.login.succeeded", None, json!({ "mfa": "totp" })).await?;
             let jar = CookieJar::new().add(admin_cookie(&state, &token));
             Ok((jar, Redirect::to("/admin")).into_response())
         }
         Err((admin, reason)) => {
             let target = admin.map(|id| ("platform_admin", id));
-            audit_web(&state, None, "platform.admin.login.failed", target, json!({ "reason": reason }))
-                .await
-                .map_err(fail)?;
+            audit_web(&state, None, "platform.admin.login.failed", target, json!({ "reason": reason })).await?;
             let view = LoginPage { page: page.clone(), failed: true, email: form.email };
-            Ok(no_store(StatusCode::UNAUTHORIZED, render(&view).map_err(fail)?))
+            Ok(no_store(StatusCode::UNAUTHORIZED, render(&view)?))
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /admin/logout`.
 pub async fn logout(
     State(state): State<AppState>,
-    LangPref(lang): LangPref,
     admin: AdminSignedIn,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    let page = admin.page(&state, lang, "/admin");
-    admin.check_csrf(&state, &form.csrf, &page)?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    let mut conn = state.db.platform_door().await.map_err(|e| fail(e.into()))?;
-    sqlx::query("select app.platform_admin_end_session($1)")
-        .bind(admin.session_id)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let mut conn = state.db.platform_door().await?;
+    sqlx::query("select app.platform_admin_end_session($1)").bind(admin.session_id).execute(&mut *conn).await?;
     audit(&mut conn, state.clock.now(), Some(admin.admin_id), "admin", "platform.admin.logout", None, json!({}))
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     let jar = CookieJar::new().add(expired_admin_cookie(&state));
     Ok((jar, Redirect::to("/admin/login")).into_response())
 }
@@ -818,39 +787,33 @@ pub async fn overview(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     admin: AdminSignedIn,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = admin.page(&state, lang, "/admin");
-    let fail = |e: AppError| PageError::new(e, &page);
-    let db = |e: sqlx::Error| PageError::new(e, &page);
-    let mut conn = state.db.platform_door().await.map_err(db)?;
+    let mut conn = state.db.platform_door().await?;
     let orgs: Vec<OrgRow> = sqlx::query_as(
         "select org_id, name, status, created_at, member_count, last_login_at from app.platform_overview_orgs()",
     )
     .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
+    .await?;
     let jobs: Vec<JobRow> =
         sqlx::query_as("select kind, status, jobs, oldest_waiting from app.platform_overview_jobs()")
             .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
+            .await?;
     let migrations: Vec<MigrationRow> =
         sqlx::query_as("select version, description, installed_on, success from app.platform_overview_migrations()")
             .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
+            .await?;
     let admins: Vec<AdminRow> =
         sqlx::query_as("select email, status, created_at, last_login_at from app.platform_overview_admins()")
             .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
+            .await?;
     let audit: Vec<AuditRow> = sqlx::query_as(
         "select occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload from app.platform_audit_recent($1)",
     )
     .bind(AUDIT_SHOWN)
     .fetch_all(&mut *conn)
     .await
-    .map_err(db)?;
+    ?;
     let schema_version = migrations.iter().filter(|m| m.success).map(|m| m.version).max().unwrap_or(0);
     let view = OverviewPage {
         page: page.clone(),
@@ -905,30 +868,19 @@ pub async fn overview(
             })
             .collect(),
     };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(fail)?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
-async fn set_org_status(
-    state: &AppState,
-    lang: Lang,
-    admin: &AdminSignedIn,
-    org_id: &str,
-    csrf: &str,
-    suspend: bool,
-) -> Result<Response, PageError> {
-    let page = admin.page(state, lang, "/admin");
-    admin.check_csrf(state, csrf, &page)?;
-    let fail = |e: AppError| PageError::new(e, &page);
-    let Ok(org_id) = Uuid::parse_str(org_id) else { return Err(fail(AppError::NotFound)) };
-    let mut conn = state.db.platform_door().await.map_err(|e| fail(e.into()))?;
+async fn set_org_status(state: &AppState, admin: &AdminSignedIn, org_id: &str, suspend: bool) -> AppResult<Response> {
+    let Ok(org_id) = Uuid::parse_str(org_id) else { return Err(AppError::NotFound) };
+    let mut conn = state.db.platform_door().await?;
     let changed: bool = sqlx::query_scalar("select app.platform_set_org_status($1, $2)")
         .bind(org_id)
         .bind(suspend)
         .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| fail(e.into()))?;
+        .await?;
     if !changed {
-        return Err(fail(AppError::NotFound));
+        return Err(AppError::NotFound);
     }
     let action = if suspend { "platform.org.suspended" } else { "platform.org.reactivated" };
     audit(
@@ -940,8 +892,7 @@ async fn set_org_status(
         Some(("organization", org_id)),
         json!({}),
     )
-    .await
-    .map_err(|e| fail(e.into()))?;
+    .await?;
     Ok(Redirect::to("/admin").into_response())
 }
 
@@ -949,21 +900,19 @@ async fn set_org_status(
 /// their sessions end now.
 pub async fn suspend_org(
     State(state): State<AppState>,
-    LangPref(lang): LangPref,
     admin: AdminSignedIn,
     Path(org_id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    set_org_status(&state, lang, &admin, &org_id, &form.csrf, true).await
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    set_org_status(&state, &admin, &org_id, true).await
 }
 
 /// `POST /admin/orgs/{org_id}/reactivate`.
 pub async fn reactivate_org(
     State(state): State<AppState>,
-    LangPref(lang): LangPref,
     admin: AdminSignedIn,
     Path(org_id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    set_org_status(&state, lang, &admin, &org_id, &form.csrf, false).await
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    set_org_status(&state, &admin, &org_id, false).await
 }

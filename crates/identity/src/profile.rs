@@ -13,18 +13,19 @@
 //!   `profile.email_change_requested` and `profile.email_changed`; details `profile.updated`.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::i18n::{Lang, T};
 use kernel::mail::{self, OutgoingMail};
-use kernel::web::{AppState, Page, PageError, render};
-use kernel::{AppError, FieldError, OrgTx, ratelimit, token};
+use kernel::web::{AppState, CsrfForm, Page, render};
+use kernel::{AppError, AppResult, FieldError, OrgTx, ratelimit, token};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
@@ -106,7 +107,12 @@ pub struct DetailsInput {
     pub language: String,
 }
 
-pub async fn update_details(state: &AppState, signed_in: &SignedIn, input: &DetailsInput) -> Result<(), AppError> {
+pub async fn update_details(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    input: &DetailsInput,
+) -> Result<(), AppError> {
     let mut errors = Vec::new();
     let first_name = PersonName::parse("first_name", &input.first_name).map_err(|e| errors.push(e)).ok();
     let last_name = PersonName::parse("last_name", &input.last_name).map_err(|e| errors.push(e)).ok();
@@ -120,7 +126,7 @@ pub async fn update_details(state: &AppState, signed_in: &SignedIn, input: &Deta
     else {
         return Err(AppError::Validation(errors));
     };
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let me = lock_me(&mut tx, signed_in.user_id).await?;
     let mut changed = Vec::new();
     for (name, old, new) in [
@@ -165,13 +171,14 @@ pub async fn update_details(state: &AppState, signed_in: &SignedIn, input: &Deta
 pub async fn change_password(
     state: &AppState,
     signed_in: &SignedIn,
+    principal: &Principal,
     current: SecretString,
     new: SecretString,
 ) -> Result<(), AppError> {
     let mut errors = Vec::new();
     let password = Password::parse("new_password", new).map_err(|e| errors.push(e)).ok();
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let me = lock_me(&mut tx, signed_in.user_id).await?;
     if let Some(error) = reauthenticate(state, &me, "current_password", &current).await? {
         errors.insert(0, error);
@@ -209,13 +216,14 @@ pub async fn change_password(
 pub async fn request_email_change(
     state: &AppState,
     signed_in: &SignedIn,
+    principal: &Principal,
     current: SecretString,
     new_email: &str,
 ) -> Result<Uuid, AppError> {
     let mut errors = Vec::new();
     let email = EmailAddress::parse("new_email", new_email).map_err(|e| errors.push(e)).ok();
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let me = lock_me(&mut tx, signed_in.user_id).await?;
     if let Some(error) = reauthenticate(state, &me, "email_current_password", &current).await? {
         errors.insert(0, error);
@@ -287,9 +295,14 @@ fn live_token(secret: &str) -> Option<[u8; 32]> {
 }
 
 /// Whether `secret` is a live confirmation link of the signed-in member (spends nothing).
-async fn pending_change(state: &AppState, signed_in: &SignedIn, secret: &str) -> Result<Option<String>, AppError> {
+async fn pending_change(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    secret: &str,
+) -> Result<Option<String>, AppError> {
     let Some(hash) = live_token(secret) else { return Ok(None) };
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let email: Option<String> = sqlx::query_scalar(
         "select new_email from email_changes
          where org_id = $1 and user_id = $2 and token_hash = $3
@@ -307,10 +320,15 @@ async fn pending_change(state: &AppState, signed_in: &SignedIn, secret: &str) ->
 
 /// Confirms an email change: the link must be live and the signed-in member's own. `NotFound` if
 /// not; `Conflict("email_taken")` if another member took the address meanwhile.
-pub async fn confirm_email_change(state: &AppState, signed_in: &SignedIn, secret: &str) -> Result<(), AppError> {
+pub async fn confirm_email_change(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    secret: &str,
+) -> Result<(), AppError> {
     let Some(hash) = live_token(secret) else { return Err(AppError::NotFound) };
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let found: Option<(Uuid, String)> = sqlx::query_as(
         "select change_id, new_email from email_changes
          where org_id = $1 and user_id = $2 and token_hash = $3
@@ -377,39 +395,36 @@ impl ProfilePage {
 async fn render_profile(
     state: &AppState,
     signed_in: &SignedIn,
+    principal: &Principal,
     status: StatusCode,
     done: Option<&'static str>,
     errors: Vec<FieldError>,
     typed: Option<&DetailsInput>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = signed_in.page(state, PROFILE_PATH);
-    let load = async {
-        let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await?;
-        let me: Me = sqlx::query_as(
-            "select email, first_name, last_name, job_title, language, password_hash
-             from users where org_id = $1 and user_id = $2",
-        )
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .fetch_one(tx.conn())
-        .await?;
-        let pending: Option<String> = sqlx::query_scalar(
-            "select new_email from email_changes
-             where org_id = $1 and user_id = $2 and used_at is null and revoked_at is null and expires_at > $3
-             order by created_at desc limit 1",
-        )
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .bind(state.clock.now())
-        .fetch_optional(tx.conn())
-        .await?;
-        tx.commit().await?;
-        Ok::<_, AppError>((me, pending))
-    };
-    let (me, pending_email) = load.await.map_err(|e| PageError::new(e, &page))?;
+    let mut tx = principal.begin(&state.db).await?;
+    let me: Me = sqlx::query_as(
+        "select email, first_name, last_name, job_title, language, password_hash
+         from users where org_id = $1 and user_id = $2",
+    )
+    .bind(signed_in.org)
+    .bind(signed_in.user_id)
+    .fetch_one(tx.conn())
+    .await?;
+    let pending_email: Option<String> = sqlx::query_scalar(
+        "select new_email from email_changes
+         where org_id = $1 and user_id = $2 and used_at is null and revoked_at is null and expires_at > $3
+         order by created_at desc limit 1",
+    )
+    .bind(signed_in.org)
+    .bind(signed_in.user_id)
+    .bind(state.clock.now())
+    .fetch_optional(tx.conn())
+    .await?;
+    tx.commit().await?;
     let view = match typed {
         Some(input) => ProfilePage {
-            page: page.clone(),
+            page,
             email: me.email,
             first_name: input.first_name.clone(),
             last_name: input.last_name.clone(),
@@ -420,7 +435,7 @@ async fn render_profile(
             errors: FieldMessages(errors),
         },
         None => ProfilePage {
-            page: page.clone(),
+            page,
             email: me.email,
             first_name: me.first_name,
             last_name: me.last_name,
@@ -431,8 +446,7 @@ async fn render_profile(
             errors: FieldMessages(errors),
         },
     };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
-    Ok((status, [(header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok((status, [(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -445,8 +459,9 @@ pub struct DoneQuery {
 pub async fn page(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Query(query): Query<DoneQuery>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let done = match query.done.as_deref() {
         Some("details") => Some("profile.saved"),
         Some("password") => Some("profile.password_changed"),
@@ -454,13 +469,11 @@ pub async fn page(
         Some("email_changed") => Some("profile.email_changed"),
         _ => None,
     };
-    render_profile(&state, &signed_in, StatusCode::OK, done, Vec::new(), None).await
+    render_profile(&state, &signed_in, &principal, StatusCode::OK, done, Vec::new(), None).await
 }
 
 #[derive(Deserialize)]
 pub struct DetailsForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(flatten)]
     input: DetailsInput,
 }
@@ -469,15 +482,16 @@ pub struct DetailsForm {
 pub async fn details_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Form(form): Form<DetailsForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    match update_details(&state, &signed_in, &form.input).await {
+    principal: Principal,
+    CsrfForm(form): CsrfForm<DetailsForm>,
+) -> AppResult<Response> {
+    match update_details(&state, &signed_in, &principal, &form.input).await {
         Ok(()) => Ok(Redirect::to("/settings/profile?done=details").into_response()),
         Err(AppError::Validation(errors)) => {
-            render_profile(&state, &signed_in, StatusCode::UNPROCESSABLE_ENTITY, None, errors, Some(&form.input)).await
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render_profile(&state, &signed_in, &principal, status, None, errors, Some(&form.input)).await
         }
-        Err(other) => Err(PageError::new(other, &signed_in.page(&state, PROFILE_PATH))),
+        Err(other) => Err(other),
     }
 }
 
@@ -487,8 +501,6 @@ fn empty_secret() -> SecretString {
 
 #[derive(Deserialize)]
 pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default = "empty_secret")]
     current_password: SecretString,
     #[serde(default = "empty_secret")]
@@ -499,22 +511,20 @@ pub struct PasswordForm {
 pub async fn password_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Form(form): Form<PasswordForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    match change_password(&state, &signed_in, form.current_password, form.new_password).await {
+    principal: Principal,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> AppResult<Response> {
+    match change_password(&state, &signed_in, &principal, form.current_password, form.new_password).await {
         Ok(()) => Ok(Redirect::to("/settings/profile?done=password").into_response()),
         Err(AppError::Validation(errors)) => {
-            render_profile(&state, &signed_in, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
+            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
         }
-        Err(other) => Err(PageError::new(other, &signed_in.page(&state, PROFILE_PATH))),
+        Err(other) => Err(other),
     }
 }
 
 #[derive(Deserialize)]
 pub struct EmailForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default = "empty_secret")]
     email_current_password: SecretString,
     #[serde(default)]
@@ -525,15 +535,15 @@ pub struct EmailForm {
 pub async fn email_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
-    Form(form): Form<EmailForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, &form.csrf)?;
-    match request_email_change(&state, &signed_in, form.email_current_password, &form.new_email).await {
+    principal: Principal,
+    CsrfForm(form): CsrfForm<EmailForm>,
+) -> AppResult<Response> {
+    match request_email_change(&state, &signed_in, &principal, form.email_current_password, &form.new_email).await {
         Ok(_) => Ok(Redirect::to("/settings/profile?done=email_sent").into_response()),
         Err(AppError::Validation(errors)) => {
-            render_profile(&state, &signed_in, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
+            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
         }
-        Err(other) => Err(PageError::new(other, &signed_in.page(&state, PROFILE_PATH))),
+        Err(other) => Err(other),
     }
 }
 
@@ -549,29 +559,29 @@ struct ConfirmPage {
 pub async fn confirm_form(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(secret): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let action = format!("{PROFILE_PATH}/email/{secret}");
     let page = signed_in.page(&state, &action);
-    let Some(email) = pending_change(&state, &signed_in, &secret).await.map_err(|e| PageError::new(e, &page))? else {
+    let Some(email) = pending_change(&state, &signed_in, &principal, &secret).await? else {
         return link_invalid(&page);
     };
-    let view = ConfirmPage { page: page.clone(), email, action };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    let view = ConfirmPage { page, email, action };
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 /// `POST /settings/profile/email/{token}`: changes the address.
 pub async fn confirm_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(secret): Path<String>,
-    Form(form): Form<crate::members::CsrfForm>,
-) -> Result<Response, PageError> {
-    signed_in.check_csrf(&state, form.csrf())?;
-    let page = signed_in.page(&state, PROFILE_PATH);
-    match confirm_email_change(&state, &signed_in, &secret).await {
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    match confirm_email_change(&state, &signed_in, &principal, &secret).await {
         Ok(()) => Ok(Redirect::to("/settings/profile?done=email_changed").into_response()),
-        Err(AppError::NotFound) => link_invalid(&page),
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(AppError::NotFound) => link_invalid(&signed_in.page(&state, PROFILE_PATH)),
+        Err(other) => Err(other),
     }
 }

@@ -22,8 +22,8 @@ use kernel::db::Actor;
 use kernel::error::ApiJson;
 use kernel::i18n::{Lang, T};
 use kernel::mail::{self, OutgoingMail};
-use kernel::web::{AppState, LangPref, Page, PageError, render};
-use kernel::{AppError, FieldError, OrgId, token};
+use kernel::web::{AppState, LangPref, Page, render};
+use kernel::{AppError, AppResult, FieldError, OrgId, token};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -285,13 +285,13 @@ pub(crate) fn notice(
     title_key: &'static str,
     body_key: &'static str,
     link: Option<(&'static str, &'static str)>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let view = NoticePage { page: page.clone(), title_key, body_key, link };
-    Ok(no_store(status, render(&view).map_err(|e| PageError::new(e, page))?))
+    Ok(no_store(status, render(&view)?))
 }
 
 /// The page for a link that is unknown, expired, used or withdrawn: one answer for all.
-pub(crate) fn link_invalid(page: &Page) -> Result<Response, PageError> {
+pub(crate) fn link_invalid(page: &Page) -> AppResult<Response> {
     notice(page, StatusCode::GONE, "link.invalid_title", "link.invalid", None)
 }
 
@@ -315,26 +315,26 @@ pub struct RequestForm {
     email: String,
 }
 
-pub async fn request_form(LangPref(lang): LangPref) -> Result<Response, PageError> {
+pub async fn request_form(LangPref(lang): LangPref) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/password-reset");
     let view = RequestPage { page: page.clone(), errors: FieldMessages::default(), email: String::new() };
-    Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())
+    Ok(render(&view)?.into_response())
 }
 
 pub async fn request_submit(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     Form(form): Form<RequestForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/password-reset");
     match request_reset(&state, &form.email).await {
         Ok(()) => notice(&page, StatusCode::OK, "password_reset.sent_title", "password_reset.sent", None),
         Err(AppError::Validation(errors)) => {
             let view = RequestPage { page: page.clone(), errors: FieldMessages(errors), email: form.email };
-            let html = render(&view).map_err(|e| PageError::new(e, &page))?;
+            let html = render(&view)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }
 
@@ -367,14 +367,14 @@ pub async fn reset_form(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     Path(secret): Path<String>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let path = format!("/reset/{secret}");
     let page = Page::anonymous(lang, path.clone());
-    if live_reset(&state, &secret).await.map_err(|e| PageError::new(e, &page))?.is_none() {
+    if live_reset(&state, &secret).await?.is_none() {
         return link_invalid(&page);
     }
     let view = NewPasswordPage { page: page.clone(), errors: FieldMessages::default(), action: path };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 /// `POST /reset/{token}`: sets the password, spends the link, ends every session.
@@ -383,7 +383,7 @@ pub async fn reset_submit(
     LangPref(lang): LangPref,
     Path(secret): Path<String>,
     Form(form): Form<NewPasswordForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let path = format!("/reset/{secret}");
     let page = Page::anonymous(lang, path.clone());
     match complete_reset(&state, &secret, form.password).await {
@@ -396,12 +396,12 @@ pub async fn reset_submit(
         ),
         Err(AppError::NotFound) => link_invalid(&page),
         Err(AppError::Validation(errors)) => {
-            if live_reset(&state, &secret).await.map_err(|e| PageError::new(e, &page))?.is_none() {
+            if live_reset(&state, &secret).await?.is_none() {
                 return link_invalid(&page);
             }
             let view = NewPasswordPage { page: page.clone(), errors: FieldMessages(errors), action: path };
-            Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view).map_err(|e| PageError::new(e, &page))?))
+            Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?))
         }
-        Err(other) => Err(PageError::new(other, &page)),
+        Err(other) => Err(other),
     }
 }

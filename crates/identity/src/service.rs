@@ -3,6 +3,7 @@
 
 use crate::doors::IdentityDoors;
 use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
 use kernel::db::Actor;
 use kernel::i18n::Lang;
 use kernel::ids::SessionId;
@@ -388,10 +389,10 @@ async fn record_failed_login(state: &AppState, org: OrgId, user: Uuid, client: &
 }
 
 /// Ends one session and audits it.
-pub async fn log_out(state: &AppState, org: OrgId, user: Uuid, session_id: Uuid) -> Result<(), AppError> {
-    let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
+pub async fn log_out(state: &AppState, member: &Principal, session_id: Uuid) -> Result<(), AppError> {
+    let mut tx = member.begin(&state.db).await?;
     sqlx::query("delete from sessions where org_id = $1 and session_id = $2")
-        .bind(org)
+        .bind(member.org)
         .bind(session_id)
         .execute(tx.conn())
         .await?;

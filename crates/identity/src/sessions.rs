@@ -12,15 +12,15 @@
 //! * Ids that are not the caller's (or not the organization's) answer 404, like ids that do not exist.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use kernel::audit::AuditEvent;
-use kernel::web::{AppState, Page, PageError, render};
-use kernel::{AppError, OrgTx};
-use serde::Deserialize;
+use kernel::authz::Principal;
+use kernel::web::{AppState, CsrfForm, Page, render};
+use kernel::{AppError, AppResult, OrgTx};
+use serde::de::IgnoredAny;
 use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -189,28 +189,19 @@ struct OwnSessionsPage {
 const OWN_PATH: &str = "/settings/sessions";
 
 /// `GET /settings/sessions`.
-pub async fn own_page(State(state): State<AppState>, signed_in: SignedIn) -> Result<Response, PageError> {
+pub async fn own_page(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
     let page = signed_in.page(&state, OWN_PATH);
-    let fail = |e: sqlx::Error| PageError::new(e, &page);
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
-    let sessions =
-        live_sessions(&mut tx, signed_in.user_id, now, Some(signed_in.session_id), &page).await.map_err(fail)?;
-    let families = live_families(&mut tx, signed_in.user_id, now).await.map_err(fail)?;
-    tx.commit().await.map_err(fail)?;
-    let view = OwnSessionsPage { page: page.clone(), sessions, families };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
+    let mut tx = principal.begin(&state.db).await?;
+    let sessions = live_sessions(&mut tx, signed_in.user_id, now, Some(signed_in.session_id), &page).await?;
+    let families = live_families(&mut tx, signed_in.user_id, now).await?;
+    tx.commit().await?;
+    let view = OwnSessionsPage { page, sessions, families };
+    Ok(([(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-fn parse_id(text: &str, page: &Page) -> Result<Uuid, PageError> {
-    Uuid::parse_str(text).map_err(|_| PageError::new(AppError::NotFound, page))
+fn parse_id(text: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(text).map_err(|_| AppError::NotFound)
 }
 
 /// Back to the login page with the session cookie removed (the session itself is already gone).
@@ -222,31 +213,24 @@ fn signed_out(state: &AppState) -> Response {
 pub async fn revoke_own_session(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, OWN_PATH);
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let session_id = parse_id(&id, &page)?;
-    let fail = |e: sqlx::Error| PageError::new(e, &page);
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let session_id = parse_id(&id)?;
+    let mut tx = principal.begin(&state.db).await?;
     let deleted = sqlx::query("delete from sessions where org_id = $1 and session_id = $2 and user_id = $3")
         .bind(signed_in.org)
         .bind(session_id)
         .bind(signed_in.user_id)
         .execute(tx.conn())
-        .await
-        .map_err(fail)?
+        .await?
         .rows_affected();
     if deleted == 0 {
-        return Err(PageError::new(AppError::NotFound, &page));
+        return Err(AppError::NotFound);
     }
-    state
-        .audit
-        .record(&mut tx, AuditEvent::new("session.revoked").target("session", session_id))
-        .await
-        .map_err(fail)?;
-    tx.commit().await.map_err(fail)?;
+    state.audit.record(&mut tx, AuditEvent::new("session.revoked").target("session", session_id)).await?;
+    tx.commit().await?;
     if session_id == signed_in.session_id {
         return Ok(signed_out(&state));
     }
@@ -257,15 +241,13 @@ pub async fn revoke_own_session(
 pub async fn revoke_own_family(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, OWN_PATH);
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let family = parse_id(&id, &page)?;
-    let fail = |e: sqlx::Error| PageError::new(e, &page);
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let family = parse_id(&id)?;
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
+    let mut tx = principal.begin(&state.db).await?;
     let live: bool = sqlx::query_scalar(
         "select exists (select from refresh_tokens
                         where org_id = $1 and family_id = $2 and user_id = $3 and revoked_at is null)",
@@ -274,18 +256,13 @@ pub async fn revoke_own_family(
     .bind(family)
     .bind(signed_in.user_id)
     .fetch_one(tx.conn())
-    .await
-    .map_err(fail)?;
+    .await?;
     if !live {
-        return Err(PageError::new(AppError::NotFound, &page));
+        return Err(AppError::NotFound);
     }
-    crate::api_auth::revoke_family(&mut tx, family, now).await.map_err(fail)?;
-    state
-        .audit
-        .record(&mut tx, AuditEvent::new("auth.api_token.revoked").target("token_family", family))
-        .await
-        .map_err(fail)?;
-    tx.commit().await.map_err(fail)?;
+    crate::api_auth::revoke_family(&mut tx, family, now).await?;
+    state.audit.record(&mut tx, AuditEvent::new("auth.api_token.revoked").target("token_family", family)).await?;
+    tx.commit().await?;
     Ok(Redirect::to(OWN_PATH).into_response())
 }
 
@@ -319,29 +296,28 @@ async fn member_name(tx: &mut OrgTx, user: Uuid) -> Result<Option<MemberName>, s
 pub async fn member_page(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-) -> Result<Response, PageError> {
-    let member = parse_id(&id, &signed_in.page(&state, "/members"))?;
+) -> AppResult<Response> {
+    let member = parse_id(&id)?;
     let page = signed_in.page(&state, &format!("/settings/members/{member}/sessions"));
-    let fail = |e: sqlx::Error| PageError::new(e, &page);
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
-    let Some(name) = member_name(&mut tx, member).await.map_err(fail)? else {
-        return Err(PageError::new(AppError::NotFound, &page));
+    let mut tx = principal.begin(&state.db).await?;
+    let Some(name) = member_name(&mut tx, member).await? else {
+        return Err(AppError::NotFound);
     };
     let current = (member == signed_in.user_id).then_some(signed_in.session_id);
-    let sessions = live_sessions(&mut tx, member, now, current, &page).await.map_err(fail)?;
-    let families = live_families(&mut tx, member, now).await.map_err(fail)?;
-    tx.commit().await.map_err(fail)?;
+    let sessions = live_sessions(&mut tx, member, now, current, &page).await?;
+    let families = live_families(&mut tx, member, now).await?;
+    tx.commit().await?;
     let view = MemberSessionsPage {
-        page: page.clone(),
+        page,
         member_id: member,
         member_name: format!("{} {}", name.first_name, name.last_name),
         sessions,
         families,
     };
-    let html = render(&view).map_err(|e| PageError::new(e, &page))?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok(([(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
 }
 
 /// Deletes every browser session of `member` and revokes every API token of theirs, in `tx`;
@@ -373,19 +349,18 @@ pub async fn end_all_sessions(
 pub async fn end_member_sessions(
     State(state): State<AppState>,
     signed_in: SignedIn,
+    principal: Principal,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/settings/members");
-    signed_in.check_csrf(&state, &form.csrf)?;
-    let member = parse_id(&id, &page)?;
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    let member = parse_id(&id)?;
     let now = state.clock.now();
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| PageError::new(e, &page))?;
-    if member_name(&mut tx, member).await.map_err(|e| PageError::new(e, &page))?.is_none() {
-        return Err(PageError::new(AppError::NotFound, &page));
+    let mut tx = principal.begin(&state.db).await?;
+    if member_name(&mut tx, member).await?.is_none() {
+        return Err(AppError::NotFound);
     }
-    end_all_sessions(&state, &mut tx, member, now).await.map_err(|e| PageError::new(e, &page))?;
-    tx.commit().await.map_err(|e| PageError::new(e, &page))?;
+    end_all_sessions(&state, &mut tx, member, now).await?;
+    tx.commit().await?;
     if member == signed_in.user_id {
         return Ok(signed_out(&state));
     }

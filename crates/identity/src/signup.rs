@@ -40,8 +40,8 @@ use kernel::error::ApiJson;
 use kernel::i18n::{Lang, T};
 use kernel::mail::{Mailer, OutgoingMail};
 use kernel::ratelimit;
-use kernel::web::{AppState, ClientInfo, LangPref, Page, PageError, render};
-use kernel::{AppError, OrgId, UserId, token};
+use kernel::web::{AppState, ClientInfo, LangPref, Page, render};
+use kernel::{AppError, AppResult, OrgId, UserId, token};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::Duration;
@@ -280,7 +280,7 @@ pub async fn api_confirm(
 // ------------------------------------------------------------------ pages
 
 /// What `POST /signup` shows for every valid request.
-pub(crate) fn sent_page(page: &Page) -> Result<Response, PageError> {
+pub(crate) fn sent_page(page: &Page) -> AppResult<Response> {
     notice(page, StatusCode::OK, "signup.sent_title", "signup.sent", None)
 }
 
@@ -303,21 +303,17 @@ pub async fn confirm_form(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
     Query(query): Query<TokenQuery>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/signup/confirm");
     let candidate = query.token.trim();
     let live = !candidate.is_empty()
         && candidate.len() <= MAX_TOKEN_CHARS
-        && state
-            .db
-            .pending_signup_live(&token::hash(&SecretString::from(candidate)), state.clock.now())
-            .await
-            .map_err(|e| PageError::new(e, &page))?;
+        && state.db.pending_signup_live(&token::hash(&SecretString::from(candidate)), state.clock.now()).await?;
     if !live {
         return link_invalid(&page);
     }
     let view = ConfirmPage { page: page.clone(), token: candidate.to_owned() };
-    Ok(no_store(StatusCode::OK, render(&view).map_err(|e| PageError::new(e, &page))?))
+    Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
 #[derive(Deserialize)]
@@ -332,22 +328,19 @@ pub async fn confirm_submit(
     LangPref(lang): LangPref,
     client: ClientInfo,
     Form(form): Form<ConfirmForm>,
-) -> Result<Response, PageError> {
+) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/signup/confirm");
-    ratelimit::check(&state, &ratelimit::SIGNUP_CONFIRM_PER_IP, ratelimit::Subject::Ip(&client))
-        .await
-        .map_err(|e| PageError::new(e, &page))?;
+    ratelimit::check(&state, &ratelimit::SIGNUP_CONFIRM_PER_IP, ratelimit::Subject::Ip(&client)).await?;
     let confirmed = match confirm_signup(&state, &form.token).await {
         Ok(confirmed) => confirmed,
         Err(AppError::Validation(_)) => return link_invalid(&page),
-        Err(other) => return Err(PageError::new(other, &page)),
+        Err(other) => return Err(other),
     };
     let Confirmed { mut tx, account, now } = confirmed;
     let session =
         service::open_session(&state, &mut tx, account.user_id.0, "signup", serde_json::json!({}), &client, now)
-            .await
-            .map_err(|e| PageError::new(e, &page))?;
-    tx.commit().await.map_err(|e| PageError::new(e, &page))?;
+            .await?;
+    tx.commit().await?;
     let jar = CookieJar::new().add(session_cookie(&state, &session.token));
     Ok((jar, Redirect::to("/dashboard")).into_response())
 }

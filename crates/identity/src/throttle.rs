@@ -10,18 +10,16 @@
 //! stack on top of this.
 
 use crate::actions;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use kernel::audit::AuditEvent;
-use kernel::web::{AppState, PageError};
-use kernel::{AppError, OrgTx};
-use serde::Deserialize;
+use kernel::authz::Principal;
+use kernel::web::{AppState, CsrfForm};
+use kernel::{AppError, AppResult, OrgTx};
+use serde::de::IgnoredAny;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
-
-use crate::signed_in::SignedIn;
 
 /// Consecutive failures at which the account locks for the first time.
 pub const LOCK_AFTER_FAILURES: i32 = 5;
@@ -128,39 +126,29 @@ pub async fn notify_account_locked(
     crate::notify::security_notice(state, tx, user, "mail.account_locked", &[("minutes", &minutes)]).await
 }
 
-#[derive(Deserialize)]
-pub struct UnlockForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /members/{user_id}/unlock`: an owner lifts a member's lock at once (and resets the
 /// count). CSRF-checked and audited as `member.unlocked`.
 pub async fn unlock_member(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    principal: Principal,
     Path(member): Path<Uuid>,
-    Form(form): Form<UnlockForm>,
-) -> Result<Response, PageError> {
-    let page = signed_in.page(&state, "/dashboard");
-    signed_in.check_csrf(&state, &form.csrf)?;
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
     // The router enforces this already; checked again because unlocking is owner-only business.
-    if !kernel::authz::grant(signed_in.role, actions::MEMBERS_MANAGE).allows() {
-        return Err(PageError::new(AppError::Forbidden, &page));
+    if !kernel::authz::grant(principal.role, actions::MEMBERS_MANAGE).allows() {
+        return Err(AppError::Forbidden);
     }
-    let fail = |e: AppError| PageError::new(e, &page);
-    let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
+    let mut tx = principal.begin(&state.db).await?;
     let was: Option<(i32, Option<OffsetDateTime>)> =
         sqlx::query_as("select failed_logins, locked_until from users where org_id = $1 and user_id = $2 for update")
-            .bind(signed_in.org)
+            .bind(principal.org)
             .bind(member)
             .fetch_optional(tx.conn())
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await?;
     let Some((failures, locked_until)) = was else {
-        return Err(fail(AppError::NotFound));
+        return Err(AppError::NotFound);
     };
-    reset(&mut tx, member).await.map_err(|e| fail(e.into()))?;
+    reset(&mut tx, member).await?;
     let was_locked = locked_until.is_some_and(|until| until > state.clock.now());
     state
         .audit
@@ -170,9 +158,8 @@ pub async fn unlock_member(
                 .target("user", member)
                 .payload(json!({ "was_locked": was_locked, "failures": failures })),
         )
-        .await
-        .map_err(|e| fail(e.into()))?;
-    tx.commit().await.map_err(|e| fail(e.into()))?;
+        .await?;
+    tx.commit().await?;
     Ok(Redirect::to("/dashboard").into_response())
 }
 

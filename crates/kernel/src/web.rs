@@ -471,7 +471,9 @@ where
         };
         let admin_session =
             request.extensions().get::<crate::authz::PlatformAdminPrincipal>().map(|admin| admin.session_id);
-        let Some(session) = member_session.or(admin_session) else {
+        // The admin session first: it is only attached under `/admin`, where a browser that is also
+        // signed in as a member posts the admin's token.
+        let Some(session) = admin_session.or(member_session) else {
             return Err(AppError::Forbidden);
         };
         let body = axum::body::Bytes::from_request(request, state)

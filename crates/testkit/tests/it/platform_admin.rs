@@ -197,6 +197,19 @@ async fn p2_18_admin_sessions_are_strict_short_and_end_on_logout() {
     assert_eq!(browser.post_form("/admin/logout", &[("csrf", "forged")]).await.status(), 403);
     assert_eq!(browser.post_form("/admin/logout", &[("csrf", csrf.as_str())]).await.status(), 303);
     assert_eq!(browser.get("/admin").await.headers()["location"], "/admin/login");
+
+    // A browser signed in as a member too: the admin's forms still take the admin's token.
+    app.sign_up("owner@both.example.eu").await;
+    let browser = app.browser_login("owner@both.example.eu", PASSWORD).await;
+    app.clock.advance(Duration::seconds(30));
+    let code = app.totp_code(&secret);
+    assert_eq!(try_login(&browser, "root@operator.example.eu", ADMIN_PASSWORD, &code).await.0, 303);
+    assert!(browser.cookie("relais_admin").is_some() && browser.is_signed_in().await);
+    let member_csrf = browser.csrf_token("/dashboard").await;
+    let html = browser.get("/admin").await.text().await.unwrap();
+    let csrf = between(&html, "name=\"csrf\" value=\"", "\"").to_string();
+    assert_eq!(browser.post_form("/admin/logout", &[("csrf", member_csrf.as_str())]).await.status(), 403);
+    assert_eq!(browser.post_form("/admin/logout", &[("csrf", csrf.as_str())]).await.status(), 303);
 }
 
 /// P2-18: a TOTP code is accepted once: replaying it within its 30-second step opens nothing.
