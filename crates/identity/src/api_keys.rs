@@ -382,10 +382,7 @@ struct ApiKeysPage {
 
 impl ApiKeysPage {
     fn error(&self, field: &str) -> Option<String> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| self.page.t.get(&format!("field_error.{}", e.code)).to_owned())
+        self.errors.iter().find(|e| e.field == field).map(|e| kernel::web::field_error_text(&self.page, e))
     }
 }
 

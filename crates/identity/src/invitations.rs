@@ -30,7 +30,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::model::{EmailAddress, JobTitle, OrgRole, Password, PersonName, hash_password};
-use crate::recovery::{FieldMessages, link_invalid, no_store, notice};
+use crate::pages::FormErrors;
+use crate::recovery::{link_invalid, no_store, notice};
 use crate::service::{self, NewSession};
 use crate::signed_in::{SignedIn, session_cookie};
 
@@ -407,7 +408,7 @@ struct MembersPage {
     can_invite: Vec<&'static str>,
     /// Whether to link to member management (`members.rs`).
     can_manage: bool,
-    errors: FieldMessages,
+    errors: FormErrors,
     email: String,
     role: String,
 }
@@ -434,7 +435,7 @@ async fn members_page(
     state: &AppState,
     signed_in: &SignedIn,
     principal: &Principal,
-    errors: FieldMessages,
+    errors: FormErrors,
     email: String,
     role: String,
 ) -> Result<MembersPage, AppError> {
@@ -482,7 +483,7 @@ fn page_response(status: StatusCode, view: &MembersPage) -> AppResult<Response> 
 /// `GET /members`: every member, pending invitations, and the invite form for those who may invite.
 pub async fn members(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
     let view =
-        members_page(&state, &signed_in, &principal, FieldMessages::default(), String::new(), "user".into()).await?;
+        members_page(&state, &signed_in, &principal, FormErrors::default(), String::new(), "user".into()).await?;
     page_response(StatusCode::OK, &view)
 }
 
@@ -504,8 +505,7 @@ pub async fn invite_submit(
     match invite(&state, &signed_in, &principal, &form.email, &form.role).await {
         Ok(_) => Ok(Redirect::to("/members").into_response()),
         Err(AppError::Validation(errors)) => {
-            let view =
-                members_page(&state, &signed_in, &principal, FieldMessages(errors), form.email, form.role).await?;
+            let view = members_page(&state, &signed_in, &principal, FormErrors(errors), form.email, form.role).await?;
             page_response(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }
         Err(other) => Err(other),
@@ -534,7 +534,7 @@ struct AcceptPage {
     email: String,
     action: String,
     policy_version: String,
-    errors: FieldMessages,
+    errors: FormErrors,
     values: AcceptValues,
 }
 
@@ -557,7 +557,7 @@ fn accept_view(
     invitation: &LiveInvitation,
     action: String,
     policy_version: String,
-    errors: FieldMessages,
+    errors: FormErrors,
     values: AcceptValues,
 ) -> AcceptPage {
     let role = page.t.get(&format!("role.{}", invitation.org_role)).to_lowercase();
@@ -608,7 +608,7 @@ pub async fn accept_form(
         return already_member_page(&page);
     }
     let policy = policy_version(&state).await?;
-    let view = accept_view(&page, &invitation, action, policy, FieldMessages::default(), AcceptValues::default());
+    let view = accept_view(&page, &invitation, action, policy, FormErrors::default(), AcceptValues::default());
     Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
@@ -640,7 +640,7 @@ pub async fn accept_submit(
                 return link_invalid(&page);
             };
             let policy = policy_version(&state).await?;
-            let view = accept_view(&page, &invitation, action, policy, FieldMessages(errors), values);
+            let view = accept_view(&page, &invitation, action, policy, FormErrors(errors), values);
             Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?))
         }
         Err(other) => Err(other),

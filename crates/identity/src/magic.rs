@@ -47,7 +47,8 @@ use uuid::Uuid;
 
 use crate::mfa::{self, LoginStep};
 use crate::model::EmailAddress;
-use crate::recovery::{FieldMessages, link_invalid, no_store};
+use crate::pages::FormErrors;
+use crate::recovery::{link_invalid, no_store};
 use crate::service;
 use crate::signed_in::{MaybeSignedIn, session_cookie};
 
@@ -368,7 +369,7 @@ async fn open_session(
 #[template(path = "magic_request.html")]
 struct RequestPage {
     page: Page,
-    errors: FieldMessages,
+    errors: FormErrors,
     email: String,
 }
 
@@ -382,7 +383,7 @@ impl RequestPage {
 #[template(path = "magic_code.html")]
 struct CodePage {
     page: Page,
-    errors: FieldMessages,
+    errors: FormErrors,
     email: String,
     /// Shown right after a request: "if an account uses this address, a mail is on its way".
     sent: bool,
@@ -438,7 +439,7 @@ pub async fn request_form(LangPref(lang): LangPref, MaybeSignedIn(signed_in): Ma
         return Ok(Redirect::to("/dashboard").into_response());
     }
     let page = Page::anonymous(lang, "/login/email");
-    let view = RequestPage { page: page.clone(), errors: FieldMessages::default(), email: String::new() };
+    let view = RequestPage { page: page.clone(), errors: FormErrors::default(), email: String::new() };
     Ok(render(&view)?.into_response())
 }
 
@@ -456,14 +457,14 @@ pub async fn request_submit(
             let code_page = Page::anonymous(lang, "/login/code");
             let view = CodePage {
                 page: code_page.clone(),
-                errors: FieldMessages::default(),
+                errors: FormErrors::default(),
                 email: form.email.trim().to_owned(),
                 sent: true,
             };
             Ok(no_store(StatusCode::OK, render(&view)?))
         }
         Err(AppError::Validation(errors)) => {
-            let view = RequestPage { page: page.clone(), errors: FieldMessages(errors), email: form.email };
+            let view = RequestPage { page: page.clone(), errors: FormErrors(errors), email: form.email };
             let html = render(&view)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
@@ -477,7 +478,7 @@ pub async fn code_form(LangPref(lang): LangPref, MaybeSignedIn(signed_in): Maybe
         return Ok(Redirect::to("/dashboard").into_response());
     }
     let page = Page::anonymous(lang, "/login/code");
-    let view = CodePage { page: page.clone(), errors: FieldMessages::default(), email: String::new(), sent: false };
+    let view = CodePage { page: page.clone(), errors: FormErrors::default(), email: String::new(), sent: false };
     Ok(render(&view)?.into_response())
 }
 
@@ -492,7 +493,7 @@ pub async fn code_submit(
     match sign_in_with_code(&state, &form.email, &form.code, &client).await {
         Ok(step) => Ok(signed_in_response(&state, &step)),
         Err(AppError::Validation(errors)) => {
-            let view = CodePage { page: page.clone(), errors: FieldMessages(errors), email: form.email, sent: false };
+            let view = CodePage { page: page.clone(), errors: FormErrors(errors), email: form.email, sent: false };
             Ok(no_store(StatusCode::UNAUTHORIZED, render(&view)?))
         }
         Err(other) => Err(other),

@@ -21,13 +21,13 @@ use serde_json::json;
 use crate::service::{self, LoginInput, SignupInput};
 use crate::signed_in::{MaybeSignedIn, SignedIn, expired_session_cookie, session_cookie};
 
-/// Field errors of a form, translated for the page. Codes map to `field_error.<code>` messages.
+/// Field errors of a form, each shown next to its field (`kernel::web::field_error_text`).
 #[derive(Debug, Default, Clone)]
 pub struct FormErrors(pub Vec<FieldError>);
 
 impl FormErrors {
     pub fn for_field(&self, page: &Page, field: &str) -> Option<String> {
-        self.0.iter().find(|e| e.field == field).map(|e| page.t.get(&format!("field_error.{}", e.code)).to_owned())
+        self.0.iter().find(|e| e.field == field).map(|e| kernel::web::field_error_text(page, e))
     }
 
     pub fn any(&self) -> bool {

@@ -31,7 +31,8 @@ use time::Duration;
 use uuid::Uuid;
 
 use crate::model::{EmailAddress, JobTitle, Password, PersonName, hash_password, verify_password};
-use crate::recovery::{FieldMessages, link_invalid, no_store};
+use crate::pages::FormErrors;
+use crate::recovery::{link_invalid, no_store};
 use crate::signed_in::SignedIn;
 
 /// How long an email-change confirmation link works.
@@ -379,7 +380,7 @@ struct ProfilePage {
     pending_email: Option<String>,
     /// A message key confirming what was just done.
     done: Option<&'static str>,
-    errors: FieldMessages,
+    errors: FormErrors,
 }
 
 impl ProfilePage {
@@ -432,7 +433,7 @@ async fn render_profile(
             language: input.language.clone(),
             pending_email,
             done,
-            errors: FieldMessages(errors),
+            errors: FormErrors(errors),
         },
         None => ProfilePage {
             page,
@@ -443,7 +444,7 @@ async fn render_profile(
             language: me.language,
             pending_email,
             done,
-            errors: FieldMessages(errors),
+            errors: FormErrors(errors),
         },
     };
     Ok((status, [(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())

@@ -11,6 +11,7 @@
 //!   `auth.password_reset`.
 
 use crate::doors::IdentityDoors;
+use crate::pages::FormErrors;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -23,7 +24,7 @@ use kernel::error::ApiJson;
 use kernel::i18n::{Lang, T};
 use kernel::mail::{self, OutgoingMail};
 use kernel::web::{AppState, LangPref, Page, render};
-use kernel::{AppError, AppResult, FieldError, OrgId, token};
+use kernel::{AppError, AppResult, OrgId, token};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -250,20 +251,6 @@ pub async fn request_reset_api(
 
 // ------------------------------------------------------------------ pages
 
-/// One line of translated text per field error.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct FieldMessages(pub Vec<FieldError>);
-
-impl FieldMessages {
-    pub fn for_field(&self, page: &Page, field: &str) -> Option<String> {
-        self.0.iter().find(|e| e.field == field).map(|e| page.t.get(&format!("field_error.{}", e.code)).to_owned())
-    }
-
-    pub fn any(&self) -> bool {
-        !self.0.is_empty()
-    }
-}
-
 /// A page with a title and one paragraph, both message keys.
 #[derive(Template)]
 #[template(path = "notice.html")]
@@ -299,7 +286,7 @@ pub(crate) fn link_invalid(page: &Page) -> AppResult<Response> {
 #[template(path = "password_reset_request.html")]
 struct RequestPage {
     page: Page,
-    errors: FieldMessages,
+    errors: FormErrors,
     email: String,
 }
 
@@ -317,7 +304,7 @@ pub struct RequestForm {
 
 pub async fn request_form(LangPref(lang): LangPref) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/password-reset");
-    let view = RequestPage { page: page.clone(), errors: FieldMessages::default(), email: String::new() };
+    let view = RequestPage { page: page.clone(), errors: FormErrors::default(), email: String::new() };
     Ok(render(&view)?.into_response())
 }
 
@@ -330,7 +317,7 @@ pub async fn request_submit(
     match request_reset(&state, &form.email).await {
         Ok(()) => notice(&page, StatusCode::OK, "password_reset.sent_title", "password_reset.sent", None),
         Err(AppError::Validation(errors)) => {
-            let view = RequestPage { page: page.clone(), errors: FieldMessages(errors), email: form.email };
+            let view = RequestPage { page: page.clone(), errors: FormErrors(errors), email: form.email };
             let html = render(&view)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, html).into_response())
         }
@@ -342,7 +329,7 @@ pub async fn request_submit(
 #[template(path = "password_reset_form.html")]
 struct NewPasswordPage {
     page: Page,
-    errors: FieldMessages,
+    errors: FormErrors,
     action: String,
 }
 
@@ -373,7 +360,7 @@ pub async fn reset_form(
     if live_reset(&state, &secret).await?.is_none() {
         return link_invalid(&page);
     }
-    let view = NewPasswordPage { page: page.clone(), errors: FieldMessages::default(), action: path };
+    let view = NewPasswordPage { page: page.clone(), errors: FormErrors::default(), action: path };
     Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
@@ -399,7 +386,7 @@ pub async fn reset_submit(
             if live_reset(&state, &secret).await?.is_none() {
                 return link_invalid(&page);
             }
-            let view = NewPasswordPage { page: page.clone(), errors: FieldMessages(errors), action: path };
+            let view = NewPasswordPage { page: page.clone(), errors: FormErrors(errors), action: path };
             Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?))
         }
         Err(other) => Err(other),
