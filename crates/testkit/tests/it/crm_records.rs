@@ -646,7 +646,7 @@ async fn p0_04_pages_create_list_open_and_move_records() {
         .await;
     assert_eq!(response.status(), 422);
     let html = response.text().await.unwrap();
-    assert!(html.contains("Enter an email address like name@example.com."), "the field's problem is shown");
+    assert!(html.contains("Enter a valid email address, like name@example.eu."), "the field's problem is shown");
     assert!(html.contains("value=\"Jeanne\""), "what was typed is kept");
     assert_eq!(app.count_table_in_org(org, "contacts").await, 0);
 
