@@ -92,12 +92,12 @@ pub async fn reach(tx: &mut OrgTx, user: Uuid, role: Role, action: Action) -> Re
         Grant::Own => Reach::Own,
         Grant::Denied => Reach::Denied,
         Grant::Department => {
-            let ids: Vec<Uuid> = sqlx::query_scalar(
+            let ids: Vec<Uuid> = sqlx::query_scalar!(
                 "select department_id from department_members where org_id = $1 and user_id = $2 and role = 'admin'
                  order by department_id",
+                tx.org().0,
+                user
             )
-            .bind(tx.org())
-            .bind(user)
             .fetch_all(tx.conn())
             .await?;
             if ids.is_empty() { Reach::Org } else { Reach::Departments(ids) }
@@ -221,12 +221,13 @@ async fn list_in(tx: &mut OrgTx, me: Uuid, role: Role, action: Action) -> Result
         .bind(me)
         .fetch_all(tx.conn())
         .await?;
-    let memberships: Vec<MembershipRow> = sqlx::query_as(
+    let memberships: Vec<MembershipRow> = sqlx::query_as!(
+        MembershipRow,
         "select dm.user_id, dm.department_id, d.name, dm.role
          from department_members dm join departments d on d.org_id = dm.org_id and d.department_id = dm.department_id
          where dm.org_id = $1 order by d.name",
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_all(tx.conn())
     .await?;
     Ok(rows
@@ -308,11 +309,11 @@ fn last_owner() -> AppError {
 /// Locks the organization's active owners (in a stable order, so concurrent changes queue rather
 /// than deadlock) and returns them. Every change that could remove an owner calls this first.
 async fn lock_active_owners(tx: &mut OrgTx) -> Result<Vec<Uuid>, AppError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "select user_id from users where org_id = $1 and org_role = 'owner' and status = 'active'
          order by user_id for update",
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_all(tx.conn())
     .await?)
 }
@@ -339,9 +340,7 @@ async fn lock_target(tx: &mut OrgTx, principal: &Principal, target: Uuid) -> Res
 
 /// Ends every browser session and API token family of `user` at once.
 async fn end_access(tx: &mut OrgTx, user: Uuid, now: time::OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query("delete from sessions where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
+    sqlx::query!("delete from sessions where org_id = $1 and user_id = $2", tx.org().0, user)
         .execute(tx.conn())
         .await?;
     crate::api_auth::revoke_all_api_tokens(tx, user, now).await?;
@@ -366,13 +365,15 @@ pub async fn update(
         return Err(last_owner());
     }
     if new_role != role {
-        sqlx::query("update users set org_role = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-            .bind(principal.org)
-            .bind(target)
-            .bind(new_role.as_str())
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query!(
+            "update users set org_role = $3, updated_at = $4 where org_id = $1 and user_id = $2",
+            principal.org.0,
+            target,
+            new_role.as_str(),
+            now
+        )
+        .execute(tx.conn())
+        .await?;
         state
             .audit
             .record(
@@ -384,13 +385,15 @@ pub async fn update(
             .await?;
     }
     if new_status != status {
-        sqlx::query("update users set status = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-            .bind(principal.org)
-            .bind(target)
-            .bind(new_status.as_str())
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query!(
+            "update users set status = $3, updated_at = $4 where org_id = $1 and user_id = $2",
+            principal.org.0,
+            target,
+            new_status.as_str(),
+            now
+        )
+        .execute(tx.conn())
+        .await?;
         let action = match new_status {
             MemberStatus::Deactivated => {
                 end_access(&mut tx, target, now).await?;
@@ -419,9 +422,7 @@ pub async fn remove(state: &AppState, principal: &Principal, target: Uuid) -> Re
             AuditEvent::new("member.removed").target("user", target).payload(json!({ "role": role.as_str() })),
         )
         .await?;
-    sqlx::query("delete from users where org_id = $1 and user_id = $2")
-        .bind(principal.org)
-        .bind(target)
+    sqlx::query!("delete from users where org_id = $1 and user_id = $2", principal.org.0, target)
         .execute(tx.conn())
         .await
         .map_err(|e| kernel::error::on_constraint(e, |_| Some(AppError::Conflict("member_has_records".into()))))?;
@@ -467,14 +468,16 @@ pub async fn create_department(state: &AppState, principal: &Principal, name: &s
     let name = department_name(name)?;
     let id = Uuid::now_v7();
     let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
-    sqlx::query("insert into departments (org_id, department_id, name, created_at) values ($1, $2, $3, $4)")
-        .bind(principal.org)
-        .bind(id)
-        .bind(&name)
-        .bind(state.clock.now())
-        .execute(tx.conn())
-        .await
-        .map_err(name_taken)?;
+    sqlx::query!(
+        "insert into departments (org_id, department_id, name, created_at) values ($1, $2, $3, $4)",
+        principal.org.0,
+        id,
+        &name,
+        state.clock.now()
+    )
+    .execute(tx.conn())
+    .await
+    .map_err(name_taken)?;
     state.audit.record(&mut tx, AuditEvent::new("department.created").target("department", id)).await?;
     tx.commit().await?;
     Ok(id)
@@ -483,14 +486,16 @@ pub async fn create_department(state: &AppState, principal: &Principal, name: &s
 pub async fn rename_department(state: &AppState, principal: &Principal, id: Uuid, name: &str) -> Result<(), AppError> {
     let name = department_name(name)?;
     let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
-    let done = sqlx::query("update departments set name = $3 where org_id = $1 and department_id = $2")
-        .bind(principal.org)
-        .bind(id)
-        .bind(&name)
-        .execute(tx.conn())
-        .await
-        .map_err(name_taken)?
-        .rows_affected();
+    let done = sqlx::query!(
+        "update departments set name = $3 where org_id = $1 and department_id = $2",
+        principal.org.0,
+        id,
+        &name
+    )
+    .execute(tx.conn())
+    .await
+    .map_err(name_taken)?
+    .rows_affected();
     if done == 0 {
         return Err(AppError::NotFound);
     }
@@ -501,9 +506,7 @@ pub async fn rename_department(state: &AppState, principal: &Principal, id: Uuid
 
 pub async fn delete_department(state: &AppState, principal: &Principal, id: Uuid) -> Result<(), AppError> {
     let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
-    let done = sqlx::query("delete from departments where org_id = $1 and department_id = $2")
-        .bind(principal.org)
-        .bind(id)
+    let done = sqlx::query!("delete from departments where org_id = $1 and department_id = $2", principal.org.0, id)
         .execute(tx.conn())
         .await?
         .rows_affected();
@@ -539,15 +542,15 @@ pub async fn assign(
         (true, true) => {}
     }
     let role = if admin { "admin" } else { "member" };
-    sqlx::query(
+    sqlx::query!(
         "insert into department_members (org_id, department_id, user_id, role, added_at) values ($1, $2, $3, $4, $5)
          on conflict (org_id, department_id, user_id) do update set role = excluded.role",
+        principal.org.0,
+        id,
+        user,
+        role,
+        state.clock.now()
     )
-    .bind(principal.org)
-    .bind(id)
-    .bind(user)
-    .bind(role)
-    .bind(state.clock.now())
     .execute(tx.conn())
     .await?;
     state
@@ -565,13 +568,15 @@ pub async fn assign(
 
 pub async fn unassign(state: &AppState, principal: &Principal, id: Uuid, user: Uuid) -> Result<(), AppError> {
     let mut tx = state.db.begin_org(principal.org, principal.actor()).await?;
-    let done = sqlx::query("delete from department_members where org_id = $1 and department_id = $2 and user_id = $3")
-        .bind(principal.org)
-        .bind(id)
-        .bind(user)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+    let done = sqlx::query!(
+        "delete from department_members where org_id = $1 and department_id = $2 and user_id = $3",
+        principal.org.0,
+        id,
+        user
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
     if done == 0 {
         return Err(AppError::NotFound);
     }

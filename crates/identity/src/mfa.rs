@@ -187,11 +187,10 @@ pub async fn is_enrolled(tx: &mut OrgTx, user: Uuid) -> Result<bool, sqlx::Error
 }
 
 async fn account_name(tx: &mut OrgTx, user: Uuid) -> Result<String, sqlx::Error> {
-    let email: Option<String> = sqlx::query_scalar("select email from users where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
-        .fetch_optional(tx.conn())
-        .await?;
+    let email: Option<String> =
+        sqlx::query_scalar!("select email from users where org_id = $1 and user_id = $2", tx.org().0, user)
+            .fetch_optional(tx.conn())
+            .await?;
     Ok(email.unwrap_or_default())
 }
 
@@ -222,12 +221,14 @@ async fn spend_totp(
     if row.last_used_step.is_some_and(|last| i64::try_from(step).unwrap_or(i64::MAX) <= last) {
         return Ok(None);
     }
-    sqlx::query("update mfa_factors set last_used_step = $3 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
-        .bind(i64::try_from(step).unwrap_or(i64::MAX))
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update mfa_factors set last_used_step = $3 where org_id = $1 and user_id = $2",
+        tx.org().0,
+        user,
+        i64::try_from(step).unwrap_or(i64::MAX)
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(Some(step))
 }
 
@@ -243,23 +244,23 @@ async fn spend_recovery_code(
     if normalized.len() != 16 {
         return Ok(false);
     }
-    let used: Option<Uuid> = sqlx::query_scalar(
+    let used: Option<Uuid> = sqlx::query_scalar!(
         "update mfa_recovery_codes set used_at = $4
          where org_id = $1 and user_id = $2 and code_hash = $3 and used_at is null
          returning code_id",
+        tx.org().0,
+        user,
+        &recovery_hash(code)[..],
+        now
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(recovery_hash(code).as_slice())
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     let Some(code_id) = used else { return Ok(false) };
-    let left: i64 = sqlx::query_scalar(
-        "select count(*) from mfa_recovery_codes where org_id = $1 and user_id = $2 and used_at is null",
+    let left: i64 = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from mfa_recovery_codes where org_id = $1 and user_id = $2 and used_at is null"#,
+        tx.org().0,
+        user
     )
-    .bind(tx.org())
-    .bind(user)
     .fetch_one(tx.conn())
     .await?;
     state
@@ -390,25 +391,27 @@ pub async fn start_second_step(
 /// [`start_second_step`] inside the caller's transaction, for a first factor spent in it.
 pub async fn begin_second_step(tx: &mut OrgTx, user_id: Uuid, now: OffsetDateTime) -> Result<SecretString, AppError> {
     let token = token::generate();
-    sqlx::query(
+    sqlx::query!(
         "insert into mfa_pending_logins (org_id, pending_id, user_id, token_hash, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6)",
+        tx.org().0,
+        Uuid::now_v7(),
+        user_id,
+        &token::hash(&token)[..],
+        now,
+        now + PENDING_LIFETIME
     )
-    .bind(tx.org())
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(token::hash(&token).as_slice())
-    .bind(now)
-    .bind(now + PENDING_LIFETIME)
     .execute(tx.conn())
     .await?;
     // Old pending logins of this member are of no use any more.
-    sqlx::query("delete from mfa_pending_logins where org_id = $1 and user_id = $2 and expires_at <= $3")
-        .bind(tx.org())
-        .bind(user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "delete from mfa_pending_logins where org_id = $1 and user_id = $2 and expires_at <= $3",
+        tx.org().0,
+        user_id,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(token)
 }
 
@@ -485,12 +488,12 @@ async fn pending(state: &AppState, jar: &CookieJar) -> Result<Option<Pending>, A
     let hash = token::hash(&SecretString::from(cookie.value()));
     let Some((org, pending_id, user)) = state.db.resolve_mfa_pending(&hash).await? else { return Ok(None) };
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    let live: Option<bool> = sqlx::query_scalar(
-        "select used_at is null and expires_at > $3 from mfa_pending_logins where org_id = $1 and pending_id = $2",
+    let live: Option<bool> = sqlx::query_scalar!(
+        r#"select used_at is null and expires_at > $3 as "live!" from mfa_pending_logins where org_id = $1 and pending_id = $2"#,
+        org.0,
+        pending_id,
+        state.clock.now()
     )
-    .bind(org)
-    .bind(pending_id)
-    .bind(state.clock.now())
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;
@@ -539,14 +542,14 @@ pub async fn login_mfa_submit(
     let now = state.clock.now();
     let mut tx = state.db.begin_org(org, Actor::User(user)).await.map_err(|e| fail(e.into()))?;
     // Spend the pending login first (row lock): two concurrent submissions cannot both win.
-    let claimed: Option<Uuid> = sqlx::query_scalar(
+    let claimed: Option<Uuid> = sqlx::query_scalar!(
         "update mfa_pending_logins set used_at = $3
          where org_id = $1 and pending_id = $2 and used_at is null and expires_at > $3
          returning user_id",
+        org.0,
+        pending_id,
+        now
     )
-    .bind(org)
-    .bind(pending_id)
-    .bind(now)
     .fetch_optional(tx.conn())
     .await
     .map_err(|e| fail(e.into()))?;
@@ -594,15 +597,16 @@ struct RequirementRow {
 /// [`ADMIN_ENROLLMENT_GRACE`]), everyone when the organization requires it.
 pub async fn requirement_unmet(state: &AppState, org: OrgId, user: Uuid, role: Role) -> Result<bool, sqlx::Error> {
     let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
-    let row: Option<RequirementRow> = sqlx::query_as(
-        "select o.require_mfa_all, u.created_at,
+    let row: Option<RequirementRow> = sqlx::query_as!(
+        RequirementRow,
+        r#"select o.require_mfa_all as "require_mfa_all!", u.created_at as "created_at!",
                 exists (select from mfa_factors f
-                        where f.org_id = u.org_id and f.user_id = u.user_id and f.enrolled_at is not null) as enrolled
+                        where f.org_id = u.org_id and f.user_id = u.user_id and f.enrolled_at is not null) as "enrolled!"
          from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2",
+         where u.org_id = $1 and u.user_id = $2"#,
+        org.0,
+        user
     )
-    .bind(org)
-    .bind(user)
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;
@@ -678,10 +682,10 @@ async fn settings_view(
     tx: &mut OrgTx,
     page: &Page,
 ) -> Result<SettingsPage, AppError> {
-    let require_all: bool = sqlx::query_scalar("select require_mfa_all from organizations where org_id = $1")
-        .bind(signed_in.org)
-        .fetch_one(tx.conn())
-        .await?;
+    let require_all: bool =
+        sqlx::query_scalar!("select require_mfa_all from organizations where org_id = $1", signed_in.org.0)
+            .fetch_one(tx.conn())
+            .await?;
     let admin = matches!(signed_in.role, Role::Owner | Role::Manager);
     let mut view = SettingsPage {
         page: page.clone(),
@@ -699,11 +703,11 @@ async fn settings_view(
     let row = factor(tx, signed_in.user_id, false).await?;
     if row.as_ref().is_some_and(|f| f.enrolled_at.is_some()) {
         view.enrolled = true;
-        view.codes_left = sqlx::query_scalar(
-            "select count(*) from mfa_recovery_codes where org_id = $1 and user_id = $2 and used_at is null",
+        view.codes_left = sqlx::query_scalar!(
+            r#"select count(*) as "count!" from mfa_recovery_codes where org_id = $1 and user_id = $2 and used_at is null"#,
+            signed_in.org.0,
+            signed_in.user_id
         )
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
         .fetch_one(tx.conn())
         .await?;
         return Ok(view);
@@ -717,13 +721,15 @@ async fn settings_view(
             .map_err(|e| AppError::Internal(anyhow::anyhow!("opening a TOTP secret: {e}")))?,
         None => {
             let secret = new_secret();
-            sqlx::query("insert into mfa_factors (org_id, user_id, secret_sealed, created_at) values ($1, $2, $3, $4)")
-                .bind(signed_in.org)
-                .bind(signed_in.user_id)
-                .bind(state.vault.seal(&context, &secret))
-                .bind(state.clock.now())
-                .execute(tx.conn())
-                .await?;
+            sqlx::query!(
+                "insert into mfa_factors (org_id, user_id, secret_sealed, created_at) values ($1, $2, $3, $4)",
+                signed_in.org.0,
+                signed_in.user_id,
+                state.vault.seal(&context, &secret),
+                state.clock.now()
+            )
+            .execute(tx.conn())
+            .await?;
             secret
         }
     };
@@ -763,23 +769,21 @@ pub struct SettingsForm {
 
 /// Generates a new set of recovery codes (the old ones stop working) and returns them, once.
 async fn regenerate_codes(tx: &mut OrgTx, user: Uuid, now: OffsetDateTime) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query("delete from mfa_recovery_codes where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
+    sqlx::query!("delete from mfa_recovery_codes where org_id = $1 and user_id = $2", tx.org().0, user)
         .execute(tx.conn())
         .await?;
     let mut codes = Vec::with_capacity(RECOVERY_CODES);
     while codes.len() < RECOVERY_CODES {
         let code = new_recovery_code();
-        let inserted = sqlx::query(
+        let inserted = sqlx::query!(
             "insert into mfa_recovery_codes (org_id, code_id, user_id, code_hash, created_at)
              values ($1, $2, $3, $4, $5) on conflict do nothing",
+            tx.org().0,
+            Uuid::now_v7(),
+            user,
+            &recovery_hash(code.expose_secret())[..],
+            now
         )
-        .bind(tx.org())
-        .bind(Uuid::now_v7())
-        .bind(user)
-        .bind(recovery_hash(code.expose_secret()).as_slice())
-        .bind(now)
         .execute(tx.conn())
         .await?;
         if inserted.rows_affected() == 1 {
@@ -824,13 +828,15 @@ pub async fn enroll_submit(
             .await
             .map_err(fail);
     }
-    sqlx::query("update mfa_factors set enrolled_at = $3 where org_id = $1 and user_id = $2")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| fail(e.into()))?;
+    sqlx::query!(
+        "update mfa_factors set enrolled_at = $3 where org_id = $1 and user_id = $2",
+        signed_in.org.0,
+        signed_in.user_id,
+        now
+    )
+    .execute(tx.conn())
+    .await
+    .map_err(|e| fail(e.into()))?;
     let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await.map_err(|e| fail(e.into()))?;
     state
         .audit
@@ -862,11 +868,13 @@ async fn reauthenticate(
     if form.password.expose_secret().is_empty() {
         return Ok(false);
     }
-    let hash: String = sqlx::query_scalar("select password_hash from users where org_id = $1 and user_id = $2")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .fetch_one(tx.conn())
-        .await?;
+    let hash: String = sqlx::query_scalar!(
+        "select password_hash from users where org_id = $1 and user_id = $2",
+        signed_in.org.0,
+        signed_in.user_id
+    )
+    .fetch_one(tx.conn())
+    .await?;
     Ok(verify_password(form.password.clone(), hash).await)
 }
 
@@ -923,11 +931,11 @@ pub async fn disable_submit(
     if !is_enrolled(&mut tx, signed_in.user_id).await.map_err(|e| fail(e.into()))? {
         return Err(fail(AppError::NotFound));
     }
-    let require_all: bool = sqlx::query_scalar("select require_mfa_all from organizations where org_id = $1")
-        .bind(signed_in.org)
-        .fetch_one(tx.conn())
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let require_all: bool =
+        sqlx::query_scalar!("select require_mfa_all from organizations where org_id = $1", signed_in.org.0)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(|e| fail(e.into()))?;
     if require_all || matches!(signed_in.role, Role::Owner | Role::Manager) {
         drop(tx);
         let error = FieldError::new("reauth", "mfa_required", "Two-factor authentication is required for you.");
@@ -972,9 +980,7 @@ pub async fn org_setting_submit(
     let fail = |e: AppError| PageError::new(e, &page);
     let enabled = matches!(form.require_mfa_all.as_deref(), Some("on" | "true" | "1"));
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| fail(e.into()))?;
-    sqlx::query("update organizations set require_mfa_all = $2 where org_id = $1")
-        .bind(signed_in.org)
-        .bind(enabled)
+    sqlx::query!("update organizations set require_mfa_all = $2 where org_id = $1", signed_in.org.0, enabled)
         .execute(tx.conn())
         .await
         .map_err(|e| fail(e.into()))?;

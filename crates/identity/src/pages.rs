@@ -227,14 +227,16 @@ pub async fn switch_language(
         signed_in.check_csrf(&state, &form.csrf)?;
         let mut tx =
             state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(|e| PageError::new(e, &page))?;
-        sqlx::query("update users set language = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-            .bind(signed_in.org)
-            .bind(signed_in.user_id)
-            .bind(lang.code())
-            .bind(state.clock.now())
-            .execute(tx.conn())
-            .await
-            .map_err(|e| PageError::new(e, &page))?;
+        sqlx::query!(
+            "update users set language = $3, updated_at = $4 where org_id = $1 and user_id = $2",
+            signed_in.org.0,
+            signed_in.user_id,
+            lang.code(),
+            state.clock.now()
+        )
+        .execute(tx.conn())
+        .await
+        .map_err(|e| PageError::new(e, &page))?;
         tx.commit().await.map_err(|e| PageError::new(e, &page))?;
     }
     let cookie = Cookie::build((LANG_COOKIE, lang.code()))
@@ -317,26 +319,28 @@ pub async fn dashboard(State(state): State<AppState>, signed_in: SignedIn) -> Re
     let page = signed_in.page(&state, "/dashboard");
     let fail = |e: sqlx::Error| PageError::new(e, &page);
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
-    let members: Vec<MemberRow> = sqlx::query_as(
+    let members: Vec<MemberRow> = sqlx::query_as!(
+        MemberRow,
         "select user_id, first_name, last_name, email, job_title, org_role, last_login_at,
                 case when locked_until > $2 then locked_until end as locked_until
          from users where org_id = $1
          order by case org_role when 'owner' then 0 when 'manager' then 1 else 2 end, last_name, first_name",
+        signed_in.org.0,
+        state.clock.now()
     )
-    .bind(signed_in.org)
-    .bind(state.clock.now())
     .fetch_all(tx.conn())
     .await
     .map_err(fail)?;
     // Sign-in history holds IP addresses: owners only, and each view is audited (P0-04, P1-04).
     let logins = if kernel::authz::grant(signed_in.role, actions::LOGIN_ACTIVITY_VIEW).allows() {
-        let rows: Vec<LoginRow> = sqlx::query_as(
+        let rows: Vec<LoginRow> = sqlx::query_as!(
+            LoginRow,
             "select e.occurred_at, e.outcome, e.ip, e.user_agent, u.first_name, u.last_name
              from login_events e join users u on u.org_id = e.org_id and u.user_id = e.user_id
              where e.org_id = $1
              order by e.occurred_at desc limit 20",
+            signed_in.org.0
         )
-        .bind(signed_in.org)
         .fetch_all(tx.conn())
         .await
         .map_err(fail)?;

@@ -141,17 +141,19 @@ async fn audit(
     target: Option<(&str, Uuid)>,
     payload: Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("select app.platform_audit_append($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(Uuid::now_v7())
-        .bind(now)
-        .bind(actor_kind)
-        .bind(actor)
-        .bind(action)
-        .bind(target.map(|t| t.0))
-        .bind(target.map(|t| t.1))
-        .bind(payload)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "select app.platform_audit_append($1, $2, $3, $4, $5, $6, $7, $8)",
+        Uuid::now_v7(),
+        now,
+        actor_kind,
+        actor,
+        action,
+        target.map(|t| t.0),
+        target.map(|t| t.1),
+        payload
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -221,8 +223,7 @@ pub async fn create_admin(
             anyhow::bail!("a super admin with this email already exists ({status})")
         }
         Some((admin_id, _)) => {
-            sqlx::query("delete from platform_admin_setup_tokens where admin_id = $1")
-                .bind(admin_id)
+            sqlx::query!("delete from platform_admin_setup_tokens where admin_id = $1", admin_id)
                 .execute(tx.conn())
                 .await?;
             admin_id
@@ -230,13 +231,13 @@ pub async fn create_admin(
         None => {
             let admin_id = Uuid::now_v7();
             let secret = crate::mfa::new_secret();
-            sqlx::query(
+            sqlx::query!(
                 "insert into platform_admins (admin_id, email, totp_secret_sealed, created_at) values ($1, $2, $3, $4)",
+                admin_id,
+                email.as_str(),
+                vault.seal(&secret_context(admin_id), &secret),
+                now
             )
-            .bind(admin_id)
-            .bind(email.as_str())
-            .bind(vault.seal(&secret_context(admin_id), &secret))
-            .bind(now)
             .execute(tx.conn())
             .await?;
             admin_id
@@ -244,13 +245,7 @@ pub async fn create_admin(
     };
     let token = token::generate();
     let expires_at = now + SETUP_LINK_LIFETIME;
-    sqlx::query(
-        "insert into platform_admin_setup_tokens (token_hash, admin_id, created_at, expires_at) values ($1, $2, $3, $4)",
-    )
-    .bind(token::hash(&token).as_slice())
-    .bind(admin_id)
-    .bind(now)
-    .bind(expires_at)
+    sqlx::query!("insert into platform_admin_setup_tokens (token_hash, admin_id, created_at, expires_at) values ($1, $2, $3, $4)", &token::hash(&token)[..], admin_id, now, expires_at)
     .execute(tx.conn())
     .await?;
     audit(tx.conn(), now, None, "cli", "platform.admin.created", Some(("platform_admin", admin_id)), json!({})).await?;
@@ -286,11 +281,11 @@ pub async fn list_admins(db: &Db) -> anyhow::Result<Vec<AdminSummary>> {
 pub async fn disable_admin(db: &Db, email: &str, now: OffsetDateTime) -> anyhow::Result<bool> {
     let email = email.trim().to_lowercase();
     let mut tx = db.begin_platform("admin disable").await?;
-    let admin: Option<Uuid> = sqlx::query_scalar(
+    let admin: Option<Uuid> = sqlx::query_scalar!(
         "update platform_admins set status = 'disabled', disabled_at = $2 where email = $1 returning admin_id",
+        &email,
+        now
     )
-    .bind(&email)
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     let Some(admin_id) = admin else { return Ok(false) };
@@ -540,14 +535,16 @@ pub async fn setup_submit(
     let hash = hash_password(&password).await.map_err(|e| fail(AppError::Internal(e)))?;
     let now = state.clock.now();
     let mut conn = state.db.platform_door().await.map_err(|e| fail(e.into()))?;
-    let done: Option<Uuid> = sqlx::query_scalar("select app.platform_admin_setup_complete($1, $2, $3, $4)")
-        .bind(token::hash(&SecretString::from(token.as_str())).as_slice())
-        .bind(now)
-        .bind(hash)
-        .bind(step_i64(step))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let done: Option<Uuid> = sqlx::query_scalar!(
+        "select app.platform_admin_setup_complete($1, $2, $3, $4)",
+        &token::hash(&SecretString::from(token.as_str()))[..],
+        now,
+        hash,
+        step_i64(step)
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| fail(e.into()))?;
     let Some(admin_id) = done else { return invalid_link(&page) };
     audit(&mut conn, now, Some(admin_id), "admin", "platform.admin.setup_completed", None, json!({ "mfa": "totp" }))
         .await
@@ -598,10 +595,11 @@ async fn check_login(
     code: &str,
 ) -> Result<Result<(Uuid, SecretString), (Option<Uuid>, &'static str)>, AppError> {
     let mut conn = state.db.platform_door().await?;
-    let candidate: Option<Candidate> = sqlx::query_as(
-        "select admin_id, status, password_hash, totp_secret_sealed from app.platform_admin_login_candidate($1)",
+    let candidate: Option<Candidate> = sqlx::query_as!(
+        Candidate,
+        r#"select admin_id as "admin_id!", status as "status!", password_hash, totp_secret_sealed as "totp_secret_sealed!" from app.platform_admin_login_candidate($1)"#,
+        email
     )
-    .bind(email)
     .fetch_optional(&mut *conn)
     .await?;
     drop(conn);
@@ -625,15 +623,17 @@ async fn check_login(
     let token = token::generate();
     let now = state.clock.now();
     let mut conn = state.db.platform_door().await?;
-    let opened: bool = sqlx::query_scalar("select app.platform_admin_open_session($1, $2, $3, $4, $5, $6)")
-        .bind(candidate.admin_id)
-        .bind(step_i64(step))
-        .bind(Uuid::now_v7())
-        .bind(token::hash(&token).as_slice())
-        .bind(now)
-        .bind(now + SESSION_LIFETIME)
-        .fetch_one(&mut *conn)
-        .await?;
+    let opened: bool = sqlx::query_scalar!(
+        r#"select app.platform_admin_open_session($1, $2, $3, $4, $5, $6) as "platform_admin_open_session!""#,
+        candidate.admin_id,
+        step_i64(step),
+        Uuid::now_v7(),
+        &token::hash(&token)[..],
+        now,
+        now + SESSION_LIFETIME
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     if !opened {
         // The code's time step was already used (a replay), or the admin was disabled meanwhile.
         return Ok(Err((id, "code_replayed")));
@@ -689,8 +689,7 @@ pub async fn logout(
     admin.check_csrf(&state, &form.csrf, &page)?;
     let fail = |e: AppError| PageError::new(e, &page);
     let mut conn = state.db.platform_door().await.map_err(|e| fail(e.into()))?;
-    sqlx::query("select app.platform_admin_end_session($1)")
-        .bind(admin.session_id)
+    sqlx::query!("select app.platform_admin_end_session($1)", admin.session_id)
         .execute(&mut *conn)
         .await
         .map_err(|e| fail(e.into()))?;
@@ -823,31 +822,33 @@ pub async fn overview(
     let fail = |e: AppError| PageError::new(e, &page);
     let db = |e: sqlx::Error| PageError::new(e, &page);
     let mut conn = state.db.platform_door().await.map_err(db)?;
-    let orgs: Vec<OrgRow> = sqlx::query_as(
-        "select org_id, name, status, created_at, member_count, last_login_at from app.platform_overview_orgs()",
+    let orgs: Vec<OrgRow> = sqlx::query_as!(
+        OrgRow,
+        r#"select org_id as "org_id!", name as "name!", status as "status!", created_at as "created_at!", member_count as "member_count!", last_login_at from app.platform_overview_orgs()"#
     )
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
     let jobs: Vec<JobRow> =
-        sqlx::query_as("select kind, status, jobs, oldest_waiting from app.platform_overview_jobs()")
+        sqlx::query_as!(JobRow, r#"select kind as "kind!", status as "status!", jobs as "jobs!", oldest_waiting from app.platform_overview_jobs()"#)
             .fetch_all(&mut *conn)
             .await
             .map_err(db)?;
-    let migrations: Vec<MigrationRow> =
-        sqlx::query_as("select version, description, installed_on, success from app.platform_overview_migrations()")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-    let admins: Vec<AdminRow> =
-        sqlx::query_as("select email, status, created_at, last_login_at from app.platform_overview_admins()")
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-    let audit: Vec<AuditRow> = sqlx::query_as(
-        "select occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload from app.platform_audit_recent($1)",
+    let migrations: Vec<MigrationRow> = sqlx::query_as!(
+        MigrationRow,
+        r#"select version as "version!", description as "description!", installed_on as "installed_on!", success as "success!" from app.platform_overview_migrations()"#
     )
-    .bind(AUDIT_SHOWN)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let admins: Vec<AdminRow> = sqlx::query_as!(
+        AdminRow,
+        r#"select email as "email!", status as "status!", created_at as "created_at!", last_login_at from app.platform_overview_admins()"#
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?;
+    let audit: Vec<AuditRow> = sqlx::query_as!(AuditRow, r#"select occurred_at as "occurred_at!", actor_kind as "actor_kind!", actor_id, action as "action!", target_kind, target_id, payload as "payload!" from app.platform_audit_recent($1)"#, AUDIT_SHOWN)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
@@ -921,12 +922,14 @@ async fn set_org_status(
     let fail = |e: AppError| PageError::new(e, &page);
     let Ok(org_id) = Uuid::parse_str(org_id) else { return Err(fail(AppError::NotFound)) };
     let mut conn = state.db.platform_door().await.map_err(|e| fail(e.into()))?;
-    let changed: bool = sqlx::query_scalar("select app.platform_set_org_status($1, $2)")
-        .bind(org_id)
-        .bind(suspend)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let changed: bool = sqlx::query_scalar!(
+        r#"select app.platform_set_org_status($1, $2) as "platform_set_org_status!""#,
+        org_id,
+        suspend
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| fail(e.into()))?;
     if !changed {
         return Err(fail(AppError::NotFound));
     }

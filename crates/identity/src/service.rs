@@ -178,36 +178,40 @@ pub(crate) async fn insert_organization(
     now: time::OffsetDateTime,
 ) -> Result<(), AppError> {
     let org = tx.org();
-    sqlx::query("insert into organizations (org_id, name, created_at) values ($1, $2, $3)")
-        .bind(org)
-        .bind(&owner.organization_name)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "insert into organizations (org_id, name, created_at) values ($1, $2, $3)",
+        org.0,
+        &owner.organization_name,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    sqlx::query!(
         "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
                             language, adult_attested_at, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $9)",
+        org.0,
+        user.0,
+        &owner.email,
+        &owner.first_name,
+        &owner.last_name,
+        &owner.job_title,
+        OrgRole::Owner.as_str(),
+        &owner.password_hash,
+        now,
+        &owner.language
     )
-    .bind(org)
-    .bind(user)
-    .bind(&owner.email)
-    .bind(&owner.first_name)
-    .bind(&owner.last_name)
-    .bind(&owner.job_title)
-    .bind(OrgRole::Owner.as_str())
-    .bind(&owner.password_hash)
-    .bind(now)
-    .bind(&owner.language)
     .execute(tx.conn())
     .await?;
-    sqlx::query("insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)")
-        .bind(org)
-        .bind(user)
-        .bind(&owner.policy_version)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)",
+        org.0,
+        user.0,
+        &owner.policy_version,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     state
         .audit
         .record(
@@ -261,18 +265,8 @@ pub async fn open_session(
 ) -> Result<NewSession, AppError> {
     let token = token::generate();
     let session_id = SessionId::new();
-    sqlx::query(
-        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
-         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
-    )
-    .bind(tx.org())
-    .bind(session_id)
-    .bind(user_id)
-    .bind(token::hash(&token).as_slice())
-    .bind(now)
-    .bind(now + SESSION_LIFETIME)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
+    sqlx::query!("insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+         values ($1, $2, $3, $4, $5, $5, $6, $7, $8)", tx.org().0, session_id.0, user_id, &token::hash(&token)[..], now, now + SESSION_LIFETIME, client.ip.map(sqlx::types::ipnet::IpNet::from), client.user_agent.as_deref())
     .execute(tx.conn())
     .await?;
     record_login_success(tx, user_id, method, client, now).await?;
@@ -343,10 +337,7 @@ pub async fn record_login_success(
     now: time::OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     insert_login_event(tx, user_id, "success", method, client, now).await?;
-    sqlx::query("update users set last_login_at = $3 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user_id)
-        .bind(now)
+    sqlx::query!("update users set last_login_at = $3 where org_id = $1 and user_id = $2", tx.org().0, user_id, now)
         .execute(tx.conn())
         .await?;
     Ok(())
@@ -361,18 +352,18 @@ pub async fn insert_login_event(
     client: &ClientInfo,
     now: time::OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into login_events (org_id, event_id, user_id, occurred_at, outcome, method, ip, user_agent)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        tx.org().0,
+        Uuid::now_v7(),
+        user_id,
+        now,
+        outcome,
+        method,
+        client.ip.map(sqlx::types::ipnet::IpNet::from),
+        client.user_agent.as_deref()
     )
-    .bind(tx.org())
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(now)
-    .bind(outcome)
-    .bind(method)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -390,9 +381,7 @@ async fn record_failed_login(state: &AppState, org: OrgId, user: Uuid, client: &
 /// Ends one session and audits it.
 pub async fn log_out(state: &AppState, org: OrgId, user: Uuid, session_id: Uuid) -> Result<(), AppError> {
     let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
-    sqlx::query("delete from sessions where org_id = $1 and session_id = $2")
-        .bind(org)
-        .bind(session_id)
+    sqlx::query!("delete from sessions where org_id = $1 and session_id = $2", org.0, session_id)
         .execute(tx.conn())
         .await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.logout").target("session", session_id)).await?;

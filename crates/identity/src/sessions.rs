@@ -125,14 +125,15 @@ async fn live_sessions(
     current: Option<Uuid>,
     page: &Page,
 ) -> Result<Vec<SessionView>, sqlx::Error> {
-    let rows: Vec<SessionRow> = sqlx::query_as(
+    let rows: Vec<SessionRow> = sqlx::query_as!(
+        SessionRow,
         "select session_id, created_at, last_seen_at, ip, user_agent from sessions
          where org_id = $1 and user_id = $2 and expires_at > $3
          order by last_seen_at desc, session_id",
+        tx.org().0,
+        user,
+        now
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(now)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows
@@ -151,18 +152,19 @@ async fn live_sessions(
 /// Families none of whose tokens is revoked and whose newest token has not expired. "Last used"
 /// is the last refresh; access-token use is not tracked.
 async fn live_families(tx: &mut OrgTx, user: Uuid, now: OffsetDateTime) -> Result<Vec<FamilyView>, sqlx::Error> {
-    let rows: Vec<FamilyRow> = sqlx::query_as(
-        "select family_id, min(created_at) as created_at, max(used_at) as last_used_at,
-                least(max(expires_at), max(family_expires_at)) as expires_at
+    let rows: Vec<FamilyRow> = sqlx::query_as!(
+        FamilyRow,
+        r#"select family_id as "family_id!", min(created_at) as "created_at!", max(used_at) as last_used_at,
+                least(max(expires_at), max(family_expires_at)) as "expires_at!"
          from refresh_tokens
          where org_id = $1 and user_id = $2
          group by family_id
          having bool_and(revoked_at is null) and max(expires_at) > $3
-         order by min(created_at) desc, family_id",
+         order by min(created_at) desc, family_id"#,
+        tx.org().0,
+        user,
+        now
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(now)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows
@@ -230,14 +232,16 @@ pub async fn revoke_own_session(
     let session_id = parse_id(&id, &page)?;
     let fail = |e: sqlx::Error| PageError::new(e, &page);
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
-    let deleted = sqlx::query("delete from sessions where org_id = $1 and session_id = $2 and user_id = $3")
-        .bind(signed_in.org)
-        .bind(session_id)
-        .bind(signed_in.user_id)
-        .execute(tx.conn())
-        .await
-        .map_err(fail)?
-        .rows_affected();
+    let deleted = sqlx::query!(
+        "delete from sessions where org_id = $1 and session_id = $2 and user_id = $3",
+        signed_in.org.0,
+        session_id,
+        signed_in.user_id
+    )
+    .execute(tx.conn())
+    .await
+    .map_err(fail)?
+    .rows_affected();
     if deleted == 0 {
         return Err(PageError::new(AppError::NotFound, &page));
     }
@@ -266,13 +270,13 @@ pub async fn revoke_own_family(
     let fail = |e: sqlx::Error| PageError::new(e, &page);
     let now = state.clock.now();
     let mut tx = state.db.begin_org(signed_in.org, signed_in.actor()).await.map_err(fail)?;
-    let live: bool = sqlx::query_scalar(
-        "select exists (select from refresh_tokens
-                        where org_id = $1 and family_id = $2 and user_id = $3 and revoked_at is null)",
+    let live: bool = sqlx::query_scalar!(
+        r#"select exists (select from refresh_tokens
+                        where org_id = $1 and family_id = $2 and user_id = $3 and revoked_at is null) as "exists!""#,
+        signed_in.org.0,
+        family,
+        signed_in.user_id
     )
-    .bind(signed_in.org)
-    .bind(family)
-    .bind(signed_in.user_id)
     .fetch_one(tx.conn())
     .await
     .map_err(fail)?;
@@ -352,9 +356,7 @@ pub async fn end_all_sessions(
     member: Uuid,
     now: OffsetDateTime,
 ) -> Result<u64, AppError> {
-    let ended = sqlx::query("delete from sessions where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(member)
+    let ended = sqlx::query!("delete from sessions where org_id = $1 and user_id = $2", tx.org().0, member)
         .execute(tx.conn())
         .await?
         .rows_affected();
