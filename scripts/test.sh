@@ -19,6 +19,8 @@ fi
 rm -rf "$RELAIS_TEST_PG_DIR"
 trap 'stop_cluster "$RELAIS_TEST_PG_DIR"' EXIT
 
+echo "== sqlx offline data is current"
+bash scripts/sqlx-prepare.sh --check
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

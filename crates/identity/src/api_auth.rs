@@ -184,18 +184,19 @@ pub async fn authenticate_access_token(state: &AppState, token: &str) -> Result<
     let Some(claims) = verify_access_token(state, token) else { return Ok(None) };
     let org = OrgId(claims.org);
     let mut tx = state.db.begin_org(org, Actor::User(claims.sub)).await?;
-    let holder: Option<TokenHolder> = sqlx::query_as(
-        "select u.org_role, u.status, u.tokens_not_before,
+    let holder: Option<TokenHolder> = sqlx::query_as!(
+        TokenHolder,
+        r#"select u.org_role as "org_role!", u.status as "status!", u.tokens_not_before,
                 exists (select from refresh_tokens r
                         where r.org_id = u.org_id and r.family_id = $3 and r.user_id = u.user_id)
                 and not exists (select from refresh_tokens r
-                        where r.org_id = u.org_id and r.family_id = $3 and r.revoked_at is not null) as family_live
+                        where r.org_id = u.org_id and r.family_id = $3 and r.revoked_at is not null) as "family_live!"
          from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2 and o.status = 'active'",
+         where u.org_id = $1 and u.user_id = $2 and o.status = 'active'"#,
+        org.0,
+        claims.sub,
+        claims.fam
     )
-    .bind(org)
-    .bind(claims.sub)
-    .bind(claims.fam)
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;
@@ -254,18 +255,8 @@ async fn next_in_family(
     now: OffsetDateTime,
 ) -> Result<TokenPair, AppError> {
     let refresh = token::generate();
-    sqlx::query(
-        "insert into refresh_tokens (org_id, token_id, family_id, user_id, token_hash, created_at, expires_at, family_expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(tx.org())
-    .bind(Uuid::now_v7())
-    .bind(family)
-    .bind(user)
-    .bind(token::hash(&refresh).as_slice())
-    .bind(now)
-    .bind(std::cmp::min(now + REFRESH_IDLE_TIMEOUT, family_expires))
-    .bind(family_expires)
+    sqlx::query!("insert into refresh_tokens (org_id, token_id, family_id, user_id, token_hash, created_at, expires_at, family_expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)", tx.org().0, Uuid::now_v7(), family, user, &token::hash(&refresh)[..], now, std::cmp::min(now + REFRESH_IDLE_TIMEOUT, family_expires), family_expires)
     .execute(tx.conn())
     .await?;
     let access = issue_access_token(state, tx.org(), user, role, family, now)?;
@@ -293,11 +284,10 @@ pub async fn issue_tokens_with_otp(
     let authenticated = service::check_credentials(state, &input, client).await?;
     let Authenticated { mut tx, user_id, now, .. } =
         crate::mfa::second_factor_for_api(state, authenticated, otp, client).await?;
-    let role: String = sqlx::query_scalar("select org_role from users where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user_id)
-        .fetch_one(tx.conn())
-        .await?;
+    let role: String =
+        sqlx::query_scalar!("select org_role from users where org_id = $1 and user_id = $2", tx.org().0, user_id)
+            .fetch_one(tx.conn())
+            .await?;
     let role = Role::parse(&role).ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown role {role}")))?;
     let (family, pair) = start_family(state, &mut tx, user_id, role, now).await?;
     service::record_login_success(&mut tx, user_id, "password", client, now).await?;
@@ -330,15 +320,16 @@ pub async fn refresh(state: &AppState, presented: &SecretString) -> Result<Token
     let now = state.clock.now();
     // Whoever presents the token is not known yet (it may be a thief): anonymous until proven.
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    let row: Option<RefreshRow> = sqlx::query_as(
+    let row: Option<RefreshRow> = sqlx::query_as!(
+        RefreshRow,
         "select r.family_id, r.user_id, r.expires_at, r.family_expires_at, r.used_at, r.revoked_at,
                 u.org_role, u.status as user_status
          from refresh_tokens r join users u on u.org_id = r.org_id and u.user_id = r.user_id
          where r.org_id = $1 and r.token_id = $2
          for update of r",
+        org.0,
+        token_id
     )
-    .bind(org)
-    .bind(token_id)
     .fetch_optional(tx.conn())
     .await?;
     let Some(row) = row else { return Err(AppError::Unauthenticated) };
@@ -368,10 +359,7 @@ pub async fn refresh(state: &AppState, presented: &SecretString) -> Result<Token
     if row.expires_at <= now || row.family_expires_at <= now {
         return Err(AppError::Unauthenticated);
     }
-    sqlx::query("update refresh_tokens set used_at = $3 where org_id = $1 and token_id = $2")
-        .bind(org)
-        .bind(token_id)
-        .bind(now)
+    sqlx::query!("update refresh_tokens set used_at = $3 where org_id = $1 and token_id = $2", org.0, token_id, now)
         .execute(tx.conn())
         .await?;
     let pair = next_in_family(state, &mut tx, row.user_id, role, row.family_id, row.family_expires_at, now).await?;
@@ -381,12 +369,12 @@ pub async fn refresh(state: &AppState, presented: &SecretString) -> Result<Token
 
 /// Revokes every token of a refresh family (and so the family's access tokens).
 pub async fn revoke_family(tx: &mut OrgTx, family: Uuid, now: OffsetDateTime) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update refresh_tokens set revoked_at = $3 where org_id = $1 and family_id = $2 and revoked_at is null",
+        tx.org().0,
+        family,
+        now
     )
-    .bind(tx.org())
-    .bind(family)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -397,18 +385,17 @@ pub async fn revoke_family(tx: &mut OrgTx, family: Uuid, now: OffsetDateTime) ->
 /// "log out everywhere"; call it in the transaction that makes that change. API keys are not
 /// touched: they are revoked one by one on the API-keys page.
 pub async fn revoke_all_api_tokens(tx: &mut OrgTx, user: Uuid, now: OffsetDateTime) -> Result<(), sqlx::Error> {
-    sqlx::query("update users set tokens_not_before = $3 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
-        .bind(now)
+    sqlx::query!("update users set tokens_not_before = $3 where org_id = $1 and user_id = $2", tx.org().0, user, now)
         .execute(tx.conn())
         .await?;
-    sqlx::query("update refresh_tokens set revoked_at = $3 where org_id = $1 and user_id = $2 and revoked_at is null")
-        .bind(tx.org())
-        .bind(user)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update refresh_tokens set revoked_at = $3 where org_id = $1 and user_id = $2 and revoked_at is null",
+        tx.org().0,
+        user,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -543,9 +530,7 @@ pub async fn logout_all(State(state): State<AppState>, principal: Principal) -> 
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
     revoke_all_api_tokens(&mut tx, principal.user_id, now).await?;
-    sqlx::query("delete from sessions where org_id = $1 and user_id = $2")
-        .bind(principal.org)
-        .bind(principal.user_id)
+    sqlx::query!("delete from sessions where org_id = $1 and user_id = $2", principal.org.0, principal.user_id)
         .execute(tx.conn())
         .await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.logout_everywhere").target("user", principal.user_id)).await?;

@@ -184,30 +184,34 @@ impl IdentityDoors for Db {
     }
 
     async fn put_pending_signup(&self, pending: &PendingSignup<'_>) -> Result<(), sqlx::Error> {
-        sqlx::query("select app.pending_signup_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-            .bind(pending.signup_id)
-            .bind(pending.email)
-            .bind(pending.token_hash.as_slice())
-            .bind(pending.first_name)
-            .bind(pending.last_name)
-            .bind(pending.job_title)
-            .bind(pending.organization_name)
-            .bind(pending.password_hash)
-            .bind(pending.language)
-            .bind(pending.policy_version)
-            .bind(pending.created_at)
-            .bind(pending.expires_at)
-            .execute(self.before_tenant())
-            .await?;
+        sqlx::query!(
+            "select app.pending_signup_put($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            pending.signup_id,
+            pending.email,
+            pending.token_hash.as_slice(),
+            pending.first_name,
+            pending.last_name,
+            pending.job_title,
+            pending.organization_name,
+            pending.password_hash,
+            pending.language,
+            pending.policy_version,
+            pending.created_at,
+            pending.expires_at
+        )
+        .execute(self.before_tenant())
+        .await?;
         Ok(())
     }
 
     async fn pending_signup_live(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar("select app.pending_signup_live($1, $2)")
-            .bind(token_hash.as_slice())
-            .bind(now)
-            .fetch_one(self.before_tenant())
-            .await
+        sqlx::query_scalar!(
+            r#"select app.pending_signup_live($1, $2) as "pending_signup_live!""#,
+            token_hash.as_slice(),
+            now
+        )
+        .fetch_one(self.before_tenant())
+        .await
     }
 
     async fn platform_door(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {

@@ -131,41 +131,32 @@ async fn issue(state: &AppState, org: OrgId, user: Uuid, client: &ClientInfo) ->
     // Locked: two simultaneous requests cannot both pass the interval check below.
     let recipient = crate::notify::recipient(&mut tx, user, true).await?;
     let Some(recipient) = recipient else { return Ok(()) };
-    let last: Option<OffsetDateTime> =
-        sqlx::query_scalar("select max(requested_at) from magic_logins where org_id = $1 and user_id = $2")
-            .bind(org)
-            .bind(user)
-            .fetch_one(tx.conn())
-            .await?;
+    let last: Option<OffsetDateTime> = sqlx::query_scalar!(
+        "select max(requested_at) from magic_logins where org_id = $1 and user_id = $2",
+        org.0,
+        user
+    )
+    .fetch_one(tx.conn())
+    .await?;
     if last.is_some_and(|at| now - at < MAIL_INTERVAL) {
         return Ok(());
     }
     // A new mail replaces the older unused link and code (kept, burned, for their metadata).
-    sqlx::query(
+    sqlx::query!(
         "update magic_logins set burned_at = $3
          where org_id = $1 and user_id = $2 and used_at is null and burned_at is null",
+        org.0,
+        user,
+        now
     )
-    .bind(org)
-    .bind(user)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     let secret = token::generate();
     let code = generate_code();
     let magic_id = Uuid::now_v7();
     let mac = code_mac(state, magic_id, code.expose_secret()).finalize().into_bytes();
-    sqlx::query(
-        "insert into magic_logins (org_id, magic_id, user_id, token_hash, code_mac, requested_at, requested_ip, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(org)
-    .bind(magic_id)
-    .bind(user)
-    .bind(token::hash(&secret).as_slice())
-    .bind(mac.as_slice())
-    .bind(now)
-    .bind(client.ip.map(IpNet::from))
-    .bind(now + SIGN_IN_LIFETIME)
+    sqlx::query!("insert into magic_logins (org_id, magic_id, user_id, token_hash, code_mac, requested_at, requested_ip, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)", org.0, magic_id, user, &token::hash(&secret)[..], mac.as_slice(), now, client.ip.map(IpNet::from), now + SIGN_IN_LIFETIME)
     .execute(tx.conn())
     .await?;
     let t = T(Lang::parse(&recipient.language).unwrap_or(Lang::En));
@@ -314,15 +305,15 @@ pub async fn sign_in_with_code(
             }
             continue;
         }
-        sqlx::query(
+        sqlx::query!(
             "update magic_logins set failed_attempts = failed_attempts + 1,
-                    burned_at = case when failed_attempts + 1 >= $3 then $4 end
+                    burned_at = case when failed_attempts + 1 >= $3 then $4::timestamptz end
              where org_id = $1 and magic_id = $2",
+            account.org_id.0,
+            pending.magic_id,
+            MAX_WRONG_CODES,
+            now
         )
-        .bind(account.org_id)
-        .bind(pending.magic_id)
-        .bind(MAX_WRONG_CODES)
-        .bind(now)
         .execute(tx.conn())
         .await?;
         service::insert_login_event(&mut tx, account.user_id, "failure", Method::EmailOtp.as_str(), client, now)

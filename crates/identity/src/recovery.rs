@@ -72,33 +72,32 @@ async fn issue_reset(state: &AppState, org: OrgId, user: Uuid) -> Result<(), App
     // Locked: two simultaneous requests cannot both pass the interval check below.
     let recipient = crate::notify::recipient(&mut tx, user, true).await?;
     let Some(recipient) = recipient else { return Ok(()) };
-    let last: Option<OffsetDateTime> =
-        sqlx::query_scalar("select max(created_at) from password_resets where org_id = $1 and user_id = $2")
-            .bind(org)
-            .bind(user)
-            .fetch_one(tx.conn())
-            .await?;
+    let last: Option<OffsetDateTime> = sqlx::query_scalar!(
+        "select max(created_at) from password_resets where org_id = $1 and user_id = $2",
+        org.0,
+        user
+    )
+    .fetch_one(tx.conn())
+    .await?;
     if last.is_some_and(|at| now - at < RESET_MAIL_INTERVAL) {
         return Ok(());
     }
     // A new link replaces the older unused ones.
-    sqlx::query("delete from password_resets where org_id = $1 and user_id = $2 and used_at is null")
-        .bind(org)
-        .bind(user)
+    sqlx::query!("delete from password_resets where org_id = $1 and user_id = $2 and used_at is null", org.0, user)
         .execute(tx.conn())
         .await?;
     let secret = token::generate();
     let reset_id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "insert into password_resets (org_id, reset_id, user_id, token_hash, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6)",
+        org.0,
+        reset_id,
+        user,
+        &token::hash(&secret)[..],
+        now,
+        now + RESET_LIFETIME
     )
-    .bind(org)
-    .bind(reset_id)
-    .bind(user)
-    .bind(token::hash(&secret).as_slice())
-    .bind(now)
-    .bind(now + RESET_LIFETIME)
     .execute(tx.conn())
     .await?;
     let t = T(Lang::parse(&recipient.language).unwrap_or(Lang::En));
@@ -131,14 +130,14 @@ async fn live_reset(state: &AppState, secret: &str) -> Result<Option<LiveReset>,
     let hash = token::hash(&SecretString::from(secret));
     let Some((org, reset_id, user)) = state.db.resolve_password_reset(&hash).await? else { return Ok(None) };
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    let live: bool = sqlx::query_scalar(
-        "select exists (select from password_resets r join users u on u.org_id = r.org_id and u.user_id = r.user_id
+    let live: bool = sqlx::query_scalar!(
+        r#"select exists (select from password_resets r join users u on u.org_id = r.org_id and u.user_id = r.user_id
                         where r.org_id = $1 and r.reset_id = $2 and r.used_at is null and r.expires_at > $3
-                          and u.status = 'active')",
+                          and u.status = 'active') as "exists!""#,
+        org.0,
+        reset_id,
+        state.clock.now()
     )
-    .bind(org)
-    .bind(reset_id)
-    .bind(state.clock.now())
     .fetch_one(tx.conn())
     .await?;
     tx.commit().await?;
@@ -155,49 +154,51 @@ pub async fn complete_reset(state: &AppState, secret: &str, password: SecretStri
     let now = state.clock.now();
     let mut tx = state.db.begin_org(reset.org, Actor::User(reset.user)).await?;
     // Spend the link first: of two concurrent submissions only one updates the row.
-    let spent = sqlx::query(
+    let spent = sqlx::query!(
         "update password_resets set used_at = $3
          where org_id = $1 and reset_id = $2 and used_at is null and expires_at > $3",
+        reset.org.0,
+        reset.reset_id,
+        now
     )
-    .bind(reset.org)
-    .bind(reset.reset_id)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     if spent.rows_affected() != 1 {
         return Err(AppError::NotFound);
     }
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "update users set password_hash = $3, updated_at = $4 where org_id = $1 and user_id = $2 and status = 'active'",
+        reset.org.0,
+        reset.user,
+        &password_hash,
+        now
     )
-    .bind(reset.org)
-    .bind(reset.user)
-    .bind(&password_hash)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     if updated.rows_affected() != 1 {
         return Err(AppError::NotFound);
     }
-    sqlx::query("delete from password_resets where org_id = $1 and user_id = $2 and used_at is null")
-        .bind(reset.org)
-        .bind(reset.user)
-        .execute(tx.conn())
-        .await?;
-    let ended = sqlx::query("delete from sessions where org_id = $1 and user_id = $2")
-        .bind(reset.org)
-        .bind(reset.user)
+    sqlx::query!(
+        "delete from password_resets where org_id = $1 and user_id = $2 and used_at is null",
+        reset.org.0,
+        reset.user
+    )
+    .execute(tx.conn())
+    .await?;
+    let ended = sqlx::query!("delete from sessions where org_id = $1 and user_id = $2", reset.org.0, reset.user)
         .execute(tx.conn())
         .await?
         .rows_affected();
     // A new password ends every API token family too, and lifts a lockout: whoever reset it
     // proved control of the mailbox.
     crate::api_auth::revoke_all_api_tokens(&mut tx, reset.user, state.clock.now()).await?;
-    sqlx::query("update users set failed_logins = 0, locked_until = null where org_id = $1 and user_id = $2")
-        .bind(reset.org)
-        .bind(reset.user)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update users set failed_logins = 0, locked_until = null where org_id = $1 and user_id = $2",
+        reset.org.0,
+        reset.user
+    )
+    .execute(tx.conn())
+    .await?;
     state
         .audit
         .record(

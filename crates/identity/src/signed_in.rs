@@ -79,15 +79,16 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
         return Ok(None);
     };
     let mut tx = state.db.begin_org(org, Actor::User(user_id)).await?;
-    let row: Option<SessionRow> = sqlx::query_as(
+    let row: Option<SessionRow> = sqlx::query_as!(
+        SessionRow,
         "select o.name as org_name, u.first_name, u.last_name, u.org_role, u.language, u.status, s.last_seen_at
          from sessions s
          join users u on u.org_id = s.org_id and u.user_id = s.user_id
          join organizations o on o.org_id = s.org_id
          where s.org_id = $1 and s.session_id = $2 and o.status = 'active'",
+        org.0,
+        session_id
     )
-    .bind(org)
-    .bind(session_id)
     .fetch_optional(tx.conn())
     .await?;
     let Some(row) = row.filter(|r| r.status == "active") else {
@@ -95,12 +96,14 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
     };
     // Touch at most once a minute: keeps "last seen" useful without a write per request.
     if now - row.last_seen_at > Duration::minutes(1) {
-        sqlx::query("update sessions set last_seen_at = $3 where org_id = $1 and session_id = $2")
-            .bind(org)
-            .bind(session_id)
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query!(
+            "update sessions set last_seen_at = $3 where org_id = $1 and session_id = $2",
+            org.0,
+            session_id,
+            now
+        )
+        .execute(tx.conn())
+        .await?;
     }
     tx.commit().await?;
     Ok(Some(SignedIn {

@@ -183,12 +183,13 @@ pub async fn confirm_signup(state: &AppState, secret: &SecretString) -> Result<C
     let now = state.clock.now();
     let (org, user) = (OrgId::new(), UserId::new());
     let mut tx = state.db.begin_org(org, Actor::User(user.0)).await?;
-    let taken: Option<TakenSignup> = sqlx::query_as(
-        "select email, first_name, last_name, job_title, organization_name, password_hash, language, policy_version
-         from app.pending_signup_take($1, $2)",
+    let taken: Option<TakenSignup> = sqlx::query_as!(
+        TakenSignup,
+        r#"select email as "email!", first_name as "first_name!", last_name as "last_name!", job_title as "job_title!", organization_name as "organization_name!", password_hash as "password_hash!", language as "language!", policy_version as "policy_version!"
+         from app.pending_signup_take($1, $2)"#,
+        hash.as_slice(),
+        now
     )
-    .bind(hash.as_slice())
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     let Some(taken) = taken else {
@@ -196,8 +197,7 @@ pub async fn confirm_signup(state: &AppState, secret: &SecretString) -> Result<C
         tx.commit().await?;
         return Err(link_no_longer_valid());
     };
-    let in_use: i64 = sqlx::query_scalar("select count(*) from app.login_candidates($1)")
-        .bind(&taken.email)
+    let in_use: i64 = sqlx::query_scalar!(r#"select count(*) as "count!" from app.login_candidates($1)"#, &taken.email)
         .fetch_one(tx.conn())
         .await?;
     if in_use > 0 {

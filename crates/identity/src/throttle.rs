@@ -42,12 +42,13 @@ pub(crate) async fn locked_until(
     user: Uuid,
     now: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    let until: Option<Option<OffsetDateTime>> =
-        sqlx::query_scalar("select locked_until from users where org_id = $1 and user_id = $2 for update")
-            .bind(tx.org())
-            .bind(user)
-            .fetch_optional(tx.conn())
-            .await?;
+    let until: Option<Option<OffsetDateTime>> = sqlx::query_scalar!(
+        "select locked_until from users where org_id = $1 and user_id = $2 for update",
+        tx.org().0,
+        user
+    )
+    .fetch_optional(tx.conn())
+    .await?;
     Ok(until.flatten().filter(|until| *until > now))
 }
 
@@ -70,13 +71,15 @@ pub(crate) async fn count_failure(state: &AppState, tx: &mut OrgTx, user: Uuid) 
     }
     let failures = failed.saturating_add(1);
     let lock = lock_delay(failures).map(|delay| (delay, now + delay));
-    sqlx::query("update users set failed_logins = $3, locked_until = $4 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
-        .bind(failures)
-        .bind(lock.map(|(_, until)| until).or(locked_until))
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update users set failed_logins = $3, locked_until = $4 where org_id = $1 and user_id = $2",
+        tx.org().0,
+        user,
+        failures,
+        lock.map(|(_, until)| until).or(locked_until)
+    )
+    .execute(tx.conn())
+    .await?;
     if let Some((delay, until)) = lock {
         notify_account_locked(state, tx, user, failures, delay, until).await?;
     }
@@ -85,12 +88,12 @@ pub(crate) async fn count_failure(state: &AppState, tx: &mut OrgTx, user: Uuid) 
 
 /// A successful login: the count starts again and any lock is gone.
 pub(crate) async fn reset(tx: &mut OrgTx, user: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update users set failed_logins = 0, locked_until = null
          where org_id = $1 and user_id = $2 and (failed_logins <> 0 or locked_until is not null)",
+        tx.org().0,
+        user
     )
-    .bind(tx.org())
-    .bind(user)
     .execute(tx.conn())
     .await?;
     Ok(())

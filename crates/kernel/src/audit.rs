@@ -142,18 +142,21 @@ impl AuditLog {
         let now = self.clock.now();
         let month = first_of_month(now.date());
 
-        sqlx::query(
+        sqlx::query!(
             "insert into audit_chain_heads (org_id, last_seq, last_mac) values ($1, 0, $2) on conflict do nothing",
+            org.0,
+            self.genesis(org)
         )
-        .bind(org)
-        .bind(self.genesis(org))
         .execute(tx.conn())
         .await?;
+        let head = sqlx::query!(
+            "select last_seq, last_mac, last_month from audit_chain_heads where org_id = $1 for update",
+            org.0
+        )
+        .fetch_one(tx.conn())
+        .await?;
         let (last_seq, last_mac, last_month): (i64, Vec<u8>, Option<Date>) =
-            sqlx::query_as("select last_seq, last_mac, last_month from audit_chain_heads where org_id = $1 for update")
-                .bind(org)
-                .fetch_one(tx.conn())
-                .await?;
+            (head.last_seq, head.last_mac, head.last_month);
 
         let seq = last_seq + 1;
         let row = Row {
@@ -171,41 +174,22 @@ impl AuditLog {
         let mac = self.event_mac(&row, &last_mac);
 
         if last_month.is_none_or(|last| month > last) {
-            sqlx::query(
+            sqlx::query!(
                 "insert into audit_checkpoints (org_id, month, first_seq, anchor_mac, mac) values ($1, $2, $3, $4, $5)",
+                org.0,
+                month,
+                seq,
+                &last_mac,
+                self.checkpoint_mac(org, month, seq, &last_mac)
             )
-            .bind(org)
-            .bind(month)
-            .bind(seq)
-            .bind(&last_mac)
-            .bind(self.checkpoint_mac(org, month, seq, &last_mac))
             .execute(tx.conn())
             .await?;
         }
-        sqlx::query(
-            "insert into audit_events (org_id, seq, event_id, occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload, mac)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(org)
-        .bind(seq)
-        .bind(row.event_id)
-        .bind(now)
-        .bind(row.actor_kind)
-        .bind(row.actor_id)
-        .bind(row.action)
-        .bind(row.target_kind)
-        .bind(row.target_id)
-        .bind(&event.payload)
-        .bind(&mac)
+        sqlx::query!("insert into audit_events (org_id, seq, event_id, occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload, mac)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", org.0, seq, row.event_id, now, row.actor_kind, row.actor_id, row.action, row.target_kind, row.target_id, &event.payload, &mac)
         .execute(tx.conn())
         .await?;
-        sqlx::query(
-            "update audit_chain_heads set last_seq = $2, last_mac = $3, last_month = greatest(last_month, $4) where org_id = $1",
-        )
-        .bind(org)
-        .bind(seq)
-        .bind(&mac)
-        .bind(month)
+        sqlx::query!("update audit_chain_heads set last_seq = $2, last_mac = $3, last_month = greatest(last_month, $4) where org_id = $1", org.0, seq, &mac, month)
         .execute(tx.conn())
         .await?;
         Ok(seq)
@@ -228,22 +212,26 @@ impl AuditLog {
 
     /// Verifies one org's chain. Works in a tenant transaction or in platform scope.
     pub async fn verify(&self, conn: &mut PgConnection, org: OrgId) -> Result<Verification, sqlx::Error> {
-        let checkpoints: Vec<(Date, i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        let checkpoints: Vec<(Date, i64, Vec<u8>, Vec<u8>)> = sqlx::query!(
             "select month, first_seq, anchor_mac, mac from audit_checkpoints where org_id = $1 order by first_seq",
+            org.0,
         )
-        .bind(org)
         .fetch_all(&mut *conn)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|cp| (cp.month, cp.first_seq, cp.anchor_mac, cp.mac))
+        .collect();
         let head: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("select last_seq, last_mac from audit_chain_heads where org_id = $1")
-                .bind(org)
+            sqlx::query!("select last_seq, last_mac from audit_chain_heads where org_id = $1", org.0)
                 .fetch_optional(&mut *conn)
-                .await?;
-        let events: Vec<EventRow> = sqlx::query_as(
+                .await?
+                .map(|head| (head.last_seq, head.last_mac));
+        let events: Vec<EventRow> = sqlx::query_as!(
+            EventRow,
             "select seq, event_id, occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload, mac
              from audit_events where org_id = $1 order by seq",
+            org.0,
         )
-        .bind(org)
         .fetch_all(&mut *conn)
         .await?;
 
@@ -251,10 +239,12 @@ impl AuditLog {
         let Some((head_seq, head_mac)) = head else {
             // Every organization's chain starts at its sign-up, so an org without a head has had
             // its whole chain removed.
-            let org_exists: bool = sqlx::query_scalar("select exists (select 1 from organizations where org_id = $1)")
-                .bind(org)
-                .fetch_one(&mut *conn)
-                .await?;
+            let org_exists: bool = sqlx::query_scalar!(
+                "select exists (select 1 from organizations where org_id = $1) as \"exists!\"",
+                org.0
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             if org_exists || !events.is_empty() {
                 outcome.broken = Some(Broken::new(1, "chain head missing"));
             }

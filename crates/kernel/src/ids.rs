@@ -17,6 +17,13 @@ macro_rules! id_type {
             }
         }
 
+        /// For the checked query macros (`query_as!` converts each column with `From`).
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self::new()

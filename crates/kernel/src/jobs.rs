@@ -49,31 +49,33 @@ pub async fn enqueue(tx: &mut OrgTx, clock: &Clock, job: NewJob) -> Result<JobId
 /// [`enqueue`] for a caller that already read the clock (`now` is the creation time, and the run
 /// time unless the job names one).
 pub async fn enqueue_at(tx: &mut OrgTx, now: OffsetDateTime, job: NewJob) -> Result<JobId, sqlx::Error> {
-    let inserted: Option<JobId> = sqlx::query_scalar(
+    let inserted: Option<JobId> = sqlx::query_scalar!(
         "insert into jobs (org_id, job_id, kind, payload, idempotency_key, max_attempts, run_at, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8)
          on conflict (org_id, kind, idempotency_key) do nothing
-         returning job_id",
+         returning job_id as \"job_id: JobId\"",
+        tx.org().0,
+        JobId::new().0,
+        job.kind,
+        &job.payload,
+        &job.idempotency_key,
+        job.max_attempts,
+        job.run_at.unwrap_or(now),
+        now
     )
-    .bind(tx.org())
-    .bind(JobId::new())
-    .bind(job.kind)
-    .bind(&job.payload)
-    .bind(&job.idempotency_key)
-    .bind(job.max_attempts)
-    .bind(job.run_at.unwrap_or(now))
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     match inserted {
         Some(id) => Ok(id),
         None => {
-            sqlx::query_scalar("select job_id from jobs where org_id = $1 and kind = $2 and idempotency_key = $3")
-                .bind(tx.org())
-                .bind(job.kind)
-                .bind(&job.idempotency_key)
-                .fetch_one(tx.conn())
-                .await
+            sqlx::query_scalar!(
+                "select job_id as \"job_id: JobId\" from jobs where org_id = $1 and kind = $2 and idempotency_key = $3",
+                tx.org().0,
+                job.kind,
+                &job.idempotency_key
+            )
+            .fetch_one(tx.conn())
+            .await
         }
     }
 }
@@ -122,7 +124,6 @@ pub struct Worker {
     name: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct Claimed {
     org_id: OrgId,
     job_id: JobId,
@@ -142,20 +143,21 @@ impl Worker {
     pub async fn tick(&self, batch: i64) -> anyhow::Result<Tick> {
         let now = self.clock.now();
         let mut platform = self.db.begin_platform("job queue: claim due jobs").await?;
-        let claimed: Vec<Claimed> = sqlx::query_as(
-            "update jobs set status = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2
+        let claimed: Vec<Claimed> = sqlx::query_as!(
+            Claimed,
+            r#"update jobs set status = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2
              where (org_id, job_id) in (
                  select org_id, job_id from jobs
                  where (status = 'queued' and run_at <= $3) or (status = 'running' and locked_until < $3)
                  order by run_at
                  limit $4
                  for update skip locked)
-             returning org_id, job_id, kind, payload, attempts, max_attempts",
+             returning org_id as "org_id: OrgId", job_id as "job_id: JobId", kind, payload, attempts, max_attempts"#,
+            &self.name,
+            now + LEASE,
+            now,
+            batch,
         )
-        .bind(&self.name)
-        .bind(now + LEASE)
-        .bind(now)
-        .bind(batch)
         .fetch_all(platform.conn())
         .await?;
         platform.commit().await?;
@@ -183,14 +185,15 @@ impl Worker {
         let mut tx = self.db.begin_org(job.org_id, Actor::System).await?;
         // The lease was taken for the whole batch at claim time; renew it now that this job starts,
         // and give up if another worker has taken the job over meanwhile.
-        let renewed =
-            sqlx::query("update jobs set locked_until = $3 where org_id = $1 and job_id = $2 and locked_by = $4")
-                .bind(job.org_id)
-                .bind(job.job_id)
-                .bind(self.clock.now() + LEASE)
-                .bind(&self.name)
-                .execute(tx.conn())
-                .await?;
+        let renewed = sqlx::query!(
+            "update jobs set locked_until = $3 where org_id = $1 and job_id = $2 and locked_by = $4",
+            job.org_id.0,
+            job.job_id.0,
+            self.clock.now() + LEASE,
+            &self.name
+        )
+        .execute(tx.conn())
+        .await?;
         if renewed.rows_affected() != 1 {
             anyhow::bail!("lease on job {} was lost before it started", job.job_id);
         }
@@ -205,14 +208,8 @@ impl Worker {
         let mut tx = tokio::time::timeout(HANDLER_TIMEOUT, handler(run))
             .await
             .map_err(|_| anyhow::anyhow!("job {} timed out after {:?}", job.job_id, HANDLER_TIMEOUT))??;
-        let done = sqlx::query(
-            "update jobs set status = 'done', finished_at = $3, locked_by = null, locked_until = null, last_error = null
-             where org_id = $1 and job_id = $2 and locked_by = $4",
-        )
-        .bind(job.org_id)
-        .bind(job.job_id)
-        .bind(self.clock.now())
-        .bind(&self.name)
+        let done = sqlx::query!("update jobs set status = 'done', finished_at = $3, locked_by = null, locked_until = null, last_error = null
+             where org_id = $1 and job_id = $2 and locked_by = $4", job.org_id.0, job.job_id.0, self.clock.now(), &self.name)
         .execute(tx.conn())
         .await?;
         if done.rows_affected() != 1 {
@@ -231,18 +228,18 @@ impl Worker {
         let message: String = format!("{error:#}").chars().take(500).collect();
         tracing::warn!(job = %job.job_id, kind = job.kind, attempt = job.attempts, give_up, "job failed: {message}");
         let mut platform = self.db.begin_platform("job queue: record failure").await?;
-        sqlx::query(
+        sqlx::query!(
             "update jobs set status = $3, run_at = $4, last_error = $5, locked_by = null, locked_until = null,
-                             finished_at = case when $3 = 'failed' then $6 else null end
+                             finished_at = case when $3 = 'failed' then $6::timestamptz else null end
              where org_id = $1 and job_id = $2 and locked_by = $7",
+            job.org_id.0,
+            job.job_id.0,
+            if give_up { "failed" } else { "queued" },
+            retry_at,
+            message,
+            now,
+            &self.name
         )
-        .bind(job.org_id)
-        .bind(job.job_id)
-        .bind(if give_up { "failed" } else { "queued" })
-        .bind(retry_at)
-        .bind(message)
-        .bind(now)
-        .bind(&self.name)
         .execute(platform.conn())
         .await?;
         platform.commit().await?;

@@ -212,12 +212,14 @@ pub async fn enqueue(tx: &mut OrgTx, clock: &Clock, vault: &Vault, mail: &Outgoi
     let job_id = jobs::enqueue(tx, clock, job).await?;
     let plain = SecretString::from(serde_json::to_string(mail).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
     let sealed = vault.seal(&seal_context(tx.org(), job_id), &plain);
-    sqlx::query("update jobs set payload = $3 where org_id = $1 and job_id = $2")
-        .bind(tx.org())
-        .bind(job_id)
-        .bind(json!({ "v": 1, "envelope": STANDARD.encode(sealed) }))
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update jobs set payload = $3 where org_id = $1 and job_id = $2",
+        tx.org().0,
+        job_id.0,
+        json!({ "v": 1, "envelope": STANDARD.encode(sealed) })
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(job_id)
 }
 
@@ -245,12 +247,14 @@ async fn handle(mut run: JobRun, mailer: &Mailer, vault: &Vault) -> anyhow::Resu
         serde_json::from_str(plain.expose_secret()).map_err(|_| anyhow::anyhow!("mail envelope is malformed"))?;
     mailer.send(&mail).await?;
     // Delivered: the sealed envelope has served its purpose.
-    sqlx::query("update jobs set payload = $3 where org_id = $1 and job_id = $2")
-        .bind(run.tx.org())
-        .bind(run.job_id)
-        .bind(json!({ "v": 1, "sent": true }))
-        .execute(run.tx.conn())
-        .await?;
+    sqlx::query!(
+        "update jobs set payload = $3 where org_id = $1 and job_id = $2",
+        run.tx.org().0,
+        run.job_id.0,
+        json!({ "v": 1, "sent": true })
+    )
+    .execute(run.tx.conn())
+    .await?;
     Ok(run.tx)
 }
 

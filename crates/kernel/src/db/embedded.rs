@@ -248,10 +248,10 @@ async fn bootstrap_roles_and_db(conn: &mut sqlx::PgConnection, database: &str) -
          grant relais_platform to relais_owner;",
     )
     .await?;
-    let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-        .bind(database)
-        .fetch_one(&mut *conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar!("select exists (select from pg_database where datname = $1) as \"exists!\"", database)
+            .fetch_one(&mut *conn)
+            .await?;
     if !exists {
         create_database(conn, database, None).await?;
     }

@@ -123,8 +123,10 @@ impl Db {
             // code path can ever hand a connection to the next request with an org still set.
             .after_release(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("select set_config('app.org_id', '', false), set_config('app.actor_id', '', false)")
-                        .execute(&mut *conn)
+                    sqlx::query!(
+                        r#"select set_config('app.org_id', '', false) as "org_id", set_config('app.actor_id', '', false) as "actor_id""#
+                    )
+                        .fetch_one(&mut *conn)
                         .await?;
                     Ok(true)
                 })
@@ -156,10 +158,8 @@ impl Db {
     /// Opens the tenant transaction for `org`, acting as `actor`.
     pub async fn begin_org(&self, org: OrgId, actor: Actor) -> Result<OrgTx, sqlx::Error> {
         let mut tx = self.app.begin().await?;
-        sqlx::query("select set_config('app.org_id', $1, true), set_config('app.actor_id', $2, true)")
-            .bind(org.to_string())
-            .bind(actor.id().map(|id| id.to_string()).unwrap_or_default())
-            .execute(&mut *tx)
+        sqlx::query!(r#"select set_config('app.org_id', $1, true) as "org_id", set_config('app.actor_id', $2, true) as "actor_id""#, org.to_string(), actor.id().map(|id| id.to_string()).unwrap_or_default())
+            .fetch_one(&mut *tx)
             .await?;
         Ok(OrgTx { tx, org, actor, events: self.events.clone() })
     }
@@ -170,7 +170,7 @@ impl Db {
     /// restricted role there (fail closed).
     pub async fn begin_member(&self, org: OrgId, user: Uuid, role: crate::authz::Role) -> Result<OrgTx, sqlx::Error> {
         let mut tx = self.begin_org(org, Actor::User(user)).await?;
-        sqlx::query("select set_config('app.role', $1, true)").bind(role.as_str()).execute(tx.conn()).await?;
+        sqlx::query!("select set_config('app.role', $1, true)", role.as_str()).fetch_one(tx.conn()).await?;
         Ok(tx)
     }
 
@@ -189,13 +189,16 @@ impl Db {
         limit: i32,
         now: time::OffsetDateTime,
     ) -> Result<(bool, i32), sqlx::Error> {
-        sqlx::query_as("select allowed, retry_after_secs from app.rate_limit_hit($1, $2, $3, $4)")
-            .bind(bucket)
-            .bind(window_secs)
-            .bind(limit)
-            .bind(now)
-            .fetch_one(&self.app)
-            .await
+        sqlx::query!(
+            r#"select allowed as "allowed!", retry_after_secs as "retry_after_secs!" from app.rate_limit_hit($1, $2, $3, $4)"#,
+            bucket,
+            window_secs,
+            limit,
+            now,
+        )
+        .fetch_one(&self.app)
+        .await
+        .map(|hit| (hit.allowed, hit.retry_after_secs))
     }
 
     /// The privacy-policy version in force at `now` (platform data, readable without an org).
@@ -203,16 +206,17 @@ impl Db {
         &self,
         now: time::OffsetDateTime,
     ) -> Result<Option<(String, time::OffsetDateTime)>, sqlx::Error> {
-        sqlx::query_as(
+        sqlx::query!(
             "select version, effective_at from policy_versions where effective_at <= $1 order by effective_at desc limit 1",
+            now,
         )
-        .bind(now)
         .fetch_optional(&self.app)
         .await
+        .map(|row| row.map(|row| (row.version, row.effective_at)))
     }
 
     pub async fn is_ready(&self) -> bool {
-        sqlx::query("select 1").execute(&self.app).await.is_ok()
+        sqlx::query!("select 1 as one").fetch_one(&self.app).await.is_ok()
     }
 
     pub async fn close(&self) {
