@@ -49,6 +49,10 @@ pub fn module() -> Module {
         subscribers: &[webhooks::SUBSCRIBER],
         settings: webhooks::SETTINGS,
         configure: webhooks::configure,
+        locales: &[
+            (kernel::i18n::Lang::En, include_str!("../locales/en.json")),
+            (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
+        ],
         ..Module::new("crm")
     }
 }

@@ -1,4 +1,4 @@
-//! Domain events: what a module announces about its data ("a CRM record was created"), published
+//! Domain events: what a module announces about its data ("a record was created"), published
 //! inside the tenant transaction that made the change, so a subscriber's own writes (a webhook
 //! delivery queued, an outreach enrollment stopped) commit or roll back with the change itself.
 //!
@@ -22,7 +22,7 @@ use crate::error::AppError;
 /// Something that happened to one subject (a record, a member…) of the transaction's organization.
 #[derive(Debug, Clone)]
 pub struct DomainEvent {
-    /// `<module>.<subject>.<verb>`, e.g. `crm.record.created`.
+    /// `<module>.<subject>.<verb>`, e.g. `sales.order.created`.
     pub name: &'static str,
     /// The id of what the event is about.
     pub subject_id: Uuid,
@@ -91,12 +91,12 @@ mod tests {
 
     #[test]
     fn patterns_match_names_and_prefixes() {
-        let exact = Subscriber { name: "t", events: &["crm.record.created"], handle: nothing };
-        assert!(exact.wants("crm.record.created"));
-        assert!(!exact.wants("crm.record.deleted"));
-        let prefix = Subscriber { name: "t", events: &["crm.record.*"], handle: nothing };
-        assert!(prefix.wants("crm.record.deleted"));
-        assert!(!prefix.wants("crm.records.deleted"));
-        assert!(!prefix.wants("crm.record"));
+        let exact = Subscriber { name: "t", events: &["sales.order.created"], handle: nothing };
+        assert!(exact.wants("sales.order.created"));
+        assert!(!exact.wants("sales.order.deleted"));
+        let prefix = Subscriber { name: "t", events: &["sales.order.*"], handle: nothing };
+        assert!(prefix.wants("sales.order.deleted"));
+        assert!(!prefix.wants("sales.orders.deleted"));
+        assert!(!prefix.wants("sales.order"));
     }
 }

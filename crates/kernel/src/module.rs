@@ -110,6 +110,8 @@ pub struct Module {
     pub openapi: fn() -> Value,
     pub subscribers: &'static [Subscriber],
     pub settings: &'static [SettingDef],
+    /// The module's message files (`locales/en.json`, `locales/fr.json`).
+    pub locales: &'static [crate::i18n::Locale],
     pub configure: fn(&Vars<'_>, &mut ModuleSettings) -> Result<(), ConfigError>,
 }
 
@@ -139,6 +141,7 @@ impl Module {
             openapi: no_openapi,
             subscribers: &[],
             settings: &[],
+            locales: &[],
             configure: no_settings,
         }
     }
@@ -200,6 +203,11 @@ impl Modules {
     /// Each module's OpenAPI part, to merge into the document.
     pub fn openapi_parts(&self) -> Vec<Value> {
         self.0.iter().map(|m| (m.openapi)()).filter(|part| !part.is_null()).collect()
+    }
+
+    /// Every module's message files, in module order.
+    pub fn locales(&self) -> Vec<crate::i18n::Locale> {
+        self.0.iter().flat_map(|m| m.locales.iter().copied()).collect()
     }
 
     pub fn event_bus(&self) -> EventBus {

@@ -52,6 +52,7 @@ impl AppState {
         modules: &crate::module::Modules,
     ) -> Self {
         let db = db.with_events(modules.event_bus());
+        crate::i18n::install(&modules.locales());
         Self {
             catalog: modules.catalog().into(),
             audit: AuditLog::new(master.clone(), clock.clone()),

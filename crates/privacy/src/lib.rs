@@ -33,7 +33,14 @@ impl PolicyPage {
 
 /// The privacy module as the application assembles it.
 pub fn module() -> kernel::module::Module {
-    kernel::module::Module { routes, ..kernel::module::Module::new("privacy") }
+    kernel::module::Module {
+        routes,
+        locales: &[
+            (kernel::i18n::Lang::En, include_str!("../locales/en.json")),
+            (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
+        ],
+        ..kernel::module::Module::new("privacy")
+    }
 }
 
 fn routes() -> Vec<RouteDef> {

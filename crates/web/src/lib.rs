@@ -201,6 +201,76 @@ pub fn app(state: AppState) -> Router {
 
 #[cfg(test)]
 mod tests {
+    use kernel::i18n::{Lang, keys};
+
+    #[test]
+    fn every_key_used_in_templates_exists() {
+        kernel::i18n::install(&super::modules().locales());
+        let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalogs: Vec<(Lang, Vec<&'static str>)> = Lang::ALL.iter().map(|&lang| (lang, keys(lang))).collect();
+        let mut templates = 0;
+        let mut used = 0;
+        let mut missing = Vec::new();
+        for krate in std::fs::read_dir(&crates).expect("read crates/") {
+            let dir = krate.expect("crate entry").path().join("templates");
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries {
+                let path = entry.expect("template entry").path();
+                if path.extension().is_none_or(|ext| ext != "html") {
+                    continue;
+                }
+                templates += 1;
+                let text = std::fs::read_to_string(&path).expect("read template");
+                const OPEN: &str = "t.get(\"";
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find(OPEN) {
+                    rest = &rest[start + OPEN.len()..];
+                    let Some(end) = rest.find('"') else { break };
+                    let key = &rest[..end];
+                    rest = &rest[end + 1..];
+                    used += 1;
+                    for (lang, catalog) in &catalogs {
+                        if catalog.binary_search_by(|known| (*known).cmp(key)).is_err() {
+                            missing.push(format!("{key} ({lang:?}, {})", path.display()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(templates > 0, "no templates found under {}", crates.display());
+        assert!(used > 0, "no t.get(\"...\") keys found in templates");
+        assert!(missing.is_empty(), "keys missing from the catalogs: {missing:#?}");
+    }
+
+    /// Each module's message files parse, have the same keys in English and French, and no key is
+    /// defined by two modules (or by a module and the kernel): one message per key.
+    #[test]
+    fn module_message_files_match_and_never_redefine_a_key() {
+        let mut owner: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let kernel_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../kernel/locales/en.json");
+        let kernel_text = std::fs::read_to_string(kernel_file).expect("the kernel's message file");
+        for key in kernel::i18n::file_keys(&kernel_text).expect("the kernel's message file parses") {
+            owner.insert(key, "kernel".into());
+        }
+        for module in super::modules().iter() {
+            let files: Vec<(Lang, Vec<String>)> = module
+                .locales
+                .iter()
+                .map(|(lang, text)| (*lang, kernel::i18n::file_keys(text).expect("a module's message file parses")))
+                .collect();
+            if let [(_, first), rest @ ..] = files.as_slice() {
+                for (lang, other) in rest {
+                    assert_eq!(first, other, "{}: {lang:?} has other keys than the first file", module.name);
+                }
+                for key in first {
+                    if let Some(previous) = owner.insert(key.clone(), module.name.into()) {
+                        panic!("{key} is defined by both {previous} and {}", module.name);
+                    }
+                }
+            }
+        }
+    }
+
     /// The committed docs/data-catalog.md is what `relais catalog` prints today.
     #[test]
     fn data_catalog_document_is_current() {

@@ -154,6 +154,7 @@ mod tests {
 
     #[test]
     fn sizes_read_well_in_both_languages() {
+        kernel::i18n::install(crate::module().locales);
         let en = kernel::i18n::T(kernel::i18n::Lang::En);
         let fr = kernel::i18n::T(kernel::i18n::Lang::Fr);
         assert_eq!(human_size(&en, 512), "512 B");
