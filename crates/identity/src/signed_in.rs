@@ -34,16 +34,6 @@ impl SignedIn {
         Actor::User(self.user_id)
     }
 
-    /// Refuses a form whose CSRF token is not this session's: 403, shown in the member's language.
-    /// Every signed-in form handler calls this; the router's cross-site guard runs before it.
-    pub fn check_csrf(&self, state: &AppState, submitted: &str) -> Result<(), PageError> {
-        if state.csrf_matches(self.session_id, submitted) {
-            Ok(())
-        } else {
-            Err(PageError::new(AppError::Forbidden, &self.page(state, "/")))
-        }
-    }
-
     pub fn page(&self, state: &AppState, path: &str) -> Page {
         Page {
             t: T(self.lang),

@@ -466,17 +466,7 @@ where
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         let app = <AppState as axum::extract::FromRef<S>>::from_ref(state);
-        let member_session = match request.extensions().get::<Principal>().map(|p| p.credential) {
-            Some(crate::authz::Credential::Session { session_id }) => Some(session_id),
-            _ => None,
-        };
-        let admin_session =
-            request.extensions().get::<crate::authz::PlatformAdminPrincipal>().map(|admin| admin.session_id);
-        // The admin session first: it is only attached under `/admin`, where a browser that is also
-        // signed in as a member posts the admin's token.
-        let Some(session) = admin_session.or(member_session) else {
-            return Err(AppError::Forbidden);
-        };
+        let session = form_session(&request)?;
         let body = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
@@ -490,6 +480,73 @@ where
         serde_urlencoded::from_bytes(&body)
             .map(CsrfForm)
             .map_err(|error| AppError::BadRequest(format!("The form is malformed: {error}")))
+    }
+}
+
+/// The browser session a signed-in form must carry the CSRF token of. The admin session first: it
+/// is only attached under `/admin`, where a browser that is also signed in as a member posts the
+/// admin's token. No session (a bearer token, nobody): 403.
+fn form_session(request: &axum::extract::Request) -> Result<Uuid, AppError> {
+    let member_session = match request.extensions().get::<Principal>().map(|p| p.credential) {
+        Some(crate::authz::Credential::Session { session_id }) => Some(session_id),
+        _ => None,
+    };
+    let admin_session =
+        request.extensions().get::<crate::authz::PlatformAdminPrincipal>().map(|admin| admin.session_id);
+    admin_session.or(member_session).ok_or(AppError::Forbidden)
+}
+
+/// The bounds of a signed-in multipart form, chosen by the route that takes it (see
+/// [`CsrfMultipart`]): the whole stream, any field, or named fields. A file streamed to disk may be
+/// left unbounded here when the handler bounds it as it writes.
+pub trait MultipartLimits: Send + Sync + 'static {
+    fn size_limit() -> multer::SizeLimit;
+}
+
+/// The longest CSRF field a multipart form may send: it is read before it is verified.
+const CSRF_FIELD_LIMIT: u64 = 1024;
+
+/// A signed-in `multipart/form-data` form, checked before any other field is read: its first field
+/// must be `csrf`, holding the token of the session that sent it, else 403 and nothing more of the
+/// body is read. The handler then reads the remaining fields as they stream (`fields`), within the
+/// route's [`MultipartLimits`]; `declared_length` is the request's Content-Length, so an oversized
+/// upload can be refused before it is read. Every multipart page POST takes its body through this,
+/// as every urlencoded one takes [`CsrfForm`].
+pub struct CsrfMultipart<L> {
+    pub fields: multer::Multipart<'static>,
+    pub declared_length: Option<u64>,
+    limits: std::marker::PhantomData<fn() -> L>,
+}
+
+impl<L, S> axum::extract::FromRequest<S> for CsrfMultipart<L>
+where
+    L: MultipartLimits,
+    S: Send + Sync,
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let app = <AppState as axum::extract::FromRef<S>>::from_ref(state);
+        let session = form_session(&request)?;
+        let headers = request.headers();
+        let declared_length =
+            headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::UnsupportedMediaType)?;
+        // Every bound applies while the body streams: a chunked upload has no Content-Length to
+        // check first, and the CSRF field is read before its token is verified.
+        let constraints = multer::Constraints::new().size_limit(L::size_limit().for_field("csrf", CSRF_FIELD_LIMIT));
+        let mut fields =
+            multer::Multipart::with_constraints(request.into_body().into_data_stream(), boundary, constraints);
+        let submitted = match fields.next_field().await {
+            Ok(Some(field)) if field.name() == Some("csrf") => field.text().await.unwrap_or_default(),
+            _ => String::new(),
+        };
+        if !app.csrf_matches(session, &submitted) {
+            return Err(AppError::Forbidden);
+        }
+        Ok(CsrfMultipart { fields, declared_length, limits: std::marker::PhantomData })
     }
 }
 

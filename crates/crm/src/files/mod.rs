@@ -276,27 +276,33 @@ impl IntoResponse for UploadError {
 
 /// Refuses at once a request whose declared length cannot hold a file within the limit (with
 /// room for the multipart framing and a form field or two).
-fn check_declared_length(headers: &HeaderMap) -> Result<(), UploadError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    if declared > (MAX_BYTES + 64 * 1024) as u64 { Err(UploadError::TooLarge) } else { Ok(()) }
+/// The bounds of an upload, on the API and the page alike: the file and a little room for the
+/// other fields. A field one byte over [`MAX_BYTES`] is enough for [`read_file`] to say "too large".
+pub struct UploadLimits;
+
+/// The whole body: the file and a little room for the other fields.
+const MAX_BODY: u64 = (MAX_BYTES + 64 * 1024) as u64;
+
+impl kernel::web::MultipartLimits for UploadLimits {
+    fn size_limit() -> multer::SizeLimit {
+        multer::SizeLimit::new().whole_stream(MAX_BODY).per_field((MAX_BYTES + 1) as u64)
+    }
 }
 
+/// Refuses an upload whose declared Content-Length is already over the bound, before reading it.
+fn check_declared_length(declared: Option<u64>) -> Result<(), UploadError> {
+    if declared.is_some_and(|declared| declared > MAX_BODY) { Err(UploadError::TooLarge) } else { Ok(()) }
+}
+
+/// The API's multipart body (bearer-authenticated, so no CSRF field), with [`UploadLimits`].
 fn multipart(headers: &HeaderMap, body: Body) -> Result<multer::Multipart<'static>, UploadError> {
-    check_declared_length(headers)?;
+    use kernel::web::MultipartLimits;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    check_declared_length(declared)?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::UnsupportedMediaType)?;
-    // The whole stream and every field are bounded while they are read: a chunked upload has no
-    // Content-Length to check first, and the CSRF field is read before its token is verified.
-    let limits = multer::Constraints::new().size_limit(
-        multer::SizeLimit::new()
-            .whole_stream((MAX_BYTES + 64 * 1024) as u64)
-            .per_field((MAX_BYTES + 1) as u64)
-            .for_field("csrf", 1024),
-    );
+    let limits = multer::Constraints::new().size_limit(UploadLimits::size_limit());
     Ok(multer::Multipart::with_constraints(body.into_data_stream(), boundary, limits))
 }
 

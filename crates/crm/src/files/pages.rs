@@ -2,31 +2,26 @@
 //! button, and the files listed on the record page.
 
 use crate::http::Fields;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use identity::signed_in::SignedIn;
 use kernel::AppResult;
 use kernel::authz::Principal;
 use kernel::web::AppState;
-use kernel::web::CsrfForm;
+use kernel::web::{CsrfForm, CsrfMultipart};
 use kernel::{AppError, OrgTx};
 use uuid::Uuid;
 
-use super::{UploadError, malformed, multipart, read_file, required, service, store};
+use super::{UploadError, UploadLimits, check_declared_length, malformed, read_file, required, service, store};
 use crate::http::{Object, parse_id};
 use crate::object::ObjectType;
 
-/// `POST /crm/{type}/{id}/files`: the record page's form (`csrf` before `file`); back to the
-/// record page with a notice.
+/// `POST /crm/{type}/{id}/files`: the record page's form (`csrf`, checked by [`CsrfMultipart`],
+/// then `file`); back to the record page with a notice.
 pub async fn upload<O: Object>(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    CsrfMultipart { mut fields, declared_length, .. }: CsrfMultipart<UploadLimits>,
 ) -> AppResult<Response> {
     let object = O::TYPE;
     let id = parse_id(&id)?;
@@ -40,38 +35,25 @@ pub async fn upload<O: Object>(
         }
         UploadError::Other(other) => Err(other),
     };
-    let mut form = match multipart(&headers, body) {
-        Ok(form) => form,
-        Err(error) => return refusal(error),
-    };
-    let mut csrf_ok = false;
+    if let Err(error) = check_declared_length(declared_length) {
+        return refusal(error);
+    }
     loop {
-        let field = match form.next_field().await {
+        let field = match fields.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(_) => return refusal(malformed()),
         };
-        match field.name().unwrap_or_default() {
-            "csrf" => {
-                let token = field.text().await.unwrap_or_default();
-                signed_in.check_csrf(&state, &token)?;
-                csrf_ok = true;
-            }
-            "file" if csrf_ok => {
-                let (name, bytes) = match read_file(field).await {
-                    Ok(file) => file,
-                    Err(error) => return refusal(error),
-                };
-                return match service::attach(&state, &principal, object, id, &name, bytes).await {
-                    Ok(_) => Ok(back("file_uploaded")),
-                    Err(error) => refusal(error.into()),
-                };
-            }
-            _ => {}
+        if field.name() == Some("file") {
+            let (name, bytes) = match read_file(field).await {
+                Ok(file) => file,
+                Err(error) => return refusal(error),
+            };
+            return match service::attach(&state, &principal, object, id, &name, bytes).await {
+                Ok(_) => Ok(back("file_uploaded")),
+                Err(error) => refusal(error.into()),
+            };
         }
-    }
-    if !csrf_ok {
-        signed_in.check_csrf(&state, "")?;
     }
     refusal(required().into())
 }

@@ -4,16 +4,15 @@
 
 use crate::http::Fields;
 use askama::Template;
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use futures_util::StreamExt;
 use identity::signed_in::SignedIn;
 use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::CsrfForm;
 use kernel::web::{AppState, Page, render};
+use kernel::web::{CsrfForm, CsrfMultipart};
 use kernel::{AppError, FieldError};
 use serde_json::Value;
 use uuid::Uuid;
@@ -88,34 +87,35 @@ pub async fn list(State(state): State<AppState>, signed_in: SignedIn, principal:
     list_page(&state, &principal, page, Vec::new()).await
 }
 
-/// The upload form posts `multipart/form-data` with `csrf` and `object` before `file`; the file is
-/// streamed to disk as it arrives (never buffered whole), after the CSRF token was checked.
+/// The bounds of the upload form: the file is streamed to disk as it arrives and bounded there
+/// (`file::MAX_BYTES`, with a clear field error), so only the small field before it is bounded here.
+pub struct ImportUploadLimits;
+
+impl kernel::web::MultipartLimits for ImportUploadLimits {
+    fn size_limit() -> multer::SizeLimit {
+        multer::SizeLimit::new().for_field("object", 64)
+    }
+}
+
+/// The upload form posts `multipart/form-data` with `csrf` (checked by [`CsrfMultipart`]) and
+/// `object` before `file`; the file is streamed to disk as it arrives, never buffered whole.
 pub async fn upload(
     State(state): State<AppState>,
     signed_in: SignedIn,
     principal: Principal,
-    headers: HeaderMap,
-    body: Body,
+    CsrfMultipart { mut fields, .. }: CsrfMultipart<ImportUploadLimits>,
 ) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/imports");
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let boundary = multer::parse_boundary(content_type).map_err(|_| AppError::UnsupportedMediaType)?;
-    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
-    let (mut csrf_ok, mut object) = (false, None);
+    let mut object = None;
     loop {
-        let field = match multipart.next_field().await {
+        let field = match fields.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(_) => return Err(AppError::BadRequest("malformed upload".into())),
         };
         match field.name().unwrap_or_default() {
-            "csrf" => {
-                let token = field.text().await.unwrap_or_default();
-                signed_in.check_csrf(&state, &token)?;
-                csrf_ok = true;
-            }
             "object" => object = Some(field.text().await.unwrap_or_default()),
-            "file" if csrf_ok => {
+            "file" => {
                 let object = match importable(object.as_deref()) {
                     Ok(object) => object,
                     Err(AppError::Validation(errors)) => {
@@ -136,9 +136,6 @@ pub async fn upload(
             }
             _ => {}
         }
-    }
-    if !csrf_ok {
-        signed_in.check_csrf(&state, "")?;
     }
     let errors = vec![FieldError::new("file", "required", "Choose a CSV file.")];
     list_page(&state, &principal, page.clone(), crate::http::error_texts(&page, &errors)).await

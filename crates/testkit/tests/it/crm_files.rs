@@ -176,6 +176,11 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
     let response =
         post_page_upload(&app, &browser, &format!("/crm/contacts/{contact}/files"), content_type, body).await;
     assert_eq!(response.status(), 403);
+    // A form that sends its file before (or without) the token is refused before the file is read.
+    let (content_type, body) = multipart(&[], "photo.png", "image/png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    let response =
+        post_page_upload(&app, &browser, &format!("/crm/contacts/{contact}/files"), content_type, body).await;
+    assert_eq!(response.status(), 403);
     assert_eq!(app.count_table_in_org(org, "files").await, 3);
 }
 
