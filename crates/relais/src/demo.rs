@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use identity::doors::IdentityDoors;
-use identity::service::{SignupInput, create_organization_unverified};
+use identity::signup::{SignupInput, create_organization_unverified};
 use kernel::clock::Clock;
 use kernel::config::Config;
 use kernel::db::Actor;

@@ -339,9 +339,9 @@ impl TestApp {
     /// Creates an organization for `email` without mail or confirmation (the demo seed's path), for
     /// apps started without any mail.
     pub async fn sign_up_directly(&self, email: &str) -> (OrgId, UserId) {
-        let input: identity::service::SignupInput =
+        let input: identity::signup::SignupInput =
             serde_json::from_value(self.signup_body(email).await).expect("a sign-up body");
-        let account = identity::service::create_organization_unverified(&self.state, input, kernel::i18n::Lang::En)
+        let account = identity::signup::create_organization_unverified(&self.state, input, kernel::i18n::Lang::En)
             .await
             .expect("organization created");
         (account.organization_id, account.user_id)
