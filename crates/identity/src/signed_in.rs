@@ -57,7 +57,6 @@ impl SignedIn {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct SessionRow {
     org_name: String,
     first_name: String,

@@ -69,10 +69,10 @@ async fn build_template(pg: &EmbeddedPostgres) -> anyhow::Result<String> {
     let mut admin = pg.connect_options(SUPERUSER, "postgres").connect().await?;
     admin.execute("select pg_advisory_lock(7243002)").await?;
     let result = async {
-        let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar!(r#"select exists (select from pg_database where datname = $1) as "exists!""#, &name)
+                .fetch_one(&mut admin)
+                .await?;
         if exists {
             return Ok::<_, anyhow::Error>(());
         }

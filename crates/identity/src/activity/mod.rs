@@ -72,7 +72,6 @@ impl Cursor {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct LoginRow {
     event_id: Uuid,
     occurred_at: OffsetDateTime,
@@ -84,7 +83,6 @@ struct LoginRow {
     last_name: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct RequestRow {
     request_id: Uuid,
     at: OffsetDateTime,

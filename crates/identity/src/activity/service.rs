@@ -16,20 +16,21 @@ pub async fn record_api_request(state: &AppState, principal: &Principal, request
     let method = if method.is_empty() { "OTHER".to_owned() } else { method.to_ascii_uppercase() };
     let route: String = request.route.chars().take(300).collect();
     let mut tx = principal.begin(&state.db).await?;
-    sqlx::query(
-        "insert into api_request_log (org_id, request_id, at, method, route, status, user_id, credential, api_key_id, ip)
+    sqlx::query!(
+        "insert into api_request_log (org_id, request_id, at, method, route, status, user_id, credential,
+                                      api_key_id, ip)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        principal.org.0,
+        Uuid::now_v7(),
+        state.clock.now(),
+        method,
+        route,
+        i16::try_from(request.status).unwrap_or(599),
+        principal.user_id,
+        principal.credential.kind(),
+        api_key,
+        request.ip.map(sqlx::types::ipnet::IpNet::from)
     )
-    .bind(principal.org)
-    .bind(Uuid::now_v7())
-    .bind(state.clock.now())
-    .bind(method)
-    .bind(route)
-    .bind(i16::try_from(request.status).unwrap_or(599))
-    .bind(principal.user_id)
-    .bind(principal.credential.kind())
-    .bind(api_key)
-    .bind(request.ip.map(sqlx::types::ipnet::IpNet::from))
     .execute(tx.conn())
     .await?;
     tx.commit().await?;

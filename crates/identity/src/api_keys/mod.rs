@@ -70,7 +70,6 @@ fn well_formed(text: &str) -> bool {
         && rest.as_bytes()[PREFIX_HEX_CHARS] == b'_'
 }
 
-#[derive(sqlx::FromRow)]
 struct KeyHolder {
     created_by: Uuid,
     scope: String,
@@ -161,7 +160,7 @@ pub struct CreatedApiKey {
 }
 
 /// One key in a list: never its secret.
-#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ApiKeySummary {
     #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,

@@ -18,13 +18,14 @@ pub async fn authenticate_api_key(state: &AppState, key: &str) -> Result<Option<
     let Some((org, key_id)) = state.db.resolve_api_key(&hash).await? else { return Ok(None) };
     let now = state.clock.now();
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    let holder: Option<KeyHolder> = sqlx::query_as(
+    let holder: Option<KeyHolder> = sqlx::query_as!(
+        KeyHolder,
         "select k.created_by, k.scope, k.expires_at, k.revoked_at, k.last_used_at, u.org_role, u.status
          from api_keys k join users u on u.org_id = k.org_id and u.user_id = k.created_by
          where k.org_id = $1 and k.key_id = $2",
+        org.0,
+        key_id
     )
-    .bind(org)
-    .bind(key_id)
     .fetch_optional(tx.conn())
     .await?;
     let Some(holder) = holder else { return Ok(None) };
@@ -34,10 +35,7 @@ pub async fn authenticate_api_key(state: &AppState, key: &str) -> Result<Option<
     };
     // Recorded at most once a minute: useful for "unused keys" without a write per request.
     if holder.last_used_at.is_none_or(|at| now - at >= time::Duration::minutes(1)) {
-        sqlx::query("update api_keys set last_used_at = $3 where org_id = $1 and key_id = $2")
-            .bind(org)
-            .bind(key_id)
-            .bind(now)
+        sqlx::query!("update api_keys set last_used_at = $3 where org_id = $1 and key_id = $2", org.0, key_id, now)
             .execute(tx.conn())
             .await?;
     }
@@ -56,19 +54,19 @@ pub async fn create(state: &AppState, principal: &Principal, input: NewApiKeyInp
     let key = generate_key();
     let key_id = Uuid::now_v7();
     let mut tx = principal.begin(&state.db).await?;
-    sqlx::query(
+    sqlx::query!(
         "insert into api_keys (org_id, key_id, created_by, name, scope, prefix, key_hash, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        principal.org.0,
+        key_id,
+        principal.user_id,
+        &valid.name,
+        valid.scope.as_str(),
+        &key.prefix,
+        &token::hash(&key.secret)[..],
+        now,
+        valid.expires_at
     )
-    .bind(principal.org)
-    .bind(key_id)
-    .bind(principal.user_id)
-    .bind(&valid.name)
-    .bind(valid.scope.as_str())
-    .bind(&key.prefix)
-    .bind(token::hash(&key.secret).as_slice())
-    .bind(now)
-    .bind(valid.expires_at)
     .execute(tx.conn())
     .await?;
     state
@@ -96,15 +94,16 @@ pub async fn create(state: &AppState, principal: &Principal, input: NewApiKeyInp
 /// their expiry).
 pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<ApiKeySummary>, AppError> {
     let mut tx = principal.begin(&state.db).await?;
-    let keys = sqlx::query_as(
-        "select k.key_id as id, k.prefix, k.name, k.scope as role, k.created_by,
-                u.first_name || ' ' || u.last_name as created_by_name,
+    let keys = sqlx::query_as!(
+        ApiKeySummary,
+        r#"select k.key_id as id, k.prefix, k.name, k.scope as role, k.created_by,
+                u.first_name || ' ' || u.last_name as "created_by_name!",
                 k.created_at, k.last_used_at, k.expires_at
          from api_keys k join users u on u.org_id = k.org_id and u.user_id = k.created_by
          where k.org_id = $1 and k.revoked_at is null
-         order by k.created_at desc",
+         order by k.created_at desc"#,
+        principal.org.0
     )
-    .bind(principal.org)
     .fetch_all(tx.conn())
     .await?;
     tx.commit().await?;
@@ -115,14 +114,15 @@ pub async fn list(state: &AppState, principal: &Principal) -> Result<Vec<ApiKeyS
 pub async fn revoke(state: &AppState, principal: &Principal, key_id: Uuid) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    let revoked =
-        sqlx::query("update api_keys set revoked_at = $3 where org_id = $1 and key_id = $2 and revoked_at is null")
-            .bind(principal.org)
-            .bind(key_id)
-            .bind(now)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
+    let revoked = sqlx::query!(
+        "update api_keys set revoked_at = $3 where org_id = $1 and key_id = $2 and revoked_at is null",
+        principal.org.0,
+        key_id,
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
     if revoked == 0 {
         return Err(AppError::NotFound);
     }

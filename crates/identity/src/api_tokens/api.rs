@@ -4,7 +4,6 @@ use super::*;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use kernel::audit::AuditEvent;
 use kernel::authz::{Credential, Principal};
 use kernel::error::ApiJson;
 use kernel::web::ClientInfo;
@@ -79,10 +78,7 @@ pub async fn logout(State(state): State<AppState>, principal: Principal) -> Resu
     let Credential::AccessToken { family_id } = principal.credential else {
         return Err(AppError::BadRequest("Log out with the access token of the login to end.".into()));
     };
-    let mut tx = principal.begin(&state.db).await?;
-    revoke_family(&mut tx, family_id, state.clock.now()).await?;
-    state.audit.record(&mut tx, AuditEvent::new("auth.api_logout").target("token_family", family_id)).await?;
-    tx.commit().await?;
+    log_out_api(&state, &principal, family_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -104,14 +100,7 @@ pub async fn logout_all(State(state): State<AppState>, principal: Principal) -> 
     if !matches!(principal.credential, Credential::AccessToken { .. }) {
         return Err(AppError::BadRequest("Log out everywhere with an access token, not an API key.".into()));
     }
-    let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await?;
-    revoke_all_api_tokens(&mut tx, principal.user_id, now).await?;
-    sqlx::query!("delete from sessions where org_id = $1 and user_id = $2", principal.org.0, principal.user_id)
-        .execute(tx.conn())
-        .await?;
-    state.audit.record(&mut tx, AuditEvent::new("auth.logout_everywhere").target("user", principal.user_id)).await?;
-    tx.commit().await?;
+    log_out_everywhere(&state, &principal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -156,7 +156,6 @@ pub fn verify_access_token(state: &AppState, token: &str) -> Option<Claims> {
     Some(claims)
 }
 
-#[derive(sqlx::FromRow)]
 struct TokenHolder {
     org_role: String,
     status: String,
@@ -182,7 +181,6 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct RefreshRow {
     family_id: Uuid,
     user_id: Uuid,

@@ -74,8 +74,19 @@ async fn next_in_family(
     now: OffsetDateTime,
 ) -> Result<TokenPair, AppError> {
     let refresh = token::generate();
-    sqlx::query!("insert into refresh_tokens (org_id, token_id, family_id, user_id, token_hash, created_at, expires_at, family_expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)", tx.org().0, Uuid::now_v7(), family, user, &token::hash(&refresh)[..], now, std::cmp::min(now + REFRESH_IDLE_TIMEOUT, family_expires), family_expires)
+    sqlx::query!(
+        "insert into refresh_tokens (org_id, token_id, family_id, user_id, token_hash, created_at,
+                                     expires_at, family_expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        tx.org().0,
+        Uuid::now_v7(),
+        family,
+        user,
+        &token::hash(&refresh)[..],
+        now,
+        std::cmp::min(now + REFRESH_IDLE_TIMEOUT, family_expires),
+        family_expires
+    )
     .execute(tx.conn())
     .await?;
     let access = issue_access_token(state, tx.org(), user, role, family, now)?;
@@ -180,4 +191,26 @@ pub async fn refresh(state: &AppState, presented: &SecretString) -> Result<Token
 /// commits. A deactivated member gets no mail.
 pub async fn notify_refresh_reuse(state: &AppState, tx: &mut OrgTx, user: Uuid) -> Result<(), AppError> {
     crate::notify::security_notice(state, tx, user, "mail.refresh_reuse", &[]).await
+}
+
+/// Ends one API login (the refresh family of the caller's access token), audited `auth.api_logout`.
+pub async fn log_out_api(state: &AppState, principal: &Principal, family_id: Uuid) -> Result<(), AppError> {
+    let mut tx = principal.begin(&state.db).await?;
+    revoke_family(&mut tx, family_id, state.clock.now()).await?;
+    state.audit.record(&mut tx, AuditEvent::new("auth.api_logout").target("token_family", family_id)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Ends every API token and every browser session of the caller, audited `auth.logout_everywhere`.
+pub async fn log_out_everywhere(state: &AppState, principal: &Principal) -> Result<(), AppError> {
+    let now = state.clock.now();
+    let mut tx = principal.begin(&state.db).await?;
+    revoke_all_api_tokens(&mut tx, principal.user_id, now).await?;
+    sqlx::query!("delete from sessions where org_id = $1 and user_id = $2", principal.org.0, principal.user_id)
+        .execute(tx.conn())
+        .await?;
+    state.audit.record(&mut tx, AuditEvent::new("auth.logout_everywhere").target("user", principal.user_id)).await?;
+    tx.commit().await?;
+    Ok(())
 }

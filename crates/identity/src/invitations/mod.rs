@@ -6,19 +6,22 @@
 //! its POST creates the member in the inviting organization with the invited role and signs them
 //! in. Audited: `member.invited`, `member.invitation_revoked`, `member.joined`.
 //!
-//! Files: `service.rs` (inviting, withdrawing, accepting), `pages.rs` (`/members` with its invite
+//! Files: `store.rs` (what the members page lists), `service.rs` (inviting, withdrawing,
+//! accepting), `pages.rs` (`/members` with its invite
 //! form and pending invitations, and the invitation's landing page).
 
 pub mod pages;
 mod service;
+mod store;
 
 pub use service::*;
+use store::*;
 
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::{AppError, OrgId};
 use secrecy::SecretString;
 use serde::Deserialize;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::http::empty_secret;
@@ -53,10 +56,8 @@ fn already_member() -> AppError {
 }
 
 /// An invitation whose link can still be used.
-#[derive(sqlx::FromRow)]
 struct LiveInvitation {
-    #[sqlx(skip)]
-    org: Option<OrgId>,
+    org: OrgId,
     invitation_id: Uuid,
     email: String,
     org_role: String,
@@ -94,6 +95,32 @@ fn accept_conflict(error: sqlx::Error) -> AppError {
     kernel::error::on_constraint(error, |name| {
         (name == "users_org_id_email_key").then(|| AppError::Conflict("already_member".into()))
     })
+}
+
+/// A member as the members page lists them (read by a dynamic query: `store::members_within_reach`).
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    first_name: String,
+    last_name: String,
+    email: String,
+    job_title: String,
+    org_role: String,
+}
+
+/// An invitation still waiting for its answer.
+struct PendingRow {
+    invitation_id: Uuid,
+    email: String,
+    org_role: String,
+    expires_at: OffsetDateTime,
+    inviter_name: String,
+}
+
+impl PendingRow {
+    fn expires(&self) -> String {
+        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+        self.expires_at.format(&format).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -11,36 +11,10 @@ use kernel::AppResult;
 use kernel::authz::Principal;
 use kernel::web::{AppState, ClientInfo, CsrfForm, LangPref, Page, render};
 use serde::de::IgnoredAny;
-use time::OffsetDateTime;
 
 use crate::actions;
 use crate::http::{FormErrors, link_invalid, no_store, notice};
 use crate::signed_in::{SignedIn, session_cookie};
-
-#[derive(sqlx::FromRow)]
-struct MemberRow {
-    first_name: String,
-    last_name: String,
-    email: String,
-    job_title: String,
-    org_role: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct PendingRow {
-    invitation_id: Uuid,
-    email: String,
-    org_role: String,
-    expires_at: OffsetDateTime,
-    inviter_name: String,
-}
-
-impl PendingRow {
-    fn expires(&self) -> String {
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-        self.expires_at.format(&format).unwrap_or_default()
-    }
-}
 
 #[derive(Template)]
 #[template(path = "members.html")]
@@ -86,26 +60,8 @@ async fn members_page(
     let mut tx = principal.begin(&state.db).await?;
     // A department admin sees only their departments' members (P2-07, `members::reach`).
     let reach = crate::members::reach(&mut tx, signed_in.user_id, signed_in.role, actions::MEMBERS_VIEW).await?;
-    let members: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select u.first_name, u.last_name, u.email, u.job_title, u.org_role from users u where u.org_id = $1 and {}
-         order by case u.org_role when 'owner' then 0 when 'manager' then 1 else 2 end, u.last_name, u.first_name",
-        crate::members::reach_condition("$2", "$3")
-    )))
-    .bind(signed_in.org)
-    .bind(reach.department_filter())
-    .bind(signed_in.user_id)
-    .fetch_all(tx.conn())
-    .await?;
-    let pending: Vec<PendingRow> = sqlx::query_as(
-        "select i.invitation_id, i.email, i.org_role, i.expires_at, u.first_name || ' ' || u.last_name as inviter_name
-         from invitations i join users u on u.org_id = i.org_id and u.user_id = i.invited_by
-         where i.org_id = $1 and i.accepted_at is null and i.revoked_at is null and i.expires_at > $2
-         order by i.created_at",
-    )
-    .bind(signed_in.org)
-    .bind(state.clock.now())
-    .fetch_all(tx.conn())
-    .await?;
+    let members = members_within_reach(&mut tx, signed_in.user_id, &reach).await?;
+    let pending = pending(&mut tx, state.clock.now()).await?;
     tx.commit().await?;
     Ok(MembersPage {
         page: signed_in.page(state, "/members"),

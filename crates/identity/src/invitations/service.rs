@@ -42,38 +42,41 @@ pub async fn invite(
     }
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    let member: bool = sqlx::query_scalar("select exists (select from users where org_id = $1 and email = $2)")
-        .bind(inviter.org)
-        .bind(email.as_str())
-        .fetch_one(tx.conn())
-        .await?;
+    let member: bool = sqlx::query_scalar!(
+        r#"select exists (select from users where org_id = $1 and email = $2) as "exists!""#,
+        inviter.org.0,
+        email.as_str()
+    )
+    .fetch_one(tx.conn())
+    .await?;
     if member {
         return Err(already_member());
     }
     // One live invitation per address: a new one withdraws the earlier ones.
-    sqlx::query(
+    sqlx::query!(
         "update invitations set revoked_at = $3
          where org_id = $1 and email = $2 and accepted_at is null and revoked_at is null",
+        inviter.org.0,
+        email.as_str(),
+        now
     )
-    .bind(inviter.org)
-    .bind(email.as_str())
-    .bind(now)
     .execute(tx.conn())
     .await?;
     let secret = token::generate();
     let invitation_id = Uuid::now_v7();
-    sqlx::query(
-        "insert into invitations (org_id, invitation_id, email, org_role, token_hash, invited_by, created_at, expires_at)
+    sqlx::query!(
+        "insert into invitations (org_id, invitation_id, email, org_role, token_hash, invited_by, created_at,
+                                  expires_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        inviter.org.0,
+        invitation_id,
+        email.as_str(),
+        role.as_str(),
+        &token::hash(&secret)[..],
+        inviter.user_id,
+        now,
+        now + INVITATION_LIFETIME
     )
-    .bind(inviter.org)
-    .bind(invitation_id)
-    .bind(email.as_str())
-    .bind(role.as_str())
-    .bind(token::hash(&secret).as_slice())
-    .bind(inviter.user_id)
-    .bind(now)
-    .bind(now + INVITATION_LIFETIME)
     .execute(tx.conn())
     .await?;
     // The invitee has no language yet: the mail is in the inviter's.
@@ -106,25 +109,27 @@ pub async fn invite(
 pub async fn revoke(state: &AppState, member: &Principal, invitation_id: Uuid) -> Result<(), AppError> {
     let now = state.clock.now();
     let mut tx = member.begin(&state.db).await?;
-    let role: Option<String> = sqlx::query_scalar(
+    let role: Option<String> = sqlx::query_scalar!(
         "select org_role from invitations
          where org_id = $1 and invitation_id = $2 and accepted_at is null and revoked_at is null
          for update",
+        member.org.0,
+        invitation_id
     )
-    .bind(member.org)
-    .bind(invitation_id)
     .fetch_optional(tx.conn())
     .await?;
     let role = role.and_then(|r| OrgRole::parse(&r)).ok_or(AppError::NotFound)?;
     if !may_invite(member.role, role) {
         return Err(AppError::Forbidden);
     }
-    sqlx::query("update invitations set revoked_at = $3 where org_id = $1 and invitation_id = $2")
-        .bind(member.org)
-        .bind(invitation_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update invitations set revoked_at = $3 where org_id = $1 and invitation_id = $2",
+        member.org.0,
+        invitation_id,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     state
         .audit
         .record(&mut tx, AuditEvent::new("member.invitation_revoked").target("invitation", invitation_id))
@@ -140,23 +145,24 @@ pub(super) async fn live_invitation(state: &AppState, secret: &str) -> Result<Op
     let hash = token::hash(&SecretString::from(secret));
     let Some((org, invitation_id)) = state.db.resolve_invitation(&hash).await? else { return Ok(None) };
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    let found: Option<LiveInvitation> = sqlx::query_as(
-        "select i.invitation_id, i.email, i.org_role, o.name as org_name,
-                u.first_name || ' ' || u.last_name as inviter_name,
-                exists (select from users m where m.org_id = i.org_id and m.email = i.email) as already_member
+    let found: Option<LiveInvitation> = sqlx::query_as!(
+        LiveInvitation,
+        r#"select i.org_id as org, i.invitation_id, i.email, i.org_role, o.name as org_name,
+                u.first_name || ' ' || u.last_name as "inviter_name!",
+                exists (select from users m where m.org_id = i.org_id and m.email = i.email) as "already_member!"
          from invitations i
          join organizations o on o.org_id = i.org_id
          join users u on u.org_id = i.org_id and u.user_id = i.invited_by
          where i.org_id = $1 and i.invitation_id = $2
-           and i.accepted_at is null and i.revoked_at is null and i.expires_at > $3",
+           and i.accepted_at is null and i.revoked_at is null and i.expires_at > $3"#,
+        org.0,
+        invitation_id,
+        state.clock.now()
     )
-    .bind(org)
-    .bind(invitation_id)
-    .bind(state.clock.now())
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;
-    Ok(found.map(|found| LiveInvitation { org: Some(org), ..found }))
+    Ok(found)
 }
 
 /// Every field checked, every problem reported at once.
@@ -206,57 +212,59 @@ pub async fn accept(
         return Err(AppError::Conflict("already_member".into()));
     }
     let valid = validate(state, input).await?;
-    let org = invitation.org.ok_or(AppError::NotFound)?;
+    let org = invitation.org;
     let password_hash = hash_password(&valid.password).await?;
     let now = state.clock.now();
     let user = UserId::new();
     let mut tx = state.db.begin_org(org, Actor::User(user.0)).await?;
     // Lock the invitation and check it again: of two concurrent acceptances only one proceeds.
-    let role: Option<String> = sqlx::query_scalar(
+    let role: Option<String> = sqlx::query_scalar!(
         "select org_role from invitations
          where org_id = $1 and invitation_id = $2 and accepted_at is null and revoked_at is null and expires_at > $3
          for update",
+        org.0,
+        invitation.invitation_id,
+        now
     )
-    .bind(org)
-    .bind(invitation.invitation_id)
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     let Some(role) = role else { return Err(AppError::NotFound) };
-    sqlx::query(
+    sqlx::query!(
         "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
                             language, adult_attested_at, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $9)",
+        org.0,
+        user.0,
+        &invitation.email,
+        valid.first_name.as_str(),
+        valid.last_name.as_str(),
+        valid.job_title.as_str(),
+        &role,
+        &password_hash,
+        now,
+        lang.code()
     )
-    .bind(org)
-    .bind(user)
-    .bind(&invitation.email)
-    .bind(valid.first_name.as_str())
-    .bind(valid.last_name.as_str())
-    .bind(valid.job_title.as_str())
-    .bind(&role)
-    .bind(&password_hash)
-    .bind(now)
-    .bind(lang.code())
     .execute(tx.conn())
     .await
     .map_err(accept_conflict)?;
-    sqlx::query(
+    sqlx::query!(
         "update invitations set accepted_at = $3, accepted_user_id = $4 where org_id = $1 and invitation_id = $2",
+        org.0,
+        invitation.invitation_id,
+        now,
+        user.0
     )
-    .bind(org)
-    .bind(invitation.invitation_id)
-    .bind(now)
-    .bind(user)
     .execute(tx.conn())
     .await?;
-    sqlx::query("insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)")
-        .bind(org)
-        .bind(user)
-        .bind(&valid.policy_version)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)",
+        org.0,
+        user.0,
+        &valid.policy_version,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     state
         .audit
         .record(

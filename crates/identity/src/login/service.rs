@@ -38,18 +38,19 @@ pub async fn open_session(
 ) -> Result<NewSession, AppError> {
     let token = token::generate();
     let session_id = SessionId::new();
-    sqlx::query(
-        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent)
+    sqlx::query!(
+        "insert into sessions (org_id, session_id, user_id, token_hash, created_at, last_seen_at, expires_at,
+                               ip, user_agent)
          values ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+        tx.org().0,
+        session_id.0,
+        user_id,
+        &token::hash(&token)[..],
+        now,
+        now + SESSION_LIFETIME,
+        client.ip.map(sqlx::types::ipnet::IpNet::from),
+        client.user_agent.as_deref()
     )
-    .bind(tx.org())
-    .bind(session_id)
-    .bind(user_id)
-    .bind(token::hash(&token).as_slice())
-    .bind(now)
-    .bind(now + SESSION_LIFETIME)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
     .execute(tx.conn())
     .await?;
     record_login_success(tx, user_id, method, client, now).await?;
@@ -113,9 +114,7 @@ async fn record_failed_login(state: &AppState, org: OrgId, user: Uuid, client: &
 /// Ends one session and audits it.
 pub async fn log_out(state: &AppState, member: &Principal, session_id: Uuid) -> Result<(), AppError> {
     let mut tx = member.begin(&state.db).await?;
-    sqlx::query("delete from sessions where org_id = $1 and session_id = $2")
-        .bind(member.org)
-        .bind(session_id)
+    sqlx::query!("delete from sessions where org_id = $1 and session_id = $2", member.org.0, session_id)
         .execute(tx.conn())
         .await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.logout").target("session", session_id)).await?;

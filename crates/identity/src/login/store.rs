@@ -12,10 +12,7 @@ pub async fn record_login_success(
     now: time::OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     insert_login_event(tx, user_id, "success", method, client, now).await?;
-    sqlx::query("update users set last_login_at = $3 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user_id)
-        .bind(now)
+    sqlx::query!("update users set last_login_at = $3 where org_id = $1 and user_id = $2", tx.org().0, user_id, now)
         .execute(tx.conn())
         .await?;
     Ok(())
@@ -30,18 +27,18 @@ pub async fn insert_login_event(
     client: &ClientInfo,
     now: time::OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into login_events (org_id, event_id, user_id, occurred_at, outcome, method, ip, user_agent)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        tx.org().0,
+        Uuid::now_v7(),
+        user_id,
+        now,
+        outcome,
+        method,
+        client.ip.map(sqlx::types::ipnet::IpNet::from),
+        client.user_agent.as_deref()
     )
-    .bind(tx.org())
-    .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(now)
-    .bind(outcome)
-    .bind(method)
-    .bind(client.ip.map(sqlx::types::ipnet::IpNet::from))
-    .bind(client.user_agent.as_deref())
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -61,8 +61,19 @@ async fn issue(state: &AppState, org: OrgId, user: Uuid, client: &ClientInfo) ->
     let code = generate_code();
     let magic_id = Uuid::now_v7();
     let mac = code_mac(state, magic_id, code.expose_secret()).finalize().into_bytes();
-    sqlx::query!("insert into magic_logins (org_id, magic_id, user_id, token_hash, code_mac, requested_at, requested_ip, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)", org.0, magic_id, user, &token::hash(&secret)[..], mac.as_slice(), now, client.ip.map(IpNet::from), now + SIGN_IN_LIFETIME)
+    sqlx::query!(
+        "insert into magic_logins (org_id, magic_id, user_id, token_hash, code_mac, requested_at,
+                                   requested_ip, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        org.0,
+        magic_id,
+        user,
+        &token::hash(&secret)[..],
+        mac.as_slice(),
+        now,
+        client.ip.map(IpNet::from),
+        now + SIGN_IN_LIFETIME
+    )
     .execute(tx.conn())
     .await?;
     let t = T(Lang::parse(&recipient.language).unwrap_or(Lang::En));

@@ -176,6 +176,7 @@ pub struct MemberSummary {
     pub departments: Vec<MemberDepartment>,
 }
 
+/// A member as [`list_in`] reads them (a dynamic query).
 #[derive(sqlx::FromRow)]
 struct MemberRow {
     user_id: Uuid,
@@ -187,7 +188,6 @@ struct MemberRow {
     status: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct MembershipRow {
     user_id: Uuid,
     department_id: Uuid,

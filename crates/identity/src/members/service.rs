@@ -31,13 +31,15 @@ pub async fn update(
         return Err(last_owner());
     }
     if new_role != role {
-        sqlx::query("update users set org_role = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-            .bind(principal.org)
-            .bind(target)
-            .bind(new_role.as_str())
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query!(
+            "update users set org_role = $3, updated_at = $4 where org_id = $1 and user_id = $2",
+            principal.org.0,
+            target,
+            new_role.as_str(),
+            now
+        )
+        .execute(tx.conn())
+        .await?;
         state
             .audit
             .record(
@@ -49,13 +51,15 @@ pub async fn update(
             .await?;
     }
     if new_status != status {
-        sqlx::query("update users set status = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-            .bind(principal.org)
-            .bind(target)
-            .bind(new_status.as_str())
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query!(
+            "update users set status = $3, updated_at = $4 where org_id = $1 and user_id = $2",
+            principal.org.0,
+            target,
+            new_status.as_str(),
+            now
+        )
+        .execute(tx.conn())
+        .await?;
         let action = match new_status {
             MemberStatus::Deactivated => {
                 end_access(&mut tx, target, now).await?;
@@ -84,9 +88,7 @@ pub async fn remove(state: &AppState, principal: &Principal, target: Uuid) -> Re
             AuditEvent::new("member.removed").target("user", target).payload(json!({ "role": role.as_str() })),
         )
         .await?;
-    sqlx::query("delete from users where org_id = $1 and user_id = $2")
-        .bind(principal.org)
-        .bind(target)
+    sqlx::query!("delete from users where org_id = $1 and user_id = $2", principal.org.0, target)
         .execute(tx.conn())
         .await
         .map_err(|e| kernel::error::on_constraint(e, |_| Some(AppError::Conflict("member_has_records".into()))))?;
@@ -98,14 +100,16 @@ pub async fn create_department(state: &AppState, principal: &Principal, name: &s
     let name = department_name(name)?;
     let id = Uuid::now_v7();
     let mut tx = principal.begin(&state.db).await?;
-    sqlx::query("insert into departments (org_id, department_id, name, created_at) values ($1, $2, $3, $4)")
-        .bind(principal.org)
-        .bind(id)
-        .bind(&name)
-        .bind(state.clock.now())
-        .execute(tx.conn())
-        .await
-        .map_err(name_taken)?;
+    sqlx::query!(
+        "insert into departments (org_id, department_id, name, created_at) values ($1, $2, $3, $4)",
+        principal.org.0,
+        id,
+        &name,
+        state.clock.now()
+    )
+    .execute(tx.conn())
+    .await
+    .map_err(name_taken)?;
     state.audit.record(&mut tx, AuditEvent::new("department.created").target("department", id)).await?;
     tx.commit().await?;
     Ok(id)
@@ -114,14 +118,16 @@ pub async fn create_department(state: &AppState, principal: &Principal, name: &s
 pub async fn rename_department(state: &AppState, principal: &Principal, id: Uuid, name: &str) -> Result<(), AppError> {
     let name = department_name(name)?;
     let mut tx = principal.begin(&state.db).await?;
-    let done = sqlx::query("update departments set name = $3 where org_id = $1 and department_id = $2")
-        .bind(principal.org)
-        .bind(id)
-        .bind(&name)
-        .execute(tx.conn())
-        .await
-        .map_err(name_taken)?
-        .rows_affected();
+    let done = sqlx::query!(
+        "update departments set name = $3 where org_id = $1 and department_id = $2",
+        principal.org.0,
+        id,
+        &name
+    )
+    .execute(tx.conn())
+    .await
+    .map_err(name_taken)?
+    .rows_affected();
     if done == 0 {
         return Err(AppError::NotFound);
     }
@@ -132,9 +138,7 @@ pub async fn rename_department(state: &AppState, principal: &Principal, id: Uuid
 
 pub async fn delete_department(state: &AppState, principal: &Principal, id: Uuid) -> Result<(), AppError> {
     let mut tx = principal.begin(&state.db).await?;
-    let done = sqlx::query("delete from departments where org_id = $1 and department_id = $2")
-        .bind(principal.org)
-        .bind(id)
+    let done = sqlx::query!("delete from departments where org_id = $1 and department_id = $2", principal.org.0, id)
         .execute(tx.conn())
         .await?
         .rows_affected();
@@ -155,30 +159,30 @@ pub async fn assign(
     admin: bool,
 ) -> Result<(), AppError> {
     let mut tx = principal.begin(&state.db).await?;
-    let found: (bool, bool) = sqlx::query_as(
-        "select exists (select from departments where org_id = $1 and department_id = $2),
-                exists (select from users where org_id = $1 and user_id = $3)",
+    let found = sqlx::query!(
+        r#"select exists (select from departments where org_id = $1 and department_id = $2) as "department!",
+                  exists (select from users where org_id = $1 and user_id = $3) as "member!""#,
+        principal.org.0,
+        id,
+        user
     )
-    .bind(principal.org)
-    .bind(id)
-    .bind(user)
     .fetch_one(tx.conn())
     .await?;
-    match found {
+    match (found.department, found.member) {
         (false, _) => return Err(AppError::NotFound),
         (true, false) => return Err(AppError::field("user_id", "invalid", "Choose a member.")),
         (true, true) => {}
     }
     let role = if admin { "admin" } else { "member" };
-    sqlx::query(
+    sqlx::query!(
         "insert into department_members (org_id, department_id, user_id, role, added_at) values ($1, $2, $3, $4, $5)
          on conflict (org_id, department_id, user_id) do update set role = excluded.role",
+        principal.org.0,
+        id,
+        user,
+        role,
+        state.clock.now()
     )
-    .bind(principal.org)
-    .bind(id)
-    .bind(user)
-    .bind(role)
-    .bind(state.clock.now())
     .execute(tx.conn())
     .await?;
     state
@@ -196,13 +200,15 @@ pub async fn assign(
 
 pub async fn unassign(state: &AppState, principal: &Principal, id: Uuid, user: Uuid) -> Result<(), AppError> {
     let mut tx = principal.begin(&state.db).await?;
-    let done = sqlx::query("delete from department_members where org_id = $1 and department_id = $2 and user_id = $3")
-        .bind(principal.org)
-        .bind(id)
-        .bind(user)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+    let done = sqlx::query!(
+        "delete from department_members where org_id = $1 and department_id = $2 and user_id = $3",
+        principal.org.0,
+        id,
+        user
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
     if done == 0 {
         return Err(AppError::NotFound);
     }

@@ -10,12 +10,12 @@ pub async fn reach(tx: &mut OrgTx, user: Uuid, role: Role, action: Action) -> Re
         Grant::Own => Reach::Own,
         Grant::Denied => Reach::Denied,
         Grant::Department => {
-            let ids: Vec<Uuid> = sqlx::query_scalar(
+            let ids: Vec<Uuid> = sqlx::query_scalar!(
                 "select department_id from department_members where org_id = $1 and user_id = $2 and role = 'admin'
                  order by department_id",
+                tx.org().0,
+                user
             )
-            .bind(tx.org())
-            .bind(user)
             .fetch_all(tx.conn())
             .await?;
             if ids.is_empty() { Reach::Org } else { Reach::Departments(ids) }
@@ -23,6 +23,8 @@ pub async fn reach(tx: &mut OrgTx, user: Uuid, role: Role, action: Action) -> Re
     })
 }
 
+/// Whether `target` is within `reach` of `me`. Dynamic SQL: the reach condition is one text shared
+/// by every member list ([`reach_condition`]), numbered for this statement's parameters.
 pub(super) async fn within_reach(tx: &mut OrgTx, reach: &Reach, me: Uuid, target: Uuid) -> Result<bool, AppError> {
     let sql = format!(
         "select exists (select from users u where u.org_id = $1 and u.user_id = $2 and {})",
@@ -37,6 +39,8 @@ pub(super) async fn within_reach(tx: &mut OrgTx, reach: &Reach, me: Uuid, target
         .await?)
 }
 
+/// The members `me` reaches for `action`, with their departments, owners first. The list's SQL is
+/// dynamic like [`within_reach`]'s.
 pub(super) async fn list_in(
     tx: &mut OrgTx,
     me: Uuid,
@@ -59,12 +63,13 @@ pub(super) async fn list_in(
         .bind(me)
         .fetch_all(tx.conn())
         .await?;
-    let memberships: Vec<MembershipRow> = sqlx::query_as(
+    let memberships: Vec<MembershipRow> = sqlx::query_as!(
+        MembershipRow,
         "select dm.user_id, dm.department_id, d.name, dm.role
          from department_members dm join departments d on d.org_id = dm.org_id and d.department_id = dm.department_id
          where dm.org_id = $1 order by d.name",
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_all(tx.conn())
     .await?;
     Ok(rows
@@ -93,11 +98,11 @@ pub(super) async fn list_in(
 /// Locks the organization's active owners (in a stable order, so concurrent changes queue rather
 /// than deadlock) and returns them. Every change that could remove an owner calls this first.
 pub(super) async fn lock_active_owners(tx: &mut OrgTx) -> Result<Vec<Uuid>, AppError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "select user_id from users where org_id = $1 and org_role = 'owner' and status = 'active'
          order by user_id for update",
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_all(tx.conn())
     .await?)
 }
@@ -116,51 +121,53 @@ pub(super) async fn lock_target(
     if !within_reach(tx, &reach, principal.user_id, target).await? {
         return Err(AppError::NotFound);
     }
-    let row: Option<(String, String)> =
-        sqlx::query_as("select org_role, status from users where org_id = $1 and user_id = $2 for update")
-            .bind(tx.org())
-            .bind(target)
-            .fetch_optional(tx.conn())
-            .await?;
-    let (role, status) = row.ok_or(AppError::NotFound)?;
-    Ok((Role::parse(&role).unwrap_or(Role::User), MemberStatus::parse(&status).unwrap_or(MemberStatus::Deactivated)))
+    let row = sqlx::query!(
+        "select org_role, status from users where org_id = $1 and user_id = $2 for update",
+        tx.org().0,
+        target
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok((
+        Role::parse(&row.org_role).unwrap_or(Role::User),
+        MemberStatus::parse(&row.status).unwrap_or(MemberStatus::Deactivated),
+    ))
 }
 
 /// Ends every browser session and API token family of `user` at once.
 pub(super) async fn end_access(tx: &mut OrgTx, user: Uuid, now: time::OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query("delete from sessions where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
+    sqlx::query!("delete from sessions where org_id = $1 and user_id = $2", tx.org().0, user)
         .execute(tx.conn())
         .await?;
     crate::api_tokens::revoke_all_api_tokens(tx, user, now).await?;
     Ok(())
 }
 
+/// The organization's departments by name, each with its members (by last name).
 pub(super) async fn departments(tx: &mut OrgTx) -> Result<Vec<DepartmentView>, AppError> {
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("select department_id, name from departments where org_id = $1 order by lower(name)")
-            .bind(tx.org())
+    let rows =
+        sqlx::query!("select department_id, name from departments where org_id = $1 order by lower(name)", tx.org().0)
             .fetch_all(tx.conn())
             .await?;
-    let members: Vec<(Uuid, Uuid, String, String)> = sqlx::query_as(
-        "select dm.department_id, dm.user_id, u.first_name || ' ' || u.last_name, dm.role
-         from department_members dm join users u on u.org_id = dm.org_id and u.user_id = dm.user_id
-         where dm.org_id = $1 order by u.last_name, u.first_name",
+    let members = sqlx::query!(
+        r#"select dm.department_id, dm.user_id, u.first_name || ' ' || u.last_name as "name!", dm.role
+           from department_members dm join users u on u.org_id = dm.org_id and u.user_id = dm.user_id
+           where dm.org_id = $1 order by u.last_name, u.first_name"#,
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_all(tx.conn())
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(department_id, name)| DepartmentView {
+        .map(|row| DepartmentView {
             members: members
                 .iter()
-                .filter(|m| m.0 == department_id)
-                .map(|m| (m.1, m.2.clone(), m.3 == "admin"))
+                .filter(|m| m.department_id == row.department_id)
+                .map(|m| (m.user_id, m.name.clone(), m.role == "admin"))
                 .collect(),
-            department_id,
-            name,
+            department_id: row.department_id,
+            name: row.name,
         })
         .collect())
 }

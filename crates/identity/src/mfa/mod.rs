@@ -160,7 +160,6 @@ fn recovery_hash(code: &str) -> [u8; 32] {
     token::hash(&SecretString::from(normalize(code)))
 }
 
-#[derive(sqlx::FromRow)]
 struct FactorRow {
     secret_sealed: Vec<u8>,
     enrolled_at: Option<OffsetDateTime>,
@@ -199,7 +198,6 @@ struct Pending {
     user: Uuid,
 }
 
-#[derive(sqlx::FromRow)]
 struct RequirementRow {
     require_mfa_all: bool,
     created_at: OffsetDateTime,

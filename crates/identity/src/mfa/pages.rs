@@ -66,14 +66,7 @@ async fn pending(state: &AppState, jar: &CookieJar) -> Result<Option<Pending>, A
     let hash = token::hash(&SecretString::from(cookie.value()));
     let Some((org, pending_id, user)) = state.db.resolve_mfa_pending(&hash).await? else { return Ok(None) };
     let mut tx = state.db.begin_org(org, Actor::Anonymous).await?;
-    let live: Option<bool> = sqlx::query_scalar(
-        "select used_at is null and expires_at > $3 from mfa_pending_logins where org_id = $1 and pending_id = $2",
-    )
-    .bind(org)
-    .bind(pending_id)
-    .bind(state.clock.now())
-    .fetch_optional(tx.conn())
-    .await?;
+    let live = pending_login_live(&mut tx, pending_id, state.clock.now()).await?;
     tx.commit().await?;
     Ok(live.filter(|live| *live).map(|_| Pending { org, pending_id, user }))
 }
@@ -115,16 +108,7 @@ pub async fn login_mfa_submit(
     let now = state.clock.now();
     let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
     // Spend the pending login first (row lock): two concurrent submissions cannot both win.
-    let claimed: Option<Uuid> = sqlx::query_scalar(
-        "update mfa_pending_logins set used_at = $3
-         where org_id = $1 and pending_id = $2 and used_at is null and expires_at > $3
-         returning user_id",
-    )
-    .bind(org)
-    .bind(pending_id)
-    .bind(now)
-    .fetch_optional(tx.conn())
-    .await?;
+    let claimed = claim_pending_login(&mut tx, pending_id, now).await?;
     if claimed.is_none() {
         return Ok((CookieJar::new().add(expired_pending_cookie(&state)), Redirect::to("/login")).into_response());
     }
@@ -183,10 +167,7 @@ async fn settings_view(
     tx: &mut OrgTx,
     page: &Page,
 ) -> Result<SettingsPage, AppError> {
-    let require_all: bool = sqlx::query_scalar("select require_mfa_all from organizations where org_id = $1")
-        .bind(signed_in.org)
-        .fetch_one(tx.conn())
-        .await?;
+    let require_all = require_mfa_all(tx).await?;
     let admin = matches!(signed_in.role, Role::Owner | Role::Manager);
     let mut view = SettingsPage {
         page: page.clone(),
@@ -204,13 +185,7 @@ async fn settings_view(
     let row = factor(tx, signed_in.user_id, false).await?;
     if row.as_ref().is_some_and(|f| f.enrolled_at.is_some()) {
         view.enrolled = true;
-        view.codes_left = sqlx::query_scalar(
-            "select count(*) from mfa_recovery_codes where org_id = $1 and user_id = $2 and used_at is null",
-        )
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .fetch_one(tx.conn())
-        .await?;
+        view.codes_left = recovery_codes_left(tx, signed_in.user_id).await?;
         return Ok(view);
     }
     // Enrolling: reuse the secret already shown (the member may have scanned it), else a new one.
@@ -222,13 +197,7 @@ async fn settings_view(
             .map_err(|e| AppError::Internal(anyhow::anyhow!("opening a TOTP secret: {e}")))?,
         None => {
             let secret = new_secret();
-            sqlx::query("insert into mfa_factors (org_id, user_id, secret_sealed, created_at) values ($1, $2, $3, $4)")
-                .bind(signed_in.org)
-                .bind(signed_in.user_id)
-                .bind(state.vault.seal(&context, &secret))
-                .bind(state.clock.now())
-                .execute(tx.conn())
-                .await?;
+            insert_factor(tx, signed_in.user_id, &state.vault.seal(&context, &secret), state.clock.now()).await?;
             secret
         }
     };
@@ -304,12 +273,7 @@ pub async fn enroll_submit(
         )
         .await;
     }
-    sqlx::query("update mfa_factors set enrolled_at = $3 where org_id = $1 and user_id = $2")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    mark_enrolled(&mut tx, signed_in.user_id, now).await?;
     let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await?;
     state
         .audit
@@ -340,11 +304,7 @@ async fn reauthenticate(
     if form.password.expose_secret().is_empty() {
         return Ok(false);
     }
-    let hash: String = sqlx::query_scalar("select password_hash from users where org_id = $1 and user_id = $2")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .fetch_one(tx.conn())
-        .await?;
+    let hash = password_hash(tx, signed_in.user_id).await?;
     Ok(verify_password(form.password.clone(), hash).await)
 }
 
@@ -396,10 +356,7 @@ pub async fn disable_submit(
     if !is_enrolled(&mut tx, signed_in.user_id).await? {
         return Err(AppError::NotFound);
     }
-    let require_all: bool = sqlx::query_scalar("select require_mfa_all from organizations where org_id = $1")
-        .bind(signed_in.org)
-        .fetch_one(tx.conn())
-        .await?;
+    let require_all = require_mfa_all(&mut tx).await?;
     if require_all || matches!(signed_in.role, Role::Owner | Role::Manager) {
         drop(tx);
         let error = FieldError::new("reauth", "mfa_required", "Two-factor authentication is required for you.");
@@ -411,12 +368,7 @@ pub async fn disable_submit(
         record_code_failure(&state, signed_in.org, signed_in.user_id, "reauthenticate").await?;
         return refuse(&state, &signed_in, &principal, &page, StatusCode::UNPROCESSABLE_ENTITY, reauth_failed()).await;
     }
-    for sql in [
-        "delete from mfa_recovery_codes where org_id = $1 and user_id = $2",
-        "delete from mfa_factors where org_id = $1 and user_id = $2",
-    ] {
-        sqlx::query(sql).bind(signed_in.org).bind(signed_in.user_id).execute(tx.conn()).await?;
-    }
+    delete_factor(&mut tx, signed_in.user_id).await?;
     state.audit.record(&mut tx, AuditEvent::new("mfa.disabled").target("user", signed_in.user_id)).await?;
     tx.commit().await?;
     Ok(Redirect::to("/settings/mfa").into_response())
@@ -430,11 +382,7 @@ pub async fn org_setting_submit(
 ) -> AppResult<Response> {
     let enabled = matches!(form.require_mfa_all.as_deref(), Some("on" | "true" | "1"));
     let mut tx = principal.begin(&state.db).await?;
-    sqlx::query("update organizations set require_mfa_all = $2 where org_id = $1")
-        .bind(principal.org)
-        .bind(enabled)
-        .execute(tx.conn())
-        .await?;
+    set_require_mfa_all(&mut tx, enabled).await?;
     state
         .audit
         .record(&mut tx, AuditEvent::new("org.require_mfa_all_changed").payload(json!({ "require_mfa_all": enabled })))

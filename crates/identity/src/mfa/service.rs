@@ -37,12 +37,14 @@ pub(super) async fn spend_totp(
     if row.last_used_step.is_some_and(|last| i64::try_from(step).unwrap_or(i64::MAX) <= last) {
         return Ok(None);
     }
-    sqlx::query("update mfa_factors set last_used_step = $3 where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
-        .bind(i64::try_from(step).unwrap_or(i64::MAX))
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update mfa_factors set last_used_step = $3 where org_id = $1 and user_id = $2",
+        tx.org().0,
+        user,
+        i64::try_from(step).unwrap_or(i64::MAX)
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(Some(step))
 }
 
@@ -58,25 +60,19 @@ async fn spend_recovery_code(
     if normalized.len() != 16 {
         return Ok(false);
     }
-    let used: Option<Uuid> = sqlx::query_scalar(
+    let used: Option<Uuid> = sqlx::query_scalar!(
         "update mfa_recovery_codes set used_at = $4
          where org_id = $1 and user_id = $2 and code_hash = $3 and used_at is null
          returning code_id",
+        tx.org().0,
+        user,
+        &recovery_hash(code)[..],
+        now
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(recovery_hash(code).as_slice())
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     let Some(code_id) = used else { return Ok(false) };
-    let left: i64 = sqlx::query_scalar(
-        "select count(*) from mfa_recovery_codes where org_id = $1 and user_id = $2 and used_at is null",
-    )
-    .bind(tx.org())
-    .bind(user)
-    .fetch_one(tx.conn())
-    .await?;
+    let left = recovery_codes_left(tx, user).await?;
     state
         .audit
         .record(
@@ -207,15 +203,16 @@ pub async fn second_factor_for_api(
 /// [`ADMIN_ENROLLMENT_GRACE`]), everyone when the organization requires it.
 pub async fn requirement_unmet(state: &AppState, org: OrgId, user: Uuid, role: Role) -> Result<bool, sqlx::Error> {
     let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
-    let row: Option<RequirementRow> = sqlx::query_as(
-        "select o.require_mfa_all, u.created_at,
+    let row: Option<RequirementRow> = sqlx::query_as!(
+        RequirementRow,
+        r#"select o.require_mfa_all, u.created_at,
                 exists (select from mfa_factors f
-                        where f.org_id = u.org_id and f.user_id = u.user_id and f.enrolled_at is not null) as enrolled
+                        where f.org_id = u.org_id and f.user_id = u.user_id and f.enrolled_at is not null) as "enrolled!"
          from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2",
+         where u.org_id = $1 and u.user_id = $2"#,
+        org.0,
+        user
     )
-    .bind(org)
-    .bind(user)
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;

@@ -164,7 +164,7 @@ pub struct CreatedAdmin {
 }
 
 /// One line of `relais admin list`.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AdminSummary {
     pub admin_id: Uuid,
     pub email: String,
@@ -220,7 +220,6 @@ fn expired_admin_cookie(state: &AppState) -> Cookie<'static> {
     cookie
 }
 
-#[derive(sqlx::FromRow)]
 struct SessionRow {
     session_id: Uuid,
     admin_id: Uuid,
@@ -240,17 +239,11 @@ pub async fn attach_platform_admin(
         if let Some(cookie) = jar.get(cookie_name(&state)) {
             let hash = token::hash(&SecretString::from(cookie.value()));
             let idle = i32::try_from(SESSION_IDLE_TIMEOUT.whole_seconds()).unwrap_or(i32::MAX);
-            let row: Result<Option<SessionRow>, sqlx::Error> = sqlx::query_as(
-                "select session_id, admin_id, email from app.platform_admin_resolve_session($1, $2, $3)",
-            )
-            .bind(hash.as_slice())
-            .bind(state.clock.now())
-            .bind(idle)
-            .fetch_optional(&mut *match state.db.platform_door().await {
+            let mut conn = match state.db.platform_door().await {
                 Ok(conn) => conn,
                 Err(error) => return AppError::from(error).into_response(),
-            })
-            .await;
+            };
+            let row = resolve_session(&mut conn, &hash, state.clock.now(), idle).await;
             match row {
                 Ok(Some(row)) => {
                     request
@@ -270,14 +263,12 @@ pub async fn attach_platform_admin(
     next.run(request).await
 }
 
-#[derive(sqlx::FromRow)]
 struct SetupRow {
     admin_id: Uuid,
     email: String,
     totp_secret_sealed: Vec<u8>,
 }
 
-#[derive(sqlx::FromRow)]
 struct Candidate {
     admin_id: Uuid,
     status: String,
@@ -285,7 +276,6 @@ struct Candidate {
     totp_secret_sealed: Vec<u8>,
 }
 
-#[derive(sqlx::FromRow)]
 struct OrgRow {
     org_id: Uuid,
     name: String,
@@ -295,7 +285,6 @@ struct OrgRow {
     last_login_at: Option<OffsetDateTime>,
 }
 
-#[derive(sqlx::FromRow)]
 struct JobRow {
     kind: String,
     status: String,
@@ -303,7 +292,6 @@ struct JobRow {
     oldest_waiting: Option<OffsetDateTime>,
 }
 
-#[derive(sqlx::FromRow)]
 struct MigrationRow {
     version: i64,
     description: String,
@@ -311,7 +299,6 @@ struct MigrationRow {
     success: bool,
 }
 
-#[derive(sqlx::FromRow)]
 struct AdminRow {
     email: String,
     status: String,
@@ -319,7 +306,6 @@ struct AdminRow {
     last_login_at: Option<OffsetDateTime>,
 }
 
-#[derive(sqlx::FromRow)]
 struct AuditRow {
     occurred_at: OffsetDateTime,
     actor_kind: String,

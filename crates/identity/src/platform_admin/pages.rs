@@ -104,13 +104,8 @@ pub async fn setup_submit(
     let hash = hash_password(&password).await.map_err(AppError::Internal)?;
     let now = state.clock.now();
     let mut conn = state.db.platform_door().await?;
-    let done: Option<Uuid> = sqlx::query_scalar("select app.platform_admin_setup_complete($1, $2, $3, $4)")
-        .bind(token::hash(&SecretString::from(token.as_str())).as_slice())
-        .bind(now)
-        .bind(hash)
-        .bind(step_i64(step))
-        .fetch_one(&mut *conn)
-        .await?;
+    let token_hash = token::hash(&SecretString::from(token.as_str()));
+    let done = setup_complete(&mut conn, &token_hash, now, &hash, step_i64(step)).await?;
     let Some(admin_id) = done else { return invalid_link(&page) };
     audit(&mut conn, now, Some(admin_id), "admin", "platform.admin.setup_completed", None, json!({ "mfa": "totp" }))
         .await?;
@@ -175,7 +170,7 @@ pub async fn logout(
     CsrfForm(_): CsrfForm<IgnoredAny>,
 ) -> AppResult<Response> {
     let mut conn = state.db.platform_door().await?;
-    sqlx::query("select app.platform_admin_end_session($1)").bind(admin.session_id).execute(&mut *conn).await?;
+    end_session(&mut conn, admin.session_id).await?;
     audit(&mut conn, state.clock.now(), Some(admin.admin_id), "admin", "platform.admin.logout", None, json!({}))
         .await?;
     let jar = CookieJar::new().add(expired_admin_cookie(&state));
@@ -255,30 +250,11 @@ pub async fn overview(
 ) -> AppResult<Response> {
     let page = admin.page(&state, lang, "/admin");
     let mut conn = state.db.platform_door().await?;
-    let orgs: Vec<OrgRow> = sqlx::query_as(
-        "select org_id, name, status, created_at, member_count, last_login_at from app.platform_overview_orgs()",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let jobs: Vec<JobRow> =
-        sqlx::query_as("select kind, status, jobs, oldest_waiting from app.platform_overview_jobs()")
-            .fetch_all(&mut *conn)
-            .await?;
-    let migrations: Vec<MigrationRow> =
-        sqlx::query_as("select version, description, installed_on, success from app.platform_overview_migrations()")
-            .fetch_all(&mut *conn)
-            .await?;
-    let admins: Vec<AdminRow> =
-        sqlx::query_as("select email, status, created_at, last_login_at from app.platform_overview_admins()")
-            .fetch_all(&mut *conn)
-            .await?;
-    let audit: Vec<AuditRow> = sqlx::query_as(
-        "select occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload from app.platform_audit_recent($1)",
-    )
-    .bind(AUDIT_SHOWN)
-    .fetch_all(&mut *conn)
-    .await
-    ?;
+    let orgs = overview_orgs(&mut conn).await?;
+    let jobs = overview_jobs(&mut conn).await?;
+    let migrations = overview_migrations(&mut conn).await?;
+    let admins = overview_admins(&mut conn).await?;
+    let audit = audit_recent(&mut conn, AUDIT_SHOWN).await?;
     let schema_version = migrations.iter().filter(|m| m.success).map(|m| m.version).max().unwrap_or(0);
     let view = OverviewPage {
         page: page.clone(),
@@ -339,12 +315,7 @@ pub async fn overview(
 async fn set_org_status(state: &AppState, admin: &AdminSignedIn, org_id: &str, suspend: bool) -> AppResult<Response> {
     let Ok(org_id) = Uuid::parse_str(org_id) else { return Err(AppError::NotFound) };
     let mut conn = state.db.platform_door().await?;
-    let changed: bool = sqlx::query_scalar("select app.platform_set_org_status($1, $2)")
-        .bind(org_id)
-        .bind(suspend)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !changed {
+    if !store::set_org_status(&mut conn, org_id, suspend).await? {
         return Err(AppError::NotFound);
     }
     let action = if suspend { "platform.org.suspended" } else { "platform.org.reactivated" };

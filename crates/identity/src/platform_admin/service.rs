@@ -32,18 +32,17 @@ pub async fn create_admin(
 ) -> anyhow::Result<CreatedAdmin> {
     let email = EmailAddress::parse("email", email).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let mut tx = db.begin_platform("admin create").await?;
-    let existing: Option<(Uuid, String)> =
-        sqlx::query_as("select admin_id, status from platform_admins where email = $1 for update")
-            .bind(email.as_str())
+    let existing =
+        sqlx::query!("select admin_id, status from platform_admins where email = $1 for update", email.as_str())
             .fetch_optional(tx.conn())
-            .await?;
+            .await?
+            .map(|row| (row.admin_id, row.status));
     let admin_id = match existing {
         Some((_, status)) if status != "pending" => {
             anyhow::bail!("a super admin with this email already exists ({status})")
         }
         Some((admin_id, _)) => {
-            sqlx::query("delete from platform_admin_setup_tokens where admin_id = $1")
-                .bind(admin_id)
+            sqlx::query!("delete from platform_admin_setup_tokens where admin_id = $1", admin_id)
                 .execute(tx.conn())
                 .await?;
             admin_id
@@ -51,13 +50,13 @@ pub async fn create_admin(
         None => {
             let admin_id = Uuid::now_v7();
             let secret = crate::mfa::new_secret();
-            sqlx::query(
+            sqlx::query!(
                 "insert into platform_admins (admin_id, email, totp_secret_sealed, created_at) values ($1, $2, $3, $4)",
+                admin_id,
+                email.as_str(),
+                vault.seal(&secret_context(admin_id), &secret),
+                now
             )
-            .bind(admin_id)
-            .bind(email.as_str())
-            .bind(vault.seal(&secret_context(admin_id), &secret))
-            .bind(now)
             .execute(tx.conn())
             .await?;
             admin_id
@@ -65,13 +64,14 @@ pub async fn create_admin(
     };
     let token = token::generate();
     let expires_at = now + SETUP_LINK_LIFETIME;
-    sqlx::query(
-        "insert into platform_admin_setup_tokens (token_hash, admin_id, created_at, expires_at) values ($1, $2, $3, $4)",
+    sqlx::query!(
+        "insert into platform_admin_setup_tokens (token_hash, admin_id, created_at, expires_at)
+         values ($1, $2, $3, $4)",
+        &token::hash(&token)[..],
+        admin_id,
+        now,
+        expires_at
     )
-    .bind(token::hash(&token).as_slice())
-    .bind(admin_id)
-    .bind(now)
-    .bind(expires_at)
     .execute(tx.conn())
     .await?;
     audit(tx.conn(), now, None, "cli", "platform.admin.created", Some(("platform_admin", admin_id)), json!({})).await?;
@@ -83,8 +83,9 @@ pub async fn create_admin(
 /// `relais admin list`.
 pub async fn list_admins(db: &Db) -> anyhow::Result<Vec<AdminSummary>> {
     let mut tx = db.begin_platform("admin list").await?;
-    let admins = sqlx::query_as(
-        "select admin_id, email, status, created_at, last_login_at from platform_admins order by created_at",
+    let admins = sqlx::query_as!(
+        AdminSummary,
+        "select admin_id, email, status, created_at, last_login_at from platform_admins order by created_at"
     )
     .fetch_all(tx.conn())
     .await?;
@@ -97,20 +98,16 @@ pub async fn list_admins(db: &Db) -> anyhow::Result<Vec<AdminSummary>> {
 pub async fn disable_admin(db: &Db, email: &str, now: OffsetDateTime) -> anyhow::Result<bool> {
     let email = email.trim().to_lowercase();
     let mut tx = db.begin_platform("admin disable").await?;
-    let admin: Option<Uuid> = sqlx::query_scalar(
+    let admin: Option<Uuid> = sqlx::query_scalar!(
         "update platform_admins set status = 'disabled', disabled_at = $2 where email = $1 returning admin_id",
+        &email,
+        now
     )
-    .bind(&email)
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     let Some(admin_id) = admin else { return Ok(false) };
-    for sql in [
-        "delete from platform_admin_sessions where admin_id = $1",
-        "delete from platform_admin_setup_tokens where admin_id = $1",
-    ] {
-        sqlx::query(sql).bind(admin_id).execute(tx.conn()).await?;
-    }
+    sqlx::query!("delete from platform_admin_sessions where admin_id = $1", admin_id).execute(tx.conn()).await?;
+    sqlx::query!("delete from platform_admin_setup_tokens where admin_id = $1", admin_id).execute(tx.conn()).await?;
     audit(tx.conn(), now, None, "cli", "platform.admin.disabled", Some(("platform_admin", admin_id)), json!({}))
         .await?;
     tx.commit().await?;
@@ -120,11 +117,7 @@ pub async fn disable_admin(db: &Db, email: &str, now: OffsetDateTime) -> anyhow:
 pub(super) async fn resolve_setup(state: &AppState, token: &str) -> Result<Option<SetupRow>, AppError> {
     let hash = token::hash(&SecretString::from(token));
     let mut conn = state.db.platform_door().await?;
-    Ok(sqlx::query_as("select admin_id, email, totp_secret_sealed from app.platform_admin_setup_resolve($1, $2)")
-        .bind(hash.as_slice())
-        .bind(state.clock.now())
-        .fetch_optional(&mut *conn)
-        .await?)
+    Ok(setup_resolve(&mut conn, &hash, state.clock.now()).await?)
 }
 
 /// Why a login failed, for the audit log only: the person sees one answer for all.
@@ -135,12 +128,7 @@ pub(super) async fn check_login(
     code: &str,
 ) -> Result<Result<(Uuid, SecretString), (Option<Uuid>, &'static str)>, AppError> {
     let mut conn = state.db.platform_door().await?;
-    let candidate: Option<Candidate> = sqlx::query_as(
-        "select admin_id, status, password_hash, totp_secret_sealed from app.platform_admin_login_candidate($1)",
-    )
-    .bind(email)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let candidate = login_candidate(&mut conn, email).await?;
     drop(conn);
     let Some(candidate) = candidate else {
         // The same bcrypt work as for a real account: the answer's timing tells nothing.
@@ -162,16 +150,7 @@ pub(super) async fn check_login(
     let token = token::generate();
     let now = state.clock.now();
     let mut conn = state.db.platform_door().await?;
-    let opened: bool = sqlx::query_scalar("select app.platform_admin_open_session($1, $2, $3, $4, $5, $6)")
-        .bind(candidate.admin_id)
-        .bind(step_i64(step))
-        .bind(Uuid::now_v7())
-        .bind(token::hash(&token).as_slice())
-        .bind(now)
-        .bind(now + SESSION_LIFETIME)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !opened {
+    if !open_session(&mut conn, candidate.admin_id, step_i64(step), &token::hash(&token), now).await? {
         // The code's time step was already used (a replay), or the admin was disabled meanwhile.
         return Ok(Err((id, "code_replayed")));
     }

@@ -49,7 +49,7 @@ pub const TABLES: &[TableEntry] = &[TableEntry {
     tenant: true,
 }];
 
-#[derive(sqlx::FromRow)]
+/// The member's own profile, as the profile's forms read and check it.
 struct Me {
     email: String,
     first_name: String,

@@ -53,24 +53,8 @@ async fn render_profile(
 ) -> AppResult<Response> {
     let page = signed_in.page(state, PROFILE_PATH);
     let mut tx = principal.begin(&state.db).await?;
-    let me: Me = sqlx::query_as(
-        "select email, first_name, last_name, job_title, language, password_hash
-         from users where org_id = $1 and user_id = $2",
-    )
-    .bind(signed_in.org)
-    .bind(signed_in.user_id)
-    .fetch_one(tx.conn())
-    .await?;
-    let pending_email: Option<String> = sqlx::query_scalar(
-        "select new_email from email_changes
-         where org_id = $1 and user_id = $2 and used_at is null and revoked_at is null and expires_at > $3
-         order by created_at desc limit 1",
-    )
-    .bind(signed_in.org)
-    .bind(signed_in.user_id)
-    .bind(state.clock.now())
-    .fetch_optional(tx.conn())
-    .await?;
+    let me = me(&mut tx, signed_in.user_id).await?;
+    let pending_email = pending_email(&mut tx, signed_in.user_id, state.clock.now()).await?;
     tx.commit().await?;
     let view = match typed {
         Some(input) => ProfilePage {
@@ -253,15 +237,7 @@ pub async fn switch_language(
         if !state.csrf_matches(signed_in.session_id, &form.csrf) {
             return Err(AppError::Forbidden);
         }
-        let mut tx = state.db.begin_member(signed_in.org, signed_in.user_id, signed_in.role).await?;
-        sqlx::query("update users set language = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-            .bind(signed_in.org)
-            .bind(signed_in.user_id)
-            .bind(lang.code())
-            .bind(state.clock.now())
-            .execute(tx.conn())
-            .await?;
-        tx.commit().await?;
+        save_language(&state, signed_in, lang).await?;
     }
     let cookie = Cookie::build((LANG_COOKIE, lang.code()))
         .path("/")

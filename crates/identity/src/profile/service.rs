@@ -67,17 +67,17 @@ pub async fn update_details(
     if changed.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "update users set first_name = $3, last_name = $4, job_title = $5, language = $6, updated_at = $7
          where org_id = $1 and user_id = $2",
+        signed_in.org.0,
+        signed_in.user_id,
+        first_name.as_str(),
+        last_name.as_str(),
+        job_title.as_str(),
+        language.code(),
+        state.clock.now()
     )
-    .bind(signed_in.org)
-    .bind(signed_in.user_id)
-    .bind(first_name.as_str())
-    .bind(last_name.as_str())
-    .bind(job_title.as_str())
-    .bind(language.code())
-    .bind(state.clock.now())
     .execute(tx.conn())
     .await?;
     state
@@ -110,26 +110,32 @@ pub async fn change_password(
     }
     let Some(password) = password.filter(|_| errors.is_empty()) else { return Err(AppError::Validation(errors)) };
     let hash = hash_password(&password).await?;
-    sqlx::query("update users set password_hash = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .bind(&hash)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query("delete from sessions where org_id = $1 and user_id = $2 and session_id <> $3")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .bind(signed_in.session_id)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update users set password_hash = $3, updated_at = $4 where org_id = $1 and user_id = $2",
+        signed_in.org.0,
+        signed_in.user_id,
+        &hash,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    sqlx::query!(
+        "delete from sessions where org_id = $1 and user_id = $2 and session_id <> $3",
+        signed_in.org.0,
+        signed_in.user_id,
+        signed_in.session_id
+    )
+    .execute(tx.conn())
+    .await?;
     crate::api_tokens::revoke_all_api_tokens(&mut tx, signed_in.user_id, now).await?;
-    sqlx::query("update password_resets set used_at = $3 where org_id = $1 and user_id = $2 and used_at is null")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update password_resets set used_at = $3 where org_id = $1 and user_id = $2 and used_at is null",
+        signed_in.org.0,
+        signed_in.user_id,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     state.audit.record(&mut tx, AuditEvent::new("auth.password_changed").target("user", signed_in.user_id)).await?;
     crate::notify::security_notice(state, &mut tx, signed_in.user_id, "mail.password_changed", &[]).await?;
     tx.commit().await?;
@@ -157,11 +163,13 @@ pub async fn request_email_change(
         if email.as_str() == me.email {
             errors.push(FieldError::new("new_email", "same_email", "This is already your email address."));
         } else {
-            let taken: bool = sqlx::query_scalar("select exists (select from users where org_id = $1 and email = $2)")
-                .bind(signed_in.org)
-                .bind(email.as_str())
-                .fetch_one(tx.conn())
-                .await?;
+            let taken: bool = sqlx::query_scalar!(
+                r#"select exists (select from users where org_id = $1 and email = $2) as "exists!""#,
+                signed_in.org.0,
+                email.as_str()
+            )
+            .fetch_one(tx.conn())
+            .await?;
             if taken {
                 errors.push(FieldError::new(
                     "new_email",
@@ -172,28 +180,28 @@ pub async fn request_email_change(
         }
     }
     let Some(email) = email.filter(|_| errors.is_empty()) else { return Err(AppError::Validation(errors)) };
-    sqlx::query(
+    sqlx::query!(
         "update email_changes set revoked_at = $3
          where org_id = $1 and user_id = $2 and used_at is null and revoked_at is null",
+        signed_in.org.0,
+        signed_in.user_id,
+        now
     )
-    .bind(signed_in.org)
-    .bind(signed_in.user_id)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     let secret = token::generate();
     let change_id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "insert into email_changes (org_id, change_id, user_id, new_email, token_hash, created_at, expires_at)
          values ($1, $2, $3, $4, $5, $6, $7)",
+        signed_in.org.0,
+        change_id,
+        signed_in.user_id,
+        email.as_str(),
+        &token::hash(&secret)[..],
+        now,
+        now + EMAIL_CHANGE_LIFETIME
     )
-    .bind(signed_in.org)
-    .bind(change_id)
-    .bind(signed_in.user_id)
-    .bind(email.as_str())
-    .bind(token::hash(&secret).as_slice())
-    .bind(now)
-    .bind(now + EMAIL_CHANGE_LIFETIME)
     .execute(tx.conn())
     .await?;
     let t = T(Lang::parse(&me.language).unwrap_or(Lang::En));
@@ -224,15 +232,15 @@ pub(super) async fn pending_change(
 ) -> Result<Option<String>, AppError> {
     let Some(hash) = live_token(secret) else { return Ok(None) };
     let mut tx = principal.begin(&state.db).await?;
-    let email: Option<String> = sqlx::query_scalar(
+    let email: Option<String> = sqlx::query_scalar!(
         "select new_email from email_changes
          where org_id = $1 and user_id = $2 and token_hash = $3
            and used_at is null and revoked_at is null and expires_at > $4",
+        signed_in.org.0,
+        signed_in.user_id,
+        hash.as_slice(),
+        state.clock.now()
     )
-    .bind(signed_in.org)
-    .bind(signed_in.user_id)
-    .bind(hash.as_slice())
-    .bind(state.clock.now())
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;
@@ -250,38 +258,52 @@ pub async fn confirm_email_change(
     let Some(hash) = live_token(secret) else { return Err(AppError::NotFound) };
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    let found: Option<(Uuid, String)> = sqlx::query_as(
+    let found = sqlx::query!(
         "select change_id, new_email from email_changes
          where org_id = $1 and user_id = $2 and token_hash = $3
            and used_at is null and revoked_at is null and expires_at > $4
          for update",
+        signed_in.org.0,
+        signed_in.user_id,
+        hash.as_slice(),
+        now
     )
-    .bind(signed_in.org)
-    .bind(signed_in.user_id)
-    .bind(hash.as_slice())
-    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
-    let Some((change_id, email)) = found else { return Err(AppError::NotFound) };
-    sqlx::query("update users set email = $3, updated_at = $4 where org_id = $1 and user_id = $2")
-        .bind(signed_in.org)
-        .bind(signed_in.user_id)
-        .bind(&email)
-        .bind(now)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| {
-            kernel::error::on_constraint(e, |name| {
-                (name == "users_org_id_email_key").then(|| AppError::Conflict("email_taken".into()))
-            })
-        })?;
-    sqlx::query("update email_changes set used_at = $3 where org_id = $1 and change_id = $2")
-        .bind(signed_in.org)
-        .bind(change_id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    let Some((change_id, email)) = found.map(|row| (row.change_id, row.new_email)) else {
+        return Err(AppError::NotFound);
+    };
+    sqlx::query!(
+        "update users set email = $3, updated_at = $4 where org_id = $1 and user_id = $2",
+        signed_in.org.0,
+        signed_in.user_id,
+        &email,
+        now
+    )
+    .execute(tx.conn())
+    .await
+    .map_err(|e| {
+        kernel::error::on_constraint(e, |name| {
+            (name == "users_org_id_email_key").then(|| AppError::Conflict("email_taken".into()))
+        })
+    })?;
+    sqlx::query!(
+        "update email_changes set used_at = $3 where org_id = $1 and change_id = $2",
+        signed_in.org.0,
+        change_id,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     state.audit.record(&mut tx, AuditEvent::new("profile.email_changed").target("email_change", change_id)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Saves the language a signed-in member switched to (`POST /lang`).
+pub async fn save_language(state: &AppState, signed_in: &SignedIn, lang: Lang) -> Result<(), AppError> {
+    let mut tx = state.db.begin_member(signed_in.org, signed_in.user_id, signed_in.role).await?;
+    set_language(&mut tx, signed_in.user_id, lang.code(), state.clock.now()).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -11,7 +11,7 @@
 //!   API keys are left alone: they belong to the organization's integrations (`/settings/api-keys`).
 //! * Ids that are not the caller's (or not the organization's) answer 404, like ids that do not exist.
 //!
-//! Files: `store.rs` (live sessions and API logins), `service.rs` (ending all of a member's),
+//! Files: `store.rs` (live sessions and API logins), `service.rs` (ending one, or all of a member's),
 //! `pages.rs`.
 
 pub mod pages;
@@ -92,7 +92,6 @@ fn when(at: &OffsetDateTime) -> String {
     at.format(&format).unwrap_or_default()
 }
 
-#[derive(sqlx::FromRow)]
 struct SessionRow {
     session_id: Uuid,
     created_at: OffsetDateTime,
@@ -111,7 +110,6 @@ pub struct SessionView {
     pub current: bool,
 }
 
-#[derive(sqlx::FromRow)]
 struct FamilyRow {
     family_id: Uuid,
     created_at: OffsetDateTime,
@@ -127,7 +125,6 @@ pub struct FamilyView {
     pub expires: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct MemberName {
     first_name: String,
     last_name: String,

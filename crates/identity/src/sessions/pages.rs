@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::web::{AppState, CsrfForm, render};
 use kernel::{AppError, AppResult};
@@ -54,19 +53,7 @@ pub async fn revoke_own_session(
     CsrfForm(_): CsrfForm<IgnoredAny>,
 ) -> AppResult<Response> {
     let session_id = parse_id(&id)?;
-    let mut tx = principal.begin(&state.db).await?;
-    let deleted = sqlx::query("delete from sessions where org_id = $1 and session_id = $2 and user_id = $3")
-        .bind(signed_in.org)
-        .bind(session_id)
-        .bind(signed_in.user_id)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Err(AppError::NotFound);
-    }
-    state.audit.record(&mut tx, AuditEvent::new("session.revoked").target("session", session_id)).await?;
-    tx.commit().await?;
+    end_own_session(&state, &principal, session_id).await?;
     if session_id == signed_in.session_id {
         return Ok(signed_out(&state));
     }
@@ -76,29 +63,14 @@ pub async fn revoke_own_session(
 /// `POST /settings/sessions/tokens/{family_id}/revoke`: ends one of the caller's own API logins.
 pub async fn revoke_own_family(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    // Extracted for what it does on its own: a visitor without a session gets the login page.
+    _signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<IgnoredAny>,
 ) -> AppResult<Response> {
     let family = parse_id(&id)?;
-    let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await?;
-    let live: bool = sqlx::query_scalar(
-        "select exists (select from refresh_tokens
-                        where org_id = $1 and family_id = $2 and user_id = $3 and revoked_at is null)",
-    )
-    .bind(signed_in.org)
-    .bind(family)
-    .bind(signed_in.user_id)
-    .fetch_one(tx.conn())
-    .await?;
-    if !live {
-        return Err(AppError::NotFound);
-    }
-    crate::api_tokens::revoke_family(&mut tx, family, now).await?;
-    state.audit.record(&mut tx, AuditEvent::new("auth.api_token.revoked").target("token_family", family)).await?;
-    tx.commit().await?;
+    end_own_api_login(&state, &principal, family, state.clock.now()).await?;
     Ok(Redirect::to(OWN_PATH).into_response())
 }
 

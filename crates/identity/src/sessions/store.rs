@@ -10,14 +10,15 @@ pub(super) async fn live_sessions(
     current: Option<Uuid>,
     page: &Page,
 ) -> Result<Vec<SessionView>, sqlx::Error> {
-    let rows: Vec<SessionRow> = sqlx::query_as(
+    let rows: Vec<SessionRow> = sqlx::query_as!(
+        SessionRow,
         "select session_id, created_at, last_seen_at, ip, user_agent from sessions
          where org_id = $1 and user_id = $2 and expires_at > $3
          order by last_seen_at desc, session_id",
+        tx.org().0,
+        user,
+        now
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(now)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows
@@ -40,18 +41,19 @@ pub(super) async fn live_families(
     user: Uuid,
     now: OffsetDateTime,
 ) -> Result<Vec<FamilyView>, sqlx::Error> {
-    let rows: Vec<FamilyRow> = sqlx::query_as(
-        "select family_id, min(created_at) as created_at, max(used_at) as last_used_at,
-                least(max(expires_at), max(family_expires_at)) as expires_at
+    let rows: Vec<FamilyRow> = sqlx::query_as!(
+        FamilyRow,
+        r#"select family_id, min(created_at) as "created_at!", max(used_at) as last_used_at,
+                least(max(expires_at), max(family_expires_at)) as "expires_at!"
          from refresh_tokens
          where org_id = $1 and user_id = $2
          group by family_id
          having bool_and(revoked_at is null) and max(expires_at) > $3
-         order by min(created_at) desc, family_id",
+         order by min(created_at) desc, family_id"#,
+        tx.org().0,
+        user,
+        now
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(now)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows
@@ -66,9 +68,38 @@ pub(super) async fn live_families(
 }
 
 pub(super) async fn member_name(tx: &mut OrgTx, user: Uuid) -> Result<Option<MemberName>, sqlx::Error> {
-    sqlx::query_as("select first_name, last_name from users where org_id = $1 and user_id = $2")
-        .bind(tx.org())
-        .bind(user)
-        .fetch_optional(tx.conn())
-        .await
+    sqlx::query_as!(
+        MemberName,
+        "select first_name, last_name from users where org_id = $1 and user_id = $2",
+        tx.org().0,
+        user
+    )
+    .fetch_optional(tx.conn())
+    .await
+}
+
+/// Deletes `user`'s browser session `session_id`: how many rows went (none if it is not theirs).
+pub(super) async fn delete_own_session(tx: &mut OrgTx, user: Uuid, session_id: Uuid) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        "delete from sessions where org_id = $1 and session_id = $2 and user_id = $3",
+        tx.org().0,
+        session_id,
+        user
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
+}
+
+/// Whether `family` is one of `user`'s refresh-token families and none of its tokens is revoked.
+pub(super) async fn family_is_live(tx: &mut OrgTx, user: Uuid, family: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select from refresh_tokens
+                          where org_id = $1 and family_id = $2 and user_id = $3 and revoked_at is null) as "live!""#,
+        tx.org().0,
+        family,
+        user
+    )
+    .fetch_one(tx.conn())
+    .await
 }

@@ -142,7 +142,6 @@ pub(crate) struct NewOwner {
     pub policy_version: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct TakenSignup {
     email: String,
     first_name: String,

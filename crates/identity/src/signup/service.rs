@@ -97,36 +97,40 @@ pub(crate) async fn insert_organization(
     now: time::OffsetDateTime,
 ) -> Result<(), AppError> {
     let org = tx.org();
-    sqlx::query("insert into organizations (org_id, name, created_at) values ($1, $2, $3)")
-        .bind(org)
-        .bind(&owner.organization_name)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "insert into organizations (org_id, name, created_at) values ($1, $2, $3)",
+        org.0,
+        &owner.organization_name,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    sqlx::query!(
         "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
                             language, adult_attested_at, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $9)",
+        org.0,
+        user.0,
+        &owner.email,
+        &owner.first_name,
+        &owner.last_name,
+        &owner.job_title,
+        OrgRole::Owner.as_str(),
+        &owner.password_hash,
+        now,
+        &owner.language
     )
-    .bind(org)
-    .bind(user)
-    .bind(&owner.email)
-    .bind(&owner.first_name)
-    .bind(&owner.last_name)
-    .bind(&owner.job_title)
-    .bind(OrgRole::Owner.as_str())
-    .bind(&owner.password_hash)
-    .bind(now)
-    .bind(&owner.language)
     .execute(tx.conn())
     .await?;
-    sqlx::query("insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)")
-        .bind(org)
-        .bind(user)
-        .bind(&owner.policy_version)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)",
+        org.0,
+        user.0,
+        &owner.policy_version,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     state
         .audit
         .record(
@@ -221,8 +225,10 @@ pub async fn confirm_signup(state: &AppState, secret: &SecretString) -> Result<C
     let mut tx = state.db.begin_org(org, Actor::User(user.0)).await?;
     let taken: Option<TakenSignup> = sqlx::query_as!(
         TakenSignup,
-        r#"select email as "email!", first_name as "first_name!", last_name as "last_name!", job_title as "job_title!", organization_name as "organization_name!", password_hash as "password_hash!", language as "language!", policy_version as "policy_version!"
-         from app.pending_signup_take($1, $2)"#,
+        r#"select email as "email!", first_name as "first_name!", last_name as "last_name!",
+                  job_title as "job_title!", organization_name as "organization_name!",
+                  password_hash as "password_hash!", language as "language!", policy_version as "policy_version!"
+           from app.pending_signup_take($1, $2)"#,
         hash.as_slice(),
         now
     )

@@ -2,6 +2,7 @@
 
 use super::*;
 use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
 use kernel::web::AppState;
 use kernel::{AppError, OrgTx};
 use serde_json::json;
@@ -13,13 +14,7 @@ use uuid::Uuid;
 /// and then tells the member ([`notify_account_locked`]).
 pub(crate) async fn count_failure(state: &AppState, tx: &mut OrgTx, user: Uuid) -> Result<(), AppError> {
     let now = state.clock.now();
-    let row: Option<(i32, Option<OffsetDateTime>)> =
-        sqlx::query_as("select failed_logins, locked_until from users where org_id = $1 and user_id = $2 for update")
-            .bind(tx.org())
-            .bind(user)
-            .fetch_optional(tx.conn())
-            .await?;
-    let Some((failed, locked_until)) = row else {
+    let Some((failed, locked_until)) = lock_failures(tx, user).await? else {
         return Ok(());
     };
     if locked_until.is_some_and(|until| until > now) {
@@ -70,4 +65,26 @@ pub async fn notify_account_locked(
     tracing::info!(user = %user, failures, "account locked after failed logins");
     let minutes = (delay.whole_seconds() / 60).max(1).to_string();
     crate::notify::security_notice(state, tx, user, "mail.account_locked", &[("minutes", &minutes)]).await
+}
+
+/// An owner lifts a member's lock at once and resets the count, audited `member.unlocked`.
+/// `NotFound` for an unknown member.
+pub async fn unlock(state: &AppState, principal: &Principal, member: Uuid) -> Result<(), AppError> {
+    let mut tx = principal.begin(&state.db).await?;
+    let Some((failures, locked_until)) = lock_failures(&mut tx, member).await? else {
+        return Err(AppError::NotFound);
+    };
+    reset(&mut tx, member).await?;
+    let was_locked = locked_until.is_some_and(|until| until > state.clock.now());
+    state
+        .audit
+        .record(
+            &mut tx,
+            AuditEvent::new("member.unlocked")
+                .target("user", member)
+                .payload(json!({ "was_locked": was_locked, "failures": failures })),
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -33,3 +33,19 @@ pub(crate) async fn reset(tx: &mut OrgTx, user: Uuid) -> Result<(), sqlx::Error>
     .await?;
     Ok(())
 }
+
+/// The account's consecutive failures and lock, its row locked until the end of the transaction;
+/// `None` for an unknown member.
+pub(super) async fn lock_failures(
+    tx: &mut OrgTx,
+    user: Uuid,
+) -> Result<Option<(i32, Option<OffsetDateTime>)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "select failed_logins, locked_until from users where org_id = $1 and user_id = $2 for update",
+        tx.org().0,
+        user
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|row| (row.failed_logins, row.locked_until)))
+}
