@@ -26,14 +26,16 @@ pub(super) async fn login_page(tx: &mut OrgTx, before: Option<Cursor>) -> Result
 pub(super) async fn request_page(tx: &mut OrgTx, before: Option<Cursor>) -> Result<Vec<RequestRow>, sqlx::Error> {
     sqlx::query_as!(
         RequestRow,
-        "select r.request_id, r.at, r.method, r.route, r.status, r.credential, k.prefix as key_prefix, r.ip,
+        // `key_prefix?`: the left join leaves it null for requests made without an API key, which
+        // the macro's nullability inference misses.
+        r#"select r.request_id, r.at, r.method, r.route, r.status, r.credential, k.prefix as "key_prefix?", r.ip,
                 u.first_name, u.last_name
          from api_request_log r
          join users u on u.org_id = r.org_id and u.user_id = r.user_id
          left join api_keys k on k.org_id = r.org_id and k.key_id = r.api_key_id
          where r.org_id = $1 and ($2::timestamptz is null or (r.at, r.request_id) < ($2, $3))
          order by r.at desc, r.request_id desc
-         limit $4",
+         limit $4"#,
         tx.org().0,
         before.map(|c| c.at),
         before.map(|c| c.id),
