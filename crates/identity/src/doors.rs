@@ -138,7 +138,8 @@ impl IdentityDoors for Db {
         now: OffsetDateTime,
     ) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select org_id as "org_id!", session_id as "session_id!", user_id as "user_id!" from app.resolve_session($1, $2)"#,
+            r#"select org_id as "org_id!", session_id as "session_id!", user_id as "user_id!"
+               from app.resolve_session($1, $2)"#,
             token_hash.as_slice(),
             now
         )
@@ -149,7 +150,8 @@ impl IdentityDoors for Db {
 
     async fn resolve_password_reset(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select org_id as "org_id!", reset_id as "reset_id!", user_id as "user_id!" from app.resolve_password_reset($1)"#,
+            r#"select org_id as "org_id!", reset_id as "reset_id!", user_id as "user_id!"
+               from app.resolve_password_reset($1)"#,
             token_hash.as_slice()
         )
         .fetch_optional(self.before_tenant())
@@ -159,7 +161,8 @@ impl IdentityDoors for Db {
 
     async fn resolve_invitation(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select org_id as "org_id!", invitation_id as "invitation_id!" from app.resolve_invitation($1)"#,
+            r#"select org_id as "org_id!", invitation_id as "invitation_id!"
+               from app.resolve_invitation($1)"#,
             token_hash.as_slice()
         )
         .fetch_optional(self.before_tenant())
@@ -169,7 +172,8 @@ impl IdentityDoors for Db {
 
     async fn resolve_refresh_token(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select org_id as "org_id!", token_id as "token_id!" from app.resolve_refresh_token($1)"#,
+            r#"select org_id as "org_id!", token_id as "token_id!"
+               from app.resolve_refresh_token($1)"#,
             token_hash.as_slice()
         )
         .fetch_optional(self.before_tenant())
@@ -179,7 +183,8 @@ impl IdentityDoors for Db {
 
     async fn resolve_api_key(&self, key_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select org_id as "org_id!", key_id as "key_id!" from app.resolve_api_key($1)"#,
+            r#"select org_id as "org_id!", key_id as "key_id!"
+               from app.resolve_api_key($1)"#,
             key_hash.as_slice()
         )
         .fetch_optional(self.before_tenant())
@@ -189,7 +194,8 @@ impl IdentityDoors for Db {
 
     async fn resolve_mfa_pending(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select org_id as "org_id!", pending_id as "pending_id!", user_id as "user_id!" from app.resolve_mfa_pending($1)"#,
+            r#"select org_id as "org_id!", pending_id as "pending_id!", user_id as "user_id!"
+               from app.resolve_mfa_pending($1)"#,
             token_hash.as_slice()
         )
         .fetch_optional(self.before_tenant())
@@ -199,7 +205,8 @@ impl IdentityDoors for Db {
 
     async fn resolve_magic_login(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
         let row = sqlx::query!(
-            r#"select org_id as "org_id!", magic_id as "magic_id!", user_id as "user_id!" from app.resolve_magic_login($1)"#,
+            r#"select org_id as "org_id!", magic_id as "magic_id!", user_id as "user_id!"
+               from app.resolve_magic_login($1)"#,
             token_hash.as_slice()
         )
         .fetch_optional(self.before_tenant())

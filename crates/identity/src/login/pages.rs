@@ -55,14 +55,14 @@ pub async fn login_submit(
 ) -> AppResult<Response> {
     let page = Page::anonymous(lang, "/login");
     let email = form.email.clone();
-    // Members with MFA get the second step (`/login/mfa`) instead of a session (mfa.rs).
+    // Members with MFA get the second step (`/login/mfa`) instead of a session (`mfa::log_in`).
     match crate::mfa::log_in(&state, LoginInput { email: form.email, password: form.password }, &client).await {
         Ok(crate::mfa::LoginStep::Session(session)) => {
             let jar = CookieJar::new().add(session_cookie(&state, &session.token));
             Ok((jar, Redirect::to("/dashboard")).into_response())
         }
         Ok(crate::mfa::LoginStep::SecondFactor { token }) => {
-            let jar = CookieJar::new().add(crate::mfa::pages::pending_cookie(&state, &token));
+            let jar = CookieJar::new().add(crate::mfa::pending_cookie(&state, &token));
             Ok((jar, Redirect::to("/login/mfa")).into_response())
         }
         Err(AppError::Validation(errors)) => {

@@ -73,7 +73,7 @@ fn signed_in_response(state: &AppState, step: &LoginStep) -> Response {
             (jar, Redirect::to("/dashboard")).into_response()
         }
         LoginStep::SecondFactor { token } => {
-            let jar = CookieJar::new().add(mfa::pages::pending_cookie(state, token));
+            let jar = CookieJar::new().add(mfa::pending_cookie(state, token));
             (jar, Redirect::to("/login/mfa")).into_response()
         }
     }

@@ -38,9 +38,11 @@ mod store;
 pub use service::*;
 pub use store::*;
 
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use kernel::authz::Role;
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::vault::SecretContext;
+use kernel::web::AppState;
 use kernel::{AppError, OrgId, token};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
@@ -237,6 +239,27 @@ pub(crate) fn qr_svg(text: &str) -> Result<String, AppError> {
          shape-rendering=\"crispEdges\" role=\"img\" aria-labelledby=\"mfa-qr-title\"><title id=\"mfa-qr-title\">QR</title>\
          <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>"
     ))
+}
+
+fn pending_cookie_name(state: &AppState) -> &'static str {
+    if state.config.public_url.is_https() { "__Host-relais_mfa_pending" } else { PENDING_COOKIE }
+}
+
+/// The short-lived cookie that carries a pending login to `/login/mfa`.
+pub fn pending_cookie(state: &AppState, token: &SecretString) -> Cookie<'static> {
+    Cookie::build((pending_cookie_name(state), token.expose_secret().to_owned()))
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(PENDING_LIFETIME)
+        .build()
+}
+
+fn expired_pending_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = Cookie::build((pending_cookie_name(state), "")).http_only(true).secure(true).path("/").build();
+    cookie.make_removal();
+    cookie
 }
 
 #[cfg(test)]

@@ -9,40 +9,15 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
-use axum_extra::extract::cookie::{Cookie, SameSite};
-use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
 use kernel::db::Actor;
 use kernel::web::{AppState, ClientInfo, CsrfForm, LangPref, Page, render};
 use kernel::{AppResult, FieldError, OrgTx};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::http::{FormErrors, empty_secret};
-use crate::model::verify_password;
 use crate::signed_in::{SignedIn, session_cookie};
 use crate::throttle;
-
-fn pending_cookie_name(state: &AppState) -> &'static str {
-    if state.config.public_url.is_https() { "__Host-relais_mfa_pending" } else { PENDING_COOKIE }
-}
-
-/// The short-lived cookie that carries a pending login to `/login/mfa`.
-pub fn pending_cookie(state: &AppState, token: &SecretString) -> Cookie<'static> {
-    Cookie::build((pending_cookie_name(state), token.expose_secret().to_owned()))
-        .http_only(true)
-        .secure(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(PENDING_LIFETIME)
-        .build()
-}
-
-fn expired_pending_cookie(state: &AppState) -> Cookie<'static> {
-    let mut cookie = Cookie::build((pending_cookie_name(state), "")).http_only(true).secure(true).path("/").build();
-    cookie.make_removal();
-    cookie
-}
 
 #[derive(Template)]
 #[template(path = "mfa_login.html")]
@@ -273,39 +248,12 @@ pub async fn enroll_submit(
         )
         .await;
     }
-    mark_enrolled(&mut tx, signed_in.user_id, now).await?;
-    let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await?;
-    state
-        .audit
-        .record(
-            &mut tx,
-            AuditEvent::new("mfa.enrolled")
-                .target("user", signed_in.user_id)
-                .payload(json!({ "factor": "totp", "recovery_codes": codes.len() })),
-        )
-        .await?;
+    let codes = complete_enrollment(&state, &mut tx, signed_in.user_id, now).await?;
     let mut view = settings_view(&state, &signed_in, &mut tx, &page).await?;
     tx.commit().await?;
     view.new_codes = codes;
     view.notice = Some("mfa.enrolled_notice");
     respond(StatusCode::OK, &view)
-}
-
-/// Re-authentication for changes to MFA: the current password or a current TOTP code.
-async fn reauthenticate(
-    state: &AppState,
-    tx: &mut OrgTx,
-    signed_in: &SignedIn,
-    form: &SettingsForm,
-) -> Result<bool, AppError> {
-    if !form.code.expose_secret().trim().is_empty() {
-        return Ok(spend_totp(state, tx, signed_in.user_id, form.code.expose_secret(), false).await?.is_some());
-    }
-    if form.password.expose_secret().is_empty() {
-        return Ok(false);
-    }
-    let hash = password_hash(tx, signed_in.user_id).await?;
-    Ok(verify_password(form.password.clone(), hash).await)
 }
 
 fn reauth_failed() -> FieldError {
@@ -327,16 +275,12 @@ pub async fn regenerate_submit(
     if !is_enrolled(&mut tx, signed_in.user_id).await? {
         return Err(AppError::NotFound);
     }
-    if !reauthenticate(&state, &mut tx, &signed_in, &form).await? {
+    if !reauthenticate(&state, &mut tx, signed_in.user_id, &form.code, &form.password).await? {
         drop(tx);
         record_code_failure(&state, signed_in.org, signed_in.user_id, "reauthenticate").await?;
         return refuse(&state, &signed_in, &principal, &page, StatusCode::UNPROCESSABLE_ENTITY, reauth_failed()).await;
     }
-    let codes = regenerate_codes(&mut tx, signed_in.user_id, now).await?;
-    state
-        .audit
-        .record(&mut tx, AuditEvent::new("mfa.recovery_codes_regenerated").target("user", signed_in.user_id))
-        .await?;
+    let codes = replace_recovery_codes(&state, &mut tx, signed_in.user_id, now).await?;
     let mut view = settings_view(&state, &signed_in, &mut tx, &page).await?;
     tx.commit().await?;
     view.new_codes = codes;
@@ -363,13 +307,12 @@ pub async fn disable_submit(
         return refuse(&state, &signed_in, &principal, &page, StatusCode::FORBIDDEN, error).await;
     }
     rate_limit_codes(&state, &client, signed_in.user_id).await?;
-    if !reauthenticate(&state, &mut tx, &signed_in, &form).await? {
+    if !reauthenticate(&state, &mut tx, signed_in.user_id, &form.code, &form.password).await? {
         drop(tx);
         record_code_failure(&state, signed_in.org, signed_in.user_id, "reauthenticate").await?;
         return refuse(&state, &signed_in, &principal, &page, StatusCode::UNPROCESSABLE_ENTITY, reauth_failed()).await;
     }
-    delete_factor(&mut tx, signed_in.user_id).await?;
-    state.audit.record(&mut tx, AuditEvent::new("mfa.disabled").target("user", signed_in.user_id)).await?;
+    disable(&state, &mut tx, signed_in.user_id).await?;
     tx.commit().await?;
     Ok(Redirect::to("/settings/mfa").into_response())
 }
@@ -381,12 +324,6 @@ pub async fn org_setting_submit(
     CsrfForm(form): CsrfForm<SettingsForm>,
 ) -> AppResult<Response> {
     let enabled = matches!(form.require_mfa_all.as_deref(), Some("on" | "true" | "1"));
-    let mut tx = principal.begin(&state.db).await?;
-    set_require_mfa_all(&mut tx, enabled).await?;
-    state
-        .audit
-        .record(&mut tx, AuditEvent::new("org.require_mfa_all_changed").payload(json!({ "require_mfa_all": enabled })))
-        .await?;
-    tx.commit().await?;
+    require_of_all(&state, &principal, enabled).await?;
     Ok(Redirect::to("/settings/mfa").into_response())
 }

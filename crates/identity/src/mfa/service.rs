@@ -2,6 +2,7 @@
 
 use super::*;
 use kernel::audit::AuditEvent;
+use kernel::authz::Principal;
 use kernel::db::Actor;
 use kernel::web::{AppState, ClientInfo};
 use kernel::{OrgTx, ratelimit};
@@ -207,7 +208,8 @@ pub async fn requirement_unmet(state: &AppState, org: OrgId, user: Uuid, role: R
         RequirementRow,
         r#"select o.require_mfa_all, u.created_at,
                 exists (select from mfa_factors f
-                        where f.org_id = u.org_id and f.user_id = u.user_id and f.enrolled_at is not null) as "enrolled!"
+                        where f.org_id = u.org_id and f.user_id = u.user_id and f.enrolled_at is not null)
+                  as "enrolled!"
          from users u join organizations o on o.org_id = u.org_id
          where u.org_id = $1 and u.user_id = $2"#,
         org.0,
@@ -218,4 +220,78 @@ pub async fn requirement_unmet(state: &AppState, org: OrgId, user: Uuid, role: R
     tx.commit().await?;
     let Some(row) = row else { return Ok(false) };
     Ok(!row.enrolled && required(role, row.require_mfa_all, row.created_at, state.clock.now()))
+}
+
+/// Re-authentication for changes to MFA: a current TOTP `code` (spent), or else the current
+/// `password`.
+pub(super) async fn reauthenticate(
+    state: &AppState,
+    tx: &mut OrgTx,
+    user: Uuid,
+    code: &SecretString,
+    password: &SecretString,
+) -> Result<bool, AppError> {
+    if !code.expose_secret().trim().is_empty() {
+        return Ok(spend_totp(state, tx, user, code.expose_secret(), false).await?.is_some());
+    }
+    if password.expose_secret().is_empty() {
+        return Ok(false);
+    }
+    let hash = password_hash(tx, user).await?;
+    Ok(crate::model::verify_password(password.clone(), hash).await)
+}
+
+/// Completes an enrollment whose first code was just accepted: the factor is enrolled and a set of
+/// recovery codes generated (returned, to be shown once). Audited `mfa.enrolled`.
+pub(super) async fn complete_enrollment(
+    state: &AppState,
+    tx: &mut OrgTx,
+    user: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, AppError> {
+    mark_enrolled(tx, user, now).await?;
+    let codes = regenerate_codes(tx, user, now).await?;
+    state
+        .audit
+        .record(
+            tx,
+            AuditEvent::new("mfa.enrolled")
+                .target("user", user)
+                .payload(json!({ "factor": "totp", "recovery_codes": codes.len() })),
+        )
+        .await?;
+    Ok(codes)
+}
+
+/// A new set of recovery codes (returned, to be shown once); the old ones stop working. Audited
+/// `mfa.recovery_codes_regenerated`.
+pub(super) async fn replace_recovery_codes(
+    state: &AppState,
+    tx: &mut OrgTx,
+    user: Uuid,
+    now: OffsetDateTime,
+) -> Result<Vec<String>, AppError> {
+    let codes = regenerate_codes(tx, user, now).await?;
+    state.audit.record(tx, AuditEvent::new("mfa.recovery_codes_regenerated").target("user", user)).await?;
+    Ok(codes)
+}
+
+/// Turns the member's MFA off: factor and recovery codes are deleted. Audited `mfa.disabled`.
+pub(super) async fn disable(state: &AppState, tx: &mut OrgTx, user: Uuid) -> Result<(), AppError> {
+    delete_factor(tx, user).await?;
+    state.audit.record(tx, AuditEvent::new("mfa.disabled").target("user", user)).await?;
+    Ok(())
+}
+
+/// The owner requires MFA of every member (`enabled`), or stops requiring it. Audited
+/// `org.require_mfa_all_changed`.
+pub async fn require_of_all(state: &AppState, principal: &Principal, enabled: bool) -> Result<(), AppError> {
+    let mut tx = principal.begin(&state.db).await?;
+    set_require_mfa_all(&mut tx, enabled).await?;
+    state
+        .audit
+        .record(&mut tx, AuditEvent::new("org.require_mfa_all_changed").payload(json!({ "require_mfa_all": enabled })))
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -10,7 +10,6 @@ use kernel::web::{ClientInfo, CsrfForm, LangPref, render};
 use kernel::{AppResult, FieldError};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_json::json;
 
 use crate::http::{FormErrors, NoticePage, empty_secret, no_store};
 use crate::model::{Password, hash_password};
@@ -102,13 +101,9 @@ pub async fn setup_submit(
         return Ok(no_store(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?));
     };
     let hash = hash_password(&password).await.map_err(AppError::Internal)?;
-    let now = state.clock.now();
-    let mut conn = state.db.platform_door().await?;
-    let token_hash = token::hash(&SecretString::from(token.as_str()));
-    let done = setup_complete(&mut conn, &token_hash, now, &hash, step_i64(step)).await?;
-    let Some(admin_id) = done else { return invalid_link(&page) };
-    audit(&mut conn, now, Some(admin_id), "admin", "platform.admin.setup_completed", None, json!({ "mfa": "totp" }))
-        .await?;
+    if complete_setup(&state, &token, &hash, step).await?.is_none() {
+        return invalid_link(&page);
+    }
     Ok(Redirect::to("/admin/login").into_response())
 }
 
@@ -148,15 +143,12 @@ pub async fn login_submit(
     let email = form.email.trim().to_lowercase();
     ratelimit::check(&state, &LOGIN_PER_IP, ratelimit::Subject::Ip(&client)).await?;
     ratelimit::check(&state, &LOGIN_PER_ACCOUNT, ratelimit::Subject::Account(&email)).await?;
-    match check_login(&state, &email, form.password, form.code.expose_secret()).await? {
-        Ok((admin_id, token)) => {
-            audit_web(&state, Some(admin_id), "platform.admin.login.succeeded", None, json!({ "mfa": "totp" })).await?;
+    match log_in(&state, &email, form.password, form.code.expose_secret()).await? {
+        Some(token) => {
             let jar = CookieJar::new().add(admin_cookie(&state, &token));
             Ok((jar, Redirect::to("/admin")).into_response())
         }
-        Err((admin, reason)) => {
-            let target = admin.map(|id| ("platform_admin", id));
-            audit_web(&state, None, "platform.admin.login.failed", target, json!({ "reason": reason })).await?;
+        None => {
             let view = LoginPage { page: page.clone(), failed: true, email: form.email };
             Ok(no_store(StatusCode::UNAUTHORIZED, render(&view)?))
         }
@@ -169,10 +161,7 @@ pub async fn logout(
     admin: AdminSignedIn,
     CsrfForm(_): CsrfForm<IgnoredAny>,
 ) -> AppResult<Response> {
-    let mut conn = state.db.platform_door().await?;
-    end_session(&mut conn, admin.session_id).await?;
-    audit(&mut conn, state.clock.now(), Some(admin.admin_id), "admin", "platform.admin.logout", None, json!({}))
-        .await?;
+    log_out(&state, &admin).await?;
     let jar = CookieJar::new().add(expired_admin_cookie(&state));
     Ok((jar, Redirect::to("/admin/login")).into_response())
 }
@@ -312,23 +301,17 @@ pub async fn overview(
     Ok(no_store(StatusCode::OK, render(&view)?))
 }
 
-async fn set_org_status(state: &AppState, admin: &AdminSignedIn, org_id: &str, suspend: bool) -> AppResult<Response> {
+/// The answer to a suspend or reactivate form.
+async fn org_status_submit(
+    state: &AppState,
+    admin: &AdminSignedIn,
+    org_id: &str,
+    suspend: bool,
+) -> AppResult<Response> {
     let Ok(org_id) = Uuid::parse_str(org_id) else { return Err(AppError::NotFound) };
-    let mut conn = state.db.platform_door().await?;
-    if !store::set_org_status(&mut conn, org_id, suspend).await? {
+    if !change_org_status(state, admin, org_id, suspend).await? {
         return Err(AppError::NotFound);
     }
-    let action = if suspend { "platform.org.suspended" } else { "platform.org.reactivated" };
-    audit(
-        &mut conn,
-        state.clock.now(),
-        Some(admin.admin_id),
-        "admin",
-        action,
-        Some(("organization", org_id)),
-        json!({}),
-    )
-    .await?;
     Ok(Redirect::to("/admin").into_response())
 }
 
@@ -340,7 +323,7 @@ pub async fn suspend_org(
     Path(org_id): Path<String>,
     CsrfForm(_): CsrfForm<IgnoredAny>,
 ) -> AppResult<Response> {
-    set_org_status(&state, &admin, &org_id, true).await
+    org_status_submit(&state, &admin, &org_id, true).await
 }
 
 /// `POST /admin/orgs/{org_id}/reactivate`.
@@ -350,5 +333,5 @@ pub async fn reactivate_org(
     Path(org_id): Path<String>,
     CsrfForm(_): CsrfForm<IgnoredAny>,
 ) -> AppResult<Response> {
-    set_org_status(&state, &admin, &org_id, false).await
+    org_status_submit(&state, &admin, &org_id, false).await
 }

@@ -156,3 +156,80 @@ pub(super) async fn check_login(
     }
     Ok(Ok((candidate.admin_id, token)))
 }
+
+/// Spends a setup link and activates its admin with `password_hash` and the TOTP `step` that proved
+/// the enrollment, audited `platform.admin.setup_completed`: the admin, or `None` when the link no
+/// longer works.
+pub(super) async fn complete_setup(
+    state: &AppState,
+    token: &str,
+    password_hash: &str,
+    step: u64,
+) -> Result<Option<Uuid>, AppError> {
+    let now = state.clock.now();
+    let mut conn = state.db.platform_door().await?;
+    let token_hash = token::hash(&SecretString::from(token));
+    let Some(admin_id) = setup_complete(&mut conn, &token_hash, now, password_hash, step_i64(step)).await? else {
+        return Ok(None);
+    };
+    audit(&mut conn, now, Some(admin_id), "admin", "platform.admin.setup_completed", None, json!({ "mfa": "totp" }))
+        .await?;
+    Ok(Some(admin_id))
+}
+
+/// An admin's login with email, password and TOTP code: the new session's token, audited
+/// `platform.admin.login.succeeded`; or `None` for any failure, audited
+/// `platform.admin.login.failed` with its reason (the person sees one answer for all).
+pub(super) async fn log_in(
+    state: &AppState,
+    email: &str,
+    password: SecretString,
+    code: &str,
+) -> Result<Option<SecretString>, AppError> {
+    match check_login(state, email, password, code).await? {
+        Ok((admin_id, token)) => {
+            audit_web(state, Some(admin_id), "platform.admin.login.succeeded", None, json!({ "mfa": "totp" })).await?;
+            Ok(Some(token))
+        }
+        Err((admin, reason)) => {
+            let target = admin.map(|id| ("platform_admin", id));
+            audit_web(state, None, "platform.admin.login.failed", target, json!({ "reason": reason })).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Ends the admin's session, audited `platform.admin.logout`.
+pub(super) async fn log_out(state: &AppState, admin: &AdminSignedIn) -> Result<(), AppError> {
+    let mut conn = state.db.platform_door().await?;
+    end_session(&mut conn, admin.session_id).await?;
+    audit(&mut conn, state.clock.now(), Some(admin.admin_id), "admin", "platform.admin.logout", None, json!({}))
+        .await?;
+    Ok(())
+}
+
+/// Suspends (`suspend`) or reactivates an organization, audited `platform.org.suspended` or
+/// `platform.org.reactivated`: false when the organization does not exist or is closed.
+pub(super) async fn change_org_status(
+    state: &AppState,
+    admin: &AdminSignedIn,
+    org_id: Uuid,
+    suspend: bool,
+) -> Result<bool, AppError> {
+    let mut conn = state.db.platform_door().await?;
+    if !set_org_status(&mut conn, org_id, suspend).await? {
+        return Ok(false);
+    }
+    let action = if suspend { "platform.org.suspended" } else { "platform.org.reactivated" };
+    audit(
+        &mut conn,
+        state.clock.now(),
+        Some(admin.admin_id),
+        "admin",
+        action,
+        Some(("organization", org_id)),
+        json!({}),
+    )
+    .await?;
+    Ok(true)
+}

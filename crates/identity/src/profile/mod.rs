@@ -5,7 +5,7 @@
 //! * Re-authentication: the password and email forms require the current password (checked
 //!   against the per-account login rate limit, since a wrong one is a guess).
 //! * A password change ends every **other** browser session and every API token family
-//!   (`api_auth::revoke_all_api_tokens`), keeps the current session, withdraws unused reset links
+//!   (`api_tokens::revoke_all_api_tokens`), keeps the current session, withdraws unused reset links
 //!   and notifies the member by email. Audited `auth.password_changed`.
 //! * An email change is re-verified: the new address gets a link (256-bit token, SHA-256 stored,
 //!   single use, [`EMAIL_CHANGE_LIFETIME`]) and only following it, signed in as the same member,
