@@ -48,7 +48,6 @@ const fn admin_door(function: &'static str, purpose: &'static str) -> Door {
 }
 
 /// One account an email could belong to. The hash never reaches a `Debug` print.
-#[derive(sqlx::FromRow)]
 pub struct LoginCandidate {
     pub org_id: OrgId,
     pub user_id: Uuid,
@@ -123,10 +122,14 @@ pub trait IdentityDoors {
 
 impl IdentityDoors for Db {
     async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, sqlx::Error> {
-        sqlx::query_as("select org_id, user_id, password_hash, status from app.login_candidates($1)")
-            .bind(email)
-            .fetch_all(self.before_tenant())
-            .await
+        sqlx::query_as!(
+            LoginCandidate,
+            r#"select org_id as "org_id!", user_id as "user_id!", password_hash as "password_hash!", status as "status!"
+               from app.login_candidates($1)"#,
+            email
+        )
+        .fetch_all(self.before_tenant())
+        .await
     }
 
     async fn resolve_session(
@@ -134,53 +137,81 @@ impl IdentityDoors for Db {
         token_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, session_id, user_id from app.resolve_session($1, $2)")
-            .bind(token_hash.as_slice())
-            .bind(now)
-            .fetch_optional(self.before_tenant())
-            .await
+        let row = sqlx::query!(
+            r#"select org_id as "org_id!", session_id as "session_id!", user_id as "user_id!"
+               from app.resolve_session($1, $2)"#,
+            token_hash.as_slice(),
+            now
+        )
+        .fetch_optional(self.before_tenant())
+        .await?;
+        Ok(row.map(|r| (OrgId(r.org_id), r.session_id, r.user_id)))
     }
 
     async fn resolve_password_reset(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, reset_id, user_id from app.resolve_password_reset($1)")
-            .bind(token_hash.as_slice())
-            .fetch_optional(self.before_tenant())
-            .await
+        let row = sqlx::query!(
+            r#"select org_id as "org_id!", reset_id as "reset_id!", user_id as "user_id!"
+               from app.resolve_password_reset($1)"#,
+            token_hash.as_slice()
+        )
+        .fetch_optional(self.before_tenant())
+        .await?;
+        Ok(row.map(|r| (OrgId(r.org_id), r.reset_id, r.user_id)))
     }
 
     async fn resolve_invitation(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, invitation_id from app.resolve_invitation($1)")
-            .bind(token_hash.as_slice())
-            .fetch_optional(self.before_tenant())
-            .await
+        let row = sqlx::query!(
+            r#"select org_id as "org_id!", invitation_id as "invitation_id!"
+               from app.resolve_invitation($1)"#,
+            token_hash.as_slice()
+        )
+        .fetch_optional(self.before_tenant())
+        .await?;
+        Ok(row.map(|r| (OrgId(r.org_id), r.invitation_id)))
     }
 
     async fn resolve_refresh_token(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, token_id from app.resolve_refresh_token($1)")
-            .bind(token_hash.as_slice())
-            .fetch_optional(self.before_tenant())
-            .await
+        let row = sqlx::query!(
+            r#"select org_id as "org_id!", token_id as "token_id!"
+               from app.resolve_refresh_token($1)"#,
+            token_hash.as_slice()
+        )
+        .fetch_optional(self.before_tenant())
+        .await?;
+        Ok(row.map(|r| (OrgId(r.org_id), r.token_id)))
     }
 
     async fn resolve_api_key(&self, key_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, key_id from app.resolve_api_key($1)")
-            .bind(key_hash.as_slice())
-            .fetch_optional(self.before_tenant())
-            .await
+        let row = sqlx::query!(
+            r#"select org_id as "org_id!", key_id as "key_id!"
+               from app.resolve_api_key($1)"#,
+            key_hash.as_slice()
+        )
+        .fetch_optional(self.before_tenant())
+        .await?;
+        Ok(row.map(|r| (OrgId(r.org_id), r.key_id)))
     }
 
     async fn resolve_mfa_pending(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, pending_id, user_id from app.resolve_mfa_pending($1)")
-            .bind(token_hash.as_slice())
-            .fetch_optional(self.before_tenant())
-            .await
+        let row = sqlx::query!(
+            r#"select org_id as "org_id!", pending_id as "pending_id!", user_id as "user_id!"
+               from app.resolve_mfa_pending($1)"#,
+            token_hash.as_slice()
+        )
+        .fetch_optional(self.before_tenant())
+        .await?;
+        Ok(row.map(|r| (OrgId(r.org_id), r.pending_id, r.user_id)))
     }
 
     async fn resolve_magic_login(&self, token_hash: &[u8; 32]) -> Result<Option<(OrgId, Uuid, Uuid)>, sqlx::Error> {
-        sqlx::query_as("select org_id, magic_id, user_id from app.resolve_magic_login($1)")
-            .bind(token_hash.as_slice())
-            .fetch_optional(self.before_tenant())
-            .await
+        let row = sqlx::query!(
+            r#"select org_id as "org_id!", magic_id as "magic_id!", user_id as "user_id!"
+               from app.resolve_magic_login($1)"#,
+            token_hash.as_slice()
+        )
+        .fetch_optional(self.before_tenant())
+        .await?;
+        Ok(row.map(|r| (OrgId(r.org_id), r.magic_id, r.user_id)))
     }
 
     async fn put_pending_signup(&self, pending: &PendingSignup<'_>) -> Result<(), sqlx::Error> {

@@ -8,7 +8,6 @@ use kernel::{AppError, OrgTx};
 use uuid::Uuid;
 
 /// Where and how to write to a member: their address, first name, language and organization.
-#[derive(sqlx::FromRow)]
 pub struct Recipient {
     pub email: String,
     pub first_name: String,
@@ -20,17 +19,30 @@ pub struct Recipient {
 /// the member's row stays locked until the transaction ends, so two simultaneous requests cannot
 /// both pass a "one mail per interval" check.
 pub async fn recipient(tx: &mut OrgTx, user: Uuid, lock: bool) -> Result<Option<Recipient>, sqlx::Error> {
-    let query = if lock {
-        "select u.email, u.first_name, u.language, o.name as org_name
-         from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2 and u.status = 'active'
-         for update of u"
+    if lock {
+        sqlx::query_as!(
+            Recipient,
+            "select u.email, u.first_name, u.language, o.name as org_name
+             from users u join organizations o on o.org_id = u.org_id
+             where u.org_id = $1 and u.user_id = $2 and u.status = 'active'
+             for update of u",
+            tx.org().0,
+            user
+        )
+        .fetch_optional(tx.conn())
+        .await
     } else {
-        "select u.email, u.first_name, u.language, o.name as org_name
-         from users u join organizations o on o.org_id = u.org_id
-         where u.org_id = $1 and u.user_id = $2 and u.status = 'active'"
-    };
-    sqlx::query_as(query).bind(tx.org()).bind(user).fetch_optional(tx.conn()).await
+        sqlx::query_as!(
+            Recipient,
+            "select u.email, u.first_name, u.language, o.name as org_name
+             from users u join organizations o on o.org_id = u.org_id
+             where u.org_id = $1 and u.user_id = $2 and u.status = 'active'",
+            tx.org().0,
+            user
+        )
+        .fetch_optional(tx.conn())
+        .await
+    }
 }
 
 /// Sends `<key>.subject` / `<key>.body` in the member's language. The body may use `{name}`,

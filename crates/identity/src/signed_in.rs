@@ -47,7 +47,6 @@ impl SignedIn {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct SessionRow {
     org_name: String,
     first_name: String,
@@ -117,9 +116,9 @@ pub async fn attach_principal(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    // The API takes only bearer credentials and pages only the cookie (see `api_auth`).
+    // The API takes only bearer credentials and pages only the cookie (see `api_tokens`).
     if request.uri().path().starts_with("/api/") {
-        return crate::api_auth::attach_bearer(state, request, next).await;
+        return crate::api_tokens::bearer::attach_bearer(state, request, next).await;
     }
     let jar = CookieJar::from_headers(request.headers());
     match resolve(&state, &jar).await {

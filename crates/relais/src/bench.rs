@@ -17,7 +17,7 @@ use clap::Args;
 use crm::list::{Filter, ListQuery, Op, Sort};
 use crm::object::ObjectType;
 use futures_util::StreamExt;
-use identity::service::{SignupInput, create_organization_unverified};
+use identity::signup::{SignupInput, create_organization_unverified};
 use kernel::authz::{Credential, Principal, Role};
 use kernel::clock::Clock;
 use kernel::config::{Config, DatabaseConfig};

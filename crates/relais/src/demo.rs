@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use identity::doors::IdentityDoors;
-use identity::service::{SignupInput, create_organization_unverified};
+use identity::signup::{SignupInput, create_organization_unverified};
 use kernel::clock::Clock;
 use kernel::config::Config;
 use kernel::db::Actor;
@@ -107,20 +107,20 @@ async fn seed(state: &AppState) -> anyhow::Result<()> {
         ("Hugo", "Bernard", "hugo.bernard@demo.relais.example", "Responsable grands comptes", "manager"),
         ("Léa", "Dubois", "lea.dubois@demo.relais.example", "Commerciale", "user"),
     ] {
-        sqlx::query(
+        sqlx::query!(
             "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
                                 adult_attested_at, created_at, updated_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9)",
+            account.organization_id.0,
+            kernel::UserId::new().0,
+            email,
+            first,
+            last,
+            title,
+            role,
+            &hash,
+            now
         )
-        .bind(account.organization_id)
-        .bind(kernel::UserId::new())
-        .bind(email)
-        .bind(first)
-        .bind(last)
-        .bind(title)
-        .bind(role)
-        .bind(&hash)
-        .bind(now)
         .execute(tx.conn())
         .await?;
     }

@@ -162,7 +162,9 @@ pub async fn audit_verify(config: Config, only: Option<uuid::Uuid>) -> anyhow::R
     let audit = kernel::audit::AuditLog::new(master, Clock::system());
     let mut tx = database.db.begin_platform("audit verify").await?;
     let mut orgs: Vec<OrgId> =
-        sqlx::query_scalar("select org_id from organizations order by org_id").fetch_all(tx.conn()).await?;
+        sqlx::query_scalar!(r#"select org_id as "org_id: OrgId" from organizations order by org_id"#)
+            .fetch_all(tx.conn())
+            .await?;
     if let Some(only) = only {
         if !orgs.contains(&OrgId(only)) {
             tx.commit().await?;

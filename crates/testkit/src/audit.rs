@@ -47,12 +47,14 @@ impl TestApp {
     /// How many `action` events `org`'s audit log holds, counted in the org's tenant transaction.
     pub async fn count_audit_events(&self, org: OrgId, action: &str) -> i64 {
         let mut tx = self.db.begin_org(org, kernel::db::Actor::System).await.expect("tenant transaction");
-        let count = sqlx::query_scalar("select count(*) from audit_events where org_id = $1 and action = $2")
-            .bind(org)
-            .bind(action)
-            .fetch_one(tx.conn())
-            .await
-            .expect("count audit events");
+        let count = sqlx::query_scalar!(
+            r#"select count(*) as "count!" from audit_events where org_id = $1 and action = $2"#,
+            org.0,
+            action
+        )
+        .fetch_one(tx.conn())
+        .await
+        .expect("count audit events");
         tx.commit().await.expect("commit");
         count
     }

@@ -82,18 +82,22 @@ fn quote_ident(name: &str) -> String {
 /// hashed or sealed; `needle` may be any bytes (a raw key), not only text.
 pub async fn find_in_database(conn: &mut PgConnection, needle: impl AsRef<[u8]>) -> DatabaseScan {
     let needle = needle.as_ref();
-    let columns: Vec<(String, String, String, String)> = sqlx::query_as(
-        "select c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text
-         from information_schema.columns c
-         join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
-         where t.table_type = 'BASE TABLE'
-           and c.table_schema not in ('pg_catalog', 'information_schema')
-           and c.table_schema not like 'pg\\_%'
-         order by 1, 2, 3",
+    let columns: Vec<(String, String, String, String)> = sqlx::query!(
+        r#"select c.table_schema::text as "table_schema!", c.table_name::text as "table_name!",
+                  c.column_name::text as "column_name!", c.data_type::text as "data_type!"
+           from information_schema.columns c
+           join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+           where t.table_type = 'BASE TABLE'
+             and c.table_schema not in ('pg_catalog', 'information_schema')
+             and c.table_schema not like 'pg\_%'
+           order by 1, 2, 3"#
     )
     .fetch_all(&mut *conn)
     .await
-    .expect("list columns");
+    .expect("list columns")
+    .into_iter()
+    .map(|row| (row.table_schema, row.table_name, row.column_name, row.data_type))
+    .collect();
     let hex = hex::encode(needle);
     let mut scan = DatabaseScan { found: Vec::new(), scanned: Vec::new() };
     // One query a table: a count of the rows holding the needle, column by column.

@@ -69,10 +69,10 @@ async fn build_template(pg: &EmbeddedPostgres) -> anyhow::Result<String> {
     let mut admin = pg.connect_options(SUPERUSER, "postgres").connect().await?;
     admin.execute("select pg_advisory_lock(7243002)").await?;
     let result = async {
-        let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar!(r#"select exists (select from pg_database where datname = $1) as "exists!""#, &name)
+                .fetch_one(&mut admin)
+                .await?;
         if exists {
             return Ok::<_, anyhow::Error>(());
         }
@@ -339,9 +339,9 @@ impl TestApp {
     /// Creates an organization for `email` without mail or confirmation (the demo seed's path), for
     /// apps started without any mail.
     pub async fn sign_up_directly(&self, email: &str) -> (OrgId, UserId) {
-        let input: identity::service::SignupInput =
+        let input: identity::signup::SignupInput =
             serde_json::from_value(self.signup_body(email).await).expect("a sign-up body");
-        let account = identity::service::create_organization_unverified(&self.state, input, kernel::i18n::Lang::En)
+        let account = identity::signup::create_organization_unverified(&self.state, input, kernel::i18n::Lang::En)
             .await
             .expect("organization created");
         (account.organization_id, account.user_id)

@@ -24,19 +24,19 @@ impl TestApp {
         let now = self.clock.now();
         let user = UserId::new();
         let mut tx = self.db.begin_org(org, kernel::db::Actor::System).await.expect("tenant transaction");
-        sqlx::query(
+        sqlx::query!(
             "insert into users (org_id, user_id, email, first_name, last_name, job_title, org_role, password_hash,
                                 adult_attested_at, created_at, updated_at)
              values ($1, $2, $3, $4, $5, 'Sales', $6, $7, $8, $8, $8)",
+            org.0,
+            user.0,
+            email,
+            name.0,
+            name.1,
+            role.as_str(),
+            hash,
+            now
         )
-        .bind(org)
-        .bind(user)
-        .bind(email)
-        .bind(name.0)
-        .bind(name.1)
-        .bind(role.as_str())
-        .bind(hash)
-        .bind(now)
         .execute(tx.conn())
         .await
         .expect("insert a member");

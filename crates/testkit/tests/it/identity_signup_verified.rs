@@ -1,4 +1,4 @@
-//! Verified sign-up without email enumeration (OWASP ASVS 5.0 L2 V6.3; identity/src/signup.rs):
+//! Verified sign-up without email enumeration (OWASP ASVS 5.0 L2 V6.3; identity/src/signup/):
 //! a valid request answers the same for a new and an existing address, only the mailbox learns
 //! which; the mailed link creates the organization once, within 24 hours, and only by POST.
 

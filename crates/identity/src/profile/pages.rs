@@ -1,0 +1,251 @@
+//! `/settings/profile` and its forms, the email-change link, and `POST /lang`.
+
+use super::*;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use kernel::authz::Principal;
+use kernel::i18n::{LANG_COOKIE, Lang};
+use kernel::web::{AppState, CsrfForm, Page, render, safe_local_path};
+use kernel::{AppError, AppResult, FieldError};
+use serde::de::IgnoredAny;
+
+use crate::http::{FormErrors, empty_secret, link_invalid, no_store};
+use crate::signed_in::{MaybeSignedIn, SignedIn};
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+struct ProfilePage {
+    page: Page,
+    email: String,
+    first_name: String,
+    last_name: String,
+    job_title: String,
+    language: String,
+    pending_email: Option<String>,
+    /// A message key confirming what was just done.
+    done: Option<&'static str>,
+    errors: FormErrors,
+}
+
+impl ProfilePage {
+    fn error(&self, field: &str) -> Option<String> {
+        self.errors.for_field(&self.page, field)
+    }
+
+    fn languages(&self) -> [&'static str; 2] {
+        [Lang::En.code(), Lang::Fr.code()]
+    }
+}
+
+async fn render_profile(
+    state: &AppState,
+    signed_in: &SignedIn,
+    principal: &Principal,
+    status: StatusCode,
+    done: Option<&'static str>,
+    errors: Vec<FieldError>,
+    typed: Option<&DetailsInput>,
+) -> AppResult<Response> {
+    let page = signed_in.page(state, PROFILE_PATH);
+    let mut tx = principal.begin(&state.db).await?;
+    let me = me(&mut tx, signed_in.user_id).await?;
+    let pending_email = pending_email(&mut tx, signed_in.user_id, state.clock.now()).await?;
+    tx.commit().await?;
+    let view = match typed {
+        Some(input) => ProfilePage {
+            page,
+            email: me.email,
+            first_name: input.first_name.clone(),
+            last_name: input.last_name.clone(),
+            job_title: input.job_title.clone(),
+            language: input.language.clone(),
+            pending_email,
+            done,
+            errors: FormErrors(errors),
+        },
+        None => ProfilePage {
+            page,
+            email: me.email,
+            first_name: me.first_name,
+            last_name: me.last_name,
+            job_title: me.job_title,
+            language: me.language,
+            pending_email,
+            done,
+            errors: FormErrors(errors),
+        },
+    };
+    Ok((status, [(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /settings/profile`.
+pub async fn page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Query(query): Query<DoneQuery>,
+) -> AppResult<Response> {
+    let done = match query.done.as_deref() {
+        Some("details") => Some("profile.saved"),
+        Some("password") => Some("profile.password_changed"),
+        Some("email_sent") => Some("profile.email_sent"),
+        Some("email_changed") => Some("profile.email_changed"),
+        _ => None,
+    };
+    render_profile(&state, &signed_in, &principal, StatusCode::OK, done, Vec::new(), None).await
+}
+
+#[derive(Deserialize)]
+pub struct DetailsForm {
+    #[serde(flatten)]
+    input: DetailsInput,
+}
+
+/// `POST /settings/profile`: name, job title, language.
+pub async fn details_submit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    CsrfForm(form): CsrfForm<DetailsForm>,
+) -> AppResult<Response> {
+    match update_details(&state, &signed_in, &principal, &form.input).await {
+        Ok(()) => Ok(Redirect::to("/settings/profile?done=details").into_response()),
+        Err(AppError::Validation(errors)) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render_profile(&state, &signed_in, &principal, status, None, errors, Some(&form.input)).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default = "empty_secret")]
+    current_password: SecretString,
+    #[serde(default = "empty_secret")]
+    new_password: SecretString,
+}
+
+/// `POST /settings/profile/password`.
+pub async fn password_submit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> AppResult<Response> {
+    match change_password(&state, &signed_in, &principal, form.current_password, form.new_password).await {
+        Ok(()) => Ok(Redirect::to("/settings/profile?done=password").into_response()),
+        Err(AppError::Validation(errors)) => {
+            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct EmailForm {
+    #[serde(default = "empty_secret")]
+    email_current_password: SecretString,
+    #[serde(default)]
+    new_email: String,
+}
+
+/// `POST /settings/profile/email`: mails a confirmation link to the new address.
+pub async fn email_submit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    CsrfForm(form): CsrfForm<EmailForm>,
+) -> AppResult<Response> {
+    match request_email_change(&state, &signed_in, &principal, form.email_current_password, &form.new_email).await {
+        Ok(_) => Ok(Redirect::to("/settings/profile?done=email_sent").into_response()),
+        Err(AppError::Validation(errors)) => {
+            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email_confirm.html")]
+struct ConfirmPage {
+    page: Page,
+    email: String,
+    action: String,
+}
+
+/// `GET /settings/profile/email/{token}`: asks to confirm (a prefetching mail scanner spends nothing).
+pub async fn confirm_form(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(secret): Path<String>,
+) -> AppResult<Response> {
+    let action = format!("{PROFILE_PATH}/email/{secret}");
+    let page = signed_in.page(&state, &action);
+    let Some(email) = pending_change(&state, &signed_in, &principal, &secret).await? else {
+        return link_invalid(&page);
+    };
+    let view = ConfirmPage { page, email, action };
+    Ok(no_store(StatusCode::OK, render(&view)?))
+}
+
+/// `POST /settings/profile/email/{token}`: changes the address.
+pub async fn confirm_submit(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(secret): Path<String>,
+    CsrfForm(_): CsrfForm<IgnoredAny>,
+) -> AppResult<Response> {
+    match confirm_email_change(&state, &signed_in, &principal, &secret).await {
+        Ok(()) => Ok(Redirect::to("/settings/profile?done=email_changed").into_response()),
+        Err(AppError::NotFound) => link_invalid(&signed_in.page(&state, PROFILE_PATH)),
+        Err(other) => Err(other),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LangForm {
+    lang: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Switches the language: a `lang` cookie (strictly necessary, P2-19), and the member's profile.
+pub async fn switch_language(
+    State(state): State<AppState>,
+    MaybeSignedIn(signed_in): MaybeSignedIn,
+    Form(form): Form<LangForm>,
+) -> AppResult<Response> {
+    let lang = Lang::parse(&form.lang).ok_or_else(|| AppError::field("lang", "invalid", "Unknown language."))?;
+    // A public route (visitors switch too), so no `CsrfForm`: a member's form is checked here.
+    if let Some(signed_in) = &signed_in {
+        if !state.csrf_matches(signed_in.session_id, &form.csrf) {
+            return Err(AppError::Forbidden);
+        }
+        save_language(&state, signed_in, lang).await?;
+    }
+    let cookie = Cookie::build((LANG_COOKIE, lang.code()))
+        .path("/")
+        .same_site(SameSite::Lax)
+        .secure(true)
+        .http_only(true)
+        .max_age(time::Duration::days(365))
+        .build();
+    let target = safe_local_path(form.next.as_deref()).to_owned();
+    Ok((CookieJar::new().add(cookie), Redirect::to(&target)).into_response())
+}
