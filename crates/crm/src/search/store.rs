@@ -5,7 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// A search hit across object types.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     pub object: String,
     pub id: Uuid,

@@ -183,7 +183,6 @@ pub async fn enqueue_attempt(
 }
 
 /// A delivery the job is about to attempt, with what it needs of its endpoint.
-#[derive(sqlx::FromRow)]
 pub struct Pending {
     pub endpoint_id: Uuid,
     pub event_type: String,
