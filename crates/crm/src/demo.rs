@@ -54,24 +54,24 @@ pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppEr
                                    "phone": format!("06 {:02} {:02} {:02} {:02}", 10 + i, 20 + i, 30 + i, 40 + i),
                                    "language": "fr", "time_zone": "Europe/Paris" }));
         let id = records::create(&mut tx, ObjectType::Contact, &input, &ctx).await?.id;
-        sqlx::query(
+        sqlx::query!(
             "insert into contact_companies (org_id, contact_id, company_id, role, is_primary, created_at)
              values ($1, $2, $3, $4, true, $5)",
+            org.0,
+            id,
+            company_ids[*company],
+            *title,
+            ctx.now
         )
-        .bind(org)
-        .bind(id)
-        .bind(company_ids[*company])
-        .bind(*title)
-        .bind(ctx.now)
         .execute(tx.conn())
         .await?;
         contact_ids.push(id);
     }
-    let stages: Vec<Uuid> = sqlx::query_scalar(
+    let stages: Vec<Uuid> = sqlx::query_scalar!(
         "select s.stage_id from pipeline_stages s join pipelines p using (org_id, pipeline_id)
           where s.org_id = $1 order by p.position, s.position",
+        org.0
     )
-    .bind(org)
     .fetch_all(tx.conn())
     .await?;
     let deals = [

@@ -81,22 +81,32 @@ pub(crate) struct Names {
 impl Names {
     pub(crate) async fn load(tx: &mut OrgTx) -> Result<Self, AppError> {
         let members = crate::records::active_members(tx).await?;
-        let departments = sqlx::query_as("select department_id, name from departments where org_id = $1 order by name")
-            .bind(tx.org())
-            .fetch_all(tx.conn())
-            .await?;
-        let stages = sqlx::query_as(
-            "select s.stage_id, p.name || ' › ' || s.name from pipeline_stages s join pipelines p using (org_id, pipeline_id)
-              where s.org_id = $1 order by p.position, p.created_at, s.position",
-        )
-        .bind(tx.org())
-        .fetch_all(tx.conn())
-        .await?;
-        let pipelines =
-            sqlx::query_as("select pipeline_id, name from pipelines where org_id = $1 order by position, created_at")
-                .bind(tx.org())
+        let departments =
+            sqlx::query!("select department_id, name from departments where org_id = $1 order by name", tx.org().0)
                 .fetch_all(tx.conn())
-                .await?;
+                .await?
+                .into_iter()
+                .map(|row| (row.department_id, row.name))
+                .collect();
+        let stages = sqlx::query!(
+            r#"select s.stage_id, p.name || ' › ' || s.name as "name!" from pipeline_stages s join pipelines p using (org_id, pipeline_id)
+              where s.org_id = $1 order by p.position, p.created_at, s.position"#,
+            tx.org().0
+        )
+        .fetch_all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|row| (row.stage_id, row.name))
+        .collect();
+        let pipelines = sqlx::query!(
+            "select pipeline_id, name from pipelines where org_id = $1 order by position, created_at",
+            tx.org().0
+        )
+        .fetch_all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|row| (row.pipeline_id, row.name))
+        .collect();
         Ok(Self { members, departments, stages, pipelines, companies: HashMap::new() })
     }
 
@@ -105,13 +115,14 @@ impl Names {
         if ids.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(Uuid, String)> =
-            sqlx::query_as("select company_id, name from companies where org_id = $1 and company_id = any($2)")
-                .bind(tx.org())
-                .bind(ids)
-                .fetch_all(tx.conn())
-                .await?;
-        self.companies.extend(rows);
+        let rows = sqlx::query!(
+            "select company_id, name from companies where org_id = $1 and company_id = any($2)",
+            tx.org().0,
+            &ids
+        )
+        .fetch_all(tx.conn())
+        .await?;
+        self.companies.extend(rows.into_iter().map(|row| (row.company_id, row.name)));
         Ok(())
     }
 

@@ -61,35 +61,34 @@ pub async fn claim(
     let hash = fingerprint(route, body);
     // Keys older than their lifetime are forgotten here (the organization's, not only this one):
     // the table holds answers with personal data, so it is kept short without a separate sweeper.
-    sqlx::query("delete from idempotency_keys where org_id = $1 and created_at < $2")
-        .bind(tx.org())
-        .bind(now - KEPT_FOR)
+    sqlx::query!("delete from idempotency_keys where org_id = $1 and created_at < $2", tx.org().0, now - KEPT_FOR)
         .execute(tx.conn())
         .await?;
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "insert into idempotency_keys (org_id, user_id, key, route, request_hash, created_at)
          values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
+        tx.org().0,
+        user,
+        &key,
+        route,
+        &hash,
+        now
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(&key)
-    .bind(route)
-    .bind(&hash)
-    .bind(now)
     .execute(tx.conn())
     .await?
     .rows_affected();
     if inserted == 1 {
         return Ok(Claim::Fresh(key));
     }
-    let (stored_hash, status, response): (Vec<u8>, Option<i16>, Option<Value>) = sqlx::query_as(
+    let stored = sqlx::query!(
         "select request_hash, status, response from idempotency_keys where org_id = $1 and user_id = $2 and key = $3",
+        tx.org().0,
+        user,
+        &key
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(&key)
     .fetch_one(tx.conn())
     .await?;
+    let (stored_hash, status, response) = (stored.request_hash, stored.status, stored.response);
     if stored_hash != hash {
         return Err(AppError::field(
             "Idempotency-Key",
@@ -110,14 +109,14 @@ pub async fn store(
     status: StatusCode,
     response: &Value,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "update idempotency_keys set status = $4, response = $5 where org_id = $1 and user_id = $2 and key = $3",
+        tx.org().0,
+        user,
+        key,
+        status.as_u16() as i16,
+        response
     )
-    .bind(tx.org())
-    .bind(user)
-    .bind(key)
-    .bind(status.as_u16() as i16)
-    .bind(sqlx::types::Json(response))
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -103,16 +103,16 @@ pub async fn convert(
     };
     let status: Map<String, Value> = [("status".to_string(), json!("converted"))].into_iter().collect();
     records::update(tx, ObjectType::Lead, lead_id, &status, write).await?;
-    sqlx::query(
+    sqlx::query!(
         "update leads set converted_at = $3, converted_contact_id = $4, converted_company_id = $5, converted_deal_id = $6
           where org_id = $1 and lead_id = $2",
+        tx.org().0,
+        lead_id,
+        write.now,
+        contact,
+        company,
+        deal
     )
-    .bind(tx.org())
-    .bind(lead_id)
-    .bind(write.now)
-    .bind(contact)
-    .bind(company)
-    .bind(deal)
     .execute(tx.conn())
     .await?;
     let became = json!({ "contact_id": contact, "company_id": company, "deal_id": deal });

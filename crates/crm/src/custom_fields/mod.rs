@@ -27,7 +27,7 @@ use kernel::error::on_constraint;
 pub const KINDS: &[&str] =
     &["text", "long_text", "number", "currency", "date", "boolean", "select", "multi_select", "url", "email", "phone"];
 
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomField {
     pub field_id: Uuid,
     pub object_type: String,

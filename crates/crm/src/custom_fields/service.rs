@@ -11,20 +11,20 @@ pub async fn create_field(
 ) -> Result<CustomField, AppError> {
     let (object, options) = validate_field(input)?;
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "insert into custom_fields (org_id, field_id, object_type, key, label, kind, options, required, position, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8,
                  (select coalesce(max(position) + 1, 0) from custom_fields where org_id = $1 and object_type = $3), $9)",
+        tx.org().0,
+        id,
+        object.as_str(),
+        &input.key,
+        input.label.trim(),
+        &input.kind,
+        sqlx::types::Json(&options) as _,
+        input.required,
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(object.as_str())
-    .bind(&input.key)
-    .bind(input.label.trim())
-    .bind(&input.kind)
-    .bind(sqlx::types::Json(&options))
-    .bind(input.required)
-    .bind(now)
     .execute(tx.conn())
     .await
     .map_err(|e| {
@@ -38,12 +38,14 @@ pub async fn create_field(
 
 /// Deletes a definition and every record's value for it.
 pub async fn delete_field(tx: &mut OrgTx, audit: &AuditLog, id: Uuid) -> Result<(), AppError> {
-    let found: Option<(String, String)> =
-        sqlx::query_as("delete from custom_fields where org_id = $1 and field_id = $2 returning object_type, key")
-            .bind(tx.org())
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?;
+    let found: Option<(String, String)> = sqlx::query!(
+        "delete from custom_fields where org_id = $1 and field_id = $2 returning object_type, key",
+        tx.org().0,
+        id
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .map(|row| (row.object_type, row.key));
     let (object, key) = found.ok_or(AppError::NotFound)?;
     let object = ObjectType::parse(&object).ok_or(AppError::NotFound)?;
     let sql = format!("update {} set custom = custom - $2 where org_id = $1 and custom ? $2", object.table());

@@ -33,16 +33,31 @@ pub async fn list(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Result<Vec<Fi
 /// A file whose record the member can see (404 otherwise); `lock` holds the row until the end of
 /// the transaction.
 pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<FileRow, AppError> {
-    let sql = format!(
-        "select {COLUMNS} from files where org_id = $1 and file_id = $2{}",
-        if lock { " for update" } else { "" }
-    );
-    let row: FileRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tx.org())
-        .bind(id)
+    // The two statements differ only by the lock; each is checked.
+    let row = if lock {
+        sqlx::query_as!(
+            FileRow,
+            "select file_id, lead_id, contact_id, company_id, deal_id, name, content_type, size_bytes, sha256,
+                    storage_key, uploaded_by, created_at
+               from files where org_id = $1 and file_id = $2 for update",
+            tx.org().0,
+            id
+        )
         .fetch_optional(tx.conn())
         .await?
-        .ok_or(AppError::NotFound)?;
+    } else {
+        sqlx::query_as!(
+            FileRow,
+            "select file_id, lead_id, contact_id, company_id, deal_id, name, content_type, size_bytes, sha256,
+                    storage_key, uploaded_by, created_at
+               from files where org_id = $1 and file_id = $2",
+            tx.org().0,
+            id
+        )
+        .fetch_optional(tx.conn())
+        .await?
+    };
+    let row: FileRow = row.ok_or(AppError::NotFound)?;
     let (object, parent) = row.parent()?;
     records::get(tx, object, parent).await?;
     Ok(row)
@@ -83,10 +98,6 @@ pub async fn insert(tx: &mut OrgTx, file: &NewFile<'_>, now: OffsetDateTime) -> 
 }
 
 pub async fn delete(tx: &mut OrgTx, id: Uuid) -> Result<(), AppError> {
-    sqlx::query("delete from files where org_id = $1 and file_id = $2")
-        .bind(tx.org())
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!("delete from files where org_id = $1 and file_id = $2", tx.org().0, id).execute(tx.conn()).await?;
     Ok(())
 }

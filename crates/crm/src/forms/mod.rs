@@ -32,7 +32,7 @@ const UTM: [&str; 5] = ["utm_source", "utm_medium", "utm_campaign", "utm_term", 
 /// The honeypot: hidden from people, filled in by naive bots.
 const HONEYPOT: &str = "website";
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LeadForm {
     pub form_id: Uuid,
     pub public_id: String,

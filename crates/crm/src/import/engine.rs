@@ -134,14 +134,17 @@ pub struct DealRefs {
 impl DealRefs {
     async fn stages(tx: &mut OrgTx, now: OffsetDateTime) -> Result<Vec<StageRef>, AppError> {
         crate::pipelines::ensure_default(tx, now).await?;
-        let rows: Vec<(Uuid, String, Uuid, String)> = sqlx::query_as(
-            "select p.pipeline_id, p.name, s.stage_id, s.name
+        let rows: Vec<(Uuid, String, Uuid, String)> = sqlx::query!(
+            "select p.pipeline_id, p.name as pipeline_name, s.stage_id, s.name as stage_name
                from pipelines p join pipeline_stages s using (org_id, pipeline_id)
               where p.org_id = $1 order by p.position, p.created_at, s.position",
+            tx.org().0
         )
-        .bind(tx.org())
         .fetch_all(tx.conn())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|row| (row.pipeline_id, row.pipeline_name, row.stage_id, row.stage_name))
+        .collect();
         Ok(rows
             .into_iter()
             .map(|(pipeline_id, p, stage_id, s)| StageRef {
@@ -158,14 +161,17 @@ impl DealRefs {
         if texts.is_empty() {
             return Ok(found);
         }
-        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-            "select company_id, lower(name), domain from companies
-              where org_id = $1 and (lower(name) = any($2) or domain = any($2) or company_id::text = any($2))",
+        let rows: Vec<(Uuid, String, String)> = sqlx::query!(
+            r#"select company_id, lower(name) as "name!", domain from companies
+              where org_id = $1 and (lower(name) = any($2) or domain = any($2) or company_id::text = any($2))"#,
+            tx.org().0,
+            texts
         )
-        .bind(tx.org())
-        .bind(texts)
         .fetch_all(tx.conn())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|row| (row.company_id, row.name, row.domain))
+        .collect();
         for (id, name, domain) in rows {
             for key in [id.to_string(), name, domain].into_iter().filter(|k| !k.is_empty()) {
                 let ids = found.entry(key).or_default();
@@ -589,13 +595,13 @@ pub async fn run_batch(
     }
     if !to_update.is_empty() {
         let keys: Vec<String> = to_update.iter().filter_map(|(p, _)| p.key.clone()).collect();
-        let fresh: Vec<String> = sqlx::query_scalar(
+        let fresh: Vec<String> = sqlx::query_scalar!(
             "insert into import_touched (org_id, import_id, key) select $1, $2, k from unnest($3::text[]) k
              on conflict do nothing returning key",
+            tx.org().0,
+            import.import_id,
+            &keys
         )
-        .bind(tx.org())
-        .bind(import.import_id)
-        .bind(&keys)
         .fetch_all(tx.conn())
         .await?;
         let fresh: HashSet<String> = fresh.into_iter().collect();
@@ -621,25 +627,25 @@ pub async fn run_batch(
     counts.errors = rejects.len() as i64 - counts.duplicates;
     write_rejects(tx, import.import_id, &rejects).await?;
 
-    sqlx::query(
+    sqlx::query!(
         "update imports set next_offset = $3, next_row = next_row + $11, batches_done = batches_done + 1,
                 rows_done = rows_done + $4, created_count = created_count + $5, updated_count = updated_count + $6,
                 duplicate_count = duplicate_count + $7, error_count = error_count + $8, updated_at = $9,
                 status = case when $10 then 'done' else status end,
                 finished_at = case when $10 then $9 else finished_at end
           where org_id = $1 and import_id = $2",
+        tx.org().0,
+        import.import_id,
+        batch.next_offset as i64,
+        counts.rows,
+        counts.to_create,
+        counts.to_update,
+        counts.duplicates,
+        counts.errors,
+        now,
+        batch.at_end,
+        batch.consumed
     )
-    .bind(tx.org())
-    .bind(import.import_id)
-    .bind(batch.next_offset as i64)
-    .bind(counts.rows)
-    .bind(counts.to_create)
-    .bind(counts.to_update)
-    .bind(counts.duplicates)
-    .bind(counts.errors)
-    .bind(now)
-    .bind(batch.at_end)
-    .bind(batch.consumed)
     .execute(tx.conn())
     .await?;
     Ok(BatchOutcome { counts, at_end: batch.at_end })
@@ -706,11 +712,6 @@ impl WriteRows<Update> for Writer<'_> {
     }
 }
 
-async fn savepoint(tx: &mut OrgTx, statement: &'static str) -> Result<(), AppError> {
-    sqlx::query(statement).execute(tx.conn()).await?;
-    Ok(())
-}
-
 /// Writes `items` with one set-based `write`; if the database refuses one row's data, writes them
 /// one at a time instead, each under a savepoint, so that row alone becomes a reject and the rest
 /// of the batch is kept. Returns how many were written.
@@ -726,32 +727,34 @@ async fn write_isolating<T, W: WriteRows<T>>(
     if items.is_empty() {
         return Ok(0);
     }
-    savepoint(tx, "savepoint import_rows").await?;
+    sqlx::query!("savepoint import_rows").execute(tx.conn()).await?;
     match writer.write(tx, items).await {
         Ok(()) => {
-            savepoint(tx, "release savepoint import_rows").await?;
+            sqlx::query!("release savepoint import_rows").execute(tx.conn()).await?;
             return Ok(items.len() as i64);
         }
-        Err(error) if refused_row(&error).is_some() => savepoint(tx, "rollback to savepoint import_rows").await?,
+        Err(error) if refused_row(&error).is_some() => {
+            sqlx::query!("rollback to savepoint import_rows").execute(tx.conn()).await?;
+        }
         Err(error) => return Err(error),
     }
     let mut written = 0;
     for item in items {
-        savepoint(tx, "savepoint import_row").await?;
+        sqlx::query!("savepoint import_row").execute(tx.conn()).await?;
         match writer.write(tx, std::slice::from_ref(item)).await {
             Ok(()) => {
-                savepoint(tx, "release savepoint import_row").await?;
+                sqlx::query!("release savepoint import_row").execute(tx.conn()).await?;
                 written += 1;
             }
             Err(error) => {
                 let Some(reason) = refused_row(&error) else { return Err(error) };
-                savepoint(tx, "rollback to savepoint import_row").await?;
+                sqlx::query!("rollback to savepoint import_row").execute(tx.conn()).await?;
                 let (row, raw) = W::identify(item);
                 rejects.push(Reject { row, kind: "error", reason, raw });
             }
         }
     }
-    savepoint(tx, "release savepoint import_rows").await?;
+    sqlx::query!("release savepoint import_rows").execute(tx.conn()).await?;
     Ok(written)
 }
 
@@ -831,14 +834,14 @@ async fn write_creates(
     query.execute(tx.conn()).await?;
     if object == ObjectType::Deal {
         // Deals imported into a won or lost stage are closed, as when moved there.
-        sqlx::query(
+        sqlx::query!(
             "update deals d set closed_at = $3 from pipeline_stages s
               where d.org_id = $1 and d.deal_id = any($2) and s.org_id = d.org_id and s.stage_id = d.stage_id
                 and s.outcome <> 'open'",
+            tx.org().0,
+            &ids,
+            now
         )
-        .bind(tx.org())
-        .bind(&ids)
-        .bind(now)
         .execute(tx.conn())
         .await?;
     }
@@ -955,18 +958,19 @@ async fn write_rejects(tx: &mut OrgTx, import_id: Uuid, rejects: &[Reject]) -> R
     let kinds: Vec<&str> = rejects.iter().map(|r| r.kind).collect();
     let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
     let cells: Vec<String> = rejects.iter().map(|r| json!(r.raw).to_string()).collect();
-    sqlx::query(
+    sqlx::query!(
         "insert into import_rejects (org_id, import_id, row_number, kind, reason, cells)
          select $1, $2, u.r, u.k, u.reason, u.cells::jsonb
            from unnest($3::int8[], $4::text[], $5::text[], $6::text[]) as u(r, k, reason, cells)
          on conflict do nothing",
+        tx.org().0,
+        import_id,
+        &rows,
+        // Borrowed texts encode as text[] too; the macro expects owned strings unless told.
+        &kinds as &[&str],
+        &reasons as &[&str],
+        &cells
     )
-    .bind(tx.org())
-    .bind(import_id)
-    .bind(&rows)
-    .bind(&kinds)
-    .bind(&reasons)
-    .bind(&cells)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -1054,17 +1058,15 @@ pub async fn delete_created(tx: &mut OrgTx, import: &ImportRow, limit: i64) -> R
 
 /// The last step: forgets what the import touched and marks it reverted.
 pub async fn finish_revert(tx: &mut OrgTx, import: &ImportRow, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query("delete from import_touched where org_id = $1 and import_id = $2")
-        .bind(tx.org())
-        .bind(import.import_id)
+    sqlx::query!("delete from import_touched where org_id = $1 and import_id = $2", tx.org().0, import.import_id)
         .execute(tx.conn())
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "update imports set status = 'reverted', reverted_at = $3, updated_at = $3 where org_id = $1 and import_id = $2",
+        tx.org().0,
+        import.import_id,
+        now
     )
-    .bind(tx.org())
-    .bind(import.import_id)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())

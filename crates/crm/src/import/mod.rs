@@ -100,7 +100,7 @@ fn not_started(row: &ImportRow) -> Result<(), AppError> {
 }
 
 /// The `imports` row as the engine needs it.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ImportRow {
     pub import_id: Uuid,
     pub object_type: String,

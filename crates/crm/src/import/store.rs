@@ -11,24 +11,58 @@ use uuid::Uuid;
 use super::ImportRow;
 use crate::object::ObjectType;
 
-pub const COLUMNS: &str = "import_id, object_type, status, file_name, size_bytes, encoding, delimiter, headers,
-    mapping, dry_run, next_offset, next_row, batches_done, batch_rows, rows_done, created_count, updated_count,
-    duplicate_count, error_count, last_error, created_by, revert_restored_fields, revert_deleted, reverted_by,
-    created_at, finished_at";
-
 /// An import of the organization; `lock` holds the row until the end of the transaction.
 pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportRow>, AppError> {
-    let sql = format!(
-        "select {COLUMNS} from imports where org_id = $1 and import_id = $2{}",
-        if lock { " for update" } else { "" }
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tx.org()).bind(id).fetch_optional(tx.conn()).await?)
+    // The two statements differ only by the lock; each is checked.
+    let row = if lock {
+        sqlx::query_as!(
+            ImportRow,
+            r#"select import_id, object_type, status, file_name, size_bytes, encoding, delimiter,
+                headers as "headers: sqlx::types::Json<Vec<String>>",
+                mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
+                dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
+                rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
+                revert_restored_fields, revert_deleted, reverted_by, created_at, finished_at
+                 from imports where org_id = $1 and import_id = $2 for update"#,
+            tx.org().0,
+            id
+        )
+        .fetch_optional(tx.conn())
+        .await?
+    } else {
+        sqlx::query_as!(
+            ImportRow,
+            r#"select import_id, object_type, status, file_name, size_bytes, encoding, delimiter,
+                headers as "headers: sqlx::types::Json<Vec<String>>",
+                mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
+                dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
+                rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
+                revert_restored_fields, revert_deleted, reverted_by, created_at, finished_at
+                 from imports where org_id = $1 and import_id = $2"#,
+            tx.org().0,
+            id
+        )
+        .fetch_optional(tx.conn())
+        .await?
+    };
+    Ok(row)
 }
 
 /// The organization's last 100 imports, newest first.
 pub async fn list(tx: &mut OrgTx) -> Result<Vec<ImportRow>, AppError> {
-    let sql = format!("select {COLUMNS} from imports where org_id = $1 order by created_at desc limit 100");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tx.org()).fetch_all(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        ImportRow,
+        r#"select import_id, object_type, status, file_name, size_bytes, encoding, delimiter,
+                headers as "headers: sqlx::types::Json<Vec<String>>",
+                mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
+                dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
+                rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
+                revert_restored_fields, revert_deleted, reverted_by, created_at, finished_at
+             from imports where org_id = $1 order by created_at desc limit 100"#,
+        tx.org().0
+    )
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 /// A new import as the upload found it: the file's shape and the auto-matched mapping.
@@ -47,23 +81,23 @@ pub struct NewImport<'a> {
 }
 
 pub async fn insert(tx: &mut OrgTx, import: &NewImport<'_>, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "insert into imports (org_id, import_id, object_type, file_name, size_bytes, encoding, delimiter, headers,
                               mapping, data_offset, next_offset, created_by, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $12)",
+        tx.org().0,
+        import.import_id,
+        import.object.as_str(),
+        import.file_name,
+        import.size_bytes,
+        import.encoding,
+        import.delimiter,
+        sqlx::types::Json(import.headers) as _,
+        sqlx::types::Json(import.mapping) as _,
+        import.data_offset,
+        import.created_by,
+        now
     )
-    .bind(tx.org())
-    .bind(import.import_id)
-    .bind(import.object.as_str())
-    .bind(import.file_name)
-    .bind(import.size_bytes)
-    .bind(import.encoding)
-    .bind(import.delimiter)
-    .bind(sqlx::types::Json(import.headers))
-    .bind(sqlx::types::Json(import.mapping))
-    .bind(import.data_offset)
-    .bind(import.created_by)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -71,11 +105,10 @@ pub async fn insert(tx: &mut OrgTx, import: &NewImport<'_>, now: OffsetDateTime)
 
 /// Byte offset of the first data row of the file.
 pub async fn data_offset(tx: &mut OrgTx, id: Uuid) -> Result<u64, AppError> {
-    let offset: i64 = sqlx::query_scalar("select data_offset from imports where org_id = $1 and import_id = $2")
-        .bind(tx.org())
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await?;
+    let offset: i64 =
+        sqlx::query_scalar!("select data_offset from imports where org_id = $1 and import_id = $2", tx.org().0, id)
+            .fetch_one(tx.conn())
+            .await?;
     Ok(offset as u64)
 }
 
@@ -86,26 +119,28 @@ pub async fn set_mapping(
     mapping: &BTreeMap<String, String>,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "update imports set mapping = $3, dry_run = null, status = 'uploaded', updated_at = $4
           where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        sqlx::types::Json(mapping) as _,
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(sqlx::types::Json(mapping))
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
 }
 
 pub async fn mark_dry_running(tx: &mut OrgTx, id: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query("update imports set status = 'dry_running', dry_run = null, updated_at = $3 where org_id = $1 and import_id = $2")
-        .bind(tx.org())
-        .bind(id)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update imports set status = 'dry_running', dry_run = null, updated_at = $3 where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -115,13 +150,13 @@ pub async fn mark_dry_run_done(
     findings: &Value,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "update imports set status = 'dry_run_done', dry_run = $3, updated_at = $4 where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        findings,
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(findings)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -129,30 +164,30 @@ pub async fn mark_dry_run_done(
 
 /// Starts the run from the first data row with every counter at zero.
 pub async fn mark_running(tx: &mut OrgTx, id: Uuid, batch_rows: i32, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "update imports set status = 'running', batch_rows = $3, next_offset = data_offset, next_row = 0,
                 batches_done = 0, rows_done = 0, created_count = 0, updated_count = 0, duplicate_count = 0,
                 error_count = 0, updated_at = $4
           where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        batch_rows,
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(batch_rows)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
 }
 
 pub async fn mark_reverting(tx: &mut OrgTx, id: Uuid, by: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "update imports set status = 'reverting', reverted_by = $3, last_error = null, updated_at = $4
           where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        by,
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(by)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -160,24 +195,26 @@ pub async fn mark_reverting(tx: &mut OrgTx, id: Uuid, by: Uuid, now: OffsetDateT
 
 /// The revert's first step is done: how many fields it restored.
 pub async fn set_restored_fields(tx: &mut OrgTx, id: Uuid, restored: u64) -> Result<(), AppError> {
-    sqlx::query("update imports set revert_restored_fields = $3 where org_id = $1 and import_id = $2")
-        .bind(tx.org())
-        .bind(id)
-        .bind(i64::try_from(restored).unwrap_or(i64::MAX))
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update imports set revert_restored_fields = $3 where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        i64::try_from(restored).unwrap_or(i64::MAX)
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
 /// Counts the records a revert step deleted.
 pub async fn add_reverted(tx: &mut OrgTx, id: Uuid, deleted: u64, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "update imports set revert_deleted = revert_deleted + $3, updated_at = $4 where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        i64::try_from(deleted).unwrap_or(i64::MAX),
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(i64::try_from(deleted).unwrap_or(i64::MAX))
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -186,31 +223,36 @@ pub async fn add_reverted(tx: &mut OrgTx, id: Uuid, deleted: u64, now: OffsetDat
 /// A job step runs inside this savepoint, so a failed last attempt can be undone alone and the
 /// failure recorded in the same transaction.
 pub async fn begin_step(tx: &mut OrgTx) -> Result<(), AppError> {
-    sqlx::query("savepoint import_step").execute(tx.conn()).await?;
+    sqlx::query!("savepoint import_step").execute(tx.conn()).await?;
     Ok(())
 }
 
 /// Undoes the step begun with [`begin_step`] and marks the import failed with `message`.
 pub async fn fail_step(tx: &mut OrgTx, id: Uuid, message: &str) -> Result<(), AppError> {
-    sqlx::query("rollback to savepoint import_step").execute(tx.conn()).await?;
-    sqlx::query("update imports set status = 'failed', last_error = $3 where org_id = $1 and import_id = $2")
-        .bind(tx.org())
-        .bind(id)
-        .bind(message)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!("rollback to savepoint import_step").execute(tx.conn()).await?;
+    sqlx::query!(
+        "update imports set status = 'failed', last_error = $3 where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        message
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
 /// Up to 5,000 rejected rows after row `after`: (row number, reason, original cells).
 pub async fn rejects_after(tx: &mut OrgTx, id: Uuid, after: i64) -> Result<Vec<(i64, String, Value)>, AppError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query!(
         "select row_number, reason, cells from import_rejects
           where org_id = $1 and import_id = $2 and row_number > $3 order by row_number limit 5000",
+        tx.org().0,
+        id,
+        after
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(after)
     .fetch_all(tx.conn())
-    .await?)
+    .await?
+    .into_iter()
+    .map(|row| (row.row_number, row.reason, row.cells))
+    .collect())
 }

@@ -25,7 +25,7 @@ use crate::http::write_ctx;
 use crate::object::ObjectType;
 use crate::records::{self, Source};
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Stage {
     pub stage_id: Uuid,
     pub name: String,

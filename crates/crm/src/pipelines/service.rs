@@ -25,14 +25,14 @@ pub async fn create_pipeline(
         return Err(AppError::Validation(errors));
     };
     let pipeline = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "insert into pipelines (org_id, pipeline_id, name, position, created_at)
          values ($1, $2, $3, (select coalesce(max(position) + 1, 0) from pipelines where org_id = $1), $4)",
+        tx.org().0,
+        pipeline,
+        &name,
+        now
     )
-    .bind(tx.org())
-    .bind(pipeline)
-    .bind(&name)
-    .bind(now)
     .execute(tx.conn())
     .await
     .map_err(duplicate_name)?;
@@ -75,23 +75,26 @@ pub async fn update_pipeline(
         return Err(AppError::Validation(errors));
     }
     if let Some(name) = name {
-        sqlx::query("update pipelines set name = $3 where org_id = $1 and pipeline_id = $2")
-            .bind(tx.org())
-            .bind(current.pipeline_id)
-            .bind(name)
-            .execute(tx.conn())
-            .await
-            .map_err(duplicate_name)?;
+        sqlx::query!(
+            "update pipelines set name = $3 where org_id = $1 and pipeline_id = $2",
+            tx.org().0,
+            current.pipeline_id,
+            name
+        )
+        .execute(tx.conn())
+        .await
+        .map_err(duplicate_name)?;
     }
     if input.stages.is_some() {
         let kept: Vec<Uuid> = stages.iter().filter_map(|(id, _)| *id).collect();
         for removed in current.stages.iter().filter(|s| !kept.contains(&s.stage_id)) {
-            let in_use: bool =
-                sqlx::query_scalar("select exists (select from deals where org_id = $1 and stage_id = $2)")
-                    .bind(tx.org())
-                    .bind(removed.stage_id)
-                    .fetch_one(tx.conn())
-                    .await?;
+            let in_use: bool = sqlx::query_scalar!(
+                r#"select exists (select from deals where org_id = $1 and stage_id = $2) as "exists!""#,
+                tx.org().0,
+                removed.stage_id
+            )
+            .fetch_one(tx.conn())
+            .await?;
             if in_use {
                 return Err(AppError::field(
                     "stages",
@@ -99,25 +102,27 @@ pub async fn update_pipeline(
                     format!("Move the deals out of \"{}\" before removing it.", removed.name),
                 ));
             }
-            sqlx::query("delete from pipeline_stages where org_id = $1 and stage_id = $2")
-                .bind(tx.org())
-                .bind(removed.stage_id)
-                .execute(tx.conn())
-                .await?;
+            sqlx::query!(
+                "delete from pipeline_stages where org_id = $1 and stage_id = $2",
+                tx.org().0,
+                removed.stage_id
+            )
+            .execute(tx.conn())
+            .await?;
         }
         for (position, (id, stage)) in stages.iter().enumerate() {
             match id {
                 Some(id) => {
-                    sqlx::query(
+                    sqlx::query!(
                         "update pipeline_stages set name = $3, position = $4, probability = $5, outcome = $6
                           where org_id = $1 and stage_id = $2",
+                        tx.org().0,
+                        id,
+                        &stage.name,
+                        position as i32,
+                        stage.probability,
+                        stage.outcome
                     )
-                    .bind(tx.org())
-                    .bind(id)
-                    .bind(&stage.name)
-                    .bind(position as i32)
-                    .bind(stage.probability)
-                    .bind(stage.outcome)
                     .execute(tx.conn())
                     .await?;
                 }
@@ -158,17 +163,17 @@ pub async fn move_deal(
 /// Deletes a pipeline that no deal uses.
 pub async fn delete_pipeline(tx: &mut OrgTx, audit: &AuditLog, pipeline: Uuid) -> Result<(), AppError> {
     load(tx, pipeline).await?;
-    let in_use: bool = sqlx::query_scalar("select exists (select from deals where org_id = $1 and pipeline_id = $2)")
-        .bind(tx.org())
-        .bind(pipeline)
-        .fetch_one(tx.conn())
-        .await?;
+    let in_use: bool = sqlx::query_scalar!(
+        r#"select exists (select from deals where org_id = $1 and pipeline_id = $2) as "exists!""#,
+        tx.org().0,
+        pipeline
+    )
+    .fetch_one(tx.conn())
+    .await?;
     if in_use {
         return Err(AppError::Conflict("Move or delete this pipeline's deals first.".into()));
     }
-    sqlx::query("delete from pipelines where org_id = $1 and pipeline_id = $2")
-        .bind(tx.org())
-        .bind(pipeline)
+    sqlx::query!("delete from pipelines where org_id = $1 and pipeline_id = $2", tx.org().0, pipeline)
         .execute(tx.conn())
         .await?;
     audit.record(tx, AuditEvent::new("pipeline.deleted").target("pipeline", pipeline)).await?;

@@ -5,17 +5,17 @@ use super::*;
 /// Gives an organization without any pipeline the usual sales pipeline, so deals work at once —
 /// named in the language of the organization's first owner.
 pub async fn ensure_default(tx: &mut OrgTx, now: time::OffsetDateTime) -> Result<(), AppError> {
-    let exists: bool = sqlx::query_scalar("select exists (select from pipelines where org_id = $1)")
-        .bind(tx.org())
-        .fetch_one(tx.conn())
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar!(r#"select exists (select from pipelines where org_id = $1) as "exists!""#, tx.org().0)
+            .fetch_one(tx.conn())
+            .await?;
     if exists {
         return Ok(());
     }
-    let language: Option<String> = sqlx::query_scalar(
+    let language: Option<String> = sqlx::query_scalar!(
         "select language from users where org_id = $1 and org_role = 'owner' order by created_at limit 1",
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_optional(tx.conn())
     .await?;
     let lang = Lang::parse(language.as_deref().unwrap_or("en")).unwrap_or(Lang::En);
@@ -24,13 +24,15 @@ pub async fn ensure_default(tx: &mut OrgTx, now: time::OffsetDateTime) -> Result
         Lang::En => ("Sales", DEFAULT_STAGES_EN),
     };
     let pipeline = Uuid::now_v7();
-    sqlx::query("insert into pipelines (org_id, pipeline_id, name, position, created_at) values ($1, $2, $3, 0, $4)")
-        .bind(tx.org())
-        .bind(pipeline)
-        .bind(name)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "insert into pipelines (org_id, pipeline_id, name, position, created_at) values ($1, $2, $3, 0, $4)",
+        tx.org().0,
+        pipeline,
+        name,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     for (position, (stage, probability, outcome)) in stages.iter().enumerate() {
         insert_stage(tx, pipeline, stage, position as i32, *probability, outcome).await?;
     }
@@ -46,29 +48,32 @@ pub(crate) async fn insert_stage(
     outcome: &str,
 ) -> Result<Uuid, AppError> {
     let stage = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "insert into pipeline_stages (org_id, pipeline_id, stage_id, name, position, probability, outcome)
          values ($1, $2, $3, $4, $5, $6, $7)",
+        tx.org().0,
+        pipeline,
+        stage,
+        name,
+        position,
+        probability,
+        outcome
     )
-    .bind(tx.org())
-    .bind(pipeline)
-    .bind(stage)
-    .bind(name)
-    .bind(position)
-    .bind(probability)
-    .bind(outcome)
     .execute(tx.conn())
     .await?;
     Ok(stage)
 }
 
 pub async fn all(tx: &mut OrgTx) -> Result<Vec<Pipeline>, AppError> {
-    let pipelines: Vec<(Uuid, String, i32)> = sqlx::query_as(
+    let pipelines: Vec<(Uuid, String, i32)> = sqlx::query!(
         "select pipeline_id, name, position from pipelines where org_id = $1 order by position, created_at",
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_all(tx.conn())
-    .await?;
+    .await?
+    .into_iter()
+    .map(|row| (row.pipeline_id, row.name, row.position))
+    .collect();
     let mut out = Vec::with_capacity(pipelines.len());
     for (pipeline_id, name, position) in pipelines {
         let stages = stages_of(tx, pipeline_id).await?;
@@ -78,12 +83,13 @@ pub async fn all(tx: &mut OrgTx) -> Result<Vec<Pipeline>, AppError> {
 }
 
 pub async fn stages_of(tx: &mut OrgTx, pipeline: Uuid) -> Result<Vec<Stage>, AppError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        Stage,
         "select stage_id, name, position, probability, outcome from pipeline_stages
           where org_id = $1 and pipeline_id = $2 order by position",
+        tx.org().0,
+        pipeline
     )
-    .bind(tx.org())
-    .bind(pipeline)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -108,8 +114,8 @@ pub(crate) async fn load(tx: &mut OrgTx, pipeline: Uuid) -> Result<Pipeline, App
 
 pub async fn board(tx: &mut OrgTx, pipeline: Uuid, per_stage: u32) -> Result<Board, AppError> {
     let p = load(tx, pipeline).await?;
-    let totals: Vec<(Uuid, i64, Value)> = sqlx::query_as(
-        "select s.stage_id, coalesce(c.count, 0), coalesce(c.totals, '{}'::jsonb)
+    let totals: Vec<(Uuid, i64, Value)> = sqlx::query!(
+        r#"select s.stage_id, coalesce(c.count, 0) as "count!", coalesce(c.totals, '{}'::jsonb) as "totals!"
            from pipeline_stages s
            left join lateral (
              select count(*) as count,
@@ -118,12 +124,15 @@ pub async fn board(tx: &mut OrgTx, pipeline: Uuid, per_stage: u32) -> Result<Boa
                               where d2.org_id = s.org_id and d2.stage_id = s.stage_id and d2.amount is not null
                               group by currency) sums) as totals
                from deals d where d.org_id = s.org_id and d.stage_id = s.stage_id) c on true
-          where s.org_id = $1 and s.pipeline_id = $2",
+          where s.org_id = $1 and s.pipeline_id = $2"#,
+        tx.org().0,
+        pipeline
     )
-    .bind(tx.org())
-    .bind(pipeline)
     .fetch_all(tx.conn())
-    .await?;
+    .await?
+    .into_iter()
+    .map(|row| (row.stage_id, row.count, row.totals))
+    .collect();
     let mut columns = Vec::with_capacity(p.stages.len());
     for stage in p.stages {
         let sql = format!(

@@ -109,7 +109,7 @@ pub struct Created {
     pub possible_duplicates: Vec<DuplicateHint>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DuplicateHint {
     pub object: String,
     pub id: Uuid,

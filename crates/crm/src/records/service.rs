@@ -133,10 +133,16 @@ pub async fn update(
     query.execute(tx.conn()).await.map_err(|e| map_db_error(object, e))?;
     if object == ObjectType::Deal && changed.iter().any(|(d, _)| d.key == "stage_id") {
         // `closed_at` follows the new stage: computed from the row as updated.
-        let sql = "update deals t set closed_at = case when s.outcome = 'open' then null else $3 end
-                     from pipeline_stages s where t.org_id = $1 and t.deal_id = $2
-                      and s.org_id = t.org_id and s.stage_id = t.stage_id";
-        sqlx::query(sql).bind(tx.org()).bind(id).bind(ctx.now).execute(tx.conn()).await?;
+        sqlx::query!(
+            "update deals t set closed_at = case when s.outcome = 'open' then null else $3::timestamptz end
+               from pipeline_stages s where t.org_id = $1 and t.deal_id = $2
+                and s.org_id = t.org_id and s.stage_id = t.stage_id",
+            tx.org().0,
+            id,
+            ctx.now
+        )
+        .execute(tx.conn())
+        .await?;
     }
     for (def, cell) in &changed {
         record_change(tx, object, id, "updated", def.key, current.get(def.key), Some(&cell.json), ctx).await?;

@@ -43,35 +43,36 @@ pub(crate) async fn resolve_deal_stage(
 ) -> Result<(), AppError> {
     let pipeline = cell_of(cells, "pipeline_id").and_then(|c| c.sql.clone());
     let stage = cell_of(cells, "stage_id").and_then(|c| c.sql.clone());
+    // The cells hold the ids as the text bound to the record's columns: `$2::text::uuid` makes the
+    // checked macro take that text, cast in SQL as before.
     let found: Option<(Uuid, Uuid)> = match (&pipeline, &stage) {
-        (_, Some(stage)) => {
-            sqlx::query_as(
-                "select pipeline_id, stage_id from pipeline_stages where org_id = $1 and stage_id = $2::uuid",
-            )
-            .bind(tx.org())
-            .bind(stage)
-            .fetch_optional(tx.conn())
-            .await?
-        }
-        (Some(pipeline), None) => {
-            sqlx::query_as(
-                "select pipeline_id, stage_id from pipeline_stages where org_id = $1 and pipeline_id = $2::uuid
+        (_, Some(stage)) => sqlx::query!(
+            "select pipeline_id, stage_id from pipeline_stages where org_id = $1 and stage_id = $2::text::uuid",
+            tx.org().0,
+            stage
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|row| (row.pipeline_id, row.stage_id)),
+        (Some(pipeline), None) => sqlx::query!(
+            "select pipeline_id, stage_id from pipeline_stages where org_id = $1 and pipeline_id = $2::text::uuid
               order by position limit 1",
-            )
-            .bind(tx.org())
-            .bind(pipeline)
-            .fetch_optional(tx.conn())
-            .await?
-        }
+            tx.org().0,
+            pipeline
+        )
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|row| (row.pipeline_id, row.stage_id)),
         (None, None) => {
             crate::pipelines::ensure_default(tx, now).await?;
-            sqlx::query_as(
+            sqlx::query!(
                 "select s.pipeline_id, s.stage_id from pipelines p join pipeline_stages s using (org_id, pipeline_id)
               where p.org_id = $1 order by p.position, p.created_at, s.position limit 1",
+                tx.org().0
             )
-            .bind(tx.org())
             .fetch_optional(tx.conn())
             .await?
+            .map(|row| (row.pipeline_id, row.stage_id))
         }
     };
     let Some((found_pipeline, found_stage)) = found else {
@@ -201,21 +202,31 @@ pub(crate) async fn delete_by_id(
 
 /// Other records that share the record's normalized email, E.164 phone or domain.
 pub async fn duplicates_of(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Result<Vec<DuplicateHint>, AppError> {
-    let sql = match object {
+    // Every column is computed or comes through a self-join: never NULL, which the database cannot infer.
+    let hints = match object {
         ObjectType::Contact => {
-            "select 'contact' as object, o.contact_id as id,
-                    coalesce(nullif(trim(o.first_name || ' ' || o.last_name), ''), o.email) as display_name,
-                    case when o.email <> '' and o.email = c.email then 'email' else 'phone' end as matched_on
+            sqlx::query_as!(
+                DuplicateHint,
+                r#"select 'contact' as "object!", o.contact_id as "id!",
+                    coalesce(nullif(trim(o.first_name || ' ' || o.last_name), ''), o.email) as "display_name!",
+                    case when o.email <> '' and o.email = c.email then 'email' else 'phone' end as "matched_on!"
                from contacts c join contacts o on o.org_id = c.org_id and o.contact_id <> c.contact_id
               where c.org_id = $1 and c.contact_id = $2
                 and ((c.email <> '' and o.email = c.email) or (c.phone <> '' and o.phone = c.phone)
                      or (c.mobile <> '' and o.mobile = c.mobile))
-              limit 10"
+              limit 10"#,
+                tx.org().0,
+                id
+            )
+            .fetch_all(tx.conn())
+            .await?
         }
         ObjectType::Lead => {
-            "select 'lead' as object, o.lead_id as id,
-                    coalesce(nullif(trim(o.first_name || ' ' || o.last_name), ''), o.email) as display_name,
-                    case when o.email <> '' and o.email = c.email then 'email' else 'phone' end as matched_on
+            sqlx::query_as!(
+                DuplicateHint,
+                r#"select 'lead' as "object!", o.lead_id as "id!",
+                    coalesce(nullif(trim(o.first_name || ' ' || o.last_name), ''), o.email) as "display_name!",
+                    case when o.email <> '' and o.email = c.email then 'email' else 'phone' end as "matched_on!"
                from leads c join leads o on o.org_id = c.org_id and o.lead_id <> c.lead_id
               where c.org_id = $1 and c.lead_id = $2
                 and ((c.email <> '' and o.email = c.email) or (c.phone <> '' and o.phone = c.phone))
@@ -224,26 +235,42 @@ pub async fn duplicates_of(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Resu
                     'email'
                from leads c join contacts o on o.org_id = c.org_id and o.email = c.email
               where c.org_id = $1 and c.lead_id = $2 and c.email <> ''
-              limit 10"
+              limit 10"#,
+                tx.org().0,
+                id
+            )
+            .fetch_all(tx.conn())
+            .await?
         }
         ObjectType::Company => {
-            "select 'company' as object, o.company_id as id, o.name as display_name, 'domain' as matched_on
+            sqlx::query_as!(
+                DuplicateHint,
+                r#"select 'company' as "object!", o.company_id as "id!", o.name as "display_name!",
+                    'domain' as "matched_on!"
                from companies c join companies o on o.org_id = c.org_id and o.company_id <> c.company_id
               where c.org_id = $1 and c.company_id = $2 and c.domain <> '' and o.domain = c.domain
-              limit 10"
+              limit 10"#,
+                tx.org().0,
+                id
+            )
+            .fetch_all(tx.conn())
+            .await?
         }
-        ObjectType::Deal => return Ok(Vec::new()),
+        ObjectType::Deal => Vec::new(),
     };
-    Ok(sqlx::query_as(sql).bind(tx.org()).bind(id).fetch_all(tx.conn()).await?)
+    Ok(hints)
 }
 
 /// The organization's active members, (id, full name), by name: the choices of an owner field.
 pub(crate) async fn active_members(tx: &mut OrgTx) -> Result<Vec<(Uuid, String)>, AppError> {
-    Ok(sqlx::query_as(
-        "select user_id, first_name || ' ' || last_name from users where org_id = $1 and status = 'active'
-          order by last_name, first_name",
+    Ok(sqlx::query!(
+        r#"select user_id, first_name || ' ' || last_name as "name!" from users where org_id = $1 and status = 'active'
+          order by last_name, first_name"#,
+        tx.org().0
     )
-    .bind(tx.org())
     .fetch_all(tx.conn())
-    .await?)
+    .await?
+    .into_iter()
+    .map(|row| (row.user_id, row.name))
+    .collect())
 }

@@ -65,7 +65,7 @@ pub fn parse_role(input: &LinkInput) -> Result<&str, AppError> {
 }
 
 /// A linked record as lists and pages show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Related {
     pub object: String,
     pub id: Uuid,

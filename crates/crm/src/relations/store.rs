@@ -9,11 +9,13 @@ use crate::object::ObjectType;
 
 /// Makes none of the contact's companies the main one.
 pub async fn clear_primary_company(tx: &mut OrgTx, contact: Uuid) -> Result<(), AppError> {
-    sqlx::query("update contact_companies set is_primary = false where org_id = $1 and contact_id = $2")
-        .bind(tx.org())
-        .bind(contact)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update contact_companies set is_primary = false where org_id = $1 and contact_id = $2",
+        tx.org().0,
+        contact
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -25,17 +27,17 @@ pub async fn upsert_contact_company(
     is_primary: bool,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "insert into contact_companies (org_id, contact_id, company_id, role, is_primary, created_at)
          values ($1, $2, $3, $4, $5, $6)
          on conflict (org_id, contact_id, company_id) do update set role = excluded.role, is_primary = excluded.is_primary",
+        tx.org().0,
+        contact,
+        company,
+        role,
+        is_primary,
+        now
     )
-    .bind(tx.org())
-    .bind(contact)
-    .bind(company)
-    .bind(role)
-    .bind(is_primary)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -48,15 +50,15 @@ pub async fn upsert_deal_contact(
     role: &str,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "insert into deal_contacts (org_id, deal_id, contact_id, role, created_at) values ($1, $2, $3, $4, $5)
          on conflict (org_id, deal_id, contact_id) do update set role = excluded.role",
+        tx.org().0,
+        deal,
+        contact,
+        role,
+        now
     )
-    .bind(tx.org())
-    .bind(deal)
-    .bind(contact)
-    .bind(role)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -78,34 +80,58 @@ pub async fn delete_link(tx: &mut OrgTx, link: Link, left: Uuid, right: Uuid) ->
 /// Everything linked to a record that the member can see: a contact's companies and deals, a
 /// company's contacts and deals, a deal's contacts (its company is a field).
 pub async fn related(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Result<Vec<Related>, AppError> {
-    let sql = match object {
-        ObjectType::Contact => {
-            "select 'company' as object, c.company_id as id, c.name as display_name, l.role, l.is_primary
+    // Unions and computed columns: the database cannot tell that none is ever NULL.
+    let related =
+        match object {
+            ObjectType::Contact => sqlx::query_as!(
+                Related,
+                r#"select 'company' as "object!", c.company_id as "id!", c.name as "display_name!", l.role as "role!",
+                    l.is_primary as "is_primary!"
                from contact_companies l join companies c using (org_id, company_id)
               where l.org_id = $1 and l.contact_id = $2
              union all
              select 'deal', d.deal_id, d.name, l.role, false
                from deal_contacts l join deals d using (org_id, deal_id)
               where l.org_id = $1 and l.contact_id = $2
-             order by 1, 3"
-        }
-        ObjectType::Company => {
-            "select 'contact' as object, c.contact_id as id,
-                    coalesce(nullif(trim(c.first_name || ' ' || c.last_name), ''), c.email) as display_name, l.role, l.is_primary
+             order by 1, 3"#,
+                tx.org().0,
+                id
+            )
+            .fetch_all(tx.conn())
+            .await?,
+            ObjectType::Company => {
+                sqlx::query_as!(
+                    Related,
+                    r#"select 'contact' as "object!", c.contact_id as "id!",
+                    coalesce(nullif(trim(c.first_name || ' ' || c.last_name), ''), c.email) as "display_name!",
+                    l.role as "role!", l.is_primary as "is_primary!"
                from contact_companies l join contacts c using (org_id, contact_id)
               where l.org_id = $1 and l.company_id = $2
              union all
              select 'deal', d.deal_id, d.name, '', false from deals d where d.org_id = $1 and d.company_id = $2
-             order by 1, 3"
-        }
-        ObjectType::Deal => {
-            "select 'contact' as object, c.contact_id as id,
-                    coalesce(nullif(trim(c.first_name || ' ' || c.last_name), ''), c.email) as display_name, l.role, false as is_primary
+             order by 1, 3"#,
+                    tx.org().0,
+                    id
+                )
+                .fetch_all(tx.conn())
+                .await?
+            }
+            ObjectType::Deal => {
+                sqlx::query_as!(
+                    Related,
+                    r#"select 'contact' as "object!", c.contact_id as "id!",
+                    coalesce(nullif(trim(c.first_name || ' ' || c.last_name), ''), c.email) as "display_name!",
+                    l.role as "role!", false as "is_primary!"
                from deal_contacts l join contacts c using (org_id, contact_id)
               where l.org_id = $1 and l.deal_id = $2
-             order by 3"
-        }
-        ObjectType::Lead => return Ok(Vec::new()),
-    };
-    Ok(sqlx::query_as(sql).bind(tx.org()).bind(id).fetch_all(tx.conn()).await?)
+             order by 3"#,
+                    tx.org().0,
+                    id
+                )
+                .fetch_all(tx.conn())
+                .await?
+            }
+            ObjectType::Lead => Vec::new(),
+        };
+    Ok(related)
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// A search hit across object types.
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     pub object: String,
     pub id: Uuid,
@@ -30,24 +30,33 @@ pub async fn search(tx: &mut OrgTx, q: &str, limit: u32) -> Result<Vec<SearchHit
     let limit = i32::try_from(limit.clamp(1, 50)).unwrap_or(20);
     let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     // Words first: every word of the query as a word prefix ("mart 1234" finds "Martin 123456").
-    let mut hits: Vec<SearchHit> =
-        sqlx::query_as("select object, id, display_name, score from app.crm_search_words($1, $2)")
-            .bind(q)
-            .bind(limit)
-            .fetch_all(tx.conn())
-            .await?;
+    let mut hits: Vec<SearchHit> = sqlx::query_as!(
+        SearchHit,
+        r#"select object as "object!", id as "id!", display_name as "display_name!", score as "score!"
+             from app.crm_search_words($1, $2)"#,
+        q,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?;
     // Then, only when no word matches: substrings inside words ("ouvel") and typos ("Francios"),
     // in one pass on the trigram index, substrings ranked first. It is the slow pass on a large
     // organization (docs/benchmarks.md), so it never runs when words already answered.
     if hits.is_empty() {
         // The default word-similarity threshold (0.6) misses ordinary typos; 0.3 finds them.
-        sqlx::query("select set_config('pg_trgm.word_similarity_threshold', '0.3', true)").execute(tx.conn()).await?;
-        hits = sqlx::query_as("select object, id, display_name, score from app.crm_search($1, $2, $3, true)")
-            .bind(q)
-            .bind(&pattern)
-            .bind(limit)
-            .fetch_all(tx.conn())
+        sqlx::query_scalar!("select set_config('pg_trgm.word_similarity_threshold', '0.3', true)")
+            .fetch_one(tx.conn())
             .await?;
+        hits = sqlx::query_as!(
+            SearchHit,
+            r#"select object as "object!", id as "id!", display_name as "display_name!", score as "score!"
+                 from app.crm_search($1, $2, $3, true)"#,
+            q,
+            &pattern,
+            limit
+        )
+        .fetch_all(tx.conn())
+        .await?;
     }
     Ok(hits)
 }

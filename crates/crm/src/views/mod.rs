@@ -22,7 +22,7 @@ use crate::records::sort_parts;
 
 pub use store::visible;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SavedView {
     pub view_id: Uuid,
     pub object_type: String,

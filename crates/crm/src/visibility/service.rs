@@ -27,14 +27,14 @@ pub async fn set_visibility(
     }
     for (object, mode) in &input.modes {
         let object = ObjectType::parse(object).map(|o| o.as_str()).unwrap_or_default();
-        sqlx::query(
+        sqlx::query!(
             "insert into crm_visibility (org_id, object_type, mode, updated_at) values ($1, $2, $3, $4)
              on conflict (org_id, object_type) do update set mode = excluded.mode, updated_at = excluded.updated_at",
+            tx.org().0,
+            object,
+            mode,
+            now
         )
-        .bind(tx.org())
-        .bind(object)
-        .bind(mode)
-        .bind(now)
         .execute(tx.conn())
         .await?;
     }

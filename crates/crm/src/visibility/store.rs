@@ -3,10 +3,13 @@
 use super::*;
 
 pub async fn visibility(tx: &mut OrgTx) -> Result<Visibility, AppError> {
-    let rows: Vec<(String, String)> = sqlx::query_as("select object_type, mode from crm_visibility where org_id = $1")
-        .bind(tx.org())
-        .fetch_all(tx.conn())
-        .await?;
+    let rows: Vec<(String, String)> =
+        sqlx::query!("select object_type, mode from crm_visibility where org_id = $1", tx.org().0)
+            .fetch_all(tx.conn())
+            .await?
+            .into_iter()
+            .map(|row| (row.object_type, row.mode))
+            .collect();
     let modes = ObjectType::ALL
         .iter()
         .map(|t| {

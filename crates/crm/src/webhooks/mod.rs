@@ -134,7 +134,7 @@ pub enum Change<'a> {
 
 // ---------------------------------------------------------------- endpoints
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Endpoint {
     pub endpoint_id: Uuid,
     pub url: String,
@@ -199,7 +199,7 @@ fn settle(current: Option<&Endpoint>, input: EndpointInput, allow_private: bool)
 
 // ---------------------------------------------------------------- deliveries
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Delivery {
     pub delivery_id: Uuid,
     pub event_id: Uuid,

@@ -8,25 +8,34 @@ use uuid::Uuid;
 
 use super::{Delivery, Endpoint, JOB_KIND, SettledEndpoint};
 
-const ENDPOINT_COLUMNS: &str = "endpoint_id, url, description, events, secret_hint, active, created_at, updated_at";
-
 // ---------------------------------------------------------------- endpoints
 
 pub async fn endpoints(tx: &mut OrgTx) -> Result<Vec<Endpoint>, AppError> {
-    let sql =
-        format!("select {ENDPOINT_COLUMNS} from webhook_endpoints where org_id = $1 order by created_at, endpoint_id");
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tx.org()).fetch_all(tx.conn()).await?)
+    Ok(sqlx::query_as!(
+        Endpoint,
+        "select endpoint_id, url, description, events, secret_hint, active, created_at, updated_at
+           from webhook_endpoints where org_id = $1 order by created_at, endpoint_id",
+        tx.org().0
+    )
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 pub async fn endpoint(tx: &mut OrgTx, id: Uuid) -> Result<Endpoint, AppError> {
-    let sql = format!("select {ENDPOINT_COLUMNS} from webhook_endpoints where org_id = $1 and endpoint_id = $2");
-    let found = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(tx.org()).bind(id).fetch_optional(tx.conn()).await?;
+    let found = sqlx::query_as!(
+        Endpoint,
+        "select endpoint_id, url, description, events, secret_hint, active, created_at, updated_at
+           from webhook_endpoints where org_id = $1 and endpoint_id = $2",
+        tx.org().0,
+        id
+    )
+    .fetch_optional(tx.conn())
+    .await?;
     found.ok_or(AppError::NotFound)
 }
 
 pub async fn count_endpoints(tx: &mut OrgTx) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar("select count(*) from webhook_endpoints where org_id = $1")
-        .bind(tx.org())
+    Ok(sqlx::query_scalar!(r#"select count(*) as "count!" from webhook_endpoints where org_id = $1"#, tx.org().0)
         .fetch_one(tx.conn())
         .await?)
 }
@@ -41,21 +50,21 @@ pub async fn insert_endpoint(
     secret_hint: &str,
     user: Uuid,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "insert into webhook_endpoints (org_id, endpoint_id, url, description, events, secret_sealed, secret_hint,
                                         active, created_by, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        tx.org().0,
+        id,
+        &values.url,
+        &values.description,
+        &values.events,
+        secret_sealed,
+        secret_hint,
+        values.active,
+        user,
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(&values.url)
-    .bind(&values.description)
-    .bind(&values.events)
-    .bind(secret_sealed)
-    .bind(secret_hint)
-    .bind(values.active)
-    .bind(user)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -67,17 +76,17 @@ pub async fn update_endpoint(
     id: Uuid,
     values: &SettledEndpoint,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "update webhook_endpoints set url = $3, description = $4, events = $5, active = $6, updated_at = $7
           where org_id = $1 and endpoint_id = $2",
+        tx.org().0,
+        id,
+        &values.url,
+        &values.description,
+        &values.events,
+        values.active,
+        now
     )
-    .bind(tx.org())
-    .bind(id)
-    .bind(&values.url)
-    .bind(&values.description)
-    .bind(&values.events)
-    .bind(values.active)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -89,12 +98,12 @@ pub async fn delete_endpoint(tx: &mut OrgTx, id: Uuid) -> Result<(), AppError> {
 
 /// The active endpoints subscribed to `event_type` (by name or with `*`).
 pub async fn subscribed_endpoints(tx: &mut OrgTx, event_type: &str) -> Result<Vec<Uuid>, AppError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "select endpoint_id from webhook_endpoints
           where org_id = $1 and active and ($2 = any(events) or '*' = any(events))",
+        tx.org().0,
+        event_type
     )
-    .bind(tx.org())
-    .bind(event_type)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -108,20 +117,22 @@ pub async fn deliveries(
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Delivery>, AppError> {
-    Ok(sqlx::query_as(
-        "select d.delivery_id, d.event_id, d.event_type, d.status, d.attempts, d.next_attempt_at, d.delivered_at,
-                d.created_at, a.status_code as last_status_code, a.error as last_error
+    // The last attempt comes through an outer join: none before the first attempt.
+    Ok(sqlx::query_as!(
+        Delivery,
+        r#"select d.delivery_id, d.event_id, d.event_type, d.status, d.attempts, d.next_attempt_at, d.delivered_at,
+                d.created_at, a.status_code as "last_status_code?", a.error as "last_error?"
            from webhook_deliveries d
            left join lateral (select status_code, error from webhook_attempts a
                                where a.org_id = d.org_id and a.delivery_id = d.delivery_id
                                order by attempt desc limit 1) a on true
           where d.org_id = $1 and d.endpoint_id = $2 and ($3::uuid is null or d.delivery_id < $3)
-          order by d.delivery_id desc limit $4",
+          order by d.delivery_id desc limit $4"#,
+        tx.org().0,
+        endpoint_id,
+        before,
+        limit
     )
-    .bind(tx.org())
-    .bind(endpoint_id)
-    .bind(before)
-    .bind(limit)
     .fetch_all(tx.conn())
     .await?)
 }
@@ -136,18 +147,18 @@ pub async fn insert_delivery(
     event_type: &str,
     payload: &Value,
 ) -> Result<(), AppError> {
-    sqlx::query(
+    sqlx::query!(
         "insert into webhook_deliveries (org_id, delivery_id, endpoint_id, event_id, event_type, payload,
                                          next_attempt_at, created_at)
          values ($1, $2, $3, $4, $5, $6, $7, $7)",
+        tx.org().0,
+        delivery,
+        endpoint,
+        event_id,
+        event_type,
+        payload,
+        now
     )
-    .bind(tx.org())
-    .bind(delivery)
-    .bind(endpoint)
-    .bind(event_id)
-    .bind(event_type)
-    .bind(payload)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -172,7 +183,6 @@ pub async fn enqueue_attempt(
 }
 
 /// A delivery the job is about to attempt, with what it needs of its endpoint.
-#[derive(sqlx::FromRow)]
 pub struct Pending {
     pub endpoint_id: Uuid,
     pub event_type: String,
@@ -186,13 +196,14 @@ pub struct Pending {
 
 /// The delivery with its endpoint, locked until the attempt is logged.
 pub async fn lock_pending(tx: &mut OrgTx, delivery: Uuid) -> Result<Option<Pending>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Pending,
         "select d.endpoint_id, d.event_type, d.payload, d.status, d.attempts, e.url, e.secret_sealed, e.active
            from webhook_deliveries d join webhook_endpoints e on e.org_id = d.org_id and e.endpoint_id = d.endpoint_id
           where d.org_id = $1 and d.delivery_id = $2 for update of d",
+        tx.org().0,
+        delivery
     )
-    .bind(tx.org())
-    .bind(delivery)
     .fetch_optional(tx.conn())
     .await
 }
@@ -207,18 +218,18 @@ pub async fn insert_attempt(
     error: &str,
     duration_ms: i32,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "insert into webhook_attempts (org_id, attempt_id, delivery_id, attempt, status_code, error, duration_ms, attempted_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        tx.org().0,
+        Uuid::now_v7(),
+        delivery,
+        attempt,
+        status_code.map(i32::from),
+        error,
+        duration_ms,
+        now
     )
-    .bind(tx.org())
-    .bind(Uuid::now_v7())
-    .bind(delivery)
-    .bind(attempt)
-    .bind(status_code.map(i32::from))
-    .bind(error)
-    .bind(duration_ms)
-    .bind(now)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -231,26 +242,28 @@ pub async fn set_status(
     delivered_at: Option<OffsetDateTime>,
     next: Option<OffsetDateTime>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "update webhook_deliveries set status = $3, delivered_at = coalesce($4, delivered_at), next_attempt_at = $5
           where org_id = $1 and delivery_id = $2",
+        tx.org().0,
+        delivery,
+        status,
+        delivered_at,
+        next
     )
-    .bind(tx.org())
-    .bind(delivery)
-    .bind(status)
-    .bind(delivered_at)
-    .bind(next)
     .execute(tx.conn())
     .await?;
     Ok(())
 }
 
 pub async fn set_attempts(tx: &mut OrgTx, delivery: Uuid, attempts: i32) -> Result<(), sqlx::Error> {
-    sqlx::query("update webhook_deliveries set attempts = $3 where org_id = $1 and delivery_id = $2")
-        .bind(tx.org())
-        .bind(delivery)
-        .bind(attempts)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "update webhook_deliveries set attempts = $3 where org_id = $1 and delivery_id = $2",
+        tx.org().0,
+        delivery,
+        attempts
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }

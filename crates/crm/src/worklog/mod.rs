@@ -164,7 +164,6 @@ pub fn validate_task_change(change: &TaskChange) -> Result<(), AppError> {
 }
 
 /// A task as its reminder job reads it.
-#[derive(sqlx::FromRow)]
 pub struct ReminderTask {
     pub title: String,
     pub status: String,

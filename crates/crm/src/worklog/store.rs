@@ -113,7 +113,7 @@ pub async fn insert_task(
 
 pub async fn update_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: OffsetDateTime) -> Result<(), AppError> {
     // A moved reminder is a new one: `reminded_at` is cleared so that it is mailed at its new time.
-    sqlx::query(
+    sqlx::query!(
         "update tasks set status = coalesce($3, status), title = coalesce($4, title), assignee_id = coalesce($5, assignee_id),
                 due_at = coalesce($6, due_at), updated_at = $7,
                 completed_at = case when coalesce($3, status) = 'done' then coalesce(completed_at, $7) else null end,
@@ -121,15 +121,15 @@ pub async fn update_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: O
                 reminded_at = case when $8::timestamptz is distinct from remind_at and $8 is not null then null
                                    else reminded_at end
           where org_id = $1 and task_id = $2",
+        tx.org().0,
+        task,
+        change.status.as_deref(),
+        change.title.as_deref().map(str::trim),
+        change.assignee_id,
+        change.due_at,
+        now,
+        change.remind_at
     )
-    .bind(tx.org())
-    .bind(task)
-    .bind(change.status.as_deref())
-    .bind(change.title.as_deref().map(str::trim))
-    .bind(change.assignee_id)
-    .bind(change.due_at)
-    .bind(now)
-    .bind(change.remind_at)
     .execute(tx.conn())
     .await
     .map_err(assignee_error)?;
@@ -138,34 +138,32 @@ pub async fn update_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: O
 
 /// A member's open tasks, soonest due first, as the API shows them.
 pub async fn open_tasks_of(tx: &mut OrgTx, assignee: Uuid) -> Result<Vec<Value>, AppError> {
-    Ok(sqlx::query_scalar(
-        "select to_jsonb(t) - 'org_id' from tasks t where t.org_id = $1 and t.assignee_id = $2 and t.status = 'open'
-          order by t.due_at nulls last, t.created_at limit 200",
+    Ok(sqlx::query_scalar!(
+        r#"select to_jsonb(t) - 'org_id' as "task!" from tasks t where t.org_id = $1 and t.assignee_id = $2 and t.status = 'open'
+          order by t.due_at nulls last, t.created_at limit 200"#,
+        tx.org().0,
+        assignee
     )
-    .bind(tx.org())
-    .bind(assignee)
     .fetch_all(tx.conn())
     .await?)
 }
 
 /// The task a reminder is about, locked, if it still exists.
 pub async fn reminder_task(tx: &mut OrgTx, task: Uuid) -> Result<Option<ReminderTask>, AppError> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        ReminderTask,
         "select title, status, due_at, remind_at, reminded_at, assignee_id, created_by,
                 lead_id, contact_id, company_id, deal_id
            from tasks where org_id = $1 and task_id = $2 for update",
+        tx.org().0,
+        task
     )
-    .bind(tx.org())
-    .bind(task)
     .fetch_optional(tx.conn())
     .await?)
 }
 
 pub async fn mark_reminded(tx: &mut OrgTx, task: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query("update tasks set reminded_at = $3 where org_id = $1 and task_id = $2")
-        .bind(tx.org())
-        .bind(task)
-        .bind(now)
+    sqlx::query!("update tasks set reminded_at = $3 where org_id = $1 and task_id = $2", tx.org().0, task, now)
         .execute(tx.conn())
         .await?;
     Ok(())
@@ -253,8 +251,13 @@ pub async fn timeline_rows(
 
 /// Every member's full name, by id: the actors of a timeline.
 pub async fn member_names(tx: &mut OrgTx) -> Result<Vec<(Uuid, String)>, AppError> {
-    Ok(sqlx::query_as("select user_id, first_name || ' ' || last_name from users where org_id = $1")
-        .bind(tx.org())
-        .fetch_all(tx.conn())
-        .await?)
+    Ok(sqlx::query!(
+        r#"select user_id, first_name || ' ' || last_name as "name!" from users where org_id = $1"#,
+        tx.org().0
+    )
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .map(|row| (row.user_id, row.name))
+    .collect())
 }
