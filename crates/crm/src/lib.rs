@@ -35,7 +35,7 @@ pub mod webhooks;
 pub mod worklog;
 
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
-use kernel::module::{Door, DoorCaller, JobDeps, Module};
+use kernel::module::{Door, DoorCaller, JobDeps, Module, NavLink};
 
 /// The CRM as the application assembles it.
 pub fn module() -> Module {
@@ -53,6 +53,7 @@ pub fn module() -> Module {
             (kernel::i18n::Lang::En, include_str!("../locales/en.json")),
             (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
         ],
+        nav: &[NavLink { href: "/crm", label_key: "nav.crm", position: 10 }],
         ..Module::new("crm")
     }
 }

@@ -34,7 +34,7 @@ pub mod signed_in;
 pub mod signup;
 pub mod throttle;
 
-use kernel::module::Module;
+use kernel::module::{Module, NavLink};
 pub use signed_in::attach_principal;
 
 /// The identity module as the application assembles it.
@@ -61,6 +61,14 @@ pub fn module() -> Module {
         actions: actions::ALL,
         doors: doors::DOORS,
         openapi: openapi::document,
+        locales: &[
+            (kernel::i18n::Lang::En, include_str!("../locales/en.json")),
+            (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
+        ],
+        nav: &[
+            NavLink { href: "/members", label_key: "nav.members", position: 20 },
+            NavLink { href: "/settings/sessions", label_key: "nav.sessions", position: 90 },
+        ],
         ..Module::new("identity")
     }
 }

@@ -41,6 +41,7 @@ impl SignedIn {
             nav: Some(Nav {
                 user_name: format!("{} {}", self.first_name, self.last_name),
                 org_name: self.org_name.clone(),
+                links: state.nav.clone(),
             }),
             path: path.to_owned(),
         }

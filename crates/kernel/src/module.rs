@@ -97,6 +97,17 @@ impl std::fmt::Debug for ModuleSettings {
     }
 }
 
+/// A link of the signed-in shell's navigation, brought by the module whose page it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NavLink {
+    pub href: &'static str,
+    /// The message key of its label, in the module's own message files.
+    pub label_key: &'static str,
+    /// Where it goes among every module's links (lower first), so the order of the module list
+    /// does not decide what a member sees first.
+    pub position: u16,
+}
+
 /// Everything one module brings. Start from [`Module::new`] and fill in what the module has.
 pub struct Module {
     pub name: &'static str,
@@ -112,6 +123,8 @@ pub struct Module {
     pub settings: &'static [SettingDef],
     /// The module's message files (`locales/en.json`, `locales/fr.json`).
     pub locales: &'static [crate::i18n::Locale],
+    /// The module's links in the signed-in navigation.
+    pub nav: &'static [NavLink],
     pub configure: fn(&Vars<'_>, &mut ModuleSettings) -> Result<(), ConfigError>,
 }
 
@@ -142,6 +155,7 @@ impl Module {
             subscribers: &[],
             settings: &[],
             locales: &[],
+            nav: &[],
             configure: no_settings,
         }
     }
@@ -208,6 +222,13 @@ impl Modules {
     /// Every module's message files, in module order.
     pub fn locales(&self) -> Vec<crate::i18n::Locale> {
         self.0.iter().flat_map(|m| m.locales.iter().copied()).collect()
+    }
+
+    /// Every module's navigation links, by position.
+    pub fn nav(&self) -> Vec<NavLink> {
+        let mut links: Vec<NavLink> = self.0.iter().flat_map(|m| m.nav.iter().copied()).collect();
+        links.sort_by_key(|link| link.position);
+        links
     }
 
     pub fn event_bus(&self) -> EventBus {

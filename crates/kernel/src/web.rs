@@ -38,6 +38,8 @@ pub struct AppState {
     pub rate_limits: crate::ratelimit::RateLimits,
     /// Every table of every module (the privacy policy page and, later, data-subject requests).
     pub catalog: Arc<[crate::catalog::TableEntry]>,
+    /// The signed-in navigation, assembled from the modules' links.
+    pub nav: Arc<[crate::module::NavLink]>,
     master: Arc<MasterKey>,
 }
 
@@ -55,6 +57,7 @@ impl AppState {
         crate::i18n::install(&modules.locales());
         Self {
             catalog: modules.catalog().into(),
+            nav: modules.nav().into(),
             audit: AuditLog::new(master.clone(), clock.clone()),
             vault: Vault::new(master.clone()),
             rate_limits: crate::ratelimit::RateLimits::new(master.instance_key("rate-limit")),
@@ -113,11 +116,18 @@ pub struct Page {
 pub struct Nav {
     pub user_name: String,
     pub org_name: String,
+    /// The modules' links ([`AppState::nav`]).
+    pub links: Arc<[crate::module::NavLink]>,
 }
 
 impl Page {
     pub fn anonymous(lang: Lang, path: impl Into<String>) -> Self {
         Self { t: T(lang), csrf: String::new(), nav: None, path: path.into() }
+    }
+
+    /// Whether `link` opens the section this page belongs to (`/crm` for `/crm/deals/…`).
+    pub fn is_current(&self, link: &crate::module::NavLink) -> bool {
+        self.path == link.href || self.path.strip_prefix(link.href).is_some_and(|rest| rest.starts_with('/'))
     }
 
     pub fn other_lang(&self) -> &'static str {

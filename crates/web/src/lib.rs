@@ -242,6 +242,28 @@ mod tests {
         assert!(missing.is_empty(), "keys missing from the catalogs: {missing:#?}");
     }
 
+    /// Every link of the signed-in navigation opens a page some module serves, and its label
+    /// exists in both languages: a module's nav never points at nothing or shows a raw key.
+    #[test]
+    fn every_navigation_link_opens_a_page_and_has_a_label() {
+        let modules = super::modules();
+        kernel::i18n::install(&modules.locales());
+        let routes = modules.routes();
+        let links = modules.nav();
+        assert!(links.len() >= 3, "the CRM, members and sessions at least: {links:?}");
+        for link in &links {
+            assert!(
+                routes.iter().any(|r| r.method == axum::http::Method::GET && r.path == link.href),
+                "{} is not a page",
+                link.href
+            );
+            for lang in Lang::ALL {
+                assert_ne!(lang.messages().get(link.label_key), link.label_key, "{} has no {lang:?} label", link.href);
+            }
+        }
+        assert!(links.windows(2).all(|pair| pair[0].position <= pair[1].position), "in position order");
+    }
+
     /// Each module's message files parse, have the same keys in English and French, and no key is
     /// defined by two modules (or by a module and the kernel): one message per key.
     #[test]
