@@ -73,7 +73,7 @@ async fn unlink(
 ) -> Result<StatusCode, AppError> {
     let (left, right) = (parse_id(&ids.0)?, parse_id(&ids.1)?);
     let mut tx = principal.begin(&state.db).await?;
-    service::unlink(&mut tx, link_kind, left, right).await?;
+    service::unlink(&mut tx, &state.audit, link_kind, left, right).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,7 +33,7 @@ async fn link_from_form(
     let mut tx = principal.begin(&state.db).await?;
     let remove = http::value(&form, "remove") == "true";
     let result = if remove {
-        service::unlink(&mut tx, link_kind, left, right).await
+        service::unlink(&mut tx, &state.audit, link_kind, left, right).await
     } else {
         service::link(&mut tx, link_kind, left, right, &input, &write_ctx(&state, &principal, Source::Ui)).await
     };

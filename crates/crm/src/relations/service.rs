@@ -1,7 +1,10 @@
 //! Link and unlink: each is the one function the API, the record pages, merge and lead conversion
-//! call. Neither is audited nor written to the records' history today.
+//! call. Linking is not audited (the link itself shows who is related, and merge and conversion
+//! audit their own step); unlinking is (`record.unlinked`): it removes what a record showed.
 
+use kernel::audit::{AuditEvent, AuditLog};
 use kernel::{AppError, OrgTx};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{Link, LinkInput, Related, parse_role, store};
@@ -34,12 +37,17 @@ pub async fn link(
     }
 }
 
-pub async fn unlink(tx: &mut OrgTx, link: Link, left: Uuid, right: Uuid) -> Result<(), AppError> {
-    let (left_type, _) = link.sides();
+/// Removes a link from a visible record, and audits it.
+pub async fn unlink(tx: &mut OrgTx, audit: &AuditLog, link: Link, left: Uuid, right: Uuid) -> Result<(), AppError> {
+    let (left_type, right_type) = link.sides();
     records::get(tx, left_type, left).await?;
     if !store::delete_link(tx, link, left, right).await? {
         return Err(AppError::NotFound);
     }
+    let event = AuditEvent::new("record.unlinked")
+        .target(left_type.as_str(), left)
+        .payload(json!({ "link": link.table(), "other_object": right_type.as_str(), "other_id": right }));
+    audit.record(tx, event).await?;
     Ok(())
 }
 

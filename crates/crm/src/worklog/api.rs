@@ -94,7 +94,7 @@ async fn delete_item(
 ) -> Result<StatusCode, AppError> {
     let id = parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
-    service::delete_item(&mut tx, item, id).await?;
+    service::delete_item(&mut tx, &state.audit, item, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

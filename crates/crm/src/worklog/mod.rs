@@ -83,6 +83,15 @@ impl WorkItem {
         }
     }
 
+    /// The audit event of its deletion.
+    pub fn deleted_event(self) -> &'static str {
+        match self {
+            Self::Note => "note.deleted",
+            Self::Task => "task.deleted",
+            Self::Activity => "activity.deleted",
+        }
+    }
+
     pub fn id_column(self) -> &'static str {
         match self {
             Self::Note => "note_id",

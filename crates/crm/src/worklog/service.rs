@@ -1,7 +1,9 @@
 //! The work log's writes, and the timeline: each is the one function the API and the record page
-//! both call. None is audited: the items themselves, with their author and time, are the record's
-//! history.
+//! both call. Adding or changing an item is not audited: the items themselves, with their author
+//! and time, are the record's history. Deleting one is (`note.deleted`, `task.deleted`,
+//! `activity.deleted`, naming the record, never the text): it erases that history.
 
+use kernel::audit::{AuditEvent, AuditLog};
 use kernel::{AppError, OrgTx};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -64,10 +66,16 @@ pub async fn add_activity(
     store::insert_activity(tx, object, id, author, input, now).await
 }
 
-/// Deletes a note, task or activity of a visible record.
-pub async fn delete_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<(), AppError> {
-    store::lock_item(tx, item, id).await?;
-    store::delete_item(tx, item, id).await
+/// Deletes a note, task or activity of a visible record, and audits it.
+pub async fn delete_item(tx: &mut OrgTx, audit: &AuditLog, item: WorkItem, id: Uuid) -> Result<(), AppError> {
+    let parent = store::lock_item(tx, item, id).await?;
+    store::delete_item(tx, item, id).await?;
+    let payload = match parent {
+        Some((object, record)) => json!({ "object": object.as_str(), "record_id": record }),
+        None => json!({}),
+    };
+    audit.record(tx, AuditEvent::new(item.deleted_event()).target(item.table(), id).payload(payload)).await?;
+    Ok(())
 }
 
 /// The record's timeline, newest first, `limit` entries before the cursor (`<time>|<id>`).

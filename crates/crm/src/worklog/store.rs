@@ -26,7 +26,8 @@ pub async fn check_parent(tx: &mut OrgTx, object: ObjectType, id: Uuid) -> Resul
 type ItemLinks = (Option<Uuid>, Option<Uuid>, Option<Uuid>, Option<Uuid>);
 
 /// Finds a work item, locks it, and checks that the member can see its record (404 otherwise).
-pub async fn lock_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<(), AppError> {
+/// Locks a work item whose record the member can see; returns that record (404 otherwise).
+pub async fn lock_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<Option<(ObjectType, Uuid)>, AppError> {
     let sql = format!(
         "select lead_id, contact_id, company_id, deal_id from {} where org_id = $1 and {} = $2 for update",
         item.table(),
@@ -41,12 +42,14 @@ pub async fn lock_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<(), A
         (ObjectType::Company, company),
         (ObjectType::Deal, deal),
     ];
+    let mut parent = None;
     for (object, parent_id) in links {
         if let Some(parent_id) = parent_id {
             check_parent(tx, object, parent_id).await?;
+            parent = parent.or(Some((object, parent_id)));
         }
     }
-    Ok(())
+    Ok(parent)
 }
 
 pub async fn delete_item(tx: &mut OrgTx, item: WorkItem, id: Uuid) -> Result<(), AppError> {

@@ -1358,8 +1358,8 @@ async fn last_audit_seq(app: &TestApp, org: kernel::OrgId) -> i64 {
 
 /// Issue #9: notes, tasks, activities, saved views and links are written by one service function
 /// whichever door a member uses, so the page and the API leave the same rows, once per action.
-/// None of these actions is audited (a work item is itself the record's history): the only audit
-/// events meanwhile are the record page's `record.viewed`.
+/// Adding work items, views and links is not audited (a work item is itself the record's history);
+/// removing a link is, once per door, and deleting a work item once each (the API is its door).
 #[tokio::test]
 async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
     let app = TestApp::spawn().await;
@@ -1489,6 +1489,26 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
     assert_eq!(status, 204);
     assert_eq!(app.count_table_in_org(org, "contact_companies").await, 0);
 
+    // Deleting a note, a task and an activity: each erases history, so each is audited.
+    let (_, timeline) = app.call_api(&bearer, Method::GET, &format!("{api_path}/timeline"), None).await;
+    for (kind, path) in [("note", "notes"), ("task", "tasks"), ("activity", "activities")] {
+        let entry = timeline["entries"].as_array().unwrap().iter().find(|e| e["kind"] == kind).unwrap();
+        let entry_id = entry["id"].as_str().unwrap();
+        let (status, _) = app.call_api(&bearer, Method::DELETE, &format!("/api/v1/{path}/{entry_id}"), None).await;
+        assert_eq!(status, 204, "{kind}");
+    }
+
     let audited = audit_actions_after(&app, org, audit_start).await;
-    assert!(audited.iter().all(|action| action == "record.viewed"), "none of these writes is audited: {audited:?}");
+    let writes: Vec<&String> = audited.iter().filter(|action| *action != "record.viewed").collect();
+    assert_eq!(
+        writes,
+        ["record.unlinked", "record.unlinked", "note.deleted", "task.deleted", "activity.deleted"],
+        "only removals are audited, once each: {audited:?}"
+    );
+    let log = app.org_audit_log(org).await;
+    let unlinked = log.iter().find(|e| e.action == "record.unlinked").unwrap();
+    assert_eq!(unlinked.target_id.map(|t| t.to_string()), Some(id.clone()), "{unlinked:?}");
+    assert_eq!(unlinked.payload["other_id"], json!(companies[0]), "{unlinked:?}");
+    let deleted = log.iter().find(|e| e.action == "note.deleted").unwrap();
+    assert_eq!(deleted.payload, json!({ "object": "contact", "record_id": id }), "the record, never the text");
 }
