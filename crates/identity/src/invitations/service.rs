@@ -42,13 +42,7 @@ pub async fn invite(
     }
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    let member: bool = sqlx::query_scalar!(
-        r#"select exists (select from users where org_id = $1 and email = $2) as "exists!""#,
-        inviter.org.0,
-        email.as_str()
-    )
-    .fetch_one(tx.conn())
-    .await?;
+    let member = crate::members::email_taken(&mut tx, email.as_str()).await?;
     if member {
         return Err(already_member());
     }
@@ -256,15 +250,7 @@ pub async fn accept(
     )
     .execute(tx.conn())
     .await?;
-    sqlx::query!(
-        "insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)",
-        org.0,
-        user.0,
-        &valid.policy_version,
-        now
-    )
-    .execute(tx.conn())
-    .await?;
+    crate::members::record_policy_acceptance(&mut tx, user.0, &valid.policy_version, now).await?;
     state
         .audit
         .record(

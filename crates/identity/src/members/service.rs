@@ -222,3 +222,23 @@ pub async fn unassign(state: &AppState, principal: &Principal, id: Uuid, user: U
     tx.commit().await?;
     Ok(())
 }
+
+/// Records that a new member accepted the privacy policy `version` (at sign-up or on accepting an
+/// invitation): the proof of which text they agreed to, kept with the account.
+pub async fn record_policy_acceptance(
+    tx: &mut OrgTx,
+    user: Uuid,
+    version: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)",
+        tx.org().0,
+        user,
+        version,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

@@ -171,3 +171,16 @@ pub(super) async fn departments(tx: &mut OrgTx) -> Result<Vec<DepartmentView>, A
         })
         .collect())
 }
+
+/// Whether a member of this organization (any status) already signs in with `email`: an address
+/// is one account per organization.
+pub async fn email_taken(tx: &mut OrgTx, email: &str) -> Result<bool, AppError> {
+    let taken = sqlx::query_scalar!(
+        r#"select exists (select from users where org_id = $1 and email = $2) as "exists!""#,
+        tx.org().0,
+        email
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(taken)
+}

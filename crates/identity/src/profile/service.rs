@@ -163,13 +163,7 @@ pub async fn request_email_change(
         if email.as_str() == me.email {
             errors.push(FieldError::new("new_email", "same_email", "This is already your email address."));
         } else {
-            let taken: bool = sqlx::query_scalar!(
-                r#"select exists (select from users where org_id = $1 and email = $2) as "exists!""#,
-                signed_in.org.0,
-                email.as_str()
-            )
-            .fetch_one(tx.conn())
-            .await?;
+            let taken = crate::members::email_taken(&mut tx, email.as_str()).await?;
             if taken {
                 errors.push(FieldError::new(
                     "new_email",

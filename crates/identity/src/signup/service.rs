@@ -122,15 +122,7 @@ pub(crate) async fn insert_organization(
     )
     .execute(tx.conn())
     .await?;
-    sqlx::query!(
-        "insert into policy_acceptances (org_id, user_id, version, accepted_at) values ($1, $2, $3, $4)",
-        org.0,
-        user.0,
-        &owner.policy_version,
-        now
-    )
-    .execute(tx.conn())
-    .await?;
+    crate::members::record_policy_acceptance(tx, user.0, &owner.policy_version, now).await?;
     state
         .audit
         .record(
