@@ -44,6 +44,14 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RELAIS_TRUSTED_PROXIES",
         "comma-separated IP addresses or CIDR ranges of the reverse proxies in front of Relais, e.g. 10.0.0.5,10.1.0.0/16. Only from these is X-Forwarded-For believed (default: none).",
     ),
+    (
+        "RELAIS_METRICS_LISTEN",
+        "address:port of a second listener serving only /metrics (Prometheus), without authentication: bind it to a private interface (default: none).",
+    ),
+    (
+        "RELAIS_METRICS_TOKEN",
+        "a bearer token (at least 32 characters) that opens /metrics on the public listener. Unset: /metrics answers 404 there.",
+    ),
     ("RELAIS_LOG", "log filter, e.g. info or relais=debug (default info)."),
     ("RELAIS_LOG_FORMAT", "json (default) or pretty."),
 ];
@@ -89,6 +97,10 @@ pub struct Config {
     pub mail_outbox: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see `web::ClientInfo`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `RELAIS_METRICS_LISTEN`: a separate listener for `/metrics` only (operators' network).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `RELAIS_METRICS_TOKEN`: opens `/metrics` on the public listener to `Authorization: Bearer`.
+    pub metrics_token: Option<SecretString>,
     /// Each module's own settings, parsed by the module at start (`Module::configure`).
     pub modules: crate::module::ModuleSettings,
     pub log_filter: String,
@@ -241,6 +253,26 @@ impl Config {
             None => Vec::new(),
             Some(text) => parse_trusted_proxies(text).map_err(|p| problem("RELAIS_TRUSTED_PROXIES", p))?,
         };
+        let metrics_listen = match get("RELAIS_METRICS_LISTEN") {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                problem("RELAIS_METRICS_LISTEN", format!("'{text}' is not address:port, e.g. 10.0.0.5:9090"))
+            })?),
+        };
+        if metrics_listen == Some(listen) {
+            return Err(problem("RELAIS_METRICS_LISTEN", "must differ from RELAIS_LISTEN"));
+        }
+        let metrics_token = match get("RELAIS_METRICS_TOKEN") {
+            None => None,
+            // A guessable token would open the metrics to anyone who can reach the public listener.
+            Some(text) if text.chars().count() < 32 => {
+                return Err(problem(
+                    "RELAIS_METRICS_TOKEN",
+                    "must be at least 32 characters, e.g. `openssl rand -hex 32`",
+                ));
+            }
+            Some(text) => Some(SecretString::from(text)),
+        };
         let log_format = match get("RELAIS_LOG_FORMAT") {
             None | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -256,6 +288,8 @@ impl Config {
             mail_from,
             mail_outbox,
             trusted_proxies,
+            metrics_listen,
+            metrics_token,
             modules: crate::module::ModuleSettings::default(),
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,
@@ -377,6 +411,27 @@ mod tests {
             assert!(err.to_string().contains("RELAIS_MAIL_OUTBOX"), "{err}");
         }
         assert!(Config::from_vars(&vars(&[])).unwrap().mail_outbox.is_none());
+    }
+
+    /// Metrics are either on a listener of their own or behind a token nobody can guess.
+    #[test]
+    fn metrics_listener_and_token_are_checked() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert!(config.metrics_listen.is_none() && config.metrics_token.is_none());
+        let config = Config::from_vars(&vars(&[("RELAIS_METRICS_LISTEN", "10.0.0.5:9090")])).unwrap();
+        assert_eq!(config.metrics_listen.map(|a| a.to_string()).as_deref(), Some("10.0.0.5:9090"));
+        for (name, value) in [
+            ("RELAIS_METRICS_LISTEN", "9090"),
+            ("RELAIS_METRICS_LISTEN", "127.0.0.1:8080"),
+            ("RELAIS_METRICS_TOKEN", "short"),
+        ] {
+            let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(err.variable, name, "{value}");
+        }
+        let token = "m".repeat(32);
+        let config = Config::from_vars(&vars(&[("RELAIS_METRICS_TOKEN", &token)])).unwrap();
+        assert!(config.metrics_token.is_some());
+        assert!(!format!("{config:?}").contains(&token), "the token never appears in Debug");
     }
 
     #[test]

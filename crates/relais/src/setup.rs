@@ -135,6 +135,21 @@ pub async fn run(
             .await
             .with_context(|| format!("RELAIS_LISTEN: cannot listen on {}", config.listen))?;
         tracing::info!(listen = %config.listen, public_url = config.public_url.origin(), "serving");
+        if let Some(address) = config.metrics_listen {
+            let metrics = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("RELAIS_METRICS_LISTEN: cannot listen on {address}"))?;
+            tracing::info!(listen = %address, "serving /metrics");
+            let mut metrics_stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = metrics_stop.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = axum::serve(metrics, web::metrics::router()).with_graceful_shutdown(stopped).await {
+                    tracing::error!(%error, "the metrics listener stopped");
+                }
+            });
+        }
         if let Some(banner) = banner {
             println!("{banner}");
         }

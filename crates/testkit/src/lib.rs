@@ -31,6 +31,7 @@ pub mod audit;
 pub mod chromium;
 pub mod db;
 pub mod http;
+pub mod logs;
 pub mod mail;
 pub mod members;
 pub mod signup;

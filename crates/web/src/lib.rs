@@ -142,7 +142,8 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::api(M::GET, "/api/v1/openapi.json", Access::Public, openapi_json),
         RouteDef::page(M::GET, "/healthz", Access::Public, healthz),
         RouteDef::page(M::GET, "/readyz", Access::Public, readyz),
-        RouteDef::page(M::GET, "/metrics", Access::Public, metrics::render),
+        // Public as a route; the handler asks for RELAIS_METRICS_TOKEN (404 when none is set).
+        RouteDef::page(M::GET, "/metrics", Access::Public, metrics::render_public),
     ]);
     routes.extend(static_files::routes());
     routes
@@ -151,11 +152,14 @@ pub fn routes() -> Vec<RouteDef> {
 pub fn app(state: AppState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
+        .layer(tower::util::MapRequestLayer::new(drop_unsafe_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // The outermost span, which is what a timeout or a panic is logged in: method and request
+        // id only. Paths carry bearer tokens (`/reset/{token}`) and the route template is not
+        // known before routing; the inner span below names the template.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            // The path only: query strings may carry tokens.
-            tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id)
+            tracing::info_span!("request", method = %request.method(), request_id)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CatchPanicLayer::new())
@@ -199,8 +203,41 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A client's `X-Request-Id` is kept (it ties our logs to a proxy's) only when it is short and
+/// plain: 1 to 64 of `A-Z a-z 0-9 . _ -`. Anything else is dropped and a fresh UUID given instead,
+/// so a client cannot write arbitrary text (newlines, forged log fields, megabytes) into the logs.
+fn drop_unsafe_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    let keep = {
+        let mut values = request.headers().get_all(&REQUEST_ID).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => is_safe_request_id(value.as_bytes()),
+            (None, _) => true,
+            (Some(_), Some(_)) => false,
+        }
+    };
+    if !keep {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+fn is_safe_request_id(value: &[u8]) -> bool {
+    (1..=64).contains(&value.len())
+        && value.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        for ok in ["abc", "0f8fad5b-d9cb-469f-a165-70867728950e", "lb.1_2-3", &"a".repeat(64)] {
+            assert!(super::is_safe_request_id(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "a b", "a\nlevel=error", "x\"y", "é", &"a".repeat(65), "a/b", "{x}"] {
+            assert!(!super::is_safe_request_id(bad.as_bytes()), "{bad}");
+        }
+    }
+
     use kernel::i18n::{Lang, keys};
 
     #[test]

@@ -1,13 +1,22 @@
 //! Prometheus metrics at `/metrics`: request counts and latencies by route, no personal data.
+//!
+//! Where they are served is the operator's choice (docs/operations.md): on a listener of their
+//! own (`RELAIS_METRICS_LISTEN`, see [`router`]), and/or on the public listener to a bearer token
+//! (`RELAIS_METRICS_TOKEN`). With neither, `/metrics` on the public listener is a 404 like any
+//! unknown page: route names and traffic volumes are not for everyone.
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use kernel::web::AppState;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -24,7 +33,28 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-pub async fn render() -> Response {
+/// `/metrics` on the public listener: only to `Authorization: Bearer <RELAIS_METRICS_TOKEN>`.
+pub async fn render_public(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = &state.config.metrics_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !bool::from(presented.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response();
+    }
+    render().await
+}
+
+/// The router of the metrics listener (`RELAIS_METRICS_LISTEN`): `/metrics` and nothing else.
+pub fn router() -> Router {
+    Router::new().route("/metrics", axum::routing::get(render))
+}
+
+async fn render() -> Response {
     match handle() {
         Some(handle) => {
             ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()

@@ -359,10 +359,16 @@ fn request_count(metrics: &str, route: &str, status: &str) -> f64 {
 /// /healthz and /readyz answer 200; /metrics is Prometheus text counting requests by route
 /// template. The recorder is process-global (other tests' requests count too, and it is
 /// installed on the first /metrics call), so the check is that our request raises the count.
+/// A token that opens `/metrics` on the public listener in these tests.
+const METRICS_TOKEN: &str = "metrics-token-for-tests-0123456789abcdef";
+
 #[tokio::test]
 async fn health_readiness_and_metrics_endpoints() {
-    let app = TestApp::spawn().await;
-    let get = |path: &str| app.http.get(app.url(path)).send();
+    let app = TestApp::spawn_with(&[("RELAIS_METRICS_TOKEN", METRICS_TOKEN)]).await;
+    let get = |path: &str| {
+        let request = app.http.get(app.url(path));
+        if path == "/metrics" { request.bearer_auth(METRICS_TOKEN).send() } else { request.send() }
+    };
 
     let health = get("/healthz").await.unwrap();
     assert_eq!(health.status(), 200);
@@ -384,6 +390,138 @@ async fn health_readiness_and_metrics_endpoints() {
     let after = request_count(&text, "/healthz", "200");
     assert!(after >= before + 1.0, "the /healthz request was not counted ({before} -> {after})");
     assert!(!text.contains("ada@example.eu"), "a concrete path (with personal data) became a metric label");
+}
+
+/// Route names and traffic volumes are for the operator: on the public listener `/metrics` is a
+/// 404 unless a token is configured, and then only that token opens it; the metrics listener of
+/// its own (`RELAIS_METRICS_LISTEN`) serves nothing else.
+#[tokio::test]
+async fn metrics_are_closed_to_the_public_listener_without_the_operators_token() {
+    let open = TestApp::spawn().await;
+    let response = open.http.get(open.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 404, "metrics served to anyone");
+    assert!(!response.text().await.unwrap().contains("relais_http_requests_total"));
+
+    let app = TestApp::spawn_with(&[("RELAIS_METRICS_TOKEN", METRICS_TOKEN)]).await;
+    let metrics = || app.http.get(app.url("/metrics"));
+    let anonymous = metrics().send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(header(&anonymous, "www-authenticate"), "Bearer");
+    assert_eq!(metrics().bearer_auth("metrics-token-for-tests-0123456789abcdeX").send().await.unwrap().status(), 401);
+    assert_eq!(metrics().bearer_auth(&METRICS_TOKEN[..10]).send().await.unwrap().status(), 401);
+    assert_eq!(metrics().header("authorization", METRICS_TOKEN).send().await.unwrap().status(), 401);
+    let allowed = metrics().bearer_auth(METRICS_TOKEN).send().await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("relais_http_requests_total"));
+
+    // The separate listener `relais serve` starts for RELAIS_METRICS_LISTEN.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, web::metrics::router()).await });
+    let private = app.http.get(format!("http://{address}/metrics")).send().await.unwrap();
+    assert_eq!(private.status(), 200);
+    assert!(private.text().await.unwrap().contains("relais_http_requests_total"));
+    for other in ["/healthz", "/login", "/api/v1/openapi.json"] {
+        let response = app.http.get(format!("http://{address}{other}")).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{other} on the metrics listener");
+    }
+    server.abort();
+}
+
+/// Bearer tokens travel in paths (`/reset/{token}` and four more): the logs name the route
+/// template, never the path, at every level and in every span — the outer span a timeout or a
+/// panic is logged in included. Query strings are never logged either.
+#[tokio::test]
+async fn tokens_in_paths_and_queries_never_reach_the_logs() {
+    let logs = testkit::logs::capture();
+    let app = TestApp::spawn().await;
+    app.sign_up("ada@example.eu").await;
+    let reset = app.post_json("/api/v1/auth/password-reset", &json!({ "email": "ada@example.eu" })).await;
+    assert_eq!(reset.status(), 202);
+    app.run_jobs().await;
+    let mail = app.mail_to("ada@example.eu").pop().expect("the reset mail");
+    let link = mail.link(&app.origin()).expect("a reset link");
+    let issued = link.rsplit('/').next().unwrap().to_string();
+    assert_eq!(issued.len(), 43, "{link}");
+
+    // Each request carries an id of this test's own, to find its log lines among other tests'.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut request_ids = Vec::new();
+    let mut send = async |method: reqwest::Method, path: String| {
+        let id = format!("tokens-{run}-{}", request_ids.len());
+        let request = app.http.request(method.clone(), app.url(&path)).header("x-request-id", &id);
+        let request = if method == reqwest::Method::POST {
+            request.header("origin", app.origin()).form(&[("password", "x"), ("csrf", "x")])
+        } else {
+            request
+        };
+        request.send().await.unwrap();
+        request_ids.push(id);
+    };
+    let mut tokens = vec![issued.clone()];
+    send(reqwest::Method::GET, format!("/reset/{issued}")).await;
+    for (n, route) in ["/reset/", "/login/link/", "/invitations/", "/settings/profile/email/", "/admin/setup/"]
+        .into_iter()
+        .enumerate()
+    {
+        let token = format!("tok{n}{run}");
+        send(reqwest::Method::GET, format!("{route}{token}")).await;
+        send(reqwest::Method::POST, format!("{route}{token}")).await;
+        tokens.push(token);
+    }
+    let query_secret = format!("query{run}");
+    send(reqwest::Method::GET, format!("/login?next=/{query_secret}&token={query_secret}")).await;
+    tokens.push(query_secret);
+    drop(app);
+
+    let text = logs.text();
+    // The capture saw every request (so the test can fail), in a span naming its template.
+    for id in &request_ids {
+        assert!(text.lines().any(|line| line.contains(id.as_str()) && line.contains("\"route\"")), "no log of {id}");
+    }
+    for template in ["/reset/{token}", "/login/link/{token}", "/invitations/{token}", "/admin/setup/{token}"] {
+        assert!(text.contains(template), "no log line names {template}");
+    }
+    for token in &tokens {
+        let line = text.lines().find(|line| line.contains(token.as_str()));
+        assert!(line.is_none(), "a token reached the logs: {line:?}");
+    }
+}
+
+/// A client's `X-Request-Id` is echoed and logged only when short and plain; anything else is
+/// replaced by a fresh id, so a client cannot write into the logs.
+#[tokio::test]
+async fn client_request_ids_are_kept_only_when_short_and_plain() {
+    let logs = testkit::logs::capture();
+    let app = TestApp::spawn().await;
+    let with_id = |id: &str| app.http.get(app.url("/healthz")).header("x-request-id", id).send();
+
+    let plain = with_id("lb-7f3a.2_b").await.unwrap();
+    assert_eq!(header(&plain, "x-request-id"), "lb-7f3a.2_b");
+    let injected = "forged\" level=\"error";
+    let long = "L".repeat(65);
+    for bad in [injected, long.as_str(), "has space", "a/../b"] {
+        let response = with_id(bad).await.unwrap();
+        let given = header(&response, "x-request-id");
+        assert_ne!(given, bad);
+        assert!(uuid::Uuid::parse_str(&given).is_ok(), "{bad:?} answered with {given:?}, not a fresh UUID");
+    }
+    let twice = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "first")
+        .header("x-request-id", "second")
+        .send()
+        .await
+        .unwrap();
+    assert!(uuid::Uuid::parse_str(&header(&twice, "x-request-id")).is_ok());
+    drop(app);
+
+    let text = logs.text();
+    assert!(text.contains("lb-7f3a.2_b"), "the plain id was not logged: the capture missed the requests");
+    for bad in [long.as_str(), "has space", "a/../b"] {
+        assert!(!text.contains(bad), "a refused request id reached the logs: {bad:?}");
+    }
 }
 
 /// An unknown page is a 404 HTML page in the visitor's language; the dashboard without a
