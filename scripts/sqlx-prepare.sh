@@ -87,7 +87,9 @@ psql_as relais_super postgres <<SQL
 create role relais_platform nologin;
 create role relais_app login nosuperuser nobypassrls nocreatedb nocreaterole noinherit;
 create role relais_owner login nosuperuser nobypassrls nocreatedb nocreaterole inherit;
+create role relais_admin nologin nosuperuser nobypassrls nocreatedb nocreaterole noinherit;
 grant relais_platform to relais_owner;
+grant relais_admin to relais_owner;
 create database $db owner relais_owner;
 SQL
 # sqlx's migrations table (sqlx-postgres's migrate.rs), which a migration's function reads.

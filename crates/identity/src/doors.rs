@@ -3,7 +3,12 @@
 //! email, or a secret's hash, to the ids needed to open the tenant transaction — and nothing
 //! more. Expiry, single use and revocation are checked afterwards, in the tenant transaction,
 //! against the application clock. Each function is declared in [`DOORS`] with its caller class;
-//! the conformance test fails on a door in the schema that no module declares.
+//! the conformance test fails on a door in the schema that no module declares, or that a role
+//! other than its caller's may execute.
+//!
+//! The super admin's doors (`app.platform_*`) are executable only on the platform admin path
+//! (`relais_admin`, [`IdentityDoors::platform_door`]), never by the request role: before and
+//! after the admin signs in, the backoffice reaches them through its own connection.
 
 use kernel::module::{Door, DoorCaller};
 use kernel::{Db, OrgId};
@@ -24,13 +29,13 @@ pub const DOORS: &[Door] = &[
     door("app.pending_signup_put", "store a validated sign-up waiting for its address (hashes only)"),
     door("app.pending_signup_live", "whether a sign-up link still works, without spending it"),
     door("app.pending_signup_take", "spend a sign-up link, in the transaction creating the organization"),
-    door("app.platform_admin_setup_resolve", "a super admin's set-up link's hash to the admin"),
-    door("app.platform_admin_setup_complete", "finish a super admin's set-up (password and MFA)"),
-    door("app.platform_admin_login_candidate", "a super admin's login: id, hash and MFA secret (sealed)"),
-    door("app.platform_admin_open_session", "open a super admin session after login and MFA"),
-    door("app.platform_admin_resolve_session", "a super admin's session cookie's hash to the admin"),
+    admin_door("app.platform_admin_setup_resolve", "a super admin's set-up link's hash to the admin"),
+    admin_door("app.platform_admin_setup_complete", "finish a super admin's set-up (password and MFA)"),
+    admin_door("app.platform_admin_login_candidate", "a super admin's login: id, hash and MFA secret (sealed)"),
+    admin_door("app.platform_admin_open_session", "open a super admin session after login and MFA"),
+    admin_door("app.platform_admin_resolve_session", "a super admin's session cookie's hash to the admin"),
     admin_door("app.platform_admin_end_session", "end a super admin session (sign out)"),
-    admin_door("app.platform_audit_append", "append to the platform's own audit chain"),
+    admin_door("app.platform_audit_append", "append to the platform's own audit log"),
     admin_door("app.platform_audit_recent", "the platform audit log's latest events"),
     admin_door("app.platform_overview_orgs", "organizations: names, status, member counts (no tenant data)"),
     admin_door("app.platform_overview_jobs", "job queue counts per kind and state"),
@@ -115,8 +120,8 @@ pub trait IdentityDoors {
     async fn put_pending_signup(&self, pending: &PendingSignup<'_>) -> Result<(), sqlx::Error>;
     /// Whether a sign-up link still works at `now`, without spending it (`app.pending_signup_live`).
     async fn pending_signup_live(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<bool, sqlx::Error>;
-    /// A request-role connection with no org set, for the `app.platform_*` doors of the
-    /// backoffice (see `platform_admin`).
+    /// The platform admin path's connection (`relais_admin`, see `Db::platform_admin`), the only
+    /// one that may open the `app.platform_*` doors of the backoffice (see `platform_admin`).
     async fn platform_door(&self) -> Result<PoolConnection<Postgres>, sqlx::Error>;
 }
 
@@ -246,6 +251,6 @@ impl IdentityDoors for Db {
     }
 
     async fn platform_door(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-        self.before_tenant().acquire().await
+        self.platform_admin().await
     }
 }

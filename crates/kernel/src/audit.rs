@@ -7,8 +7,17 @@
 //!
 //! Appends lock the org's chain-head row (`FOR UPDATE`), so concurrent appends serialize per org
 //! and never race on "the last row". The first event of each calendar month writes a checkpoint
-//! holding the MAC it chained from: when months past the 12-month retention are purged, the chain
-//! stays verifiable from the oldest remaining checkpoint.
+//! holding the MAC it chained from.
+//!
+//! What may legitimately be missing is itself recorded in the chain: [`AuditLog::purge`] is the
+//! only way rows leave (a trigger refuses any other DELETE). It first appends a signed
+//! `audit.purged` event naming the last sequence number it removes and that event's MAC, then
+//! deletes; verification starts right after the latest purge (or at the genesis) and reports
+//! anything else missing from the start. The end of a chain is protected by [`Anchor`]s: a head
+//! signed under a key derived from the master key and kept outside the database
+//! (`relais audit anchor`); verified against one, a chain cut back to an earlier head — rows
+//! deleted and the head row rewound, which whoever owns the schema can do — is reported.
+//! The events of a deleted organization keep their chain head and stay verifiable.
 //!
 //! Payloads carry pseudonymous ids only — no names, emails or IP addresses.
 
@@ -29,6 +38,12 @@ use crate::ids::OrgId;
 use crate::keys::MasterKey;
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// How long audit events are kept (P0-16): [`AuditLog::purge`] removes nothing younger.
+pub const RETENTION_MONTHS: u32 = 12;
+
+/// The action of the event a purge appends before it deletes.
+pub const PURGED: &str = "audit.purged";
 
 /// What happened, to what. `action` is a stable dotted name such as `auth.login.succeeded`.
 #[derive(Debug, Clone)]
@@ -137,8 +152,19 @@ impl AuditLog {
     /// Appends one event to the org's chain, inside the caller's tenant transaction: the event
     /// commits or rolls back with the change it describes. Returns its sequence number.
     pub async fn record(&self, tx: &mut OrgTx, event: AuditEvent) -> Result<i64, sqlx::Error> {
-        let org = tx.org();
-        let actor = tx.actor();
+        let (org, actor) = (tx.org(), tx.actor());
+        self.append(tx.conn(), org, actor, event).await
+    }
+
+    /// Appends one event to `org`'s chain on `conn` (a tenant transaction, or platform scope for a
+    /// purge).
+    async fn append(
+        &self,
+        conn: &mut PgConnection,
+        org: OrgId,
+        actor: Actor,
+        event: AuditEvent,
+    ) -> Result<i64, sqlx::Error> {
         let now = self.clock.now();
         let month = first_of_month(now.date());
 
@@ -147,13 +173,13 @@ impl AuditLog {
             org.0,
             self.genesis(org)
         )
-        .execute(tx.conn())
+        .execute(&mut *conn)
         .await?;
         let head = sqlx::query!(
             "select last_seq, last_mac, last_month from audit_chain_heads where org_id = $1 for update",
             org.0
         )
-        .fetch_one(tx.conn())
+        .fetch_one(&mut *conn)
         .await?;
         let (last_seq, last_mac, last_month): (i64, Vec<u8>, Option<Date>) =
             (head.last_seq, head.last_mac, head.last_month);
@@ -182,15 +208,15 @@ impl AuditLog {
                 &last_mac,
                 self.checkpoint_mac(org, month, seq, &last_mac)
             )
-            .execute(tx.conn())
+            .execute(&mut *conn)
             .await?;
         }
         sqlx::query!("insert into audit_events (org_id, seq, event_id, occurred_at, actor_kind, actor_id, action, target_kind, target_id, payload, mac)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", org.0, seq, row.event_id, now, row.actor_kind, row.actor_id, row.action, row.target_kind, row.target_id, &event.payload, &mac)
-        .execute(tx.conn())
+        .execute(&mut *conn)
         .await?;
         sqlx::query!("update audit_chain_heads set last_seq = $2, last_mac = $3, last_month = greatest(last_month, $4) where org_id = $1", org.0, seq, &mac, month)
-        .execute(tx.conn())
+        .execute(&mut *conn)
         .await?;
         Ok(seq)
     }
@@ -210,8 +236,137 @@ impl AuditLog {
         Ok(seq)
     }
 
-    /// Verifies one org's chain. Works in a tenant transaction or in platform scope.
+    /// Removes `org`'s events that occurred before `before` (taken as the first of its month),
+    /// and their checkpoints: the only way audit rows leave the database. In one platform-scope
+    /// transaction it first appends an [`PURGED`] event naming the last sequence number removed
+    /// and that event's MAC — signed like every event, so verification knows what may be missing
+    /// and still checks the rest from there — then deletes (the database refuses the delete of any
+    /// row that event does not cover). Nothing inside the [`RETENTION_MONTHS`]-month window may be
+    /// purged, nor anything of an organization that was deleted less than that ago: its events
+    /// simply stay, verifiable, until they age out. `None` when there was nothing to remove.
+    pub async fn purge(&self, db: &crate::Db, org: OrgId, before: Date) -> Result<Option<Purged>, PurgeError> {
+        let before = first_of_month(before);
+        let earliest = retention_start(self.clock.now().date());
+        if before > earliest {
+            return Err(PurgeError::InsideRetention { before, earliest });
+        }
+        let mut tx = db.begin_platform("audit purge").await?;
+        let locked = sqlx::query_scalar!("select last_seq from audit_chain_heads where org_id = $1 for update", org.0)
+            .fetch_optional(tx.conn())
+            .await?;
+        if locked.is_none() {
+            return Ok(None);
+        }
+        let last = sqlx::query!(
+            "select seq, mac from audit_events where org_id = $1 and occurred_at < $2 order by seq desc limit 1",
+            org.0,
+            before.midnight().assume_utc()
+        )
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(last) = last else { return Ok(None) };
+        let payload = serde_json::json!({
+            "through_seq": last.seq,
+            "through_mac": hex::encode(&last.mac),
+            "before": before.to_string(),
+        });
+        let purge_seq = self.append(tx.conn(), org, Actor::System, AuditEvent::new(PURGED).payload(payload)).await?;
+        let checkpoints =
+            sqlx::query!("delete from audit_checkpoints where org_id = $1 and first_seq <= $2", org.0, last.seq)
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+        let events = sqlx::query!("delete from audit_events where org_id = $1 and seq <= $2", org.0, last.seq)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(Some(Purged { through_seq: last.seq, events, checkpoints, purge_seq }))
+    }
+
+    /// Every organization that has an account or an audit chain, with whether its account still
+    /// exists: the chains `relais audit verify` checks, those of deleted organizations included.
+    pub async fn chains(conn: &mut PgConnection) -> Result<Vec<(OrgId, bool)>, sqlx::Error> {
+        let rows = sqlx::query!(
+            r#"select org_id as "org_id!: OrgId", bool_or(account) as "account!"
+               from (select org_id, true as account from organizations
+                     union all select org_id, false from audit_chain_heads
+                     union all select distinct org_id, false from audit_events) chains
+               group by org_id order by org_id"#
+        )
+        .fetch_all(conn)
+        .await?;
+        Ok(rows.into_iter().map(|row| (row.org_id, row.account)).collect())
+    }
+
+    /// The org's chain head now, as an [`Anchor`] to keep outside the database (`None` for an org
+    /// without a chain). Anchor only a chain that verifies.
+    pub async fn head(&self, conn: &mut PgConnection, org: OrgId) -> Result<Option<Anchor>, sqlx::Error> {
+        let head = sqlx::query!("select last_seq, last_mac from audit_chain_heads where org_id = $1", org.0)
+            .fetch_optional(conn)
+            .await?;
+        let at = self.clock.now();
+        let at = at.replace_nanosecond(0).unwrap_or(at);
+        Ok(head.map(|head| Anchor { org, seq: head.last_seq, mac: head.last_mac, at }))
+    }
+
+    fn anchor_signature(&self, anchor: &Anchor) -> Vec<u8> {
+        let key = self.master.instance_key("audit-anchor");
+        let Ok(mut mac) = HmacSha256::new_from_slice(key.expose_secret()) else {
+            unreachable!("HMAC-SHA256 takes any key length")
+        };
+        put(&mut mac, ANCHOR_TAG.as_bytes());
+        put(&mut mac, anchor.org.0.as_bytes());
+        put(&mut mac, &anchor.seq.to_be_bytes());
+        put(&mut mac, &anchor.mac);
+        put(&mut mac, &anchor.at.unix_timestamp().to_be_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// One signed line: `relais-audit-anchor/v1 <org> <seq> <mac> <time> <signature>`. It holds no
+    /// secret: keep it anywhere the database's owner cannot rewrite.
+    pub fn anchor_line(&self, anchor: &Anchor) -> String {
+        let at = anchor.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let signature = hex::encode(self.anchor_signature(anchor));
+        format!("{ANCHOR_TAG} {} {} {} {at} {signature}", anchor.org, anchor.seq, hex::encode(&anchor.mac))
+    }
+
+    /// Reads a line of [`AuditLog::anchor_line`], checking its signature under this master key.
+    pub fn parse_anchor(&self, line: &str) -> Result<Anchor, AnchorError> {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [tag, org, seq, mac, at, signature] = parts.as_slice() else { return Err(AnchorError::Malformed) };
+        if *tag != ANCHOR_TAG {
+            return Err(AnchorError::Malformed);
+        }
+        let anchor = Anchor {
+            org: OrgId(Uuid::parse_str(org).map_err(|_| AnchorError::Malformed)?),
+            seq: seq.parse().map_err(|_| AnchorError::Malformed)?,
+            mac: hex::decode(mac).map_err(|_| AnchorError::Malformed)?,
+            at: OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| AnchorError::Malformed)?,
+        };
+        let signature = hex::decode(signature).map_err(|_| AnchorError::Malformed)?;
+        if self.anchor_signature(&anchor).ct_eq(&signature).unwrap_u8() != 1 {
+            return Err(AnchorError::BadSignature);
+        }
+        Ok(anchor)
+    }
+
+    /// Verifies one org's chain. Works in a tenant transaction or in platform scope. Without an
+    /// anchor, a chain whose newest events were removed *and* whose head row was rewound to match
+    /// looks intact: see [`AuditLog::verify_against`].
     pub async fn verify(&self, conn: &mut PgConnection, org: OrgId) -> Result<Verification, sqlx::Error> {
+        self.verify_against(conn, org, None).await
+    }
+
+    /// Verifies one org's chain and, with `anchor` (a head kept outside the database), that the
+    /// chain still reaches it: the first broken sequence number is reported.
+    pub async fn verify_against(
+        &self,
+        conn: &mut PgConnection,
+        org: OrgId,
+        anchor: Option<&Anchor>,
+    ) -> Result<Verification, sqlx::Error> {
         let checkpoints: Vec<(Date, i64, Vec<u8>, Vec<u8>)> = sqlx::query!(
             "select month, first_seq, anchor_mac, mac from audit_checkpoints where org_id = $1 order by first_seq",
             org.0,
@@ -235,17 +390,17 @@ impl AuditLog {
         .fetch_all(&mut *conn)
         .await?;
 
-        let mut outcome = Verification { org, events_checked: 0, broken: None };
+        let mut outcome = Verification { org, events_checked: 0, purged_through: 0, broken: None };
         let Some((head_seq, head_mac)) = head else {
-            // Every organization's chain starts at its sign-up, so an org without a head has had
-            // its whole chain removed.
+            // Every organization's chain starts at its sign-up, and a head outlives its
+            // organization, so a missing head means the whole chain was removed.
             let org_exists: bool = sqlx::query_scalar!(
                 "select exists (select 1 from organizations where org_id = $1) as \"exists!\"",
                 org.0
             )
             .fetch_one(&mut *conn)
             .await?;
-            if org_exists || !events.is_empty() {
+            if org_exists || !events.is_empty() || !checkpoints.is_empty() || anchor.is_some() {
                 outcome.broken = Some(Broken::new(1, "chain head missing"));
             }
             return Ok(outcome);
@@ -257,15 +412,25 @@ impl AuditLog {
                 return Ok(outcome);
             }
         }
-        // Start from the oldest checkpoint: with nothing purged it anchors on the genesis MAC.
-        let (mut expected_seq, mut prev) = match checkpoints.peek() {
-            Some((_, first_seq, anchor, _)) => (*first_seq, anchor.clone()),
-            None => (1, self.genesis(org)),
+        // Where the chain starts: at the genesis, or right after what the latest purge removed —
+        // from the MAC that purge recorded, which its own event's MAC (checked below) vouches for.
+        // Rows missing from the start without a purge that covers them are tampering, whatever
+        // their age.
+        let purge = events.iter().filter_map(PurgeRecord::read).max_by_key(|p| p.through_seq);
+        let (mut expected_seq, mut prev) = match (events.first(), &purge) {
+            (None, _) => (1, self.genesis(org)),
+            (Some(first), _) if first.seq == 1 => (1, self.genesis(org)),
+            (Some(first), Some(purge)) if purge.through_seq + 1 == first.seq => {
+                outcome.purged_through = purge.through_seq;
+                (first.seq, purge.through_mac.clone())
+            }
+            (Some(_), purge) => {
+                let missing = purge.as_ref().map_or(1, |p| p.through_seq + 1);
+                outcome.broken =
+                    Some(Broken::new(missing, "rows missing at the start of the chain, with no purge recorded"));
+                return Ok(outcome);
+            }
         };
-        if expected_seq == 1 && prev.ct_eq(&self.genesis(org)).unwrap_u8() != 1 {
-            outcome.broken = Some(Broken::new(1, "chain does not start at genesis"));
-            return Ok(outcome);
-        }
         for event in &events {
             if event.seq != expected_seq {
                 let at = expected_seq.min(event.seq);
@@ -304,9 +469,78 @@ impl AuditLog {
         }
         if expected_seq - 1 != head_seq || (head_seq > 0 && prev.ct_eq(&head_mac).unwrap_u8() != 1) {
             outcome.broken = Some(Broken::new(expected_seq, "rows missing at the end of the chain"));
+            return Ok(outcome);
+        }
+        // The chain is whole up to its head; the anchor says whether that head is still the end.
+        if let Some(anchor) = anchor {
+            if anchor.seq > head_seq {
+                outcome.broken =
+                    Some(Broken::new(head_seq + 1, "newest events cut off: the anchor holds a later chain head"));
+            } else if let Ok(i) = events.binary_search_by_key(&anchor.seq, |e| e.seq)
+                && events[i].mac.ct_eq(&anchor.mac).unwrap_u8() != 1
+            {
+                outcome.broken = Some(Broken::new(anchor.seq, "the chain differs from its anchor"));
+            }
         }
         Ok(outcome)
     }
+}
+
+/// What a purge event says it removed.
+struct PurgeRecord {
+    through_seq: i64,
+    through_mac: Vec<u8>,
+}
+
+impl PurgeRecord {
+    fn read(event: &EventRow) -> Option<Self> {
+        if event.action != PURGED {
+            return None;
+        }
+        let through_seq = event.payload.get("through_seq")?.as_i64()?;
+        let through_mac = hex::decode(event.payload.get("through_mac")?.as_str()?).ok()?;
+        (through_seq < event.seq).then_some(Self { through_seq, through_mac })
+    }
+}
+
+/// What [`AuditLog::purge`] removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    /// The last sequence number removed.
+    pub through_seq: i64,
+    pub events: u64,
+    pub checkpoints: u64,
+    /// The sequence number of the `audit.purged` event that records it.
+    pub purge_seq: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    #[error("{before} is inside the {RETENTION_MONTHS}-month retention window (the latest allowed cut is {earliest})")]
+    InsideRetention { before: Date, earliest: Date },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+const ANCHOR_TAG: &str = "relais-audit-anchor/v1";
+
+/// An organization's chain head at a moment (`at`), signed under a key derived from the master
+/// key, to keep outside the database (`relais audit anchor` writes and prints it). Checked
+/// against one, a chain must still reach that sequence number with that MAC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub org: OrgId,
+    pub seq: i64,
+    pub mac: Vec<u8>,
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AnchorError {
+    #[error("not an audit anchor line")]
+    Malformed,
+    #[error("the signature does not verify under this master key")]
+    BadSignature,
 }
 
 #[derive(sqlx::FromRow)]
@@ -339,6 +573,8 @@ impl Broken {
 pub struct Verification {
     pub org: OrgId,
     pub events_checked: u64,
+    /// The last sequence number a recorded purge removed (0: none).
+    pub purged_through: i64,
     pub broken: Option<Broken>,
 }
 
@@ -350,4 +586,48 @@ impl Verification {
 
 fn first_of_month(date: Date) -> Date {
     date.replace_day(1).unwrap_or(date)
+}
+
+/// The first day of the month [`RETENTION_MONTHS`] months before `today`'s: events before it are
+/// past retention.
+pub fn retention_start(today: Date) -> Date {
+    let months = today.year() * 12 + i32::from(u8::from(today.month())) - 1 - RETENTION_MONTHS as i32;
+    let month = u8::try_from(months.rem_euclid(12) + 1).ok().and_then(|m| time::Month::try_from(m).ok());
+    month.and_then(|month| Date::from_calendar_date(months.div_euclid(12), month, 1).ok()).unwrap_or(Date::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn retention_starts_twelve_months_before_this_month() {
+        assert_eq!(retention_start(date!(2026 - 12 - 06)), date!(2025 - 12 - 01));
+        assert_eq!(retention_start(date!(2026 - 01 - 31)), date!(2025 - 01 - 01));
+        assert_eq!(retention_start(date!(2026 - 03 - 01)), date!(2025 - 03 - 01));
+    }
+
+    fn log() -> AuditLog {
+        AuditLog::new(Arc::new(MasterKey::parse(&MasterKey::generate_base64()).unwrap()), Clock::system())
+    }
+
+    /// An anchor line reads back only under the master key that signed it, and any changed field
+    /// breaks its signature.
+    #[test]
+    fn p0_20_anchor_lines_are_signed_by_the_master_key() {
+        let audit = log();
+        let anchor = Anchor {
+            org: OrgId::new(),
+            seq: 42,
+            mac: vec![7; 32],
+            at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+        };
+        let line = audit.anchor_line(&anchor);
+        assert_eq!(audit.parse_anchor(&line), Ok(anchor.clone()));
+        assert_eq!(log().parse_anchor(&line), Err(AnchorError::BadSignature));
+        let rewound = line.replacen(" 42 ", " 41 ", 1);
+        assert_eq!(audit.parse_anchor(&rewound), Err(AnchorError::BadSignature));
+        assert_eq!(audit.parse_anchor("relais-audit-anchor/v1 not an anchor"), Err(AnchorError::Malformed));
+    }
 }

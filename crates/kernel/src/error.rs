@@ -9,6 +9,10 @@ use serde::Serialize;
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// What a client is told of [`AppError::SecretRefused`] (the page says it in the visitor's language).
+pub const SECRET_REFUSED: &str = "A stored secret could not be opened: it was not sealed for this record. \
+     It was neither shown nor used. If this persists, tell your administrator.";
+
 /// One problem with one input field. `code` is stable for clients; `message` is for people.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
@@ -45,6 +49,10 @@ pub enum AppError {
     BadRequest(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A sealed secret that does not open where it was read (moved to another record, field or
+    /// organization, or altered): refused, never used. The reason is logged, not sent.
+    #[error("sealed secret refused: {0}")]
+    SecretRefused(#[from] crate::vault::VaultError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -72,6 +80,9 @@ impl AppError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // The stored record is in a state the request cannot be served from; retrying will
+            // not help, and it is no crash.
+            Self::SecretRefused(_) => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +100,7 @@ impl AppError {
             Self::TooManyRequests { .. } => "rate-limited",
             Self::BadRequest(_) => "bad-request",
             Self::Unavailable(_) => "unavailable",
+            Self::SecretRefused(_) => "secret-refused",
             Self::Internal(_) => "internal",
         }
     }
@@ -98,6 +110,7 @@ impl AppError {
         match self {
             Self::Conflict(d) | Self::BadRequest(d) => Some(d.clone()),
             Self::Validation(_) => Some("One or more fields are invalid.".into()),
+            Self::SecretRefused(_) => Some(SECRET_REFUSED.into()),
             _ => None,
         }
     }
@@ -114,6 +127,9 @@ impl AppError {
         match self {
             Self::Internal(error) => tracing::error!(error = format!("{error:#}"), "internal error"),
             Self::Unavailable(what) => tracing::warn!(what, "unavailable"),
+            Self::SecretRefused(reason) => {
+                tracing::error!(reason = %reason, "a sealed secret was refused where it was read: it may have been moved or altered in the database")
+            }
             _ => {}
         }
     }

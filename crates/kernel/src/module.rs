@@ -21,8 +21,9 @@ use crate::vault::Vault;
 use crate::web::RouteDef;
 
 /// Who may call a `SECURITY DEFINER` function. Such a function runs with its owner's rights, past
-/// row-level security, so each one is a door the request role can open: every door in the schema
-/// must be declared by exactly one module, with its caller (the conformance test checks it).
+/// row-level security, so each one is a door: every door in the schema must be declared by exactly
+/// one module, with its caller, and only its caller's database role ([`DoorCaller::role`]) may
+/// execute it (the conformance test checks both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DoorCaller {
     /// Before the organization is known (a login, a session cookie, an emailed link, a public
@@ -32,9 +33,10 @@ pub enum DoorCaller {
     /// Inside a member's tenant transaction: it applies the organization and the member's
     /// visibility itself (so an index can serve it under row-level security).
     Member,
-    /// The platform super admin's backoffice (`/admin`).
+    /// The platform super admin's path (`/admin`: set-up, login, the backoffice), on its own
+    /// connection (`Db::platform_admin`, role `relais_admin`) — never the request role.
     PlatformAdmin,
-    /// The platform itself (rate-limit counters): no person's data crosses it.
+    /// The platform itself on the request path (rate-limit counters): no person's data crosses it.
     Platform,
 }
 
@@ -45,6 +47,15 @@ impl DoorCaller {
             Self::Member => "member",
             Self::PlatformAdmin => "platform admin",
             Self::Platform => "platform",
+        }
+    }
+
+    /// The one database role granted EXECUTE on a door of this class.
+    pub fn role(&self) -> &'static str {
+        use crate::db::embedded::{ADMIN_ROLE, APP_ROLE};
+        match self {
+            Self::BeforeTenant | Self::Member | Self::Platform => APP_ROLE,
+            Self::PlatformAdmin => ADMIN_ROLE,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `relais`: one binary for the web server, the workers and the operator's commands.
 
 mod admin;
+mod audit;
 mod bench;
 mod demo;
 mod setup;
@@ -74,8 +75,19 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the HMAC chain of every organization (or one); exits non-zero if any is broken.
+    /// Verify the HMAC chain of every organization (or one), deleted ones included, against its
+    /// anchor when there is one; exits non-zero if any is broken.
     Verify {
+        #[arg(long)]
+        org: Option<uuid::Uuid>,
+        /// Anchors to check against (lines printed by `audit anchor`; the latest per organization
+        /// counts). Default: RELAIS_DATA_DIR/audit-anchors.txt, if present.
+        #[arg(long)]
+        anchors: Option<std::path::PathBuf>,
+    },
+    /// Verify each chain and anchor its head outside the database: written to
+    /// RELAIS_DATA_DIR/audit-anchors.txt and printed, one signed line per organization, to keep.
+    Anchor {
         #[arg(long)]
         org: Option<uuid::Uuid>,
     },
@@ -143,7 +155,8 @@ async fn main() -> ExitCode {
         Command::Demo => demo::run_demo(config).await,
         Command::Migrate => setup::migrate_only(config).await,
         Command::Bench { target } => bench::run(config, target).await,
-        Command::Audit { command: AuditCommand::Verify { org } } => setup::audit_verify(config, org).await,
+        Command::Audit { command: AuditCommand::Verify { org, anchors } } => audit::verify(config, org, anchors).await,
+        Command::Audit { command: AuditCommand::Anchor { org } } => audit::anchor(config, org).await,
         Command::Admin { command: AdminCommand::Create { email } } => admin::create(config, &email).await,
         Command::Admin { command: AdminCommand::List } => admin::list(config).await,
         Command::Admin { command: AdminCommand::Disable { email } } => admin::disable(config, &email).await,

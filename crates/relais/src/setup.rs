@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use kernel::Db;
 use kernel::clock::Clock;
 use kernel::config::{Config, DatabaseConfig};
 use kernel::db::embedded::{APP_ROLE, Durability, EmbeddedPostgres, OWNER_ROLE};
@@ -11,7 +12,6 @@ use kernel::jobs::Worker;
 use kernel::keys::MasterKey;
 use kernel::mail::Mailer;
 use kernel::vault::Vault;
-use kernel::{Db, OrgId};
 use secrecy::ExposeSecret;
 use sqlx::postgres::PgConnectOptions;
 
@@ -20,7 +20,7 @@ pub const EMBEDDED_DATABASE: &str = "relais";
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Migrations {
     Apply,
-    /// Read-only commands (`audit verify`) must not change the schema.
+    /// Read-only commands (`audit verify`, `audit anchor`) must not change the schema.
     Leave,
 }
 
@@ -169,37 +169,4 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<ExitCode> {
     println!("migrations applied");
     database.close().await;
     Ok(ExitCode::SUCCESS)
-}
-
-pub async fn audit_verify(config: Config, only: Option<uuid::Uuid>) -> anyhow::Result<ExitCode> {
-    let master = config.require_master_key()?;
-    let database = Database::open(&config, Migrations::Leave).await?;
-    let audit = kernel::audit::AuditLog::new(master, Clock::system());
-    let mut tx = database.db.begin_platform("audit verify").await?;
-    let mut orgs: Vec<OrgId> =
-        sqlx::query_scalar!(r#"select org_id as "org_id: OrgId" from organizations order by org_id"#)
-            .fetch_all(tx.conn())
-            .await?;
-    if let Some(only) = only {
-        if !orgs.contains(&OrgId(only)) {
-            tx.commit().await?;
-            database.close().await;
-            anyhow::bail!("no organization {only}");
-        }
-        orgs = vec![OrgId(only)];
-    }
-    let mut broken = 0;
-    for org in orgs {
-        let result = audit.verify(tx.conn(), org).await?;
-        match &result.broken {
-            None => println!("{org}: intact ({} events)", result.events_checked),
-            Some(b) => {
-                broken += 1;
-                println!("{org}: BROKEN at sequence {} ({})", b.seq, b.reason);
-            }
-        }
-    }
-    tx.commit().await?;
-    database.close().await;
-    Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -122,6 +122,98 @@ async fn p0_20_audit_verify_reports_the_first_broken_sequence() {
     assert!(run.stdout.contains("sequence 1"), "{}", run.stdout);
 }
 
+/// P0-20 (issue #10 item 2): `relais audit anchor` verifies every chain and anchors its head
+/// outside the database — printed, and written (owner-only) to RELAIS_DATA_DIR/audit-anchors.txt.
+/// Once the newest events are deleted and the head row rewound to match (what the schema owner
+/// can do, triggers disabled), `relais audit verify` reports the cut where it starts, from the
+/// data directory's anchors or from the printed lines given with `--anchors`; `audit anchor` then
+/// refuses to anchor the damage. A deleted organization's chain is still listed and checked.
+#[tokio::test]
+async fn p0_20_audit_anchor_catches_a_chain_cut_back_to_an_earlier_head() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn().await;
+    let key = MasterKey::generate_base64();
+    let audit = AuditLog::new(Arc::new(MasterKey::parse(&key).unwrap()), app.clock.clone());
+    let cut = org_with_events(&app, &audit, 5).await;
+    let deleted = org_with_events(&app, &audit, 2).await;
+    let data_dir = std::env::temp_dir().join(format!("relais-cli-anchor-{}", uuid::Uuid::new_v4()));
+    let mut vars = database_vars(&app);
+    vars.push(("RELAIS_MASTER_KEY", key.clone()));
+    vars.push(("RELAIS_DATA_DIR", data_dir.display().to_string()));
+
+    let run = relais(&["audit", "anchor"], &vars).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let printed: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(printed.len(), 2, "{}", run.stdout);
+    let line = printed.iter().find(|l| l.contains(&cut.to_string())).copied().unwrap_or_default();
+    assert!(line.starts_with(&format!("relais-audit-anchor/v1 {cut} 5 ")), "{}", run.stdout);
+    let file = data_dir.join("audit-anchors.txt");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&file).unwrap().contains(line));
+    let kept = data_dir.join("kept-elsewhere.txt");
+    std::fs::write(&kept, &run.stdout).unwrap();
+
+    let run = relais(&["audit", "verify"], &vars).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&format!("{cut}: intact (5 events); anchored at sequence 5")), "{}", run.stdout);
+
+    // The organization is deleted: its chain stays, listed and intact.
+    let mut tx = app.db.begin_platform("test: delete an organization").await.unwrap();
+    sqlx::query("delete from organizations where org_id = $1").bind(deleted).execute(tx.conn()).await.unwrap();
+    tx.commit().await.unwrap();
+    // The newest two events of the other are deleted and its head rewound onto event 3.
+    let mut superuser = app.superuser_connection().await;
+    superuser.execute("set session_replication_role = replica").await.unwrap();
+    sqlx::query("delete from audit_events where org_id = $1 and seq > 3")
+        .bind(cut)
+        .execute(&mut superuser)
+        .await
+        .unwrap();
+    sqlx::query(
+        "update audit_chain_heads h set last_seq = 3, last_mac = e.mac from audit_events e
+         where h.org_id = $1 and e.org_id = h.org_id and e.seq = 3",
+    )
+    .bind(cut)
+    .execute(&mut superuser)
+    .await
+    .unwrap();
+
+    let run = relais(&["audit", "verify"], &vars).await;
+    assert!(run.code.is_some_and(|code| code != 0), "exit {:?}\n{}", run.code, run.stdout);
+    let line = run.stdout.lines().find(|l| l.starts_with(&cut.to_string())).unwrap_or_default();
+    assert!(line.contains("BROKEN at sequence 4") && line.contains("cut off"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("{deleted}: intact (2 events); anchored at sequence 2; organization deleted")),
+        "{}",
+        run.stdout
+    );
+
+    // The printed lines, kept elsewhere, catch it too — and without any anchor it is invisible.
+    let mut elsewhere = vars.clone();
+    elsewhere.retain(|(name, _)| *name != "RELAIS_DATA_DIR");
+    let run = relais(&["audit", "verify", "--anchors", &kept.display().to_string()], &elsewhere).await;
+    assert!(run.code.is_some_and(|code| code != 0), "exit {:?}\n{}", run.code, run.stdout);
+    assert!(run.stdout.contains("BROKEN at sequence 4"), "{}", run.stdout);
+    let run = relais(&["audit", "verify", "--org", &cut.to_string()], &elsewhere).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("relais audit anchor"), "no warning that nothing anchors the chains: {}", run.stderr);
+
+    // Anchoring again does not bless the cut; the old anchor is kept.
+    let run = relais(&["audit", "anchor"], &vars).await;
+    assert!(run.code.is_some_and(|code| code != 0), "exit {:?}\n{}\n{}", run.code, run.stdout, run.stderr);
+    assert!(run.stderr.contains("not anchored"), "{}", run.stderr);
+    assert!(std::fs::read_to_string(&file).unwrap().contains(&format!("relais-audit-anchor/v1 {cut} 5 ")));
+
+    // Another master key cannot read (or forge) the anchors.
+    let mut wrong_key = vars.clone();
+    wrong_key.retain(|(name, _)| *name != "RELAIS_MASTER_KEY");
+    wrong_key.push(("RELAIS_MASTER_KEY", MasterKey::generate_base64()));
+    let run = relais(&["audit", "verify"], &wrong_key).await;
+    assert!(run.code.is_some_and(|code| code != 0), "exit {:?}\n{}", run.code, run.stdout);
+    assert!(run.stderr.contains("signature"), "{}", run.stderr);
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
 /// `relais catalog` prints the data catalog as a Markdown table with one row per table, and as
 /// JSON with one object per table.
 #[tokio::test]

@@ -166,10 +166,7 @@ async fn settings_view(
     // Enrolling: reuse the secret already shown (the member may have scanned it), else a new one.
     let context = secret_context(signed_in.org, signed_in.user_id);
     let secret = match row {
-        Some(row) => state
-            .vault
-            .open(&context, &row.secret_sealed)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("opening a TOTP secret: {e}")))?,
+        Some(row) => state.vault.open(&context, &row.secret_sealed)?,
         None => {
             let secret = new_secret();
             insert_factor(tx, signed_in.user_id, &state.vault.seal(&context, &secret), state.clock.now()).await?;

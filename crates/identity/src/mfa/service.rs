@@ -28,10 +28,7 @@ pub(super) async fn spend_totp(
     if row.enrolled_at.is_some() == enrolling {
         return Ok(None);
     }
-    let secret = state
-        .vault
-        .open(&secret_context(tx.org(), user), &row.secret_sealed)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("opening a TOTP secret: {e}")))?;
+    let secret = state.vault.open(&secret_context(tx.org(), user), &row.secret_sealed)?;
     let generator = totp(&secret, "member")?;
     let Some(step) = generator.check(&code, unix_secs(state.clock.now())) else { return Ok(None) };
     // Each step once: only a step after the last accepted one passes.

@@ -17,9 +17,10 @@
 //! * **Backoffice** (`/admin`): organizations (name, created, member count, last login), job-queue
 //!   health, migrations, admins and the last 50 platform audit entries; suspend / reactivate an
 //!   organization (its members' sessions end at once; its bearer credentials stop with it).
-//! * **Data access**: the request role reads nothing of these tables or of tenant tables directly;
+//! * **Data access**: the backoffice reads nothing of these tables or of tenant tables directly;
 //!   everything goes through SECURITY DEFINER doors (migration 0010) that return aggregates and
-//!   organization names only.
+//!   organization names only, on the platform admin path's own connection (`relais_admin`,
+//!   `IdentityDoors::platform_door`). The members' request role may not call them (migration 0020).
 //! * **Audit**: `platform_audit_events` (append-only; pseudonymous payloads): `platform.admin.created`,
 //!   `.disabled`, `.setup_completed`, `.login.succeeded`, `.login.failed`, `.logout`,
 //!   `platform.org.suspended`, `platform.org.reactivated`.
@@ -144,10 +145,7 @@ fn totp_step(state: &AppState, admin: Uuid, sealed: &[u8], code: &str) -> Result
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
         return Ok(None);
     }
-    let secret = state
-        .vault
-        .open(&secret_context(admin), sealed)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("opening an admin TOTP secret: {e}")))?;
+    let secret = state.vault.open(&secret_context(admin), sealed)?;
     let generator = crate::mfa::totp(&secret, "admin")?;
     Ok(generator.check(&code, crate::mfa::unix_secs(state.clock.now())))
 }

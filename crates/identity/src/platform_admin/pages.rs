@@ -41,10 +41,7 @@ fn invalid_link(page: &Page) -> AppResult<Response> {
 }
 
 fn setup_view(state: &AppState, page: &Page, row: &SetupRow, token: &str) -> Result<SetupPage, AppError> {
-    let secret = state
-        .vault
-        .open(&secret_context(row.admin_id), &row.totp_secret_sealed)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("opening an admin TOTP secret: {e}")))?;
+    let secret = state.vault.open(&secret_context(row.admin_id), &row.totp_secret_sealed)?;
     let url = crate::mfa::totp(&secret, &format!("admin {}", row.email))?
         .to_url()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("otpauth URL: {e}")))?;

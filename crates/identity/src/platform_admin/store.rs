@@ -4,8 +4,8 @@
 use super::*;
 use sqlx::PgConnection;
 
-/// Appends to the platform audit log through its door (any pool: the owner at the CLI, the
-/// request role on the web). Payloads carry pseudonymous ids only.
+/// Appends to the platform audit log through its door (the owner at the CLI, the platform admin
+/// path on the web). Payloads carry pseudonymous ids only.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn audit(
     conn: &mut PgConnection,

@@ -20,6 +20,8 @@ use sqlx::{ConnectOptions, Connection, Executor};
 pub const SUPERUSER: &str = "relais_super";
 pub const OWNER_ROLE: &str = "relais_owner";
 pub const APP_ROLE: &str = "relais_app";
+/// The platform admin path's role (`Db::platform_admin`): NOLOGIN; the schema owner sets it.
+pub const ADMIN_ROLE: &str = "relais_admin";
 const SOCKET_PORT: u16 = 5432;
 
 #[derive(Debug, thiserror::Error)]
@@ -220,7 +222,8 @@ impl EmbeddedPostgres {
     }
 
     /// Creates the roles (once per cluster) and `database` owned by the schema owner. The request
-    /// role `relais_app` is created without SUPERUSER, BYPASSRLS, CREATEDB or CREATEROLE.
+    /// role `relais_app` is created without SUPERUSER, BYPASSRLS, CREATEDB or CREATEROLE; the
+    /// backoffice's `relais_admin` cannot log in (the schema owner sets it, `Db::platform_admin`).
     pub async fn bootstrap(&self, database: &str) -> Result<(), EmbeddedError> {
         let mut conn = self.connect_options(SUPERUSER, "postgres").connect().await?;
         // Serialize with other processes bootstrapping the same cluster.
@@ -244,8 +247,12 @@ async fn bootstrap_roles_and_db(conn: &mut sqlx::PgConnection, database: &str) -
            if not exists (select from pg_roles where rolname = 'relais_owner') then
              create role relais_owner login nosuperuser nobypassrls nocreatedb nocreaterole inherit;
            end if;
+           if not exists (select from pg_roles where rolname = 'relais_admin') then
+             create role relais_admin nologin nosuperuser nobypassrls nocreatedb nocreaterole noinherit;
+           end if;
          end $$;
-         grant relais_platform to relais_owner;",
+         grant relais_platform to relais_owner;
+         grant relais_admin to relais_owner;",
     )
     .await?;
     let exists: bool =

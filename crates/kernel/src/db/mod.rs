@@ -5,14 +5,18 @@
 //!   table) then shows and accepts only that org's rows. This is the only door to tenant data.
 //! * [`Db::begin_platform`] opens a transaction in **platform scope** (the schema owner, member of
 //!   `relais_platform`). It is for the worker's job claiming, migrations, retention and the super
-//!   admin; every use names its reason, which is logged.
+//!   admin's CLI; every use names its reason, which is logged.
+//!
+//! Two narrower handles reach only `SECURITY DEFINER` doors: [`Db::before_tenant`] (the request
+//! role with no org set) and [`Db::platform_admin`] (the backoffice's role `relais_admin`).
 
 pub mod embedded;
 
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Executor, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::ids::OrgId;
@@ -51,6 +55,8 @@ impl Actor {
 pub struct Db {
     app: PgPool,
     platform: PgPool,
+    /// The schema owner's connections, each switched to `relais_admin` for its whole life.
+    admin: PgPool,
     /// Every module's event subscribers, handed to each tenant transaction (see `events`).
     events: crate::events::EventBus,
 }
@@ -108,9 +114,30 @@ impl PlatformTx {
 }
 
 impl Db {
-    /// Connects both pools. `owner` runs migrations and platform work; `app` must be the
-    /// `relais_app` role, which owns nothing and cannot bypass RLS.
+    /// Connects the pools. `owner` runs migrations and platform work, and (switched to
+    /// `relais_admin`) the backoffice's doors; `app` must be the `relais_app` role, which owns
+    /// nothing and cannot bypass RLS.
     pub async fn connect(owner: PgConnectOptions, app: PgConnectOptions) -> Result<Self, sqlx::Error> {
+        // The owner may SET ROLE to `relais_admin` (a NOLOGIN role it is a member of), so the
+        // backoffice needs no credentials of its own. Each connection becomes `relais_admin` as it
+        // opens and is dropped on release if anything switched it back; it is opened on first use.
+        let admin = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("set role relais_admin").await?;
+                    Ok(())
+                })
+            })
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    let user =
+                        sqlx::query_scalar!(r#"select current_user::text as "user!""#).fetch_one(&mut *conn).await?;
+                    Ok(user == embedded::ADMIN_ROLE)
+                })
+            })
+            .connect_lazy_with(owner.clone().application_name("relais-admin"));
         let platform = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
@@ -133,7 +160,7 @@ impl Db {
             })
             .connect_with(app.application_name("relais-app"))
             .await?;
-        Ok(Self { app, platform, events: crate::events::EventBus::default() })
+        Ok(Self { app, platform, admin, events: crate::events::EventBus::default() })
     }
 
     /// This handle, with the modules' event subscribers attached to every tenant transaction it
@@ -149,6 +176,14 @@ impl Db {
     /// open the tenant transaction.
     pub fn before_tenant(&self) -> &PgPool {
         &self.app
+    }
+
+    /// The platform admin path: a connection as `relais_admin`, which may execute the
+    /// `app.platform_*` doors of the super admin's setup, login and backoffice and nothing else (no
+    /// table privilege, no tenant row). Only the backoffice (`/admin`) takes it; the request role
+    /// cannot open those doors.
+    pub async fn platform_admin(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        self.admin.acquire().await
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
@@ -221,6 +256,7 @@ impl Db {
 
     pub async fn close(&self) {
         self.app.close().await;
+        self.admin.close().await;
         self.platform.close().await;
     }
 

@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kernel::OrgId;
-use kernel::audit::{AuditEvent, AuditLog, Verification};
+use kernel::audit::{Anchor, AuditEvent, AuditLog, Verification};
 use kernel::db::Actor;
+use kernel::db::embedded::OWNER_ROLE;
 use kernel::keys::MasterKey;
 use serde_json::json;
-use sqlx::{Executor, PgConnection};
+use sqlx::{ConnectOptions, Executor, PgConnection};
 use testkit::{Browser, PASSWORD, TestApp};
 use time::{Date, Duration, OffsetDateTime};
 use tokio::sync::Barrier;
@@ -45,6 +46,14 @@ async fn verify_with(app: &TestApp, audit: &AuditLog, org: OrgId) -> Verificatio
 
 async fn verify(app: &TestApp, org: OrgId) -> Verification {
     verify_with(app, &app.state.audit, org).await
+}
+
+/// Verifies `org`'s chain against `anchor`, in platform scope.
+async fn verify_anchored(app: &TestApp, org: OrgId, anchor: &Anchor) -> Verification {
+    let mut tx = app.db.begin_platform("test: verify against an anchor").await.unwrap();
+    let verification = app.state.audit.verify_against(tx.conn(), org, Some(anchor)).await.unwrap();
+    tx.commit().await.unwrap();
+    verification
 }
 
 fn broken_at(verification: &Verification) -> Option<i64> {
@@ -106,6 +115,12 @@ fn assert_is_permission_denied(error: sqlx::Error, what: &str) {
 fn assert_is_refused_by_trigger(error: sqlx::Error, what: &str) {
     let db = error.as_database_error().unwrap_or_else(|| panic!("{what}: not a database error: {error}"));
     assert!(db.message().contains("append-only"), "{what}: {db}");
+}
+
+/// Refused for want of a privilege, or by one of the audit tables' triggers (42501 either way).
+fn assert_is_permission_denied_or_refused(error: sqlx::Error, what: &str) {
+    let db = error.as_database_error().unwrap_or_else(|| panic!("{what}: not a database error: {error}"));
+    assert_eq!(db.code().as_deref(), Some("42501"), "{what}: {db}");
 }
 
 // ------------------------------------------------------------------ what is recorded
@@ -389,14 +404,9 @@ fn first_of_month(at: OffsetDateTime) -> Date {
     at.date().replace_day(1).unwrap()
 }
 
-/// P0-20 (with P0-16 retention): each month's first event writes one checkpoint, so purging the
-/// oldest month (events and checkpoint, as retention does) leaves a verifiable chain, while a row
-/// deleted from a remaining month is still caught.
-#[tokio::test]
-async fn p0_20_monthly_checkpoints_keep_the_chain_verifiable_after_the_oldest_month_is_purged() {
-    let app = TestApp::spawn().await;
-    let org = insert_org(&app).await;
-    // (month, sequence numbers recorded in it); 40 days always lands in a later month.
+/// Records three events in each of four consecutive months (40 days apart): `(month, sequence
+/// numbers)` in order.
+async fn four_months(app: &TestApp, org: OrgId) -> Vec<(Date, Vec<i64>)> {
     let mut months: Vec<(Date, Vec<i64>)> = Vec::new();
     for m in 0..4 {
         if m > 0 {
@@ -406,10 +416,22 @@ async fn p0_20_monthly_checkpoints_keep_the_chain_verifiable_after_the_oldest_mo
         assert!(months.last().is_none_or(|(last, _)| *last < month));
         let mut seqs = Vec::new();
         for n in 0..3 {
-            seqs.push(record(&app, org, "test.monthly", json!({ "month": m, "n": n })).await);
+            seqs.push(record(app, org, "test.monthly", json!({ "month": m, "n": n })).await);
         }
         months.push((month, seqs));
     }
+    months
+}
+
+/// P0-20 (with P0-16 retention): each month's first event writes one checkpoint; once a month is
+/// past retention, `AuditLog::purge` removes it (events and checkpoint) after appending a signed
+/// `audit.purged` event, and the chain still verifies from there — while a row deleted from a
+/// remaining month is still caught.
+#[tokio::test]
+async fn p0_20_a_purge_past_retention_keeps_the_chain_verifiable() {
+    let app = TestApp::spawn().await;
+    let org = insert_org(&app).await;
+    let months = four_months(&app, org).await;
 
     let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
     let checkpoints: Vec<(Date, i64)> =
@@ -422,39 +444,238 @@ async fn p0_20_monthly_checkpoints_keep_the_chain_verifiable_after_the_oldest_mo
     assert_eq!(checkpoints, expected, "one checkpoint per month, at its first event");
     assert!(verify(&app, org).await.is_intact());
 
-    // Retention: purge the oldest month's events and its checkpoint, in platform scope.
-    let cutoff = months[1].0.midnight().assume_utc();
-    let mut platform = app.db.begin_platform("test: purge the oldest audit month").await.unwrap();
-    let events = sqlx::query("delete from audit_events where org_id = $1 and occurred_at < $2")
+    // A year on, the oldest month is past retention: purge it.
+    app.clock.advance(Duration::days(400));
+    let purged = app.state.audit.purge(&app.db, org, months[1].0).await.unwrap().expect("something to purge");
+    assert_eq!((purged.through_seq, purged.events, purged.checkpoints, purged.purge_seq), (3, 3, 1, 13));
+    let log = app.org_audit_log(org).await;
+    assert_eq!(log.first().map(|e| e.seq), Some(4));
+    let last = log.last().unwrap();
+    assert_eq!((last.seq, last.action.as_str(), &last.payload["through_seq"]), (13, "audit.purged", &json!(3)));
+    let verification = verify(&app, org).await;
+    assert!(verification.is_intact(), "purging the oldest month broke the chain: {verification:?}");
+    assert_eq!((verification.events_checked, verification.purged_through), (10, 3));
+    // Nothing left to purge before that month.
+    assert_eq!(app.state.audit.purge(&app.db, org, months[1].0).await.unwrap(), None);
+
+    // Deleting one more event, inside a month that is kept, is tampering.
+    let victim = months[2].1[1];
+    let deleted = sqlx::query("delete from audit_events where org_id = $1 and seq = $2")
         .bind(org)
-        .bind(cutoff)
-        .execute(platform.conn())
+        .bind(victim)
+        .execute(&mut tamperer(&app).await)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 1);
+    assert_eq!(broken_at(&verify(&app, org).await), Some(victim));
+}
+
+/// P0-16, P0-20: nothing inside the 12-month retention window can be purged.
+#[tokio::test]
+async fn p0_20_a_purge_inside_the_retention_window_is_refused() {
+    let app = TestApp::spawn().await;
+    let org = insert_org(&app).await;
+    let months = four_months(&app, org).await;
+    let error = app.state.audit.purge(&app.db, org, months[3].0).await.unwrap_err();
+    assert!(matches!(error, kernel::audit::PurgeError::InsideRetention { .. }), "{error}");
+    assert_eq!(app.org_audit_log(org).await.len(), 12);
+    assert!(verify(&app, org).await.is_intact());
+}
+
+/// P0-20 (issue #10 item 3): the oldest months deleted out of band together with their
+/// checkpoints — months well inside the retention window — are reported: only a recorded purge
+/// makes missing rows legitimate, so the chain no longer silently starts at the oldest checkpoint.
+#[tokio::test]
+async fn p0_20_oldest_months_deleted_with_their_checkpoints_are_reported() {
+    let app = TestApp::spawn().await;
+    let org = insert_org(&app).await;
+    let months = four_months(&app, org).await;
+    let mut conn = tamperer(&app).await;
+    let events = sqlx::query("delete from audit_events where org_id = $1 and seq < $2")
+        .bind(org)
+        .bind(months[2].1[0])
+        .execute(&mut conn)
         .await
         .unwrap();
     let checkpoints = sqlx::query("delete from audit_checkpoints where org_id = $1 and month < $2")
         .bind(org)
-        .bind(months[1].0)
-        .execute(platform.conn())
+        .bind(months[2].0)
+        .execute(&mut conn)
         .await
         .unwrap();
-    platform.commit().await.unwrap();
-    assert_eq!((events.rows_affected(), checkpoints.rows_affected()), (3, 1));
+    assert_eq!((events.rows_affected(), checkpoints.rows_affected()), (6, 2));
     let verification = verify(&app, org).await;
-    assert!(verification.is_intact(), "purging the oldest month broke the chain: {verification:?}");
-    assert_eq!(verification.events_checked, 9);
+    assert_eq!(broken_at(&verification), Some(1), "{verification:?}");
 
-    // Deleting one more event, inside a month that is kept, is tampering.
-    let victim = months[2].1[1];
-    let mut platform = app.db.begin_platform("test: delete one audit event").await.unwrap();
-    let deleted = sqlx::query("delete from audit_events where org_id = $1 and seq = $2")
+    // The same after a genuine purge: rows missing before what it recorded are reported where they start.
+    let app = TestApp::spawn().await;
+    let org = insert_org(&app).await;
+    let months = four_months(&app, org).await;
+    app.clock.advance(Duration::days(400));
+    app.state.audit.purge(&app.db, org, months[1].0).await.unwrap().expect("a purge");
+    let events = sqlx::query("delete from audit_events where org_id = $1 and seq < $2")
         .bind(org)
-        .bind(victim)
-        .execute(platform.conn())
+        .bind(months[2].1[0])
+        .execute(&mut tamperer(&app).await)
         .await
         .unwrap();
+    assert_eq!(events.rows_affected(), 3);
+    assert_eq!(broken_at(&verify(&app, org).await), Some(4));
+}
+
+/// P0-20 (issue #10 items 2 and 3): the schema owner — the `DATABASE_URL` role — can no longer
+/// cut a chain with plain SQL: deleting events or checkpoints without a recorded purge, deleting
+/// or truncating a chain head, re-inserting it at an earlier sequence or rewinding it are refused;
+/// and a forged purge event (the owner has no master key) does not open the way unnoticed.
+#[tokio::test]
+async fn p0_20_the_schema_owner_cannot_cut_a_chain_with_plain_sql() {
+    let (app, org) = chain_of_five().await;
+    let mut owner = app.connect_options(OWNER_ROLE).connect().await.unwrap();
+    let mac3: Vec<u8> = sqlx::query_scalar("select mac from audit_events where org_id = $1 and seq = 3")
+        .bind(org)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+    // (statement, whether it takes the MAC of event 3 as $2)
+    let statements = [
+        ("delete from audit_events where org_id = $1 and seq > 3", false),
+        ("delete from audit_checkpoints where org_id = $1", false),
+        ("delete from audit_chain_heads where org_id = $1", false),
+        ("update audit_chain_heads set last_seq = 3, last_mac = $2 where org_id = $1", true),
+        (
+            "insert into audit_chain_heads (org_id, last_seq, last_mac) values ($1, 3, $2)
+             on conflict (org_id) do update set last_seq = 3, last_mac = $2",
+            true,
+        ),
+    ];
+    for (statement, takes_mac) in statements {
+        let query = sqlx::query(sqlx::AssertSqlSafe(statement)).bind(org);
+        let query = if takes_mac { query.bind(&mac3) } else { query };
+        let error = query.execute(&mut owner).await.expect_err(statement);
+        assert_is_permission_denied_or_refused(error, statement);
+    }
+    for statement in ["truncate audit_chain_heads", "truncate audit_events", "truncate audit_checkpoints"] {
+        let error = sqlx::query(statement).execute(&mut owner).await.expect_err(statement);
+        assert_is_refused_by_trigger(error, statement);
+    }
+    assert!(verify(&app, org).await.is_intact());
+
+    // An `audit.purged` event forged without the key lets the owner's DELETE through the trigger,
+    // but the chain reports the forgery.
+    let mut tx = app.db.begin_platform("test: forge a purge").await.unwrap();
+    sqlx::query(
+        "insert into audit_events (org_id, seq, event_id, occurred_at, actor_kind, action, payload, mac)
+         values ($1, 6, $2, $3, 'system', 'audit.purged', $4, $5)",
+    )
+    .bind(org)
+    .bind(Uuid::now_v7())
+    .bind(app.clock.now())
+    .bind(json!({ "through_seq": 5, "through_mac": hex::encode([0u8; 32]) }))
+    .bind(rand::random::<[u8; 32]>().to_vec())
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    let mac6: Vec<u8> = sqlx::query_scalar("select mac from audit_events where org_id = $1 and seq = 6")
+        .bind(org)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    sqlx::query("update audit_chain_heads set last_seq = 6, last_mac = $2 where org_id = $1")
+        .bind(org)
+        .bind(&mac6)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let deleted = sqlx::query("delete from audit_events where org_id = $1 and seq <= 5")
+        .bind(org)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 5);
+    tx.commit().await.unwrap();
+    let verification = verify(&app, org).await;
+    assert_eq!(broken_at(&verification), Some(6), "a forged purge passed: {verification:?}");
+}
+
+/// P0-20 (issue #10 item 2): with the triggers off (a superuser, or an owner who disables them),
+/// the newest events deleted and the head rewound onto the last kept one look intact from inside
+/// the database — the documented limit — but not against an anchor taken before: the cut is
+/// reported at the first missing sequence number. An anchor still reached verifies.
+#[tokio::test]
+async fn p0_20_a_chain_cut_back_to_an_earlier_head_is_caught_by_its_anchor() {
+    let (app, org) = chain_of_five().await;
+    let mut platform = app.db.begin_platform("test: anchor").await.unwrap();
+    let anchor = app.state.audit.head(platform.conn(), org).await.unwrap().expect("a head");
     platform.commit().await.unwrap();
+    assert_eq!(anchor.seq, 5);
+    let line = app.state.audit.anchor_line(&anchor);
+    let anchor = app.state.audit.parse_anchor(&line).unwrap();
+    assert!(verify_anchored(&app, org, &anchor).await.is_intact());
+
+    let mut conn = tamperer(&app).await;
+    sqlx::query("delete from audit_events where org_id = $1 and seq > 3").bind(org).execute(&mut conn).await.unwrap();
+    let rewound = sqlx::query(
+        "update audit_chain_heads h set last_seq = 3, last_mac = e.mac from audit_events e
+         where h.org_id = $1 and e.org_id = h.org_id and e.seq = 3",
+    )
+    .bind(org)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rewound.rows_affected(), 1);
+
+    assert!(verify(&app, org).await.is_intact(), "inside the database, a consistent cut is invisible");
+    let verification = verify_anchored(&app, org, &anchor).await;
+    assert_eq!(broken_at(&verification), Some(4), "{verification:?}");
+
+    // Events appended after the anchor do not trouble it; a different event at its sequence does.
+    let (app, org) = chain_of_five().await;
+    let mut platform = app.db.begin_platform("test: anchor").await.unwrap();
+    let anchor = app.state.audit.head(platform.conn(), org).await.unwrap().expect("a head");
+    platform.commit().await.unwrap();
+    record(&app, org, "test.after", json!({})).await;
+    assert!(verify_anchored(&app, org, &anchor).await.is_intact());
+    let other = kernel::audit::Anchor { mac: vec![9; 32], ..anchor };
+    assert_eq!(broken_at(&verify_anchored(&app, org, &other).await), Some(5));
+}
+
+/// P0-20 (issue #10 item 3): a deleted organization's chain keeps its head: its events stay
+/// listed and verifiable (and removing them is still caught) until, past retention, a purge
+/// removes them and leaves its signed record as the chain's one event.
+#[tokio::test]
+async fn p0_20_a_deleted_organizations_chain_stays_verifiable() {
+    let (app, org) = chain_of_five().await;
+    let mut platform = app.db.begin_platform("test: delete an organization").await.unwrap();
+    let deleted =
+        sqlx::query("delete from organizations where org_id = $1").bind(org).execute(platform.conn()).await.unwrap();
     assert_eq!(deleted.rows_affected(), 1);
-    assert_eq!(broken_at(&verify(&app, org).await), Some(victim));
+    let chains = kernel::audit::AuditLog::chains(platform.conn()).await.unwrap();
+    platform.commit().await.unwrap();
+    assert!(chains.contains(&(org, false)), "the deleted organization's chain is not listed: {chains:?}");
+    let verification = verify(&app, org).await;
+    assert!(verification.is_intact(), "{verification:?}");
+    assert_eq!(verification.events_checked, 5);
+
+    // Past retention, its whole chain is purged: the purge event remains, and verifies.
+    app.clock.advance(Duration::days(400));
+    let cut = kernel::audit::retention_start(app.clock.now().date());
+    let purged = app.state.audit.purge(&app.db, org, cut).await.unwrap().expect("a purge");
+    assert_eq!((purged.through_seq, purged.events, purged.purge_seq), (5, 5, 6));
+    let verification = verify(&app, org).await;
+    assert!(verification.is_intact(), "{verification:?}");
+    assert_eq!((verification.events_checked, verification.purged_through), (1, 5));
+
+    // Removing what is left of a deleted organization's chain is still caught.
+    let (app, org) = chain_of_five().await;
+    let mut platform = app.db.begin_platform("test: delete an organization").await.unwrap();
+    sqlx::query("delete from organizations where org_id = $1").bind(org).execute(platform.conn()).await.unwrap();
+    platform.commit().await.unwrap();
+    sqlx::query("delete from audit_events where org_id = $1 and seq >= 4")
+        .bind(org)
+        .execute(&mut tamperer(&app).await)
+        .await
+        .unwrap();
+    assert_eq!(broken_at(&verify(&app, org).await), Some(4));
 }
 
 /// P0-07: the chain's key derives from the master key: verified under another master key, an

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kernel::db::embedded::{APP_ROLE, OWNER_ROLE};
+use kernel::db::embedded::{ADMIN_ROLE, APP_ROLE, OWNER_ROLE};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use testkit::TestApp;
 
@@ -365,6 +365,7 @@ async fn p0_21_app_role_owns_nothing_and_cannot_escalate() {
 
     for (role, must_not) in [
         (APP_ROLE, &["rolsuper", "rolbypassrls", "rolcreaterole", "rolcreatedb"][..]),
+        (ADMIN_ROLE, &["rolsuper", "rolbypassrls", "rolcreaterole", "rolcreatedb"][..]),
         (OWNER_ROLE, &["rolsuper", "rolbypassrls"][..]),
     ] {
         let (superuser, bypassrls, createrole, createdb): (bool, bool, bool, bool) = sqlx::query_as(
@@ -386,20 +387,56 @@ async fn p0_21_app_role_owns_nothing_and_cannot_escalate() {
         }
     }
 
-    let owned: Vec<String> = sqlx::query_scalar(
-        "select 'relation ' || c.oid::regclass::text from pg_class c where c.relowner = to_regrole($1)
-         union all select 'function ' || p.oid::regprocedure::text from pg_proc p where p.proowner = to_regrole($1)
-         union all select 'schema ' || n.nspname::text from pg_namespace n where n.nspowner = to_regrole($1)
-         union all select 'type ' || t.oid::regtype::text from pg_type t where t.typowner = to_regrole($1)
-         union all select 'database ' || d.datname::text from pg_database d
-                   where d.datdba = to_regrole($1) and d.datname = current_database()",
+    for role in [APP_ROLE, ADMIN_ROLE] {
+        let owned: Vec<String> = sqlx::query_scalar(
+            "select 'relation ' || c.oid::regclass::text from pg_class c where c.relowner = to_regrole($1)
+             union all select 'function ' || p.oid::regprocedure::text from pg_proc p where p.proowner = to_regrole($1)
+             union all select 'schema ' || n.nspname::text from pg_namespace n where n.nspowner = to_regrole($1)
+             union all select 'type ' || t.oid::regtype::text from pg_type t where t.typowner = to_regrole($1)
+             union all select 'database ' || d.datname::text from pg_database d
+                       where d.datdba = to_regrole($1) and d.datname = current_database()",
+        )
+        .bind(role)
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        for object in owned {
+            violations.push(format!("role {role}: owns {object}"));
+        }
+    }
+
+    // The platform admin path's role reaches the backoffice's doors and nothing else: no table
+    // privilege anywhere, no login of its own, no membership; only the schema owner may become it.
+    let admin_table_privileges: Vec<String> = sqlx::query_scalar(
+        "select c.oid::regclass::text || ': ' || p from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p
+         where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+           and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S') and has_table_privilege($1::name, c.oid, p)",
     )
-    .bind(APP_ROLE)
+    .bind(ADMIN_ROLE)
     .fetch_all(&mut db)
     .await
     .unwrap();
-    for object in owned {
-        violations.push(format!("role {APP_ROLE}: owns {object}"));
+    for privilege in admin_table_privileges {
+        violations.push(format!("role {ADMIN_ROLE}: holds {privilege}"));
+    }
+    let admin_login: bool = sqlx::query_scalar("select rolcanlogin from pg_roles where rolname = $1")
+        .bind(ADMIN_ROLE)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    if admin_login {
+        violations.push(format!("role {ADMIN_ROLE}: can log in (only the schema owner may become it)"));
+    }
+    let admin_memberships: Vec<String> = sqlx::query_scalar(
+        "select r.rolname::text from pg_auth_members m join pg_roles r on r.oid = m.roleid where m.member = to_regrole($1)",
+    )
+    .bind(ADMIN_ROLE)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    for role in admin_memberships {
+        violations.push(format!("role {ADMIN_ROLE}: is a member of {role}"));
     }
 
     let misowned: Vec<(String, String)> = sqlx::query_as(
@@ -425,7 +462,7 @@ async fn p0_21_app_role_owns_nothing_and_cannot_escalate() {
     for role in memberships {
         violations.push(format!("role {APP_ROLE}: is a member of {role}"));
     }
-    for role in [PLATFORM_ROLE, OWNER_ROLE] {
+    for role in [PLATFORM_ROLE, OWNER_ROLE, ADMIN_ROLE] {
         let member: bool = sqlx::query_scalar("select pg_has_role($1::name, $2::name, 'MEMBER')")
             .bind(APP_ROLE)
             .bind(role)
@@ -530,9 +567,72 @@ async fn p0_21_every_security_definer_function_is_a_declared_door() {
     assert_no_violations("every door is declared, with its caller", &violations);
 }
 
-/// P0-20: the audit log is append-only. The app role holds no UPDATE, DELETE or TRUNCATE on
-/// `audit_events` and `audit_checkpoints`, and both tables carry enabled BEFORE UPDATE and BEFORE
-/// TRUNCATE triggers that refuse the change even to the schema owner.
+/// P0-21 (issue #10 item 4): every SECURITY DEFINER function of the live schema is listed with who
+/// may call it — its declared caller and the roles that hold EXECUTE on it — and exactly its
+/// caller's role ([`kernel::module::DoorCaller::role`]) may: the request role opens the doors used
+/// before an org is known, in a member's transaction and for the platform's counters, and none of
+/// the platform super admin's, which only the admin path (`relais_admin`) may open. A function no
+/// module declares fails, whoever may call it.
+#[tokio::test]
+async fn p0_21_only_its_callers_role_may_execute_each_door() {
+    let app = TestApp::spawn().await;
+    let mut db = app.superuser_connection().await;
+    // (function, name, roles holding EXECUTE, whether PUBLIC does)
+    let functions: Vec<(String, String, Vec<String>, bool)> = sqlx::query_as(
+        "select p.oid::regprocedure::text, n.nspname || '.' || p.proname,
+                array(select r.rolname::text from pg_roles r
+                      where r.rolname like 'relais\\_%' and not r.rolsuper and r.oid <> p.proowner
+                        and has_function_privilege(r.oid, p.oid, 'EXECUTE') order by 1),
+                has_function_privilege('public', p.oid, 'EXECUTE')
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where p.prosecdef and n.nspname not in ('pg_catalog', 'information_schema')
+         order by 1",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let names: Vec<&str> = functions.iter().map(|f| f.1.as_str()).collect();
+    for expected in ["app.login_candidates", "app.platform_set_org_status", "app.rate_limit_hit"] {
+        assert!(names.contains(&expected), "{expected} is not a SECURITY DEFINER function: {names:?}");
+    }
+    let declared = web::modules().doors();
+    let mut listing = Vec::new();
+    let mut violations = Vec::new();
+    for (function, name, roles, public) in &functions {
+        let door = declared.iter().find(|(_, door)| door.function == name);
+        let caller = door.map_or("UNDECLARED", |(_, door)| door.caller.as_str());
+        listing.push(format!(
+            "{function}: {caller}; EXECUTE: {}{}",
+            roles.join(", "),
+            if *public { ", PUBLIC" } else { "" }
+        ));
+        let Some((module, door)) = door else {
+            violations.push(format!("{function}: SECURITY DEFINER, but no module says who may call it"));
+            continue;
+        };
+        let expected = [door.caller.role().to_string()];
+        if roles.as_slice() != expected || *public {
+            violations.push(format!(
+                "{function} ({module}, caller {caller}): executable by {roles:?}{}, expected exactly {expected:?}",
+                if *public { " and PUBLIC" } else { "" }
+            ));
+        }
+    }
+    println!("SECURITY DEFINER functions and who may call them:\n  {}", listing.join("\n  "));
+    assert!(
+        listing
+            .iter()
+            .any(|l| l.starts_with("app.platform_set_org_status(uuid,boolean): platform admin; EXECUTE: relais_admin")),
+        "{listing:#?}"
+    );
+    assert_no_violations("only its caller's role may execute a door", &violations);
+}
+
+/// P0-20: the audit log is append-only. Neither the app role nor the platform group holds UPDATE,
+/// DELETE or TRUNCATE on `audit_events` and `audit_checkpoints` (nor DELETE or TRUNCATE on
+/// `audit_chain_heads`), and the three tables carry enabled BEFORE UPDATE (the heads: advance
+/// only), BEFORE DELETE (only what a recorded purge covers; heads never) and BEFORE TRUNCATE
+/// triggers that refuse even the schema owner.
 #[tokio::test]
 async fn p0_20_audit_tables_are_append_only() {
     let app = TestApp::spawn().await;
@@ -541,23 +641,36 @@ async fn p0_20_audit_tables_are_append_only() {
     let mut db = app.superuser_connection().await;
     let mut violations = Vec::new();
 
-    for table in ["audit_events", "audit_checkpoints"] {
-        let qualified = format!("public.{table}");
-        let granted: Vec<String> = sqlx::query_scalar(
-            "select p from unnest(array['UPDATE', 'DELETE', 'TRUNCATE']) p where has_table_privilege($1::name, $2::text, p)
-             union all
-             select 'column-level UPDATE' where has_any_column_privilege($1::name, $2::text, 'UPDATE')",
-        )
-        .bind(APP_ROLE)
-        .bind(&qualified)
+    for (table, role, refused) in [
+        ("audit_events", APP_ROLE, "array['UPDATE', 'DELETE', 'TRUNCATE']"),
+        ("audit_checkpoints", APP_ROLE, "array['UPDATE', 'DELETE', 'TRUNCATE']"),
+        ("audit_chain_heads", APP_ROLE, "array['DELETE', 'TRUNCATE']"),
+        ("audit_events", PLATFORM_ROLE, "array['UPDATE', 'DELETE', 'TRUNCATE']"),
+        ("audit_checkpoints", PLATFORM_ROLE, "array['UPDATE', 'DELETE', 'TRUNCATE']"),
+        ("audit_chain_heads", PLATFORM_ROLE, "array['DELETE', 'TRUNCATE']"),
+    ] {
+        let column_update = if refused.contains("UPDATE") {
+            " union all select 'column-level UPDATE' where has_any_column_privilege($1::name, $2::text, 'UPDATE')"
+        } else {
+            ""
+        };
+        let granted: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "select p from unnest({refused}) p where has_table_privilege($1::name, $2::text, p){column_update}"
+        )))
+        .bind(role)
+        .bind(format!("public.{table}"))
         .fetch_all(&mut db)
         .await
         .unwrap();
         for privilege in granted {
-            violations.push(format!("table `{table}`: {APP_ROLE} holds {privilege}"));
+            violations.push(format!("table `{table}`: {role} holds {privilege}"));
         }
+    }
 
-        // tgtype bits: 2 = BEFORE, 16 = UPDATE, 32 = TRUNCATE, 64 = INSTEAD OF.
+    for table in ["audit_events", "audit_checkpoints", "audit_chain_heads"] {
+        let qualified = format!("public.{table}");
+
+        // tgtype bits: 2 = BEFORE, 8 = DELETE, 16 = UPDATE, 32 = TRUNCATE, 64 = INSTEAD OF.
         // tgenabled 'O' (origin) and 'A' (always) fire in normal sessions; 'R' and 'D' do not.
         let triggers: Vec<(String, i32, String)> = sqlx::query_as(
             "select t.tgname::text, t.tgtype::int4, t.tgenabled::text from pg_trigger t
@@ -567,7 +680,7 @@ async fn p0_20_audit_tables_are_append_only() {
         .fetch_all(&mut db)
         .await
         .unwrap();
-        for (event, bit) in [("UPDATE", 16), ("TRUNCATE", 32)] {
+        for (event, bit) in [("UPDATE", 16), ("DELETE", 8), ("TRUNCATE", 32)] {
             let found = triggers.iter().any(|(_, tgtype, enabled)| {
                 tgtype & 2 != 0 && tgtype & 64 == 0 && tgtype & bit != 0 && (enabled == "O" || enabled == "A")
             });
@@ -577,13 +690,19 @@ async fn p0_20_audit_tables_are_append_only() {
         }
     }
 
-    // The triggers refuse, not merely exist: the schema owner (who may delete for retention) is refused too.
+    // The triggers refuse, not merely exist: the schema owner (who owns the tables, so holds every
+    // privilege) is refused too — rows leave only through a purge, after its recorded event.
     let mut owner = app.connect_options(OWNER_ROLE).connect().await.unwrap();
     for (table, statement) in [
         ("audit_events", "update audit_events set action = action"),
+        ("audit_events", "delete from audit_events"),
         ("audit_events", "truncate audit_events"),
         ("audit_checkpoints", "update audit_checkpoints set mac = mac"),
+        ("audit_checkpoints", "delete from audit_checkpoints"),
         ("audit_checkpoints", "truncate audit_checkpoints"),
+        ("audit_chain_heads", "update audit_chain_heads set last_seq = 0"),
+        ("audit_chain_heads", "delete from audit_chain_heads"),
+        ("audit_chain_heads", "truncate audit_chain_heads"),
     ] {
         let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
             .fetch_one(&mut owner)
@@ -598,7 +717,8 @@ async fn p0_20_audit_tables_are_append_only() {
             )),
             Err(error) => {
                 let code = error.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
-                if code.as_deref() != Some("42501") || !error.to_string().contains("append-only") {
+                let refused = ["append-only", "only by a purge", "only advances"];
+                if code.as_deref() != Some("42501") || !refused.iter().any(|r| error.to_string().contains(r)) {
                     violations.push(format!("table `{table}`: `{statement}` failed for another reason: {error}"));
                 }
             }

@@ -263,3 +263,110 @@ async fn p0_08_debug_output_never_shows_a_secret() {
         &renderings(&app.state.vault.export_org_key_for_interop_test(org)),
     );
 }
+
+/// The text between `start` and the next `end` in `html`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html.find(start).unwrap_or_else(|| panic!("{start:?} not in {html}")) + start.len();
+    let rest = &html[from..];
+    &rest[..rest.find(end).expect("end marker")]
+}
+
+/// The TOTP secret `/settings/mfa` shows a member who has not finished enrolling (opening it
+/// from the vault), sealing a new one on the first visit.
+async fn mfa_secret_shown(browser: &testkit::Browser) -> String {
+    let page = browser.get("/settings/mfa").await;
+    assert_eq!(page.status(), 200);
+    between(&page.text().await.unwrap(), "id=\"totp-secret\">", "<").to_string()
+}
+
+/// P0-06, P0-07 (issue #10 item 27), end to end: a sealed value moved in the database by whoever
+/// owns it — a member's TOTP secret put in place of another member's (another record), a webhook
+/// signing secret put in a TOTP secret's column (another field), another organization's TOTP
+/// secret (another org) — is refused by the app where it opens it: the page that shows an
+/// enrolling member's secret and the API that checks a code answer 409 with a plain message, show
+/// none of the secrets, no internal detail, and are no 500. Put back, the member's own secret opens.
+#[tokio::test]
+async fn p0_06_a_sealed_value_moved_in_the_database_is_refused_by_the_app() {
+    use kernel::authz::Role;
+    use reqwest::Method;
+    use testkit::PASSWORD;
+
+    let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
+    let (org_a, owner_a, bearer_a) = app.sign_up_with_token("owner@vault-a.example.eu").await;
+    let (org_b, owner_b) = app.sign_up("owner@vault-b.example.eu").await;
+    let member = app.add_member(org_a, "member@vault-a.example.eu", Role::User).await;
+    let member_browser = app.browser_login("member@vault-a.example.eu", PASSWORD).await;
+    let owner_b_browser = app.browser_login("owner@vault-b.example.eu", PASSWORD).await;
+    let member_secret = mfa_secret_shown(&member_browser).await;
+    let owner_a_secret = mfa_secret_shown(&app.browser_login("owner@vault-a.example.eu", PASSWORD).await).await;
+    let owner_b_secret = mfa_secret_shown(&owner_b_browser).await;
+    let (status, endpoint) = app
+        .call_api(
+            &bearer_a,
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(serde_json::json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{endpoint}");
+    let webhook_secret = endpoint["secret"].as_str().unwrap().to_string();
+
+    let mut su = app.superuser_connection().await;
+    let factor = "select secret_sealed from mfa_factors where org_id = $1 and user_id = $2";
+    let sealed_factor = |org: OrgId, user: Uuid| sqlx::query_scalar::<_, Vec<u8>>(factor).bind(org).bind(user);
+    let own = sealed_factor(org_a, member).fetch_one(&mut su).await.unwrap();
+    let moves: [(&str, Vec<u8>); 3] = [
+        ("another record: the owner's TOTP secret", sealed_factor(org_a, owner_a.0).fetch_one(&mut su).await.unwrap()),
+        (
+            "another field: the organization's webhook signing secret",
+            sqlx::query_scalar("select secret_sealed from webhook_endpoints where org_id = $1")
+                .bind(org_a)
+                .fetch_one(&mut su)
+                .await
+                .unwrap(),
+        ),
+        (
+            "another organization: a member's TOTP secret there",
+            sealed_factor(org_b, owner_b.0).fetch_one(&mut su).await.unwrap(),
+        ),
+    ];
+    let put = "update mfa_factors set secret_sealed = $3 where org_id = $1 and user_id = $2";
+    let secrets = [&member_secret, &owner_a_secret, &owner_b_secret, &webhook_secret];
+    for (what, moved) in &moves {
+        sqlx::query(put).bind(org_a).bind(member).bind(moved).execute(&mut su).await.unwrap();
+        let page = member_browser.get("/settings/mfa").await;
+        assert_eq!(page.status(), 409, "{what}: the page answered {}", page.status());
+        let html = page.text().await.unwrap();
+        assert!(html.contains("A stored secret could not be opened"), "{what}: no clear message: {html}");
+        for secret in secrets {
+            assert!(!html.contains(secret.as_str()), "{what}: a secret is on the page");
+        }
+        for detail in ["another record or field", "organization's key", &org_a.to_string(), &member.to_string()] {
+            assert!(!html.contains(detail), "{what}: the page shows an internal detail ({detail})");
+        }
+    }
+    sqlx::query(put).bind(org_a).bind(member).bind(&own).execute(&mut su).await.unwrap();
+    assert_eq!(mfa_secret_shown(&member_browser).await, member_secret, "put back, the member's secret opens again");
+
+    // The API opens an enrolled member's secret to check a code: moved, it is refused the same way.
+    let csrf = owner_b_browser.csrf_token("/settings/mfa").await;
+    let enrolled = owner_b_browser
+        .post_form("/settings/mfa/enroll", &[("csrf", csrf.as_str()), ("code", &app.totp_code(&owner_b_secret))])
+        .await;
+    assert_eq!(enrolled.status(), 200);
+    let own_b = sealed_factor(org_b, owner_b.0).fetch_one(&mut su).await.unwrap();
+    sqlx::query(put).bind(org_b).bind(owner_b.0).bind(&moves[0].1).execute(&mut su).await.unwrap();
+    app.clock.advance(time::Duration::seconds(30));
+    let login =
+        |code: String| serde_json::json!({ "email": "owner@vault-b.example.eu", "password": PASSWORD, "otp": code });
+    let response = app.post_json("/api/v1/auth/token", &login(app.totp_code(&owner_b_secret))).await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/docs/problems#secret-refused", "{problem}");
+    assert!(problem["detail"].as_str().unwrap_or_default().contains("could not be opened"), "{problem}");
+    assert!(problem.get("access_token").is_none());
+    sqlx::query(put).bind(org_b).bind(owner_b.0).bind(&own_b).execute(&mut su).await.unwrap();
+    let response = app.post_json("/api/v1/auth/token", &login(app.totp_code(&owner_b_secret))).await;
+    assert_eq!(response.status(), 200, "put back, the secret checks the code again");
+}

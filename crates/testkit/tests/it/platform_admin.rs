@@ -317,6 +317,72 @@ async fn p2_18_admin_and_member_sessions_do_not_cross() {
     assert_eq!(response.headers()["location"], "/admin/login");
 }
 
+/// Issue #10 item 4: the platform doors are not the request role's. Connected as `relais_app` —
+/// the role of every member request, with or without an org set — suspending an organization,
+/// ending an admin session, reading the platform audit log or listing organizations is refused
+/// (permission denied), nothing changes, and the role cannot become `relais_admin`. The
+/// backoffice, on its own connection, still can.
+#[tokio::test]
+async fn the_request_role_cannot_open_the_platform_doors() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@target.example.eu").await;
+    let member = app.browser_login("owner@target.example.eu", PASSWORD).await;
+    let secret = set_up_admin(&app, "root@operator.example.eu").await;
+    let admin = admin_login(&app, "root@operator.example.eu", &secret).await;
+    let sessions_before = app.select_i64("select count(*) from platform_admin_sessions").await;
+
+    let calls: [(&str, &str); 6] = [
+        ("suspend an organization", "select app.platform_set_org_status($1, true)"),
+        (
+            "end an admin session",
+            "select app.platform_admin_end_session(s.session_id) from (select $1::uuid as session_id) s",
+        ),
+        (
+            "read the platform audit log",
+            "select count(*) from app.platform_audit_recent(50) where $1::uuid is not null",
+        ),
+        ("list every organization", "select count(*) from app.platform_overview_orgs() where $1::uuid is not null"),
+        (
+            "open an admin session",
+            "select app.platform_admin_open_session($1, 99999999999, gen_random_uuid(), sha256('x'), now(), now() + interval '1 hour')",
+        ),
+        (
+            "write the platform audit log",
+            "select app.platform_audit_append(gen_random_uuid(), now(), 'admin', $1, 'platform.org.suspended', null, null, '{}')",
+        ),
+    ];
+    let mut raw = app.app_role_connection().await;
+    for (what, sql) in calls {
+        for (via, result) in [
+            ("a raw relais_app connection", sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0).execute(&mut raw).await),
+            (
+                "the request path's pool",
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0).execute(app.db.before_tenant()).await,
+            ),
+        ] {
+            let error = result.expect_err(&format!("{what} through {via}"));
+            let code = error.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+            assert_eq!(code.as_deref(), Some("42501"), "{what} through {via}: {error}");
+        }
+        let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+        let error = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0).execute(tx.conn()).await.expect_err(what);
+        assert!(error.to_string().contains("permission denied"), "{what} in a tenant transaction: {error}");
+    }
+    let error =
+        sqlx::query("set role relais_admin").execute(&mut raw).await.expect_err("relais_app became relais_admin");
+    assert!(error.to_string().contains("permission denied"), "{error}");
+
+    assert_eq!(member.get("/dashboard").await.status(), 200, "the member was signed out");
+    assert_eq!(app.select_i64("select count(*) from platform_admin_sessions").await, sessions_before);
+    let html = admin.get("/admin").await.text().await.unwrap();
+    assert!(between(&html, &format!("data-org=\"{org}\""), "</tr>").contains("active"));
+
+    // The backoffice's own path still suspends.
+    let csrf = between(&html, "name=\"csrf\" value=\"", "\"").to_string();
+    assert_eq!(admin.post_form(&format!("/admin/orgs/{org}/suspend"), &[("csrf", csrf.as_str())]).await.status(), 303);
+    assert_eq!(member.get("/dashboard").await.headers()["location"], "/login");
+}
+
 /// P2-18: the backoffice lists organizations by name with counts, and no member email; the request
 /// role still cannot read admins, sessions or the platform audit log directly.
 #[tokio::test]
