@@ -27,3 +27,29 @@ update imports i set status = 'failed', failed_step = case i.status when 'dry_ru
 update imports set failed_step = case when reverted_by is not null then 'revert'
                                       when batches_done > 0 or rows_done > 0 then 'run' else 'dry_run' end
  where status = 'failed' and failed_step is null;
+
+-- ---------------------------------------------------------------- rate limits: look without counting
+-- The per-account login limit counts failed attempts only (issue #10 item 22): a login first looks
+-- at the account's bucket without counting, and only a failure counts a hit (`app.rate_limit_hit`).
+-- Answers whether `p_bucket` is still under `p_limit` and, if not, how many seconds until its window
+-- ends. Reads one row; writes nothing.
+create function app.rate_limit_peek(p_bucket text, p_limit integer, p_now timestamptz)
+returns table (allowed boolean, retry_after_secs integer)
+language sql stable security definer set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(b.hits < p_limit, true),
+         case when b.hits is null or b.hits < p_limit then 0
+              else greatest(1, ceil(extract(epoch from (b.expires_at - p_now)))::integer) end
+    from (select 1) one
+    left join public.rate_limit_buckets b on b.bucket = p_bucket and b.expires_at > p_now
+$$;
+
+revoke all on function app.rate_limit_peek(text, integer, timestamptz) from public;
+grant execute on function app.rate_limit_peek(text, integer, timestamptz) to relais_app;
+
+-- ---------------------------------------------------------------- MFA: the first factor of a pending login
+-- A sign-in by emailed link or code that goes through the second step must record its own method on
+-- the session and login history, not `password` (issue #10 item 23).
+alter table mfa_pending_logins
+    add column first_factor text not null default 'password'
+        check (first_factor in ('password', 'magic_link', 'email_otp'));
