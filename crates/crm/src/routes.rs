@@ -460,6 +460,8 @@ fn imports() -> Vec<RouteDef> {
         RouteDef::api(M::POST, "/api/v1/imports/{id}/dry-run", can, import::api::dry_run),
         RouteDef::api(M::POST, "/api/v1/imports/{id}/run", can, import::api::run),
         RouteDef::api(M::POST, "/api/v1/imports/{id}/revert", can, import::api::revert),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/retry", can, import::api::retry),
+        RouteDef::api(M::POST, "/api/v1/imports/{id}/discard", can, import::api::discard),
         RouteDef::api(M::GET, "/api/v1/imports/{id}/rejects.csv", can, import::api::rejects),
     ];
     routes.extend(import_pages());
@@ -478,6 +480,8 @@ fn import_pages() -> Vec<RouteDef> {
         RouteDef::page(M::POST, "/crm/imports/{id}/dry-run", can, import::pages::dry_run),
         RouteDef::page(M::POST, "/crm/imports/{id}/run", can, import::pages::run),
         RouteDef::page(M::POST, "/crm/imports/{id}/revert", can, import::pages::revert),
+        RouteDef::page(M::POST, "/crm/imports/{id}/retry", can, import::pages::retry),
+        RouteDef::page(M::POST, "/crm/imports/{id}/discard", can, import::pages::discard),
         RouteDef::page(M::GET, "/crm/imports/{id}/rejects.csv", can, import::pages::rejects),
     ]
 }

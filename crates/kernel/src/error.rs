@@ -105,10 +105,21 @@ impl AppError {
         }
     }
 
+    /// How long a refused client should wait, for a 429.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// Detail safe to show a client: never internal error text.
     pub fn public_detail(&self) -> Option<String> {
         match self {
             Self::Conflict(d) | Self::BadRequest(d) => Some(d.clone()),
+            Self::TooManyRequests { retry_after_secs } => {
+                Some(format!("Too many attempts: try again in {} min.", retry_after_secs.div_ceil(60).max(1)))
+            }
             Self::Validation(_) => Some("One or more fields are invalid.".into()),
             Self::SecretRefused(_) => Some(SECRET_REFUSED.into()),
             _ => None,

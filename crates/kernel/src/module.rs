@@ -173,11 +173,18 @@ impl Module {
 }
 
 /// The kernel's own tables, doors and jobs, which every assembly has.
-const KERNEL_DOORS: &[Door] = &[Door {
-    function: "app.rate_limit_hit",
-    caller: DoorCaller::Platform,
-    purpose: "count a hit in a rate-limit bucket (HMAC-keyed names: no email or address is stored)",
-}];
+const KERNEL_DOORS: &[Door] = &[
+    Door {
+        function: "app.rate_limit_hit",
+        caller: DoorCaller::Platform,
+        purpose: "count a hit in a rate-limit bucket (HMAC-keyed names: no email or address is stored)",
+    },
+    Door {
+        function: "app.rate_limit_peek",
+        caller: DoorCaller::Platform,
+        purpose: "look whether a rate-limit bucket is still under its limit, without counting a hit",
+    },
+];
 
 /// The assembled application: the kernel plus every module, in the order given.
 pub struct Modules(Vec<Module>);

@@ -52,7 +52,8 @@ pub struct Rule {
 
 /// Login attempts from one client address.
 pub const LOGIN_PER_IP: Rule = Rule { name: "login-ip", limit: 20, window: Duration::minutes(5) };
-/// Login attempts on one email address, whoever sends them.
+/// Failed login attempts on one email address, whoever sends them (successful logins do not count:
+/// see [`peek`] and [`count_failure`]).
 pub const LOGIN_PER_ACCOUNT: Rule = Rule { name: "login-account", limit: 10, window: Duration::minutes(15) };
 /// Sign-up attempts (valid or not) from one client address.
 pub const SIGNUP_PER_IP: Rule = Rule { name: "signup-ip", limit: 10, window: Duration::hours(1) };
@@ -178,9 +179,31 @@ fn ip_key(ip: Option<IpAddr>) -> String {
     }
 }
 
-/// Counts one hit of `subject` against `rule`; refuses with 429 (`Retry-After`) past the limit.
-pub async fn check(state: &AppState, rule: &Rule, subject: Subject<'_>) -> Result<(), AppError> {
-    let subject_key = match subject {
+/// Refuses with 429 (`Retry-After`) if `subject` has already reached `rule`'s limit in the current
+/// window, without counting this request: for a limit on failures, counted by [`count_failure`].
+pub async fn peek(state: &AppState, rule: &Rule, subject: Subject<'_>) -> Result<(), AppError> {
+    let bucket = state.rate_limits.bucket(rule, &subject_key(state, rule, subject)?);
+    let limit = i32::try_from(rule.limit).unwrap_or(i32::MAX).max(1);
+    let (allowed, retry_after) = state.db.rate_limit_peek(&bucket, limit, state.clock.now()).await?;
+    if allowed {
+        Ok(())
+    } else {
+        tracing::info!(rule = rule.name, "rate limit reached");
+        Err(AppError::TooManyRequests { retry_after_secs: u64::try_from(retry_after).unwrap_or(1).max(1) })
+    }
+}
+
+/// Counts one failure of `subject` against `rule` (a limit checked with [`peek`]); never refuses
+/// the request it counts.
+pub async fn count_failure(state: &AppState, rule: &Rule, subject: Subject<'_>) -> Result<(), AppError> {
+    match check(state, rule, subject).await {
+        Err(AppError::TooManyRequests { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+fn subject_key(state: &AppState, rule: &Rule, subject: Subject<'_>) -> Result<String, AppError> {
+    Ok(match subject {
         Subject::Ip(client) => {
             if let Some(ip) = client.ip
                 && let Err(wait) = state.rate_limits.flood_check(ip.to_canonical())
@@ -192,7 +215,12 @@ pub async fn check(state: &AppState, rule: &Rule, subject: Subject<'_>) -> Resul
         }
         Subject::Account(email) => format!("account:{}", email.trim().to_lowercase()),
         Subject::Named(name) => format!("named:{name}"),
-    };
+    })
+}
+
+/// Counts one hit of `subject` against `rule`; refuses with 429 (`Retry-After`) past the limit.
+pub async fn check(state: &AppState, rule: &Rule, subject: Subject<'_>) -> Result<(), AppError> {
+    let subject_key = subject_key(state, rule, subject)?;
     let bucket = state.rate_limits.bucket(rule, &subject_key);
     let window_secs = i32::try_from(rule.window.whole_seconds()).unwrap_or(i32::MAX).max(1);
     let limit = i32::try_from(rule.limit).unwrap_or(i32::MAX).max(1);

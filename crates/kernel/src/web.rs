@@ -211,6 +211,14 @@ struct ErrorPage<'a> {
     page: &'a Page,
     status: u16,
     title_key: String,
+    /// For a 429: "try again in N min", in the page's language.
+    wait: Option<String>,
+}
+
+/// "Try again in N min" (rounded up to the minute) for a refusal that says how long to wait.
+fn wait_text(page: &Page, retry_after_secs: Option<u64>) -> Option<String> {
+    let minutes = retry_after_secs?.div_ceil(60).max(1);
+    Some(page.t.fmt("error.retry_in_minutes", &[("minutes", &minutes.to_string())]))
 }
 
 /// An `AppError` shown as an HTML page in the visitor's language.
@@ -240,8 +248,12 @@ impl IntoResponse for PageError {
         if matches!(self.error, AppError::Unauthenticated) {
             return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
         }
-        let page =
-            ErrorPage { page: &self.page, status: status.as_u16(), title_key: format!("error.{}", self.error.kind()) };
+        let page = ErrorPage {
+            page: &self.page,
+            status: status.as_u16(),
+            title_key: format!("error.{}", self.error.kind()),
+            wait: wait_text(&self.page, self.error.retry_after_secs()),
+        };
         let body = page.render().unwrap_or_else(|_| "Error".to_owned());
         let mut response = (status, Html(body)).into_response();
         if let AppError::TooManyRequests { retry_after_secs } = self.error {
@@ -450,7 +462,12 @@ fn error_page(page: &Page, error: &crate::error::PublicError) -> Response {
     if error.status == StatusCode::UNAUTHORIZED {
         return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
     }
-    let view = ErrorPage { page, status: error.status.as_u16(), title_key: format!("error.{}", error.kind) };
+    let view = ErrorPage {
+        page,
+        status: error.status.as_u16(),
+        title_key: format!("error.{}", error.kind),
+        wait: wait_text(page, error.retry_after_secs),
+    };
     let body = view.render().unwrap_or_else(|_| "Error".to_owned());
     let mut response = (error.status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response();
     if let Some(secs) = error.retry_after_secs {

@@ -256,10 +256,12 @@ impl TestApp {
 
     /// Runs due jobs until none is left, as a worker would, and returns what happened. Jobs that
     /// fail are rescheduled by their backoff on the app's manual clock, so they wait for it to move.
+    /// Each tick claims as a worker does (a few jobs per organization and kind at a time) and runs
+    /// them concurrently.
     pub async fn run_jobs(&self) -> kernel::jobs::Tick {
         let worker = kernel::jobs::Worker::new(self.db.clone(), self.clock.clone(), self.job_registry());
         let mut total = kernel::jobs::Tick::default();
-        for _ in 0..100 {
+        for _ in 0..1000 {
             let tick = worker.tick(16).await.expect("job worker tick");
             total.claimed += tick.claimed;
             total.succeeded += tick.succeeded;
@@ -268,7 +270,7 @@ impl TestApp {
                 return total;
             }
         }
-        panic!("jobs were still being claimed after 100 ticks: {total:?}")
+        panic!("jobs were still being claimed after 1000 ticks: {total:?}")
     }
 
     pub fn url(&self, path: &str) -> String {

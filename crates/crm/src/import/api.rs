@@ -115,6 +115,26 @@ pub async fn revert(
     Ok((StatusCode::ACCEPTED, Json(view(row))))
 }
 
+/// Retries the failed step of a failed import (409 unless it is failed).
+pub async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<ImportView>), AppError> {
+    let row = service::retry(&state, &principal, parse_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(row))))
+}
+
+/// Discards a failed import (409 unless it is failed).
+pub async fn discard(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ImportView>, AppError> {
+    let row = service::discard(&state, &principal, parse_id(&id)?).await?;
+    Ok(Json(view(row)))
+}
+
 pub async fn rejects(
     State(state): State<AppState>,
     principal: Principal,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use kernel::clock::Clock;
-use kernel::jobs::{JobRun, NewJob, Registry};
+use kernel::jobs::{GiveUp, JobRun, NewJob, Registry};
 use kernel::{AppError, OrgTx};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -21,6 +21,22 @@ pub(super) struct Payload {
     /// has no clock of its own, and one time for the whole import is what its history should say).
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The import's retry count when the step was (re)started: a retried step's jobs get fresh
+    /// idempotency keys.
+    #[serde(default)]
+    pub round: i32,
+}
+
+impl Payload {
+    /// The idempotency key of this step's job: `<import>:<what><seq>`, with the retry round when
+    /// there is one.
+    fn key(&self, what: &str) -> String {
+        if self.round == 0 {
+            format!("{}:{what}{}", self.import_id, self.seq)
+        } else {
+            format!("{}:r{}:{what}{}", self.import_id, self.round, self.seq)
+        }
+    }
 }
 
 /// Registers the import jobs (one line in `web::job_registry`).
@@ -28,28 +44,47 @@ pub fn register(registry: &mut Registry) {
     registry.register(DRY_RUN_JOB, dry_run_job);
     registry.register(RUN_JOB, run_job);
     registry.register(REVERT_JOB, revert_job);
+    registry.on_give_up(DRY_RUN_JOB, |run| give_up(run, "dry_run"));
+    registry.on_give_up(RUN_JOB, |run| give_up(run, "run"));
+    registry.on_give_up(REVERT_JOB, |run| give_up(run, "revert"));
+}
+
+/// A step's job was given up by the queue (attempts exhausted, timed out, or its worker died on
+/// the last attempt): the import is marked failed at that step with the reason, so it never stays
+/// "in progress" for ever and the person can retry or discard it.
+async fn give_up(run: GiveUp, step: &'static str) -> anyhow::Result<OrgTx> {
+    let GiveUp { mut tx, payload, reason, .. } = run;
+    let payload: Payload = serde_json::from_value(payload)?;
+    let message = format!("the background job stopped: {reason}");
+    let message: String = message.chars().take(500).collect();
+    store::fail(&mut tx, payload.import_id, step, &message).await?;
+    Ok(tx)
+}
+
+pub(super) async fn enqueue_dry_run(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
+    let mut job = NewJob::new(
+        DRY_RUN_JOB,
+        format!("{}:dry:{}", payload.import_id, Uuid::now_v7()),
+        serde_json::to_value(payload).map_err(anyhow::Error::from)?,
+    );
+    job.max_attempts = MAX_ATTEMPTS;
+    kernel::jobs::enqueue_at(tx, payload.at, job).await?;
+    Ok(())
 }
 
 pub(super) async fn enqueue_batch(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
     // The job's clock is the step's start time: the job is due at once, also under a test's
     // manual clock.
     let clock = Clock::manual(payload.at);
-    let mut job = NewJob::new(
-        RUN_JOB,
-        format!("{}:{}", payload.import_id, payload.seq),
-        serde_json::to_value(payload).map_err(anyhow::Error::from)?,
-    );
+    let mut job = NewJob::new(RUN_JOB, payload.key(""), serde_json::to_value(payload).map_err(anyhow::Error::from)?);
     job.max_attempts = MAX_ATTEMPTS;
     kernel::jobs::enqueue(tx, &clock, job).await?;
     Ok(())
 }
 
 pub(super) async fn enqueue_revert(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
-    let mut job = NewJob::new(
-        REVERT_JOB,
-        format!("{}:revert:{}", payload.import_id, payload.seq),
-        serde_json::to_value(payload).map_err(anyhow::Error::from)?,
-    );
+    let mut job =
+        NewJob::new(REVERT_JOB, payload.key("revert:"), serde_json::to_value(payload).map_err(anyhow::Error::from)?);
     job.max_attempts = MAX_ATTEMPTS;
     kernel::jobs::enqueue_at(tx, payload.at, job).await?;
     Ok(())
@@ -59,13 +94,19 @@ pub(super) async fn enqueue_revert(tx: &mut OrgTx, payload: &Payload) -> Result<
 /// attempt, rolls the step back and marks the import failed with the reason (so it is never left
 /// "running" with no explanation); before that, fails the job so the queue retries from the
 /// committed checkpoint.
-async fn settle(mut tx: OrgTx, import_id: Uuid, attempt: i32, result: Result<(), AppError>) -> anyhow::Result<OrgTx> {
+async fn settle(
+    mut tx: OrgTx,
+    import_id: Uuid,
+    step: &str,
+    attempt: i32,
+    result: Result<(), AppError>,
+) -> anyhow::Result<OrgTx> {
     match result {
         Ok(()) => Ok(tx),
         Err(error) if attempt >= MAX_ATTEMPTS => {
             error.log();
             let message: String = format!("{error}").chars().take(500).collect();
-            store::fail_step(&mut tx, import_id, &message).await?;
+            store::fail_step(&mut tx, import_id, step, &message).await?;
             Ok(tx)
         }
         Err(error) => Err(anyhow::anyhow!("import step failed: {error}")),
@@ -77,7 +118,7 @@ async fn dry_run_job(run: JobRun) -> anyhow::Result<OrgTx> {
     let mut tx = run.tx;
     store::begin_step(&mut tx).await?;
     let result = dry_run_step(&mut tx, &payload).await;
-    settle(tx, payload.import_id, run.attempt, result).await
+    settle(tx, payload.import_id, "dry_run", run.attempt, result).await
 }
 
 async fn dry_run_step(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
@@ -95,7 +136,7 @@ async fn run_job(run: JobRun) -> anyhow::Result<OrgTx> {
     let mut tx = run.tx;
     store::begin_step(&mut tx).await?;
     let result = run_step(&mut tx, &payload).await;
-    settle(tx, payload.import_id, run.attempt, result).await
+    settle(tx, payload.import_id, "run", run.attempt, result).await
 }
 
 async fn run_step(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {
@@ -116,7 +157,7 @@ async fn revert_job(run: JobRun) -> anyhow::Result<OrgTx> {
     let mut tx = run.tx;
     store::begin_step(&mut tx).await?;
     let result = revert_step(&mut tx, &payload).await;
-    settle(tx, payload.import_id, run.attempt, result).await
+    settle(tx, payload.import_id, "revert", run.attempt, result).await
 }
 
 /// One step of a revert: first restore the updated fields, then delete created records a batch

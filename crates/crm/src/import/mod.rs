@@ -128,6 +128,10 @@ pub struct ImportRow {
     pub revert_restored_fields: Option<i64>,
     pub revert_deleted: i64,
     pub reverted_by: Option<Uuid>,
+    /// When `failed`: the step that failed (`dry_run`, `run` or `revert`), which a retry resumes.
+    pub failed_step: Option<String>,
+    /// How many times a failed step was retried.
+    pub retries: i32,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -155,7 +159,7 @@ pub fn view(import: ImportRow) -> ImportView {
         "reverting" if import.created_count > 0 => {
             ((import.revert_deleted as f64 / import.created_count as f64) * 100.0).floor().min(99.0) as u8
         }
-        "running" | "failed" if import.size_bytes > 0 => {
+        "running" | "failed" | "discarded" if import.size_bytes > 0 => {
             ((import.next_offset.max(0) as f64 / import.size_bytes as f64) * 100.0).floor().min(99.0) as u8
         }
         _ => 0,

@@ -8,7 +8,7 @@ fn id() -> Value {
 
 /// The import and export paths.
 pub fn paths() -> Map<String, Value> {
-    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted), detected encoding and delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
+    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted, discarded); when failed, failed_step (dry_run, run or revert) and last_error say where and why, detected encoding and delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
     let ok = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": import.clone() } } });
     let not_found = crate::openapi::problem("No such import in this organization");
     let conflict = crate::openapi::problem("The import has already started (or is not finished, for a revert)");
@@ -48,6 +48,14 @@ pub fn paths() -> Map<String, Value> {
     paths.insert("/api/v1/imports/{id}/revert".into(), json!({
         "post": crate::openapi::operation("imports", "Revert in the background: restore the fields the import updated, then delete the records it created in batches (audited); the import is `reverting` (with revert_restored_fields, revert_deleted and progress) until `reverted`", json!({ "parameters": [id()],
             "responses": { "202": { "description": "Started: the import, status reverting" }, "404": not_found, "409": conflict } })),
+    }));
+    paths.insert("/api/v1/imports/{id}/retry".into(), json!({
+        "post": crate::openapi::operation("imports", "Retry a failed import's failed step (failed_step) from its last committed checkpoint: a dry run starts over, a run resumes at the first batch not done, a revert where it stopped (audited)", json!({ "parameters": [id()],
+            "responses": { "202": ok("Started again"), "404": not_found, "409": crate::openapi::problem("The import is not failed") } })),
+    }));
+    paths.insert("/api/v1/imports/{id}/discard".into(), json!({
+        "post": crate::openapi::operation("imports", "Discard a failed import: it becomes `discarded` and nothing more runs; records it already wrote stay and can still be reverted (audited)", json!({ "parameters": [id()],
+            "responses": { "200": ok("Discarded"), "404": not_found, "409": crate::openapi::problem("The import is not failed") } })),
     }));
     paths.insert("/api/v1/imports/{id}/rejects.csv".into(), json!({
         "get": crate::openapi::operation("imports", "The rejected rows: the file's columns, then `row` and `error` (field and reason)", json!({ "parameters": [id()],

@@ -337,6 +337,32 @@ pub async fn revert(
     .await
 }
 
+pub async fn retry(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    step(&state, &signed_in, &principal, &id, fields, async |id, _| {
+        service::retry(&state, &principal, id).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn discard(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    step(&state, &signed_in, &principal, &id, fields, async |id, _| {
+        service::discard(&state, &principal, id).await.map(|_| ())
+    })
+    .await
+}
+
 pub async fn rejects(
     State(state): State<AppState>,
     principal: Principal,

@@ -10,14 +10,13 @@ use futures_util::{Stream, StreamExt};
 use kernel::AppError;
 use kernel::audit::AuditEvent;
 use kernel::authz::Principal;
-use kernel::jobs::NewJob;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::jobs::{self, Payload};
 use super::store::{self, NewImport};
-use super::{DEFAULT_BATCH_ROWS, DRY_RUN_JOB, ImportCtx, ImportRow, MAX_ATTEMPTS, engine, file, mapping, not_started};
+use super::{DEFAULT_BATCH_ROWS, ImportCtx, ImportRow, engine, file, mapping, not_started};
 use crate::object::ObjectType;
 
 /// Stores an upload on disk and creates its `imports` row with the auto-matched mapping; audited
@@ -145,14 +144,8 @@ pub async fn start_dry_run<'a>(
     not_started(&row)?;
     let now = ctx.clock.now();
     store::mark_dry_running(&mut tx, id, now).await?;
-    let payload = Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now };
-    let mut job = NewJob::new(
-        DRY_RUN_JOB,
-        format!("{id}:dry:{}", Uuid::now_v7()),
-        serde_json::to_value(&payload).map_err(anyhow::Error::from)?,
-    );
-    job.max_attempts = MAX_ATTEMPTS;
-    kernel::jobs::enqueue(&mut tx, ctx.clock, job).await?;
+    let payload = Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now, round: row.retries };
+    jobs::enqueue_dry_run(&mut tx, &payload).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(row)
@@ -178,7 +171,8 @@ pub async fn start_run<'a>(
     }
     let now = ctx.clock.now();
     store::mark_running(&mut tx, id, batch_rows, now).await?;
-    jobs::enqueue_batch(&mut tx, &Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now }).await?;
+    let payload = Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now, round: row.retries };
+    jobs::enqueue_batch(&mut tx, &payload).await?;
     let event = AuditEvent::new("import.started").target("import", id).payload(json!({ "object": row.object_type }));
     ctx.audit.record(&mut tx, event).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
@@ -193,13 +187,70 @@ pub async fn revert<'a>(ctx: impl Into<ImportCtx<'a>>, principal: &Principal, id
     let ctx = ctx.into();
     let mut tx = principal.begin(ctx.db).await?;
     let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
-    if !matches!(row.status.as_str(), "done" | "failed") {
-        return Err(AppError::Conflict("only a finished or failed import can be reverted".into()));
+    if !matches!(row.status.as_str(), "done" | "failed" | "discarded") {
+        return Err(AppError::Conflict("only a finished, failed or discarded import can be reverted".into()));
     }
     let now = ctx.clock.now();
     store::mark_reverting(&mut tx, id, principal.user_id, now).await?;
-    jobs::enqueue_revert(&mut tx, &Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now }).await?;
+    let payload = Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now, round: row.retries };
+    jobs::enqueue_revert(&mut tx, &payload).await?;
     let event = AuditEvent::new("import.reverted").target("import", id).payload(json!({ "object": row.object_type }));
+    ctx.audit.record(&mut tx, event).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Retries the step a failed import failed at, from its last committed checkpoint, audited
+/// `import.retried`: a dry run starts over, a run resumes at the first batch not done, a revert
+/// resumes where it stopped.
+pub async fn retry<'a>(ctx: impl Into<ImportCtx<'a>>, principal: &Principal, id: Uuid) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+    let step = match (row.status.as_str(), row.failed_step.as_deref()) {
+        ("failed", Some(step @ ("dry_run" | "run" | "revert"))) => step,
+        _ => return Err(AppError::Conflict("only a failed import can be retried".into())),
+    };
+    let now = ctx.clock.now();
+    let status = match step {
+        "dry_run" => "dry_running",
+        "run" => "running",
+        _ => "reverting",
+    };
+    let round = store::mark_retrying(&mut tx, id, status, now).await?;
+    let payload = Payload { import_id: id, dir: ctx.dir.clone(), seq: 0, at: now, round };
+    match step {
+        "dry_run" => jobs::enqueue_dry_run(&mut tx, &payload).await?,
+        "run" => jobs::enqueue_batch(&mut tx, &Payload { seq: row.batches_done, ..payload }).await?,
+        _ => jobs::enqueue_revert(&mut tx, &payload).await?,
+    }
+    let event = AuditEvent::new("import.retried")
+        .target("import", id)
+        .payload(json!({ "object": row.object_type, "step": step, "retries": round }));
+    ctx.audit.record(&mut tx, event).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Discards a failed import, audited `import.discarded`: it is closed and nothing more runs; the
+/// records it already wrote stay (a revert can still remove them).
+pub async fn discard<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+    if row.status != "failed" {
+        return Err(AppError::Conflict("only a failed import can be discarded".into()));
+    }
+    store::mark_discarded(&mut tx, id, ctx.clock.now()).await?;
+    let event = AuditEvent::new("import.discarded")
+        .target("import", id)
+        .payload(json!({ "object": row.object_type, "step": row.failed_step }));
     ctx.audit.record(&mut tx, event).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;

@@ -22,7 +22,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
                 rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
-                revert_restored_fields, revert_deleted, reverted_by, created_at, finished_at
+                revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
                  from imports where org_id = $1 and import_id = $2 for update"#,
             tx.org().0,
             id
@@ -37,7 +37,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
                 rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
-                revert_restored_fields, revert_deleted, reverted_by, created_at, finished_at
+                revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
                  from imports where org_id = $1 and import_id = $2"#,
             tx.org().0,
             id
@@ -57,7 +57,7 @@ pub async fn list(tx: &mut OrgTx) -> Result<Vec<ImportRow>, AppError> {
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
                 rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
-                revert_restored_fields, revert_deleted, reverted_by, created_at, finished_at
+                revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
              from imports where org_id = $1 order by created_at desc limit 100"#,
         tx.org().0
     )
@@ -227,14 +227,52 @@ pub async fn begin_step(tx: &mut OrgTx) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Undoes the step begun with [`begin_step`] and marks the import failed with `message`.
-pub async fn fail_step(tx: &mut OrgTx, id: Uuid, message: &str) -> Result<(), AppError> {
+/// Undoes the step begun with [`begin_step`] and marks the import failed at `step` with `message`.
+pub async fn fail_step(tx: &mut OrgTx, id: Uuid, step: &str, message: &str) -> Result<(), AppError> {
     sqlx::query!("rollback to savepoint import_step").execute(tx.conn()).await?;
-    sqlx::query!(
-        "update imports set status = 'failed', last_error = $3 where org_id = $1 and import_id = $2",
+    fail(tx, id, step, message).await?;
+    Ok(())
+}
+
+/// Marks the import failed at `step` (`dry_run`, `run` or `revert`) with `message`, if it is still
+/// in that step's status: `true` if it was.
+pub async fn fail(tx: &mut OrgTx, id: Uuid, step: &str, message: &str) -> Result<bool, AppError> {
+    let done = sqlx::query!(
+        "update imports set status = 'failed', failed_step = $3, last_error = $4
+          where org_id = $1 and import_id = $2
+            and status = case $3 when 'dry_run' then 'dry_running' when 'run' then 'running' else 'reverting' end",
         tx.org().0,
         id,
+        step,
         message
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Puts a failed import back in its failed step's status for a retry, counting the retry.
+pub async fn mark_retrying(tx: &mut OrgTx, id: Uuid, status: &str, now: OffsetDateTime) -> Result<i32, AppError> {
+    Ok(sqlx::query_scalar!(
+        "update imports set status = $3, failed_step = null, last_error = null, retries = retries + 1, updated_at = $4
+          where org_id = $1 and import_id = $2 returning retries",
+        tx.org().0,
+        id,
+        status,
+        now
+    )
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Closes a failed import: nothing more runs.
+pub async fn mark_discarded(tx: &mut OrgTx, id: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
+    sqlx::query!(
+        "update imports set status = 'discarded', finished_at = coalesce(finished_at, $3), updated_at = $3
+          where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        now
     )
     .execute(tx.conn())
     .await?;

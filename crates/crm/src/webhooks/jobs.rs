@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::http::header;
 use hmac::{Hmac, KeyInit, Mac};
 use kernel::OrgTx;
-use kernel::jobs::{JobRun, Registry};
+use kernel::jobs::{GiveUp, JobRun, Registry};
 use kernel::vault::Vault;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -18,6 +18,11 @@ use super::address::resolve;
 use super::{JOB_KIND, MAX_ATTEMPTS, secret_context, store};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// The attempt's error when the queue gave the delivery's job up.
+pub const GAVE_UP: &str = "the delivery job kept failing on our side and was given up";
+/// The attempt's error when the endpoint's signing secret cannot be opened.
+pub const SECRET_UNREADABLE: &str =
+    "the endpoint's signing secret cannot be opened: delete the endpoint and create it again";
 
 /// The header value for `body` sent at `timestamp`.
 pub fn signature(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
@@ -44,6 +49,25 @@ pub fn register(registry: &mut Registry, vault: Vault, allow_private: bool) {
         let deliverer = deliverer.clone();
         async move { deliverer.run(run).await }
     });
+    registry.on_give_up(JOB_KIND, give_up);
+}
+
+/// The queue gave up an attempt's job (it kept failing for a reason of ours, or timed out): the
+/// delivery is failed with the reason logged as an attempt, never left pending for ever.
+async fn give_up(run: GiveUp) -> anyhow::Result<OrgTx> {
+    let GiveUp { mut tx, payload, now, .. } = run;
+    let Some(delivery) = payload.get("delivery_id").and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok())
+    else {
+        return Ok(tx);
+    };
+    let Some(pending) = store::lock_pending(&mut tx, delivery).await?.filter(|p| p.status == "pending") else {
+        return Ok(tx);
+    };
+    let attempt = pending.attempts + 1;
+    store::insert_attempt(&mut tx, now, delivery, attempt, None, GAVE_UP, 0).await?;
+    store::set_status(&mut tx, delivery, "failed", None, None).await?;
+    store::set_attempts(&mut tx, delivery, attempt).await?;
+    Ok(tx)
 }
 
 /// How one attempt went.
@@ -66,9 +90,20 @@ impl Deliverer {
             store::set_status(&mut tx, delivery, "skipped", None, None).await?;
             return Ok(tx);
         }
-        let secret = self.vault.open(&secret_context(tx.org(), pending.endpoint_id), &pending.secret_sealed)?;
-        let body = serde_json::to_vec(&pending.payload)?;
         let attempt = pending.attempts + 1;
+        let secret = match self.vault.open(&secret_context(tx.org(), pending.endpoint_id), &pending.secret_sealed) {
+            Ok(secret) => secret,
+            Err(_) => {
+                // Retrying cannot help (the sealed secret is damaged, or the master key changed):
+                // fail the delivery now with the reason instead of leaving it pending for ever.
+                tracing::warn!(delivery = %delivery, "webhook secret cannot be opened: delivery failed");
+                store::insert_attempt(&mut tx, now, delivery, attempt, None, SECRET_UNREADABLE, 0).await?;
+                store::set_status(&mut tx, delivery, "failed", None, None).await?;
+                store::set_attempts(&mut tx, delivery, attempt).await?;
+                return Ok(tx);
+            }
+        };
+        let body = serde_json::to_vec(&pending.payload)?;
         let started = Instant::now();
         // One bound for the DNS lookup and the request together: a worker's queue is shared by
         // every organization, so no endpoint may hold it long.

@@ -7,7 +7,11 @@
 //! * Scheduling: creating a task, or moving its `remind_at` to a future time, enqueues a
 //!   `crm.task_reminder` job due at `remind_at`, in the same transaction as the task (so no job
 //!   without its task, and no task without its job). The job's idempotency key is the task and
-//!   the reminder time: saving the same time twice enqueues nothing more.
+//!   the reminder time: saving the same time twice enqueues nothing more. A new reminder time
+//!   already past by more than a minute (`REMINDER_GRACE`) is refused with 422 naming
+//!   `remind_at` (as calendar apps do: it could never be sent on time); one within that minute is
+//!   mailed at once. In a PATCH, `"remind_at": null` removes the reminder (its job then sends
+//!   nothing), and leaving the field out keeps it.
 //! * Sending: the job re-reads the task in its tenant transaction and sends nothing if the task is
 //!   gone, no longer open, already reminded, or if its `remind_at` is no longer the job's (it was
 //!   moved: the newer job sends). Otherwise it queues the mail (kernel::mail, also in this
@@ -39,18 +43,19 @@ struct Payload {
     remind_at: i64,
 }
 
-/// Enqueues the reminder of `task` at `remind_at` in the caller's transaction, when that time is
-/// still to come (`now` is the caller's clock).
+/// Enqueues the reminder of `task` at `remind_at` (at once if that time has just passed) in the
+/// caller's transaction (`now` is the caller's clock).
 pub async fn schedule(
     tx: &mut OrgTx,
     task: Uuid,
     remind_at: Option<OffsetDateTime>,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
-    let Some(at) = remind_at.filter(|at| *at > now) else { return Ok(()) };
+    let Some(at) = remind_at else { return Ok(()) };
     let payload = Payload { task_id: task, remind_at: at.unix_timestamp() };
     let job = NewJob {
-        run_at: Some(at),
+        // A time just past (within `REMINDER_GRACE`, older ones are refused) is mailed at once.
+        run_at: Some(at.max(now)),
         ..NewJob::new(
             JOB,
             format!("{task}:{}", at.unix_timestamp()),

@@ -153,9 +153,32 @@ pub struct TaskChange {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub due_at: Option<OffsetDateTime>,
     /// A new reminder time: the reminder is mailed again at that time, even if an earlier one was.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    /// `null` removes the reminder; leaving the field out keeps it.
+    #[serde(default, deserialize_with = "present_time")]
     #[schema(value_type = Option<String>, format = DateTime)]
-    pub remind_at: Option<OffsetDateTime>,
+    pub remind_at: Option<Option<OffsetDateTime>>,
+}
+
+/// Lets a PATCH tell "set to null" (`Some(None)`) from "leave it alone" (`None`) for a time.
+fn present_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
+    time::serde::rfc3339::option::deserialize(d).map(Some)
+}
+
+/// How far in the past a new reminder may be and still be mailed (at once): a form's minute
+/// precision and clock skew. Further in the past, it is refused (it could never be sent on time).
+pub const REMINDER_GRACE: time::Duration = time::Duration::minutes(1);
+
+/// Refuses a new reminder time that has already passed (beyond [`REMINDER_GRACE`]), naming
+/// `remind_at`.
+pub fn check_reminder_not_past(remind_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<(), AppError> {
+    match remind_at {
+        Some(at) if at < now - REMINDER_GRACE => Err(AppError::field(
+            "remind_at",
+            "in_the_past",
+            "The reminder time has already passed: choose a time to come.",
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub fn validate_task_change(change: &TaskChange) -> Result<(), AppError> {
@@ -168,7 +191,7 @@ pub fn validate_task_change(change: &TaskChange) -> Result<(), AppError> {
     if let Some(title) = &change.title {
         check_text(&mut errors, "title", title, 1, 200);
     }
-    check_reminder(&mut errors, change.remind_at, change.due_at);
+    check_reminder(&mut errors, change.remind_at.flatten(), change.due_at);
     errors_or_ok(errors)
 }
 

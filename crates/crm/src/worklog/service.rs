@@ -39,18 +39,24 @@ pub async fn add_task(
 ) -> Result<Uuid, AppError> {
     store::check_parent(tx, object, id).await?;
     validate_task(input)?;
+    super::check_reminder_not_past(input.remind_at, now)?;
     let task = store::insert_task(tx, object, id, creator, input, now).await?;
     jobs::schedule(tx, task, input.remind_at, now).await?;
     Ok(task)
 }
 
-/// Changes a task whose record the member can see; a new `remind_at` in the future schedules its
-/// reminder.
+/// Changes a task whose record the member can see; a new `remind_at` schedules its reminder (a
+/// time already past by more than a minute is refused), `null` removes it.
 pub async fn change_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: OffsetDateTime) -> Result<(), AppError> {
     store::lock_item(tx, WorkItem::Task, task).await?;
     validate_task_change(change)?;
+    let new_time = change.remind_at.flatten();
+    // A client sending the task back unchanged is not setting a new reminder.
+    if new_time.is_some() && new_time != store::remind_at(tx, task).await? {
+        super::check_reminder_not_past(new_time, now)?;
+    }
     store::update_task(tx, task, change, now).await?;
-    jobs::schedule(tx, task, change.remind_at, now).await
+    jobs::schedule(tx, task, new_time, now).await
 }
 
 pub async fn add_activity(

@@ -120,8 +120,9 @@ pub async fn update_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: O
         "update tasks set status = coalesce($3, status), title = coalesce($4, title), assignee_id = coalesce($5, assignee_id),
                 due_at = coalesce($6, due_at), updated_at = $7,
                 completed_at = case when coalesce($3, status) = 'done' then coalesce(completed_at, $7) else null end,
-                remind_at = coalesce($8, remind_at),
-                reminded_at = case when $8::timestamptz is distinct from remind_at and $8 is not null then null
+                remind_at = case when $9 then null else coalesce($8, remind_at) end,
+                reminded_at = case when $9 then null
+                                   when $8::timestamptz is distinct from remind_at and $8 is not null then null
                                    else reminded_at end
           where org_id = $1 and task_id = $2",
         tx.org().0,
@@ -131,12 +132,21 @@ pub async fn update_task(tx: &mut OrgTx, task: Uuid, change: &TaskChange, now: O
         change.assignee_id,
         change.due_at,
         now,
-        change.remind_at
+        change.remind_at.flatten(),
+        change.remind_at == Some(None)
     )
     .execute(tx.conn())
     .await
     .map_err(assignee_error)?;
     Ok(())
+}
+
+/// The task's reminder time, if it has one.
+pub async fn remind_at(tx: &mut OrgTx, task: Uuid) -> Result<Option<OffsetDateTime>, AppError> {
+    Ok(sqlx::query_scalar!("select remind_at from tasks where org_id = $1 and task_id = $2", tx.org().0, task)
+        .fetch_optional(tx.conn())
+        .await?
+        .flatten())
 }
 
 /// A member's open tasks, soonest due first, as the API shows them.

@@ -68,7 +68,10 @@ pub async fn check_credentials(
     client: &ClientInfo,
 ) -> Result<Authenticated, AppError> {
     ratelimit::check(state, &ratelimit::LOGIN_PER_IP, ratelimit::Subject::Ip(client)).await?;
-    ratelimit::check(state, &ratelimit::LOGIN_PER_ACCOUNT, ratelimit::Subject::Account(&input.email)).await?;
+    // Only failures count toward the account's limit: ten successful logins in a quarter of an hour
+    // must not lock a member out.
+    let per_account = ratelimit::Subject::Account(&input.email);
+    ratelimit::peek(state, &ratelimit::LOGIN_PER_ACCOUNT, per_account).await?;
     let email = EmailAddress::parse("email", &input.email).map_err(|_| bad_credentials())?;
     let candidates = state.db.login_candidates(email.as_str()).await?;
     let mut matched = None;
@@ -87,6 +90,7 @@ pub async fn check_credentials(
         if let Some(first) = candidates.first() {
             record_failed_login(state, first.org_id, first.user_id, client).await?;
         }
+        ratelimit::count_failure(state, &ratelimit::LOGIN_PER_ACCOUNT, per_account).await?;
         return Err(bad_credentials());
     };
 
@@ -96,6 +100,7 @@ pub async fn check_credentials(
         // The right password on a locked account: a failure like any other, told apart by nothing.
         drop(tx);
         record_failed_login(state, account.org_id, account.user_id, client).await?;
+        ratelimit::count_failure(state, &ratelimit::LOGIN_PER_ACCOUNT, per_account).await?;
         return Err(bad_credentials());
     }
     throttle::reset(&mut tx, account.user_id).await?;

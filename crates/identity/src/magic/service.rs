@@ -208,7 +208,7 @@ async fn open_session(
     now: OffsetDateTime,
 ) -> Result<LoginStep, AppError> {
     if mfa::is_enrolled(&mut tx, user_id).await? {
-        let token = mfa::begin_second_step(&mut tx, user_id, now).await?;
+        let token = mfa::begin_second_step(&mut tx, user_id, method.as_str(), now).await?;
         tx.commit().await?;
         return Ok(LoginStep::SecondFactor { token });
     }

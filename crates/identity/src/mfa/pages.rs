@@ -83,10 +83,9 @@ pub async fn login_mfa_submit(
     let now = state.clock.now();
     let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
     // Spend the pending login first (row lock): two concurrent submissions cannot both win.
-    let claimed = claim_pending_login(&mut tx, pending_id, now).await?;
-    if claimed.is_none() {
+    let Some((_, first_factor)) = claim_pending_login(&mut tx, pending_id, now).await? else {
         return Ok((CookieJar::new().add(expired_pending_cookie(&state)), Redirect::to("/login")).into_response());
-    }
+    };
     let locked = throttle::locked_until(&mut tx, user, now).await?.is_some();
     let used = if locked { None } else { spend_any(&state, &mut tx, user, form.code.expose_secret(), now).await? };
     let Some(factor) = used else {
@@ -98,7 +97,7 @@ pub async fn login_mfa_submit(
         return Ok((StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], html).into_response());
     };
     throttle::reset(&mut tx, user).await?;
-    let session = open_session(&state, &mut tx, user, &client, now, Some(factor)).await?;
+    let session = open_session(&state, &mut tx, user, &first_factor, &client, now, Some(factor)).await?;
     tx.commit().await?;
     let jar = CookieJar::new().add(expired_pending_cookie(&state)).add(session_cookie(&state, &session.token));
     Ok((jar, Redirect::to("/dashboard")).into_response())

@@ -128,10 +128,13 @@ pub(super) async fn record_code_failure(
     Ok(())
 }
 
+/// Opens the session of a login whose first factor was `method` (`password`, `magic_link`,
+/// `email_otp`), recording that method and the second factor used, if any.
 pub(super) async fn open_session(
     state: &AppState,
     tx: &mut OrgTx,
     user: Uuid,
+    method: &str,
     client: &ClientInfo,
     now: OffsetDateTime,
     factor: Option<FactorUsed>,
@@ -140,7 +143,7 @@ pub(super) async fn open_session(
         Some(factor) => json!({ "mfa": factor.as_str() }),
         None => json!({}),
     };
-    login::open_session(state, tx, user, "password", payload, client, now).await
+    login::open_session(state, tx, user, method, payload, client, now).await
 }
 
 /// The login form's core: the password check, then a session — or, for a member with MFA, a
@@ -148,7 +151,7 @@ pub(super) async fn open_session(
 pub async fn log_in(state: &AppState, input: LoginInput, client: &ClientInfo) -> Result<LoginStep, AppError> {
     let Authenticated { mut tx, org_id, user_id, now } = login::check_credentials(state, &input, client).await?;
     if !is_enrolled(&mut tx, user_id).await? {
-        let session = open_session(state, &mut tx, user_id, client, now, None).await?;
+        let session = open_session(state, &mut tx, user_id, "password", client, now, None).await?;
         tx.commit().await?;
         return Ok(LoginStep::Session(session));
     }
@@ -168,7 +171,7 @@ pub async fn start_second_step(
     now: OffsetDateTime,
 ) -> Result<SecretString, AppError> {
     let mut tx = state.db.begin_org(org_id, Actor::User(user_id)).await?;
-    let token = begin_second_step(&mut tx, user_id, now).await?;
+    let token = begin_second_step(&mut tx, user_id, "password", now).await?;
     tx.commit().await?;
     Ok(token)
 }

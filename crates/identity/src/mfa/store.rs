@@ -72,17 +72,23 @@ pub(super) async fn regenerate_codes(
 }
 
 /// [`start_second_step`] inside the caller's transaction, for a first factor spent in it.
-pub async fn begin_second_step(tx: &mut OrgTx, user_id: Uuid, now: OffsetDateTime) -> Result<SecretString, AppError> {
+pub async fn begin_second_step(
+    tx: &mut OrgTx,
+    user_id: Uuid,
+    first_factor: &str,
+    now: OffsetDateTime,
+) -> Result<SecretString, AppError> {
     let token = token::generate();
     sqlx::query!(
-        "insert into mfa_pending_logins (org_id, pending_id, user_id, token_hash, created_at, expires_at)
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into mfa_pending_logins (org_id, pending_id, user_id, token_hash, created_at, expires_at, first_factor)
+         values ($1, $2, $3, $4, $5, $6, $7)",
         tx.org().0,
         Uuid::now_v7(),
         user_id,
         &token::hash(&token)[..],
         now,
-        now + PENDING_LIFETIME
+        now + PENDING_LIFETIME,
+        first_factor
     )
     .execute(tx.conn())
     .await?;
@@ -115,23 +121,25 @@ pub(super) async fn pending_login_live(
     .await
 }
 
-/// Spends a pending login if it is still live at `now`: its member, or `None` when it was already
-/// used or expired (the row lock settles two concurrent submissions).
+/// Spends a pending login if it is still live at `now`: its member and the first factor it was
+/// opened by (`password`, `magic_link`, `email_otp`), or `None` when it was already used or expired
+/// (the row lock settles two concurrent submissions).
 pub(super) async fn claim_pending_login(
     tx: &mut OrgTx,
     pending_id: Uuid,
     now: OffsetDateTime,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!(
+) -> Result<Option<(Uuid, String)>, sqlx::Error> {
+    Ok(sqlx::query!(
         "update mfa_pending_logins set used_at = $3
          where org_id = $1 and pending_id = $2 and used_at is null and expires_at > $3
-         returning user_id",
+         returning user_id, first_factor",
         tx.org().0,
         pending_id,
         now
     )
     .fetch_optional(tx.conn())
-    .await
+    .await?
+    .map(|row| (row.user_id, row.first_factor)))
 }
 
 /// Whether the organization requires MFA of every member.

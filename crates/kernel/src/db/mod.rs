@@ -236,6 +236,25 @@ impl Db {
         .map(|hit| (hit.allowed, hit.retry_after_secs))
     }
 
+    /// Whether a rate-limit bucket is still under `limit`, through the door `app.rate_limit_peek`,
+    /// without counting a hit: `(allowed, retry_after_secs)`.
+    pub async fn rate_limit_peek(
+        &self,
+        bucket: &str,
+        limit: i32,
+        now: time::OffsetDateTime,
+    ) -> Result<(bool, i32), sqlx::Error> {
+        sqlx::query!(
+            r#"select allowed as "allowed!", retry_after_secs as "retry_after_secs!" from app.rate_limit_peek($1, $2, $3)"#,
+            bucket,
+            limit,
+            now,
+        )
+        .fetch_one(&self.app)
+        .await
+        .map(|peek| (peek.allowed, peek.retry_after_secs))
+    }
+
     /// The privacy-policy version in force at `now` (platform data, readable without an org).
     pub async fn current_policy_version(
         &self,

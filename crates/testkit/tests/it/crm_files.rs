@@ -575,3 +575,72 @@ async fn post_page_upload(
         .await
         .unwrap()
 }
+
+/// A reminder time already past (by more than a minute) is refused with 422 naming `remind_at`,
+/// on creation and in a PATCH, and nothing is written; one within the minute is mailed at once.
+#[tokio::test]
+async fn a_task_reminder_already_past_is_refused_naming_remind_at() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@past-reminders.example.eu").await;
+    let owner = app.access_token("owner@past-reminders.example.eu").await;
+    let contact = new_contact(&app, &owner, "Passé").await;
+    let at = |minutes: i64| {
+        (app.clock.now() + time::Duration::minutes(minutes))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let tasks = format!("/api/v1/contacts/{contact}/tasks");
+    let (status, problem) =
+        app.call_api(&owner, Method::POST, &tasks, Some(json!({ "title": "Trop tard", "remind_at": at(-60) }))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "remind_at", "{problem}");
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from tasks where org_id = $1").await, 0);
+
+    let (status, task) =
+        app.call_api(&owner, Method::POST, &tasks, Some(json!({ "title": "Juste à temps", "remind_at": at(0) }))).await;
+    assert_eq!(status, 201, "{task}");
+    let task_id = task["task_id"].as_str().unwrap().to_string();
+    app.run_jobs().await;
+    let sent =
+        app.mail_to("owner@past-reminders.example.eu").into_iter().filter(|m| m.subject.contains("Juste à temps"));
+    assert_eq!(sent.count(), 1, "a reminder set for now is mailed at once");
+
+    let path = format!("/api/v1/tasks/{task_id}");
+    let (status, problem) = app.call_api(&owner, Method::PATCH, &path, Some(json!({ "remind_at": at(-30) }))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "remind_at", "{problem}");
+}
+
+/// In a PATCH, `"remind_at": null` removes a task's reminder (nothing is mailed at its old time),
+/// and leaving the field out keeps it.
+#[tokio::test]
+async fn patching_remind_at_to_null_clears_the_reminder_and_leaving_it_out_keeps_it() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@clear-reminders.example.eu").await;
+    let owner = app.access_token("owner@clear-reminders.example.eu").await;
+    let contact = new_contact(&app, &owner, "Effacer").await;
+    let at = |minutes: i64| {
+        (app.clock.now() + time::Duration::minutes(minutes))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let tasks = format!("/api/v1/contacts/{contact}/tasks");
+    let (status, task) =
+        app.call_api(&owner, Method::POST, &tasks, Some(json!({ "title": "Sans rappel", "remind_at": at(60) }))).await;
+    assert_eq!(status, 201, "{task}");
+    let task_id = task["task_id"].as_str().unwrap().to_string();
+    let remind_at =
+        || app.select_i64_in_org(org, "select count(*) from tasks where org_id = $1 and remind_at is not null");
+    let path = format!("/api/v1/tasks/{task_id}");
+    let (status, _) = app.call_api(&owner, Method::PATCH, &path, Some(json!({ "title": "Renommée" }))).await;
+    assert_eq!(status, 204);
+    assert_eq!(remind_at().await, 1, "a PATCH without remind_at keeps the reminder");
+    let (status, _) = app.call_api(&owner, Method::PATCH, &path, Some(json!({ "remind_at": null }))).await;
+    assert_eq!(status, 204);
+    assert_eq!(remind_at().await, 0, "\"remind_at\": null did not clear the reminder");
+
+    app.clock.advance(time::Duration::minutes(61));
+    app.run_jobs().await;
+    let sent = app.mail_to("owner@clear-reminders.example.eu").into_iter().filter(|m| m.subject.contains("Renommée"));
+    assert_eq!(sent.count(), 0, "a removed reminder was mailed");
+}

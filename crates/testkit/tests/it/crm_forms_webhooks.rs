@@ -456,6 +456,47 @@ async fn webhook_gives_up_after_the_last_attempt() {
     assert_eq!(log[0]["last_error"], "the endpoint answered HTTP 503");
 }
 
+/// A delivery whose endpoint secret cannot be opened (damaged ciphertext, changed master key) is
+/// failed at once with the reason in its log, sending nothing, instead of staying pending for ever.
+#[tokio::test]
+async fn webhook_delivery_whose_secret_cannot_be_opened_fails_with_the_reason() {
+    let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@hooks-sealed.example.eu").await;
+    let receiver = Receiver::start(vec![200]).await;
+    let (status, endpoint) = app
+        .call_api(&bearer, Method::POST, "/api/v1/webhooks", Some(json!({ "url": receiver.url, "events": ["*"] })))
+        .await;
+    assert_eq!(status, 201);
+    let mut su = app.superuser_connection().await;
+    sqlx::query(
+        "update webhook_endpoints set secret_sealed = set_byte(secret_sealed, 30, get_byte(secret_sealed, 30) # 255)",
+    )
+    .execute(&mut su)
+    .await
+    .unwrap();
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Sealed GmbH" }))).await;
+    assert_eq!(status, 201);
+    for _ in 0..4 {
+        app.run_jobs().await;
+        app.clock.advance(time::Duration::hours(2));
+    }
+    assert!(receiver.received().is_empty(), "nothing can be signed, so nothing is sent");
+    let bearer = app.access_token("owner@hooks-sealed.example.eu").await;
+    let id = endpoint["endpoint_id"].as_str().unwrap();
+    let (_, log) = app.call_api(&bearer, Method::GET, &format!("/api/v1/webhooks/{id}/deliveries"), None).await;
+    assert_eq!(log[0]["status"], "failed", "{log}");
+    assert_eq!(
+        log[0]["last_error"], "the endpoint's signing secret cannot be opened: delete the endpoint and create it again",
+        "{log}"
+    );
+    let unsettled: i64 = sqlx::query_scalar("select count(*) from jobs where status in ('queued', 'running')")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(unsettled, 0);
+}
+
 /// Without `RELAIS_WEBHOOKS_ALLOW_PRIVATE`, a webhook cannot reach the internal network: plain
 /// http and private address literals are refused when the endpoint is saved, and a name that
 /// resolves to a private address is refused when delivering, before any connection.

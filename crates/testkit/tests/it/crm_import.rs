@@ -313,6 +313,109 @@ async fn a_failed_batch_resumes_from_its_checkpoint_without_duplicates() {
     assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 0);
 }
 
+/// An import whose batch job keeps failing on the database (here: the import's row locked by
+/// someone else, so every attempt hits the job's lock timeout) is not left `running` for ever:
+/// once the queue gives the job up, the import is `failed` with the reason and the failed step.
+/// Nothing can be done to it while it runs (409), and a retry (audited) resumes the run from its
+/// checkpoint to the end, every row imported once.
+#[tokio::test]
+async fn an_import_whose_job_is_given_up_is_failed_with_the_reason_then_retried_to_the_end() {
+    let app = TestApp::spawn().await;
+    let email = "owner@import-stuck.example.eu";
+    let (org, _, bearer) = app.sign_up_with_token(email).await;
+    let mut csv = String::from("email,last_name\n");
+    for i in 0..10 {
+        csv.push_str(&format!("s{i}@exemple.fr,Stuck {i}\n"));
+    }
+    let (_, created) = app.upload_import(&bearer, "contacts", csv.into_bytes()).await;
+    let id = created["import_id"].as_str().unwrap().to_string();
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=4"), None).await;
+    assert_eq!(status, 202);
+    let limits = kernel::jobs::JobLimits { lock_timeout: std::time::Duration::from_millis(200), ..Default::default() };
+    let worker = kernel::jobs::Worker::new(app.db.clone(), app.clock.clone(), app.job_registry()).with_limits(limits);
+    assert_eq!(worker.tick(1).await.unwrap().succeeded, 1, "the first batch");
+
+    // Someone holds the import's row: every attempt of the next batch waits, then times out.
+    let mut holder = app.superuser_connection().await;
+    sqlx::query("begin").execute(&mut holder).await.unwrap();
+    sqlx::query("select 1 from imports where import_id = $1::text::uuid for update")
+        .bind(&id)
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(worker.tick(10).await.unwrap().failed, 1);
+        app.clock.advance(time::Duration::hours(2));
+    }
+    sqlx::query("commit").execute(&mut holder).await.unwrap();
+    app.run_jobs().await;
+
+    let bearer = app.access_token(email).await;
+    let (_, failed) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!((failed["status"].as_str(), failed["failed_step"].as_str()), (Some("failed"), Some("run")), "{failed}");
+    let reason = failed["last_error"].as_str().unwrap_or_default();
+    assert!(reason.contains("lock timeout"), "{failed}");
+    assert_eq!((failed["rows_done"].as_i64(), failed["batches_done"].as_i64()), (Some(4), Some(1)), "{failed}");
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run"), None).await;
+    assert_eq!(status, 409, "a failed import cannot be started again, only retried");
+
+    let (status, retried) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/retry"), None).await;
+    assert_eq!(status, 202, "{retried}");
+    assert_eq!((retried["status"].as_str(), retried["last_error"].as_str()), (Some("running"), None), "{retried}");
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/retry"), None).await;
+    assert_eq!(status, 409, "only a failed import can be retried");
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/discard"), None).await;
+    assert_eq!(status, 409, "only a failed import can be discarded");
+    app.run_jobs().await;
+    let (_, done) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!((done["status"].as_str(), done["created_count"].as_i64()), (Some("done"), Some(10)), "{done}");
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 10);
+    assert_eq!(app.count_audit_events(org, "import.retried").await, 1);
+}
+
+/// A failed import shows Retry and Discard on its page; discarding it there closes it (audited
+/// once) and nothing more can run; the API refuses a retry of a discarded import.
+#[tokio::test]
+async fn a_failed_import_is_discarded_from_its_page_and_audited_once() {
+    let app = TestApp::spawn().await;
+    let email = "owner@import-discard.example.eu";
+    let (org, _) = app.sign_up(email).await;
+    let bearer = app.access_token(email).await;
+    let (_, created) = app.upload_import(&bearer, "contacts", b"email,last_name\nd@exemple.fr,Un\n".to_vec()).await;
+    let id = created["import_id"].as_str().unwrap().to_string();
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/dry-run"), None).await;
+    assert_eq!(status, 202);
+    // The file is gone: every attempt of the dry run fails; at the last one the import fails.
+    let path = app.state.config.data_dir.join("imports").join(org.0.to_string()).join(format!("{id}.csv"));
+    std::fs::remove_file(&path).unwrap();
+    for _ in 0..6 {
+        app.run_jobs().await;
+        app.clock.advance(time::Duration::hours(2));
+    }
+    let bearer = app.access_token(email).await;
+    let (_, failed) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["failed_step"].as_str()),
+        (Some("failed"), Some("dry_run")),
+        "{failed}"
+    );
+
+    let browser = app.browser_login(email, PASSWORD).await;
+    let html = browser.get(&format!("/crm/imports/{id}/progress")).await.text().await.unwrap();
+    assert!(html.contains(&format!("/crm/imports/{id}/retry")) && html.contains(&format!("/crm/imports/{id}/discard")));
+    let csrf = browser.csrf_token(&format!("/crm/imports/{id}/progress")).await;
+    let response = browser.post_form(&format!("/crm/imports/{id}/discard"), &[("csrf", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    let (_, discarded) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(discarded["status"], "discarded", "{discarded}");
+    assert_eq!(app.count_audit_events(org, "import.discarded").await, 1);
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/retry"), None).await;
+    assert_eq!(status, 409);
+    let html = browser.get(&format!("/crm/imports/{id}/progress")).await.text().await.unwrap();
+    assert!(!html.contains(&format!("/crm/imports/{id}/retry")), "no retry on a discarded import");
+}
+
 /// Another organization's member gets 404 on an import; a member with the User role is refused.
 #[tokio::test]
 async fn imports_are_isolated_between_orgs_and_refused_to_users() {

@@ -479,3 +479,38 @@ async fn a_member_with_mfa_still_needs_the_second_factor() {
     assert!(by_code.cookie(SESSION_COOKIE).is_none());
     assert_eq!(app.select_i64("select count(*) from sessions").await, sessions_before);
 }
+
+/// A sign-in by emailed link finished through the second step records the link as its method
+/// (login history and session), not `password`; a code is recorded as `email_otp` the same way.
+#[tokio::test]
+async fn an_emailed_sign_in_finished_through_mfa_records_its_own_method() {
+    let app = TestApp::spawn_with_mail().await;
+    let (_, _, owner) = app.sign_up_and_log_in("ada@example.eu").await;
+    let html = owner.get("/settings/mfa").await.text().await.unwrap();
+    let after = |marker: &str| html.split(marker).nth(1).unwrap().split(['<', '"']).next().unwrap().to_string();
+    let (secret, csrf) = (after("id=\"totp-secret\">"), after("name=\"csrf\" value=\""));
+    let code = app.totp_code(&secret);
+    let enrolled = owner.post_form("/settings/mfa/enroll", &[("csrf", csrf.as_str()), ("code", &code)]).await;
+    assert_eq!(enrolled.status(), 200);
+
+    for (by_link, method) in [(true, "magic_link"), (false, "email_otp")] {
+        app.clock.advance(Duration::seconds(61));
+        let mail = sign_in_mail(&app, "ada@example.eu").await;
+        let browser = Browser::new(&app);
+        let response = if by_link {
+            browser.post_form(&mail.path, &[]).await
+        } else {
+            enter_code(&browser, "ada@example.eu", &mail.code).await
+        };
+        assert_eq!(response.headers()["location"], "/login/mfa");
+        let response = browser.post_form("/login/mfa", &[("code", &app.totp_code(&secret))]).await;
+        assert_signed_in(&browser, response).await;
+        let (recorded,): (String,) = sqlx::query_as(
+            "select method from login_events where outcome = 'success' order by occurred_at desc limit 1",
+        )
+        .fetch_one(&mut app.superuser_connection().await)
+        .await
+        .unwrap();
+        assert_eq!(recorded, method, "the sign-in was recorded as {recorded}");
+    }
+}

@@ -85,6 +85,43 @@ async fn p1_16_login_is_limited_per_ip_with_retry_after_and_the_window_resets() 
     assert_eq!(response.status(), 303, "the window did not reset");
 }
 
+/// The per-account login limit counts failed attempts only: a member who signs in eleven times in
+/// a quarter of an hour is never refused. Ten failures in 15 minutes refuse the next attempt with
+/// 429, and the page says how many minutes to wait, in English and in French.
+#[tokio::test]
+async fn successful_logins_do_not_count_toward_the_account_limit_and_a_refusal_says_how_long_to_wait() {
+    let app = TestApp::spawn().await;
+    app.sign_up("owner@example.eu").await;
+    for i in 0..11 {
+        let response = login(&app, "owner@example.eu", testkit::PASSWORD, None).await;
+        assert_eq!(response.status(), 303, "successful login {} was refused", i + 1);
+    }
+    // A fresh per-address window; the account's failures start now.
+    app.clock.advance(Duration::minutes(5));
+    for i in 0..10 {
+        let response = login(&app, "owner@example.eu", WRONG, None).await;
+        assert_eq!(response.status(), 401, "failure {}", i + 1);
+    }
+    let refused = login(&app, "owner@example.eu", testkit::PASSWORD, None).await;
+    assert_eq!(refused.status(), 429, "the attempt after ten failures in 15 minutes");
+    assert_eq!(retry_after(&refused), 900);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("try again in 15 min"), "{html}");
+    let refused = app
+        .http
+        .post(app.url("/login"))
+        .header("origin", app.origin())
+        .header("sec-fetch-site", "same-origin")
+        .header("accept-language", "fr")
+        .form(&[("email", "owner@example.eu"), ("password", testkit::PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("réessayer dans 15 min"), "{html}");
+}
+
 /// P1-16: the API sign-up allows 10 attempts (valid or not) an hour from one address; the 11th is
 /// a 429 problem+json with `Retry-After` and writes nothing; the next window accepts again.
 #[tokio::test]

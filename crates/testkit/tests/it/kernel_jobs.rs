@@ -10,7 +10,7 @@ use kernel::OrgId;
 use kernel::audit::{AuditEvent, AuditLog};
 use kernel::db::Actor;
 use kernel::ids::JobId;
-use kernel::jobs::{JobRun, NewJob, Registry, Tick, Worker, enqueue};
+use kernel::jobs::{GiveUp, JobLimits, JobRun, NewJob, Registry, Tick, Worker, enqueue};
 use serde_json::{Value, json};
 use testkit::TestApp;
 use time::{Duration, OffsetDateTime};
@@ -233,9 +233,9 @@ async fn job_failures_retry_with_backoff_then_fail_and_roll_back_their_writes() 
 }
 
 /// A worker that dies while running a job (its task is killed mid-handler) leaves the job leased;
-/// another worker leaves it alone until the lease runs out, then runs it, exactly once.
+/// another worker leaves it alone until the lease runs out (30 s), then runs it, exactly once.
 #[tokio::test]
-async fn job_of_a_dead_worker_is_taken_over_after_the_lease_and_runs_once() {
+async fn job_of_a_dead_worker_is_taken_over_after_a_30_second_lease_and_runs_once() {
     let app = TestApp::spawn().await;
     let org = org_with_users(&app, 1).await;
     let id = enqueue_committed(&app, org, NewJob::new("test.once", "once-1", json!({ "worker": "survivor" }))).await;
@@ -266,7 +266,8 @@ async fn job_of_a_dead_worker_is_taken_over_after_the_lease_and_runs_once() {
     let survivor = Worker::new(app.db.clone(), app.clock.clone(), registry);
     assert_eq!(survivor.tick(10).await.unwrap(), Tick::default(), "took a job whose lease is still valid");
 
-    app.clock.advance(Duration::minutes(5) + Duration::seconds(1));
+    // The lease is 30 s (it was 5 minutes): a killed worker's job is taken over within half a minute.
+    app.clock.advance(Duration::seconds(31));
     assert_eq!(survivor.tick(10).await.unwrap(), Tick { claimed: 1, succeeded: 1, failed: 0 });
     assert_eq!(survivor.tick(10).await.unwrap(), Tick::default());
     assert_eq!(*runs.lock().unwrap(), HashMap::from([(id, 1)]));
@@ -390,4 +391,226 @@ async fn job_of_unknown_kind_fails_naming_the_kind() {
     assert_eq!((row.status.as_str(), row.attempts), ("failed", 1), "{row:?}");
     assert!(row.last_error.as_deref().unwrap_or_default().contains("test.no_such_kind"), "{row:?}");
     assert!(row.finished_at.is_some(), "{row:?}");
+}
+
+/// A handler that locks its org's users (`for update`), reporting when it starts and when it got
+/// the lock, then records `test.job_ran`.
+fn locking_handler(registry: &mut Registry, audit: AuditLog, events: mpsc::UnboundedSender<(&'static str, OrgId)>) {
+    registry.register("test.lock_users", move |mut run: JobRun| {
+        let (audit, events) = (audit.clone(), events.clone());
+        async move {
+            let org = run.tx.org();
+            let _ = events.send(("started", org));
+            sqlx::query("select 1 from users where org_id = $1 for update").bind(org).fetch_all(run.tx.conn()).await?;
+            audit.record(&mut run.tx, AuditEvent::new("test.job_ran").target("job", run.job_id.0)).await?;
+            let _ = events.send(("locked", org));
+            Ok(run.tx)
+        }
+    });
+}
+
+/// Holds the row locks of `org`'s users in a transaction of the test's own until it is dropped.
+async fn lock_users(app: &TestApp, org: OrgId) -> sqlx::PgConnection {
+    let mut conn = app.superuser_connection().await;
+    sqlx::query("begin").execute(&mut conn).await.unwrap();
+    sqlx::query("select 1 from users where org_id = $1 for update").bind(org).fetch_all(&mut conn).await.unwrap();
+    conn
+}
+
+/// One org's job blocked on a row lock does not hold up another org's: both are claimed together
+/// and run concurrently, and org B's job finishes while org A's is still waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_orgs_job_runs_while_one_orgs_job_is_blocked_on_a_lock() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (org_with_users(&app, 1).await, org_with_users(&app, 1).await);
+    enqueue_committed(&app, a, NewJob::new("test.lock_users", "a-1", json!({}))).await;
+    app.clock.advance(Duration::seconds(1));
+    enqueue_committed(&app, b, NewJob::new("test.lock_users", "b-1", json!({}))).await;
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut registry = Registry::default();
+    locking_handler(&mut registry, app.state.audit.clone(), events_tx);
+    // A lock timeout far longer than the test: org A's job waits until the test lets it go.
+    let limits = JobLimits { lock_timeout: std::time::Duration::from_secs(600), ..JobLimits::default() };
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), registry).with_limits(limits);
+
+    let mut holder = lock_users(&app, a).await;
+    let tick = tokio::spawn(async move { worker.tick(10).await });
+    let mut seen = Vec::new();
+    // Bounded so the test fails (rather than hangs) if B waits behind A.
+    let wait = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(event) = events.recv().await {
+            seen.push(event);
+            if event == ("locked", b) {
+                return;
+            }
+        }
+    });
+    assert!(wait.await.is_ok(), "org B's job did not run while org A's was blocked: {seen:?}");
+    assert!(seen.contains(&("started", a)) && !seen.contains(&("locked", a)), "{seen:?}");
+    assert_eq!(app.org_audit_log(b).await.len(), 1, "org B's job committed");
+
+    sqlx::query("commit").execute(&mut holder).await.unwrap();
+    assert_eq!(tick.await.unwrap().unwrap(), Tick { claimed: 2, succeeded: 2, failed: 0 });
+    assert_eq!(app.org_audit_log(a).await.len(), 1);
+}
+
+/// A job waiting on a lock is cancelled by the database at the job transaction's `lock_timeout`:
+/// the job fails with that reason (and is retried later) and its worker is free again, while the
+/// lock is still held.
+#[tokio::test]
+async fn job_blocked_on_a_lock_fails_at_the_lock_timeout_and_frees_its_worker() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let id = enqueue_committed(&app, org, NewJob::new("test.lock_users", "blocked-1", json!({}))).await;
+    let (events_tx, _events) = mpsc::unbounded_channel();
+    let mut registry = Registry::default();
+    locking_handler(&mut registry, app.state.audit.clone(), events_tx);
+    let limits = JobLimits { lock_timeout: std::time::Duration::from_millis(200), ..JobLimits::default() };
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), registry).with_limits(limits);
+
+    let mut holder = lock_users(&app, org).await;
+    let tick = tokio::time::timeout(std::time::Duration::from_secs(60), worker.tick(10)).await;
+    let tick = tick.expect("the worker stayed blocked on the lock").unwrap();
+    assert_eq!(tick, Tick { claimed: 1, succeeded: 0, failed: 1 });
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("queued", 1), "{row:?}");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("lock timeout"), "{row:?}");
+    assert!(app.org_audit_log(org).await.is_empty());
+
+    sqlx::query("commit").execute(&mut holder).await.unwrap();
+    app.clock.advance(Duration::seconds(5));
+    assert_eq!(worker.tick(10).await.unwrap(), Tick { claimed: 1, succeeded: 1, failed: 0 });
+}
+
+/// Claims are fair between organizations: with five jobs of org A queued before org B's one, a
+/// claim of two takes A's oldest and B's, not A's two oldest.
+#[tokio::test]
+async fn each_claim_takes_the_oldest_due_job_of_every_org_first() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (org_with_users(&app, 1).await, org_with_users(&app, 1).await);
+    for i in 0..5 {
+        enqueue_committed(&app, a, NewJob::new("test.count", format!("a-{i}"), json!({ "i": i }))).await;
+        app.clock.advance(Duration::seconds(1));
+    }
+    let b_job = enqueue_committed(&app, b, NewJob::new("test.count", "b-0", json!({}))).await;
+    let ran: Arc<Mutex<Vec<(OrgId, JobId)>>> = Arc::default();
+    let mut registry = Registry::default();
+    let log = ran.clone();
+    registry.register("test.count", move |run: JobRun| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push((run.tx.org(), run.job_id));
+            Ok(run.tx)
+        }
+    });
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), registry);
+    assert_eq!(worker.tick(2).await.unwrap(), Tick { claimed: 2, succeeded: 2, failed: 0 });
+    let ran = ran.lock().unwrap().clone();
+    assert!(ran.contains(&(b, b_job)), "org B waited behind org A's backlog: {ran:?}");
+    assert_eq!(ran.iter().filter(|(org, _)| *org == a).count(), 1, "{ran:?}");
+}
+
+/// While a job runs, its worker renews the lease (heartbeat), so the lease stays ahead of the
+/// clock however long the job takes.
+#[tokio::test]
+async fn a_running_job_renews_its_lease_by_heartbeat() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let id = enqueue_committed(&app, org, NewJob::new("test.slow", "slow-hb", json!({}))).await;
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let (proceed_tx, proceed) = oneshot::channel::<()>();
+    let proceed = Arc::new(Mutex::new(Some(proceed)));
+    let mut registry = Registry::default();
+    registry.register("test.slow", move |run: JobRun| {
+        let (started_tx, proceed) = (started_tx.clone(), proceed.clone());
+        async move {
+            let _ = started_tx.send(());
+            let wait = proceed.lock().unwrap().take();
+            if let Some(wait) = wait {
+                wait.await?;
+            }
+            Ok(run.tx)
+        }
+    });
+    let limits = JobLimits { heartbeat: std::time::Duration::from_millis(20), ..JobLimits::default() };
+    let worker = Worker::new(app.db.clone(), app.clock.clone(), registry).with_limits(limits);
+    let mut beats = worker.heartbeats();
+    let running = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.tick(1).await }
+    });
+    started.recv().await.unwrap();
+
+    app.clock.advance(Duration::hours(1));
+    beats.borrow_and_update();
+    // The next renewal after the clock moved (waits on the worker's event, no sleep).
+    beats.changed().await.unwrap();
+    let mut tx = app.db.begin_platform("test: read a lease").await.unwrap();
+    let until: OffsetDateTime = sqlx::query_scalar("select locked_until from jobs where org_id = $1 and job_id = $2")
+        .bind(org)
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(until > app.clock.now(), "the lease was not renewed: {until} <= {}", app.clock.now());
+    assert!(until <= app.clock.now() + Duration::seconds(30), "the lease is 30 s: {until}");
+
+    proceed_tx.send(()).unwrap();
+    assert_eq!(running.await.unwrap().unwrap(), Tick { claimed: 1, succeeded: 1, failed: 0 });
+}
+
+/// A job whose last attempt never finished (its worker was killed) is given up once the lease runs
+/// out, not run again: its kind's give-up handler runs (here it records an audit event) with the
+/// reason, and the job is `failed` with its attempts capped at the maximum.
+#[tokio::test]
+async fn job_whose_last_attempt_never_finished_is_given_up_through_its_handler() {
+    let app = TestApp::spawn().await;
+    let org = org_with_users(&app, 1).await;
+    let last_try = NewJob { max_attempts: 1, ..NewJob::new("test.doomed", "doomed-1", json!({ "thing": 7 })) };
+    let id = enqueue_committed(&app, org, last_try).await;
+
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let mut hanging = Registry::default();
+    hanging.register("test.doomed", move |run: JobRun| {
+        let started_tx = started_tx.clone();
+        async move {
+            let _ = started_tx.send(());
+            std::future::pending::<()>().await;
+            Ok(run.tx)
+        }
+    });
+    let doomed = Worker::new(app.db.clone(), app.clock.clone(), hanging);
+    let crashed = tokio::spawn(async move { doomed.tick(1).await });
+    started.recv().await.unwrap();
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+
+    let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
+    let mut registry = Registry::default();
+    audit_writing_handler(&mut registry, "test.doomed", app.state.audit.clone(), runs.clone());
+    let audit = app.state.audit.clone();
+    registry.on_give_up("test.doomed", move |mut run: GiveUp| {
+        let audit = audit.clone();
+        async move {
+            let payload = json!({ "thing": run.payload["thing"], "reason": run.reason });
+            audit
+                .record(&mut run.tx, AuditEvent::new("test.gave_up").target("job", run.job_id.0).payload(payload))
+                .await?;
+            Ok(run.tx)
+        }
+    });
+    let survivor = Worker::new(app.db.clone(), app.clock.clone(), registry);
+    app.clock.advance(Duration::seconds(31));
+    assert_eq!(survivor.tick(10).await.unwrap(), Tick { claimed: 1, succeeded: 0, failed: 1 });
+    assert!(runs.lock().unwrap().is_empty(), "the job ran again past its last attempt");
+    let row = job_row(&app, org, id).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1), "{row:?}");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("never finished"), "{row:?}");
+    let events = app.org_audit_log(org).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].action, "test.gave_up");
+    assert_eq!(events[0].payload["thing"], 7);
+    assert!(events[0].payload["reason"].as_str().unwrap_or_default().contains("never finished"), "{events:?}");
+    assert_eq!(survivor.tick(10).await.unwrap(), Tick::default());
 }
