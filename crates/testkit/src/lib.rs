@@ -33,6 +33,7 @@ pub mod db;
 pub mod http;
 pub mod mail;
 pub mod members;
+pub mod openapi;
 pub mod signup;
 pub mod totp;
 
