@@ -108,3 +108,22 @@ ensure_browser() {
   fi
   apt_install chromium chromium-driver
 }
+
+# The API fuzzing of scripts/api-fuzz.sh: schemathesis from PyPI, pinned, in its own virtual
+# environment under target/ (nothing installed into the system's Python). Sets SCHEMATHESIS.
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis() {
+  local venv="${RELAIS_TOOLS_DIR:-$PWD/target/tools}/schemathesis-$SCHEMATHESIS_VERSION"
+  if [ ! -x "$venv/bin/schemathesis" ]; then
+    local py
+    py=$(command -v python3) || { apt_install python3 python3-venv; py=$(command -v python3); }
+    if ! "$py" -m venv "$venv" 2>/dev/null; then
+      apt_install python3-venv
+      rm -rf "$venv"
+      "$py" -m venv "$venv"
+    fi
+    echo "Installing schemathesis $SCHEMATHESIS_VERSION (PyPI) into $venv..." >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+  export SCHEMATHESIS="$venv/bin/schemathesis"
+}

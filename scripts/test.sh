@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit tests, integration tests against a real
 # PostgreSQL (a private disposable cluster under target/), the app over HTTP on loopback, and the
-# libsodium interoperability test with PyNaCl. Installs what is missing.
+# libsodium interoperability test with PyNaCl, then schemathesis against the API's OpenAPI document
+# (scripts/api-fuzz.sh, docs/testing.md). Installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -27,3 +28,5 @@ echo "== cargo clippy"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --workspace --all-targets
+echo "== API fuzzing (schemathesis, docs/testing.md)"
+bash scripts/api-fuzz.sh

@@ -187,14 +187,22 @@ pub struct FieldDef {
     pub kind: Kind,
     /// Must hold a value on create and cannot be cleared.
     pub required: bool,
+    /// May be left out on create (the column's default applies) but never emptied: the lead's
+    /// status, the deal's currency. Emptying it is refused (422), not a failed statement.
+    pub kept: bool,
 }
 
 const fn f(key: &'static str, kind: Kind) -> FieldDef {
-    FieldDef { key, kind, required: false }
+    FieldDef { key, kind, required: false, kept: false }
 }
 
 const fn req(key: &'static str, kind: Kind) -> FieldDef {
-    FieldDef { key, kind, required: true }
+    FieldDef { key, kind, required: true, kept: false }
+}
+
+/// A field with a default that cannot be emptied ([`FieldDef::kept`]).
+const fn kept(key: &'static str, kind: Kind) -> FieldDef {
+    FieldDef { key, kind, required: false, kept: true }
 }
 
 const NAME: Kind = Kind::Text { max: 100 };
@@ -238,7 +246,7 @@ const LEAD_FIELDS: &[FieldDef] = &[
     f("phone", Kind::Phone),
     f("company_name", Kind::Text { max: 200 }),
     f("title", NAME),
-    f("status", Kind::Choice(LEAD_STATUSES)),
+    kept("status", Kind::Choice(LEAD_STATUSES)),
     f("source", NAME),
     f("utm_source", Kind::Text { max: 200 }),
     f("utm_medium", Kind::Text { max: 200 }),
@@ -256,7 +264,7 @@ const DEAL_FIELDS: &[FieldDef] = &[
     f("pipeline_id", Kind::Ref(RefKind::Pipeline)),
     f("stage_id", Kind::Ref(RefKind::Stage)),
     f("amount", Kind::Money),
-    f("currency", Kind::Currency),
+    kept("currency", Kind::Currency),
     f("expected_close_date", Kind::Date),
     f("probability", Kind::Percent),
     f("company_id", Kind::Ref(RefKind::Company)),

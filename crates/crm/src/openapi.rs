@@ -15,8 +15,8 @@ fn ok(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": { "application/json": { "schema": schema } } })
 }
 
-fn field_schema(def: &FieldDef) -> Value {
-    match def.kind {
+fn kind_schema(kind: Kind) -> Value {
+    match kind {
         Kind::Text { max } => json!({ "type": "string", "maxLength": max }),
         Kind::Email => json!({ "type": "string", "format": "email", "description": "Normalized to lower case." }),
         Kind::Phone => {
@@ -36,24 +36,59 @@ fn field_schema(def: &FieldDef) -> Value {
         Kind::Currency => json!({ "type": "string", "pattern": "^[A-Za-z]{3}$", "description": "ISO 4217" }),
         Kind::Percent => json!({ "type": "integer", "minimum": 0, "maximum": 100 }),
         Kind::Date => json!({ "type": "string", "format": "date" }),
-        Kind::Timestamp => json!({ "type": "string", "format": "date-time", "readOnly": true }),
+        Kind::Timestamp => json!({ "type": "string", "format": "date-time" }),
         Kind::Ref(_) => json!({ "type": "string", "format": "uuid" }),
     }
+}
+
+/// A field's schema, for requests and answers alike. An optional field is empty as `""` (kinds
+/// stored as text) or `null` (the others) in answers, and a request clears it with either, or
+/// with blanks: the schema says so, rather than the kind's format alone (issue #10 item 24).
+fn field_schema(def: &FieldDef) -> Value {
+    let kind = kind_schema(def.kind);
+    if def.kind == Kind::Timestamp {
+        let mut schema = kind;
+        if matches!(def.key, "consent_at" | "converted_at" | "closed_at") {
+            schema["type"] = json!(["string", "null"]);
+        }
+        schema["readOnly"] = json!(true);
+        return schema;
+    }
+    if def.required || def.kept {
+        return kind;
+    }
+    let empty = if def.kind.empty_is_blank_text() { "\"\" when empty" } else { "null when empty" };
+    json!({ "anyOf": [kind, { "type": "string", "pattern": "^\\s*$" }, { "type": "null" }],
+            "description": format!("{empty}; a request clears it with null, \"\" or blanks") })
 }
 
 fn record_schema(object: ObjectType) -> Value {
     let mut properties = Map::new();
     properties.insert("id".into(), json!({ "type": "string", "format": "uuid", "readOnly": true }));
+    properties.insert("object".into(), json!({ "const": object.as_str(), "readOnly": true }));
     properties.insert("display_name".into(), json!({ "type": "string", "readOnly": true }));
     for def in object.fields().iter().chain(object.system_fields()) {
         properties.insert(def.key.into(), field_schema(def));
+    }
+    // Columns answered but never written through the API.
+    let uuid_or_null = json!({ "type": ["string", "null"], "format": "uuid", "readOnly": true });
+    properties.insert("created_by".into(), uuid_or_null.clone());
+    if object == ObjectType::Lead {
+        properties.insert(
+            "consent_text".into(),
+            json!({ "type": "string", "readOnly": true,
+            "description": "The consent the person ticked on a landing-page form (\"\" when none)" }),
+        );
+        for key in ["converted_contact_id", "converted_company_id", "converted_deal_id"] {
+            properties.insert(key.into(), uuid_or_null.clone());
+        }
     }
     properties.insert(
         "custom".into(),
         json!({ "type": "object", "description": "Custom field values by key (see /api/v1/custom-fields); validated on every write." }),
     );
     let required: Vec<&str> = object.fields().iter().filter(|f| f.required).map(|f| f.key).collect();
-    json!({ "type": "object", "properties": properties, "required": required,
+    json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false,
             "description": "Unknown and read-only keys are refused (422) rather than ignored." })
 }
 
@@ -73,8 +108,26 @@ fn list_params() -> Value {
         { "name": "sort", "in": "query", "schema": { "type": "string" }, "description": "A field key or custom.<key>; prefix with - for descending" },
         { "name": "filters", "in": "query", "schema": { "type": "string" }, "description": "JSON array of {field, op, value}; op is eq, neq, contains, starts_with, gt, gte, lt, lte, is_empty, is_not_empty or in" },
         { "name": "after", "in": "query", "schema": { "type": "string" }, "description": "next_cursor of the previous page (keyset pagination)" },
-        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200 } }
+        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": crate::list::MAX_PAGE, "default": crate::list::DEFAULT_PAGE },
+          "description": "Page size; a larger value is refused (422 naming `limit`), not reduced" }
     ])
+}
+
+/// `T`'s schema, as derived from the Rust type the handler deserializes, registered with the
+/// schemas it refers to; returns a reference to it.
+fn schema_of<T: utoipa::ToSchema>(schemas: &mut Map<String, Value>) -> Value {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    for (name, schema) in nested {
+        schemas.insert(name, serde_json::to_value(schema).unwrap_or_default());
+    }
+    let name = T::name().into_owned();
+    schemas.insert(name.clone(), serde_json::to_value(T::schema()).unwrap_or_default());
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn json_body(schema: Value) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": schema } } })
 }
 
 pub(crate) fn operation(tag: &str, summary: &str, extra: Value) -> Value {
@@ -93,7 +146,14 @@ pub fn document() -> Value {
         let name = schema_name(object);
         let plural = object.plural();
         let record_ref = json!({ "$ref": format!("#/components/schemas/{name}") });
-        schemas.insert(name.clone(), record_schema(object));
+        let changes_ref = json!({ "$ref": format!("#/components/schemas/{name}Changes") });
+        let record = record_schema(object);
+        // A change names only the fields it changes: the same schema with nothing required.
+        let mut changes = record.clone();
+        changes["required"] = json!([]);
+        changes["description"] = json!("The fields to change; unknown and read-only keys are refused (422).");
+        schemas.insert(format!("{name}Changes"), changes);
+        schemas.insert(name.clone(), record);
         paths.insert(
             format!("/api/v1/{plural}"),
             json!({
@@ -124,7 +184,7 @@ pub fn document() -> Value {
                 })),
                 "patch": operation(plural, &format!("Change some fields of a {}; each change is kept in its history", object.as_str()), json!({
                     "parameters": [id_param()],
-                    "requestBody": { "required": true, "content": { "application/json": { "schema": record_ref } } },
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": changes_ref } } },
                     "responses": { "200": ok("The record as changed", record_ref.clone()), "404": problem("No such record"), "422": problem("Invalid fields") }
                 })),
                 "delete": operation(plural, &format!("Delete a {} with its notes, tasks, activities and history (users: only their own)", object.as_str()), json!({
@@ -137,11 +197,12 @@ pub fn document() -> Value {
             format!("/api/v1/{plural}/bulk"),
             json!({ "post": operation(plural, "Update, assign or delete up to 1,000 records at once (all or nothing)", json!({
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "oneOf": [
-                    { "type": "object", "properties": { "action": { "const": "update" }, "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } }, "changes": record_ref } },
+                    { "type": "object", "properties": { "action": { "const": "update" }, "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } }, "changes": changes_ref } },
                     { "type": "object", "properties": { "action": { "const": "assign" }, "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } }, "owner_id": { "type": "string", "format": "uuid" } } },
                     { "type": "object", "properties": { "action": { "const": "delete" }, "ids": { "type": "array", "items": { "type": "string", "format": "uuid" } }, "confirm": { "type": "integer", "description": "Must equal the number of ids" } } }
                 ] } } } },
-                "responses": { "200": ok("Done", json!({ "type": "object", "properties": { "count": { "type": "integer" } } })), "403": problem("Owners and managers only"), "422": problem("Invalid request") }
+                "responses": { "200": ok("Done", json!({ "type": "object", "properties": { "count": { "type": "integer" } } })), "403": problem("Owners and managers only"),
+                    "404": problem("One of the ids names no record visible to the caller; nothing was changed"), "422": problem("Invalid request") }
             })) }),
         );
         paths.insert(
@@ -156,7 +217,8 @@ pub fn document() -> Value {
         "/api/v1/search".into(),
         json!({ "get": operation("search", "Search leads, contacts, companies and deals (accents folded, typos and prefixes tolerated)", json!({
             "parameters": [{ "name": "q", "in": "query", "required": true, "schema": { "type": "string", "minLength": 2, "maxLength": 100 } },
-                           { "name": "limit", "in": "query", "schema": { "type": "integer", "maximum": 50 } }],
+                           { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": crate::search::MAX_HITS, "default": 20 },
+                             "description": "A larger value is refused (422 naming `limit`)" }],
             "responses": { "200": ok("Hits, best first", json!({ "type": "array", "items": { "type": "object", "properties": {
                 "object": { "type": "string" }, "id": { "type": "string", "format": "uuid" }, "display_name": { "type": "string" }, "score": { "type": "number" } } } })),
                 "422": problem("Query too short or too long") }
@@ -175,8 +237,7 @@ pub fn document() -> Value {
             "get": operation("pipelines", "Pipelines and their stages (a default pipeline is created on first use)", json!({
                 "responses": { "200": ok("Pipelines", json!({ "type": "array", "items": pipeline_ref })) } })),
             "post": operation("pipelines", "Create a pipeline with its ordered stages (owners, managers)", json!({
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
-                    "name": { "type": "string" }, "stages": { "type": "array", "items": { "type": "object" } } } } } } },
+                "requestBody": json_body(schema_of::<crate::pipelines::PipelineInput>(&mut schemas)),
                 "responses": { "201": ok("Created", pipeline_ref.clone()), "422": problem("Invalid fields") } })),
         }),
     );
@@ -185,6 +246,7 @@ pub fn document() -> Value {
         json!({
             "patch": operation("pipelines", "Rename a pipeline and rename, reorder, add or remove stages (a stage holding deals is kept)", json!({
                 "parameters": [id_param()],
+                "requestBody": json_body(schema_of::<crate::pipelines::PipelineUpdate>(&mut schemas)),
                 "responses": { "200": ok("The pipeline", pipeline_ref.clone()), "404": problem("No such pipeline"), "422": problem("Invalid fields") } })),
             "delete": operation("pipelines", "Delete a pipeline without deals", json!({
                 "parameters": [id_param()],
@@ -194,14 +256,15 @@ pub fn document() -> Value {
     paths.insert(
         "/api/v1/pipelines/{id}/board".into(),
         json!({ "get": operation("pipelines", "The kanban board: per stage, the count, totals per currency and the latest deals", json!({
-            "parameters": [id_param(), { "name": "per_stage", "in": "query", "schema": { "type": "integer", "maximum": 200 } }],
+            "parameters": [id_param(), { "name": "per_stage", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 },
+                             "description": "A larger value is refused (422 naming `per_stage`)" }],
             "responses": { "200": ok("The board", json!({ "type": "object" })), "404": problem("No such pipeline") } })) }),
     );
     paths.insert(
         "/api/v1/deals/{id}/move".into(),
         json!({ "post": operation("deals", "Move a deal to a stage (drag and drop on the board)", json!({
             "parameters": [id_param()],
-            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": { "stage_id": { "type": "string", "format": "uuid" } } } } } },
+            "requestBody": json_body(schema_of::<crate::pipelines::MoveInput>(&mut schemas)),
             "responses": { "200": ok("The deal", json!({ "$ref": "#/components/schemas/Deal" })), "404": problem("No such deal"), "422": problem("No such stage") } })) }),
     );
     paths.insert(
@@ -283,29 +346,27 @@ pub fn document() -> Value {
         paths.insert(
             format!("/api/v1/{plural}/{{id}}/notes"),
             json!({ "post": operation(plural, "Add a note in Markdown (rendered sanitized: no script, no remote image)", json!({
-                "parameters": [id_param()], "requestBody": body_of(json!({ "body": { "type": "string", "maxLength": 100000 } })),
+                "parameters": [id_param()], "requestBody": json_body(schema_of::<crate::worklog::NoteInput>(&mut schemas)),
                 "responses": { "201": created("Note"), "404": problem("No such record"), "422": problem("Invalid fields") } })) }),
         );
         paths.insert(
             format!("/api/v1/{plural}/{{id}}/tasks"),
             json!({ "post": operation(plural, "Add a task with assignee, due date and reminder (mailed to the assignee at remind_at)", json!({
-                "parameters": [id_param()], "requestBody": body_of(json!({ "title": { "type": "string" }, "description": { "type": "string" },
-                    "assignee_id": { "type": "string", "format": "uuid" }, "due_at": { "type": "string", "format": "date-time" },
-                    "remind_at": { "type": "string", "format": "date-time" } })),
+                "parameters": [id_param()], "requestBody": json_body(schema_of::<crate::worklog::TaskInput>(&mut schemas)),
                 "responses": { "201": created("Task"), "404": problem("No such record"), "422": problem("Invalid fields") } })) }),
         );
         paths.insert(
             format!("/api/v1/{plural}/{{id}}/activities"),
             json!({ "post": operation(plural, "Log a call, meeting or email with its outcome and time", json!({
-                "parameters": [id_param()], "requestBody": body_of(json!({ "kind": { "type": "string", "enum": ["call", "meeting", "email"] },
-                    "subject": { "type": "string" }, "body": { "type": "string" }, "outcome": { "type": "string" },
-                    "occurred_at": { "type": "string", "format": "date-time" }, "duration_minutes": { "type": "integer" } })),
+                "parameters": [id_param()], "requestBody": json_body(schema_of::<crate::worklog::ActivityInput>(&mut schemas)),
                 "responses": { "201": created("Activity"), "404": problem("No such record"), "422": problem("Invalid fields") } })) }),
         );
         paths.insert(
             format!("/api/v1/{plural}/{{id}}/timeline"),
             json!({ "get": operation(plural, "The record's timeline: field history, notes, tasks, activities and files, newest first", json!({
-                "parameters": [id_param(), { "name": "before", "in": "query", "schema": { "type": "string" } }, { "name": "limit", "in": "query", "schema": { "type": "integer" } }],
+                "parameters": [id_param(), { "name": "before", "in": "query", "schema": { "type": "string" }, "description": "next_cursor of the previous page" },
+                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 },
+                      "description": "A larger value is refused (422 naming `limit`)" }],
                 "responses": { "200": ok("Entries", json!({ "type": "object", "properties": { "entries": { "type": "array", "items": { "type": "object" } }, "next_cursor": { "type": ["string", "null"] } } })),
                     "404": problem("No such record") } })) }),
         );
@@ -334,9 +395,7 @@ pub fn document() -> Value {
         "/api/v1/tasks/{id}".into(),
         json!({
             "patch": operation("tasks", "Change a task's status, title, assignee, due date or reminder (a new reminder time is mailed again)", json!({ "parameters": [id_param()],
-                "requestBody": body_of(json!({ "status": { "type": "string", "enum": ["open", "done", "cancelled"] }, "title": { "type": "string" },
-                    "assignee_id": { "type": "string", "format": "uuid" }, "due_at": { "type": "string", "format": "date-time" },
-                    "remind_at": { "type": "string", "format": "date-time" } })),
+                "requestBody": json_body(schema_of::<crate::worklog::TaskChange>(&mut schemas)),
                 "responses": { "204": { "description": "Changed" }, "404": problem("No such task"), "422": problem("Invalid fields") } })),
             "delete": operation("tasks", "Delete a task", json!({ "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("No such task") } })),
         }),
@@ -347,7 +406,10 @@ pub fn document() -> Value {
             json!({ "delete": operation(tag, "Delete it", json!({ "parameters": [id_param()], "responses": { "204": { "description": "Deleted" }, "404": problem("Not found") } })) }),
         );
     }
-    let visibility = json!({ "type": "object", "properties": { "modes": { "type": "object", "additionalProperties": { "type": "string", "enum": ["all", "own"] } } } });
+    let mode = json!({ "type": "string", "enum": ["all", "own"] });
+    let modes: Map<String, Value> = ObjectType::ALL.iter().map(|o| (o.as_str().to_owned(), mode.clone())).collect();
+    let visibility = json!({ "type": "object", "required": ["modes"], "properties": {
+        "modes": { "type": "object", "properties": modes, "additionalProperties": false } } });
     paths.insert(
         "/api/v1/crm/visibility".into(),
         json!({

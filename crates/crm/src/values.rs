@@ -73,6 +73,9 @@ pub fn parse_field(def: &FieldDef, value: &Value) -> Result<Cell, Invalid> {
         if def.required {
             return Err(invalid("required", "This field is required."));
         }
+        if def.kept {
+            return Err(invalid("required", "This field cannot be emptied."));
+        }
         return Ok(Cell::empty(def.kind));
     };
     parse_text(def.kind, &text)
@@ -238,7 +241,7 @@ mod tests {
     use serde_json::json;
 
     fn field(kind: Kind) -> FieldDef {
-        FieldDef { key: "x", kind, required: false }
+        FieldDef { key: "x", kind, required: false, kept: false }
     }
 
     #[test]
@@ -291,7 +294,7 @@ mod tests {
         let text = field(Kind::Text { max: 5 });
         assert_eq!(parse_field(&text, &json!("  ")).unwrap(), Cell::empty(text.kind));
         assert_eq!(parse_field(&text, &json!("toolong")).unwrap_err().code, "too_long");
-        let required = FieldDef { key: "name", kind: Kind::Text { max: 5 }, required: true };
+        let required = FieldDef { key: "name", kind: Kind::Text { max: 5 }, required: true, kept: false };
         assert_eq!(parse_field(&required, &Value::Null).unwrap_err().code, "required");
         assert_eq!(parse_field(&field(Kind::Date), &json!("")).unwrap().sql, None);
         assert_eq!(parse_field(&text, &json!(["a"])).unwrap_err().code, "invalid_type");

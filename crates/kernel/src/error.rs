@@ -41,6 +41,9 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A request body past its limit: 413, naming what was too large (`body`, `file`).
+    #[error("payload too large")]
+    PayloadTooLarge(FieldError),
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("too many requests")]
@@ -76,6 +79,7 @@ impl AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -96,6 +100,7 @@ impl AppError {
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::PayloadTooLarge(_) => "payload-too-large",
             Self::Conflict(_) => "conflict",
             Self::TooManyRequests { .. } => "rate-limited",
             Self::BadRequest(_) => "bad-request",
@@ -122,6 +127,7 @@ impl AppError {
             }
             Self::Validation(_) => Some("One or more fields are invalid.".into()),
             Self::SecretRefused(_) => Some(SECRET_REFUSED.into()),
+            Self::PayloadTooLarge(error) => Some(error.message.clone()),
             _ => None,
         }
     }
@@ -129,6 +135,7 @@ impl AppError {
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
             Self::Validation(errors) => errors,
+            Self::PayloadTooLarge(error) => std::slice::from_ref(error),
             _ => &[],
         }
     }
@@ -208,7 +215,8 @@ pub fn on_constraint(error: sqlx::Error, map: impl FnOnce(&str) -> Option<AppErr
 }
 
 /// `Json<T>` for the API whose rejections are problem+json like every other API error: a body that
-/// is not JSON is a 400, one of the wrong shape a 422 naming the `body`, a wrong content type a 415.
+/// is not JSON is a 400, one of the wrong shape (or not an object) a 422 naming the `body`, a wrong
+/// content type a 415, one past the body limit a 413 ([`crate::extract::json_object`]).
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
@@ -219,20 +227,6 @@ where
     type Rejection = AppError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError::UnsupportedMediaType),
-            Err(JsonRejection::JsonSyntaxError(_)) => {
-                Err(AppError::BadRequest("The request body is not valid JSON.".into()))
-            }
-            Err(JsonRejection::JsonDataError(error)) => Err(AppError::field(
-                "body",
-                "invalid_shape",
-                // serde says which field and what it expected; the value itself is not repeated.
-                format!("The request body does not match the schema: {}", error.body_text()),
-            )),
-            Err(other) => Err(AppError::BadRequest(other.body_text())),
-        }
+        crate::extract::json_object(request, state).await.map(Self)
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod i18n;
 pub mod ids;
 pub mod jobs;

@@ -383,9 +383,11 @@ impl RouteDef {
     /// `AppError` its handler returns as the HTML error page, so page handlers just use `?`.
     pub fn mount(self, router: axum::Router<AppState>) -> axum::Router<AppState> {
         let guard = axum::middleware::from_fn_with_state((self.access, self.surface), enforce_access);
+        // Extractor rejections become the one `AppError` (problem+json, or the error page below).
+        let handler = self.handler.route_layer(axum::middleware::from_fn(crate::extract::problem_rejections));
         let handler = match self.surface {
-            Surface::Page => self.handler.route_layer(axum::middleware::from_fn(render_page_errors)),
-            Surface::Api => self.handler,
+            Surface::Page => handler.route_layer(axum::middleware::from_fn(render_page_errors)),
+            Surface::Api => handler,
         };
         router.route(self.path, handler.route_layer(guard))
     }

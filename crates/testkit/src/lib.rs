@@ -34,6 +34,7 @@ pub mod http;
 pub mod logs;
 pub mod mail;
 pub mod members;
+pub mod openapi;
 pub mod signup;
 pub mod totp;
 

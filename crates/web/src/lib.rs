@@ -2,6 +2,7 @@
 //! middleware every response goes through (request ids, logs, metrics, security headers, the
 //! cross-site request guard, body limits, timeouts).
 
+pub mod api_doc;
 mod guard;
 mod headers;
 pub mod metrics;
@@ -78,7 +79,7 @@ pub fn permissions_markdown() -> String {
 struct BaseDoc;
 
 /// The whole API document: the base, then each module's part merged in at the JSON level
-/// (`paths` and every `components` section).
+/// (`paths` and every `components` section), then what the shared layers answer (`api_doc`).
 pub fn openapi() -> serde_json::Value {
     let mut doc = serde_json::to_value(BaseDoc::openapi()).unwrap_or_default();
     for part in modules().openapi_parts() {
@@ -89,6 +90,7 @@ pub fn openapi() -> serde_json::Value {
             }
         }
     }
+    api_doc::complete(&mut doc, &routes());
     doc
 }
 

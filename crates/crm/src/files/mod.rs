@@ -60,7 +60,7 @@ pub use store::blobs_of;
 pub const MAX_BYTES: usize = 25 * 1024 * 1024;
 
 /// Content types accepted as sniffed by `infer` (text is recognized separately).
-const ALLOWED: &[&str] = &[
+pub(crate) const ALLOWED: &[&str] = &[
     "application/pdf",
     "image/png",
     "image/jpeg",

@@ -4,6 +4,11 @@ use serde_json::{Map, Value, json};
 
 /// The OpenAPI paths of the file endpoints, merged into the CRM's document.
 pub fn openapi_paths() -> Map<String, Value> {
+    let download_types = || {
+        let binary = json!({ "schema": { "type": "string", "format": "binary" } });
+        let types = super::ALLOWED.iter().copied().chain(["text/plain", "text/csv"]);
+        Value::Object(types.map(|media_type| (media_type.to_owned(), binary.clone())).collect())
+    };
     let id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
     let file = json!({ "type": "object", "properties": {
         "id": { "type": "string", "format": "uuid" },
@@ -25,6 +30,7 @@ pub fn openapi_paths() -> Map<String, Value> {
                     "properties": { "file": { "type": "string", "format": "binary" } }, "required": ["file"] } } } },
                 "responses": {
                     "201": { "description": "Stored (audited)", "content": { "application/json": { "schema": file.clone() } } },
+                    "400": crate::openapi::problem("Not a well-formed multipart body"),
                     "404": crate::openapi::problem("No such record, or not visible to the caller"),
                     "413": crate::openapi::problem("The file is larger than 25 MiB (error on `file`); nothing was stored"),
                     "415": crate::openapi::problem("Not a multipart/form-data request"),
@@ -40,7 +46,7 @@ pub fn openapi_paths() -> Map<String, Value> {
         "get": crate::openapi::operation("files", "Download a file: always an attachment, with its sniffed type, nosniff and a sandbox CSP (audited)", json!({
             "parameters": [id.clone()],
             "responses": {
-                "200": { "description": "The bytes", "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
+                "200": { "description": "The bytes, with the content type sniffed when the file was stored", "content": download_types() },
                 "404": crate::openapi::problem("No such file, or its record is not visible to the caller") } })),
         "delete": crate::openapi::operation("files", "Delete a file and its stored bytes (audited)", json!({
             "parameters": [id],

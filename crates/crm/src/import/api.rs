@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use kernel::AppError;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::{ImportView, clean_file_name, importable, service, store, view};
 use crate::http::parse_id;
+use kernel::extract::ApiQuery;
 
 #[derive(Debug, Deserialize)]
 pub struct UploadParams {
@@ -27,7 +28,7 @@ pub struct UploadParams {
 pub async fn upload(
     State(state): State<AppState>,
     principal: Principal,
-    Query(params): Query<UploadParams>,
+    ApiQuery(params): ApiQuery<UploadParams>,
     body: Body,
 ) -> Result<(StatusCode, Json<ImportView>), AppError> {
     let object = importable(params.object.as_deref())?;
@@ -100,7 +101,7 @@ pub async fn run(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<RunParams>,
+    ApiQuery(params): ApiQuery<RunParams>,
 ) -> Result<(StatusCode, Json<ImportView>), AppError> {
     let row = service::start_run(&state, &principal, parse_id(&id)?, params.batch_rows).await?;
     Ok((StatusCode::ACCEPTED, Json(view(row))))

@@ -1,7 +1,7 @@
 //! `GET /api/v1/{leads,contacts,companies,deals}`: filtered, sorted, keyset-paginated lists.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use kernel::AppError;
 use kernel::authz::Principal;
 use kernel::web::AppState;
@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::http::Object;
 use crate::list::{Filter, ListQuery, Sort};
+use kernel::extract::ApiQuery;
 
 /// Query string of a list: `q`, `sort` (`name` or `-name` for descending), `after`, `limit`, and
 /// `filters`, a JSON array of `{"field", "op", "value"}`.
@@ -40,8 +41,14 @@ impl ListParams {
 pub async fn list<O: Object>(
     State(state): State<AppState>,
     principal: Principal,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<crate::list::ListPage>, AppError> {
+    kernel::extract::page_limit(
+        params.limit.map(i64::from),
+        crate::list::DEFAULT_PAGE,
+        crate::list::MAX_PAGE,
+        "limit",
+    )?;
     let query = params.into_query()?;
     let mut tx = principal.begin(&state.db).await?;
     let page = crate::list::list(&mut tx, O::TYPE, &query).await?;

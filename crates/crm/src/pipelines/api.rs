@@ -3,7 +3,7 @@
 use super::*;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kernel::AppError;
 use kernel::authz::Principal;
@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::http::parse_id;
 use crate::records::Source;
+use kernel::extract::ApiQuery;
 
 pub async fn api_list(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<Pipeline>>, AppError> {
     let mut tx = principal.begin(&state.db).await?;
@@ -65,11 +66,12 @@ pub async fn api_board(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<BoardParams>,
+    ApiQuery(params): ApiQuery<BoardParams>,
 ) -> Result<Json<Board>, AppError> {
     let pipeline = parse_id(&id)?;
+    let per_stage = kernel::extract::page_limit(params.per_stage.map(i64::from), 50, 200, "per_stage")?;
     let mut tx = principal.begin(&state.db).await?;
-    let board = board(&mut tx, pipeline, params.per_stage.unwrap_or(50)).await?;
+    let board = board(&mut tx, pipeline, per_stage).await?;
     tx.commit().await?;
     Ok(Json(board))
 }

@@ -15,6 +15,9 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+/// The most hits one search returns (a larger `limit` is refused on the API).
+pub const MAX_HITS: u32 = 50;
+
 /// Searches leads, contacts, companies and deals at once: accent-folded substring and prefix
 /// matches first; when they are fewer than `limit`, typo-tolerant trigram matches (word similarity)
 /// complete them. Runs in `app.crm_search` (migration 0015), which applies the organization and the
@@ -27,7 +30,7 @@ pub async fn search(tx: &mut OrgTx, q: &str, limit: u32) -> Result<Vec<SearchHit
     if q.chars().count() > 100 {
         return Err(AppError::field("q", "too_long", "At most 100 characters."));
     }
-    let limit = i32::try_from(limit.clamp(1, 50)).unwrap_or(20);
+    let limit = i32::try_from(limit.clamp(1, MAX_HITS)).unwrap_or(20);
     let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
     // Words first: every word of the query as a word prefix ("mart 1234" finds "Martin 123456").
     let mut hits: Vec<SearchHit> = sqlx::query_as!(

@@ -1,7 +1,7 @@
 //! The JSON API of webhooks: `/api/v1/webhooks`, their delivery logs and pings.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kernel::AppError;
 use kernel::authz::Principal;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{Delivery, Endpoint, EndpointInput, WebhookSettings, service, store};
 use crate::http::parse_id;
+use kernel::extract::ApiQuery;
 
 pub async fn list(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<Endpoint>>, AppError> {
     let mut tx = principal.begin(&state.db).await?;
@@ -86,7 +87,7 @@ pub async fn deliveries(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<DeliveryParams>,
+    ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> Result<Json<Vec<Delivery>>, AppError> {
     let id = parse_id(&id)?;
     let before = match params.before.as_deref().filter(|b| !b.is_empty()) {

@@ -2,7 +2,7 @@
 //! member's open tasks.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use kernel::AppError;
 use kernel::authz::Principal;
@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::{ActivityInput, NoteInput, TaskChange, TaskInput, TimelinePage, WorkItem, render_markdown, service, store};
 use crate::http::{Object, parse_id};
+use kernel::extract::ApiQuery;
 
 pub async fn add_note<O: Object>(
     State(state): State<AppState>,
@@ -63,11 +64,11 @@ pub async fn timeline<O: Object>(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<TimelineParams>,
+    ApiQuery(params): ApiQuery<TimelineParams>,
 ) -> Result<Json<TimelinePage>, AppError> {
     let id = parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
-    let limit = params.limit.unwrap_or(50).clamp(1, 200);
+    let limit = i64::from(kernel::extract::page_limit(params.limit, 50, 200, "limit")?);
     let page = service::timeline(&mut tx, O::TYPE, id, params.before.as_deref(), limit).await?;
     tx.commit().await?;
     Ok(Json(page))

@@ -148,6 +148,66 @@ async fn invalid_records_name_every_field_and_write_nothing() {
     }
 }
 
+/// Issue #10 item 24 (schemathesis): emptying a lead's status or a deal's currency, whose columns
+/// have a default and refuse "", failed the statement with a 500; it is a 422 naming the field,
+/// and the record is unchanged.
+#[tokio::test]
+async fn emptying_a_lead_status_or_a_deal_currency_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-kept-fields.example.eu").await;
+    for (plural, body, field, kept) in [
+        ("leads", json!({ "last_name": "Lamarr" }), "status", "new"),
+        ("deals", json!({ "name": "Frequency hopping" }), "currency", "EUR"),
+    ] {
+        let mut with_empty = body.clone();
+        with_empty[field] = json!("");
+        let (status, problem) =
+            app.call_api(&bearer, Method::POST, &format!("/api/v1/{plural}"), Some(with_empty)).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(field_codes(&problem), vec![(field.into(), "required".into())], "{plural}");
+        let (status, created) = app.call_api(&bearer, Method::POST, &format!("/api/v1/{plural}"), Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["record"][field], kept, "{created}");
+        let id = created["id"].as_str().unwrap();
+        for empty in [json!(""), json!("  "), Value::Null] {
+            let change = json!({ field: empty });
+            let (status, problem) =
+                app.call_api(&bearer, Method::PATCH, &format!("/api/v1/{plural}/{id}"), Some(change.clone())).await;
+            assert_eq!(status, 422, "{plural} {change}: {problem}");
+            assert_eq!(field_codes(&problem), vec![(field.into(), "required".into())], "{plural} {change}");
+        }
+        let (_, record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/{plural}/{id}"), None).await;
+        assert_eq!(record[field], kept, "{record}");
+    }
+}
+
+/// Issue #10 item 24: a page size above its maximum is refused with a 422 naming it (it was
+/// silently reduced), on the timeline and the board as on lists and search.
+#[tokio::test]
+async fn page_sizes_above_their_maximum_are_refused_not_reduced() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-page-sizes.example.eu").await;
+    let (_, contact) =
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Noether" }))).await;
+    let contact = contact["id"].as_str().unwrap().to_string();
+    let (_, pipelines) = app.call_api(&bearer, Method::GET, "/api/v1/pipelines", None).await;
+    let pipeline = pipelines[0]["pipeline_id"].as_str().unwrap().to_string();
+    for (path, field, good) in [
+        (format!("/api/v1/contacts/{contact}/timeline?limit="), "limit", 200),
+        (format!("/api/v1/pipelines/{pipeline}/board?per_stage="), "per_stage", 200),
+        ("/api/v1/contacts?limit=".to_string(), "limit", 200),
+        ("/api/v1/search?q=noether&limit=".to_string(), "limit", 50),
+    ] {
+        let (status, _) = app.call_api(&bearer, Method::GET, &format!("{path}{good}"), None).await;
+        assert_eq!(status, 200, "{path}{good}");
+        for bad in [good + 1, 0] {
+            let (status, problem) = app.call_api(&bearer, Method::GET, &format!("{path}{bad}"), None).await;
+            assert_eq!(status, 422, "{path}{bad}: {problem}");
+            assert_eq!(field_codes(&problem), vec![(field.into(), "out_of_range".into())], "{path}{bad}");
+        }
+    }
+}
+
 /// Issue #4 item 5: the same email cannot make two contacts; a shared phone or domain is reported
 /// as a possible duplicate.
 #[tokio::test]

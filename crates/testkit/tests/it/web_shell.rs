@@ -590,6 +590,64 @@ async fn api_rejections_of_unparseable_requests_are_problem_json() {
     }
 }
 
+/// Issue #10 item 19: a query value that does not parse is a 422 naming the parameter (it was a
+/// `text/plain` 400), a JSON body over 1 MiB a 413 `payload_too_large` (it was a 400), a body that
+/// is JSON but not an object a 422 (serde read `[null, null]` as a struct and changed nothing with
+/// a 200), all problem+json; a page's form extractor refusing a body answers the HTML error page,
+/// not axum's plain text. A page size over the maximum is refused, not reduced.
+#[tokio::test]
+async fn api_refusals_of_queries_and_bodies_name_the_parameter_with_the_right_status() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@web-shell-refusals.example.eu").await;
+    let problem_of = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        let content_type = header(&response, "content-type");
+        let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap_or(Value::Null);
+        (status, content_type, body)
+    };
+    for (path, field) in [
+        ("/api/v1/contacts?limit=ten", "limit"),
+        ("/api/v1/contacts?limit=-1", "limit"),
+        ("/api/v1/contacts?limit=201", "limit"),
+        ("/api/v1/search?q=ab&limit=51", "limit"),
+        ("/api/v1/search?limit=5", "q"),
+        ("/api/v1/webhooks/0193c5a0-0000-7000-8000-000000000000/deliveries?limit=x", "limit"),
+    ] {
+        let (status, content_type, problem) = problem_of(app.get_with_bearer(&bearer, path).await).await;
+        assert_eq!((status, content_type.as_str()), (422, "application/problem+json"), "{path}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+    }
+
+    let big = json!({ "last_name": "x".repeat(1024 * 1024) }).to_string();
+    let response = app
+        .http
+        .post(app.url("/api/v1/contacts"))
+        .bearer_auth(&bearer)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    let (status, content_type, problem) = problem_of(response).await;
+    assert_eq!((status, content_type.as_str()), (413, "application/problem+json"), "{problem}");
+    assert_eq!(problem["errors"][0]["code"], "payload_too_large", "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
+
+    let (status, pipelines) = app.call_api(&bearer, reqwest::Method::GET, "/api/v1/pipelines", None).await;
+    assert_eq!(status, 200);
+    let pipeline = pipelines[0]["pipeline_id"].as_str().unwrap();
+    let (status, problem) = app
+        .call_api(&bearer, reqwest::Method::PATCH, &format!("/api/v1/pipelines/{pipeline}"), Some(json!([null, null])))
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
+
+    let response =
+        app.http.post(app.url("/login")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    assert_eq!(response.status(), 415);
+    assert!(header(&response, "content-type").starts_with("text/html"), "{}", header(&response, "content-type"));
+}
+
 /// P1-20, P0-26, P2-09: the privacy policy shows its version and "last updated" date, and lists
 /// every table holding personal data with its purpose, legal basis and retention, from the catalog.
 #[tokio::test]
