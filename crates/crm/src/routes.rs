@@ -425,9 +425,9 @@ fn forms_and_webhooks() -> Vec<RouteDef> {
 fn file_routes_of<O: Object>(api: &'static str, page: &'static str) -> Vec<RouteDef> {
     use Method as M;
     vec![
-        RouteDef::api(M::POST, api, Access::Can(actions::RECORDS_EDIT), files::api::upload::<O>),
+        RouteDef::api(M::POST, api, Access::Can(actions::RECORDS_EDIT), files::api::upload::<O>).upload(),
         RouteDef::api(M::GET, api, Access::Can(actions::RECORDS_VIEW), files::api::list::<O>),
-        RouteDef::page(M::POST, page, Access::Can(actions::RECORDS_EDIT), files::pages::upload::<O>),
+        RouteDef::page(M::POST, page, Access::Can(actions::RECORDS_EDIT), files::pages::upload::<O>).upload(),
     ]
 }
 
@@ -452,11 +452,12 @@ fn imports() -> Vec<RouteDef> {
     use Method as M;
     let can = Access::Can(actions::RECORDS_IMPORT);
     let mut routes = vec![
-        RouteDef::api(M::POST, "/api/v1/imports", can, import::api::upload),
+        RouteDef::api(M::POST, "/api/v1/imports", can, import::api::upload).upload(),
         RouteDef::api(M::GET, "/api/v1/imports", can, import::api::list),
         RouteDef::api(M::GET, "/api/v1/imports/{id}", can, import::api::get),
         RouteDef::api(M::GET, "/api/v1/imports/{id}/preview", can, import::api::preview),
         RouteDef::api(M::PUT, "/api/v1/imports/{id}/mapping", can, import::api::mapping),
+        RouteDef::api(M::PUT, "/api/v1/imports/{id}/encoding", can, import::api::encoding),
         RouteDef::api(M::POST, "/api/v1/imports/{id}/dry-run", can, import::api::dry_run),
         RouteDef::api(M::POST, "/api/v1/imports/{id}/run", can, import::api::run),
         RouteDef::api(M::POST, "/api/v1/imports/{id}/revert", can, import::api::revert),
@@ -473,10 +474,11 @@ fn import_pages() -> Vec<RouteDef> {
     let can = Access::Can(actions::RECORDS_IMPORT);
     vec![
         RouteDef::page(M::GET, "/crm/imports", can, import::pages::list),
-        RouteDef::page(M::POST, "/crm/imports", can, import::pages::upload),
+        RouteDef::page(M::POST, "/crm/imports", can, import::pages::upload).upload(),
         RouteDef::page(M::GET, "/crm/imports/{id}", can, import::pages::show),
         RouteDef::page(M::GET, "/crm/imports/{id}/progress", can, import::pages::progress),
         RouteDef::page(M::POST, "/crm/imports/{id}/mapping", can, import::pages::mapping),
+        RouteDef::page(M::POST, "/crm/imports/{id}/encoding", can, import::pages::encoding),
         RouteDef::page(M::POST, "/crm/imports/{id}/dry-run", can, import::pages::dry_run),
         RouteDef::page(M::POST, "/crm/imports/{id}/run", can, import::pages::run),
         RouteDef::page(M::POST, "/crm/imports/{id}/revert", can, import::pages::revert),

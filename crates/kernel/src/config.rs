@@ -51,6 +51,12 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "RELAIS_METRICS_TOKEN",
         "a bearer token (at least 32 characters) that opens /metrics on the public listener. Unset: /metrics answers 404 there.",
+        "RELAIS_REQUEST_TIMEOUT_SECS",
+        "seconds a request may take in all before it is answered 408 (default 30); upload routes are exempt and bounded by RELAIS_UPLOAD_IDLE_TIMEOUT_SECS instead.",
+    ),
+    (
+        "RELAIS_UPLOAD_IDLE_TIMEOUT_SECS",
+        "seconds an upload (CSV import, file attachment) may go without receiving a byte before it is cut and its partial file removed (default 60).",
     ),
     ("RELAIS_LOG", "log filter, e.g. info or relais=debug (default info)."),
     ("RELAIS_LOG_FORMAT", "json (default) or pretty."),
@@ -101,6 +107,11 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `RELAIS_METRICS_TOKEN`: opens `/metrics` on the public listener to `Authorization: Bearer`.
     pub metrics_token: Option<SecretString>,
+    /// `RELAIS_REQUEST_TIMEOUT_SECS`: the total time budget of a request (upload routes excepted).
+    pub request_timeout: std::time::Duration,
+    /// `RELAIS_UPLOAD_IDLE_TIMEOUT_SECS`: how long an upload route waits for the next bytes of its
+    /// body; its time budget instead of the total one, so a large upload on a slow line completes.
+    pub upload_idle_timeout: std::time::Duration,
     /// Each module's own settings, parsed by the module at start (`Module::configure`).
     pub modules: crate::module::ModuleSettings,
     pub log_filter: String,
@@ -278,6 +289,17 @@ impl Config {
             Some("pretty") => LogFormat::Pretty,
             Some(other) => return Err(problem("RELAIS_LOG_FORMAT", format!("'{other}' is not json or pretty"))),
         };
+        let seconds = |variable: &'static str, default: u64| -> Result<std::time::Duration, ConfigError> {
+            match get(variable) {
+                None => Ok(std::time::Duration::from_secs(default)),
+                Some(text) => match text.parse::<u64>() {
+                    Ok(n) if (1..=86_400).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+                    _ => Err(problem(variable, format!("'{text}' is not a number of seconds from 1 to 86400"))),
+                },
+            }
+        };
+        let request_timeout = seconds("RELAIS_REQUEST_TIMEOUT_SECS", 30)?;
+        let upload_idle_timeout = seconds("RELAIS_UPLOAD_IDLE_TIMEOUT_SECS", 60)?;
         Ok(Self {
             database,
             listen,
@@ -290,6 +312,8 @@ impl Config {
             trusted_proxies,
             metrics_listen,
             metrics_token,
+            request_timeout,
+            upload_idle_timeout,
             modules: crate::module::ModuleSettings::default(),
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,

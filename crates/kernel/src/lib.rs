@@ -21,6 +21,7 @@ pub mod mail;
 pub mod module;
 pub mod outbox;
 pub mod ratelimit;
+pub mod reject_nul;
 pub mod token;
 pub mod vault;
 pub mod web;

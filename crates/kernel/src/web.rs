@@ -347,6 +347,10 @@ pub struct RouteDef {
     pub path: &'static str,
     pub access: Access,
     pub surface: Surface,
+    /// Whether the route takes an upload: its body may take long to arrive, so it is exempt from
+    /// the total request time budget and bounded by an idle timeout on its body instead (the web
+    /// crate's time-budget layer reads this).
+    pub upload: bool,
     handler: MethodRouter<AppState>,
 }
 
@@ -368,7 +372,13 @@ impl RouteDef {
         T: 'static,
     {
         let handler = axum::routing::on(method_filter(&method), handler);
-        Self { method, path, access, surface, handler }
+        Self { method, path, access, surface, upload: false, handler }
+    }
+
+    /// Marks the route as taking an upload (see [`RouteDef::upload`]).
+    pub fn upload(mut self) -> Self {
+        self.upload = true;
+        self
     }
 
     pub fn page<H: Handler<T, AppState>, T: 'static>(method: Method, path: &'static str, access: Access, h: H) -> Self {
@@ -535,6 +545,65 @@ pub trait MultipartLimits: Send + Sync + 'static {
 /// The longest CSRF field a multipart form may send: it is read before it is verified.
 const CSRF_FIELD_LIMIT: u64 = 1024;
 
+/// How much of a multipart body may be read before its CSRF field is verified: the field, its
+/// headers and whatever precedes it. The multipart parser buffers a preamble or a header block
+/// whole while it looks for its end, so without this bound an endless one would fill the memory.
+const BEFORE_CSRF_LIMIT: u64 = 64 * 1024;
+
+/// A multipart body that refuses to deliver more than [`BEFORE_CSRF_LIMIT`] bytes until `verified`
+/// is set, and until then hands over one chunk per poll (the parser reads every chunk ready in one
+/// go otherwise, so it would not stop at the bound).
+struct BeforeCsrf<S> {
+    inner: S,
+    verified: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    read: u64,
+    pause: bool,
+}
+
+/// The error a multipart body ends with when it passes [`BEFORE_CSRF_LIMIT`] unverified.
+#[derive(Debug)]
+struct CsrfFieldTooLong;
+
+impl std::fmt::Display for CsrfFieldTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the form's CSRF field is too long")
+    }
+}
+
+impl std::error::Error for CsrfFieldTooLong {}
+
+impl<S> futures_util::Stream for BeforeCsrf<S>
+where
+    S: futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin,
+{
+    type Item = Result<axum::body::Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::sync::atomic::Ordering;
+        use std::task::Poll;
+        if self.verified.load(Ordering::Acquire) {
+            return std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        }
+        if self.pause {
+            self.pause = false;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if self.read > BEFORE_CSRF_LIMIT {
+            return Poll::Ready(Some(Err(axum::Error::new(CsrfFieldTooLong))));
+        }
+        let polled = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &polled {
+            self.read += chunk.len() as u64;
+            self.pause = true;
+        }
+        polled
+    }
+}
+
 /// A signed-in `multipart/form-data` form, checked before any other field is read: its first field
 /// must be `csrf`, holding the token of the session that sent it, else 403 and nothing more of the
 /// body is read. The handler then reads the remaining fields as they stream (`fields`), within the
@@ -566,8 +635,9 @@ where
         // Every bound applies while the body streams: a chunked upload has no Content-Length to
         // check first, and the CSRF field is read before its token is verified.
         let constraints = multer::Constraints::new().size_limit(L::size_limit().for_field("csrf", CSRF_FIELD_LIMIT));
-        let mut fields =
-            multer::Multipart::with_constraints(request.into_body().into_data_stream(), boundary, constraints);
+        let verified = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let body = BeforeCsrf { inner: request.into_body().into_data_stream(), verified: verified.clone(), read: 0, pause: false };
+        let mut fields = multer::Multipart::with_constraints(body, boundary, constraints);
         let submitted = match fields.next_field().await {
             Ok(Some(field)) if field.name() == Some("csrf") => field.text().await.unwrap_or_default(),
             _ => String::new(),
@@ -575,6 +645,7 @@ where
         if !app.csrf_matches(session, &submitted) {
             return Err(AppError::Forbidden);
         }
+        verified.store(true, std::sync::atomic::Ordering::Release);
         Ok(CsrfMultipart { fields, declared_length, limits: std::marker::PhantomData })
     }
 }

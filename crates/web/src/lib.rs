@@ -3,6 +3,7 @@
 //! cross-site request guard, body limits, timeouts).
 
 pub mod api_doc;
+mod budget;
 mod guard;
 mod headers;
 pub mod metrics;
@@ -10,7 +11,6 @@ pub mod request_log;
 mod static_files;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -28,7 +28,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -151,6 +150,17 @@ pub fn routes() -> Vec<RouteDef> {
     routes
 }
 
+/// The time budgets of requests (see `budget`): the configured total and idle timeouts, and the
+/// routes that take uploads.
+fn budget(state: &AppState) -> budget::Budget {
+    let uploads = routes().into_iter().filter(|r| r.upload).map(|r| (r.method.clone(), r.path)).collect();
+    budget::Budget {
+        total: state.config.request_timeout,
+        idle: state.config.upload_idle_timeout,
+        uploads: Arc::new(uploads),
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION, axum::http::header::COOKIE]))
@@ -165,7 +175,7 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(CatchPanicLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)));
+        .layer(axum::middleware::from_fn_with_state(budget(&state), budget::time_budget));
 
     let mut router = Router::new();
     for route in routes() {
@@ -179,6 +189,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/", axum::routing::any(api_not_found))
         .fallback(page_not_found)
         .method_not_allowed_fallback(api_method_not_allowed)
+        // A NUL in the path, query string or a JSON or form body: 422 naming the field, before any
+        // extractor reads it (kernel::reject_nul).
+        .layer(axum::middleware::from_fn(kernel::reject_nul::reject_nul))
         // Inside the principal layer, so it sees who made the request (P1-04 API request log).
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_log::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), identity::attach_principal))

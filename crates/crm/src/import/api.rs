@@ -82,6 +82,24 @@ pub async fn mapping(
     Ok(Json(view(row)))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct EncodingInput {
+    /// `utf-8`, `windows-1252`, `iso-8859-15` or `macintosh`.
+    pub encoding: String,
+}
+
+/// Reads the file with another encoding: the header row is read again and the columns matched
+/// again.
+pub async fn encoding(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<EncodingInput>,
+) -> Result<Json<ImportView>, AppError> {
+    let row = service::set_encoding(&state, &principal, parse_id(&id)?, &input.encoding).await?;
+    Ok(Json(view(row)))
+}
+
 pub async fn dry_run(
     State(state): State<AppState>,
     principal: Principal,

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kernel::{AppError, FieldError, OrgTx};
 use serde::Serialize;
@@ -276,6 +276,15 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
         if text.is_empty() {
             continue;
         }
+        if text.contains('\0') {
+            // PostgreSQL text cannot hold a NUL: the row is refused, naming the field.
+            let key = match target {
+                Target::Field(def) => def.key.to_string(),
+                Target::Custom(key) => format!("custom.{key}"),
+            };
+            errors.push(FieldError::new(key, "contains_nul", "This cell contains a NUL character (\\0)."));
+            continue;
+        }
         match target {
             Target::Field(def) if plan.deal_refs.is_some() && def.key == "pipeline_id" => pipeline = Some(text),
             Target::Field(def) if plan.deal_refs.is_some() && def.key == "stage_id" => stage = Some(text),
@@ -404,9 +413,12 @@ fn hash_key(key: &str) -> u64 {
     h.finish()
 }
 
-/// Reads a batch off the async threads.
-pub async fn read(path: PathBuf, delimiter: u8, offset: u64, max: usize) -> Result<file::Batch, AppError> {
-    tokio::task::spawn_blocking(move || file::read_batch(&path, delimiter, offset, max))
+/// Reads a batch of `import`'s file off the async threads, with its delimiter and encoding.
+pub async fn read(dir: &Path, org: Uuid, import: &ImportRow, offset: u64, max: usize) -> Result<file::Batch, AppError> {
+    let path = file::path_of(dir, org, import.import_id);
+    let delimiter = file::delimiter_byte(&import.delimiter);
+    let encoding = import.encoding.clone();
+    tokio::task::spawn_blocking(move || file::read_batch(&path, delimiter, &encoding, offset, max))
         .await
         .map_err(anyhow::Error::from)?
         .map_err(|e| AppError::Internal(anyhow::Error::from(e)))
@@ -417,10 +429,12 @@ pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
     let object = import.object()?;
     let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom_fields::definitions(tx, object).await?;
-    let path = file::path_of(dir, tx.org().0, import.import_id);
-    let batch = read(path, file::delimiter_byte(&import.delimiter), data_offset, 5).await?;
+    let batch = read(dir, tx.org().0, import, data_offset, 5).await?;
     plan.prepare(tx, &batch.rows, import.created_at).await?;
-    let rows: Vec<Value> = batch
+    let malformed = batch.malformed.iter().map(|(i, cells, problem)| {
+        (*i, json!({ "row": *i + 2, "cells": cells, "values": {}, "error": problem.reason() }))
+    });
+    let mut rows: Vec<(i64, Value)> = batch
         .rows
         .iter()
         .map(|(i, record)| {
@@ -444,8 +458,12 @@ pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
                 }
             }
         })
+        .zip(batch.rows.iter().map(|(i, _)| *i))
+        .map(|(value, i)| (i, value))
+        .chain(malformed)
         .collect();
-    Ok(Value::Array(rows))
+    rows.sort_by_key(|(i, _)| *i);
+    Ok(Value::Array(rows.into_iter().map(|(_, v)| v).collect()))
 }
 
 /// The dry run: the whole file, classified as the run would, nothing written but the findings.
@@ -456,18 +474,17 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
     let object = import.object()?;
     let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom_fields::definitions(tx, object).await?;
-    let path = file::path_of(dir, tx.org().0, import.import_id);
-    let delimiter = file::delimiter_byte(&import.delimiter);
     let mut counts = Counts::default();
     let mut kept: Vec<Reject> = Vec::new();
     let mut seen: HashSet<u64> = HashSet::new();
     let mut offset = data_offset;
     let mut next_row = 0i64;
     loop {
-        let batch = read(path.clone(), delimiter, offset, 5000).await?;
+        let batch = read(dir, tx.org().0, import, offset, 5000).await?;
         plan.prepare(tx, &batch.rows, import.created_at).await?;
         let mut parsed = Vec::new();
-        let mut rejects = Vec::new();
+        let mut rejects = malformed_rejects(&batch, next_row);
+        counts.rows += batch.malformed.len() as i64;
         for (i, record) in &batch.rows {
             match parse_row(&plan, record, next_row + i + 2) {
                 Ok(p) => parsed.push(p),
@@ -523,6 +540,21 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
     Ok(json!({ "counts": counts, "rejects": kept }))
 }
 
+/// The rows of a batch that are not well-formed CSV (an unbalanced quote), as rejects numbered
+/// like every row: `first_row` is the number of records before the batch.
+fn malformed_rejects(batch: &file::Batch, first_row: i64) -> Vec<Reject> {
+    batch
+        .malformed
+        .iter()
+        .map(|(i, cells, problem)| Reject {
+            row: first_row + i + 2,
+            kind: "error",
+            reason: problem.reason().to_string(),
+            raw: cells.clone(),
+        })
+        .collect()
+}
+
 fn duplicate_reason() -> String {
     "A row earlier in the file has the same key (email or domain): this one is skipped.".into()
 }
@@ -545,17 +577,10 @@ pub async fn run_batch(
     let object = import.object()?;
     let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom_fields::definitions(tx, object).await?;
-    let path = file::path_of(dir, tx.org().0, import.import_id);
-    let batch = read(
-        path,
-        file::delimiter_byte(&import.delimiter),
-        import.next_offset as u64,
-        import.batch_rows.max(1) as usize,
-    )
-    .await?;
+    let batch = read(dir, tx.org().0, import, import.next_offset as u64, import.batch_rows.max(1) as usize).await?;
     plan.prepare(tx, &batch.rows, now).await?;
-    let mut counts = Counts { rows: batch.rows.len() as i64, ..Counts::default() };
-    let mut rejects: Vec<Reject> = Vec::new();
+    let mut counts = Counts { rows: (batch.rows.len() + batch.malformed.len()) as i64, ..Counts::default() };
+    let mut rejects: Vec<Reject> = malformed_rejects(&batch, import.next_row);
     let mut parsed = Vec::with_capacity(batch.rows.len());
     for (i, record) in &batch.rows {
         match parse_row(&plan, record, import.next_row + i + 2) {
@@ -956,8 +981,12 @@ async fn write_rejects(tx: &mut OrgTx, import_id: Uuid, rejects: &[Reject]) -> R
     }
     let rows: Vec<i64> = rejects.iter().map(|r| r.row).collect();
     let kinds: Vec<&str> = rejects.iter().map(|r| r.kind).collect();
-    let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
-    let cells: Vec<String> = rejects.iter().map(|r| json!(r.raw).to_string()).collect();
+    // A NUL cannot be stored in text or jsonb: the kept cells and reasons go without it.
+    let reasons: Vec<String> = rejects.iter().map(|r| r.reason.replace('\0', "")).collect();
+    let cells: Vec<String> = rejects
+        .iter()
+        .map(|r| json!(r.raw.iter().map(|c| c.replace('\0', "")).collect::<Vec<_>>()).to_string())
+        .collect();
     sqlx::query!(
         "insert into import_rejects (org_id, import_id, row_number, kind, reason, cells)
          select $1, $2, u.r, u.k, u.reason, u.cells::jsonb
@@ -968,7 +997,7 @@ async fn write_rejects(tx: &mut OrgTx, import_id: Uuid, rejects: &[Reject]) -> R
         &rows,
         // Borrowed texts encode as text[] too; the macro expects owned strings unless told.
         &kinds as &[&str],
-        &reasons as &[&str],
+        &reasons,
         &cells
     )
     .execute(tx.conn())

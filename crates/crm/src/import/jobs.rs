@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DRY_RUN_JOB, ImportCtx, ImportRow, MAX_ATTEMPTS, REVERT_JOB, RUN_JOB, engine, store};
+use super::{DRY_RUN_JOB, ImportCtx, ImportRow, MAX_ATTEMPTS, REVERT_JOB, RUN_JOB, SWEEP_JOB, engine, store};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Payload {
@@ -47,6 +47,7 @@ pub fn register(registry: &mut Registry) {
     registry.on_give_up(DRY_RUN_JOB, |run| give_up(run, "dry_run"));
     registry.on_give_up(RUN_JOB, |run| give_up(run, "run"));
     registry.on_give_up(REVERT_JOB, |run| give_up(run, "revert"));
+    registry.register(SWEEP_JOB, sweep_job);
 }
 
 /// A step's job was given up by the queue (attempts exhausted, timed out, or its worker died on
@@ -70,6 +71,76 @@ pub(super) async fn enqueue_dry_run(tx: &mut OrgTx, payload: &Payload) -> Result
     job.max_attempts = MAX_ATTEMPTS;
     kernel::jobs::enqueue_at(tx, payload.at, job).await?;
     Ok(())
+}
+
+/// How old a leftover file must be before the sweeper removes it: far longer than any live
+/// upload, which is cut after `RELAIS_UPLOAD_IDLE_TIMEOUT_SECS` without data.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SweepPayload {
+    dir: PathBuf,
+}
+
+/// Queues the sweeper of the organization's import files for a day later, once per day (the
+/// job's key is the day it runs): every upload calls this before it writes anything, so a file a
+/// crash leaves behind is always followed by a sweep.
+pub(super) async fn schedule_sweep(ctx: &ImportCtx<'_>, principal: &kernel::authz::Principal) -> Result<(), AppError> {
+    let at = ctx.clock.now() + time::Duration::days(1);
+    let key = format!("sweep:{}", at.date());
+    let payload = serde_json::to_value(SweepPayload { dir: ctx.dir.clone() }).map_err(anyhow::Error::from)?;
+    let mut tx = principal.begin(ctx.db).await?;
+    let mut job = NewJob::new(SWEEP_JOB, key, payload);
+    job.run_at = Some(at);
+    kernel::jobs::enqueue(&mut tx, ctx.clock, job).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The sweeper: removes the organization's import files nothing will read — uploads that never
+/// completed (`<id>.part`) and stored files without an import (`<id>.csv` whose row was never
+/// committed) — once they are a day old.
+async fn sweep_job(run: JobRun) -> anyhow::Result<OrgTx> {
+    let payload: SweepPayload = serde_json::from_value(run.payload)?;
+    let mut tx = run.tx;
+    let dir = payload.dir.join(tx.org().0.to_string());
+    let mut candidates: Vec<(Uuid, PathBuf, bool)> = Vec::new();
+    let mut entries = match tokio::fs::read_dir(&dir).await {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(tx),
+        Err(error) => return Err(error.into()),
+    };
+    while let Some(entry) = entries.next_entry().await? {
+        let path = entry.path();
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| Uuid::parse_str(s).ok()) else {
+            continue;
+        };
+        let partial = match path.extension().and_then(|e| e.to_str()) {
+            Some("part") => true,
+            Some("csv") => false,
+            _ => continue,
+        };
+        let modified = entry.metadata().await?.modified()?;
+        if modified.elapsed().is_ok_and(|age| age >= LEFTOVER_AGE) {
+            candidates.push((stem, path, partial));
+        }
+    }
+    let ids: Vec<Uuid> = candidates.iter().filter(|(_, _, partial)| !partial).map(|(id, _, _)| *id).collect();
+    let kept = store::existing_ids(&mut tx, &ids).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut removed = 0;
+    for (id, path, partial) in candidates {
+        if partial || !kept.contains(&id) {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => removed += 1,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!(error = %error, "an import leftover could not be removed"),
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "import leftovers removed");
+    }
+    Ok(tx)
 }
 
 pub(super) async fn enqueue_batch(tx: &mut OrgTx, payload: &Payload) -> Result<(), AppError> {

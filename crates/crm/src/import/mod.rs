@@ -48,6 +48,8 @@ pub use service::{create_import, start_run};
 pub const DRY_RUN_JOB: &str = "crm.import.dry_run";
 pub const RUN_JOB: &str = "crm.import.run";
 pub const REVERT_JOB: &str = "crm.import.revert";
+/// Removes the import files an interrupted upload or a crash left behind ([`jobs`]).
+pub const SWEEP_JOB: &str = "crm.import.sweep";
 /// A batch that keeps failing is retried this many times, then the import is marked failed.
 const MAX_ATTEMPTS: i32 = 5;
 pub const DEFAULT_BATCH_ROWS: i32 = 5000;
@@ -107,7 +109,13 @@ pub struct ImportRow {
     pub status: String,
     pub file_name: String,
     pub size_bytes: i64,
+    /// The encoding the file is read with: the detected one until the person chooses another.
     pub encoding: String,
+    /// What the upload's detection found (see `file`'s encoding rule).
+    pub detected_encoding: String,
+    /// Invalid UTF-8 sequences found on upload: each is read as U+FFFD when the file is read as
+    /// UTF-8.
+    pub invalid_utf8: i64,
     pub delimiter: String,
     pub headers: sqlx::types::Json<Vec<String>>,
     pub mapping: sqlx::types::Json<BTreeMap<String, String>>,

@@ -8,7 +8,7 @@ fn id() -> Value {
 
 /// The import and export paths.
 pub fn paths() -> Map<String, Value> {
-    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted, discarded); when failed, failed_step (dry_run, run or revert) and last_error say where and why, detected encoding and delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
+    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted, discarded); when failed, failed_step (dry_run, run or revert) and last_error say where and why; encoding (the one the file is read with: utf-8, utf-8-bom, windows-1252, iso-8859-15 or macintosh), detected_encoding, invalid_utf8 (invalid UTF-8 sequences found on upload, each read as U+FFFD when the file is read as UTF-8), delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
     let ok = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": import.clone() } } });
     let not_found = crate::openapi::problem("No such import in this organization");
     let conflict = crate::openapi::problem("The import has already started (or is not finished, for a revert)");
@@ -19,8 +19,8 @@ pub fn paths() -> Map<String, Value> {
                 { "name": "object", "in": "query", "required": true, "schema": { "type": "string", "enum": ["leads", "contacts", "companies"] } },
                 { "name": "filename", "in": "query", "required": false, "schema": { "type": "string" } }],
             "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string", "format": "binary" } } },
-                             "description": "UTF-8 (with or without BOM) or Windows-1252; `,`, `;` or tab; no size cap below 4 GB; streamed to disk." },
-            "responses": { "201": ok("Stored, with the auto-matched mapping"), "422": crate::openapi::problem("Unknown object, or an empty file") } })),
+                             "description": "Any ASCII-compatible encoding, detected on upload (UTF-8 with or without BOM, else Windows-1252) and changeable before the run; `,`, `;` or tab; no size cap below 4 GB; streamed to disk, cut when no byte arrives for the upload idle timeout (60 s by default)." },
+            "responses": { "201": ok("Stored, with the detected encoding and the auto-matched mapping"), "400": crate::openapi::problem("The upload stalled or was interrupted; nothing is kept"), "422": crate::openapi::problem("Unknown object, an empty file, or a binary or UTF-16 file (`file`, code `not_text`)") } })),
         "get": crate::openapi::operation("imports", "The organization's last 100 imports", json!({ "responses": { "200": { "description": "Imports", "content": { "application/json": { "schema": { "type": "array", "items": import.clone() } } } } } })),
     }));
     paths.insert("/api/v1/imports/{id}".into(), json!({
@@ -35,6 +35,12 @@ pub fn paths() -> Map<String, Value> {
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
                 "mapping": { "type": "object", "additionalProperties": { "type": "string" } } }, "required": ["mapping"] } } } },
             "responses": { "200": ok("Saved"), "404": not_found, "409": conflict, "422": crate::openapi::problem("Unknown column or field, or a field mapped twice") } })),
+    }));
+    paths.insert("/api/v1/imports/{id}/encoding".into(), json!({
+        "put": crate::openapi::operation("imports", "Read the file with another encoding: the header row is read again, the columns matched again and any dry run discarded", json!({ "parameters": [id()],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
+                "encoding": { "type": "string", "enum": ["utf-8", "windows-1252", "iso-8859-15", "macintosh"] } }, "required": ["encoding"] } } } },
+            "responses": { "200": ok("Saved"), "404": not_found, "409": conflict, "422": crate::openapi::problem("Unknown encoding (`encoding`)") } })),
     }));
     paths.insert("/api/v1/imports/{id}/dry-run".into(), json!({
         "post": crate::openapi::operation("imports", "Start a dry run (a background job): rows to create, to update, duplicates and per-row errors; writes no record", json!({ "parameters": [id()],

@@ -54,6 +54,11 @@ struct ShowView {
     dry_counts: Vec<(String, i64)>,
     dry_rejects: Vec<(i64, String)>,
     editable: bool,
+    /// The encodings the person can choose, and the one chosen.
+    /// (name, selected); a file with a byte-order mark has `utf-8` selected.
+    encodings: Vec<(&'static str, bool)>,
+    /// "3 invalid UTF-8 sequences…", or empty.
+    invalid_note: String,
     errors: Vec<String>,
 }
 
@@ -203,6 +208,12 @@ async fn show_view(
         })
         .unwrap_or_default();
     let editable = matches!(row.status.as_str(), "uploaded" | "dry_run_done");
+    let row_encoding = row.encoding.clone();
+    let invalid_note = if row.invalid_utf8 > 0 {
+        page.t.fmt("crm.import.invalid_utf8", &[("n", &row.invalid_utf8.to_string())])
+    } else {
+        String::new()
+    };
     Ok(ShowView {
         page: page.clone(),
         targets: targets(page, object, &defs),
@@ -212,6 +223,11 @@ async fn show_view(
         dry_counts,
         dry_rejects,
         editable,
+        encodings: super::file::ENCODINGS
+            .iter()
+            .map(|e| (*e, *e == row_encoding || (*e == "utf-8" && row_encoding == "utf-8-bom")))
+            .collect(),
+        invalid_note,
         errors,
     })
 }
@@ -294,6 +310,20 @@ pub async fn mapping(
         let submitted =
             fields.into_iter().filter_map(|(k, v)| k.strip_prefix("col.").map(|c| (c.to_string(), v))).collect();
         service::set_mapping(&state, &principal, id, &submitted).await.map(|_| ())
+    })
+    .await
+}
+
+pub async fn encoding(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    CsrfForm(fields): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    step(&state, &signed_in, &principal, &id, fields, async |id, fields| {
+        let chosen = fields.into_iter().find(|(k, _)| k == "encoding").map(|(_, v)| v).unwrap_or_default();
+        service::set_encoding(&state, &principal, id, &chosen).await.map(|_| ())
     })
     .await
 }

@@ -19,9 +19,34 @@ use super::store::{self, NewImport};
 use super::{DEFAULT_BATCH_ROWS, ImportCtx, ImportRow, engine, file, mapping, not_started};
 use crate::object::ObjectType;
 
-/// Stores an upload on disk and creates its `imports` row with the auto-matched mapping; audited
-/// `import.uploaded`. The stream is written as it arrives: memory stays flat whatever the file
-/// size.
+/// Removes the files of an upload that did not complete, whatever stopped it: an error, a
+/// refusal, a stalled or dropped connection (the handler's future is dropped), a panic. Disarmed
+/// once the import's row is committed.
+struct Leftovers(Vec<std::path::PathBuf>);
+
+impl Leftovers {
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            // Blocking, but a single unlink; a failure leaves the file to the sweeper.
+            if let Err(error) = std::fs::remove_file(path)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(error = %error, "an upload's partial file could not be removed");
+            }
+        }
+    }
+}
+
+/// Stores an upload on disk and creates its `imports` row with the detected encoding and the
+/// auto-matched mapping; audited `import.uploaded`. The stream is written as it arrives: memory
+/// stays flat whatever the file size. Whatever ends the upload early, its partial file is removed
+/// (and the sweeper job, queued here for the next day, removes anything a crash left behind).
 pub async fn create_import<'a, S, E>(
     ctx: impl Into<ImportCtx<'a>>,
     principal: &Principal,
@@ -35,39 +60,37 @@ where
 {
     let ctx = ctx.into();
     let id = Uuid::now_v7();
+    jobs::schedule_sweep(&ctx, principal).await?;
     let org_dir = ctx.dir.join(principal.org.0.to_string());
     tokio::fs::create_dir_all(&org_dir).await.map_err(anyhow::Error::from)?;
-    let raw = org_dir.join(format!("{id}.raw"));
+    let part = file::part_path_of(&ctx.dir, principal.org.0, id);
     let dest = file::path_of(&ctx.dir, principal.org.0, id);
-    let mut out = tokio::fs::File::create(&raw).await.map_err(anyhow::Error::from)?;
-    let mut check = file::Utf8Check::default();
+    let mut out = tokio::fs::File::create(&part).await.map_err(anyhow::Error::from)?;
+    let leftovers = Leftovers(vec![part.clone(), dest.clone()]);
+    let mut detector = file::Detector::default();
     let mut size: u64 = 0;
     while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(error) => {
-                let _ = tokio::fs::remove_file(&raw).await;
-                return Err(AppError::BadRequest(format!("upload interrupted: {error}")));
-            }
-        };
+        let chunk = chunk.map_err(|error| AppError::BadRequest(format!("upload interrupted: {error}")))?;
         size += chunk.len() as u64;
         if size > file::MAX_BYTES {
-            let _ = tokio::fs::remove_file(&raw).await;
             return Err(AppError::field("file", "too_large", "The file is larger than 4 GB."));
         }
-        check.feed(&chunk);
+        detector.feed(&chunk);
         out.write_all(&chunk).await.map_err(anyhow::Error::from)?;
     }
     out.flush().await.map_err(anyhow::Error::from)?;
     drop(out);
-    let valid = check.is_valid();
-    let (raw2, dest2) = (raw.clone(), dest.clone());
-    let sniffed = tokio::task::spawn_blocking(move || file::normalize(&raw2, &dest2, valid))
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(anyhow::Error::from)?;
+    let detection = detector.finish();
+    if detection.not_text {
+        return Err(AppError::field(
+            "file",
+            "not_text",
+            "This is not a text CSV file (a binary file, a spreadsheet or UTF-16 text): save it as CSV (UTF-8).",
+        ));
+    }
+    tokio::fs::rename(&part, &dest).await.map_err(anyhow::Error::from)?;
+    let sniffed = sniff(&dest, detection.encoding).await?;
     if sniffed.headers.iter().all(|h| h.is_empty()) {
-        let _ = tokio::fs::remove_file(&dest).await;
         return Err(AppError::field("file", "empty_file", "The file has no header row."));
     }
     let mut tx = principal.begin(ctx.db).await?;
@@ -79,7 +102,8 @@ where
         object,
         file_name: &file_name,
         size_bytes: sniffed.size as i64,
-        encoding: sniffed.encoding,
+        encoding: detection.encoding,
+        invalid_utf8: detection.invalid_utf8 as i64,
         delimiter: file::delimiter_name(sniffed.delimiter),
         headers: &sniffed.headers,
         mapping: &auto,
@@ -87,10 +111,48 @@ where
         created_by: principal.user_id,
     };
     store::insert(&mut tx, &import, ctx.clock.now()).await?;
-    let event = AuditEvent::new("import.uploaded")
-        .target("import", id)
-        .payload(json!({ "object": object.as_str(), "size_bytes": sniffed.size, "encoding": sniffed.encoding }));
+    let event = AuditEvent::new("import.uploaded").target("import", id).payload(
+        json!({ "object": object.as_str(), "size_bytes": sniffed.size, "encoding": detection.encoding }),
+    );
     ctx.audit.record(&mut tx, event).await?;
+    let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    leftovers.keep();
+    Ok(row)
+}
+
+/// The stored file's delimiter and header row read with `encoding`, off the async threads.
+async fn sniff(path: &std::path::Path, encoding: &str) -> Result<file::Sniffed, AppError> {
+    let (path, encoding) = (path.to_path_buf(), encoding.to_string());
+    tokio::task::spawn_blocking(move || file::sniff(&path, &encoding))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|error| AppError::Internal(error.into()))
+}
+
+/// Reads the file with another encoding (one of [`file::ENCODINGS`]); allowed before the run
+/// starts. The header row is read again and the columns matched again; the dry run's findings are
+/// discarded.
+pub async fn set_encoding<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+    encoding: &str,
+) -> Result<ImportRow, AppError> {
+    let ctx = ctx.into();
+    let Some(encoding) = file::ENCODINGS.iter().copied().find(|e| *e == encoding.trim()) else {
+        return Err(AppError::field("encoding", "unknown_encoding", "Choose utf-8, windows-1252, iso-8859-15 or macintosh."));
+    };
+    let mut tx = principal.begin(ctx.db).await?;
+    let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
+    not_started(&row)?;
+    let object = row.object()?;
+    let sniffed = sniff(&file::path_of(&ctx.dir, principal.org.0, id), encoding).await?;
+    let defs = crate::custom_fields::definitions(&mut tx, object).await?;
+    let auto = mapping::auto_match(object, &sniffed.headers, &defs);
+    let auto: BTreeMap<String, String> = auto.into_iter().map(|(i, t)| (i.to_string(), t)).collect();
+    let offset = sniffed.data_offset as i64;
+    store::set_encoding(&mut tx, id, encoding, &sniffed.headers, &auto, offset, ctx.clock.now()).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(row)

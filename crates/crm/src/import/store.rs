@@ -17,7 +17,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
     let row = if lock {
         sqlx::query_as!(
             ImportRow,
-            r#"select import_id, object_type, status, file_name, size_bytes, encoding, delimiter,
+            r#"select import_id, object_type, status, file_name, size_bytes, encoding, detected_encoding, invalid_utf8, delimiter,
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
@@ -32,7 +32,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
     } else {
         sqlx::query_as!(
             ImportRow,
-            r#"select import_id, object_type, status, file_name, size_bytes, encoding, delimiter,
+            r#"select import_id, object_type, status, file_name, size_bytes, encoding, detected_encoding, invalid_utf8, delimiter,
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
@@ -52,7 +52,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
 pub async fn list(tx: &mut OrgTx) -> Result<Vec<ImportRow>, AppError> {
     Ok(sqlx::query_as!(
         ImportRow,
-        r#"select import_id, object_type, status, file_name, size_bytes, encoding, delimiter,
+        r#"select import_id, object_type, status, file_name, size_bytes, encoding, detected_encoding, invalid_utf8, delimiter,
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
@@ -72,6 +72,8 @@ pub struct NewImport<'a> {
     pub file_name: &'a str,
     pub size_bytes: i64,
     pub encoding: &'a str,
+    /// Invalid UTF-8 sequences the upload's detection found.
+    pub invalid_utf8: i64,
     pub delimiter: &'a str,
     pub headers: &'a [String],
     pub mapping: &'a BTreeMap<String, String>,
@@ -82,9 +84,10 @@ pub struct NewImport<'a> {
 
 pub async fn insert(tx: &mut OrgTx, import: &NewImport<'_>, now: OffsetDateTime) -> Result<(), AppError> {
     sqlx::query!(
-        "insert into imports (org_id, import_id, object_type, file_name, size_bytes, encoding, delimiter, headers,
-                              mapping, data_offset, next_offset, created_by, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $12)",
+        "insert into imports (org_id, import_id, object_type, file_name, size_bytes, encoding, detected_encoding,
+                              invalid_utf8, delimiter, headers, mapping, data_offset, next_offset, created_by,
+                              created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $6, $13, $7, $8, $9, $10, $10, $11, $12, $12)",
         tx.org().0,
         import.import_id,
         import.object.as_str(),
@@ -96,11 +99,47 @@ pub async fn insert(tx: &mut OrgTx, import: &NewImport<'_>, now: OffsetDateTime)
         sqlx::types::Json(import.mapping) as _,
         import.data_offset,
         import.created_by,
+        now,
+        import.invalid_utf8
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Reads the file with another encoding: its header row read again, the columns matched again
+/// (`mapping`), and the dry run's findings discarded.
+pub async fn set_encoding(
+    tx: &mut OrgTx,
+    id: Uuid,
+    encoding: &str,
+    headers: &[String],
+    mapping: &BTreeMap<String, String>,
+    data_offset: i64,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "update imports set encoding = $3, headers = $4, mapping = $5, data_offset = $6, next_offset = $6,
+                dry_run = null, status = 'uploaded', updated_at = $7
+          where org_id = $1 and import_id = $2",
+        tx.org().0,
+        id,
+        encoding,
+        sqlx::types::Json(headers) as _,
+        sqlx::types::Json(mapping) as _,
+        data_offset,
         now
     )
     .execute(tx.conn())
     .await?;
     Ok(())
+}
+
+/// Which of `ids` are imports of the organization (the sweeper keeps their files).
+pub async fn existing_ids(tx: &mut OrgTx, ids: &[Uuid]) -> Result<Vec<Uuid>, AppError> {
+    Ok(sqlx::query_scalar!("select import_id from imports where org_id = $1 and import_id = any($2)", tx.org().0, ids)
+        .fetch_all(tx.conn())
+        .await?)
 }
 
 /// Byte offset of the first data row of the file.

@@ -696,3 +696,293 @@ async fn a_row_the_database_refuses_is_rejected_alone() {
     let emails: Vec<String> = contacts(&app, org).await.into_iter().map(|c| c.2).collect();
     assert_eq!(emails, ["a@exemple.fr", "c@exemple.fr"]);
 }
+
+/// The files an organization's imports keep on disk (`<data dir>/imports/<org>/`), sorted.
+fn import_files(app: &TestApp, org: kernel::OrgId) -> Vec<String> {
+    let dir = app.state.config.data_dir.join("imports").join(org.0.to_string());
+    let mut names: Vec<String> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect(),
+        Err(_) => Vec::new(),
+    };
+    names.sort();
+    names
+}
+
+/// Issue #10 item 8: one invalid byte in a UTF-8 file no longer turns the whole file into
+/// Windows-1252: the accents stay, the bad byte is read as U+FFFD and counted.
+#[tokio::test]
+async fn a_utf8_file_with_one_invalid_byte_stays_utf8_and_the_byte_is_counted() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-damaged.example.eu").await;
+    let mut csv = "Prénom;Nom;Courriel\nZoé;Lefèvre;zoe@exemple.fr\nAndré;Gaël;andre@exemple.fr\nÉmile;".as_bytes().to_vec();
+    csv.extend(b"Du\xffval;emile@exemple.fr\n");
+    let done = app.import_csv(&bearer, "contacts", csv, 100).await;
+    assert_eq!(
+        (done["encoding"].as_str(), done["detected_encoding"].as_str(), done["invalid_utf8"].as_i64()),
+        (Some("utf-8"), Some("utf-8"), Some(1)),
+        "{done}"
+    );
+    assert_eq!(done["headers"], json!(["Prénom", "Nom", "Courriel"]));
+    assert_eq!(done["created_count"], 3);
+    let names: Vec<(String, String)> = contacts(&app, org).await.into_iter().map(|c| (c.0, c.1)).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("André".to_string(), "Gaël".to_string()),
+            ("Émile".to_string(), "Du\u{fffd}val".to_string()),
+            ("Zoé".to_string(), "Lefèvre".to_string())
+        ]
+    );
+}
+
+/// Issue #10 item 8: the detected encoding is shown on the mapping step (API and page) and the
+/// person can read the file with another one: the header row is read again and matched again.
+#[tokio::test]
+async fn the_detected_encoding_is_shown_and_can_be_changed_before_the_run() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-encoding.example.eu").await;
+    // ISO-8859-15: 0xA4 is "€" there, "¤" in Windows-1252; 0xE9 is "é" in both.
+    let csv = b"Pr\xe9nom,Nom,Courriel,Fonction\nL\xe9a,Roux,lea@exemple.fr,Tr\xe9sori\xe8re \xa4\n".to_vec();
+    let (status, created) = app.upload_import(&bearer, "contacts", csv).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((created["encoding"].as_str(), created["detected_encoding"].as_str()), (Some("windows-1252"), Some("windows-1252")));
+    let id = created["import_id"].as_str().unwrap().to_string();
+
+    let path = format!("/api/v1/imports/{id}/encoding");
+    let (status, problem) = app.call_api(&bearer, Method::PUT, &path, Some(json!({ "encoding": "ebcdic" }))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "encoding");
+    let (status, changed) = app.call_api(&bearer, Method::PUT, &path, Some(json!({ "encoding": "utf-8" }))).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!((changed["encoding"].as_str(), changed["detected_encoding"].as_str()), (Some("utf-8"), Some("windows-1252")));
+    assert_eq!(changed["headers"][0], "Pr\u{fffd}nom", "read as UTF-8, the accent is not one");
+
+    let browser = app.browser_login("owner@import-encoding.example.eu", PASSWORD).await;
+    let location = format!("/crm/imports/{id}");
+    let page = browser.get(&location).await.text().await.unwrap();
+    assert!(page.contains("Detected encoding:") && page.contains("Windows-1252"), "the page shows what was detected");
+    let csrf = browser.csrf_token(&location).await;
+    let response = browser.post_form(&format!("{location}/encoding"), &[("csrf", &csrf), ("encoding", "iso-8859-15")]).await;
+    assert_eq!(response.status(), 303);
+    let response = browser.post_form(&format!("{location}/encoding"), &[("csrf", &csrf), ("encoding", "klingon")]).await;
+    assert_eq!(response.status(), 422, "an unknown encoding re-renders the page with the error");
+    let (_, preview) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}/preview"), None).await;
+    assert_eq!(preview["headers"][0], "Prénom", "matched again: {preview}");
+    assert_eq!(preview["mapping"]["0"], "first_name");
+    assert_eq!(preview["rows"][0]["cells"][3], "Trésorière €", "the whole file is read as ISO-8859-15");
+
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run"), None).await;
+    assert_eq!(status, 202);
+    app.run_jobs().await;
+    let (status, _) = app.call_api(&bearer, Method::PUT, &path, Some(json!({ "encoding": "utf-8" }))).await;
+    assert_eq!(status, 409, "the encoding cannot change once the import has run");
+    assert_eq!(contacts(&app, org).await[0].0, "Léa");
+}
+
+/// Issue #10 item 9: a NUL byte in a cell rejects that row with its row number and the field; the
+/// other rows are imported and the import ends `done`, never `failed` with database text.
+#[tokio::test]
+async fn a_nul_byte_in_a_cell_rejects_that_row_and_the_others_import() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-nul.example.eu").await;
+    let csv = b"email,first_name,last_name\na@exemple.fr,Ana,Un\nb@exemple.fr,B\0b,Deux\nc@exemple.fr,Cy,Trois\n".to_vec();
+    let done = app.import_csv(&bearer, "contacts", csv, 100).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
+        (Some("done"), Some(2), Some(1)),
+        "{done}"
+    );
+    let id = done["import_id"].as_str().unwrap();
+    let (status, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = rejects.lines().collect();
+    assert!(lines[1].starts_with("b@exemple.fr,Bb,Deux,3,first_name: "), "{rejects}");
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await, 2);
+}
+
+/// Issue #10 item 10: an unbalanced quote is a reject with its row number, and the rows after it
+/// are still imported: no row is ever lost without a reject.
+#[tokio::test]
+async fn an_unbalanced_quote_is_a_reject_and_the_rows_after_it_import() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-quote.example.eu").await;
+    let csv = "email,first_name,last_name,remarque\n\
+               a@exemple.fr,Ana,\"Un\n\
+               b@exemple.fr,Bob,Deux\n\
+               c@exemple.fr,\"Cy\"x,Trois\n\
+               d@exemple.fr,Dee,Quatre,\"sur deux\nlignes\"\n\
+               e@exemple.fr,Eve,Cinq\n";
+    let (status, created) = app.upload_import(&bearer, "contacts", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["import_id"].as_str().unwrap().to_string();
+    let (_, preview) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}/preview"), None).await;
+    let previewed: Vec<(i64, bool)> =
+        preview["rows"].as_array().unwrap().iter().map(|r| (r["row"].as_i64().unwrap(), r["error"].is_string())).collect();
+    assert_eq!(previewed, vec![(2, true), (3, false), (4, true), (5, false), (6, false)], "{preview}");
+
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=2"), None).await;
+    assert_eq!(status, 202);
+    app.run_jobs().await;
+    let (_, done) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
+        (Some("done"), Some(3), Some(2)),
+        "{done}"
+    );
+    let (_, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    let rows: Vec<&str> = rejects.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{rejects}");
+    assert!(rows[0].contains(",2,") && rows[0].contains("unbalanced quote"), "{rejects}");
+    assert!(rows[1].contains(",4,") && rows[1].contains("unbalanced quote"), "{rejects}");
+    let names: Vec<String> = contacts(&app, org).await.into_iter().map(|c| c.1).collect();
+    assert_eq!(names, vec!["Deux", "Quatre", "Cinq"], "a quoted line break inside a cell is no problem");
+}
+
+/// Issue #10 item 11: a binary file (a spreadsheet) or UTF-16 text given to the CSV import is
+/// refused with 422 naming `file`, on the API and the page, and leaves no file behind.
+#[tokio::test]
+async fn a_binary_or_utf16_file_is_refused_naming_the_file_and_leaves_nothing() {
+    let app = TestApp::spawn().await;
+    let (org, _, browser) = app.sign_up_and_log_in("owner@import-binary.example.eu").await;
+    let bearer = app.access_token("owner@import-binary.example.eu").await;
+    let xlsx = b"PK\x03\x04\x14\0\x06\0\x08\0\0\0!\0\xb5U0#\xf4\0\0\0L\x02\0\0\x13\0\x08\x02[Content_Types].xml".to_vec();
+    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("email\r\na@b.fr\r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    for bytes in [xlsx.clone(), utf16] {
+        let (status, problem) = app.upload_import(&bearer, "contacts", bytes).await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!((problem["errors"][0]["field"].as_str(), problem["errors"][0]["code"].as_str()), (Some("file"), Some("not_text")));
+    }
+    let csrf = browser.csrf_token("/crm/imports").await;
+    let response = post_import_form(&app, &browser, &csrf, "contacts", &xlsx).await;
+    assert_eq!(response.status(), 422);
+    assert!(response.text().await.unwrap().contains("not a text CSV file"));
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from imports where org_id = $1").await, 0);
+    assert!(import_files(&app, org).is_empty(), "no file left: {:?}", import_files(&app, org));
+}
+
+/// Issue #10 item 11: an upload is not cut by the total request timeout while its bytes keep
+/// coming (here a 5 s budget and an upload of about 6 s).
+#[tokio::test]
+async fn an_upload_longer_than_the_request_timeout_completes_while_data_keeps_coming() {
+    let app = TestApp::spawn_with(&[("RELAIS_REQUEST_TIMEOUT_SECS", "5"), ("RELAIS_UPLOAD_IDLE_TIMEOUT_SECS", "20")]).await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-slow.example.eu").await;
+    let auth = format!("Bearer {bearer}");
+    let mut request = testkit::http::RawRequest::start(
+        app.address,
+        "POST",
+        "/api/v1/imports?object=contacts&filename=slow.csv",
+        &[("authorization", &auth), ("content-type", "text/csv")],
+    )
+    .await;
+    request.send(b"email,last_name\n").await.unwrap();
+    for i in 0..24 {
+        // A slow line: a row every 250 ms, 6 s in all.
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        request.send(format!("p{i}@exemple.fr,Lent\n").as_bytes()).await.unwrap();
+    }
+    request.finish().await.unwrap();
+    let (status, body) = request.response().await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from imports where org_id = $1").await, 1);
+    // Other routes keep their total budget.
+    assert_eq!(app.state.config.request_timeout, std::time::Duration::from_secs(5));
+}
+
+/// Issue #10 item 11: an upload whose bytes stop coming is cut after the idle timeout, and its
+/// partial file is removed (no orphan on disk).
+#[tokio::test]
+async fn a_stalled_upload_is_cut_after_the_idle_timeout_and_its_partial_file_removed() {
+    let app = TestApp::spawn_with(&[("RELAIS_UPLOAD_IDLE_TIMEOUT_SECS", "1")]).await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-stall.example.eu").await;
+    let auth = format!("Bearer {bearer}");
+    let mut request = testkit::http::RawRequest::start(
+        app.address,
+        "POST",
+        "/api/v1/imports?object=contacts&filename=stall.csv",
+        &[("authorization", &auth), ("content-type", "text/csv")],
+    )
+    .await;
+    request.send(&b"email,last_name\na@exemple.fr,Un\n".repeat(1000)).await.unwrap();
+    // Nothing more is sent: the server gives up on its own.
+    let _writer = request.take_writer();
+    let (status, body) = request.response().await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("no data received"), "{body}");
+    assert!(import_files(&app, org).is_empty(), "the partial file is removed: {:?}", import_files(&app, org));
+    assert_eq!(app.select_i64_in_org(org, "select count(*) from imports where org_id = $1").await, 0);
+}
+
+/// Issue #10 item 11: the sweeper job, queued by every upload for the next day, removes what a
+/// crash left behind (a partial upload, a stored file with no import) and keeps the imports' files.
+#[tokio::test]
+async fn the_sweeper_removes_leftover_import_files_a_day_later() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-sweep.example.eu").await;
+    let (status, created) = app.upload_import(&bearer, "contacts", b"email\na@exemple.fr\n".to_vec()).await;
+    assert_eq!(status, 201);
+    let kept = format!("{}.csv", created["import_id"].as_str().unwrap());
+    let dir = app.state.config.data_dir.join("imports").join(org.0.to_string());
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600);
+    let (part, orphan) = (format!("{}.part", uuid::Uuid::now_v7()), format!("{}.csv", uuid::Uuid::now_v7()));
+    for name in [&part, &orphan, &kept] {
+        let path = dir.join(name);
+        if !path.exists() {
+            std::fs::write(&path, b"email\nx@exemple.fr\n").unwrap();
+        }
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+    }
+    let fresh = format!("{}.part", uuid::Uuid::now_v7());
+    std::fs::write(dir.join(&fresh), b"an upload in progress").unwrap();
+    app.run_jobs().await;
+    assert_eq!(import_files(&app, org).len(), 4, "nothing is swept before its day");
+
+    app.clock.advance(time::Duration::hours(25));
+    app.run_jobs().await;
+    let mut expected = vec![kept, fresh];
+    expected.sort();
+    assert_eq!(import_files(&app, org), expected);
+}
+
+/// Issue #10 item 12: the CSRF field of a multipart form is bounded before it is checked: an
+/// endless `csrf` field (or an endless header block before it) is refused without being read
+/// whole, on the import page and on a record's file upload page.
+#[tokio::test]
+async fn an_endless_csrf_field_is_refused_without_being_buffered() {
+    let app = TestApp::spawn().await;
+    let (_, _, browser) = app.sign_up_and_log_in("owner@import-csrf.example.eu").await;
+    let bearer = app.access_token("owner@import-csrf.example.eu").await;
+    let (status, contact) =
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Csrf" }))).await;
+    assert_eq!(status, 201);
+    let files = format!("/crm/contacts/{}/files", contact["id"].as_str().unwrap());
+    let cookie = format!("relais_session={}", browser.cookie("relais_session").unwrap());
+    let boundary = "relaisboundary42";
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let value_start = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n");
+    let header_start = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"; x=\"");
+    for (path, start) in [("/crm/imports", &value_start), (files.as_str(), &value_start), ("/crm/imports", &header_start)] {
+        let mut request = testkit::http::RawRequest::start(
+            app.address,
+            "POST",
+            path,
+            &[
+                ("cookie", &cookie),
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin"),
+                ("content-type", &content_type),
+            ],
+        )
+        .await;
+        request.send(start.as_bytes()).await.unwrap();
+        let mut writer = request.take_writer();
+        // An endless field: if the server read it whole, it would never answer.
+        let sender = tokio::spawn(async move {
+            let chunk = vec![b'a'; 64 * 1024];
+            while testkit::http::send_chunk(&mut writer, &chunk).await.is_ok() {}
+        });
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(30), request.response()).await;
+        sender.abort();
+        let (status, _) = answer.expect("an answer without reading the endless field");
+        assert_eq!(status, 403, "{path}");
+    }
+}

@@ -1572,3 +1572,60 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
     let deleted = log.iter().find(|e| e.action == "note.deleted").unwrap();
     assert_eq!(deleted.payload, json!({ "object": "contact", "record_id": id }), "the record, never the text");
 }
+
+/// Issue #10 item 9: a NUL character in any text the API or a form receives — a JSON field at any
+/// depth, a query parameter, a form field — is refused with 422 naming the field (it used to reach
+/// PostgreSQL and answer 500), and nothing is written.
+#[tokio::test]
+async fn a_nul_character_in_any_field_is_refused_with_422_naming_it() {
+    let app = TestApp::spawn().await;
+    let (org, _, browser) = app.sign_up_and_log_in("owner@nul.example.eu").await;
+    let bearer = app.access_token("owner@nul.example.eu").await;
+    let (status, contact) =
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Nul" }))).await;
+    assert_eq!(status, 201);
+    let id = contact["id"].as_str().unwrap().to_string();
+    let nul = "a\u{0}b";
+    let bodies = [
+        (Method::POST, format!("/api/v1/contacts/{id}/notes"), json!({ "body": nul }), "body"),
+        (Method::POST, format!("/api/v1/contacts/{id}/tasks"), json!({ "title": nul }), "title"),
+        (Method::POST, format!("/api/v1/contacts/{id}/activities"), json!({ "kind": "call", "summary": nul }), "summary"),
+        (Method::PATCH, format!("/api/v1/contacts/{id}"), json!({ "custom": { "tier": nul } }), "custom.tier"),
+        (Method::POST, "/api/v1/views".into(), json!({ "object_type": "contact", "name": nul }), "name"),
+        (Method::POST, "/api/v1/forms".into(), json!({ "name": nul, "object_type": "lead" }), "name"),
+        (Method::POST, "/api/v1/pipelines".into(), json!({ "name": nul }), "name"),
+        (
+            Method::POST,
+            "/api/v1/custom-fields".into(),
+            json!({ "object_type": "contact", "key": "k", "label": nul, "kind": "text" }),
+            "label",
+        ),
+        (Method::POST, "/api/v1/contacts".into(), json!({ "last_name": "X", "tags": ["ok", nul] }), "tags.1"),
+    ];
+    for (method, path, body, field) in bodies {
+        let (status, problem) = app.call_api(&bearer, method, &path, Some(body)).await;
+        assert_eq!(status, 422, "{path}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{path}");
+        assert_eq!(problem["errors"][0]["code"], "contains_nul", "{path}");
+    }
+    // A NUL decoded from the query string, and one escaped inside the JSON of `filters` (which the
+    // list's own validation names).
+    let escaped = percent_encode(&json!([{ "field": "last_name", "op": "eq", "value": nul }]).to_string());
+    let raw = "%5B%7B%22field%22%3A%22last_name%22%2C%22op%22%3A%22eq%22%2C%22value%22%3A%22a%00%22%7D%5D";
+    for (path, field) in [
+        ("/api/v1/search?q=a%00".to_string(), "q"),
+        (format!("/api/v1/contacts?filters={raw}"), "filters"),
+        (format!("/api/v1/contacts?filters={escaped}"), "filter.last_name"),
+    ] {
+        let (status, problem) = app.call_api(&bearer, Method::GET, &path, None).await;
+        assert_eq!(status, 422, "{path}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let csrf = browser.csrf_token(&format!("/crm/contacts/{id}")).await;
+    let response = browser.post_form(&format!("/crm/contacts/{id}/notes"), &[("csrf", &csrf), ("body", nul)]).await;
+    assert_eq!(response.status(), 422, "a page form is refused too");
+    for table in ["notes", "tasks", "activities", "saved_views", "custom_fields"] {
+        let sql = format!("select count(*) from {table} where org_id = $1");
+        assert_eq!(app.select_i64_in_org(org, &sql).await, 0, "nothing written to {table}");
+    }
+}
