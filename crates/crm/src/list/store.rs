@@ -29,7 +29,6 @@ pub async fn list_page(tx: &mut OrgTx, object: ObjectType, query: &ListQuery, ma
 
 /// Refuses a page cursor whose sort key does not read as the sort's type (a date, a number, a
 /// custom field's JSON…): a forged cursor is a 422 naming `after`, never a failed cast (500).
-/// Exports check their query with a one-row [`list_page`] first, so this covers them too.
 async fn check_cursor(tx: &mut OrgTx, object: ObjectType, query: &ListQuery) -> Result<(), AppError> {
     let Some((key, _)) = query.after.as_deref().and_then(decode_cursor) else {
         return Ok(());
