@@ -17,6 +17,7 @@ pub mod forms;
 pub mod http;
 pub mod idempotency;
 pub mod import;
+pub mod limits;
 pub mod list;
 pub mod merge;
 pub mod object;

@@ -277,10 +277,20 @@ pub fn render(template: &impl Template) -> Result<Html<String>, AppError> {
     template.render().map(Html).map_err(|e| AppError::Internal(anyhow::Error::new(e)))
 }
 
-/// A local redirect target from a form: only paths on this site, never `//host` or a URL.
+/// A local redirect target from a form (every `next` parameter goes through this): a path on this
+/// site, else `/`. Refused: anything not starting with one `/` (`//host`, `https://…`, a scheme),
+/// a backslash (browsers read `/\host` as `//host`), and any character outside visible ASCII —
+/// browsers drop tabs and line breaks from URLs (`/\t/host` is `//host`), and CR, LF or NUL
+/// cannot go into a `Location` header at all.
 pub fn safe_local_path(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() < 512 => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && path.bytes().all(|b| b.is_ascii_graphic())
+                && path.len() < 512 =>
+        {
             path
         }
         _ => "/",
@@ -321,6 +331,18 @@ mod tests {
         assert_eq!(safe_local_path(Some("https://evil.example")), "/");
         assert_eq!(safe_local_path(Some("/\\evil.example")), "/");
         assert_eq!(safe_local_path(None), "/");
+        // Issue #10 item 16: browsers drop tabs and line breaks, so these are `//evil.example`;
+        // CR, LF and NUL cannot go into a Location header.
+        for forged in ["/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "/crm\r\nSet-Cookie: x=1", "/a\0b"] {
+            assert_eq!(safe_local_path(Some(forged)), "/", "{forged:?}");
+        }
+        assert_eq!(safe_local_path(Some("/ /evil.example")), "/");
+        assert_eq!(safe_local_path(Some("/crm/é")), "/");
+        assert_eq!(safe_local_path(Some("javascript:alert(1)")), "/");
+        assert_eq!(
+            safe_local_path(Some("/crm/contacts/1?notice=saved#timeline")),
+            "/crm/contacts/1?notice=saved#timeline"
+        );
     }
 }
 

@@ -218,8 +218,8 @@ pub(crate) fn validate_field(input: &CustomFieldInput) -> Result<(ObjectType, Ve
     if !is_select && !options.is_empty() {
         errors.push(FieldError::new("options", "not_allowed", "Only select fields have options."));
     }
-    if options.len() > 200 {
-        errors.push(FieldError::new("options", "too_many", "At most 200 options."));
+    if options.len() > crate::limits::OPTIONS_PER_FIELD {
+        errors.push(crate::limits::too_many("options", "too_many_options"));
     }
     match object {
         Some(object) if errors.is_empty() => Ok((object, options)),

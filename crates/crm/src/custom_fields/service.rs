@@ -10,6 +10,16 @@ pub async fn create_field(
     now: time::OffsetDateTime,
 ) -> Result<CustomField, AppError> {
     let (object, options) = validate_field(input)?;
+    let count = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from custom_fields where org_id = $1 and object_type = $2"#,
+        tx.org().0,
+        object.as_str()
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if count >= crate::limits::CUSTOM_FIELDS_PER_OBJECT {
+        return Err(AppError::Validation(vec![crate::limits::too_many("object_type", "too_many_custom_fields")]));
+    }
     let id = Uuid::now_v7();
     sqlx::query!(
         "insert into custom_fields (org_id, field_id, object_type, key, label, kind, options, required, position, created_at)

@@ -31,6 +31,9 @@ pub async fn create(
 ) -> Result<LeadForm, AppError> {
     let values = settle(None, input)?;
     check_owner(tx, values.owner_id).await?;
+    if store::count(tx).await? >= crate::limits::FORMS_PER_ORG {
+        return Err(AppError::Validation(vec![crate::limits::too_many("name", "too_many_forms")]));
+    }
     let id = Uuid::now_v7();
     // 256 random bits: the URL cannot be guessed, and it names no org.
     let public_id = kernel::token::generate();

@@ -43,6 +43,13 @@ pub async fn is_member(tx: &mut OrgTx, user: Uuid) -> Result<bool, AppError> {
     .await?)
 }
 
+/// How many forms the organization has (limited by `limits::FORMS_PER_ORG`).
+pub async fn count(tx: &mut OrgTx) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(r#"select count(*) as "count!" from lead_forms where org_id = $1"#, tx.org().0)
+        .fetch_one(tx.conn())
+        .await?)
+}
+
 pub async fn insert(
     tx: &mut OrgTx,
     id: Uuid,

@@ -259,6 +259,11 @@ pub(crate) fn custom_condition(key: &str, filter: &Filter, sql: &mut Sql) -> Opt
     })
 }
 
+/// The error of a page cursor that was not made by this list (the `after` parameter).
+pub(crate) fn invalid_cursor() -> FieldError {
+    bad("after", "invalid_cursor", "This page cursor is not valid: start again from the first page.")
+}
+
 pub(crate) fn encode_cursor(sort_key: &str, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::json!([sort_key, id]).to_string())
 }
@@ -300,7 +305,7 @@ pub(crate) fn build(object: ObjectType, query: &ListQuery) -> Result<(String, Ve
                 let cmp = if sort.descending { "<" } else { ">" };
                 conditions.push(format!("({sort_expr}, t.{id}) {cmp} ({k}::{sort_type}, {i}::uuid)"));
             }
-            None => errors.push(bad("after", "invalid_cursor", "This page cursor is not valid.")),
+            None => errors.push(invalid_cursor()),
         }
     }
     if !errors.is_empty() {

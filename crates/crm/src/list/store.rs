@@ -10,6 +10,7 @@ pub async fn list(tx: &mut OrgTx, object: ObjectType, query: &ListQuery) -> Resu
 /// [`list`] with another page-size cap: exports walk the same keyset in pages of thousands.
 pub async fn list_page(tx: &mut OrgTx, object: ObjectType, query: &ListQuery, max: u32) -> Result<ListPage, AppError> {
     let (text, params) = build(object, query)?;
+    check_cursor(tx, object, query).await?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, max.max(1));
     let text = format!("{text} limit {}", limit + 1);
     let mut q = sqlx::query_as::<_, (Value, Option<String>, Uuid)>(sqlx::AssertSqlSafe(text)).bind(tx.org());
@@ -24,6 +25,25 @@ pub async fn list_page(tx: &mut OrgTx, object: ObjectType, query: &ListQuery, ma
         None
     };
     Ok(ListPage { items: rows.into_iter().map(|(record, _, _)| record).collect(), next_cursor })
+}
+
+/// Refuses a page cursor whose sort key does not read as the sort's type (a date, a number, a
+/// custom field's JSON…): a forged cursor is a 422 naming `after`, never a failed cast (500).
+async fn check_cursor(tx: &mut OrgTx, object: ObjectType, query: &ListQuery) -> Result<(), AppError> {
+    let Some((key, _)) = query.after.as_deref().and_then(decode_cursor) else {
+        return Ok(());
+    };
+    let sort = query.sort.clone().unwrap_or(Sort { field: object.default_sort().into(), descending: false });
+    let Some((_, sort_type)) = sort_parts(object, &sort.field) else {
+        return Ok(());
+    };
+    if sort_type == "text" {
+        return Ok(());
+    }
+    let reads = sqlx::query_scalar!(r#"select app.reads_as($1, $2::text::regtype) as "reads!""#, key, sort_type)
+        .fetch_one(tx.conn())
+        .await?;
+    if reads { Ok(()) } else { Err(AppError::Validation(vec![invalid_cursor()])) }
 }
 
 /// A row of the list statement: the record, its sort key as text, its id.

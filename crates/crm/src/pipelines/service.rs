@@ -1,6 +1,7 @@
 //! Changes to pipelines and moving deals, each with its audit event.
 
 use super::*;
+use crate::limits;
 use kernel::audit::{AuditEvent, AuditLog};
 
 pub async fn create_pipeline(
@@ -13,6 +14,14 @@ pub async fn create_pipeline(
     let name = name_of("name", &input.name).map_err(|e| errors.push(e)).ok();
     if input.stages.is_empty() {
         errors.push(FieldError::new("stages", "required", "Give at least one stage."));
+    } else if input.stages.len() > limits::STAGES_PER_PIPELINE {
+        errors.push(limits::too_many("stages", "too_many_stages"));
+    }
+    let pipelines = sqlx::query_scalar!(r#"select count(*) as "count!" from pipelines where org_id = $1"#, tx.org().0)
+        .fetch_one(tx.conn())
+        .await?;
+    if pipelines >= limits::PIPELINES_PER_ORG {
+        errors.push(limits::too_many("name", "too_many_pipelines"));
     }
     let mut stages = Vec::new();
     for (i, stage) in input.stages.iter().enumerate() {
@@ -58,6 +67,8 @@ pub async fn update_pipeline(
     if let Some(list) = &input.stages {
         if list.is_empty() {
             errors.push(FieldError::new("stages", "required", "Give at least one stage."));
+        } else if list.len() > limits::STAGES_PER_PIPELINE {
+            errors.push(limits::too_many("stages", "too_many_stages"));
         }
         for (i, s) in list.iter().enumerate() {
             if let Some(id) = s.stage_id

@@ -38,6 +38,7 @@ pub async fn create(
         }
     }
     check_identity(object, &cells, &mut errors);
+    check_record_refs(tx, &cells, &mut errors).await?;
     if object == ObjectType::Deal {
         resolve_deal_stage(tx, ctx.now, &mut cells, &mut errors).await?;
     }
@@ -91,6 +92,11 @@ pub async fn update(
         merged_identity.push((def, cell.clone()));
     }
     check_identity(object, &merged_identity, &mut errors);
+    // Only a changed reference is checked: a form that sends back a link the member cannot follow
+    // (a visible deal of a hidden company) keeps it.
+    let new_refs: Vec<(&'static FieldDef, Cell)> =
+        cells.iter().filter(|(def, cell)| !same_value(current.get(def.key), &cell.json)).cloned().collect();
+    check_record_refs(tx, &new_refs, &mut errors).await?;
     let current_custom = current.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
     let definitions = custom_fields::definitions(tx, object).await?;
     let custom_values = match custom_fields::validate(&definitions, &current_custom, custom.as_ref()) {

@@ -91,6 +91,37 @@ pub(crate) async fn resolve_deal_stage(
     Ok(())
 }
 
+/// A reference to another record (a deal's `company_id`) must name one the member can see. The
+/// foreign key alone would accept a record hidden from them (it is checked without row-level
+/// security), and its answer would tell hidden ids from random ones: a hidden record is refused
+/// exactly like a missing one.
+pub(crate) async fn check_record_refs(
+    tx: &mut OrgTx,
+    cells: &[(&'static FieldDef, Cell)],
+    errors: &mut Vec<FieldError>,
+) -> Result<(), AppError> {
+    for (def, cell) in cells {
+        let target = match def.kind {
+            Kind::Ref(RefKind::Company) => ObjectType::Company,
+            Kind::Ref(RefKind::Contact) => ObjectType::Contact,
+            Kind::Ref(RefKind::Deal) => ObjectType::Deal,
+            _ => continue,
+        };
+        let Some(id) = cell.sql.as_deref().and_then(|text| Uuid::parse_str(text).ok()) else {
+            continue;
+        };
+        if find(tx, target, id, false).await?.is_none() {
+            errors.push(reference_not_found(def.key));
+        }
+    }
+    Ok(())
+}
+
+/// The one answer for a reference to a record that does not exist or that the member cannot see.
+pub(crate) fn reference_not_found(field: &str) -> FieldError {
+    FieldError::new(field, "not_found", "The referenced record does not exist.")
+}
+
 /// Maps a refused write to the field that caused it; anything unexpected stays internal.
 pub(crate) fn map_db_error(object: ObjectType, error: sqlx::Error) -> AppError {
     if let sqlx::Error::Database(db) = &error {
@@ -109,7 +140,7 @@ pub(crate) fn map_db_error(object: ObjectType, error: sqlx::Error) -> AppError {
                 if name.contains(&format!("_{}_fkey", def.key))
                     || (def.key == "stage_id" && name.contains("stage_id_fkey"))
                 {
-                    return AppError::field(def.key, "not_found", "The referenced record does not exist.");
+                    return AppError::Validation(vec![reference_not_found(def.key)]);
                 }
             }
         }

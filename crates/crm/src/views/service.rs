@@ -15,6 +15,9 @@ pub async fn create(
     now: OffsetDateTime,
 ) -> Result<SavedView, AppError> {
     let object = validate(input)?;
+    if store::count_owned(tx, principal.user_id).await? >= crate::limits::VIEWS_PER_MEMBER {
+        return Err(AppError::Validation(vec![crate::limits::too_many("name", "too_many_views")]));
+    }
     let id = store::insert(tx, object, principal.user_id, input, now).await?;
     store::find(tx, principal.user_id, id).await
 }

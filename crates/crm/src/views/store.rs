@@ -39,6 +39,17 @@ pub async fn find(tx: &mut OrgTx, me: Uuid, id: Uuid) -> Result<SavedView, AppEr
     .ok_or(AppError::NotFound)
 }
 
+/// How many saved views `owner` has (limited by `limits::VIEWS_PER_MEMBER`).
+pub async fn count_owned(tx: &mut OrgTx, owner: Uuid) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select count(*) as "count!" from saved_views where org_id = $1 and owner_id = $2"#,
+        tx.org().0,
+        owner
+    )
+    .fetch_one(tx.conn())
+    .await?)
+}
+
 pub async fn insert(
     tx: &mut OrgTx,
     object: ObjectType,

@@ -37,7 +37,7 @@ use self::address::check_url;
 pub const JOB_KIND: &str = "crm.webhook";
 pub const MAX_ATTEMPTS: i32 = 8;
 /// Endpoints per organization: each event is sent to each of them.
-pub const MAX_ENDPOINTS: i64 = 10;
+pub const MAX_ENDPOINTS: i64 = crate::limits::WEBHOOKS_PER_ORG;
 
 /// Every event an endpoint can subscribe to.
 pub const EVENTS: &[&str] = &[

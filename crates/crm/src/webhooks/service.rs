@@ -24,7 +24,7 @@ pub async fn create(
 ) -> Result<(Endpoint, SecretString), AppError> {
     let values = settle(None, input, settings.allow_private)?;
     if store::count_endpoints(tx).await? >= MAX_ENDPOINTS {
-        return Err(AppError::field("url", "too_many", format!("At most {MAX_ENDPOINTS} endpoints per organization.")));
+        return Err(AppError::Validation(vec![crate::limits::too_many("url", "too_many_webhooks")]));
     }
     let id = Uuid::now_v7();
     let secret = SecretString::from(format!("whsec_{}", kernel::token::generate().expose_secret()));

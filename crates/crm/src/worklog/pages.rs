@@ -118,6 +118,7 @@ pub async fn task_status(
     CsrfForm(form): CsrfForm<Fields>,
 ) -> AppResult<Response> {
     let id = http::parse_id(&id)?;
+    let back = kernel::web::safe_local_path(Some(http::value(&form, "next"))).to_string();
     let change = TaskChange {
         status: Some(http::value(&form, "status").to_string()),
         title: None,
@@ -128,6 +129,5 @@ pub async fn task_status(
     let mut tx = principal.begin(&state.db).await?;
     service::change_task(&mut tx, id, &change, state.clock.now()).await?;
     tx.commit().await?;
-    let back = kernel::web::safe_local_path(Some(http::value(&form, "next"))).to_string();
     Ok(Redirect::to(&format!("{back}#timeline")).into_response())
 }

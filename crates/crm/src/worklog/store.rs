@@ -149,10 +149,18 @@ pub async fn remind_at(tx: &mut OrgTx, task: Uuid) -> Result<Option<OffsetDateTi
         .flatten())
 }
 
-/// A member's open tasks, soonest due first, as the API shows them.
+/// A member's open tasks, soonest due first, as the API shows them: only those on a record the
+/// caller can see now (a task assigned before the record was hidden, or seen through an API key
+/// of narrower scope, shows nothing of it). Each `exists` reads the record under its row-level
+/// security.
 pub async fn open_tasks_of(tx: &mut OrgTx, assignee: Uuid) -> Result<Vec<Value>, AppError> {
     Ok(sqlx::query_scalar!(
-        r#"select to_jsonb(t) - 'org_id' as "task!" from tasks t where t.org_id = $1 and t.assignee_id = $2 and t.status = 'open'
+        r#"select to_jsonb(t) - 'org_id' as "task!" from tasks t
+            where t.org_id = $1 and t.assignee_id = $2 and t.status = 'open'
+              and (exists (select 1 from leads r where r.org_id = t.org_id and r.lead_id = t.lead_id)
+                or exists (select 1 from contacts r where r.org_id = t.org_id and r.contact_id = t.contact_id)
+                or exists (select 1 from companies r where r.org_id = t.org_id and r.company_id = t.company_id)
+                or exists (select 1 from deals r where r.org_id = t.org_id and r.deal_id = t.deal_id))
           order by t.due_at nulls last, t.created_at limit 200"#,
         tx.org().0,
         assignee

@@ -1629,3 +1629,295 @@ async fn a_nul_character_in_any_field_is_refused_with_422_naming_it() {
         assert_eq!(app.select_i64_in_org(org, &sql).await, 0, "nothing written to {table}");
     }
 }
+
+/// The id of a record created through the API (201 checked).
+async fn create_record(app: &TestApp, bearer: &str, plural: &str, body: Value) -> String {
+    let (status, created) = app.call_api(bearer, Method::POST, &format!("/api/v1/{plural}"), Some(body)).await;
+    assert_eq!(status, 201, "{plural}: {created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+async fn set_visibility(app: &TestApp, bearer: &str, mode: &str) {
+    let modes = json!({ "modes": { "lead": mode, "contact": mode, "company": mode, "deal": mode } });
+    let (status, body) = app.call_api(bearer, Method::PUT, "/api/v1/crm/visibility", Some(modes)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Issue #10 item 13: `GET /api/v1/tasks` lists the caller's open tasks only on records the caller
+/// can see — neither a user in "own" mode nor a user-scoped API key of a manager gets the title,
+/// description or record of a task on a hidden record.
+#[tokio::test]
+async fn open_tasks_list_only_tasks_on_records_the_caller_can_see() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@crm-tasks-vis.example.eu").await;
+    let user_id = app.add_member(org, "user@crm-tasks-vis.example.eu", Role::User).await;
+    let manager_id = app.add_member(org, "manager@crm-tasks-vis.example.eu", Role::Manager).await;
+    let owner = app.access_token("owner@crm-tasks-vis.example.eu").await;
+    let user = app.access_token("user@crm-tasks-vis.example.eu").await;
+    let manager = app.access_token("manager@crm-tasks-vis.example.eu").await;
+
+    let hidden = create_record(&app, &owner, "contacts", json!({ "last_name": "Caché" })).await;
+    let mine = create_record(&app, &user, "contacts", json!({ "last_name": "Visible" })).await;
+    for (record, assignee, title) in [
+        (&hidden, user_id, "Secret pour l'utilisateur"),
+        (&mine, user_id, "Sur sa fiche"),
+        (&hidden, manager_id, "Secret pour la responsable"),
+    ] {
+        let (status, body) = app
+            .call_api(
+                &owner,
+                Method::POST,
+                &format!("/api/v1/contacts/{record}/tasks"),
+                Some(json!({ "title": title, "description": "Détails confidentiels", "assignee_id": assignee })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, key) = app
+        .call_api(&manager, Method::POST, "/api/v1/api-keys", Some(json!({ "name": "Script", "role": "user" })))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let key = key["key"].as_str().unwrap().to_string();
+    set_visibility(&app, &owner, "own").await;
+
+    let titles = |bearer: String| {
+        let app = &app;
+        async move {
+            let (status, tasks) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
+            assert_eq!(status, 200, "{tasks}");
+            let mut titles: Vec<String> =
+                tasks.as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_string()).collect();
+            titles.sort();
+            (titles, tasks.to_string())
+        }
+    };
+    let (user_titles, user_body) = titles(user.clone()).await;
+    assert_eq!(user_titles, vec!["Sur sa fiche"]);
+    assert!(!user_body.contains(&hidden), "the hidden record's id is not shown: {user_body}");
+    assert_eq!(titles(manager).await.0, vec!["Secret pour la responsable"], "a manager sees every record");
+    let (key_titles, key_body) = titles(key).await;
+    assert_eq!(key_titles, Vec::<String>::new(), "a user-scoped key of the manager sees only what a user sees");
+    assert!(!key_body.contains(&hidden));
+
+    set_visibility(&app, &owner, "all").await;
+    assert_eq!(titles(user).await.0, vec!["Secret pour l'utilisateur", "Sur sa fiche"], "visible again");
+}
+
+/// Issue #10 item 14: a reference to a record the caller cannot see (a deal's company, a link to a
+/// company or contact) is refused exactly like a reference to no record at all, so hidden ids
+/// cannot be told from random ones. A contact whose email a hidden contact already has is refused
+/// as a duplicate (docs/crm.md, "Visibility": the address is unique in the organization).
+#[tokio::test]
+async fn references_to_hidden_records_are_refused_like_missing_ones() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@crm-refs-vis.example.eu").await;
+    app.add_member(org, "user@crm-refs-vis.example.eu", Role::User).await;
+    let owner = app.access_token("owner@crm-refs-vis.example.eu").await;
+    let user = app.access_token("user@crm-refs-vis.example.eu").await;
+    let hidden_company = create_record(&app, &owner, "companies", json!({ "name": "Secrète SA" })).await;
+    let hidden_contact =
+        create_record(&app, &owner, "contacts", json!({ "last_name": "Caché", "email": "cache@client.example.eu" }))
+            .await;
+    let my_company = create_record(&app, &user, "companies", json!({ "name": "Ma société" })).await;
+    let my_contact = create_record(&app, &user, "contacts", json!({ "last_name": "Moi" })).await;
+    let my_deal = create_record(&app, &user, "deals", json!({ "name": "Mon affaire" })).await;
+    set_visibility(&app, &owner, "own").await;
+
+    let random = Uuid::now_v7().to_string();
+    let attempts: Vec<(Method, String, Value, &str)> = vec![
+        (Method::POST, "/api/v1/deals".into(), json!({ "name": "Affaire", "company_id": "{id}" }), "company_id"),
+        (Method::PATCH, format!("/api/v1/deals/{my_deal}"), json!({ "company_id": "{id}" }), "company_id"),
+        (Method::PUT, format!("/api/v1/contacts/{my_contact}/companies/{{id}}"), json!({}), "company_id"),
+        (Method::PUT, format!("/api/v1/deals/{my_deal}/contacts/{{id}}"), json!({}), "contact_id"),
+    ];
+    for (method, path, body, field) in attempts {
+        let mut answers = Vec::new();
+        let target = if field == "company_id" { &hidden_company } else { &hidden_contact };
+        for id in [target, &random] {
+            let path = path.replace("{id}", id);
+            let body: Value = serde_json::from_str(&body.to_string().replace("{id}", id)).unwrap();
+            let (status, problem) = app.call_api(&user, method.clone(), &path, Some(body)).await;
+            answers.push((status, field_codes(&problem)));
+        }
+        assert_eq!(answers[0], answers[1], "{method} {path}: a hidden record answers like a missing one");
+        assert_eq!(answers[0], (StatusCode::UNPROCESSABLE_ENTITY, vec![(field.to_string(), "not_found".to_string())]));
+    }
+    let (_, deal) = app.call_api(&user, Method::GET, &format!("/api/v1/deals/{my_deal}"), None).await;
+    assert_eq!(deal["company_id"], Value::Null, "nothing changed");
+    let (_, deals) = app.call_api(&owner, Method::GET, "/api/v1/deals", None).await;
+    assert_eq!(deals["items"].as_array().unwrap().len(), 1, "no deal was created");
+
+    // Own records still link.
+    let (status, body) = app
+        .call_api(&user, Method::PATCH, &format!("/api/v1/deals/{my_deal}"), Some(json!({ "company_id": my_company })))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // A visible deal already linked to a company the user cannot see keeps its link when edited.
+    let (status, _) = app
+        .call_api(
+            &owner,
+            Method::PATCH,
+            &format!("/api/v1/deals/{my_deal}"),
+            Some(json!({ "company_id": hidden_company })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .call_api(
+            &user,
+            Method::PATCH,
+            &format!("/api/v1/deals/{my_deal}"),
+            Some(json!({ "name": "Renommée", "company_id": hidden_company })),
+        )
+        .await;
+    assert_eq!(status, 200, "an unchanged reference is not re-checked: {body}");
+
+    // The documented exception: the email address is unique in the organization.
+    let (status, problem) = app
+        .call_api(&user, Method::POST, "/api/v1/contacts", Some(json!({ "email": "cache@client.example.eu" })))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(field_codes(&problem), vec![("email".to_string(), "duplicate".to_string())]);
+    assert!(!problem.to_string().contains(&hidden_contact), "the duplicate is not named: {problem}");
+}
+
+/// Issue #10 item 15: a page cursor whose sort key is not a date, a number or JSON (forged, or
+/// from another sort) is refused as `invalid_cursor` naming `after` — never a failed cast (500).
+#[tokio::test]
+async fn forged_page_cursors_on_typed_sorts_are_invalid_cursors() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-cursor.example.eu").await;
+    let (status, _) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/custom-fields",
+            Some(json!({ "object_type": "deal", "key": "score", "label": "Score", "kind": "number" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for name in ["Un", "Deux", "Trois"] {
+        create_record(&app, &bearer, "deals", json!({ "name": name, "amount": "10", "custom": { "score": 3 } })).await;
+    }
+    let forge =
+        |key: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!([key, Uuid::now_v7()]).to_string());
+    for (sort, key) in [
+        ("created_at", "not a date"),
+        ("-updated_at", "2026-13-45"),
+        ("expected_close_date", "hier"),
+        ("amount", "1e999999"),
+        ("amount", "douze"),
+        ("probability", "70000"),
+        ("company_id", "not-a-uuid"),
+        ("custom.score", "{"),
+    ] {
+        let path = format!("/api/v1/deals?sort={sort}&limit=1&after={}", forge(key));
+        let (status, problem) = app.call_api(&bearer, Method::GET, &path, None).await;
+        assert_eq!(status, 422, "sort {sort}, key {key:?}: {problem}");
+        assert_eq!(field_codes(&problem), vec![("after".to_string(), "invalid_cursor".to_string())]);
+    }
+    // A real cursor still pages.
+    for sort in ["created_at", "amount", "custom.score", "-expected_close_date"] {
+        let (status, first) =
+            app.call_api(&bearer, Method::GET, &format!("/api/v1/deals?sort={sort}&limit=2"), None).await;
+        assert_eq!(status, 200, "{first}");
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let (status, next) = app
+            .call_api(&bearer, Method::GET, &format!("/api/v1/deals?sort={sort}&limit=2&after={cursor}"), None)
+            .await;
+        assert_eq!((status, next["items"].as_array().unwrap().len()), (StatusCode::OK, 1), "{sort}: {next}");
+    }
+}
+
+/// Issue #10 item 16: `next` after marking a task done is a local path or `/` — a tab, CR, LF or
+/// NUL (which browsers drop or the header refuses) falls back to `/`, and the change is saved.
+#[tokio::test]
+async fn task_status_next_with_control_characters_goes_home() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-next.example.eu").await;
+    let browser = app.browser_login("owner@crm-next.example.eu", PASSWORD).await;
+    let contact = create_record(&app, &bearer, "contacts", json!({ "last_name": "Suivant" })).await;
+    let csrf = browser.csrf_token("/dashboard").await;
+    let good = format!("/crm/contacts/{contact}");
+    let cases = [
+        ("/\t/evil.example", "/#timeline"),
+        ("/\r\n/evil.example", "/#timeline"),
+        ("/crm\r\nSet-Cookie: x=1", "/#timeline"),
+        ("/\0/evil.example", "/#timeline"),
+        ("/\\evil.example", "/#timeline"),
+        ("https://evil.example/", "/#timeline"),
+        (good.as_str(), ""),
+    ];
+    for (i, (next, expected)) in cases.iter().enumerate() {
+        let (status, task) = app
+            .call_api(
+                &bearer,
+                Method::POST,
+                &format!("/api/v1/contacts/{contact}/tasks"),
+                Some(json!({ "title": format!("Tâche {i}") })),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let task = task["task_id"].as_str().unwrap();
+        let response = browser
+            .post_form(&format!("/crm/tasks/{task}/status"), &[("csrf", &csrf), ("status", "done"), ("next", next)])
+            .await;
+        assert_eq!(response.status(), 303, "next = {next:?}");
+        let location = testkit::http::header(&response, "location");
+        let expected = if expected.is_empty() { format!("{good}#timeline") } else { expected.to_string() };
+        assert_eq!(location, expected, "next = {next:?}");
+    }
+    let (_, tasks) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
+    assert_eq!(tasks, json!([]), "every change was saved");
+    // The language switch takes `next` through the same function.
+    let response = browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", "/\t/evil.example")]).await;
+    assert_eq!((response.status().as_u16(), testkit::http::header(&response, "location")), (303, "/".to_string()));
+}
+
+/// Issue #10 item 25: every pass of the global search — word prefixes, substrings inside a word,
+/// typos — applies the visibility rule, for every mode and role. The search runs in SECURITY
+/// DEFINER doors that apply it themselves (`app.crm_can_see`, migration 0023), so each pass is
+/// checked on its own: a pass that lost the rule would show "own"-mode records to users.
+#[tokio::test]
+async fn every_search_pass_applies_visibility_for_every_mode_and_role() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@crm-search-vis.example.eu").await;
+    app.add_member(org, "manager@crm-search-vis.example.eu", Role::Manager).await;
+    app.add_member(org, "user@crm-search-vis.example.eu", Role::User).await;
+    let owner = app.access_token("owner@crm-search-vis.example.eu").await;
+    let tokens = [
+        (Role::Owner, owner.clone()),
+        (Role::Manager, app.access_token("manager@crm-search-vis.example.eu").await),
+        (Role::User, app.access_token("user@crm-search-vis.example.eu").await),
+    ];
+    let mut records = Vec::new();
+    for (plural, body) in [
+        ("leads", json!({ "last_name": "Zorbalux" })),
+        ("contacts", json!({ "last_name": "Zorbalux" })),
+        ("companies", json!({ "name": "Zorbalux" })),
+        ("deals", json!({ "name": "Zorbalux" })),
+    ] {
+        records.push((plural, create_record(&app, &owner, plural, body).await));
+    }
+    // (pass, query): a word prefix; a substring inside the word (no word starts with it); a typo.
+    let passes = [("word", "zorbal"), ("substring", "rbalu"), ("typo", "Zorbaluks")];
+    let mut mismatches = Vec::new();
+    for mode in ["all", "own"] {
+        set_visibility(&app, &owner, mode).await;
+        for (role, bearer) in &tokens {
+            for (pass, q) in passes {
+                let (status, hits) = app.call_api(bearer, Method::GET, &format!("/api/v1/search?q={q}"), None).await;
+                assert_eq!(status, 200, "{hits}");
+                for (plural, id) in &records {
+                    let found = hits.as_array().unwrap().iter().any(|h| h["id"] == id.as_str());
+                    let expected = !(*role == Role::User && mode == "own");
+                    if found != expected {
+                        mismatches.push(format!("{role:?} {mode} {pass} pass {plural}: found {found}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{mismatches:#?}");
+}

@@ -2,8 +2,8 @@
 //! API and the `/settings/crm` page call the same service function, which writes the audit event
 //! (P0-04) — so each change is audited exactly once, whichever door it came through.
 
-use serde_json::json;
-use testkit::reqwest::Method;
+use serde_json::{Value, json};
+use testkit::reqwest::{Method, StatusCode};
 use testkit::{PASSWORD, TestApp};
 
 /// A pipeline created or changed through the API, then through the settings page: one
@@ -117,4 +117,109 @@ async fn p0_04_visibility_changes_are_audited_once_per_change_on_api_and_page() 
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(app.count_audit_events(org, "crm.visibility_changed").await, 2);
+}
+
+/// The single refusal of a problem: (status, field, code, message).
+fn refusal(status: StatusCode, problem: &Value) -> (u16, String, String, String) {
+    let error = &problem["errors"][0];
+    let text = |key: &str| error[key].as_str().unwrap_or_default().to_string();
+    assert_eq!(problem["errors"].as_array().map(Vec::len), Some(1), "{problem}");
+    (status.as_u16(), text("field"), text("code"), text("message"))
+}
+
+/// Issue #10 item 18: configuration has upper limits (docs/crm.md, "Limits") — stages per pipeline,
+/// pipelines, options per field, custom fields per object type, saved views per member. One more
+/// is a 422 naming the field, its message stating the limit; the page says it in French too.
+#[tokio::test]
+async fn configuration_sizes_have_limits_named_with_their_number() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-limits.example.eu").await;
+    let stages = |n: usize| (0..n).map(|i| json!({ "name": format!("Étape {i}") })).collect::<Vec<_>>();
+
+    let (status, problem) = app
+        .call_api(&bearer, Method::POST, "/api/v1/pipelines", Some(json!({ "name": "Trop", "stages": stages(51) })))
+        .await;
+    assert_eq!(
+        refusal(status, &problem),
+        (422, "stages".into(), "too_many_stages".into(), "At most 50 stages per pipeline.".into())
+    );
+    let (status, created) = app
+        .call_api(&bearer, Method::POST, "/api/v1/pipelines", Some(json!({ "name": "Juste", "stages": stages(50) })))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["pipeline_id"].as_str().unwrap();
+    let (status, problem) = app
+        .call_api(&bearer, Method::PATCH, &format!("/api/v1/pipelines/{id}"), Some(json!({ "stages": stages(51) })))
+        .await;
+    assert_eq!(refusal(status, &problem).2, "too_many_stages");
+
+    let (_, pipelines) = app.call_api(&bearer, Method::GET, "/api/v1/pipelines", None).await;
+    for i in pipelines.as_array().unwrap().len()..20 {
+        let body = json!({ "name": format!("Pipeline {i}"), "stages": stages(1) });
+        assert_eq!(app.call_api(&bearer, Method::POST, "/api/v1/pipelines", Some(body)).await.0, 201);
+    }
+    let (status, problem) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/pipelines",
+            Some(json!({ "name": "Vingt et un", "stages": stages(1) })),
+        )
+        .await;
+    assert_eq!(
+        refusal(status, &problem),
+        (422, "name".into(), "too_many_pipelines".into(), "At most 20 pipelines per organization.".into())
+    );
+
+    let options: Vec<String> = (0..201).map(|i| format!("Option {i}")).collect();
+    let field = |key: String, options: &[String]| json!({ "object_type": "lead", "key": key, "label": "Choix", "kind": "select", "options": options });
+    let (status, problem) =
+        app.call_api(&bearer, Method::POST, "/api/v1/custom-fields", Some(field("choix".into(), &options))).await;
+    assert_eq!(
+        refusal(status, &problem),
+        (422, "options".into(), "too_many_options".into(), "At most 200 options per field.".into())
+    );
+    for i in 0..100 {
+        let (status, body) = app
+            .call_api(&bearer, Method::POST, "/api/v1/custom-fields", Some(field(format!("f{i}"), &options[..2])))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, problem) =
+        app.call_api(&bearer, Method::POST, "/api/v1/custom-fields", Some(field("f100".into(), &options[..2]))).await;
+    assert_eq!(
+        refusal(status, &problem),
+        (
+            422,
+            "object_type".into(),
+            "too_many_custom_fields".into(),
+            "At most 100 custom fields per object type.".into()
+        )
+    );
+    let other_type = json!({ "object_type": "deal", "key": "f100", "label": "Autre", "kind": "text" });
+    assert_eq!(app.call_api(&bearer, Method::POST, "/api/v1/custom-fields", Some(other_type)).await.0, 201);
+
+    for i in 0..100 {
+        let view = json!({ "object_type": "contact", "name": format!("Vue {i}") });
+        assert_eq!(app.call_api(&bearer, Method::POST, "/api/v1/views", Some(view)).await.0, 201);
+    }
+    let view = json!({ "object_type": "lead", "name": "Une de trop" });
+    let (status, problem) = app.call_api(&bearer, Method::POST, "/api/v1/views", Some(view)).await;
+    assert_eq!(
+        refusal(status, &problem),
+        (422, "name".into(), "too_many_views".into(), "At most 100 saved views per member.".into())
+    );
+    assert_eq!(app.count_table_in_org(org, "saved_views").await, 100, "nothing written");
+
+    // The settings page, in French: the form comes back with the limit in words.
+    let browser = app.browser_login("owner@crm-limits.example.eu", PASSWORD).await;
+    let response = browser.submit_form("/settings/crm", "/lang", &[("lang", "fr"), ("next", "/settings/crm")]).await;
+    assert_eq!(response.status(), 303);
+    let lines: Vec<String> = (0..51).map(|i| format!("Étape {i} | 10")).collect();
+    let response = browser
+        .submit_form("/settings/crm", "/settings/crm/pipelines", &[("name", "Trop"), ("stages", &lines.join("\n"))])
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Un pipeline compte au plus 50 étapes."), "{html}");
 }

@@ -241,3 +241,117 @@ async fn p0_12_p1_14_every_api_route_answers_every_token_and_key_as_the_matrix_s
     }
     assert!(mismatches.is_empty(), "API permission matrix violations:\n{}", mismatches.join("\n"));
 }
+
+/// Issue #10 item 26: the sensitive actions, answered for each role as written HERE — by hand,
+/// not derived from the actions' grants, so a wrong grant (merge opened to users, say) fails this
+/// test even when `docs/permissions.md` is regenerated from it. `true`: the role gets past the
+/// access check (whatever the handler then says of the empty request); `false`: refused (403).
+#[tokio::test]
+async fn sensitive_actions_answer_each_role_as_this_hand_written_table_says() {
+    // (method, path, owner, manager, user)
+    const API: &[(&str, &str, bool, bool, bool)] = &[
+        ("GET", "/api/v1/contacts/export", true, true, false),
+        ("GET", "/api/v1/deals/export", true, true, false),
+        ("POST", "/api/v1/contacts/{id}/merge", true, true, false),
+        ("POST", "/api/v1/companies/{id}/merge", true, true, false),
+        ("POST", "/api/v1/contacts/bulk", true, true, false),
+        ("POST", "/api/v1/leads/bulk", true, true, false),
+        ("DELETE", "/api/v1/contacts/{id}", true, true, true),
+        ("POST", "/api/v1/imports", true, true, false),
+        ("POST", "/api/v1/imports/{id}/run", true, true, false),
+        ("POST", "/api/v1/imports/{id}/revert", true, true, false),
+        ("GET", "/api/v1/members", true, true, true),
+        ("PATCH", "/api/v1/members/{id}", true, false, false),
+        ("DELETE", "/api/v1/members/{id}", true, false, false),
+        ("GET", "/api/v1/api-keys", true, true, false),
+        ("POST", "/api/v1/api-keys", true, true, false),
+        ("DELETE", "/api/v1/api-keys/{id}", true, true, false),
+        ("PUT", "/api/v1/crm/visibility", true, true, false),
+        ("POST", "/api/v1/pipelines", true, true, false),
+        ("DELETE", "/api/v1/pipelines/{id}", true, true, false),
+        ("POST", "/api/v1/custom-fields", true, true, false),
+        ("DELETE", "/api/v1/custom-fields/{id}", true, true, false),
+        ("GET", "/api/v1/webhooks", true, true, false),
+        ("POST", "/api/v1/webhooks", true, true, false),
+        ("POST", "/api/v1/webhooks/{id}/ping", true, true, false),
+        ("GET", "/api/v1/forms", true, true, false),
+        ("POST", "/api/v1/forms", true, true, false),
+        ("DELETE", "/api/v1/forms/{id}", true, true, false),
+    ];
+    const PAGES: &[(&str, &str, bool, bool, bool)] = &[
+        ("GET", "/crm/contacts/export", true, true, false),
+        ("GET", "/crm/contacts/{id}/merge", true, true, false),
+        ("POST", "/crm/contacts/bulk", true, true, false),
+        ("GET", "/crm/imports", true, true, false),
+        ("POST", "/crm/imports", true, true, false),
+        ("POST", "/members/invite", true, true, false),
+        ("GET", "/members/manage", true, false, false),
+        ("POST", "/members/{user_id}/role", true, false, false),
+        ("POST", "/members/{user_id}/remove", true, false, false),
+        ("POST", "/departments", true, false, false),
+        ("GET", "/settings/activity", true, false, false),
+        ("POST", "/settings/mfa/organization", true, false, false),
+        ("GET", "/settings/api-keys", true, true, false),
+        ("GET", "/settings/crm", true, true, false),
+        ("POST", "/settings/crm/visibility", true, true, false),
+        ("GET", "/settings/webhooks", true, true, false),
+        ("POST", "/settings/webhooks", true, true, false),
+        ("GET", "/crm/forms", true, true, false),
+        ("POST", "/crm/forms", true, true, false),
+    ];
+    let mounted: Vec<(String, &str)> = web::routes().iter().map(|r| (r.method.to_string(), r.path)).collect();
+    let rows = API.iter().map(|r| (Surface::Api, r)).chain(PAGES.iter().map(|r| (Surface::Page, r)));
+    let rows: Vec<_> = rows.collect();
+    for (_, (method, path, ..)) in &rows {
+        assert!(mounted.iter().any(|(m, p)| m == method && p == path), "{method} {path} is not a route (stale table)");
+    }
+
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@hand-matrix.example.eu").await;
+    add_member(&app, org, "manager@hand-matrix.example.eu", Role::Manager).await;
+    add_member(&app, org, "user@hand-matrix.example.eu", Role::User).await;
+    let mut callers = Vec::new();
+    for (index, email) in
+        ["owner@hand-matrix.example.eu", "manager@hand-matrix.example.eu", "user@hand-matrix.example.eu"]
+            .iter()
+            .enumerate()
+    {
+        let browser = app.browser_login(email, PASSWORD).await;
+        let csrf = browser.csrf_token("/dashboard").await;
+        callers.push((
+            index,
+            [Role::Owner, Role::Manager, Role::User][index],
+            access_token(&app, email).await,
+            browser,
+            csrf,
+        ));
+    }
+    let mut mismatches = Vec::new();
+    for (surface, (method, path, owner, manager, user)) in rows {
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let filled = fill_path(path);
+        for (index, role, token, browser, csrf) in &callers {
+            let allowed = [*owner, *manager, *user][*index];
+            let response = match surface {
+                Surface::Api => {
+                    let mut request = app.http.request(method.clone(), app.url(&filled)).bearer_auth(token);
+                    if method != Method::GET {
+                        request = request.json(&serde_json::json!({}));
+                    }
+                    request.send().await.unwrap()
+                }
+                Surface::Page if method == Method::GET => browser.get(&filled).await,
+                Surface::Page => browser.send_form(method.clone(), &filled, &[("csrf", csrf.as_str())]).await,
+            };
+            match refused(surface, Caller::Member(*role), &response) {
+                Ok(was_refused) if was_refused != allowed => {}
+                outcome => mismatches.push(format!(
+                    "{method} {path} as {role:?}: written {}, got {} ({outcome:?})",
+                    if allowed { "allowed" } else { "refused" },
+                    response.status()
+                )),
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "answers differ from the hand-written table:\n{}", mismatches.join("\n"));
+}
