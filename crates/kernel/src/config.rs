@@ -51,6 +51,8 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "RELAIS_METRICS_TOKEN",
         "a bearer token (at least 32 characters) that opens /metrics on the public listener. Unset: /metrics answers 404 there.",
+    ),
+    (
         "RELAIS_REQUEST_TIMEOUT_SECS",
         "seconds a request may take in all before it is answered 408 (default 30); upload routes are exempt and bounded by RELAIS_UPLOAD_IDLE_TIMEOUT_SECS instead.",
     ),

@@ -58,7 +58,9 @@ fn join(path: &str, key: &str) -> String {
 fn find_in_value(value: &Value, path: &str) -> Option<String> {
     match value {
         Value::String(text) if text.contains('\0') => Some(if path.is_empty() { "body".into() } else { path.into() }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| find_in_value(item, &join(path, &i.to_string()))),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| find_in_value(item, &join(path, &i.to_string())))
+        }
         Value::Object(map) => map.iter().find_map(|(key, item)| {
             let here = join(path, &key.replace('\0', ""));
             if key.contains('\0') { Some(here) } else { find_in_value(item, &here) }

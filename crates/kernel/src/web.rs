@@ -658,7 +658,12 @@ where
         // check first, and the CSRF field is read before its token is verified.
         let constraints = multer::Constraints::new().size_limit(L::size_limit().for_field("csrf", CSRF_FIELD_LIMIT));
         let verified = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let body = BeforeCsrf { inner: request.into_body().into_data_stream(), verified: verified.clone(), read: 0, pause: false };
+        let body = BeforeCsrf {
+            inner: request.into_body().into_data_stream(),
+            verified: verified.clone(),
+            read: 0,
+            pause: false,
+        };
         let mut fields = multer::Multipart::with_constraints(body, boundary, constraints);
         let submitted = match fields.next_field().await {
             Ok(Some(field)) if field.name() == Some("csrf") => field.text().await.unwrap_or_default(),

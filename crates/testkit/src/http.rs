@@ -30,7 +30,9 @@ impl RawRequest {
         use tokio::io::AsyncWriteExt;
         let stream = tokio::net::TcpStream::connect(address).await.expect("connect");
         let (reader, mut writer) = stream.into_split();
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n"
+        );
         for (name, value) in headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }

@@ -21,6 +21,11 @@
 //! text after a closing quote, makes the row a reject naming the problem, and reading resumes at
 //! the next line: an unbalanced quote never swallows the rows after it. A row longer than
 //! [`MAX_RECORD_BYTES`] is refused the same way.
+//!
+//! Why a reader of our own rather than the `csv` crate's (still used for the rows it hands on): the
+//! `csv` reader is lenient by design — it reads `"a"b` as `ab` and an unclosed quote as one cell
+//! running to the end of the file, without telling — and it cannot restart at the next physical
+//! line of a bad row — and a bad row must become a reject, never swallow the rows after it.
 
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -179,7 +184,7 @@ pub fn sniff(path: &Path, encoding: &str) -> std::io::Result<Sniffed> {
     let start = if head.starts_with(&[0xEF, 0xBB, 0xBF]) { 3 } else { 0 };
     let delimiter = sniff_delimiter(&head[start..]);
     let mut records = Records::open(path, delimiter, encoding, start as u64)?;
-    let (headers, data_offset) = match records.next()? {
+    let (headers, data_offset) = match records.next_record()? {
         None => (Vec::new(), size),
         Some(Record::Row(cells)) => (cells, records.position()),
         Some(Record::Malformed { cells, .. }) => (cells, records.position()),
@@ -230,7 +235,9 @@ impl Malformed {
             Self::TextAfterQuote => {
                 "An unbalanced quote (\"): text follows the quote that closes a cell. This line is skipped and reading goes on at the next line."
             }
-            Self::TooLong => "The row is longer than 1 MiB (probably an unbalanced quote). This line is skipped and reading goes on at the next line.",
+            Self::TooLong => {
+                "The row is longer than 1 MiB (probably an unbalanced quote). This line is skipped and reading goes on at the next line."
+            }
         }
     }
 }
@@ -240,7 +247,10 @@ impl Malformed {
 pub enum Record {
     Row(Vec<String>),
     /// A row that is not well-formed: its first line, split at the delimiter, and the problem.
-    Malformed { cells: Vec<String>, problem: Malformed },
+    Malformed {
+        cells: Vec<String>,
+        problem: Malformed,
+    },
 }
 
 /// Reads records from a byte offset, decoding each cell with one encoding.
@@ -302,7 +312,7 @@ impl Records {
     }
 
     /// The next record, `None` at the end of the file.
-    pub fn next(&mut self) -> std::io::Result<Option<Record>> {
+    pub fn next_record(&mut self) -> std::io::Result<Option<Record>> {
         let start = self.pos;
         let mut fields: Vec<Vec<u8>> = Vec::new();
         let mut field: Vec<u8> = Vec::new();
@@ -431,7 +441,7 @@ pub fn read_batch(path: &Path, delimiter: u8, encoding: &str, offset: u64, max: 
     let mut malformed = Vec::new();
     let mut consumed = 0i64;
     while rows.len() + malformed.len() < max {
-        let Some(record) = records.next()? else {
+        let Some(record) = records.next_record()? else {
             return Ok(Batch { rows, malformed, consumed, next_offset: records.position(), at_end: true });
         };
         consumed += 1;
@@ -444,7 +454,7 @@ pub fn read_batch(path: &Path, delimiter: u8, encoding: &str, offset: u64, max: 
     }
     // Peek: the batch that ends exactly at the end of the file closes the import now.
     let next_offset = records.position();
-    let at_end = records.next()?.is_none();
+    let at_end = records.next_record()?.is_none();
     Ok(Batch { rows, malformed, consumed, next_offset, at_end })
 }
 

@@ -111,9 +111,9 @@ where
         created_by: principal.user_id,
     };
     store::insert(&mut tx, &import, ctx.clock.now()).await?;
-    let event = AuditEvent::new("import.uploaded").target("import", id).payload(
-        json!({ "object": object.as_str(), "size_bytes": sniffed.size, "encoding": detection.encoding }),
-    );
+    let event = AuditEvent::new("import.uploaded")
+        .target("import", id)
+        .payload(json!({ "object": object.as_str(), "size_bytes": sniffed.size, "encoding": detection.encoding }));
     ctx.audit.record(&mut tx, event).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
@@ -141,7 +141,11 @@ pub async fn set_encoding<'a>(
 ) -> Result<ImportRow, AppError> {
     let ctx = ctx.into();
     let Some(encoding) = file::ENCODINGS.iter().copied().find(|e| *e == encoding.trim()) else {
-        return Err(AppError::field("encoding", "unknown_encoding", "Choose utf-8, windows-1252, iso-8859-15 or macintosh."));
+        return Err(AppError::field(
+            "encoding",
+            "unknown_encoding",
+            "Choose utf-8, windows-1252, iso-8859-15 or macintosh.",
+        ));
     };
     let mut tx = principal.begin(ctx.db).await?;
     let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;

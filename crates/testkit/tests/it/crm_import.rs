@@ -714,7 +714,8 @@ fn import_files(app: &TestApp, org: kernel::OrgId) -> Vec<String> {
 async fn a_utf8_file_with_one_invalid_byte_stays_utf8_and_the_byte_is_counted() {
     let app = TestApp::spawn().await;
     let (org, _, bearer) = app.sign_up_with_token("owner@import-damaged.example.eu").await;
-    let mut csv = "Prénom;Nom;Courriel\nZoé;Lefèvre;zoe@exemple.fr\nAndré;Gaël;andre@exemple.fr\nÉmile;".as_bytes().to_vec();
+    let mut csv =
+        "Prénom;Nom;Courriel\nZoé;Lefèvre;zoe@exemple.fr\nAndré;Gaël;andre@exemple.fr\nÉmile;".as_bytes().to_vec();
     csv.extend(b"Du\xffval;emile@exemple.fr\n");
     let done = app.import_csv(&bearer, "contacts", csv, 100).await;
     assert_eq!(
@@ -745,7 +746,10 @@ async fn the_detected_encoding_is_shown_and_can_be_changed_before_the_run() {
     let csv = b"Pr\xe9nom,Nom,Courriel,Fonction\nL\xe9a,Roux,lea@exemple.fr,Tr\xe9sori\xe8re \xa4\n".to_vec();
     let (status, created) = app.upload_import(&bearer, "contacts", csv).await;
     assert_eq!(status, 201, "{created}");
-    assert_eq!((created["encoding"].as_str(), created["detected_encoding"].as_str()), (Some("windows-1252"), Some("windows-1252")));
+    assert_eq!(
+        (created["encoding"].as_str(), created["detected_encoding"].as_str()),
+        (Some("windows-1252"), Some("windows-1252"))
+    );
     let id = created["import_id"].as_str().unwrap().to_string();
 
     let path = format!("/api/v1/imports/{id}/encoding");
@@ -754,7 +758,10 @@ async fn the_detected_encoding_is_shown_and_can_be_changed_before_the_run() {
     assert_eq!(problem["errors"][0]["field"], "encoding");
     let (status, changed) = app.call_api(&bearer, Method::PUT, &path, Some(json!({ "encoding": "utf-8" }))).await;
     assert_eq!(status, 200, "{changed}");
-    assert_eq!((changed["encoding"].as_str(), changed["detected_encoding"].as_str()), (Some("utf-8"), Some("windows-1252")));
+    assert_eq!(
+        (changed["encoding"].as_str(), changed["detected_encoding"].as_str()),
+        (Some("utf-8"), Some("windows-1252"))
+    );
     assert_eq!(changed["headers"][0], "Pr\u{fffd}nom", "read as UTF-8, the accent is not one");
 
     let browser = app.browser_login("owner@import-encoding.example.eu", PASSWORD).await;
@@ -762,9 +769,11 @@ async fn the_detected_encoding_is_shown_and_can_be_changed_before_the_run() {
     let page = browser.get(&location).await.text().await.unwrap();
     assert!(page.contains("Detected encoding:") && page.contains("Windows-1252"), "the page shows what was detected");
     let csrf = browser.csrf_token(&location).await;
-    let response = browser.post_form(&format!("{location}/encoding"), &[("csrf", &csrf), ("encoding", "iso-8859-15")]).await;
+    let response =
+        browser.post_form(&format!("{location}/encoding"), &[("csrf", &csrf), ("encoding", "iso-8859-15")]).await;
     assert_eq!(response.status(), 303);
-    let response = browser.post_form(&format!("{location}/encoding"), &[("csrf", &csrf), ("encoding", "klingon")]).await;
+    let response =
+        browser.post_form(&format!("{location}/encoding"), &[("csrf", &csrf), ("encoding", "klingon")]).await;
     assert_eq!(response.status(), 422, "an unknown encoding re-renders the page with the error");
     let (_, preview) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}/preview"), None).await;
     assert_eq!(preview["headers"][0], "Prénom", "matched again: {preview}");
@@ -785,7 +794,8 @@ async fn the_detected_encoding_is_shown_and_can_be_changed_before_the_run() {
 async fn a_nul_byte_in_a_cell_rejects_that_row_and_the_others_import() {
     let app = TestApp::spawn().await;
     let (org, _, bearer) = app.sign_up_with_token("owner@import-nul.example.eu").await;
-    let csv = b"email,first_name,last_name\na@exemple.fr,Ana,Un\nb@exemple.fr,B\0b,Deux\nc@exemple.fr,Cy,Trois\n".to_vec();
+    let csv =
+        b"email,first_name,last_name\na@exemple.fr,Ana,Un\nb@exemple.fr,B\0b,Deux\nc@exemple.fr,Cy,Trois\n".to_vec();
     let done = app.import_csv(&bearer, "contacts", csv, 100).await;
     assert_eq!(
         (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
@@ -816,11 +826,16 @@ async fn an_unbalanced_quote_is_a_reject_and_the_rows_after_it_import() {
     assert_eq!(status, 201, "{created}");
     let id = created["import_id"].as_str().unwrap().to_string();
     let (_, preview) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}/preview"), None).await;
-    let previewed: Vec<(i64, bool)> =
-        preview["rows"].as_array().unwrap().iter().map(|r| (r["row"].as_i64().unwrap(), r["error"].is_string())).collect();
+    let previewed: Vec<(i64, bool)> = preview["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["row"].as_i64().unwrap(), r["error"].is_string()))
+        .collect();
     assert_eq!(previewed, vec![(2, true), (3, false), (4, true), (5, false), (6, false)], "{preview}");
 
-    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=2"), None).await;
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/run?batch_rows=2"), None).await;
     assert_eq!(status, 202);
     app.run_jobs().await;
     let (_, done) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
@@ -845,12 +860,17 @@ async fn a_binary_or_utf16_file_is_refused_naming_the_file_and_leaves_nothing() 
     let app = TestApp::spawn().await;
     let (org, _, browser) = app.sign_up_and_log_in("owner@import-binary.example.eu").await;
     let bearer = app.access_token("owner@import-binary.example.eu").await;
-    let xlsx = b"PK\x03\x04\x14\0\x06\0\x08\0\0\0!\0\xb5U0#\xf4\0\0\0L\x02\0\0\x13\0\x08\x02[Content_Types].xml".to_vec();
-    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("email\r\na@b.fr\r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let xlsx =
+        b"PK\x03\x04\x14\0\x06\0\x08\0\0\0!\0\xb5U0#\xf4\0\0\0L\x02\0\0\x13\0\x08\x02[Content_Types].xml".to_vec();
+    let utf16: Vec<u8> =
+        [0xFF, 0xFE].into_iter().chain("email\r\na@b.fr\r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
     for bytes in [xlsx.clone(), utf16] {
         let (status, problem) = app.upload_import(&bearer, "contacts", bytes).await;
         assert_eq!(status, 422, "{problem}");
-        assert_eq!((problem["errors"][0]["field"].as_str(), problem["errors"][0]["code"].as_str()), (Some("file"), Some("not_text")));
+        assert_eq!(
+            (problem["errors"][0]["field"].as_str(), problem["errors"][0]["code"].as_str()),
+            (Some("file"), Some("not_text"))
+        );
     }
     let csrf = browser.csrf_token("/crm/imports").await;
     let response = post_import_form(&app, &browser, &csrf, "contacts", &xlsx).await;
@@ -864,7 +884,8 @@ async fn a_binary_or_utf16_file_is_refused_naming_the_file_and_leaves_nothing() 
 /// coming (here a 5 s budget and an upload of about 6 s).
 #[tokio::test]
 async fn an_upload_longer_than_the_request_timeout_completes_while_data_keeps_coming() {
-    let app = TestApp::spawn_with(&[("RELAIS_REQUEST_TIMEOUT_SECS", "5"), ("RELAIS_UPLOAD_IDLE_TIMEOUT_SECS", "20")]).await;
+    let app =
+        TestApp::spawn_with(&[("RELAIS_REQUEST_TIMEOUT_SECS", "5"), ("RELAIS_UPLOAD_IDLE_TIMEOUT_SECS", "20")]).await;
     let (org, _, bearer) = app.sign_up_with_token("owner@import-slow.example.eu").await;
     let auth = format!("Bearer {bearer}");
     let mut request = testkit::http::RawRequest::start(
@@ -960,7 +981,9 @@ async fn an_endless_csrf_field_is_refused_without_being_buffered() {
     let content_type = format!("multipart/form-data; boundary={boundary}");
     let value_start = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n");
     let header_start = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"; x=\"");
-    for (path, start) in [("/crm/imports", &value_start), (files.as_str(), &value_start), ("/crm/imports", &header_start)] {
+    for (path, start) in
+        [("/crm/imports", &value_start), (files.as_str(), &value_start), ("/crm/imports", &header_start)]
+    {
         let mut request = testkit::http::RawRequest::start(
             app.address,
             "POST",

@@ -1589,7 +1589,12 @@ async fn a_nul_character_in_any_field_is_refused_with_422_naming_it() {
     let bodies = [
         (Method::POST, format!("/api/v1/contacts/{id}/notes"), json!({ "body": nul }), "body"),
         (Method::POST, format!("/api/v1/contacts/{id}/tasks"), json!({ "title": nul }), "title"),
-        (Method::POST, format!("/api/v1/contacts/{id}/activities"), json!({ "kind": "call", "summary": nul }), "summary"),
+        (
+            Method::POST,
+            format!("/api/v1/contacts/{id}/activities"),
+            json!({ "kind": "call", "summary": nul }),
+            "summary",
+        ),
         (Method::PATCH, format!("/api/v1/contacts/{id}"), json!({ "custom": { "tier": nul } }), "custom.tier"),
         (Method::POST, "/api/v1/views".into(), json!({ "object_type": "contact", "name": nul }), "name"),
         (Method::POST, "/api/v1/forms".into(), json!({ "name": nul, "object_type": "lead" }), "name"),
