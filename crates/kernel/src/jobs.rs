@@ -361,12 +361,17 @@ impl Worker {
                 }
             }
         };
+        // The heartbeat also stops when the job settles (its row is no longer `running`), which
+        // can be observed before this attempt's own commit is: so its end never decides the
+        // outcome. The attempt always runs to its end, and a lease really lost makes its final
+        // update match no row, which rolls the attempt back ("lease … was lost").
+        let mut work = std::pin::pin!(work);
         tokio::select! {
             biased;
-            ok = work => ok,
+            ok = &mut work => ok,
             () = self.heartbeat(&job) => {
-                tracing::error!(job = %job.job_id, kind = job.kind, "job lease lost: its attempt is abandoned");
-                false
+                tracing::warn!(job = %job.job_id, kind = job.kind, "job lease no longer renewed");
+                work.await
             }
         }
     }

@@ -55,6 +55,24 @@ async fn enqueue_committed(app: &TestApp, org: OrgId, job: NewJob) -> JobId {
     id
 }
 
+/// Waits until no transaction holds a lock on the job's row: an aborted worker's transaction is
+/// rolled back by the pool in the background, and until then the queue rightly skips the row.
+/// Bounded, so a lock that is never released fails the test instead of hanging it.
+async fn wait_until_job_row_is_free(app: &TestApp, org: OrgId, id: JobId) {
+    let mut conn = app.superuser_connection().await;
+    let wait = async {
+        sqlx::query("begin").execute(&mut conn).await.unwrap();
+        sqlx::query("select 1 from jobs where org_id = $1 and job_id = $2 for update")
+            .bind(org)
+            .bind(id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("commit").execute(&mut conn).await.unwrap();
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait).await.expect("the job's row stayed locked");
+}
+
 #[derive(sqlx::FromRow, Debug)]
 struct JobRow {
     status: String,
@@ -255,6 +273,7 @@ async fn job_of_a_dead_worker_is_taken_over_after_a_30_second_lease_and_runs_onc
     started.recv().await.unwrap();
     crashed.abort();
     assert!(crashed.await.unwrap_err().is_cancelled());
+    wait_until_job_row_is_free(&app, org, id).await;
 
     let row = job_row(&app, org, id).await;
     assert_eq!((row.status.as_str(), row.attempts), ("running", 1), "{row:?}");
@@ -425,7 +444,7 @@ async fn another_orgs_job_runs_while_one_orgs_job_is_blocked_on_a_lock() {
     let (a, b) = (org_with_users(&app, 1).await, org_with_users(&app, 1).await);
     enqueue_committed(&app, a, NewJob::new("test.lock_users", "a-1", json!({}))).await;
     app.clock.advance(Duration::seconds(1));
-    enqueue_committed(&app, b, NewJob::new("test.lock_users", "b-1", json!({}))).await;
+    let b_job = enqueue_committed(&app, b, NewJob::new("test.lock_users", "b-1", json!({}))).await;
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let mut registry = Registry::default();
     locking_handler(&mut registry, app.state.audit.clone(), events_tx);
@@ -440,13 +459,16 @@ async fn another_orgs_job_runs_while_one_orgs_job_is_blocked_on_a_lock() {
     let wait = tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Some(event) = events.recv().await {
             seen.push(event);
-            if event == ("locked", b) {
+            // Either job may start first; B must get its lock while A is still stuck on its own.
+            if seen.contains(&("locked", b)) && seen.contains(&("started", a)) {
                 return;
             }
         }
     });
     assert!(wait.await.is_ok(), "org B's job did not run while org A's was blocked: {seen:?}");
-    assert!(seen.contains(&("started", a)) && !seen.contains(&("locked", a)), "{seen:?}");
+    assert!(!seen.contains(&("locked", a)), "{seen:?}");
+    // B's handler has returned; its worker commits right after (the job's row stays locked until).
+    wait_until_job_row_is_free(&app, b, b_job).await;
     assert_eq!(app.org_audit_log(b).await.len(), 1, "org B's job committed");
 
     sqlx::query("commit").execute(&mut holder).await.unwrap();
@@ -543,7 +565,10 @@ async fn a_running_job_renews_its_lease_by_heartbeat() {
 
     app.clock.advance(Duration::hours(1));
     beats.borrow_and_update();
-    // The next renewal after the clock moved (waits on the worker's event, no sleep).
+    // A renewal after the clock moved (waits on the worker's events, no sleep): the first one
+    // seen may have read the clock before it moved, the one after it cannot have.
+    beats.changed().await.unwrap();
+    beats.borrow_and_update();
     beats.changed().await.unwrap();
     let mut tx = app.db.begin_platform("test: read a lease").await.unwrap();
     let until: OffsetDateTime = sqlx::query_scalar("select locked_until from jobs where org_id = $1 and job_id = $2")
@@ -585,6 +610,7 @@ async fn job_whose_last_attempt_never_finished_is_given_up_through_its_handler()
     started.recv().await.unwrap();
     crashed.abort();
     assert!(crashed.await.unwrap_err().is_cancelled());
+    wait_until_job_row_is_free(&app, org, id).await;
 
     let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
     let mut registry = Registry::default();
