@@ -60,6 +60,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "RELAIS_UPLOAD_IDLE_TIMEOUT_SECS",
         "seconds an upload (CSV import, file attachment) may go without receiving a byte before it is cut and its partial file removed (default 60).",
     ),
+    (
+        "RELAIS_AUDIT_ANCHOR_EVERY_SECS",
+        "seconds between two anchorings of every audit chain's head in RELAIS_DATA_DIR/audit-anchors.txt by a running server or worker (default 3600; it also anchors once at start).",
+    ),
     ("RELAIS_LOG", "log filter, e.g. info or relais=debug (default info)."),
     ("RELAIS_LOG_FORMAT", "json (default) or pretty."),
 ];
@@ -114,6 +118,9 @@ pub struct Config {
     /// `RELAIS_UPLOAD_IDLE_TIMEOUT_SECS`: how long an upload route waits for the next bytes of its
     /// body; its time budget instead of the total one, so a large upload on a slow line completes.
     pub upload_idle_timeout: std::time::Duration,
+    /// `RELAIS_AUDIT_ANCHOR_EVERY_SECS`: how often a running node anchors the audit chains' heads
+    /// outside the database (`relais audit anchor` does the same on demand).
+    pub audit_anchor_every: std::time::Duration,
     /// Each module's own settings, parsed by the module at start (`Module::configure`).
     pub modules: crate::module::ModuleSettings,
     pub log_filter: String,
@@ -302,6 +309,7 @@ impl Config {
         };
         let request_timeout = seconds("RELAIS_REQUEST_TIMEOUT_SECS", 30)?;
         let upload_idle_timeout = seconds("RELAIS_UPLOAD_IDLE_TIMEOUT_SECS", 60)?;
+        let audit_anchor_every = seconds("RELAIS_AUDIT_ANCHOR_EVERY_SECS", 3600)?;
         Ok(Self {
             database,
             listen,
@@ -316,6 +324,7 @@ impl Config {
             metrics_token,
             request_timeout,
             upload_idle_timeout,
+            audit_anchor_every,
             modules: crate::module::ModuleSettings::default(),
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,

@@ -92,8 +92,8 @@ async fn chains(
 
 /// A platform-scope transaction reading one snapshot, so a chain and its head are read as of
 /// the same moment while the application keeps appending.
-async fn snapshot(database: &Database, reason: &'static str) -> anyhow::Result<kernel::PlatformTx> {
-    let mut tx = database.db.begin_platform(reason).await?;
+async fn snapshot(db: &kernel::Db, reason: &'static str) -> anyhow::Result<kernel::PlatformTx> {
+    let mut tx = db.begin_platform(reason).await?;
     tx.conn().execute("set transaction isolation level repeatable read, read only").await?;
     Ok(tx)
 }
@@ -121,7 +121,7 @@ pub async fn verify(config: Config, only: Option<uuid::Uuid>, anchors: Option<Pa
     };
     let database = Database::open(&config, Migrations::Leave).await?;
     let outcome = async {
-        let mut tx = snapshot(&database, "audit verify").await?;
+        let mut tx = snapshot(&database.db, "audit verify").await?;
         let mut broken = 0;
         for (org, account) in chains(tx.conn(), &anchors, only).await? {
             let anchor = anchors.get(&org);
@@ -154,42 +154,97 @@ pub async fn verify(config: Config, only: Option<uuid::Uuid>, anchors: Option<Pa
     Ok(if outcome? == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `relais audit anchor [--org ID]`: verifies each chain (against its previous anchor) and anchors
-/// the intact ones at their current head — in `RELAIS_DATA_DIR/audit-anchors.txt`, and printed on
-/// stdout, one signed line each, for the operator to keep where the database's owner cannot write.
-/// A broken chain is not anchored (that would bless the damage) and makes the exit non-zero.
+/// What one anchoring pass did: the signed line of each chain anchored, and each broken chain
+/// (not anchored: that would bless the damage).
+pub struct AnchorPass {
+    pub lines: Vec<String>,
+    pub broken: Vec<String>,
+    pub path: PathBuf,
+}
+
+/// Verifies each chain (against its previous anchor) and anchors the intact ones at their current
+/// head in `RELAIS_DATA_DIR/audit-anchors.txt`. Shared by `relais audit anchor` and the running
+/// node's periodic pass ([`anchor_periodically`]).
+pub async fn anchor_pass(
+    audit: &AuditLog,
+    db: &kernel::Db,
+    data_dir: &Path,
+    only: Option<uuid::Uuid>,
+) -> anyhow::Result<AnchorPass> {
+    let path = data_dir.join(ANCHORS_FILE);
+    let mut anchors = if path.exists() { read_anchors(audit, &path)? } else { BTreeMap::new() };
+    let mut tx = snapshot(db, "audit anchor").await?;
+    let (mut lines, mut broken) = (Vec::new(), Vec::new());
+    for (org, _) in chains(tx.conn(), &anchors, only).await? {
+        let result = audit.verify_against(tx.conn(), org, anchors.get(&org)).await?;
+        if let Some(b) = &result.broken {
+            broken.push(format!("{org}: BROKEN at sequence {} ({})", b.seq, b.reason));
+            continue;
+        }
+        if let Some(head) = audit.head(tx.conn(), org).await? {
+            lines.push(audit.anchor_line(&head));
+            anchors.insert(org, head);
+        }
+    }
+    tx.commit().await?;
+    write_anchors(audit, &path, &anchors)?;
+    Ok(AnchorPass { lines, broken, path })
+}
+
+/// `relais audit anchor [--org ID]`: one anchoring pass, its signed lines printed on stdout for the
+/// operator to keep where the database's owner cannot write. A broken chain makes the exit
+/// non-zero.
 pub async fn anchor(config: Config, only: Option<uuid::Uuid>) -> anyhow::Result<ExitCode> {
     let audit = AuditLog::new(config.require_master_key()?, Clock::system());
-    let path = config.data_dir.join(ANCHORS_FILE);
-    let mut anchors = if path.exists() { read_anchors(&audit, &path)? } else { BTreeMap::new() };
     let database = Database::open(&config, Migrations::Leave).await?;
-    let outcome = async {
-        let mut tx = snapshot(&database, "audit anchor").await?;
-        let (mut anchored, mut broken) = (0, 0);
-        for (org, _) in chains(tx.conn(), &anchors, only).await? {
-            let result = audit.verify_against(tx.conn(), org, anchors.get(&org)).await?;
-            if let Some(b) = &result.broken {
-                broken += 1;
-                eprintln!("{org}: BROKEN at sequence {} ({}): not anchored", b.seq, b.reason);
-                continue;
-            }
-            if let Some(head) = audit.head(tx.conn(), org).await? {
-                println!("{}", audit.anchor_line(&head));
-                anchors.insert(org, head);
-                anchored += 1;
-            }
-        }
-        tx.commit().await?;
-        anyhow::Ok((anchored, broken))
-    }
-    .await;
+    let outcome = anchor_pass(&audit, &database.db, &config.data_dir, only).await;
     database.close().await;
-    let (anchored, broken) = outcome?;
-    write_anchors(&audit, &path, &anchors)?;
+    let pass = outcome?;
+    for line in &pass.lines {
+        println!("{line}");
+    }
+    for broken in &pass.broken {
+        eprintln!("{broken}: not anchored");
+    }
     eprintln!(
-        "{anchored} chain head(s) anchored in {}; keep the lines above where the database's owner cannot rewrite them \
+        "{} chain head(s) anchored in {}; keep the lines above where the database's owner cannot rewrite them \
          (`relais audit verify --anchors FILE` checks against them)",
-        path.display()
+        pass.lines.len(),
+        pass.path.display()
     );
-    Ok(if broken == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if pass.broken.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// One pass of a running node, logged: a broken chain is an error each pass (and stays
+/// unanchored); a pass that fails (database down, data directory not writable) is an error, and
+/// the next pass tries again.
+pub async fn anchor_and_log(audit: &AuditLog, db: &kernel::Db, data_dir: &Path) {
+    match anchor_pass(audit, db, data_dir, None).await {
+        Ok(pass) => {
+            for broken in &pass.broken {
+                tracing::error!("audit chain {broken}: not anchored (run `relais audit verify`)");
+            }
+            tracing::info!(anchored = pass.lines.len(), "audit chain heads anchored in the data directory");
+        }
+        Err(error) => tracing::error!(error = format!("{error:#}"), "audit chains could not be anchored"),
+    }
+}
+
+/// After the pass a node makes at start, one every `RELAIS_AUDIT_ANCHOR_EVERY_SECS` until `stop`:
+/// the anchors never lag far behind even when no operator runs `audit anchor`, so events cut off
+/// with the head are caught up to the last pass.
+pub async fn anchor_periodically(
+    audit: AuditLog,
+    db: kernel::Db,
+    data_dir: PathBuf,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        anchor_and_log(&audit, &db, &data_dir).await;
+    }
 }

@@ -123,6 +123,17 @@ pub async fn run(
     let config = Arc::new(config);
     // The worker's handlers publish domain events too: it uses the state's database handle.
     let state = web::state(config.clone(), database.db.clone(), clock.clone(), master);
+    // The audit chains' heads, anchored outside the database before serving and then
+    // periodically (docs/operations.md, "Audit log").
+    let anchoring = state.audit.clone();
+    crate::audit::anchor_and_log(&anchoring, &state.db, &config.data_dir).await;
+    tokio::spawn(crate::audit::anchor_periodically(
+        anchoring,
+        state.db.clone(),
+        config.data_dir.clone(),
+        config.audit_anchor_every,
+        stop_rx.clone(),
+    ));
     let worker = Worker::new(state.db.clone(), clock, jobs);
     let mut worker_stop = stop_rx.clone();
     let worker_task = tokio::spawn(worker.run(async move {

@@ -306,3 +306,58 @@ async fn help_lists_subcommands_and_environment_variables() {
         assert!(environment.contains(variable), "{variable} missing from --help:\n{}", run.stdout);
     }
 }
+
+/// P0-20: a running node anchors the audit chains itself — once at start, then every
+/// RELAIS_AUDIT_ANCHOR_EVERY_SECS — so the anchors keep up with new events even when no operator
+/// runs `relais audit anchor`. (Waits on the node's own log lines, never on time.)
+#[tokio::test]
+async fn p0_20_a_running_node_anchors_the_chains_at_start_and_periodically() {
+    use tokio::io::AsyncBufReadExt;
+    let app = TestApp::spawn().await;
+    let key = MasterKey::generate_base64();
+    let audit = AuditLog::new(Arc::new(MasterKey::parse(&key).unwrap()), app.clock.clone());
+    let org = org_with_events(&app, &audit, 3).await;
+    let data_dir = std::env::temp_dir().join(format!("relais-cli-anchor-{}", uuid::Uuid::new_v4()));
+    let file = data_dir.join("audit-anchors.txt");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_relais"));
+    command
+        .arg("worker")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(database_vars(&app))
+        .env("RELAIS_MASTER_KEY", &key)
+        .env("RELAIS_DATA_DIR", &data_dir)
+        .env("RELAIS_AUDIT_ANCHOR_EVERY_SECS", "1")
+        .env("RELAIS_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut node = command.spawn().expect("start relais worker");
+    let mut log = tokio::io::BufReader::new(node.stderr.take().unwrap()).lines();
+    let mut next_pass = async || loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), log.next_line())
+            .await
+            .expect("no anchoring pass within 60 s")
+            .unwrap()
+            .expect("the node stopped");
+        if line.contains("audit chain heads anchored") {
+            return;
+        }
+    };
+
+    next_pass().await;
+    let anchored = std::fs::read_to_string(&file).expect("anchored at start");
+    assert!(anchored.contains(&format!("relais-audit-anchor/v1 {org} 3 ")), "{anchored}");
+
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    audit.record(&mut tx, AuditEvent::new("test.event").payload(json!({ "n": 3 }))).await.unwrap();
+    tx.commit().await.unwrap();
+    // The pass after the next one started after the event was committed.
+    next_pass().await;
+    next_pass().await;
+    let anchored = std::fs::read_to_string(&file).unwrap();
+    assert!(anchored.contains(&format!("relais-audit-anchor/v1 {org} 4 ")), "{anchored}");
+    node.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
