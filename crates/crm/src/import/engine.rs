@@ -421,12 +421,23 @@ pub async fn read(dir: &Path, org: Uuid, import: &ImportRow, offset: u64, max: u
     tokio::task::spawn_blocking(move || file::read_batch(&path, delimiter, &encoding, offset, max))
         .await
         .map_err(anyhow::Error::from)?
-        .map_err(|e| AppError::Internal(anyhow::Error::from(e)))
+        .map_err(|e| match e.kind() {
+            // Said plainly: it becomes the reason a failed import shows.
+            std::io::ErrorKind::NotFound => {
+                AppError::Internal(anyhow::anyhow!("the uploaded file is no longer on the server: upload it again"))
+            }
+            _ => AppError::Internal(anyhow::Error::from(e)),
+        })
 }
 
 /// The first rows, parsed, with their errors: what the mapping screen shows.
 pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset: u64) -> Result<Value, AppError> {
     let object = import.object()?;
+    if !tokio::fs::try_exists(file::path_of(dir, tx.org().0, import.import_id)).await.unwrap_or(false) {
+        // The file is gone (removed by hand, or a failed import's run could not find it): the
+        // import's page still opens, without a preview, so it can be discarded or reverted.
+        return Ok(json!([]));
+    }
     let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom_fields::definitions(tx, object).await?;
     let batch = read(dir, tx.org().0, import, data_offset, 5).await?;

@@ -167,6 +167,9 @@ pub fn view(import: ImportRow) -> ImportView {
         "reverting" if import.created_count > 0 => {
             ((import.revert_deleted as f64 / import.created_count as f64) * 100.0).floor().min(99.0) as u8
         }
+        // A dry run writes nothing: an import that failed (or was discarded) during it has made
+        // no progress.
+        "failed" | "discarded" if import.failed_step.as_deref() == Some("dry_run") => 0,
         "running" | "failed" | "discarded" if import.size_bytes > 0 => {
             ((import.next_offset.max(0) as f64 / import.size_bytes as f64) * 100.0).floor().min(99.0) as u8
         }

@@ -209,7 +209,8 @@ async fn show_view(
         .unwrap_or_default();
     let editable = matches!(row.status.as_str(), "uploaded" | "dry_run_done");
     let row_encoding = row.encoding.clone();
-    let invalid_note = if row.invalid_utf8 > 0 {
+    // The invalid sequences only matter while the file is read as UTF-8 (they become �).
+    let invalid_note = if row.invalid_utf8 > 0 && row.encoding.starts_with("utf-8") {
         page.t.fmt("crm.import.invalid_utf8", &[("n", &row.invalid_utf8.to_string())])
     } else {
         String::new()
@@ -272,8 +273,15 @@ pub async fn progress(
     }
     .await;
     let row = result?;
+    let settled = !matches!(row.status.as_str(), "running" | "dry_running" | "reverting");
     let v = ProgressView { page: page.clone(), item: view(row) };
-    Ok(no_store(StatusCode::OK, render(&v)?))
+    let mut response = no_store(StatusCode::OK, render(&v)?);
+    if settled {
+        // The step the box was polling has ended: what comes next (the dry run's findings and
+        // the Import button, the rejects, Retry) lives on the rest of the page, so reload it.
+        response.headers_mut().insert("hx-refresh", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 /// Runs a step; a refusal re-renders the page with the reason.

@@ -400,9 +400,21 @@ async fn a_failed_import_is_discarded_from_its_page_and_audited_once() {
         (Some("failed"), Some("dry_run")),
         "{failed}"
     );
+    assert!(failed["last_error"].as_str().unwrap_or_default().contains("no longer on the server"), "{failed}");
+    assert_eq!(failed["progress"], 0, "a dry run makes no progress: {failed}");
 
     let browser = app.browser_login(email, PASSWORD).await;
-    let html = browser.get(&format!("/crm/imports/{id}/progress")).await.text().await.unwrap();
+    // The page opens without its file (it was a 500), says which step failed, and offers no
+    // revert: a dry run wrote nothing.
+    let response = browser.get(&format!("/crm/imports/{id}")).await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Failed during the dry run."), "{html}");
+    assert!(!html.contains(&format!("/crm/imports/{id}/revert")), "no revert after a failed dry run");
+    // The polled box of a step that has ended reloads the page, where the next actions are.
+    let response = browser.get(&format!("/crm/imports/{id}/progress")).await;
+    assert_eq!(testkit::http::header(&response, "hx-refresh"), "true");
+    let html = response.text().await.unwrap();
     assert!(html.contains(&format!("/crm/imports/{id}/retry")) && html.contains(&format!("/crm/imports/{id}/discard")));
     let csrf = browser.csrf_token(&format!("/crm/imports/{id}/progress")).await;
     let response = browser.post_form(&format!("/crm/imports/{id}/discard"), &[("csrf", &csrf)]).await;
