@@ -216,7 +216,7 @@ struct ErrorPage<'a> {
 }
 
 /// "Try again in N min" (rounded up to the minute) for a refusal that says how long to wait.
-fn wait_text(page: &Page, retry_after_secs: Option<u64>) -> Option<String> {
+pub fn wait_text(page: &Page, retry_after_secs: Option<u64>) -> Option<String> {
     let minutes = retry_after_secs?.div_ceil(60).max(1);
     Some(page.t.fmt("error.retry_in_minutes", &[("minutes", &minutes.to_string())]))
 }

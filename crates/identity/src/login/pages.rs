@@ -70,6 +70,17 @@ pub async fn login_submit(
             let html = render(&view)?;
             Ok((StatusCode::UNAUTHORIZED, html).into_response())
         }
+        // The login form again, with the address kept and how long to wait, rather than a
+        // dead-end error page.
+        Err(AppError::TooManyRequests { retry_after_secs }) => {
+            let wait = kernel::web::wait_text(&page, Some(retry_after_secs)).unwrap_or_default();
+            let message = format!("{} {wait}", page.t.get("login.too_many_attempts"));
+            let errors = FormErrors(vec![kernel::FieldError::new("email", "rate_limited", message)]);
+            let view = LoginPage { page: page.clone(), errors, email };
+            let html = render(&view)?;
+            let retry_after = [(axum::http::header::RETRY_AFTER, retry_after_secs.to_string())];
+            Ok((StatusCode::TOO_MANY_REQUESTS, retry_after, html).into_response())
+        }
         Err(other) => Err(other),
     }
 }

@@ -56,7 +56,7 @@ async fn lock_state(app: &TestApp, user: Uuid) -> (i32, Option<time::OffsetDateT
 }
 
 /// P1-16: from one address, 20 login attempts in 5 minutes are answered (401 here), the 21st gets
-/// 429 with `Retry-After` on the error page — even with the right password, and without reaching
+/// 429 with `Retry-After` on the login form — even with the right password, and without reaching
 /// the login (no login event). Moving the clock by `Retry-After` opens a new window.
 #[tokio::test]
 async fn p1_16_login_is_limited_per_ip_with_retry_after_and_the_window_resets() {
@@ -74,7 +74,7 @@ async fn p1_16_login_is_limited_per_ip_with_retry_after_and_the_window_resets() 
     assert!(header(&refused, "content-type").starts_with("text/html"));
     assert!(header(&refused, "set-cookie").is_empty(), "a session was opened past the limit");
     let html = refused.text().await.unwrap();
-    assert!(html.contains("Too many attempts"), "{html}");
+    assert!(html.contains("Too many sign-in attempts."), "{html}");
     assert_eq!(app.select_i64("select count(*) from login_events").await, 0, "a refused attempt reached the login");
 
     // A second before the window ends it is still closed; at its end it opens again.
@@ -107,6 +107,9 @@ async fn successful_logins_do_not_count_toward_the_account_limit_and_a_refusal_s
     assert_eq!(retry_after(&refused), 900);
     let html = refused.text().await.unwrap();
     assert!(html.contains("try again in 15 min"), "{html}");
+    // The login form again, the address kept: not a dead-end error page.
+    assert!(html.contains("Too many sign-in attempts."), "{html}");
+    assert!(html.contains(r#"name="password""#) && html.contains("owner@example.eu"), "{html}");
     let refused = app
         .http
         .post(app.url("/login"))
@@ -120,6 +123,7 @@ async fn successful_logins_do_not_count_toward_the_account_limit_and_a_refusal_s
     assert_eq!(refused.status(), 429);
     let html = refused.text().await.unwrap();
     assert!(html.contains("réessayer dans 15 min"), "{html}");
+    assert!(html.contains("Trop de tentatives de connexion."), "{html}");
 }
 
 /// P1-16: the API sign-up allows 10 attempts (valid or not) an hour from one address; the 11th is
