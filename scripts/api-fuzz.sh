@@ -81,7 +81,7 @@ for tenant in 1 2; do
     --workers 2
     --request-timeout 30
     --generation-database none
-    --generation-allow-x00 "${API_FUZZ_ALLOW_NUL:-false}"
+    --generation-allow-x00 "${API_FUZZ_ALLOW_NUL:-true}"
     --no-color
     --report junit --report-dir "$work/report-tenant-$tenant")
   [ -n "$EXCLUDED_CHECKS" ] && args+=(--exclude-checks "$EXCLUDED_CHECKS")
