@@ -110,12 +110,15 @@ pub struct TestApp {
     /// The per-test mail outbox (`RELAIS_MAIL_OUTBOX`) every app gets unless the test sets
     /// `RELAIS_SMTP_URL` or `RELAIS_MAIL_OUTBOX` itself; removed with the app.
     outbox: Option<PathBuf>,
+    /// The per-test data directory (imports, attachments) testkit chose, unless the test set
+    /// `RELAIS_DATA_DIR` itself; removed with the app.
+    data_dir: Option<PathBuf>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
-        if let Some(dir) = &self.outbox {
+        for dir in [&self.outbox, &self.data_dir].into_iter().flatten() {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -164,19 +167,14 @@ impl TestApp {
         // test chose SMTP or its own outbox (an empty RELAIS_MAIL_OUTBOX means none at all).
         let outbox = (!env.iter().any(|(name, _)| matches!(*name, "RELAIS_SMTP_URL" | "RELAIS_MAIL_OUTBOX")))
             .then(|| std::env::temp_dir().join(format!("relais-outbox-{}", uuid::Uuid::new_v4().simple())));
+        let own_data_dir = std::env::temp_dir().join(format!("relais-data-{}", uuid::Uuid::new_v4().simple()));
         let vars = [
             ("RELAIS_PUBLIC_URL".to_string(), format!("http://127.0.0.1:{}", address.port())),
             ("RELAIS_LISTEN".to_string(), address.to_string()),
             ("RELAIS_MASTER_KEY".to_string(), master_key),
             // Files (imports, attachments) go to a directory of this test's own, never the
             // working directory.
-            (
-                "RELAIS_DATA_DIR".to_string(),
-                std::env::temp_dir()
-                    .join(format!("relais-data-{}", uuid::Uuid::new_v4().simple()))
-                    .display()
-                    .to_string(),
-            ),
+            ("RELAIS_DATA_DIR".to_string(), own_data_dir.display().to_string()),
         ]
         .into_iter()
         .chain(outbox.iter().map(|dir| ("RELAIS_MAIL_OUTBOX".to_string(), dir.display().to_string())))
@@ -193,7 +191,8 @@ impl TestApp {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Self { address, state, db, clock, database, http, pg: &cluster.pg, server, smtp: None, outbox })
+        let data_dir = (state.config.data_dir == own_data_dir).then_some(own_data_dir);
+        Ok(Self { address, state, db, clock, database, http, pg: &cluster.pg, server, smtp: None, outbox, data_dir })
     }
 
     /// Like [`TestApp::spawn`], with a real SMTP peer (aiosmtpd on loopback) as `RELAIS_SMTP_URL`;
