@@ -137,6 +137,29 @@ pub(crate) fn scalar_text(value: &Value) -> Option<String> {
 }
 
 /// The condition for one filter, or why it is refused.
+/// A filter's value for a timestamp column (`created_at`, `updated_at`…), as RFC 3339: a full
+/// RFC 3339 instant, a date (midnight UTC) or a date and time without a zone (UTC). Anything else
+/// is refused here rather than failing the statement's cast.
+fn filter_instant(text: &str) -> Option<String> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    let instant = time::OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(text, format).ok().map(|d| d.midnight().assume_utc())
+        })
+        .or_else(|| {
+            let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+            time::PrimitiveDateTime::parse(text, format).ok().map(time::PrimitiveDateTime::assume_utc)
+        })
+        .or_else(|| {
+            let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+            time::PrimitiveDateTime::parse(text, format).ok().map(time::PrimitiveDateTime::assume_utc)
+        })?;
+    instant.format(&Rfc3339).ok()
+}
+
 pub(crate) fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> Result<String, FieldError> {
     let name = format!("filter.{}", filter.field);
     if let Some(key) = filter.field.strip_prefix("custom.") {
@@ -150,7 +173,8 @@ pub(crate) fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> R
         let text = scalar_text(&filter.value).ok_or_else(|| bad(&name, "value_required", "Give a value."))?;
         // Values are parsed like writes, so "06 12 34 56 78" finds "+33612345678".
         match def.kind {
-            Kind::Timestamp => Ok(text),
+            Kind::Timestamp => filter_instant(&text)
+                .ok_or_else(|| bad(&name, "invalid_date", "Give a date (2026-03-31) or a date and time.")),
             kind => crate::values::parse_text(kind, &text)
                 .map(|c| c.sql.unwrap_or_default())
                 .or_else(|e| {

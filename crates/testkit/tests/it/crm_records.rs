@@ -1573,6 +1573,44 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
     assert_eq!(deleted.payload, json!({ "object": "contact", "record_id": id }), "the record, never the text");
 }
 
+/// Issue #11 ("dead ends"): a date filter whose value is not a date was a 500 (the statement's
+/// cast failed): it is a 422 naming the filter on the API, and the list page shows the message in
+/// place of the rows. A date, or a date and time, filters as before.
+#[tokio::test]
+async fn a_date_filter_with_text_is_refused_naming_the_filter() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-date-filter.example.eu").await;
+    let browser = app.browser_login("owner@crm-date-filter.example.eu", PASSWORD).await;
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Daté" }))).await;
+    assert_eq!(status, 201);
+    for text in ["hier", "2026-13-45", "31/12/2026"] {
+        let filters = json!([{ "field": "created_at", "op": "gt", "value": text }]).to_string();
+        let url = format!("/api/v1/contacts?filters={}", percent_encode(&filters));
+        let (status, problem) = app.call_api(&bearer, Method::GET, &url, None).await;
+        assert_eq!(status, 422, "{text}: {problem}");
+        assert_eq!(field_codes(&problem), vec![("filter.created_at".to_string(), "invalid_date".to_string())]);
+        let response =
+            browser.get(&format!("/crm/contacts?field=created_at&op=gt&value={}", percent_encode(text))).await;
+        assert_eq!(response.status(), 200, "{text}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("Enter a valid date."), "{text}: the page says what is wrong");
+    }
+    let now = app.clock.now();
+    for (value, expected) in [
+        ((now - time::Duration::days(1)).date().to_string(), 1),
+        ((now + time::Duration::days(1)).date().to_string(), 0),
+        (format!("{}T00:00", (now - time::Duration::days(1)).date()), 1),
+        ("2020-01-01T00:00:00Z".to_string(), 1),
+    ] {
+        let filters = json!([{ "field": "created_at", "op": "gt", "value": value }]).to_string();
+        let url = format!("/api/v1/contacts?filters={}", percent_encode(&filters));
+        let (status, page) = app.call_api(&bearer, Method::GET, &url, None).await;
+        assert_eq!(status, 200, "{value}: {page}");
+        assert_eq!(page["items"].as_array().unwrap().len(), expected, "{value}");
+    }
+}
+
 /// Issue #10 item 9: a NUL character in any text the API or a form receives — a JSON field at any
 /// depth, a query parameter, a form field — is refused with 422 naming the field (it used to reach
 /// PostgreSQL and answer 500), and nothing is written.
