@@ -72,7 +72,20 @@ pub fn csrf(form: &[(String, String)]) -> &str {
 
 /// "field: message" lines in the page's language (`kernel::web::field_error_text`).
 pub fn error_texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
-    errors.iter().map(|e| format!("{}: {}", e.field, kernel::web::field_error_text(page, e))).collect()
+    errors
+        .iter()
+        .map(|e| {
+            let message = kernel::web::field_error_text(page, e);
+            // The field's label when it has one ("Last name: …"); never its key.
+            let key = format!("crm.field.{}", e.field.strip_prefix("filter.").unwrap_or(&e.field));
+            let label = page.t.get(&key);
+            if label == key {
+                message
+            } else {
+                page.t.fmt("crm.labelled_error", &[("label", label), ("message", &message)])
+            }
+        })
+        .collect()
 }
 
 /// The query string of a page reached by a redirect after a change: `?notice=saved`.

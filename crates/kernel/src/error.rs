@@ -132,6 +132,21 @@ impl AppError {
         }
     }
 
+    /// What a page may show of this error (see [`PublicError`]).
+    pub fn public(&self) -> PublicError {
+        let reason = match self {
+            Self::BadRequest(text) | Self::Conflict(text) if !text.is_empty() => Some(text.clone()),
+            _ => None,
+        };
+        PublicError {
+            status: self.status(),
+            kind: self.kind(),
+            retry_after_secs: self.retry_after_secs(),
+            reason,
+            errors: self.field_errors().to_vec(),
+        }
+    }
+
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
             Self::Validation(errors) => errors,
@@ -162,6 +177,10 @@ pub struct PublicError {
     /// `AppError::kind`, e.g. `not-found`: the message key `error.<kind>`.
     pub kind: &'static str,
     pub retry_after_secs: Option<u64>,
+    /// A refusal's own reason (`BadRequest`, `Conflict`), shown on the error page.
+    pub reason: Option<String>,
+    /// The field errors, shown on the error page in the visitor's language.
+    pub errors: Vec<FieldError>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -197,7 +216,7 @@ impl IntoResponse for AppError {
         if let Some(secs) = retry_after_secs {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        response.extensions_mut().insert(PublicError { status, kind: self.kind(), retry_after_secs });
+        response.extensions_mut().insert(self.public());
         response
     }
 }

@@ -213,6 +213,19 @@ struct ErrorPage<'a> {
     title_key: String,
     /// For a 429: "try again in N min", in the page's language.
     wait: Option<String>,
+    /// What the handler said was wrong (a refusal's reason, the fields' errors), so a person is
+    /// never left with a bare status code.
+    detail: Option<String>,
+}
+
+/// The reason an error page shows: a refusal's own text, or its field errors in the page's
+/// language. Never anything of an internal error.
+fn page_detail(page: &Page, error: &crate::error::PublicError) -> Option<String> {
+    if error.errors.is_empty() {
+        error.reason.clone()
+    } else {
+        Some(error.errors.iter().map(|e| field_error_text(page, e)).collect::<Vec<_>>().join(" "))
+    }
 }
 
 /// "Try again in N min" (rounded up to the minute) for a refusal that says how long to wait.
@@ -253,6 +266,7 @@ impl IntoResponse for PageError {
             status: status.as_u16(),
             title_key: format!("error.{}", self.error.kind()),
             wait: wait_text(&self.page, self.error.retry_after_secs()),
+            detail: page_detail(&self.page, &self.error.public()),
         };
         let body = page.render().unwrap_or_else(|_| "Error".to_owned());
         let mut response = (status, Html(body)).into_response();
@@ -501,6 +515,7 @@ fn error_page(page: &Page, error: &crate::error::PublicError) -> Response {
         status: error.status.as_u16(),
         title_key: format!("error.{}", error.kind),
         wait: wait_text(page, error.retry_after_secs),
+        detail: page_detail(page, error),
     };
     let body = view.render().unwrap_or_else(|_| "Error".to_owned());
     let mut response = (error.status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response();

@@ -1611,6 +1611,39 @@ async fn a_date_filter_with_text_is_refused_naming_the_filter() {
     }
 }
 
+/// Issue #11 ("dead ends"): an error page says what was wrong — the handler's reason or the
+/// fields' errors in the member's language — instead of a bare status code. Here: a task whose
+/// reminder time has already passed, added from a record page, in English then in French.
+#[tokio::test]
+async fn an_error_page_says_what_was_wrong_in_the_members_language() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-error-page.example.eu").await;
+    let browser = app.browser_login("owner@crm-error-page.example.eu", PASSWORD).await;
+    let contact = create_record(&app, &bearer, "contacts", json!({ "last_name": "Rappel" })).await;
+    let record = format!("/crm/contacts/{contact}");
+    let past = (app.clock.now() - time::Duration::days(2)).date();
+    for (lang, expected) in [
+        ("en", "This time has already passed: choose a time to come."),
+        ("fr", "Cette heure est déjà passée : choisissez une heure à venir."),
+    ] {
+        let csrf = browser.csrf_token(&record).await;
+        let switched = browser.post_form("/lang", &[("csrf", &csrf), ("lang", lang), ("next", "/")]).await;
+        assert_eq!(switched.status(), 303);
+        let csrf = browser.csrf_token(&record).await;
+        let response = browser
+            .post_form(
+                &format!("{record}/tasks"),
+                &[("csrf", &csrf), ("title", "Rappeler"), ("remind_at", &format!("{past}T09:00")), ("tz_offset", "0")],
+            )
+            .await;
+        assert_eq!(response.status(), 400, "{lang}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(expected), "{lang}: {html}");
+    }
+    let (_, tasks) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
+    assert_eq!(tasks, json!([]), "nothing was written");
+}
+
 /// Issue #10 item 9: a NUL character in any text the API or a form receives — a JSON field at any
 /// depth, a query parameter, a form field — is refused with 422 naming the field (it used to reach
 /// PostgreSQL and answer 500), and nothing is written.
