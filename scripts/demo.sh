@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_postgres
 cargo build --locked --bin relais
+# Readable logs for a person at a terminal, so the sign-in banner stands out (JSON stays the
+# default of `relais serve`, for log collectors).
+export RELAIS_LOG_FORMAT="${RELAIS_LOG_FORMAT:-pretty}"
 exec target/debug/relais demo
