@@ -1,4 +1,5 @@
-// Relais CRM pages: select-all, confirmations, and the deals board's drag and drop.
+// Relais CRM pages: select-all, local times, and the deals board's drag and drop (confirmations
+// are the shell's: /static/app.js).
 // Everything here also works without this script (forms post normally); it only adds comfort.
 "use strict";
 
@@ -6,11 +7,6 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const box of document.querySelectorAll("[data-select-all]")) {
     box.addEventListener("change", () => {
       for (const item of document.querySelectorAll('input[name="ids"]')) item.checked = box.checked;
-    });
-  }
-  for (const form of document.querySelectorAll("form[data-confirm]")) {
-    form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
     });
   }
   // datetime-local inputs carry no zone: send the browser's offset so the server stores UTC.

@@ -124,6 +124,14 @@ async fn p1_03_create_search_and_drag_a_deal_in_chromium() {
     client.refresh().await.unwrap();
     let progress = client.wait().for_element(Locator::Css("#import-progress")).await.unwrap().text().await.unwrap();
     assert!(progress.contains("100"), "the import finished: {progress}");
+    // Revert asks first (issue #11: the import page did not load the script that asks); saying
+    // no leaves the import as it is.
+    client.find(Locator::Css("form[action$='/revert'] button")).await.unwrap().click().await.unwrap();
+    let question = client.get_alert_text().await.expect("no confirmation before a revert");
+    assert!(!question.is_empty());
+    client.dismiss_alert().await.unwrap();
+    let (_, contacts) = app.call_api(&token, Method::GET, "/api/v1/contacts?q=zola", None).await;
+    assert_eq!(contacts["items"].as_array().unwrap().len(), 1, "the import was not reverted");
     client.goto(&app.url("/crm/contacts?q=zola")).await.unwrap();
     let row = client.find(Locator::Css("#records tbody tr")).await.unwrap().text().await.unwrap();
     assert!(row.contains("Émile") && row.contains("Écrivain"), "accents survived Windows-1252: {row}");

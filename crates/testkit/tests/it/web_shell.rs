@@ -70,6 +70,7 @@ async fn p1_12_p0_13_every_response_carries_the_security_headers() {
         ("OpenAPI document", 200, get("/api/v1/openapi.json").await.unwrap()),
         ("static CSS", 200, get("/static/app.css").await.unwrap()),
         ("static JS", 200, get("/static/htmx.min.js").await.unwrap()),
+        ("shell JS", 200, get("/static/app.js").await.unwrap()),
         ("healthz", 200, get("/healthz").await.unwrap()),
         ("readyz", 200, get("/readyz").await.unwrap()),
         ("page 404", 404, get("/no-such-page").await.unwrap()),
