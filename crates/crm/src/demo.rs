@@ -91,10 +91,28 @@ pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppEr
         records::create(&mut tx, ObjectType::Deal, &input, &ctx).await?;
     }
     let leads = [
-        ("Inès", "Fabre", "ines.fabre@cafe-fabre.fr", "Café Fabre", "web_form", "newsletter", "email", "automne-2026"),
-        ("Paul", "Girard", "p.girard@girard-btp.fr", "Girard BTP", "web_form", "linkedin", "social", "salon-batimat"),
-        ("Emma", "Petit", "emma@petit-et-associes.fr", "Petit & Associés", "referral", "", "", ""),
-        ("Louis", "Marchand", "louis.marchand@marchand-vins.fr", "Maison Marchand", "event", "", "", ""),
+        (
+            "Inès",
+            "Fabre",
+            "ines.fabre@cafe-fabre.fr",
+            "Café Fabre",
+            "Formulaire du site",
+            "newsletter",
+            "email",
+            "automne-2026",
+        ),
+        (
+            "Paul",
+            "Girard",
+            "p.girard@girard-btp.fr",
+            "Girard BTP",
+            "Formulaire du site",
+            "linkedin",
+            "social",
+            "salon-batimat",
+        ),
+        ("Emma", "Petit", "emma@petit-et-associes.fr", "Petit & Associés", "Recommandation", "", "", ""),
+        ("Louis", "Marchand", "louis.marchand@marchand-vins.fr", "Maison Marchand", "Salon", "", "", ""),
     ];
     for (first, last, email, company, source, utm_source, utm_medium, utm_campaign) in leads {
         let input = fields(json!({ "first_name": first, "last_name": last, "email": email, "company_name": company,

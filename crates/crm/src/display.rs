@@ -15,6 +15,12 @@ use uuid::Uuid;
 use crate::custom_fields::CustomField;
 use crate::object::{Kind, ObjectType, RefKind};
 
+/// A moment as the pages show it, to the minute ("2026-12-06 14:05"), never Rust's `Display` of
+/// an `OffsetDateTime`. (In UTC until pages know the member's time zone.)
+pub fn minute(at: &time::OffsetDateTime) -> String {
+    at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
+}
+
 fn symbol(currency: &str) -> Option<&'static str> {
     match currency {
         "EUR" => Some("€"),

@@ -308,4 +308,28 @@ mod tests {
             }
         }
     }
+
+    /// Issue #11: no raw key on a page. Every field a record page, a list, a filter or the history
+    /// can name has a label in both languages — the form fields a lead's history records
+    /// (`consent`, `consent_text`) included.
+    #[test]
+    fn every_field_has_a_label_in_english_and_french() {
+        for (lang, text) in [("en", include_str!("../locales/en.json")), ("fr", include_str!("../locales/fr.json"))] {
+            let labels: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap();
+            let mut missing = Vec::new();
+            let history_only = ["consent", "consent_text"];
+            for key in ObjectType::ALL
+                .iter()
+                .flat_map(|t| t.fields().iter().chain(t.system_fields()).map(|f| f.key))
+                .chain(history_only)
+            {
+                if !labels.contains_key(&format!("crm.field.{key}")) {
+                    missing.push(key);
+                }
+            }
+            missing.sort_unstable();
+            missing.dedup();
+            assert!(missing.is_empty(), "{lang}: no label for {missing:?}");
+        }
+    }
 }

@@ -117,10 +117,7 @@ pub async fn items(
         .map(|row| FileItem {
             id: row.file_id.to_string(),
             size: human_size(t, row.size_bytes),
-            at: row
-                .created_at
-                .format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"))
-                .unwrap_or_default(),
+            at: crate::display::minute(&row.created_at),
             uploader: row
                 .uploaded_by
                 .and_then(|u| members.iter().find(|(m, _)| *m == u).map(|(_, n)| n.clone()))

@@ -57,6 +57,9 @@ struct ShowView {
     /// The encodings the person can choose, and the one chosen.
     /// (name, selected); a file with a byte-order mark has `utf-8` selected.
     encodings: Vec<(&'static str, bool)>,
+    /// The file's line under the title: "delimiter “;” · 12.5 KB" in the page's language.
+    delimiter_text: String,
+    size: String,
     /// "3 invalid UTF-8 sequences…", or empty.
     invalid_note: String,
     errors: Vec<String>,
@@ -215,9 +218,13 @@ async fn show_view(
     } else {
         String::new()
     };
+    let delimiter_text = page.t.fmt("crm.import.delimiter_is", &[("d", &row.delimiter)]);
+    let size = crate::files::human_size(&page.t, row.size_bytes);
     Ok(ShowView {
         page: page.clone(),
         targets: targets(page, object, &defs),
+        delimiter_text,
+        size,
         item: view(row),
         columns,
         preview,

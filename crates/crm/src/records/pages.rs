@@ -127,10 +127,7 @@ pub(crate) fn timeline_item(
         html: data.get("html").and_then(Value::as_str).unwrap_or_default().to_string(),
         kind: entry.kind,
         id: entry.id.to_string(),
-        at: entry
-            .at
-            .format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]"))
-            .unwrap_or_default(),
+        at: crate::display::minute(&entry.at),
         actor: entry.actor_name.unwrap_or_default(),
         title,
         detail,

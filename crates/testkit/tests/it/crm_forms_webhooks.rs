@@ -586,6 +586,19 @@ async fn forms_and_webhooks_pages() {
     assert!(html.contains("id=\"webhook-secret\">whsec_"), "the secret is shown once");
     let again = browser.get("/settings/webhooks").await.text().await.unwrap();
     assert!(!again.contains("whsec_"), "and never again");
+    // Its delivery log shows times as people read them, not Rust's `Display` of a timestamp.
+    let bearer = app.access_token("owner@forms-pages.example.eu").await;
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, "/api/v1/contacts", Some(json!({ "last_name": "Horodaté" }))).await;
+    assert_eq!(status, 201);
+    let (_, hooks) = app.call_api(&bearer, Method::GET, "/api/v1/webhooks", None).await;
+    let hooks = if hooks.is_array() { hooks } else { hooks["items"].clone() };
+    let hook = hooks[0]["endpoint_id"].as_str().unwrap_or_default().to_string();
+    let log = browser.get(&format!("/settings/webhooks/{hook}")).await.text().await.unwrap();
+    let minute =
+        app.clock.now().format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap();
+    assert!(log.contains("contact.created") && log.contains(&minute), "{log}");
+    assert!(!log.contains("+00:00:00"), "a raw timestamp: {log}");
 
     app.add_member(org, "user@forms-pages.example.eu", Role::User).await;
     let user = app.browser_login("user@forms-pages.example.eu", testkit::PASSWORD).await;
