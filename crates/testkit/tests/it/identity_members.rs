@@ -82,6 +82,9 @@ async fn p0_12_owner_changes_roles_deactivates_reactivates_and_removes() {
     assert!(page.contains("href=\"/members/manage\""), "no link to member management");
     let manage = browser.get("/members/manage").await.text().await.unwrap();
     assert!(manage.contains(&format!("/members/{grace}/deactivate")));
+    // Removing asks first (the shell's `data-confirm`, /static/app.js): it is one click otherwise.
+    let remove_form = format!(r#"action="/members/{grace}/remove" class="inline" data-confirm="Remove this member"#);
+    assert!(manage.contains(&remove_form), "no confirmation before removing a member");
     let forged = browser.post_form(&format!("/members/{grace}/deactivate"), &[("csrf", "forged")]).await;
     assert_eq!(forged.status(), 403);
     assert_eq!(scalar::<String>(&app, "select status from users where user_id = $1", grace).await, "active");
