@@ -27,6 +27,8 @@ struct ProfilePage {
     job_title: String,
     language: String,
     pending_email: Option<String>,
+    /// The account's security pages this member may open: (address, label key).
+    security_links: Vec<(&'static str, &'static str)>,
     /// A message key confirming what was just done.
     done: Option<&'static str>,
     errors: FormErrors,
@@ -40,6 +42,19 @@ impl ProfilePage {
     fn languages(&self) -> [&'static str; 2] {
         [Lang::En.code(), Lang::Fr.code()]
     }
+}
+
+/// Two-factor authentication and sessions for everyone; API keys and the login activity for the
+/// roles that have them — so no security page is reachable only by knowing its address.
+fn security_links(principal: &Principal) -> Vec<(&'static str, &'static str)> {
+    let mut links = vec![("/settings/mfa", "mfa.title"), ("/settings/sessions", "sessions.title")];
+    if principal.grant(crate::actions::API_KEYS_MANAGE).allows() {
+        links.push(("/settings/api-keys", "api_keys.title"));
+    }
+    if principal.grant(crate::actions::LOGIN_ACTIVITY_VIEW).allows() {
+        links.push(("/settings/activity", "activity.title"));
+    }
+    links
 }
 
 async fn render_profile(
@@ -65,6 +80,7 @@ async fn render_profile(
             job_title: input.job_title.clone(),
             language: input.language.clone(),
             pending_email,
+            security_links: security_links(principal),
             done,
             errors: FormErrors(errors),
         },
@@ -76,6 +92,7 @@ async fn render_profile(
             job_title: me.job_title,
             language: me.language,
             pending_email,
+            security_links: security_links(principal),
             done,
             errors: FormErrors(errors),
         },

@@ -558,3 +558,37 @@ async fn p0_12_email_change_needs_confirmation_by_the_new_address() {
     assert!(actions.contains(&"profile.email_change_requested".to_string()));
     assert!(actions.contains(&"profile.email_changed".to_string()));
 }
+
+/// Issue #11 ("discovery"): the profile page links to every security page the member may open —
+/// two-factor authentication, sessions, and for those allowed API keys and the login activity —
+/// and each link opens.
+#[tokio::test]
+async fn the_profile_links_to_every_security_page_the_member_may_open() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@security-links.example.eu").await;
+    app.add_member(org, "user@security-links.example.eu", Role::User).await;
+    for (email, must, must_not) in [
+        (
+            "owner@security-links.example.eu",
+            vec!["/settings/mfa", "/settings/sessions", "/settings/api-keys", "/settings/activity"],
+            vec![],
+        ),
+        ("user@security-links.example.eu", vec!["/settings/mfa", "/settings/sessions"], vec!["/settings/activity"]),
+    ] {
+        let browser = app.browser_login(email, PASSWORD).await;
+        let html = browser.get("/settings/profile").await.text().await.unwrap();
+        let start = html.find(r#"id="security-links""#).expect("no security section");
+        let section = &html[start..start + html[start..].find("</ul>").unwrap()];
+        for href in &must {
+            assert!(section.contains(&format!(r#"href="{href}""#)), "{email}: no link to {href}");
+            assert_eq!(browser.get(href).await.status(), 200, "{email}: {href}");
+        }
+        for href in &must_not {
+            assert!(!section.contains(&format!(r#"href="{href}""#)), "{email}: a link to {href}, which it cannot open");
+        }
+        for link in section.split(r#"href=""#).skip(1) {
+            let href = &link[..link.find('"').unwrap()];
+            assert_eq!(browser.get(href).await.status(), 200, "{email}: every link opens ({href})");
+        }
+    }
+}
