@@ -113,10 +113,16 @@ pub(crate) fn timeline_item(
                 .map(|n| crate::files::human_size(&page.t, n))
                 .unwrap_or_default(),
         ),
-        "task" => (
-            format!("{} · {}", page.t.get("crm.timeline.task"), text("title")),
-            page.t.get(&format!("crm.task_status.{}", text("status"))).to_string(),
-        ),
+        "task" => {
+            let status = page.t.get(&format!("crm.task_status.{}", text("status"))).to_string();
+            let due = data
+                .get("due_at")
+                .and_then(Value::as_str)
+                .and_then(|at| time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok())
+                .map(|at| page.t.fmt("crm.timeline.due_on", &[("date", &crate::display::minute(&at))]));
+            let detail = std::iter::once(status).chain(due).collect::<Vec<_>>().join(" · ");
+            (format!("{} · {}", page.t.get("crm.timeline.task"), text("title")), detail)
+        }
         _ => (
             format!("{} · {}", page.t.get(&format!("crm.activity.{}", text("kind"))), text("subject")),
             [text("outcome"), text("body")].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" — "),

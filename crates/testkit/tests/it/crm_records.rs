@@ -1644,6 +1644,26 @@ async fn an_error_page_says_what_was_wrong_in_the_members_language() {
     assert_eq!(tasks, json!([]), "nothing was written");
 }
 
+/// Issue #11 ("work follows the lead"): a task's due date shows on the record's timeline.
+#[tokio::test]
+async fn a_tasks_due_date_shows_on_the_timeline() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-due.example.eu").await;
+    let browser = app.browser_login("owner@crm-due.example.eu", PASSWORD).await;
+    let contact = create_record(&app, &bearer, "contacts", json!({ "last_name": "Échéance" })).await;
+    let (status, _) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            &format!("/api/v1/contacts/{contact}/tasks"),
+            Some(json!({ "title": "Relancer", "due_at": "2031-03-14T09:30:00Z" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let html = browser.get(&format!("/crm/contacts/{contact}")).await.text().await.unwrap();
+    assert!(html.contains("Relancer") && html.contains("due 2031-03-14 09:30"), "{html}");
+}
+
 /// Issue #10 item 9: a NUL character in any text the API or a form receives — a JSON field at any
 /// depth, a query parameter, a form field — is refused with 422 naming the field (it used to reach
 /// PostgreSQL and answer 500), and nothing is written.
