@@ -101,6 +101,9 @@ pub async fn convert(
             Some(deal)
         }
     };
+    // The work on the lead (notes, open and done tasks, calls, files) follows the person to the
+    // contact, where the sales team will look for it; the lead keeps its history of changes.
+    crate::worklog::move_work(tx, (ObjectType::Lead, lead_id), (ObjectType::Contact, contact)).await?;
     let status: Map<String, Value> = [("status".to_string(), json!("converted"))].into_iter().collect();
     records::update(tx, ObjectType::Lead, lead_id, &status, write).await?;
     sqlx::query!(

@@ -31,8 +31,9 @@ pub struct MergeInput {
 /// Statements that move `other`'s relations to the survivor ($2 survivor, $3 other).
 pub(crate) fn moves(object: ObjectType) -> Vec<String> {
     let column = object.id_column();
-    let mut sql: Vec<String> = ["notes", "tasks", "activities", "files", "record_changes"]
+    let mut sql: Vec<String> = crate::worklog::WORK_TABLES
         .iter()
+        .chain(&["record_changes"])
         .map(|table| format!("update {table} set {column} = $2 where org_id = $1 and {column} = $3"))
         .collect();
     match object {

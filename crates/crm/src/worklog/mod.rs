@@ -24,7 +24,11 @@ use uuid::Uuid;
 
 use crate::object::ObjectType;
 
-pub use service::timeline;
+pub use service::{move_work, timeline};
+
+/// The tables of the work done on a record — each row belongs to exactly one record, through one
+/// of `lead_id`, `contact_id`, `company_id`, `deal_id`. Merge and conversion move them.
+pub(crate) const WORK_TABLES: [&str; 4] = ["notes", "tasks", "activities", "files"];
 
 /// Markdown as safe HTML: no script, no event handler, no style, and no remote image (an image
 /// would tell its server who read the note and when); links open without a referrer.

@@ -116,3 +116,21 @@ pub async fn timeline(
     };
     Ok(TimelinePage { entries, next_cursor })
 }
+
+/// Moves every note, task, activity and file of one record to another (of any type): a converted
+/// lead's work follows it to the contact it became. Column names come from `ObjectType`, never
+/// from input.
+pub async fn move_work(tx: &mut OrgTx, from: (ObjectType, Uuid), to: (ObjectType, Uuid)) -> Result<(), AppError> {
+    let (from_column, to_column) = (from.0.id_column(), to.0.id_column());
+    for table in super::WORK_TABLES {
+        let statement = if from_column == to_column {
+            format!("update {table} set {to_column} = $3 where org_id = $1 and {from_column} = $2")
+        } else {
+            format!(
+                "update {table} set {from_column} = null, {to_column} = $3 where org_id = $1 and {from_column} = $2"
+            )
+        };
+        sqlx::query(sqlx::AssertSqlSafe(statement)).bind(tx.org()).bind(from.1).bind(to.1).execute(tx.conn()).await?;
+    }
+    Ok(())
+}

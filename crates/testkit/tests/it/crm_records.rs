@@ -1259,8 +1259,8 @@ async fn merging_duplicates_keeps_relations_history_and_chosen_values() {
 }
 
 /// Issue #4 item 1: converting a lead creates a contact, a company and a deal, linked together,
-/// in one step; the lead keeps its history and notes and points at what it became; a bad deal
-/// field converts nothing.
+/// in one step; the lead keeps its history and points at what it became; a bad deal field converts
+/// nothing. Issue #11: the work on the lead (notes, tasks) follows it to the contact.
 #[tokio::test]
 async fn converting_a_lead_creates_contact_company_and_deal_at_once() {
     let app = TestApp::spawn().await;
@@ -1280,6 +1280,15 @@ async fn converting_a_lead_creates_contact_company_and_deal_at_once() {
         Some(json!({ "body": "Vue au salon" })),
     )
     .await;
+    let (status, _) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            &format!("/api/v1/leads/{lead}/tasks"),
+            Some(json!({ "title": "Envoyer le devis" })),
+        )
+        .await;
+    assert_eq!(status, 201);
 
     let (status, problem) = app
         .call_api(
@@ -1317,10 +1326,18 @@ async fn converting_a_lead_creates_contact_company_and_deal_at_once() {
     assert_eq!(lead_record["converted_contact_id"], contact);
     assert_eq!(lead_record["utm_source"], "newsletter", "the lead keeps its attribution");
     let (_, lead_timeline) = app.call_api(&bearer, Method::GET, &format!("/api/v1/leads/{lead}/timeline"), None).await;
-    assert!(lead_timeline["entries"].as_array().unwrap().iter().any(|e| e["data"]["body"] == "Vue au salon"));
+    let lead_entries = lead_timeline["entries"].as_array().unwrap();
+    assert!(lead_entries.iter().any(|e| e["data"]["action"] == "converted"), "the lead keeps its history");
+    assert!(!lead_entries.iter().any(|e| e["kind"] == "note" || e["kind"] == "task"), "{lead_timeline}");
     let (_, contact_timeline) =
         app.call_api(&bearer, Method::GET, &format!("/api/v1/contacts/{contact}/timeline"), None).await;
-    assert!(contact_timeline["entries"].as_array().unwrap().iter().any(|e| e["data"]["action"] == "converted"));
+    let contact_entries = contact_timeline["entries"].as_array().unwrap();
+    assert!(contact_entries.iter().any(|e| e["data"]["action"] == "converted"));
+    assert!(
+        contact_entries.iter().any(|e| e["data"]["body"] == "Vue au salon"),
+        "the note followed: {contact_timeline}"
+    );
+    assert!(contact_entries.iter().any(|e| e["data"]["title"] == "Envoyer le devis"), "the task followed");
     let (status, _) =
         app.call_api(&bearer, Method::POST, &format!("/api/v1/leads/{lead}/convert"), Some(json!({}))).await;
     assert_eq!(status, 409, "a lead converts once");
