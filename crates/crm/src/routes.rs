@@ -342,6 +342,7 @@ pub fn all() -> Vec<RouteDef> {
             Access::Can(actions::RECORDS_EDIT),
             worklog::api::delete_activity,
         ),
+        RouteDef::page(M::GET, "/crm/tasks", Access::Can(actions::RECORDS_VIEW), worklog::pages::my_tasks),
         RouteDef::page(
             M::POST,
             "/crm/tasks/{id}/status",

@@ -11,7 +11,7 @@ use kernel::web::AppState;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ActivityInput, NoteInput, TaskChange, TaskInput, TimelinePage, WorkItem, render_markdown, service, store};
+use super::{ActivityInput, NoteInput, TaskChange, TaskInput, TimelinePage, WorkItem, render_markdown, service};
 use crate::http::{Object, parse_id};
 use kernel::extract::ApiQuery;
 
@@ -127,7 +127,7 @@ pub async fn delete_activity(
 /// The member's open tasks, soonest due first.
 pub async fn my_tasks(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<Value>>, AppError> {
     let mut tx = principal.begin(&state.db).await?;
-    let tasks = store::open_tasks_of(&mut tx, principal.user_id).await?;
+    let tasks = super::service::open_tasks(&mut tx, principal.user_id).await?;
     tx.commit().await?;
     Ok(Json(tasks))
 }

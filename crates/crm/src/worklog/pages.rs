@@ -2,6 +2,7 @@
 //! forms, and a task's status from a timeline.
 
 use crate::http::Fields;
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
@@ -10,6 +11,7 @@ use kernel::AppResult;
 use kernel::authz::Principal;
 use kernel::web::AppState;
 use kernel::web::CsrfForm;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{ActivityInput, TaskChange, TaskInput, WorkItem, service};
@@ -130,4 +132,57 @@ pub async fn task_status(
     service::change_task(&mut tx, id, &change, state.clock.now()).await?;
     tx.commit().await?;
     Ok(Redirect::to(&format!("{back}#timeline")).into_response())
+}
+
+/// One row of "My tasks".
+struct MyTask {
+    id: String,
+    title: String,
+    due: String,
+    overdue: bool,
+    record_href: String,
+    record_name: String,
+    record_kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "crm_tasks.html")]
+struct MyTasksPage {
+    page: kernel::web::Page,
+    tasks: Vec<MyTask>,
+}
+
+/// `GET /crm/tasks`: the member's open tasks, soonest due first, each with its record; the
+/// overdue ones marked. Marking one done comes back here.
+pub async fn my_tasks(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
+    let page = signed_in.page(&state, "/crm/tasks");
+    let now = state.clock.now();
+    let mut tx = principal.begin(&state.db).await?;
+    let open = service::open_tasks(&mut tx, principal.user_id).await?;
+    let mut tasks = Vec::with_capacity(open.len());
+    for task in open {
+        let text = |k: &str| task.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some((object, record)) = crate::object::ObjectType::ALL.into_iter().find_map(|object| {
+            let id = task.get(object.id_column()).and_then(Value::as_str)?.parse::<uuid::Uuid>().ok()?;
+            Some((object, id))
+        }) else {
+            continue;
+        };
+        let shown = crate::records::get(&mut tx, object, record).await?;
+        let due_at = task
+            .get("due_at")
+            .and_then(Value::as_str)
+            .and_then(|at| OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok());
+        tasks.push(MyTask {
+            id: text("task_id"),
+            title: text("title"),
+            due: due_at.as_ref().map(crate::display::minute).unwrap_or_default(),
+            overdue: due_at.is_some_and(|at| at < now),
+            record_href: format!("/crm/{}/{record}", object.plural()),
+            record_name: shown.get("display_name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            record_kind: page.t.get(&format!("crm.object.{}", object.as_str())).to_string(),
+        });
+    }
+    tx.commit().await?;
+    Ok(kernel::web::render(&MyTasksPage { page, tasks })?.into_response())
 }

@@ -134,3 +134,9 @@ pub async fn move_work(tx: &mut OrgTx, from: (ObjectType, Uuid), to: (ObjectType
     }
     Ok(())
 }
+
+/// The member's open tasks on records they can see, soonest due first (the API's `GET /tasks`
+/// and the "My tasks" page).
+pub async fn open_tasks(tx: &mut OrgTx, member: Uuid) -> Result<Vec<Value>, AppError> {
+    super::store::open_tasks_of(tx, member).await
+}

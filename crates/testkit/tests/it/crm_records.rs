@@ -1681,6 +1681,53 @@ async fn a_tasks_due_date_shows_on_the_timeline() {
     assert!(html.contains("Relancer") && html.contains("due 2031-03-14 09:30"), "{html}");
 }
 
+/// Issue #11 ("work follows the lead"): "My tasks" lists the member's open tasks on records they
+/// can see, soonest due first, with the record and the overdue ones marked; marking one done
+/// comes back to the list, without it.
+#[tokio::test]
+async fn my_tasks_lists_open_tasks_with_their_record_and_marks_them_done() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@crm-my-tasks.example.eu").await;
+    let other = app.add_member(org, "other@crm-my-tasks.example.eu", Role::User).await;
+    let browser = app.browser_login("owner@crm-my-tasks.example.eu", PASSWORD).await;
+    let contact = create_record(&app, &bearer, "contacts", json!({ "last_name": "Tâcheron" })).await;
+    let deal = create_record(&app, &bearer, "deals", json!({ "name": "Affaire à suivre" })).await;
+    let yesterday = (app.clock.now() - time::Duration::days(1)).date();
+    for (path, body) in [
+        (
+            format!("/api/v1/contacts/{contact}/tasks"),
+            json!({ "title": "Rappeler", "due_at": format!("{yesterday}T09:00:00Z") }),
+        ),
+        (
+            format!("/api/v1/deals/{deal}/tasks"),
+            json!({ "title": "Envoyer le contrat", "due_at": "2031-01-15T10:00:00Z" }),
+        ),
+        (format!("/api/v1/deals/{deal}/tasks"), json!({ "title": "Pas pour moi", "assignee_id": other })),
+    ] {
+        let (status, body) = app.call_api(&bearer, Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let html = browser.get("/crm/tasks").await.text().await.unwrap();
+    let table = &html[html.find(r#"id="my-tasks""#).expect("no task table")..];
+    let (first, second) = (table.find("Rappeler").unwrap(), table.find("Envoyer le contrat").unwrap());
+    assert!(first < second, "soonest due first");
+    assert!(!table.contains("Pas pour moi"), "another member's task");
+    assert!(table.contains(&format!(r#"href="/crm/contacts/{contact}">Tâcheron</a>"#)), "{table}");
+    assert!(table.contains(&format!(r#"href="/crm/deals/{deal}">Affaire à suivre</a>"#)), "{table}");
+    assert!(table.contains("2031-01-15 10:00") && table.contains("overdue"), "{table}");
+
+    let (_, tasks) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
+    let task = tasks[0]["task_id"].as_str().unwrap().to_string();
+    let csrf = browser.csrf_token("/crm/tasks").await;
+    let done = browser
+        .post_form(&format!("/crm/tasks/{task}/status"), &[("csrf", &csrf), ("status", "done"), ("next", "/crm/tasks")])
+        .await;
+    assert_eq!(done.status(), 303);
+    assert!(testkit::http::header(&done, "location").starts_with("/crm/tasks"));
+    let html = browser.get("/crm/tasks").await.text().await.unwrap();
+    assert!(!html.contains("Rappeler") && html.contains("Envoyer le contrat"));
+}
+
 /// Issue #10 item 9: a NUL character in any text the API or a form receives — a JSON field at any
 /// depth, a query parameter, a form field — is refused with 422 naming the field (it used to reach
 /// PostgreSQL and answer 500), and nothing is written.
