@@ -23,6 +23,9 @@ pub(crate) struct MergeRow {
     label: String,
     this: String,
     other: String,
+    /// The other record's value is chosen at first when this one has none: a merge should never
+    /// lose a filled value by default.
+    prefer_other: bool,
 }
 
 #[derive(Template)]
@@ -68,7 +71,13 @@ pub async fn merge_form<O: Object>(
         .filter_map(|key| {
             let (a, b) =
                 (cell_text(&page, object, &key, &this, &names), cell_text(&page, object, &key, &other, &names));
-            (a != b).then(|| MergeRow { label: field_label(&page, &key, &custom), key, this: a, other: b })
+            (a != b).then(|| MergeRow {
+                label: field_label(&page, &key, &custom),
+                key,
+                prefer_other: a.is_empty() && !b.is_empty(),
+                this: a,
+                other: b,
+            })
         })
         .collect();
     let view = MergeView {

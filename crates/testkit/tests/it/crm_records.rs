@@ -1728,6 +1728,33 @@ async fn my_tasks_lists_open_tasks_with_their_record_and_marks_them_done() {
     assert!(!html.contains("Rappeler") && html.contains("Envoyer le contrat"));
 }
 
+/// Issue #11 ("merge"): the merge page chooses a filled value over an empty one by default, lets
+/// the person keep the other record instead, and asks before merging.
+#[tokio::test]
+async fn the_merge_page_prefers_filled_values_can_swap_and_asks_first() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-merge-page.example.eu").await;
+    let browser = app.browser_login("owner@crm-merge-page.example.eu", PASSWORD).await;
+    let empty = create_record(&app, &bearer, "contacts", json!({ "last_name": "Durand" })).await;
+    let filled = create_record(
+        &app,
+        &bearer,
+        "contacts",
+        json!({ "last_name": "Durand", "title": "Acheteuse", "email": "durand@client.example.eu" }),
+    )
+    .await;
+    let html = browser.get(&format!("/crm/contacts/{empty}/merge?other={filled}")).await.text().await.unwrap();
+    for field in ["title", "email"] {
+        assert!(
+            html.contains(&format!(r#"name="keep.{field}" value="other" checked"#)),
+            "{field}: the filled value is not chosen: {html}"
+        );
+        assert!(!html.contains(&format!(r#"name="keep.{field}" value="this" checked"#)), "{field}");
+    }
+    assert!(html.contains(&format!(r#"href="/crm/contacts/{filled}/merge?other={empty}""#)), "no way to swap");
+    assert!(html.contains(r#"id="merge-form" data-confirm=""#), "no confirmation");
+}
+
 /// Issue #10 item 9: a NUL character in any text the API or a form receives — a JSON field at any
 /// depth, a query parameter, a form field — is refused with 422 naming the field (it used to reach
 /// PostgreSQL and answer 500), and nothing is written.
