@@ -289,7 +289,7 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
             Target::Field(def) if plan.deal_refs.is_some() && def.key == "pipeline_id" => pipeline = Some(text),
             Target::Field(def) if plan.deal_refs.is_some() && def.key == "stage_id" => stage = Some(text),
             Target::Field(def) if plan.deal_refs.is_some() && def.key == "company_id" => company = Some(text),
-            Target::Field(def) => match parse_field(def, &Value::String(text.to_string())) {
+            Target::Field(def) => match parse_field(def, &Value::String(choice_code(def.kind, text).to_string())) {
                 Ok(cell) => cells.push((*def, cell)),
                 Err(invalid) => errors.push(field_error(def.key, invalid)),
             },
@@ -428,6 +428,27 @@ pub async fn read(dir: &Path, org: Uuid, import: &ImportRow, offset: u64, max: u
             }
             _ => AppError::Internal(anyhow::Error::from(e)),
         })
+}
+
+/// A spreadsheet says "Qualifié" or "Qualified" where the API says `qualified`: for a choice
+/// field, a cell holding an option's label in English or French (case ignored) is read as that
+/// option's code. Only imports do this; the API takes the codes its document lists.
+fn choice_code(kind: crate::object::Kind, text: &str) -> &str {
+    let crate::object::Kind::Choice(options) = kind else {
+        return text;
+    };
+    let wanted = text.trim().to_lowercase();
+    options
+        .iter()
+        .find(|option| {
+            [kernel::i18n::Lang::En, kernel::i18n::Lang::Fr].into_iter().any(|lang| {
+                let key = format!("crm.choice.{option}");
+                let label = kernel::i18n::T(lang).get(&key);
+                label != key && label.to_lowercase() == wanted
+            })
+        })
+        .copied()
+        .unwrap_or(text)
 }
 
 /// The first rows, parsed, with their errors: what the mapping screen shows.

@@ -1021,3 +1021,25 @@ async fn an_endless_csrf_field_is_refused_without_being_buffered() {
         assert_eq!(status, 403, "{path}");
     }
 }
+
+/// Issue #11 ("import with real French data"): a choice cell may hold the option's label in French
+/// or English, in any case ("Qualifié", "nouveau", "Qualified"), not only its code; anything else
+/// is still a reject naming the field.
+#[tokio::test]
+async fn choice_cells_accept_the_labels_in_french_and_english() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-labels.example.eu").await;
+    let csv = "email,last_name,status\na@exemple.fr,Un,Qualifié\nb@exemple.fr,Deux,nouveau\nc@exemple.fr,Trois,Qualified\nd@exemple.fr,Quatre,contacted\ne@exemple.fr,Cinq,Peut-être\n";
+    let done = app.import_csv(&bearer, "leads", csv.as_bytes().to_vec(), 100).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
+        (Some("done"), Some(4), Some(1)),
+        "{done}"
+    );
+    let count = |status: &str| {
+        let sql = format!("select count(*) from leads where org_id = $1 and status = '{status}'");
+        let app = &app;
+        async move { app.select_i64_in_org(org, &sql).await }
+    };
+    assert_eq!((count("qualified").await, count("new").await, count("contacted").await), (2, 1, 1));
+}
