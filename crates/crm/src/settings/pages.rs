@@ -173,6 +173,17 @@ pub async fn field_delete(
     .await
 }
 
+/// An outcome as a person types it, in English or French ("gagnée", "Perdu", "en cours"), as its
+/// code; anything else is passed on for the pipeline's validation to name.
+fn outcome_code(word: &str) -> String {
+    match word.to_lowercase().as_str() {
+        "open" | "en cours" | "ouvert" | "ouverte" => "open".into(),
+        "won" | "gagné" | "gagnée" => "won".into(),
+        "lost" | "perdu" | "perdue" => "lost".into(),
+        _ => word.to_owned(),
+    }
+}
+
 /// Stages as typed in the form: one per line, `Name | probability | outcome`.
 pub(crate) fn stage_lines(text: &str) -> Vec<StageInput> {
     text.lines()
@@ -182,7 +193,7 @@ pub(crate) fn stage_lines(text: &str) -> Vec<StageInput> {
             let mut parts = line.split('|').map(str::trim);
             let name = parts.next().unwrap_or_default().to_string();
             let probability = parts.next().and_then(|p| p.trim_end_matches('%').parse().ok());
-            let outcome = parts.next().filter(|o| !o.is_empty()).map(str::to_owned);
+            let outcome = parts.next().filter(|o| !o.is_empty()).map(outcome_code);
             StageInput { name, probability, outcome }
         })
         .collect()

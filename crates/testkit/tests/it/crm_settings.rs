@@ -223,3 +223,32 @@ async fn configuration_sizes_have_limits_named_with_their_number() {
     let html = response.text().await.unwrap();
     assert!(html.contains("Un pipeline compte au plus 50 étapes."), "{html}");
 }
+
+/// Issue #11 ("French"): stages typed on the settings page take their outcome in French as well as
+/// in English ("gagnée", "Perdu", "en cours"), and the page's hints say so in the page's language.
+#[tokio::test]
+async fn stage_outcomes_can_be_typed_in_french() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@crm-outcomes-fr.example.eu").await;
+    let browser = app.browser_login("owner@crm-outcomes-fr.example.eu", PASSWORD).await;
+    let response = browser
+        .submit_form(
+            "/settings/crm",
+            "/settings/crm/pipelines",
+            &[("name", "Partenaires"), ("stages", "Contact | 10 | en cours\nSigné | 100 | Gagnée\nPerdu | 0 | perdu")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, pipelines) = app.call_api(&bearer, Method::GET, "/api/v1/pipelines", None).await;
+    let pipelines = if pipelines.is_array() { pipelines } else { pipelines["items"].clone() };
+    let partners = pipelines.as_array().unwrap().iter().find(|p| p["name"] == "Partenaires").unwrap();
+    let outcomes: Vec<&str> =
+        partners["stages"].as_array().unwrap().iter().map(|s| s["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, vec!["open", "won", "lost"]);
+
+    let csrf = browser.csrf_token("/settings/crm").await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", "/")]).await;
+    let html = browser.get("/settings/crm").await.text().await.unwrap();
+    assert!(html.contains("en cours, gagnée ou perdue") && !html.contains("won ou lost"), "the hints are French");
+    assert!(html.contains("Signé | 100 | gagnée"), "the example is French");
+}
