@@ -1612,6 +1612,7 @@ async fn a_date_filter_with_text_is_refused_naming_the_filter() {
         assert_eq!(response.status(), 200, "{text}");
         let html = response.text().await.unwrap();
         assert!(html.contains("Enter a valid date."), "{text}: the page says what is wrong");
+        assert!(!html.contains("No records yet."), "{text}: not an empty list, a wrong filter");
     }
     let now = app.clock.now();
     for (value, expected) in [
