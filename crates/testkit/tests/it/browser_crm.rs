@@ -126,6 +126,12 @@ async fn p1_03_create_search_and_drag_a_deal_in_chromium() {
     assert!(progress.contains("100"), "the import finished: {progress}");
     // Revert asks first (issue #11: the import page did not load the script that asks); saying
     // no leaves the import as it is.
+    // Destructive buttons are drawn in the danger colour (a more specific button rule hid it).
+    let colour = client
+        .execute("return getComputedStyle(document.querySelector(\"form[action$='/revert'] button\")).color", vec![])
+        .await
+        .unwrap();
+    assert_eq!(colour.as_str(), Some("rgb(180, 35, 24)"), "Revert is not drawn as a destructive button");
     client.find(Locator::Css("form[action$='/revert'] button")).await.unwrap().click().await.unwrap();
     let question = client.get_alert_text().await.expect("no confirmation before a revert");
     assert!(!question.is_empty());
