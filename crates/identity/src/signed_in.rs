@@ -27,6 +27,8 @@ pub struct SignedIn {
     pub last_name: String,
     pub role: OrgRole,
     pub lang: Lang,
+    /// MFA is required of them from this moment and they have none yet (their grace period).
+    pub mfa_due: Option<time::OffsetDateTime>,
 }
 
 impl SignedIn {
@@ -42,6 +44,14 @@ impl SignedIn {
                 user_name: format!("{} {}", self.first_name, self.last_name),
                 org_name: self.org_name.clone(),
                 links: state.nav.clone(),
+                notice: self.mfa_due.map(|by| {
+                    let date = by.date().to_string();
+                    (
+                        T(self.lang).fmt("mfa.grace_notice", &[("date", &date)]),
+                        "/settings/mfa".to_string(),
+                        T(self.lang).get("mfa.grace_action").to_string(),
+                    )
+                }),
             }),
             path: path.to_owned(),
         }
@@ -105,6 +115,7 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
         last_name: row.last_name,
         role: OrgRole::parse(&row.org_role).unwrap_or(OrgRole::User),
         lang: Lang::parse(&row.language).unwrap_or(Lang::En),
+        mfa_due: None,
     }))
 }
 
@@ -123,14 +134,16 @@ pub async fn attach_principal(
     }
     let jar = CookieJar::from_headers(request.headers());
     match resolve(&state, &jar).await {
-        Ok(Some(signed_in)) => {
-            // P2-18: a member who must use MFA and has none is sent to enroll, from every page.
-            if !crate::mfa::reachable_without_mfa(request.uri().path()) {
-                match crate::mfa::requirement_unmet(&state, signed_in.org, signed_in.user_id, signed_in.role).await {
-                    Ok(true) => return axum::response::Redirect::to("/settings/mfa").into_response(),
-                    Ok(false) => {}
-                    Err(error) => return AppError::from(error).into_response(),
+        Ok(Some(mut signed_in)) => {
+            // P2-18: a member who must use MFA and has none is sent to enroll, from every page;
+            // during an owner's or manager's grace period, every page says until when.
+            match crate::mfa::requirement(&state, signed_in.org, signed_in.user_id, signed_in.role).await {
+                Ok(crate::mfa::Requirement::Unmet) if !crate::mfa::reachable_without_mfa(request.uri().path()) => {
+                    return axum::response::Redirect::to("/settings/mfa").into_response();
                 }
+                Ok(crate::mfa::Requirement::Due { by }) => signed_in.mfa_due = Some(by),
+                Ok(_) => {}
+                Err(error) => return AppError::from(error).into_response(),
             }
             request.extensions_mut().insert(Principal {
                 org: signed_in.org,

@@ -118,6 +118,8 @@ pub struct Nav {
     pub org_name: String,
     /// The modules' links ([`AppState::nav`]).
     pub links: Arc<[crate::module::NavLink]>,
+    /// Something the member must do soon, shown on every page: (sentence, address, link text).
+    pub notice: Option<(String, String, String)>,
 }
 
 impl Page {

@@ -21,7 +21,7 @@
 //! * **Required** (P2-18): owners and managers must use MFA, and an owner may require it of every
 //!   member (`organizations.require_mfa_all`, action `OrgSettingsManage`). A member for whom it is
 //!   required and who has none is signed in but every page sends them to `/settings/mfa`
-//!   ([`requirement_unmet`], checked once per request in `signed_in::attach_principal`). Owners and
+//!   ([`requirement`], checked once per request in `signed_in::attach_principal`). Owners and
 //!   managers get [`ADMIN_ENROLLMENT_GRACE`] from their account's creation first.
 //! * **Re-authentication**: regenerating recovery codes and disabling MFA need the current
 //!   password or a current code in the same form; disabling is refused where MFA is required.

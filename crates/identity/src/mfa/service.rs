@@ -202,7 +202,18 @@ pub async fn second_factor_for_api(
 
 /// Whether MFA is required of this member and they have none: owners and managers always (after
 /// [`ADMIN_ENROLLMENT_GRACE`]), everyone when the organization requires it.
-pub async fn requirement_unmet(state: &AppState, org: OrgId, user: Uuid, role: Role) -> Result<bool, sqlx::Error> {
+/// Where a member stands with the MFA requirement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Enrolled, or not required of them.
+    Met,
+    /// Required from `by` (an owner's or manager's grace period): every page says so until then.
+    Due { by: time::OffsetDateTime },
+    /// Required and missing: every page sends them to enroll.
+    Unmet,
+}
+
+pub async fn requirement(state: &AppState, org: OrgId, user: Uuid, role: Role) -> Result<Requirement, sqlx::Error> {
     let mut tx = state.db.begin_org(org, Actor::User(user)).await?;
     let row: Option<RequirementRow> = sqlx::query_as!(
         RequirementRow,
@@ -218,8 +229,17 @@ pub async fn requirement_unmet(state: &AppState, org: OrgId, user: Uuid, role: R
     .fetch_optional(tx.conn())
     .await?;
     tx.commit().await?;
-    let Some(row) = row else { return Ok(false) };
-    Ok(!row.enrolled && required(role, row.require_mfa_all, row.created_at, state.clock.now()))
+    let Some(row) = row else { return Ok(Requirement::Met) };
+    let now = state.clock.now();
+    Ok(if row.enrolled {
+        Requirement::Met
+    } else if required(role, row.require_mfa_all, row.created_at, now) {
+        Requirement::Unmet
+    } else if matches!(role, Role::Owner | Role::Manager) {
+        Requirement::Due { by: row.created_at + super::ADMIN_ENROLLMENT_GRACE }
+    } else {
+        Requirement::Met
+    })
 }
 
 /// Re-authentication for changes to MFA: a current TOTP `code` (spent), or else the current

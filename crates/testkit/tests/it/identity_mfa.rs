@@ -254,6 +254,30 @@ async fn p2_18_owner_without_mfa_is_pushed_to_enrollment() {
     assert_eq!(header(&user.get("/dashboard").await, "location"), "/settings/mfa");
 }
 
+/// Issue #11 ("discovery and safety"), P2-18: during an owner's grace period every page says from
+/// when MFA is required and links to its setup; a plain user sees nothing; enrolling ends it.
+#[tokio::test]
+async fn p2_18_the_grace_period_is_announced_on_every_page_until_enrollment() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@grace.example.eu").await;
+    app.add_member(org, "user@grace.example.eu", Role::User).await;
+    let owner = app.browser_login("owner@grace.example.eu", PASSWORD).await;
+    let by = (app.clock.now() + identity::mfa::ADMIN_ENROLLMENT_GRACE).date().to_string();
+    for path in ["/dashboard", "/members", "/crm/contacts", "/settings/profile"] {
+        let html = owner.get(path).await.text().await.unwrap();
+        assert!(
+            html.contains(&format!("Two-factor authentication is required for your role from {by}"))
+                && html.contains(r#"<a href="/settings/mfa">Set it up now</a>"#),
+            "{path}: no notice"
+        );
+    }
+    let user = app.browser_login("user@grace.example.eu", PASSWORD).await;
+    assert!(!user.get("/dashboard").await.text().await.unwrap().contains("class=\"banner\""), "not required of users");
+
+    enroll(&app, &owner).await;
+    assert!(!owner.get("/dashboard").await.text().await.unwrap().contains("class=\"banner\""), "enrolled");
+}
+
 /// P2-18: a member for whom MFA is optional can turn it off, but only re-authenticated (current
 /// password or code); it is audited and the factor and codes are gone.
 #[tokio::test]
