@@ -130,8 +130,18 @@ async fn api_method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
 }
 
-async fn page_not_found(LangPref(lang): LangPref, uri: Uri) -> PageError {
-    PageError::new(AppError::NotFound, &Page::anonymous(lang, uri.path()))
+/// A page that does not exist, drawn in the signed-in member's own page (their header, their
+/// language) when there is one, else in the visitor's language.
+async fn page_not_found(
+    LangPref(lang): LangPref,
+    signed_in: Option<axum::Extension<kernel::web::SignedInPage>>,
+    uri: Uri,
+) -> PageError {
+    let page = match signed_in {
+        Some(axum::Extension(kernel::web::SignedInPage(page))) => Page { path: uri.path().to_owned(), ..page },
+        None => Page::anonymous(lang, uri.path()),
+    };
+    PageError::new(AppError::NotFound, &page)
 }
 
 /// Every route of the application with the access it requires: what `app` mounts, and what the

@@ -676,3 +676,18 @@ async fn p1_20_p2_09_privacy_policy_shows_last_update_and_the_catalog() {
     let signup = app.http.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
     assert!(signup.contains("href=\"/privacy\""));
 }
+
+/// Issue #11: a page that does not exist, asked for by a signed-in member, keeps their header
+/// (their name, the logout button — not "Log in / Sign up") and their language.
+#[tokio::test]
+async fn a_missing_page_keeps_the_signed_in_members_header_and_language() {
+    let app = TestApp::spawn().await;
+    let (_, _, browser) = app.sign_up_and_log_in("lost@example.eu").await;
+    let csrf = browser.csrf_token("/dashboard").await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", "/")]).await;
+    let response = browser.get("/settings/members").await;
+    assert_eq!(response.status(), 404);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(r#"action="/logout""#) && !html.contains(r#"href="/signup""#), "the signed-out header");
+    assert!(html.contains("Page introuvable"), "not in the member's language");
+}
