@@ -21,6 +21,11 @@ pub fn minute(at: &time::OffsetDateTime) -> String {
     at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
 }
 
+/// A timestamp as a row's JSON carries it (RFC 3339); `None` when absent or not a timestamp.
+pub fn instant_of(value: Option<&Value>) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(value?.as_str()?, &time::format_description::well_known::Rfc3339).ok()
+}
+
 fn symbol(currency: &str) -> Option<&'static str> {
     match currency {
         "EUR" => Some("€"),

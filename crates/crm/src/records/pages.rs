@@ -115,10 +115,7 @@ pub(crate) fn timeline_item(
         ),
         "task" => {
             let status = page.t.get(&format!("crm.task_status.{}", text("status"))).to_string();
-            let due = data
-                .get("due_at")
-                .and_then(Value::as_str)
-                .and_then(|at| time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok())
+            let due = crate::display::instant_of(data.get("due_at"))
                 .map(|at| page.t.fmt("crm.timeline.due_on", &[("date", &crate::display::minute(&at))]));
             let detail = std::iter::once(status).chain(due).collect::<Vec<_>>().join(" · ");
             (format!("{} · {}", page.t.get("crm.timeline.task"), text("title")), detail)

@@ -169,10 +169,7 @@ pub async fn my_tasks(State(state): State<AppState>, signed_in: SignedIn, princi
             continue;
         };
         let shown = crate::records::get(&mut tx, object, record).await?;
-        let due_at = task
-            .get("due_at")
-            .and_then(Value::as_str)
-            .and_then(|at| OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok());
+        let due_at = crate::display::instant_of(task.get("due_at"));
         tasks.push(MyTask {
             id: text("task_id"),
             title: text("title"),

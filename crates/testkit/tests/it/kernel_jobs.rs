@@ -55,6 +55,27 @@ async fn enqueue_committed(app: &TestApp, org: OrgId, job: NewJob) -> JobId {
     id
 }
 
+/// A worker that dies in the middle of the job `id` (of `kind`): its handler starts, then its task
+/// is killed. The job stays leased to the dead worker; returns once its transaction is gone.
+async fn crash_a_worker_mid_job(app: &TestApp, org: OrgId, id: JobId, kind: &'static str) {
+    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
+    let mut hanging = Registry::default();
+    hanging.register(kind, move |run: JobRun| {
+        let started_tx = started_tx.clone();
+        async move {
+            let _ = started_tx.send(());
+            std::future::pending::<()>().await;
+            Ok(run.tx)
+        }
+    });
+    let doomed = Worker::new(app.db.clone(), app.clock.clone(), hanging);
+    let crashed = tokio::spawn(async move { doomed.tick(1).await });
+    started.recv().await.unwrap();
+    crashed.abort();
+    assert!(crashed.await.unwrap_err().is_cancelled());
+    wait_until_job_row_is_free(app, org, id).await;
+}
+
 /// Waits until no transaction holds a lock on the job's row: an aborted worker's transaction is
 /// rolled back by the pool in the background, and until then the queue rightly skips the row.
 /// Bounded, so a lock that is never released fails the test instead of hanging it.
@@ -258,22 +279,7 @@ async fn job_of_a_dead_worker_is_taken_over_after_a_30_second_lease_and_runs_onc
     let org = org_with_users(&app, 1).await;
     let id = enqueue_committed(&app, org, NewJob::new("test.once", "once-1", json!({ "worker": "survivor" }))).await;
 
-    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
-    let mut hanging = Registry::default();
-    hanging.register("test.once", move |run: JobRun| {
-        let started_tx = started_tx.clone();
-        async move {
-            let _ = started_tx.send(());
-            std::future::pending::<()>().await;
-            Ok(run.tx)
-        }
-    });
-    let doomed = Worker::new(app.db.clone(), app.clock.clone(), hanging);
-    let crashed = tokio::spawn(async move { doomed.tick(1).await });
-    started.recv().await.unwrap();
-    crashed.abort();
-    assert!(crashed.await.unwrap_err().is_cancelled());
-    wait_until_job_row_is_free(&app, org, id).await;
+    crash_a_worker_mid_job(&app, org, id, "test.once").await;
 
     let row = job_row(&app, org, id).await;
     assert_eq!((row.status.as_str(), row.attempts), ("running", 1), "{row:?}");
@@ -595,22 +601,7 @@ async fn job_whose_last_attempt_never_finished_is_given_up_through_its_handler()
     let last_try = NewJob { max_attempts: 1, ..NewJob::new("test.doomed", "doomed-1", json!({ "thing": 7 })) };
     let id = enqueue_committed(&app, org, last_try).await;
 
-    let (started_tx, mut started) = mpsc::unbounded_channel::<()>();
-    let mut hanging = Registry::default();
-    hanging.register("test.doomed", move |run: JobRun| {
-        let started_tx = started_tx.clone();
-        async move {
-            let _ = started_tx.send(());
-            std::future::pending::<()>().await;
-            Ok(run.tx)
-        }
-    });
-    let doomed = Worker::new(app.db.clone(), app.clock.clone(), hanging);
-    let crashed = tokio::spawn(async move { doomed.tick(1).await });
-    started.recv().await.unwrap();
-    crashed.abort();
-    assert!(crashed.await.unwrap_err().is_cancelled());
-    wait_until_job_row_is_free(&app, org, id).await;
+    crash_a_worker_mid_job(&app, org, id, "test.doomed").await;
 
     let runs: Arc<Mutex<HashMap<JobId, u32>>> = Arc::default();
     let mut registry = Registry::default();
