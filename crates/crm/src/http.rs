@@ -10,7 +10,6 @@ use kernel::authz::Principal;
 use kernel::web::AppState;
 use kernel::web::Page;
 use kernel::{AppError, FieldError};
-use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::object::ObjectType;
@@ -86,20 +85,6 @@ pub fn error_texts(page: &Page, errors: &[FieldError]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// The query string of a page reached by a redirect after a change: `?notice=saved`.
-#[derive(Debug, Default, Deserialize)]
-pub struct NoticeParams {
-    #[serde(default)]
-    notice: String,
-}
-
-impl NoticeParams {
-    /// The notice in the page's language (`crm.notice.<name>`), if there is one.
-    pub fn text(&self, page: &Page) -> Option<String> {
-        (!self.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", self.notice)).to_string())
-    }
 }
 
 /// A rendered page with its status, never cached (pages carry the CSRF token and tenant data).

@@ -54,7 +54,14 @@ pub fn module() -> Module {
             (kernel::i18n::Lang::En, include_str!("../locales/en.json")),
             (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
         ],
-        nav: &[NavLink { href: "/crm", label_key: "nav.crm", position: 10 }],
+        // One link per kind of record, so the sidebar opens each list directly.
+        nav: &[
+            NavLink { href: "/crm/leads", label_key: "crm.object.leads", position: 10 },
+            NavLink { href: "/crm/contacts", label_key: "crm.object.contacts", position: 11 },
+            NavLink { href: "/crm/companies", label_key: "crm.object.companies", position: 12 },
+            NavLink { href: "/crm/deals", label_key: "crm.object.deals", position: 13 },
+            NavLink { href: "/crm/tasks", label_key: "crm.tasks.title", position: 14 },
+        ],
         ..Module::new("crm")
     }
 }

@@ -26,6 +26,8 @@ use crate::i18n::{LANG_COOKIE, Lang, T};
 use crate::keys::MasterKey;
 use crate::vault::Vault;
 
+pub use crate::toast::{redirect_with_error_toast, redirect_with_toast};
+
 /// Everything a handler may need, built once at start and passed to every route.
 #[derive(Clone)]
 pub struct AppState {
@@ -130,6 +132,23 @@ impl Page {
     /// Whether `link` opens the section this page belongs to (`/crm` for `/crm/deals/…`).
     pub fn is_current(&self, link: &crate::module::NavLink) -> bool {
         self.path == link.href || self.path.strip_prefix(link.href).is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// The one-shot confirmation waiting for this page, if any (see [`crate::toast`]); the layout
+    /// asks once and shows it in its toast region.
+    pub fn toast(&self) -> Option<crate::toast::Toast> {
+        crate::toast::take(&self.t)
+    }
+
+    /// The member's initials for the avatar of the profile menu ("Camille Martin": "CM").
+    pub fn initials(&self) -> String {
+        let name = self.nav.as_ref().map(|nav| nav.user_name.as_str()).unwrap_or_default();
+        name.split_whitespace().filter_map(|word| word.chars().next()).take(2).flat_map(char::to_uppercase).collect()
+    }
+
+    /// The first letter of a navigation link's label: its mark when the sidebar is collapsed.
+    pub fn nav_mark(&self, link: &crate::module::NavLink) -> String {
+        self.t.get(link.label_key).chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
     }
 
     pub fn other_lang(&self) -> &'static str {

@@ -155,6 +155,8 @@ pub fn routes() -> Vec<RouteDef> {
         RouteDef::page(M::GET, "/readyz", Access::Public, readyz),
         // Public as a route; the handler asks for RELAIS_METRICS_TOKEN (404 when none is set).
         RouteDef::page(M::GET, "/metrics", Access::Public, metrics::render_public),
+        // The living component page of docs/ui.md: 404 unless the demo runs.
+        RouteDef::page(M::GET, "/dev/ui", Access::Public, kernel::dev_ui::page),
     ]);
     routes.extend(static_files::routes());
     routes
@@ -202,6 +204,8 @@ pub fn app(state: AppState) -> Router {
         // A NUL in the path, query string or a JSON or form body: 422 naming the field, before any
         // extractor reads it (kernel::reject_nul).
         .layer(axum::middleware::from_fn(kernel::reject_nul::reject_nul))
+        // One-shot toasts after an action: the page drawn for this request shows the waiting one.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), kernel::toast::layer))
         // Inside the principal layer, so it sees who made the request (P1-04 API request log).
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_log::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), identity::attach_principal))

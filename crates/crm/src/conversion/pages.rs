@@ -2,7 +2,7 @@
 
 use crate::http::Fields;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::AppResult;
@@ -49,5 +49,5 @@ pub async fn convert_lead(
     let write = crate::http::write_ctx(&state, &principal, Source::Ui);
     let converted = crate::conversion::convert(&mut tx, id, &input, &write).await.map_err(fail)?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/crm/contacts/{}?notice=converted", converted.contact_id)).into_response())
+    Ok(kernel::web::redirect_with_toast(&format!("/crm/contacts/{}", converted.contact_id), "crm.notice.converted"))
 }

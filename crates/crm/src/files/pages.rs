@@ -3,7 +3,7 @@
 
 use crate::http::Fields;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use kernel::AppResult;
 use kernel::authz::Principal;
 use kernel::web::AppState;
@@ -16,7 +16,7 @@ use crate::http::{Object, parse_id};
 use crate::object::ObjectType;
 
 /// `POST /crm/{type}/{id}/files`: the record page's form (`csrf`, checked by [`CsrfMultipart`],
-/// then `file`); back to the record page with a notice.
+/// then `file`); back to the record page with a toast.
 pub async fn upload<O: Object>(
     State(state): State<AppState>,
     principal: Principal,
@@ -25,13 +25,13 @@ pub async fn upload<O: Object>(
 ) -> AppResult<Response> {
     let object = O::TYPE;
     let id = parse_id(&id)?;
-    let back =
-        |notice: &str| Redirect::to(&format!("/crm/{}/{id}?notice={notice}#files", object.plural())).into_response();
+    let to = format!("/crm/{}/{id}#files", object.plural());
+    let back = |key: &'static str| kernel::web::redirect_with_error_toast(&to, key);
     let refusal = |error: UploadError| match error {
-        UploadError::TooLarge => Ok(back("file_too_large")),
+        UploadError::TooLarge => Ok(back("crm.notice.file_too_large")),
         UploadError::Other(AppError::Validation(errors)) => {
             let code = errors.first().map(|e| e.code).unwrap_or("required");
-            Ok(back(if code == "required" { "file_required" } else { "file_refused" }))
+            Ok(back(if code == "required" { "crm.notice.file_required" } else { "crm.notice.file_refused" }))
         }
         UploadError::Other(other) => Err(other),
     };
@@ -50,7 +50,7 @@ pub async fn upload<O: Object>(
                 Err(error) => return refusal(error),
             };
             return match service::attach(&state, &principal, object, id, &name, bytes).await {
-                Ok(_) => Ok(back("file_uploaded")),
+                Ok(_) => Ok(kernel::web::redirect_with_toast(&to, "crm.notice.file_uploaded")),
                 Err(error) => refusal(error.into()),
             };
         }
@@ -77,7 +77,7 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let (object, record) = service::delete(&state, &principal, id).await?;
-    Ok(Redirect::to(&format!("/crm/{}/{record}?notice=file_deleted#files", object.plural())).into_response())
+    Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{record}#files", object.plural()), "crm.notice.file_deleted"))
 }
 
 // ---------------------------------------------------------------- record page

@@ -4,9 +4,9 @@
 use crate::http::Fields;
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppResult;
 use kernel::authz::Principal;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::{Attribution, FIELDS, FormInput, FormValues, HONEYPOT, LeadForm, UTM, embed_html, input_type, public_url};
 use super::{service, store};
-use crate::http::{self, NoticeParams, error_texts, page_response, parse_id};
+use crate::http::{self, error_texts, page_response, parse_id};
 
 // ---------------------------------------------------------------- public pages
 
@@ -176,7 +176,6 @@ struct FormsView {
     /// The values to show in the editor (after a refused submission, what was typed).
     draft: Draft,
     errors: Vec<String>,
-    notice: Option<String>,
 }
 
 /// What the editor shows: the form's values, or what was typed in a refused submission.
@@ -262,7 +261,6 @@ async fn forms_page(
     editing: Option<Uuid>,
     draft: Option<Draft>,
     errors: Vec<String>,
-    notice: Option<String>,
 ) -> AppResult<Response> {
     let mut tx = principal.begin(&state.db).await?;
     let forms = store::all(&mut tx).await?;
@@ -284,22 +282,15 @@ async fn forms_page(
         members,
         draft,
         errors,
-        notice,
         page: page.clone(),
     };
     let html = render(&view)?;
     Ok(page_response(status, html))
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    principal: Principal,
-    Query(params): Query<NoticeParams>,
-) -> AppResult<Response> {
+pub async fn list(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
     let page = signed_in.page(&state, "/crm/forms");
-    let notice = params.text(&page);
-    forms_page(&state, &principal, page, None, None, Vec::new(), notice).await
+    forms_page(&state, &principal, page, None, None, Vec::new()).await
 }
 
 pub async fn show(
@@ -307,12 +298,10 @@ pub async fn show(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<NoticeParams>,
 ) -> AppResult<Response> {
     let page = signed_in.page(&state, &format!("/crm/forms/{id}"));
     let id = parse_id(&id)?;
-    let notice = params.text(&page);
-    forms_page(&state, &principal, page, Some(id), None, Vec::new(), notice).await
+    forms_page(&state, &principal, page, Some(id), None, Vec::new()).await
 }
 
 /// `POST /crm/forms` (create) and `POST /crm/forms/{id}` (save).
@@ -335,12 +324,12 @@ async fn save(
     match result {
         Ok(saved) => {
             tx.commit().await?;
-            Ok(Redirect::to(&format!("/crm/forms/{}?notice=saved", saved.form_id)).into_response())
+            Ok(kernel::web::redirect_with_toast(&format!("/crm/forms/{}", saved.form_id), "crm.notice.saved"))
         }
         Err(AppError::Validation(errors)) => {
             drop(tx);
             let texts = error_texts(&page, &errors);
-            forms_page(&state, &principal, page, id, Some(draft), texts, None).await
+            forms_page(&state, &principal, page, id, Some(draft), texts).await
         }
         Err(other) => Err(other),
     }
@@ -376,5 +365,5 @@ pub async fn delete(
     let mut tx = principal.begin(&state.db).await?;
     service::delete(&mut tx, &state.audit, id).await?;
     tx.commit().await?;
-    Ok(Redirect::to("/crm/forms?notice=deleted").into_response())
+    Ok(kernel::web::redirect_with_toast("/crm/forms", "crm.notice.deleted"))
 }

@@ -59,7 +59,6 @@ pub(crate) struct ListView {
     chosen_columns: Vec<String>,
     editable_fields: Vec<(String, String)>,
     error: Option<String>,
-    notice: Option<String>,
 }
 
 /// A list page's query string. Parsed by hand because the column chooser repeats `col`.
@@ -71,7 +70,6 @@ pub struct ListPageParams {
     field: String,
     op: String,
     value: String,
-    notice: String,
     view: String,
     columns: Vec<String>,
 }
@@ -88,7 +86,6 @@ impl ListPageParams {
                 "field" => params.field = value,
                 "op" => params.op = value,
                 "value" => params.value = value,
-                "notice" => params.notice = value,
                 "view" => params.view = value,
                 "col" if !value.is_empty() => params.columns.push(value),
                 _ => {}
@@ -266,7 +263,6 @@ pub async fn list<O: Object>(
             .chain(custom.iter().map(|c| (format!("custom.{}", c.key), c.label.clone())))
             .collect(),
         error,
-        notice: (!params.notice.is_empty()).then(|| page.t.get(&format!("crm.notice.{}", params.notice)).to_string()),
         page: page.clone(),
     };
     Ok(no_store(render(&view)?))

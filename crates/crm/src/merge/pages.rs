@@ -3,7 +3,7 @@
 use crate::http::Fields;
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::AppResult;
@@ -114,5 +114,5 @@ pub async fn merge_submit<O: Object>(
     let write = crate::http::write_ctx(&state, &principal, Source::Ui);
     crate::merge::merge(&mut tx, &state.audit, object, id, &input, &write).await?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("/crm/{}/{id}?notice=merged", object.plural())).into_response())
+    Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{id}", object.plural()), "crm.notice.merged"))
 }

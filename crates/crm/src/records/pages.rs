@@ -7,9 +7,9 @@ use kernel::AppResult;
 use kernel::web::CsrfForm;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use identity::signed_in::SignedIn;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, render};
@@ -48,7 +48,6 @@ pub(crate) struct RecordView {
     title: String,
     fields: Vec<FormField>,
     alert: Option<String>,
-    notice: Option<String>,
     duplicates: Vec<(String, String, String)>,
     can_delete: bool,
     can_merge: bool,
@@ -265,7 +264,6 @@ pub(crate) async fn record_view(
     id: Option<Uuid>,
     values: &Map<String, Value>,
     errors: &[FieldError],
-    notice: Option<String>,
 ) -> Result<RecordView, AppError> {
     let custom = custom_fields::definitions(tx, object).await?;
     let mut names = Names::load(tx).await?;
@@ -350,7 +348,6 @@ pub(crate) async fn record_view(
         title: display(values.get("display_name")),
         fields: form_fields(page, object, &custom, values, &names, errors),
         alert,
-        notice,
         duplicates,
         can_delete: principal.grant(actions::RECORDS_DELETE).allows(),
         can_merge: principal.grant(actions::RECORDS_MERGE).allows(),
@@ -371,7 +368,7 @@ pub async fn new_form<O: Object>(
     }
     let mut defaults = Map::new();
     defaults.insert("owner_id".into(), json!(principal.user_id));
-    let view = record_view(&mut tx, &page, &principal, object, None, &defaults, &[], None).await?;
+    let view = record_view(&mut tx, &page, &principal, object, None, &defaults, &[]).await?;
     tx.commit().await?;
     Ok(no_store(render(&view)?))
 }
@@ -391,13 +388,16 @@ pub async fn create<O: Object>(
     match records::create(&mut tx, object, &input, &ctx).await {
         Ok(created) => {
             tx.commit().await?;
-            Ok(Redirect::to(&format!("/crm/{}/{}?notice=created", object.plural(), created.id)).into_response())
+            Ok(kernel::web::redirect_with_toast(
+                &format!("/crm/{}/{}", object.plural(), created.id),
+                "crm.notice.created",
+            ))
         }
         Err(AppError::Validation(errors)) => {
             // The failed statement aborted the transaction: show the form from a fresh one.
             drop(tx);
             let mut tx = principal.begin(&state.db).await?;
-            let view = record_view(&mut tx, &page, &principal, object, None, &input, &errors, None).await?;
+            let view = record_view(&mut tx, &page, &principal, object, None, &input, &errors).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
         }
         Err(other) => Err(other),
@@ -409,7 +409,6 @@ pub async fn show<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<crate::http::NoticeParams>,
 ) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
@@ -417,8 +416,7 @@ pub async fn show<O: Object>(
     let mut tx = principal.begin(&state.db).await?;
     let record = records::read(&mut tx, &state.audit, object, id).await?;
     let values = record.as_object().cloned().unwrap_or_default();
-    let notice = params.text(&page);
-    let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], notice).await?;
+    let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[]).await?;
     tx.commit().await?;
     Ok(no_store(render(&view)?))
 }
@@ -440,7 +438,7 @@ pub async fn update<O: Object>(
     match records::update(&mut tx, object, id, &input, &ctx).await {
         Ok(_) => {
             tx.commit().await?;
-            Ok(Redirect::to(&format!("/crm/{}/{id}?notice=saved", object.plural())).into_response())
+            Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{id}", object.plural()), "crm.notice.saved"))
         }
         Err(AppError::Validation(errors)) => {
             drop(tx);
@@ -450,7 +448,7 @@ pub async fn update<O: Object>(
             for (k, v) in input {
                 values.insert(k, v);
             }
-            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, None).await?;
+            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
         }
         Err(other) => Err(other),
@@ -466,7 +464,7 @@ pub async fn delete<O: Object>(
     let object = O::TYPE;
     let id = crate::http::parse_id(&id)?;
     delete_record(&state, &principal, object, id, Source::Ui).await?;
-    Ok(Redirect::to(&format!("/crm/{}?notice=deleted", object.plural())).into_response())
+    Ok(kernel::web::redirect_with_toast(&format!("/crm/{}", object.plural()), "crm.notice.deleted"))
 }
 
 /// Bulk assign or delete from a list's checkboxes. Deleting asks for the count as confirmation.
@@ -497,7 +495,7 @@ pub async fn bulk<O: Object>(
         _ => return Err(AppError::field("action", "invalid_choice", "Choose an action.")),
     };
     match bulk_apply(&state, &principal, object, input, Source::Ui).await {
-        Ok(_) => Ok(Redirect::to(&format!("/crm/{}?notice=bulk_done", object.plural())).into_response()),
+        Ok(_) => Ok(kernel::web::redirect_with_toast(&format!("/crm/{}", object.plural()), "crm.notice.bulk_done")),
         Err(AppError::Validation(errors)) => {
             let text = errors.iter().map(|e| error_text(&page, e)).collect::<Vec<_>>().join(" ");
             Err(AppError::BadRequest(text))

@@ -2,7 +2,7 @@
 
 use crate::http::Fields;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use kernel::AppError;
 use kernel::AppResult;
 use kernel::authz::Principal;
@@ -39,7 +39,7 @@ async fn link_from_form(
     };
     result?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("{back}?notice=saved")).into_response())
+    Ok(kernel::web::redirect_with_toast(&back, "crm.notice.saved"))
 }
 
 pub async fn link_contact(

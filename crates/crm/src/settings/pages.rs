@@ -2,9 +2,9 @@
 
 use crate::http::Fields;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::AppResult;
@@ -30,7 +30,6 @@ pub(crate) struct SettingsView {
     objects: Vec<&'static str>,
     pipelines: Vec<Pipeline>,
     errors: Vec<String>,
-    notice: Option<String>,
 }
 
 pub(crate) async fn view(
@@ -38,7 +37,6 @@ pub(crate) async fn view(
     principal: &Principal,
     page: &Page,
     errors: Vec<String>,
-    notice: Option<String>,
 ) -> Result<SettingsView, AppError> {
     let mut tx = principal.begin(&state.db).await?;
     pipelines::ensure_default(&mut tx, state.clock.now()).await?;
@@ -57,7 +55,6 @@ pub(crate) async fn view(
         objects: ObjectType::ALL.iter().map(|o| o.as_str()).collect(),
         pipelines,
         errors,
-        notice,
     })
 }
 
@@ -66,23 +63,16 @@ pub(crate) async fn show_page(
     principal: &Principal,
     page: &Page,
     errors: Vec<String>,
-    notice: Option<String>,
 ) -> AppResult<Response> {
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let v = view(state, principal, page, errors, notice).await?;
+    let v = view(state, principal, page, errors).await?;
     let html = render(&v)?;
     Ok(crate::http::page_response(status, html))
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    principal: Principal,
-    Query(params): Query<crate::http::NoticeParams>,
-) -> AppResult<Response> {
+pub async fn page(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/crm");
-    let notice = params.text(&page);
-    show_page(&state, &principal, &page, Vec::new(), notice).await
+    show_page(&state, &principal, &page, Vec::new()).await
 }
 
 /// Runs a change of a submitted form (its CSRF token already checked by `CsrfForm`) in a member
@@ -103,12 +93,10 @@ where
     match change(tx, form).await {
         Ok(tx) => {
             tx.commit().await?;
-            Ok(Redirect::to("/settings/crm?notice=saved").into_response())
+            Ok(kernel::web::redirect_with_toast("/settings/crm", "crm.notice.saved"))
         }
-        Err(AppError::Validation(errors)) => {
-            show_page(state, principal, &page, error_texts(&page, &errors), None).await
-        }
-        Err(AppError::Conflict(text)) => show_page(state, principal, &page, vec![text], None).await,
+        Err(AppError::Validation(errors)) => show_page(state, principal, &page, error_texts(&page, &errors)).await,
+        Err(AppError::Conflict(text)) => show_page(state, principal, &page, vec![text]).await,
         Err(other) => Err(other),
     }
 }

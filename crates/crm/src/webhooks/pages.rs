@@ -3,9 +3,9 @@
 
 use crate::http::Fields;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::AppResult;
@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{Delivery, EVENTS, Endpoint, EndpointInput, WebhookSettings, service, store};
-use crate::http::{self, NoticeParams, error_texts, page_response, parse_id};
+use crate::http::{self, error_texts, page_response, parse_id};
 
 #[derive(Template)]
 #[template(path = "crm_webhooks.html")]
@@ -32,7 +32,6 @@ struct WebhooksView {
     draft_description: String,
     draft_events: Vec<String>,
     errors: Vec<String>,
-    notice: Option<String>,
 }
 
 impl WebhooksView {
@@ -56,7 +55,6 @@ async fn webhooks_page(
     new_secret: Option<String>,
     draft: Option<Draft>,
     errors: Vec<String>,
-    notice: Option<String>,
 ) -> AppResult<Response> {
     let mut tx = principal.begin(&state.db).await?;
     let list = store::endpoints(&mut tx).await?;
@@ -81,21 +79,14 @@ async fn webhooks_page(
         draft_description: draft.description,
         draft_events: draft.events,
         errors,
-        notice,
     };
     let html = render(&view)?;
     Ok(page_response(status, html))
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    principal: Principal,
-    Query(params): Query<NoticeParams>,
-) -> AppResult<Response> {
+pub async fn list(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
     let page = signed_in.page(&state, "/settings/webhooks");
-    let notice = params.text(&page);
-    webhooks_page(&state, &principal, page, None, None, None, Vec::new(), notice).await
+    webhooks_page(&state, &principal, page, None, None, None, Vec::new()).await
 }
 
 pub async fn show(
@@ -103,12 +94,10 @@ pub async fn show(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
-    Query(params): Query<NoticeParams>,
 ) -> AppResult<Response> {
     let page = signed_in.page(&state, &format!("/settings/webhooks/{id}"));
     let id = parse_id(&id)?;
-    let notice = params.text(&page);
-    webhooks_page(&state, &principal, page, Some(id), None, None, Vec::new(), notice).await
+    webhooks_page(&state, &principal, page, Some(id), None, None, Vec::new()).await
 }
 
 pub async fn create(
@@ -138,12 +127,12 @@ pub async fn create(
             // The secret is shown in this answer only; a reload no longer has it.
             let page = signed_in.page(&state, &format!("/settings/webhooks/{}", created.endpoint_id));
             let secret = Some(secret.expose_secret().to_string());
-            webhooks_page(&state, &principal, page, Some(created.endpoint_id), secret, None, Vec::new(), None).await
+            webhooks_page(&state, &principal, page, Some(created.endpoint_id), secret, None, Vec::new()).await
         }
         Err(AppError::Validation(errors)) => {
             drop(tx);
             let texts = error_texts(&page, &errors);
-            webhooks_page(&state, &principal, page, None, None, Some(draft), texts, None).await
+            webhooks_page(&state, &principal, page, None, None, Some(draft), texts).await
         }
         Err(other) => Err(other),
     }
@@ -159,24 +148,24 @@ pub async fn action(
     let id = parse_id(&id)?;
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    let target = match http::value(&body, "action") {
+    let (target, toast) = match http::value(&body, "action") {
         "enable" | "disable" => {
             let active = http::value(&body, "action") == "enable";
             let input = EndpointInput { active: Some(active), ..EndpointInput::default() };
             let settings = state.config.modules.get::<WebhookSettings>();
             service::update(&mut tx, &state.audit, settings, id, input, now).await?;
-            format!("/settings/webhooks/{id}?notice=saved")
+            (format!("/settings/webhooks/{id}"), "crm.notice.saved")
         }
         "ping" => {
             service::ping(&mut tx, &state.audit, id, now).await?;
-            format!("/settings/webhooks/{id}?notice=ping_queued")
+            (format!("/settings/webhooks/{id}"), "crm.notice.ping_queued")
         }
         "delete" => {
             service::delete(&mut tx, &state.audit, id).await?;
-            "/settings/webhooks?notice=deleted".to_string()
+            ("/settings/webhooks".to_string(), "crm.notice.deleted")
         }
         _ => return Err(AppError::field("action", "invalid_choice", "Unknown action.")),
     };
     tx.commit().await?;
-    Ok(Redirect::to(&target).into_response())
+    Ok(kernel::web::redirect_with_toast(&target, toast))
 }

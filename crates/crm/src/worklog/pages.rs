@@ -79,7 +79,7 @@ async fn add_work<O: Object>(
     }
     .map_err(fail)?;
     tx.commit().await?;
-    Ok(Redirect::to(&format!("{back}?notice=saved#timeline")).into_response())
+    Ok(kernel::web::redirect_with_toast(&format!("{back}#timeline"), "crm.notice.saved"))
 }
 
 pub async fn add_note<O: Object>(

@@ -126,7 +126,6 @@ struct SettingsPage {
     required: bool,
     can_manage_org: bool,
     require_mfa_all: bool,
-    notice: Option<&'static str>,
 }
 
 impl SettingsPage {
@@ -154,7 +153,6 @@ async fn settings_view(
         required: admin || require_all,
         can_manage_org: kernel::authz::grant(signed_in.role, actions::ORG_SETTINGS_MANAGE).allows(),
         require_mfa_all: require_all,
-        notice: None,
     };
     let row = factor(tx, signed_in.user_id, false).await?;
     if row.as_ref().is_some_and(|f| f.enrolled_at.is_some()) {
@@ -248,7 +246,8 @@ pub async fn enroll_submit(
     let mut view = settings_view(&state, &signed_in, &mut tx, &page).await?;
     tx.commit().await?;
     view.new_codes = codes;
-    view.notice = Some("mfa.enrolled_notice");
+    // The page answers the POST itself (the recovery codes show once): its toast too.
+    kernel::toast::show_now("mfa.enrolled_notice");
     respond(StatusCode::OK, &view)
 }
 

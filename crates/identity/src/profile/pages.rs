@@ -3,7 +3,7 @@
 use super::*;
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
@@ -29,8 +29,6 @@ struct ProfilePage {
     pending_email: Option<String>,
     /// The account's security pages this member may open: (address, label key).
     security_links: Vec<(&'static str, &'static str)>,
-    /// A message key confirming what was just done.
-    done: Option<&'static str>,
     errors: FormErrors,
 }
 
@@ -62,7 +60,6 @@ async fn render_profile(
     signed_in: &SignedIn,
     principal: &Principal,
     status: StatusCode,
-    done: Option<&'static str>,
     errors: Vec<FieldError>,
     typed: Option<&DetailsInput>,
 ) -> AppResult<Response> {
@@ -81,7 +78,6 @@ async fn render_profile(
             language: input.language.clone(),
             pending_email,
             security_links: security_links(principal),
-            done,
             errors: FormErrors(errors),
         },
         None => ProfilePage {
@@ -93,34 +89,15 @@ async fn render_profile(
             language: me.language,
             pending_email,
             security_links: security_links(principal),
-            done,
             errors: FormErrors(errors),
         },
     };
     Ok((status, [(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 /// `GET /settings/profile`.
-pub async fn page(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    principal: Principal,
-    Query(query): Query<DoneQuery>,
-) -> AppResult<Response> {
-    let done = match query.done.as_deref() {
-        Some("details") => Some("profile.saved"),
-        Some("password") => Some("profile.password_changed"),
-        Some("email_sent") => Some("profile.email_sent"),
-        Some("email_changed") => Some("profile.email_changed"),
-        _ => None,
-    };
-    render_profile(&state, &signed_in, &principal, StatusCode::OK, done, Vec::new(), None).await
+pub async fn page(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
+    render_profile(&state, &signed_in, &principal, StatusCode::OK, Vec::new(), None).await
 }
 
 #[derive(Deserialize)]
@@ -137,10 +114,10 @@ pub async fn details_submit(
     CsrfForm(form): CsrfForm<DetailsForm>,
 ) -> AppResult<Response> {
     match update_details(&state, &signed_in, &principal, &form.input).await {
-        Ok(()) => Ok(Redirect::to("/settings/profile?done=details").into_response()),
+        Ok(()) => Ok(kernel::web::redirect_with_toast(PROFILE_PATH, "profile.saved")),
         Err(AppError::Validation(errors)) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            render_profile(&state, &signed_in, &principal, status, None, errors, Some(&form.input)).await
+            render_profile(&state, &signed_in, &principal, status, errors, Some(&form.input)).await
         }
         Err(other) => Err(other),
     }
@@ -162,9 +139,9 @@ pub async fn password_submit(
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> AppResult<Response> {
     match change_password(&state, &signed_in, &principal, form.current_password, form.new_password).await {
-        Ok(()) => Ok(Redirect::to("/settings/profile?done=password").into_response()),
+        Ok(()) => Ok(kernel::web::redirect_with_toast(PROFILE_PATH, "profile.password_changed")),
         Err(AppError::Validation(errors)) => {
-            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
+            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await
         }
         Err(other) => Err(other),
     }
@@ -186,9 +163,9 @@ pub async fn email_submit(
     CsrfForm(form): CsrfForm<EmailForm>,
 ) -> AppResult<Response> {
     match request_email_change(&state, &signed_in, &principal, form.email_current_password, &form.new_email).await {
-        Ok(_) => Ok(Redirect::to("/settings/profile?done=email_sent").into_response()),
+        Ok(_) => Ok(kernel::web::redirect_with_toast(PROFILE_PATH, "profile.email_sent")),
         Err(AppError::Validation(errors)) => {
-            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None).await
+            render_profile(&state, &signed_in, &principal, StatusCode::UNPROCESSABLE_ENTITY, errors, None).await
         }
         Err(other) => Err(other),
     }
@@ -227,7 +204,7 @@ pub async fn confirm_submit(
     CsrfForm(_): CsrfForm<IgnoredAny>,
 ) -> AppResult<Response> {
     match confirm_email_change(&state, &signed_in, &principal, &secret).await {
-        Ok(()) => Ok(Redirect::to("/settings/profile?done=email_changed").into_response()),
+        Ok(()) => Ok(kernel::web::redirect_with_toast(PROFILE_PATH, "profile.email_changed")),
         Err(AppError::NotFound) => link_invalid(&signed_in.page(&state, PROFILE_PATH)),
         Err(other) => Err(other),
     }

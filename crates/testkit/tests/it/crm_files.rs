@@ -164,7 +164,13 @@ async fn files_round_trip_with_the_sniffed_type_on_timeline_and_page() {
         post_page_upload(&app, &browser, &format!("/crm/contacts/{contact}/files"), content_type, body).await;
     assert_eq!(response.status(), 303);
     let location = response.headers()[header::LOCATION].to_str().unwrap().to_string();
-    assert!(location.starts_with(&format!("/crm/contacts/{contact}?notice=file_uploaded")), "{location}");
+    assert_eq!(location, format!("/crm/contacts/{contact}#files"), "back to the record, the address clean");
+    let toast = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("relais_toast=s:crm.notice.file_uploaded;"));
+    assert!(toast, "with a toast saying so");
     assert_eq!(app.count_table_in_org(org, "files").await, 3);
     let response = browser.get(&format!("/crm/files/{id}")).await;
     assert_eq!(response.status(), 200);
