@@ -125,6 +125,9 @@ pub struct Config {
     pub modules: crate::module::ModuleSettings,
     pub log_filter: String,
     pub log_format: LogFormat,
+    /// Set by `relais demo` only (no variable turns it on): serves the living component page
+    /// `/dev/ui`, which a production instance answers 404.
+    pub demo: bool,
 }
 
 /// The externally visible origin, e.g. `https://crm.example.eu`. Used for CSRF origin checks,
@@ -328,6 +331,7 @@ impl Config {
             modules: crate::module::ModuleSettings::default(),
             log_filter: get("RELAIS_LOG").unwrap_or("info").to_owned(),
             log_format,
+            demo: false,
         })
     }
 

@@ -54,7 +54,7 @@ fn with_demo_outbox(mut config: Config) -> Config {
 }
 
 pub async fn run_demo(config: Config) -> anyhow::Result<ExitCode> {
-    let config = with_demo_outbox(config);
+    let config = with_demo_outbox(Config { demo: true, ..config });
     let master = demo_master_key(&config)?;
     let database = Database::open(&config, Migrations::Apply).await?;
     let state = web::state(Arc::new(config.clone()), database.db.clone(), Clock::system(), master.clone());

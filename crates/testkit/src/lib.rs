@@ -139,13 +139,21 @@ impl TestApp {
     /// Like [`TestApp::spawn`], with extra configuration variables, e.g.
     /// `&[("RELAIS_TRUSTED_PROXIES", "127.0.0.1/32")]`.
     pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
-        match Self::try_spawn(env).await {
+        match Self::try_spawn(env, false).await {
             Ok(app) => app,
             Err(error) => panic!("could not start the test app: {error:#}"),
         }
     }
 
-    async fn try_spawn(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    /// Like [`TestApp::spawn`], configured as `relais demo` is (the `/dev/ui` component page).
+    pub async fn spawn_demo() -> Self {
+        match Self::try_spawn(&[], true).await {
+            Ok(app) => app,
+            Err(error) => panic!("could not start the test app: {error:#}"),
+        }
+    }
+
+    async fn try_spawn(env: &[(&str, &str)], demo: bool) -> anyhow::Result<Self> {
         let cluster = cluster().await?;
         let database = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = cluster.pg.connect_options(SUPERUSER, "postgres").connect().await?;
@@ -180,7 +188,7 @@ impl TestApp {
         .chain(outbox.iter().map(|dir| ("RELAIS_MAIL_OUTBOX".to_string(), dir.display().to_string())))
         .chain(env.iter().map(|(name, value)| (name.to_string(), value.to_string())))
         .collect();
-        let config = Config::from_vars_with(&vars, &web::modules())?;
+        let config = Config { demo, ..Config::from_vars_with(&vars, &web::modules())? };
         let master = config.require_master_key()?;
         let clock = Clock::manual(time::OffsetDateTime::now_utc());
         let state = web::state(Arc::new(config), db.clone(), clock.clone(), master);

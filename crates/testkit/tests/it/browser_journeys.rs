@@ -57,6 +57,8 @@ async fn p1_10_sign_up_switch_language_log_out_and_in_with_chromium() {
     client.wait().for_element(Locator::Css("html[lang=fr]")).await.unwrap();
     assert_eq!(path(&client).await, "/dashboard");
 
+    // Log out is in the profile menu of the top bar.
+    client.find(Locator::Css("details.profile-menu > summary")).await.unwrap().click().await.unwrap();
     client.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
     arrive(&client, &app, "/login").await;
     client.goto(&app.url("/dashboard")).await.unwrap();

@@ -8,6 +8,7 @@ mod api_docs;
 mod billing_card_data;
 mod browser_crm;
 mod browser_journeys;
+mod browser_shell;
 mod crm_export;
 mod crm_files;
 mod crm_forms_webhooks;

@@ -691,3 +691,138 @@ async fn a_missing_page_keeps_the_signed_in_members_header_and_language() {
     assert!(html.contains(r#"action="/logout""#) && !html.contains(r#"href="/signup""#), "the signed-out header");
     assert!(html.contains("Page introuvable"), "not in the member's language");
 }
+
+/// The signed-in shell (issue #11): a skip link to `<main id="main">`, the header, navigation,
+/// main and footer landmarks, every module's link in the sidebar (the current one marked), the
+/// command palette's trigger and the profile menu — in English and in French. Anonymous pages keep
+/// the simple layout: the skip link and landmarks, no sidebar.
+#[tokio::test]
+async fn the_shell_has_a_skip_link_landmarks_and_every_modules_link() {
+    let app = TestApp::spawn().await;
+    let (_, _, browser) = app.sign_up_and_log_in("shell@example.eu").await;
+    let html = browser.get("/dashboard").await.text().await.unwrap();
+    let skip = html.find("<a class=\"skip-link\" href=\"#main\">Skip to content</a>").expect("a skip link");
+    let header = html.find("<header class=\"topbar\">").expect("a header landmark");
+    let sidebar =
+        html.find("<nav id=\"sidebar\" class=\"sidebar\" aria-label=\"Main navigation\">").expect("the sidebar");
+    let main = html.find("<main id=\"main\"").expect("main, the skip link's target");
+    let footer = html.find("<footer>").expect("a footer landmark");
+    assert!(skip < header && header < sidebar && sidebar < main && main < footer, "in reading order");
+    assert_eq!(html.matches("<main").count(), 1);
+    let links = web::modules().nav();
+    assert!(links.len() >= 5, "{links:?}");
+    let nav = &html[sidebar..main];
+    for link in &links {
+        assert!(nav.contains(&format!("<a href=\"{}\"", link.href)), "{} missing from the sidebar", link.href);
+    }
+    assert!(nav.contains("<a href=\"/dashboard\" aria-current=\"page\">"), "the current page is marked");
+    assert!(nav.contains("data-sidebar-collapse") && nav.contains("aria-expanded=\"true\""), "collapsible");
+    assert!(html.contains("data-drawer-toggle aria-controls=\"sidebar\" aria-expanded=\"false\""), "a phone menu");
+    assert!(html.contains("class=\"palette-trigger\" data-palette-open aria-keyshortcuts=\"Control+K Meta+K\""));
+    assert!(html.contains("<details class=\"profile-menu\">") && html.contains("action=\"/logout\""));
+    assert!(html.contains("href=\"/settings/profile\"") && html.contains("href=\"/settings/mfa\""));
+    assert!(html.contains("class=\"toast-region\" role=\"status\" aria-live=\"polite\""), "a live region for toasts");
+
+    let csrf = browser.csrf_token("/dashboard").await;
+    browser.post_form("/lang", &[("lang", "fr"), ("next", "/dashboard"), ("csrf", &csrf)]).await;
+    let html = browser.get("/crm/deals/board").await.text().await.unwrap();
+    assert!(html.contains(">Aller au contenu</a>") && html.contains("aria-label=\"Navigation principale\""), "{html}");
+    assert!(html.contains("<a href=\"/crm/deals\" aria-current=\"page\">"), "the board belongs to the deals");
+    assert!(html.contains("Rechercher ou aller à…"));
+
+    let html = app.http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("<a class=\"skip-link\" href=\"#main\">") && html.contains("<main id=\"main\""));
+    assert!(html.contains("<header class=\"topbar\">") && html.contains("<footer>"));
+    assert!(!html.contains("id=\"sidebar\"") && !html.contains("data-palette-open"), "no shell for strangers");
+}
+
+/// The value a response sets for `name`, if it sets it (an empty value clears it).
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response.headers().get_all(reqwest::header::SET_COOKIE).iter().find_map(|v| {
+        let text = v.to_str().unwrap();
+        let pair = text.split(';').next().unwrap();
+        let (key, value) = pair.split_once('=')?;
+        (key.trim() == name).then(|| value.trim().to_string())
+    })
+}
+
+/// Issue #11: after an action, the next page shows a toast in the live region — once: the flash
+/// cookie is cleared by that page, so a reload shows nothing, and the address carries no notice.
+/// A forged or unknown key in the cookie shows nothing (only the catalog's messages are toasts).
+#[tokio::test]
+async fn a_toast_follows_an_action_once_and_only_known_messages_show() {
+    let app = TestApp::spawn().await;
+    let (_, _, browser) = app.sign_up_and_log_in("toast@example.eu").await;
+    let page = "/settings/profile";
+    let saved = browser
+        .submit_form(
+            page,
+            page,
+            &[("first_name", "Ada"), ("last_name", "Lovelace"), ("job_title", "CEO"), ("language", "en")],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(header(&saved, "location"), page, "a clean address");
+    assert_eq!(set_cookie(&saved, "relais_toast").as_deref(), Some("s:profile.saved"));
+
+    let shown = browser.get(page).await;
+    assert_eq!(set_cookie(&shown, "relais_toast").as_deref(), Some(""), "cleared by the page that shows it");
+    let html = shown.text().await.unwrap();
+    let region = html.split("class=\"toast-region\"").nth(1).unwrap();
+    assert!(region.contains("<p>Your details were saved.</p>"), "{region}");
+    assert!(region.contains("data-toast-dismiss"), "dismissible");
+    let again = browser.get(page).await.text().await.unwrap();
+    assert!(!again.contains("Your details were saved."), "not after a reload");
+
+    // A validation error is no toast: the form shows it in place.
+    let bad = browser.submit_form(page, page, &[("first_name", " "), ("last_name", "L"), ("language", "en")]).await;
+    assert_eq!(bad.status(), 422);
+    assert_eq!(set_cookie(&bad, "relais_toast"), None);
+
+    let session = browser.cookie(testkit::SESSION_COOKIE).unwrap();
+    for forged in ["s:<b>Hacked</b>", "s:crm.notice.nope", "Hello world", "s:profile saved"] {
+        let response = app
+            .http
+            .get(app.url(page))
+            .header("cookie", format!("{}={session}; relais_toast={forged}", testkit::SESSION_COOKIE))
+            .send()
+            .await
+            .unwrap();
+        let html = response.text().await.unwrap();
+        let region = html.split("class=\"toast-region\"").nth(1).unwrap();
+        assert!(!region.contains("class=\"toast"), "{forged}: {region}");
+        assert!(!html.contains("Hacked"), "{forged}");
+    }
+}
+
+/// docs/ui.md's living page: every component at `/dev/ui` in the demo, 404 anywhere else.
+#[tokio::test]
+async fn the_component_page_is_served_by_the_demo_only() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.http.get(app.url("/dev/ui")).send().await.unwrap().status(), 404);
+    let (_, _, browser) = app.sign_up_and_log_in("dev-ui@example.eu").await;
+    assert_eq!(browser.get("/dev/ui").await.status(), 404, "not even for a member");
+
+    let demo = TestApp::spawn_demo().await;
+    let response = demo.http.get(demo.url("/dev/ui")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    for component in [
+        "class=\"page-header\"",
+        "table class=\"data-table\"",
+        "class=\"filter-bar\"",
+        "class=\"chip\"",
+        "class=\"empty-state\"",
+        "class=\"toast success",
+        "dialog class=\"modal\"",
+        "dialog class=\"slide-over\"",
+        "nav class=\"tabs\"",
+        "class=\"badge success\"",
+        "class=\"avatar\"",
+        "class=\"skeleton\"",
+        "class=\"field-error\"",
+        "button type=\"button\" class=\"danger\"",
+    ] {
+        assert!(html.contains(component), "{component} missing from /dev/ui");
+    }
+}
