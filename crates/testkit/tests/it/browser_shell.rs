@@ -67,6 +67,9 @@ async fn the_sidebar_is_a_drawer_on_a_phone_and_folds_on_a_desktop() {
     client.goto(&app.url("/dashboard")).await.unwrap();
     let fold = client.find(Locator::Css("[data-sidebar-collapse]")).await.unwrap();
     assert!(fold.is_displayed().await.unwrap());
+    let menu = client.find(Locator::Css("[data-drawer-toggle]")).await.unwrap();
+    assert!(!menu.is_displayed().await.unwrap(), "no phone menu on a desktop");
+    assert!(client.find(Locator::Css("#sidebar")).await.unwrap().is_displayed().await.unwrap());
     fold.click().await.unwrap();
     assert_eq!(fold.attr("aria-expanded").await.unwrap().as_deref(), Some("false"));
     client.goto(&app.url("/crm/leads")).await.unwrap();
