@@ -2,8 +2,9 @@
 //! English and French; a test checks both files have exactly the same keys and that every key a
 //! template or handler uses exists.
 //!
-//! The language is the person's own choice (profile, or the `lang` cookie, which with the session
-//! cookie is the only cookie Relais sets — P2-19), else the browser's `Accept-Language`, else English.
+//! The language is the person's own choice (profile, or the `lang` cookie, one of the strictly
+//! necessary cookies with the session and the one-shot toast — P2-19), else the browser's
+//! `Accept-Language`, else English.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

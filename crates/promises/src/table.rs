@@ -395,6 +395,6 @@ pub static PROMISES: &[Promise] = &[
         id: "P2-19",
         policy: Policy::PimsLead,
         text: "Only strictly necessary cookies (session, language)",
-        shown: "no other cookie is set",
+        shown: "no other cookie is set than these and the one-minute confirmation after an action (`relais_toast`, a message key)",
     },
 ];

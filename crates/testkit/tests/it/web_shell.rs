@@ -142,8 +142,11 @@ async fn p1_12_pages_reference_no_third_party_origin() {
     );
 }
 
-/// P2-19: across sign-up, dashboard, language switches, logout, failed and successful logins, the
-/// API and error pages, the only cookies ever set are the session cookie and `lang`.
+/// P2-19: across sign-up, dashboard, an action, language switches, logout, failed and successful
+/// logins, the API and error pages, the only cookies ever set are strictly necessary ones: the
+/// session cookie, `lang`, and the one-shot confirmation after an action (`relais_toast`), which
+/// holds a message key and nothing about the person, is HttpOnly, SameSite=Strict and lives at
+/// most 60 seconds.
 #[tokio::test]
 async fn p2_19_only_the_session_and_language_cookies_are_ever_set() {
     let app = TestApp::spawn().await;
@@ -180,6 +183,32 @@ async fn p2_19_only_the_session_and_language_cookies_are_ever_set() {
     note(&confirmed);
     note(&browser.get("/dashboard").await);
     let csrf = browser.csrf_token("/dashboard").await;
+    let saved = browser
+        .post_form(
+            "/settings/profile",
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Marie"),
+                ("last_name", "Curie"),
+                ("job_title", "Director"),
+                ("language", "fr"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 303, "the profile saved");
+    let toast_cookie = saved
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("relais_toast="))
+        .expect("a confirmation toast");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age=60"] {
+        assert!(toast_cookie.contains(attribute), "{attribute} missing: {toast_cookie}");
+    }
+    assert!(toast_cookie.starts_with("relais_toast=s:profile."), "a message key only: {toast_cookie}");
+    note(&saved);
+    note(&browser.get("/settings/profile").await);
     let member_switch = browser.post_form("/lang", &[("lang", "en"), ("next", "/dashboard"), ("csrf", &csrf)]).await;
     assert_eq!(member_switch.status(), 303);
     note(&member_switch);
@@ -196,7 +225,10 @@ async fn p2_19_only_the_session_and_language_cookies_are_ever_set() {
     note(&app.http.get(app.url("/static/app.css")).send().await.unwrap());
     note(&app.http.get(app.url("/healthz")).send().await.unwrap());
 
-    assert_eq!(names, BTreeSet::from(["lang".to_string(), "relais_session".to_string()]));
+    assert_eq!(
+        names,
+        BTreeSet::from(["lang".to_string(), "relais_session".to_string(), "relais_toast".to_string()])
+    );
 }
 
 fn html_lang(html: &str) -> Option<&str> {
