@@ -14,6 +14,7 @@ pub mod display;
 pub mod export;
 pub mod files;
 pub mod forms;
+pub mod home;
 pub mod http;
 pub mod idempotency;
 pub mod import;
@@ -55,6 +56,7 @@ pub fn module() -> Module {
             (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
         ],
         nav: &[NavLink { href: "/crm", label_key: "nav.crm", position: 10 }],
+        home_panels: home::PANELS,
         ..Module::new("crm")
     }
 }

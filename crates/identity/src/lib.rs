@@ -66,9 +66,11 @@ pub fn module() -> Module {
             (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
         ],
         nav: &[
+            NavLink { href: "/dashboard", label_key: "nav.home", position: 0 },
             NavLink { href: "/members", label_key: "nav.members", position: 20 },
             NavLink { href: "/settings/sessions", label_key: "nav.sessions", position: 90 },
         ],
+        home_panels: dashboard::HOME_PANELS,
         ..Module::new("identity")
     }
 }
