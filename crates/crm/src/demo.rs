@@ -182,7 +182,7 @@ async fn today(
         };
         crate::worklog::service::add_task(tx, ObjectType::Deal, deal, owner, &input, ctx.now).await?;
     }
-    if let (Some(&deal), Some(&stage)) = (deals.get(1), stages.get(1)) {
+    if let (Some(&deal), Some(&stage)) = (deals.get(1), stages.get(2)) {
         records::update(tx, ObjectType::Deal, deal, &fields(json!({ "stage_id": stage })), ctx).await?;
     }
     if let Some(&deal) = deals.get(5) {
