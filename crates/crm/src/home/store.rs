@@ -139,8 +139,8 @@ pub struct RecentEvent {
 
 /// The latest events, since `since`, on the records `owner` owns (and still sees): creation,
 /// conversion, merge and stage changes from the history, notes, tasks and activities — newest
-/// first, `limit` of them. The owned records come from the `*_owner` indexes; the events' scan is
-/// bounded by `since`.
+/// first, `limit` of them. The owned records come from the `*_owner` indexes, the recent events
+/// from the `*_recent` indexes (migration 0025), each read from `since` on.
 pub async fn recent_events(
     tx: &mut OrgTx,
     owner: Uuid,
