@@ -41,6 +41,13 @@ pub const CRM_CONFIGURE: Action = Action::new(
     Denied,
 );
 
+pub const REPORTS_VIEW: Action = Action::new(
+    "reports_view",
+    "See the team's figures on the home page: the pipeline of every deal one sees, lead conversion and win rates",
+    Org,
+    Org,
+    Denied,
+);
 /// Every action of this module, in the order `docs/permissions.md` lists them.
 pub const ALL: &[Action] = &[
     RECORDS_VIEW,
@@ -51,4 +58,5 @@ pub const ALL: &[Action] = &[
     RECORDS_EXPORT,
     RECORDS_IMPORT,
     CRM_CONFIGURE,
+    REPORTS_VIEW,
 ];

@@ -16,7 +16,10 @@ fn fields(value: Value) -> Map<String, Value> {
 
 pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppError> {
     let mut tx = state.db.begin_org(org, Actor::System).await?;
-    let ctx = WriteCtx { user: Some(owner), source: Source::System, now: state.clock.now(), import_id: None };
+    // The records were entered a little earlier, so that today's work (`today`) is what the home
+    // page's recent activity shows first.
+    let earlier = state.clock.now() - time::Duration::hours(2);
+    let ctx = WriteCtx { user: Some(owner), source: Source::System, now: earlier, import_id: None };
     crate::pipelines::ensure_default(&mut tx, ctx.now).await?;
     let companies = [
         ("Boulangeries Lemoine", "lemoine-boulangeries.fr", "Lyon", "51-200", "Agroalimentaire"),
@@ -84,11 +87,12 @@ pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppEr
         ("Audit énergétique", 5, "6 500", 4),
         ("Séminaire d'automne", 5, "18 000", 5),
     ];
+    let mut deal_ids = Vec::new();
     for (name, company, amount, stage) in deals {
         let input =
             fields(json!({ "name": name, "company_id": company_ids[company], "amount": amount, "currency": "EUR",
                                    "stage_id": stages.get(stage).copied().unwrap_or_default() }));
-        records::create(&mut tx, ObjectType::Deal, &input, &ctx).await?;
+        deal_ids.push(records::create(&mut tx, ObjectType::Deal, &input, &ctx).await?.id);
     }
     let leads = [
         (
@@ -131,7 +135,59 @@ pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppEr
         owner_id: Some(Some(owner)),
         ..crate::forms::FormInput::default()
     };
-    crate::forms::service::create(&mut tx, &state.audit, form, owner, ctx.now).await?;
+    let form = crate::forms::service::create(&mut tx, &state.audit, form, owner, ctx.now).await?;
+    let now = WriteCtx { now: state.clock.now(), ..ctx };
+    today(&mut tx, state, &now, owner, &form, &deal_ids, &stages).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Today's work, so the home page answers "what do I do today" on the demo too: a lead from the
+/// form this morning, tasks due (one overdue, one today, one next week), a note and a stage change.
+async fn today(
+    tx: &mut kernel::OrgTx,
+    state: &AppState,
+    ctx: &WriteCtx,
+    owner: Uuid,
+    form: &crate::forms::LeadForm,
+    deals: &[Uuid],
+    stages: &[Uuid],
+) -> Result<(), AppError> {
+    let body: Vec<(String, String)> = [
+        ("first_name", "Camille"),
+        ("last_name", "Roussel"),
+        ("email", "camille.roussel@menuiserie-roussel.fr"),
+        ("company_name", "Menuiserie Roussel"),
+        ("consent", "yes"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let attribution = crate::forms::Attribution::default();
+    crate::forms::service::submit(tx, &state.audit, form, &body, &attribution, ctx.now).await?;
+    let hours = time::Duration::hours;
+    let tasks = [
+        (0, "Rappeler Sophie Lemoine au sujet du devis des fours", hours(-20)),
+        (3, "Envoyer la proposition révisée à Nathalie Roux", hours(3)),
+        (5, "Préparer la démo du relamping", hours(24 * 6)),
+    ];
+    for (deal, title, due_in) in tasks {
+        let Some(&deal) = deals.get(deal) else { continue };
+        let input = crate::worklog::TaskInput {
+            title: title.into(),
+            description: String::new(),
+            assignee_id: Some(owner),
+            due_at: Some(ctx.now + due_in),
+            remind_at: None,
+        };
+        crate::worklog::service::add_task(tx, ObjectType::Deal, deal, owner, &input, ctx.now).await?;
+    }
+    if let (Some(&deal), Some(&stage)) = (deals.get(1), stages.get(2)) {
+        records::update(tx, ObjectType::Deal, deal, &fields(json!({ "stage_id": stage })), ctx).await?;
+    }
+    if let Some(&deal) = deals.get(5) {
+        let note = "Budget validé par la direction : **signature prévue fin du mois**.";
+        crate::worklog::service::add_note(tx, ObjectType::Deal, deal, owner, note, ctx.now).await?;
+    }
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod display;
 pub mod export;
 pub mod files;
 pub mod forms;
+pub mod home;
 pub mod http;
 pub mod idempotency;
 pub mod import;
@@ -62,6 +63,7 @@ pub fn module() -> Module {
             NavLink { href: "/crm/deals", label_key: "crm.object.deals", position: 13 },
             NavLink { href: "/crm/tasks", label_key: "crm.tasks.title", position: 14 },
         ],
+        home_panels: home::PANELS,
         ..Module::new("crm")
     }
 }

@@ -3,7 +3,13 @@
 use kernel::authz::Action;
 use kernel::authz::Grant::{Denied, Department, Org, Own};
 
-pub const DASHBOARD_VIEW: Action = Action::new("dashboard_view", "See the organization's dashboard", Org, Org, Org);
+pub const DASHBOARD_VIEW: Action = Action::new(
+    "dashboard_view",
+    "See the home page: one's tasks, deals and recent activity (what each panel shows follows the member's own grants)",
+    Org,
+    Org,
+    Org,
+);
 
 pub const MEMBERS_VIEW: Action = Action::new(
     "members_view",

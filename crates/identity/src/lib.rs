@@ -70,6 +70,7 @@ pub fn module() -> Module {
             NavLink { href: "/members", label_key: "nav.members", position: 20 },
             NavLink { href: "/settings/sessions", label_key: "nav.sessions", position: 90 },
         ],
+        home_panels: dashboard::HOME_PANELS,
         ..Module::new("identity")
     }
 }

@@ -119,6 +119,41 @@ pub struct NavLink {
     pub position: u16,
 }
 
+/// What a home panel is given to draw itself: the member's tenant transaction (so their record
+/// visibility applies to every read, as on any list), who they are, their page (language, CSRF
+/// token for a form) and the request's time (`now`, from the application clock, so tests can move it).
+pub struct HomeCtx<'a> {
+    pub tx: &'a mut crate::OrgTx,
+    pub principal: &'a crate::authz::Principal,
+    pub page: &'a crate::web::Page,
+    pub now: time::OffsetDateTime,
+}
+
+/// A panel's drawing: its HTML fragment, or `None` when the panel is not for this member.
+pub type PanelFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<String>, crate::AppError>> + Send + 'a>>;
+
+/// A panel of the signed-in home page (`/dashboard`), the page that answers "what do I do today".
+/// The home page belongs to identity, which knows no product module: each module registers its
+/// panels here, and the page draws every module's panels by position in one tenant transaction.
+/// A panel renders itself (an askama template of its module, so its text is escaped there) as a
+/// `<section>` fragment, with its own empty state; it returns `None` when the member may not see
+/// it (a managers' panel for a user) — the panel checks the member's grants itself.
+#[derive(Clone, Copy)]
+pub struct HomePanel {
+    /// Stable name, for the panel's anchor and the tests (`crm.my_tasks`).
+    pub key: &'static str,
+    /// Where it goes among every module's panels (lower first).
+    pub position: u16,
+    pub render: for<'a> fn(HomeCtx<'a>) -> PanelFuture<'a>,
+}
+
+impl std::fmt::Debug for HomePanel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HomePanel({}, {})", self.key, self.position)
+    }
+}
+
 /// Everything one module brings. Start from [`Module::new`] and fill in what the module has.
 pub struct Module {
     pub name: &'static str,
@@ -136,6 +171,8 @@ pub struct Module {
     pub locales: &'static [crate::i18n::Locale],
     /// The module's links in the signed-in navigation.
     pub nav: &'static [NavLink],
+    /// The module's panels on the home page.
+    pub home_panels: &'static [HomePanel],
     pub configure: fn(&Vars<'_>, &mut ModuleSettings) -> Result<(), ConfigError>,
 }
 
@@ -167,6 +204,7 @@ impl Module {
             settings: &[],
             locales: &[],
             nav: &[],
+            home_panels: &[],
             configure: no_settings,
         }
     }
@@ -247,6 +285,13 @@ impl Modules {
         let mut links: Vec<NavLink> = self.0.iter().flat_map(|m| m.nav.iter().copied()).collect();
         links.sort_by_key(|link| link.position);
         links
+    }
+
+    /// Every module's home panels, by position.
+    pub fn home_panels(&self) -> Vec<HomePanel> {
+        let mut panels: Vec<HomePanel> = self.0.iter().flat_map(|m| m.home_panels.iter().copied()).collect();
+        panels.sort_by_key(|panel| panel.position);
+        panels
     }
 
     pub fn event_bus(&self) -> EventBus {

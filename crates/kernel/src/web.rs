@@ -42,6 +42,8 @@ pub struct AppState {
     pub catalog: Arc<[crate::catalog::TableEntry]>,
     /// The signed-in navigation, assembled from the modules' links.
     pub nav: Arc<[crate::module::NavLink]>,
+    /// The home page's panels, assembled from the modules' (by position).
+    pub home_panels: Arc<[crate::module::HomePanel]>,
     master: Arc<MasterKey>,
 }
 
@@ -60,6 +62,7 @@ impl AppState {
         Self {
             catalog: modules.catalog().into(),
             nav: modules.nav().into(),
+            home_panels: modules.home_panels().into(),
             audit: AuditLog::new(master.clone(), clock.clone()),
             vault: Vault::new(master.clone()),
             rate_limits: crate::ratelimit::RateLimits::new(master.instance_key("rate-limit")),

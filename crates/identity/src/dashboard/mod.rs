@@ -1,58 +1,17 @@
-//! The dashboard (`/dashboard`): the organization's members and, for owners, the latest sign-ins
-//! (each view audited, P0-04, P1-04); and `/`, which sends a visitor to the dashboard or the login
-//! page.
+//! The home page (`/dashboard`), the page after login, which answers "what do I do today": it
+//! draws the panels every module registers (`Module::home_panels`: the CRM's tasks, deals,
+//! activity, form leads and the managers' pipeline and conversion rates), in one tenant
+//! transaction so each panel reads under the member's visibility; and `/`, which sends a visitor
+//! to it or to the login page. Identity's own panel is the team's, for those who invite members:
+//! members administration (the members table, locks, the sign-in log) lives on `/members/manage`
+//! and `/settings/activity`, which it links to.
 //!
-//! Files: `store.rs` (the members, the latest sign-ins), `pages.rs` (both pages).
+//! Files: `store.rs` (the team panel's counts), `pages.rs` (both pages and the team panel).
 
 pub mod pages;
 mod store;
 
-use store::*;
+use kernel::module::HomePanel;
 
-/// A member as the dashboard lists them.
-struct MemberRow {
-    user_id: uuid::Uuid,
-    first_name: String,
-    last_name: String,
-    email: String,
-    job_title: String,
-    org_role: String,
-    last_login_at: Option<time::OffsetDateTime>,
-    /// Until when the account is locked after failed logins (P1-17), if it is now.
-    locked_until: Option<time::OffsetDateTime>,
-}
-
-/// A recent sign-in.
-struct LoginRow {
-    occurred_at: time::OffsetDateTime,
-    outcome: String,
-    ip: Option<sqlx::types::ipnet::IpNet>,
-    user_agent: Option<String>,
-    first_name: String,
-    last_name: String,
-}
-
-fn when(at: &time::OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    at.format(&format).unwrap_or_default()
-}
-
-impl MemberRow {
-    fn last_login(&self) -> String {
-        self.last_login_at.as_ref().map(when).unwrap_or_else(|| "—".into())
-    }
-
-    fn locked_until_text(&self) -> Option<String> {
-        self.locked_until.as_ref().map(when)
-    }
-}
-
-impl LoginRow {
-    fn when(&self) -> String {
-        when(&self.occurred_at)
-    }
-
-    fn ip_text(&self) -> String {
-        self.ip.map(|net| net.addr().to_string()).unwrap_or_default()
-    }
-}
+/// Identity's panels on the home page.
+pub const HOME_PANELS: &[HomePanel] = &[HomePanel { key: "identity.team", position: 90, render: pages::team_panel }];

@@ -176,6 +176,13 @@ pub struct MemberSummary {
     pub departments: Vec<MemberDepartment>,
 }
 
+/// A member's last sign-in and running lockout, as the administration page shows them.
+pub(crate) struct SignInState {
+    user_id: Uuid,
+    last_login_at: Option<time::OffsetDateTime>,
+    locked_until: Option<time::OffsetDateTime>,
+}
+
 /// A member as [`list_in`] reads them (a dynamic query).
 #[derive(sqlx::FromRow)]
 struct MemberRow {

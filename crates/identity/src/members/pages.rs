@@ -24,6 +24,18 @@ struct ManagePage {
     can_departments: bool,
     /// A message key shown as an alert (e.g. the last-owner refusal).
     alert: Option<&'static str>,
+    /// Per member: the last sign-in as read, and until when they are locked out (if they are).
+    sign_ins: std::collections::HashMap<Uuid, (String, Option<String>)>,
+}
+
+impl ManagePage {
+    fn last_sign_in(&self, member: &Uuid) -> &str {
+        self.sign_ins.get(member).map_or("—", |(last, _)| last.as_str())
+    }
+
+    fn locked_until(&self, member: &Uuid) -> Option<&str> {
+        self.sign_ins.get(member).and_then(|(_, locked)| locked.as_deref())
+    }
 }
 
 async fn render_manage(
@@ -37,6 +49,14 @@ async fn render_manage(
     let mut tx = principal.begin(&state.db).await?;
     let members = list_in(&mut tx, principal.user_id, principal.role, actions::MEMBERS_MANAGE).await?;
     let departments = departments(&mut tx).await?;
+    let now = state.clock.now();
+    let lang = signed_in.lang;
+    let moment = |at: time::OffsetDateTime| kernel::dates::short_moment(at, lang, now);
+    let sign_ins = sign_in_states(&mut tx, now)
+        .await?
+        .into_iter()
+        .map(|s| (s.user_id, (s.last_login_at.map_or_else(|| "—".to_string(), moment), s.locked_until.map(moment))))
+        .collect();
     tx.commit().await?;
     let view = ManagePage {
         page,
@@ -46,6 +66,7 @@ async fn render_manage(
         roles: [Role::Owner.as_str(), Role::Manager.as_str(), Role::User.as_str()],
         can_departments: grant(principal.role, actions::DEPARTMENTS_MANAGE).allows(),
         alert,
+        sign_ins,
     };
     Ok((status, [(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
 }

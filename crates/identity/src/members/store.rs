@@ -184,3 +184,17 @@ pub async fn email_taken(tx: &mut OrgTx, email: &str) -> Result<bool, AppError> 
     .await?;
     Ok(taken)
 }
+
+/// Each member's last sign-in and the lockout still running at `now` (after failed logins,
+/// P1-17), for the members administration page.
+pub(super) async fn sign_in_states(tx: &mut OrgTx, now: time::OffsetDateTime) -> Result<Vec<SignInState>, AppError> {
+    Ok(sqlx::query_as!(
+        SignInState,
+        "select user_id, last_login_at, case when locked_until > $2 then locked_until end as locked_until
+           from users where org_id = $1",
+        tx.org().0,
+        now
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}

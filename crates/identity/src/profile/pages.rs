@@ -52,6 +52,10 @@ fn security_links(principal: &Principal) -> Vec<(&'static str, &'static str)> {
     if principal.grant(crate::actions::LOGIN_ACTIVITY_VIEW).allows() {
         links.push(("/settings/activity", "activity.title"));
     }
+    // Members administration (roles, locks, removal) left the home page for here and `/members`.
+    if principal.grant(crate::actions::MEMBERS_MANAGE).allows() {
+        links.push(("/members/manage", "members_manage.title"));
+    }
     links
 }
 

@@ -23,5 +23,6 @@ pub async fn unlock_member(
         return Err(AppError::Forbidden);
     }
     unlock(&state, &principal, member).await?;
-    Ok(Redirect::to("/dashboard").into_response())
+    // Back to the members administration, where the lock was shown.
+    Ok(Redirect::to("/members/manage").into_response())
 }

@@ -43,7 +43,8 @@ async fn p1_10_sign_up_switch_language_log_out_and_in_with_chromium() {
         .click()
         .await
         .unwrap();
-    assert_eq!(arrive(&client, &app, "/dashboard").await, "Navigateur SARL");
+    // The home page greets the new owner by name.
+    assert_eq!(arrive(&client, &app, "/dashboard").await, "Hello, Inès");
 
     let cookies = client.get_all_cookies().await.unwrap();
     let session = cookies.iter().find(|c| c.name() == "relais_session").expect("a session cookie");
@@ -67,7 +68,8 @@ async fn p1_10_sign_up_switch_language_log_out_and_in_with_chromium() {
     fill(&client, "email", "ines@chromium.example.eu").await;
     fill(&client, "password", "un mot de passe assez long").await;
     client.find(Locator::Css("button.primary")).await.unwrap().click().await.unwrap();
-    assert_eq!(arrive(&client, &app, "/dashboard").await, "Navigateur SARL");
+    // Back in French, the language she chose.
+    assert_eq!(arrive(&client, &app, "/dashboard").await, "Bonjour Inès");
 
     client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);

@@ -324,7 +324,7 @@ async fn p1_17_lock_delays_grow_and_are_capped_at_an_hour() {
     assert_eq!(app.select_i64("select count(*) from audit_events where action = 'auth.account_locked'").await, 5);
 }
 
-/// P1-17: an owner unlocks a locked member from the dashboard's members table (a CSRF-checked POST,
+/// P1-17: an owner unlocks a locked member from the members administration page (a CSRF-checked POST,
 /// audited `member.unlocked`); the member can log in at once. A member who is not an owner cannot
 /// unlock anyone.
 #[tokio::test]
@@ -351,11 +351,13 @@ async fn p1_17_the_owner_unlocks_a_locked_member() {
     assert_eq!(login(&app, "member@example.eu", testkit::PASSWORD, None).await.status(), 401, "not locked");
 
     let owner = app.browser_login("boss@example.eu", testkit::PASSWORD).await;
-    let dashboard = owner.get("/dashboard").await.text().await.unwrap();
+    let home = owner.get("/dashboard").await.text().await.unwrap();
+    assert!(home.contains("Locked out: 1") && home.contains("href=\"/members/manage\""), "{home}");
+    let manage = owner.get("/members/manage").await.text().await.unwrap();
     let action = format!("/members/{member}/unlock");
-    assert!(dashboard.contains(&action), "no unlock button for the locked member");
-    assert!(dashboard.contains("Locked after failed logins until"), "{dashboard}");
-    let csrf = owner.csrf_token("/dashboard").await;
+    assert!(manage.contains(&action), "no unlock button for the locked member");
+    assert!(manage.contains("Locked after failed logins until"), "{manage}");
+    let csrf = owner.csrf_token("/members/manage").await;
 
     for (case, form) in [("no token", vec![]), ("wrong token", vec![("csrf", "0".repeat(64))])] {
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -365,7 +367,7 @@ async fn p1_17_the_owner_unlocks_a_locked_member() {
 
     let response = owner.post_form(&action, &[("csrf", csrf.as_str())]).await;
     assert_eq!(response.status(), 303);
-    assert_eq!(header(&response, "location"), "/dashboard");
+    assert_eq!(header(&response, "location"), "/members/manage");
     assert_eq!(lock_state(&app, member).await, (0, None));
     let (actor, target): (Option<Uuid>, Option<Uuid>) =
         sqlx::query_as("select actor_id, target_id from audit_events where action = 'member.unlocked'")
@@ -374,8 +376,8 @@ async fn p1_17_the_owner_unlocks_a_locked_member() {
             .unwrap();
     assert_eq!(target, Some(member));
     assert!(actor.is_some() && actor != Some(member));
-    let dashboard = owner.get("/dashboard").await.text().await.unwrap();
-    assert!(!dashboard.contains(&action), "the unlock button stayed after the unlock");
+    let manage = owner.get("/members/manage").await.text().await.unwrap();
+    assert!(!manage.contains(&action), "the unlock button stayed after the unlock");
 
     // The member logs in straight away, and may not unlock anyone.
     let member_browser = app.browser_login("member@example.eu", testkit::PASSWORD).await;

@@ -248,7 +248,7 @@ async fn p0_21_app_role_cannot_write_into_another_org() {
     assert_eq!(a_name, "Alicia");
 }
 
-/// P1-07: over HTTP, A's signed-in browser sees A's members on the dashboard and never B's, and
+/// P1-07: over HTTP, A's signed-in browser sees A's home and members and never B's, and
 /// no route or parameter lets A's session cookie reach B's data; A's language switch writes A's
 /// profile only.
 #[tokio::test]
@@ -257,16 +257,20 @@ async fn p1_07_a_session_reads_only_its_own_org_over_http() {
     let (a, b) = two_orgs(&app).await;
     let b_markers = [b.email.to_string(), b.org_name.clone(), b.org.to_string(), b.user.to_string()];
 
-    let response = a.browser.get("/dashboard").await;
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.unwrap();
-    assert!(html.contains(a.email) && html.contains(&a.org_name), "A's dashboard lacks A's data: {html}");
-    for marker in &b_markers {
-        assert!(!html.contains(marker.as_str()), "A's dashboard shows B's {marker}");
+    for page in ["/dashboard", "/members"] {
+        let response = a.browser.get(page).await;
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.unwrap();
+        assert!(html.contains(&a.org_name), "A's {page} lacks A's organization: {html}");
+        for marker in &b_markers {
+            assert!(!html.contains(marker.as_str()), "A's {page} shows B's {marker}");
+        }
     }
-    // And the other way round: B's dashboard is B's.
-    let html = b.browser.get("/dashboard").await.text().await.unwrap();
-    assert!(html.contains(b.email) && !html.contains(a.email), "B's dashboard: {html}");
+    let html = a.browser.get("/members").await.text().await.unwrap();
+    assert!(html.contains(a.email), "A's members page lacks A: {html}");
+    // And the other way round: B's members are B's.
+    let html = b.browser.get("/members").await.text().await.unwrap();
+    assert!(html.contains(b.email) && !html.contains(a.email), "B's members: {html}");
 
     // Every route that exists, and guesses that name B, with A's cookie.
     let paths = [

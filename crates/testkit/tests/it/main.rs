@@ -15,6 +15,7 @@ mod crm_forms_webhooks;
 mod crm_import;
 mod crm_records;
 mod crm_settings;
+mod home;
 mod identity_api_auth;
 mod identity_login;
 mod identity_magic;
