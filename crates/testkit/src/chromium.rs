@@ -39,18 +39,26 @@ impl Driver {
 
     /// A new headless Chromium session with its profile in `profile`.
     pub async fn browser(&self, profile: &std::path::Path) -> Client {
+        self.browser_sized(profile, 1100, 900).await
+    }
+
+    /// A new headless Chromium session whose viewport is `width` × `height` CSS pixels. Below
+    /// 500 px (Chromium's narrowest window) it emulates a phone's screen: a mobile viewport that
+    /// honours the page's `<meta name="viewport">`, as a phone's browser does.
+    pub async fn browser_sized(&self, profile: &std::path::Path, width: u32, height: u32) -> Client {
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--window-size={},{}", width.max(500), height), format!("--user-data-dir={}", profile.display()),
+            ],
+        });
+        if width < 500 {
+            options["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true } });
+        }
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--window-size=1100,900", format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
+        caps.insert("goog:chromeOptions".into(), options);
         ClientBuilder::rustls()
             .expect("rustls")
             .capabilities(caps)
