@@ -54,12 +54,16 @@ async fn take(client: &Client, base: &str, email: &str, password: &str, size: &s
 
     client.goto(&format!("{base}/crm/leads")).await?;
     let lead = client
-        .find(Locator::Css("main a[href^='/crm/leads/']:not([href$='/new'])"))
-        .await
-        .context("a lead in the list")?
-        .attr("href")
+        .execute(
+            "const a = [...document.querySelectorAll('main a[href]')]
+               .find(a => /^\\/crm\\/leads\\/[0-9a-f-]{36}$/.test(a.getAttribute('href')));
+             return a ? a.getAttribute('href') : null;",
+            vec![],
+        )
         .await?
-        .context("the lead's address")?;
+        .as_str()
+        .context("a lead in the list")?
+        .to_string();
 
     for lang in ["en", "fr"] {
         set_language(client, lang).await?;

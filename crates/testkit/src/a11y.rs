@@ -155,10 +155,26 @@ impl Report {
                 "const width = arguments[0];
                  const doc = document.documentElement.scrollWidth;
                  const wide = [];
+                 // An element is at fault if it reaches past the right edge and no scrolling or
+                 // clipping box around it keeps it inside the page.
+                 // An absolutely positioned element is clipped only by its containing block and
+                 // what is around that, not by a scrolling box between them.
+                 const contained = el => {
+                   const position = getComputedStyle(el).position;
+                   const first = position === 'fixed' ? null
+                     : position === 'absolute' ? el.offsetParent : el.parentElement;
+                   for (let p = first; p && p !== document.body; p = p.parentElement) {
+                     if (getComputedStyle(p).overflowX !== 'visible') {
+                       return p.getBoundingClientRect().right <= width + 1;
+                     }
+                   }
+                   return false;
+                 };
                  if (doc > width) {
                    for (const el of document.body.querySelectorAll('*')) {
                      const r = el.getBoundingClientRect();
-                     if (r.right > width + 1 && r.width > 0 && !wide.some(w => w.el.contains(el))) {
+                     if (r.right > width + 1 && r.width > 0 && !contained(el)
+                         && !wide.some(w => w.el.contains(el))) {
                        let path = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')
                          + (el.classList.length ? '.' + [...el.classList].join('.') : '');
                        wide.push({ el, text: path + ' (right edge ' + Math.round(r.right) + ' px)' });

@@ -59,12 +59,29 @@ impl Driver {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("goog:chromeOptions".into(), options);
-        ClientBuilder::rustls()
+        let client = ClientBuilder::rustls()
             .expect("rustls")
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
-            .expect("a Chromium session")
+            .expect("a Chromium session");
+        if width >= 500 {
+            // The window's size includes the browser's own frame: grow it so the page gets the
+            // asked size (the screenshots' 1366 × 900).
+            let frame = client
+                .execute(
+                    "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]",
+                    vec![],
+                )
+                .await
+                .expect("the window's frame");
+            let side = |i: usize| frame[i].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+            let (dx, dy) = (side(0), side(1));
+            if dx > 0 || dy > 0 {
+                client.set_window_size(width + dx, height + dy).await.expect("resizing the window");
+            }
+        }
+        client
     }
 }
 
