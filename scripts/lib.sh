@@ -127,3 +127,34 @@ ensure_schemathesis() {
   fi
   export SCHEMATHESIS="$venv/bin/schemathesis"
 }
+
+# The browser tests' accessibility checks (crates/testkit/src/a11y.rs): axe-core from the npm
+# registry, pinned by version and integrity, unpacked under target/tools (nothing installed
+# globally; nothing fetched when present). Sets RELAIS_AXE_JS to its axe.min.js.
+AXE_CORE_VERSION=4.14.1
+AXE_CORE_INTEGRITY=sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==
+ensure_axe() {
+  local dir="${RELAIS_TOOLS_DIR:-$PWD/target/tools}/axe-core-$AXE_CORE_VERSION"
+  if [ ! -s "$dir/axe.min.js" ]; then
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    local tmp tarball integrity
+    tmp=$(mktemp -d)
+    echo "Installing axe-core $AXE_CORE_VERSION (npm) into $dir..." >&2
+    (cd "$tmp" && npm pack --silent "axe-core@$AXE_CORE_VERSION" >/dev/null) \
+      || { rm -rf "$tmp"; echo "error: could not fetch axe-core $AXE_CORE_VERSION" >&2; return 1; }
+    tarball="$tmp/axe-core-$AXE_CORE_VERSION.tgz"
+    integrity=$(python3 -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tarball")
+    if [ "$integrity" != "$AXE_CORE_INTEGRITY" ]; then
+      rm -rf "$tmp"
+      echo "error: axe-core $AXE_CORE_VERSION does not match its pinned integrity ($integrity)" >&2
+      return 1
+    fi
+    tar -xzf "$tarball" -C "$tmp" package/axe.min.js package/LICENSE
+    mkdir -p "$dir"
+    mv "$tmp/package/LICENSE" "$dir/LICENSE"
+    mv "$tmp/package/axe.min.js" "$dir/axe.min.js"
+    rm -rf "$tmp"
+  fi
+  export RELAIS_AXE_JS="$dir/axe.min.js"
+}

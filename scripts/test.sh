@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ensure_postgres
 ensure_pynacl
 ensure_browser
+ensure_axe
 ensure_smtp_peer
 
 export RELAIS_TEST_PG_DIR="${RELAIS_TEST_PG_DIR:-$PWD/target/relais-test-pg}"

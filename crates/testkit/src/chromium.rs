@@ -39,24 +39,49 @@ impl Driver {
 
     /// A new headless Chromium session with its profile in `profile`.
     pub async fn browser(&self, profile: &std::path::Path) -> Client {
+        self.browser_sized(profile, 1100, 900).await
+    }
+
+    /// A new headless Chromium session whose viewport is `width` × `height` CSS pixels. Below
+    /// 500 px (Chromium's narrowest window) it emulates a phone's screen: a mobile viewport that
+    /// honours the page's `<meta name="viewport">`, as a phone's browser does.
+    pub async fn browser_sized(&self, profile: &std::path::Path, width: u32, height: u32) -> Client {
+        let mut options = json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                format!("--window-size={},{}", width.max(500), height), format!("--user-data-dir={}", profile.display()),
+            ],
+        });
+        if width < 500 {
+            options["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true } });
+        }
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--window-size=1100,900", format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        ClientBuilder::rustls()
+        caps.insert("goog:chromeOptions".into(), options);
+        let client = ClientBuilder::rustls()
             .expect("rustls")
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{}", self.port))
             .await
-            .expect("a Chromium session")
+            .expect("a Chromium session");
+        if width >= 500 {
+            // The window's size includes the browser's own frame: grow it so the page gets the
+            // asked size (the screenshots' 1366 × 900).
+            let frame = client
+                .execute(
+                    "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]",
+                    vec![],
+                )
+                .await
+                .expect("the window's frame");
+            let side = |i: usize| frame[i].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+            let (dx, dy) = (side(0), side(1));
+            if dx > 0 || dy > 0 {
+                client.set_window_size(width + dx, height + dy).await.expect("resizing the window");
+            }
+        }
+        client
     }
 }
 

@@ -26,6 +26,7 @@ use tokio::sync::OnceCell;
 
 pub use reqwest;
 
+pub mod a11y;
 pub mod api;
 pub mod audit;
 pub mod chromium;

@@ -6,6 +6,7 @@
 
 mod api_docs;
 mod billing_card_data;
+mod browser_a11y;
 mod browser_crm;
 mod browser_journeys;
 mod browser_shell;

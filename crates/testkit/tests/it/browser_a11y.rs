@@ -1,0 +1,194 @@
+//! Accessibility of the main pages in a real browser (issue #11): axe-core's WCAG 2 A/AA and
+//! best-practice rules on every page, in English and French, signed out and signed in, and no
+//! sideways scrolling at a phone's width (390 × 844). Every page is checked before the test
+//! fails, and the failure lists every page's findings (rule, impact, element).
+
+use fantoccini::Client;
+use serde_json::json;
+use testkit::a11y::Report;
+use testkit::chromium::{Driver, arrive, fill};
+use testkit::reqwest::Method;
+use testkit::{PASSWORD, SESSION_COOKIE, TestApp};
+
+const OWNER: &str = "owner@a11y.example.eu";
+
+/// What to check on each page of the tour.
+#[derive(Clone, Copy)]
+enum Check {
+    Axe,
+    /// No sideways scrolling on a screen this many CSS pixels wide.
+    Width(u32),
+}
+
+/// The pages anyone can open.
+fn public_pages() -> Vec<String> {
+    ["/login", "/signup", "/privacy", "/no-such-page"].map(String::from).to_vec()
+}
+
+/// The pages of a signed-in owner, with the sample records' addresses.
+fn member_pages(lead: &str) -> Vec<String> {
+    let mut pages: Vec<String> = [
+        "/dashboard",
+        "/crm/leads",
+        "/crm/deals/board",
+        "/crm/imports",
+        "/settings/crm",
+        "/settings/profile",
+        "/settings/mfa",
+        "/settings/sessions",
+        "/settings/api-keys",
+        "/settings/activity",
+        "/settings/webhooks",
+        "/crm/forms",
+        "/members",
+        "/members/manage",
+        "/privacy",
+        "/no-such-page",
+    ]
+    .map(String::from)
+    .to_vec();
+    pages.insert(2, format!("/crm/leads/{lead}"));
+    pages
+}
+
+/// Opens `path` and waits for its document to be complete and in `lang`.
+async fn open(client: &Client, app: &TestApp, path: &str, lang: &str) {
+    client.goto(&app.url(path)).await.unwrap();
+    let found = client.wait().for_element(fantoccini::Locator::Css(&format!("html[lang={lang}] main"))).await;
+    if found.is_err() {
+        let url = client.current_url().await.unwrap();
+        let html = client.source().await.unwrap_or_default();
+        panic!("{path} did not show a <main> in {lang}: at {url}\n{}", html.chars().take(1500).collect::<String>());
+    }
+}
+
+/// Chooses the pages' language as the language switch does: the `lang` cookie.
+async fn set_language(client: &Client, lang: &str) {
+    let script = format!("document.cookie = '{}={lang}; path=/; SameSite=Lax'", kernel::i18n::LANG_COOKIE);
+    client.execute(&script, vec![]).await.unwrap();
+}
+
+async fn check_page(report: &mut Report, check: Check, client: &Client, label: &str) {
+    match check {
+        Check::Axe => report.check_axe(client, label).await,
+        Check::Width(width) => report.check_width(client, label, width).await,
+    }
+}
+
+/// Signs an owner up with sample CRM data, then visits every page in English and French, signed
+/// out and signed in, in a `width` × `height` window, running `check` on each.
+async fn tour(width: u32, height: u32, check: Check) -> Report {
+    let app = TestApp::spawn().await;
+    let (_, _, token) = app.sign_up_with_token(OWNER).await;
+    let (_, lead) = app
+        .call_api(
+            &token,
+            Method::POST,
+            "/api/v1/leads",
+            Some(json!({ "first_name": "Élodie", "last_name": "Garnier", "company_name": "Garnier Optique",
+                         "email": "elodie@garnier-optique.fr", "phone": "+33 4 72 00 00 00" })),
+        )
+        .await;
+    let lead = lead["id"].as_str().expect("a lead").to_string();
+    let (_, company) =
+        app.call_api(&token, Method::POST, "/api/v1/companies", Some(json!({ "name": "Atelier Vasseur" }))).await;
+    for (name, amount) in [("Parc machines", "12000"), ("Maintenance annuelle", "4800")] {
+        let (status, deal) = app
+            .call_api(
+                &token,
+                Method::POST,
+                "/api/v1/deals",
+                Some(json!({ "name": name, "amount": amount, "company_id": company["id"] })),
+            )
+            .await;
+        assert_eq!(status, 201, "{deal}");
+    }
+    app.import_csv(&token, "contacts", b"first_name,last_name,email\nJulien,Vasseur,julien@vasseur.fr\n".to_vec(), 100)
+        .await;
+
+    let driver = Driver::start().await;
+    let profile = std::env::temp_dir().join(format!("relais-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let client = driver.browser_sized(&profile, width, height).await;
+
+    // The checks can fail: a page with an unlabelled image and an element wider than any window.
+    let mut probe = Report::default();
+    client
+        .execute(
+            "const img = document.createElement('img'); img.src = '/favicon.ico'; document.body.append(img);
+             const wide = document.createElement('div'); wide.className = 'probe'; wide.textContent = 'x';
+             // CSSOM, which the page's CSP allows (it refuses style attributes in markup).
+             document.body.append(wide); wide.style.width = '2000px';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    check_page(&mut probe, check, &client, "probe").await;
+    let expected = match check {
+        Check::Axe => "image-alt",
+        Check::Width(_) => "div.probe",
+    };
+    assert!(probe.blocking().concat().contains(expected), "the check missed a planted fault: {:?}", probe.blocking());
+
+    let mut report = Report::default();
+    client.goto(&app.url("/login")).await.unwrap();
+    if let Check::Width(expected) = check {
+        let screen = client.execute("return screen.width", vec![]).await.unwrap();
+        assert_eq!(screen, json!(expected), "the emulated phone's screen width");
+    }
+    for lang in ["en", "fr"] {
+        set_language(&client, lang).await;
+        for path in public_pages() {
+            open(&client, &app, &path, lang).await;
+            check_page(&mut report, check, &client, &format!("{lang} {path}")).await;
+        }
+        // The forms as they come back with errors: the messages and invalid fields are checked too.
+        for path in ["/signup", "/login"] {
+            open(&client, &app, path, lang).await;
+            client
+                .execute(&format!("document.querySelector(\"form[action='{path}']\").submit()"), vec![])
+                .await
+                .unwrap();
+            client
+                .wait()
+                .for_element(fantoccini::Locator::Css(&format!(
+                    "html[lang={lang}] main [role=alert], html[lang={lang}] main .field-error"
+                )))
+                .await
+                .unwrap();
+            check_page(&mut report, check, &client, &format!("{lang} {path} (with errors)")).await;
+        }
+        open(&client, &app, "/login", lang).await;
+        fill(&client, "email", OWNER).await;
+        fill(&client, "password", PASSWORD).await;
+        client.find(fantoccini::Locator::Css("form[action='/login'] button")).await.unwrap().click().await.unwrap();
+        arrive(&client, &app, "/dashboard").await;
+        // A member's pages speak the member's saved language: switch it with the page's switch.
+        let shown = client.execute("return document.documentElement.lang", vec![]).await.unwrap();
+        if shown != json!(lang) {
+            client.execute("document.querySelector(\"form[action='/lang']\").submit()", vec![]).await.unwrap();
+            client.wait().for_element(fantoccini::Locator::Css(&format!("html[lang={lang}]"))).await.unwrap();
+        }
+        for path in member_pages(&lead) {
+            open(&client, &app, &path, lang).await;
+            check_page(&mut report, check, &client, &format!("{lang} {path}")).await;
+        }
+        client.delete_cookie(SESSION_COOKIE).await.unwrap();
+    }
+    client.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    report
+}
+
+/// The main pages have no serious or critical axe-core violation (WCAG 2 A/AA, best practices),
+/// in English and French, signed out and signed in.
+#[tokio::test]
+async fn main_pages_pass_axe_in_english_and_french() {
+    tour(1366, 900, Check::Axe).await.assert_clean();
+}
+
+/// At a phone's width (390 × 844) no main page scrolls sideways: the document is no wider than
+/// the window.
+#[tokio::test]
+async fn main_pages_fit_a_390_px_wide_window() {
+    tour(390, 844, Check::Width(390)).await.assert_clean();
+}
