@@ -37,6 +37,8 @@ fn record_pages<O: Object>(
     bulk: &'static str,
     views: &'static str,
     view_delete: &'static str,
+    edit: &'static str,
+    field: &'static str,
 ) -> Vec<RouteDef> {
     use Method as M;
     vec![
@@ -49,6 +51,9 @@ fn record_pages<O: Object>(
         RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), records::pages::bulk::<O>),
         RouteDef::page(M::POST, views, Access::Can(actions::RECORDS_VIEW), views::pages::save_view::<O>),
         RouteDef::page(M::POST, view_delete, Access::Can(actions::RECORDS_VIEW), views::pages::delete_view::<O>),
+        RouteDef::page(M::GET, edit, Access::Can(actions::RECORDS_EDIT), records::pages::edit_all::<O>),
+        RouteDef::page(M::GET, field, Access::Can(actions::RECORDS_VIEW), records::pages::field_show::<O>),
+        RouteDef::page(M::POST, field, Access::Can(actions::RECORDS_EDIT), records::pages::field_save::<O>),
     ]
 }
 
@@ -126,6 +131,7 @@ pub fn all() -> Vec<RouteDef> {
     use Method as M;
     let mut routes = vec![
         RouteDef::page(M::GET, "/static/crm.js", Access::Public, crm_js),
+        RouteDef::page(M::GET, "/static/crm-record.js", Access::Public, crm_record_js),
         RouteDef::page(M::GET, "/crm", Access::Can(actions::RECORDS_VIEW), search::pages::home),
         RouteDef::page(M::GET, "/crm/search", Access::Can(actions::RECORDS_VIEW), search::pages::search),
         RouteDef::page(M::GET, "/crm/deals/board", Access::Can(actions::RECORDS_VIEW), pipelines::pages::board),
@@ -199,6 +205,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/leads/bulk",
         "/crm/leads/views",
         "/crm/leads/views/{id}/delete",
+        "/crm/leads/{id}/edit",
+        "/crm/leads/{id}/fields/{field}",
     ));
     routes.extend(record_pages::<Contacts>(
         "/crm/contacts",
@@ -208,6 +216,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/contacts/bulk",
         "/crm/contacts/views",
         "/crm/contacts/views/{id}/delete",
+        "/crm/contacts/{id}/edit",
+        "/crm/contacts/{id}/fields/{field}",
     ));
     routes.extend(record_pages::<Companies>(
         "/crm/companies",
@@ -217,6 +227,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/companies/bulk",
         "/crm/companies/views",
         "/crm/companies/views/{id}/delete",
+        "/crm/companies/{id}/edit",
+        "/crm/companies/{id}/fields/{field}",
     ));
     routes.extend(record_pages::<Deals>(
         "/crm/deals",
@@ -226,6 +238,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/deals/bulk",
         "/crm/deals/views",
         "/crm/deals/views/{id}/delete",
+        "/crm/deals/{id}/edit",
+        "/crm/deals/{id}/fields/{field}",
     ));
     routes.extend(record_routes::<Leads>(
         "/api/v1/leads",
@@ -506,6 +520,16 @@ fn exports() -> Vec<RouteDef> {
 }
 
 const CRM_JS: &str = include_str!("../static/crm.js");
+const CRM_RECORD_JS: &str = include_str!("../static/crm-record.js");
+
+/// The record page's script: inline editing keys and the conversion dialog.
+async fn crm_record_js() -> impl axum::response::IntoResponse {
+    use axum::http::header;
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        CRM_RECORD_JS,
+    )
+}
 
 async fn crm_js() -> impl axum::response::IntoResponse {
     use axum::http::header;
