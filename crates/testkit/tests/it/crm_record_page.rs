@@ -287,3 +287,61 @@ async fn conversion_errors_show_in_the_dialog() {
         .await;
     assert_eq!(response.status(), 303);
 }
+
+/// Inline editing in Chromium: click the field's pencil, type, Enter — the value shows in place
+/// (htmx, the page's own script), survives a reload; Escape gives a field back unchanged; a bad
+/// value shows its message at the field.
+#[tokio::test]
+async fn inline_edit_in_chromium_saves_on_enter_and_cancels_on_escape() {
+    use fantoccini::{Locator, key::Key};
+    use testkit::chromium::{Driver, arrive, fill};
+
+    let app = TestApp::spawn().await;
+    let (_, _, token) = app.sign_up_with_token("owner@record-chromium.example.eu").await;
+    let id = contact(&app, &token, json!({ "first_name": "Jeanne", "last_name": "Moreau" })).await;
+    let driver = Driver::start().await;
+    let profile = std::env::temp_dir().join(format!("relais-chromium-{}", Uuid::new_v4().simple()));
+    let client = driver.browser(&profile).await;
+    client.goto(&app.url("/login")).await.unwrap();
+    fill(&client, "email", "owner@record-chromium.example.eu").await;
+    fill(&client, "password", testkit::PASSWORD).await;
+    client.find(Locator::Css("main button.primary")).await.unwrap().click().await.unwrap();
+    arrive(&client, &app, "/dashboard").await;
+
+    client.goto(&app.url(&format!("/crm/contacts/{id}"))).await.unwrap();
+    client.find(Locator::Css("#field-title .field-edit")).await.unwrap().click().await.unwrap();
+    // An empty field (WebDriver's clear() would also leave the field, which saves it).
+    let input = client.wait().for_element(Locator::Css("form#field-title input[name=title]")).await.unwrap();
+    input.send_keys(&format!("Directrice commerciale{}", Key::Enter)).await.unwrap();
+    let shown = client
+        .wait()
+        .for_element(Locator::XPath("//div[@id='field-title']//span[contains(., 'Directrice commerciale')]"))
+        .await
+        .unwrap();
+    assert_eq!(shown.text().await.unwrap(), "Directrice commerciale");
+    client.refresh().await.unwrap();
+    let value = client.wait().for_element(Locator::Css("div#field-title .detail-value")).await.unwrap();
+    assert_eq!(value.text().await.unwrap(), "Directrice commerciale", "kept after a reload");
+
+    // Escape: nothing saved, the value back.
+    client.find(Locator::Css("#field-last_name .field-edit")).await.unwrap().click().await.unwrap();
+    let input = client.wait().for_element(Locator::Css("form#field-last_name input[name=last_name]")).await.unwrap();
+    input.send_keys(" jamais").await.unwrap();
+    input.send_keys(&Key::Escape.to_string()).await.unwrap();
+    let value = client.wait().for_element(Locator::Css("div#field-last_name .detail-value")).await.unwrap();
+    assert_eq!(value.text().await.unwrap(), "Moreau");
+
+    // A bad email: the message at the field, the input kept.
+    client.find(Locator::Css("#field-email .field-edit")).await.unwrap().click().await.unwrap();
+    let input = client.wait().for_element(Locator::Css("form#field-email input[name=email]")).await.unwrap();
+    input.send_keys(&format!("pas-une-adresse{}", Key::Enter)).await.unwrap();
+    let error = client.wait().for_element(Locator::Css("form#field-email .field-error")).await.unwrap();
+    assert!(error.text().await.unwrap().contains("email"), "the message is shown in place");
+    let (_, record) = app.call_api(&token, Method::GET, &format!("/api/v1/contacts/{id}"), None).await;
+    assert_eq!(record["title"], "Directrice commerciale");
+    assert_eq!(record["last_name"], "Moreau");
+    assert_eq!(record["email"].as_str().unwrap_or_default(), "", "the bad email was not saved");
+
+    client.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+}
