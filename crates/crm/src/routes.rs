@@ -37,8 +37,6 @@ fn record_pages<O: Object>(
     bulk: &'static str,
     views: &'static str,
     view_delete: &'static str,
-    edit: &'static str,
-    field: &'static str,
 ) -> Vec<RouteDef> {
     use Method as M;
     vec![
@@ -51,6 +49,13 @@ fn record_pages<O: Object>(
         RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), records::pages::bulk::<O>),
         RouteDef::page(M::POST, views, Access::Can(actions::RECORDS_VIEW), views::pages::save_view::<O>),
         RouteDef::page(M::POST, view_delete, Access::Can(actions::RECORDS_VIEW), views::pages::delete_view::<O>),
+    ]
+}
+
+/// The record page's editing: every field in one form, and one field at a time (htmx).
+fn record_edits<O: Object>(edit: &'static str, field: &'static str) -> Vec<RouteDef> {
+    use Method as M;
+    vec![
         RouteDef::page(M::GET, edit, Access::Can(actions::RECORDS_EDIT), records::pages::edit_all::<O>),
         RouteDef::page(M::GET, field, Access::Can(actions::RECORDS_VIEW), records::pages::field_show::<O>),
         RouteDef::page(M::POST, field, Access::Can(actions::RECORDS_EDIT), records::pages::field_save::<O>),
@@ -205,9 +210,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/leads/bulk",
         "/crm/leads/views",
         "/crm/leads/views/{id}/delete",
-        "/crm/leads/{id}/edit",
-        "/crm/leads/{id}/fields/{field}",
     ));
+    routes.extend(record_edits::<Leads>("/crm/leads/{id}/edit", "/crm/leads/{id}/fields/{field}"));
     routes.extend(record_pages::<Contacts>(
         "/crm/contacts",
         "/crm/contacts/new",
@@ -216,9 +220,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/contacts/bulk",
         "/crm/contacts/views",
         "/crm/contacts/views/{id}/delete",
-        "/crm/contacts/{id}/edit",
-        "/crm/contacts/{id}/fields/{field}",
     ));
+    routes.extend(record_edits::<Contacts>("/crm/contacts/{id}/edit", "/crm/contacts/{id}/fields/{field}"));
     routes.extend(record_pages::<Companies>(
         "/crm/companies",
         "/crm/companies/new",
@@ -227,9 +230,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/companies/bulk",
         "/crm/companies/views",
         "/crm/companies/views/{id}/delete",
-        "/crm/companies/{id}/edit",
-        "/crm/companies/{id}/fields/{field}",
     ));
+    routes.extend(record_edits::<Companies>("/crm/companies/{id}/edit", "/crm/companies/{id}/fields/{field}"));
     routes.extend(record_pages::<Deals>(
         "/crm/deals",
         "/crm/deals/new",
@@ -238,9 +240,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/deals/bulk",
         "/crm/deals/views",
         "/crm/deals/views/{id}/delete",
-        "/crm/deals/{id}/edit",
-        "/crm/deals/{id}/fields/{field}",
     ));
+    routes.extend(record_edits::<Deals>("/crm/deals/{id}/edit", "/crm/deals/{id}/fields/{field}"));
     routes.extend(record_routes::<Leads>(
         "/api/v1/leads",
         "/api/v1/leads/{id}",
