@@ -52,6 +52,16 @@ fn record_pages<O: Object>(
     ]
 }
 
+/// The record page's editing: every field in one form, and one field at a time (htmx).
+fn record_edits<O: Object>(edit: &'static str, field: &'static str) -> Vec<RouteDef> {
+    use Method as M;
+    vec![
+        RouteDef::page(M::GET, edit, Access::Can(actions::RECORDS_EDIT), records::pages::edit_all::<O>),
+        RouteDef::page(M::GET, field, Access::Can(actions::RECORDS_VIEW), records::pages::field_show::<O>),
+        RouteDef::page(M::POST, field, Access::Can(actions::RECORDS_EDIT), records::pages::field_save::<O>),
+    ]
+}
+
 /// Notes, tasks, activities and the timeline of every record type: `$base` is the record's API
 /// path, `$page` its page path.
 macro_rules! work_routes {
@@ -126,6 +136,7 @@ pub fn all() -> Vec<RouteDef> {
     use Method as M;
     let mut routes = vec![
         RouteDef::page(M::GET, "/static/crm.js", Access::Public, crm_js),
+        RouteDef::page(M::GET, "/static/crm-record.js", Access::Public, crm_record_js),
         RouteDef::page(M::GET, "/crm", Access::Can(actions::RECORDS_VIEW), search::pages::home),
         RouteDef::page(M::GET, "/crm/search", Access::Can(actions::RECORDS_VIEW), search::pages::search),
         RouteDef::page(M::GET, "/crm/deals/board", Access::Can(actions::RECORDS_VIEW), pipelines::pages::board),
@@ -200,6 +211,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/leads/views",
         "/crm/leads/views/{id}/delete",
     ));
+    routes.extend(record_edits::<Leads>("/crm/leads/{id}/edit", "/crm/leads/{id}/fields/{field}"));
     routes.extend(record_pages::<Contacts>(
         "/crm/contacts",
         "/crm/contacts/new",
@@ -209,6 +221,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/contacts/views",
         "/crm/contacts/views/{id}/delete",
     ));
+    routes.extend(record_edits::<Contacts>("/crm/contacts/{id}/edit", "/crm/contacts/{id}/fields/{field}"));
     routes.extend(record_pages::<Companies>(
         "/crm/companies",
         "/crm/companies/new",
@@ -218,6 +231,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/companies/views",
         "/crm/companies/views/{id}/delete",
     ));
+    routes.extend(record_edits::<Companies>("/crm/companies/{id}/edit", "/crm/companies/{id}/fields/{field}"));
     routes.extend(record_pages::<Deals>(
         "/crm/deals",
         "/crm/deals/new",
@@ -227,6 +241,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/deals/views",
         "/crm/deals/views/{id}/delete",
     ));
+    routes.extend(record_edits::<Deals>("/crm/deals/{id}/edit", "/crm/deals/{id}/fields/{field}"));
     routes.extend(record_routes::<Leads>(
         "/api/v1/leads",
         "/api/v1/leads/{id}",
@@ -506,6 +521,16 @@ fn exports() -> Vec<RouteDef> {
 }
 
 const CRM_JS: &str = include_str!("../static/crm.js");
+const CRM_RECORD_JS: &str = include_str!("../static/crm-record.js");
+
+/// The record page's script: inline editing keys and the conversion dialog.
+async fn crm_record_js() -> impl axum::response::IntoResponse {
+    use axum::http::header;
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        CRM_RECORD_JS,
+    )
+}
 
 async fn crm_js() -> impl axum::response::IntoResponse {
     use axum::http::header;

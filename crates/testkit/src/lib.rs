@@ -437,6 +437,23 @@ impl Browser {
         response
     }
 
+    /// A form sent by htmx (`HX-Request: true`), which answers with a fragment.
+    pub async fn post_htmx(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ORIGIN, "null")
+            .header("sec-fetch-site", "same-origin")
+            .header("hx-request", "true")
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        self.remember(&response);
+        response
+    }
+
     /// Presses the button of the sign-up confirmation page for `email`'s newest mailed link (as
     /// after following it), which signs the new owner in.
     pub async fn confirm_signup(&self, app: &TestApp, email: &str) -> reqwest::Response {

@@ -2,19 +2,23 @@
 
 use crate::http::Fields;
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::AppResult;
 use kernel::authz::Principal;
-use kernel::web::AppState;
 use kernel::web::CsrfForm;
+use kernel::web::{AppState, render};
 use serde_json::json;
 
-use crate::display::error_text;
+use crate::object::ObjectType;
 use crate::records::Source;
+use crate::records::pages::{ConvertForm, Extras, record_view};
 
-/// "Convert" on a lead's page: a contact, its company, and a deal when a deal name is given.
+/// "Convert" on a lead's page: a contact, its company, and a deal when a deal name is given. A
+/// refusal (a bad amount) shows the lead's page again with the dialog open, what was typed kept and
+/// the messages in it.
 pub async fn convert_lead(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -25,14 +29,6 @@ pub async fn convert_lead(
     let page = signed_in.page(&state, &format!("/crm/leads/{id}"));
     let value =
         |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).unwrap_or_default();
-    let fail = |e: AppError| match e {
-        AppError::Validation(errors) => {
-            let text =
-                errors.iter().map(|e| format!("{}: {}", e.field, error_text(&page, e))).collect::<Vec<_>>().join(" ");
-            AppError::BadRequest(text)
-        }
-        other => other,
-    };
     let id = crate::http::parse_id(&id)?;
     let deal_name = value("deal_name");
     let input = crate::conversion::ConvertInput {
@@ -47,7 +43,30 @@ pub async fn convert_lead(
     };
     let mut tx = principal.begin(&state.db).await?;
     let write = crate::http::write_ctx(&state, &principal, Source::Ui);
-    let converted = crate::conversion::convert(&mut tx, id, &input, &write).await.map_err(fail)?;
-    tx.commit().await?;
-    Ok(kernel::web::redirect_with_toast(&format!("/crm/contacts/{}", converted.contact_id), "crm.notice.converted"))
+    match crate::conversion::convert(&mut tx, id, &input, &write).await {
+        Ok(converted) => {
+            tx.commit().await?;
+            Ok(kernel::web::redirect_with_toast(&format!("/crm/contacts/{}", converted.contact_id), "crm.notice.converted"))
+        }
+        Err(AppError::Validation(errors)) => {
+            drop(tx);
+            let mut tx = principal.begin(&state.db).await?;
+            let record = crate::records::get(&mut tx, ObjectType::Lead, id).await?;
+            let values = record.as_object().cloned().unwrap_or_default();
+            let extras = Extras {
+                convert: Some(ConvertForm {
+                    deal_name: value("deal_name"),
+                    deal_amount: value("deal_amount"),
+                    skip_company: value("skip_company") == "true",
+                    errors,
+                }),
+                ..Extras::default()
+            };
+            let view =
+                record_view(&mut tx, &page, &principal, ObjectType::Lead, Some(id), &values, &[], extras).await?;
+            tx.commit().await?;
+            Ok(crate::http::page_response(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?))
+        }
+        Err(other) => Err(other),
+    }
 }

@@ -7,9 +7,9 @@ use kernel::AppResult;
 use kernel::web::CsrfForm;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, render};
@@ -35,7 +35,60 @@ pub(crate) struct FormField {
     selected: Vec<String>,
     required: bool,
     error: Option<String>,
+    /// For a relation picker (`input == "ref"`): the plural whose `/lookup` feeds its datalist.
+    lookup: &'static str,
 }
+
+/// One field of the details panel: its form field (for inline editing) and how it reads.
+pub(crate) struct DetailField {
+    f: FormField,
+    /// The value as people read it (labels, names, local amounts); empty when unset.
+    shown: String,
+    /// A link for the value: the related record, `mailto:`, `tel:` or the web address.
+    href: Option<String>,
+    /// The field's name fit for an element id (`custom.x` → `custom-x`).
+    dom: String,
+    /// "Edit <label>": the pencil's name for screen readers.
+    edit_label: String,
+}
+
+/// What the record page shows besides the record: which composer tab and timeline
+/// filter are chosen, what a failed composer or conversion form held, and the "edit all" mode.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// The full edit form instead of the details panel (creation, `/edit`, a failed full save).
+    pub(crate) edit_all: bool,
+    /// `note`, `task` or `activity`.
+    pub(crate) compose: String,
+    /// The timeline filter: `note`, `task`, `activity`, `change`, `file`, or empty for all.
+    pub(crate) kind: String,
+    pub(crate) composer_values: Vec<(String, String)>,
+    pub(crate) composer_errors: Vec<FieldError>,
+    /// Some: the conversion dialog is open, with what was typed and its errors.
+    pub(crate) convert: Option<ConvertForm>,
+}
+
+#[derive(Default)]
+pub(crate) struct ConvertForm {
+    pub(crate) deal_name: String,
+    pub(crate) deal_amount: String,
+    pub(crate) skip_company: bool,
+    pub(crate) errors: Vec<FieldError>,
+}
+
+/// The record page's query string: composer tab, timeline filter, conversion dialog.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct RecordParams {
+    #[serde(default)]
+    compose: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    convert: String,
+}
+
+pub(crate) const TIMELINE_KINDS: [&str; 5] = ["note", "task", "activity", "change", "file"];
+const COMPOSER_TABS: [&str; 3] = ["note", "task", "activity"];
 
 #[derive(Template)]
 #[template(path = "crm_record.html")]
@@ -60,6 +113,81 @@ pub(crate) struct RecordView {
     files: Vec<crate::files::FileItem>,
     members: Vec<(String, String)>,
     me: String,
+    edit_all: bool,
+    /// The record's id, empty on the creation page (for the details panel's routes).
+    record_id: String,
+    owner: String,
+    key_fields: Vec<DetailField>,
+    more_fields: Vec<DetailField>,
+    custom_details: Vec<DetailField>,
+    utm_fields: Vec<DetailField>,
+    compose: String,
+    kind: String,
+    composer_values: Vec<(String, String)>,
+    /// (field, message); a message whose field has no input goes to the composer's alert.
+    composer_errors: Vec<(String, String)>,
+    convert_open: bool,
+    convert_deal_name: String,
+    convert_deal_amount: String,
+    convert_skip: bool,
+    convert_errors: Vec<(String, String)>,
+    /// The conversion preview: the contact's name and email, and the company's name.
+    preview_contact: String,
+    preview_email: String,
+    preview_company: String,
+}
+
+impl RecordView {
+    /// What the composer's `name` input held when its form failed.
+    fn cv(&self, name: &str) -> &str {
+        self.composer_values.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+
+    fn ce(&self, name: &str) -> Option<&str> {
+        self.composer_errors.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The composer's errors that belong to no input of the current tab.
+    fn composer_alert(&self) -> Vec<&str> {
+        let placed = [
+            "body",
+            "title",
+            "assignee_id",
+            "due_at",
+            "remind_at",
+            "kind",
+            "subject",
+            "outcome",
+            "occurred_at",
+            "duration_minutes",
+        ];
+        self.composer_errors.iter().filter(|(k, _)| !placed.contains(&k.as_str())).map(|(_, v)| v.as_str()).collect()
+    }
+
+    fn convert_error(&self, suffix: &str) -> Option<&str> {
+        self.convert_errors.iter().find(|(k, _)| k.ends_with(suffix)).map(|(_, v)| v.as_str())
+    }
+
+    /// The page's link with another composer tab or timeline filter, the other one kept.
+    fn href_with(&self, compose: &str, kind: &str, anchor: &str) -> String {
+        let mut query = Vec::new();
+        if !compose.is_empty() && compose != "note" {
+            query.push(format!("compose={compose}"));
+        }
+        if !kind.is_empty() {
+            query.push(format!("kind={kind}"));
+        }
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        format!("/crm/{}/{}{query}#{anchor}", self.plural, self.record_id)
+    }
+
+    fn tab_href(&self, tab: &str) -> String {
+        self.href_with(tab, &self.kind, "composer")
+    }
+
+    fn kind_href(&self, kind: &str) -> String {
+        self.href_with(&self.compose, kind, "timeline")
+    }
 }
 
 /// A timeline entry, ready to show.
@@ -143,6 +271,8 @@ pub(crate) fn input_for(kind: Kind) -> &'static str {
         Kind::Url => "url",
         Kind::Percent => "number",
         Kind::Date => "date",
+        // Companies are too many for a select: a typeahead over the visible ones.
+        Kind::Ref(RefKind::Company) => "ref",
         Kind::Choice(_) | Kind::Ref(_) => "select",
         _ => "text",
     }
@@ -187,16 +317,25 @@ pub(crate) fn form_fields(
                 Kind::Ref(kind) => names.options(kind),
                 _ => Vec::new(),
             };
-            let value = display(values.get(def.key));
+            let mut value = display(values.get(def.key));
+            if def.kind == Kind::Ref(RefKind::Company) && Uuid::parse_str(&value).is_ok() {
+                // The picker shows the company's name; an id it cannot name stays as typed.
+                let name = names.of(RefKind::Company, &value);
+                if name != "—" {
+                    value = name;
+                }
+            }
+            let lookup = if def.kind == Kind::Ref(RefKind::Company) { "companies" } else { "" };
             FormField {
                 name: def.key.to_string(),
                 label: field_label(page, def.key, custom),
-                input: if def.kind == Kind::Ref(RefKind::Company) { "text" } else { input_for(def.kind) },
+                input: input_for(def.kind),
                 selected: vec![value.clone()],
                 value,
                 options,
                 required: def.required,
                 error: error_for(def.key),
+                lookup,
             }
         })
         .collect();
@@ -219,6 +358,7 @@ pub(crate) fn form_fields(
             selected,
             required: c.required,
             error: error_for(&name),
+            lookup: "",
             name,
         });
     }
@@ -255,6 +395,55 @@ pub(crate) fn form_to_input(
     input
 }
 
+/// The fields of the details panel shown first, per record type (after the title).
+fn key_fields_of(object: ObjectType) -> &'static [&'static str] {
+    match object {
+        ObjectType::Lead => &["first_name", "last_name", "email", "phone", "company_name", "status", "owner_id"],
+        ObjectType::Contact => &["first_name", "last_name", "email", "phone", "mobile", "title", "owner_id"],
+        ObjectType::Company => &["name", "domain", "phone", "city", "country", "owner_id"],
+        ObjectType::Deal => {
+            &["name", "stage_id", "amount", "currency", "expected_close_date", "company_id", "owner_id"]
+        }
+    }
+}
+
+/// Where a lead came from: collapsed on its page.
+const UTM_FIELDS: [&str; 7] =
+    ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "landing_url"];
+
+/// A form field as the details panel shows it: its value in words, and a link where one helps.
+fn detail_field(
+    page: &Page,
+    object: ObjectType,
+    f: FormField,
+    values: &Map<String, Value>,
+    names: &Names,
+) -> DetailField {
+    let record = Value::Object(values.clone());
+    let raw = match f.name.strip_prefix("custom.") {
+        Some(k) => values.get("custom").and_then(|c| c.get(k)).cloned().unwrap_or(Value::Null),
+        None => values.get(&f.name).cloned().unwrap_or(Value::Null),
+    };
+    let shown = match (&raw, f.input) {
+        (Value::Bool(b), _) => page.t.get(if *b { "crm.record.yes" } else { "crm.record.no" }).to_string(),
+        (_, "select") if f.name.starts_with("custom.") => display(Some(&raw)),
+        _ if f.name.starts_with("custom.") => display(Some(&raw)),
+        _ => cell_text(page, object, &f.name, &record, names),
+    };
+    let text = display(Some(&raw));
+    let href = match f.input {
+        _ if text.is_empty() => None,
+        "ref" => Some(format!("/crm/{}/{text}", f.lookup)),
+        "email" => Some(format!("mailto:{text}")),
+        "tel" => Some(format!("tel:{text}")),
+        "url" if text.starts_with("https://") || text.starts_with("http://") => Some(text.clone()),
+        _ => None,
+    };
+    let dom = f.name.replace('.', "-");
+    let edit_label = page.t.fmt("crm.record.edit_field", &[("field", &f.label)]);
+    DetailField { f, shown, href, dom, edit_label }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn record_view(
     tx: &mut OrgTx,
@@ -264,6 +453,7 @@ pub(crate) async fn record_view(
     id: Option<Uuid>,
     values: &Map<String, Value>,
     errors: &[FieldError],
+    extras: Extras,
 ) -> Result<RecordView, AppError> {
     let custom = custom_fields::definitions(tx, object).await?;
     let mut names = Names::load(tx).await?;
@@ -325,8 +515,9 @@ pub(crate) async fn record_view(
         Some(id) => crate::files::items(tx, &page.t, object, id, &names.members).await?,
         None => Vec::new(),
     };
+    let kind = if TIMELINE_KINDS.contains(&extras.kind.as_str()) { extras.kind.clone() } else { String::new() };
     let timeline = match id {
-        Some(id) => crate::worklog::timeline(tx, object, id, None, 50)
+        Some(id) => crate::worklog::timeline(tx, object, id, None, 50, (!kind.is_empty()).then_some(kind.as_str()))
             .await?
             .entries
             .into_iter()
@@ -334,6 +525,34 @@ pub(crate) async fn record_view(
             .collect(),
         None => Vec::new(),
     };
+    // The details panel: key fields first, lead attribution apart, custom fields, the rest.
+    let mut key_fields = Vec::new();
+    let mut more_fields = Vec::new();
+    let mut custom_details = Vec::new();
+    let mut utm_fields = Vec::new();
+    let fields = form_fields(page, object, &custom, values, &names, errors);
+    if id.is_some() && !extras.edit_all {
+        let keys = key_fields_of(object);
+        let mut keyed: Vec<(usize, DetailField)> = Vec::new();
+        for f in form_fields(page, object, &custom, values, &names, errors) {
+            let name = f.name.clone();
+            let detail = detail_field(page, object, f, values, &names);
+            if let Some(position) = keys.iter().position(|k| *k == name) {
+                keyed.push((position, detail));
+            } else if name.starts_with("custom.") {
+                custom_details.push(detail);
+            } else if object == ObjectType::Lead && UTM_FIELDS.contains(&name.as_str()) {
+                utm_fields.push(detail);
+            } else {
+                more_fields.push(detail);
+            }
+        }
+        keyed.sort_by_key(|(p, _)| *p);
+        key_fields = keyed.into_iter().map(|(_, d)| d).collect();
+    }
+    let text = |k: &str| display(values.get(k));
+    let convert_open = extras.convert.is_some();
+    let convert = extras.convert.unwrap_or_default();
     Ok(RecordView {
         related,
         link_target,
@@ -345,13 +564,36 @@ pub(crate) async fn record_view(
         plural: object.plural(),
         singular: object.as_str(),
         id: id.map(|i| i.to_string()),
+        record_id: id.map(|i| i.to_string()).unwrap_or_default(),
         title: display(values.get("display_name")),
-        fields: form_fields(page, object, &custom, values, &names, errors),
+        owner: values.get("owner_id").and_then(Value::as_str).map(|o| names.of(RefKind::Member, o)).unwrap_or_default(),
+        fields,
         alert,
         duplicates,
         can_delete: principal.grant(actions::RECORDS_DELETE).allows(),
         can_merge: principal.grant(actions::RECORDS_MERGE).allows(),
         meta,
+        edit_all: extras.edit_all || id.is_none(),
+        key_fields,
+        more_fields,
+        custom_details,
+        utm_fields,
+        compose: if COMPOSER_TABS.contains(&extras.compose.as_str()) { extras.compose } else { "note".into() },
+        kind,
+        composer_values: extras.composer_values,
+        composer_errors: extras.composer_errors.iter().map(|e| (e.field.clone(), error_text(page, e))).collect(),
+        convert_open,
+        convert_deal_name: convert.deal_name,
+        convert_deal_amount: convert.deal_amount,
+        convert_skip: convert.skip_company,
+        convert_errors: crate::http::error_texts(page, &convert.errors)
+            .into_iter()
+            .zip(convert.errors.iter())
+            .map(|(text, e)| (e.field.clone(), text))
+            .collect(),
+        preview_contact: format!("{} {}", text("first_name"), text("last_name")).trim().to_string(),
+        preview_email: text("email"),
+        preview_company: text("company_name"),
     })
 }
 
@@ -368,7 +610,7 @@ pub async fn new_form<O: Object>(
     }
     let mut defaults = Map::new();
     defaults.insert("owner_id".into(), json!(principal.user_id));
-    let view = record_view(&mut tx, &page, &principal, object, None, &defaults, &[]).await?;
+    let view = record_view(&mut tx, &page, &principal, object, None, &defaults, &[], Extras::default()).await?;
     tx.commit().await?;
     Ok(no_store(render(&view)?))
 }
@@ -383,21 +625,23 @@ pub async fn create<O: Object>(
     let page = signed_in.page(&state, &format!("/crm/{}/new", object.plural()));
     let mut tx = principal.begin(&state.db).await?;
     let custom = custom_fields::definitions(&mut tx, object).await?;
-    let input = form_to_input(object, &custom, &form);
+    let mut input = form_to_input(object, &custom, &form);
     let ctx = WriteCtx { user: Some(principal.user_id), source: Source::Ui, now: state.clock.now(), import_id: None };
-    match records::create(&mut tx, object, &input, &ctx).await {
+    let resolved = match resolve_refs(&mut tx, object, &mut input).await? {
+        errors if errors.is_empty() => records::create(&mut tx, object, &input, &ctx).await,
+        errors => Err(AppError::Validation(errors)),
+    };
+    match resolved {
         Ok(created) => {
             tx.commit().await?;
-            Ok(kernel::web::redirect_with_toast(
-                &format!("/crm/{}/{}", object.plural(), created.id),
-                "crm.notice.created",
-            ))
+            Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{}", object.plural(), created.id), "crm.notice.created"))
         }
         Err(AppError::Validation(errors)) => {
             // The failed statement aborted the transaction: show the form from a fresh one.
             drop(tx);
             let mut tx = principal.begin(&state.db).await?;
-            let view = record_view(&mut tx, &page, &principal, object, None, &input, &errors).await?;
+            let view =
+                record_view(&mut tx, &page, &principal, object, None, &input, &errors, Extras::default()).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
         }
         Err(other) => Err(other),
@@ -409,6 +653,7 @@ pub async fn show<O: Object>(
     signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
+    Query(shown): Query<RecordParams>,
 ) -> AppResult<Response> {
     let object = O::TYPE;
     let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
@@ -416,7 +661,14 @@ pub async fn show<O: Object>(
     let mut tx = principal.begin(&state.db).await?;
     let record = records::read(&mut tx, &state.audit, object, id).await?;
     let values = record.as_object().cloned().unwrap_or_default();
-    let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[]).await?;
+    let extras = Extras {
+        compose: shown.compose,
+        kind: shown.kind,
+        // `?convert=1`: the conversion dialog open without JavaScript.
+        convert: (object == ObjectType::Lead && !shown.convert.is_empty()).then(ConvertForm::default),
+        ..Extras::default()
+    };
+    let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], extras).await?;
     tx.commit().await?;
     Ok(no_store(render(&view)?))
 }
@@ -433,9 +685,13 @@ pub async fn update<O: Object>(
     let id = crate::http::parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
     let custom = custom_fields::definitions(&mut tx, object).await?;
-    let input = form_to_input(object, &custom, &form);
+    let mut input = form_to_input(object, &custom, &form);
     let ctx = WriteCtx { user: Some(principal.user_id), source: Source::Ui, now: state.clock.now(), import_id: None };
-    match records::update(&mut tx, object, id, &input, &ctx).await {
+    let updated = match resolve_refs(&mut tx, object, &mut input).await? {
+        errors if errors.is_empty() => records::update(&mut tx, object, id, &input, &ctx).await,
+        errors => Err(AppError::Validation(errors)),
+    };
+    match updated {
         Ok(_) => {
             tx.commit().await?;
             Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{id}", object.plural()), "crm.notice.saved"))
@@ -448,7 +704,219 @@ pub async fn update<O: Object>(
             for (k, v) in input {
                 values.insert(k, v);
             }
-            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors).await?;
+            let extras = Extras { edit_all: true, ..Extras::default() };
+            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, extras).await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// `GET /crm/<plural>/<id>/edit`: every field in one form, the page without JavaScript.
+pub async fn edit_all<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let object = O::TYPE;
+    let page = signed_in.page(&state, &format!("/crm/{}/{id}/edit", object.plural()));
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = principal.begin(&state.db).await?;
+    let record = records::read(&mut tx, &state.audit, object, id).await?;
+    let values = record.as_object().cloned().unwrap_or_default();
+    let extras = Extras { edit_all: true, ..Extras::default() };
+    let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], extras).await?;
+    tx.commit().await?;
+    Ok(no_store(render(&view)?))
+}
+
+/// Relation pickers send a name (typed, or chosen from the datalist) or an id: a name becomes the
+/// id of the one visible record with exactly that name (accents and case aside from the search's
+/// folding, compared exactly after trimming and lower-casing). None or several: a field error.
+pub(crate) async fn resolve_refs(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    input: &mut Map<String, Value>,
+) -> Result<Vec<FieldError>, AppError> {
+    let mut errors = Vec::new();
+    for def in object.fields() {
+        let Kind::Ref(RefKind::Company) = def.kind else { continue };
+        let Some(Value::String(text)) = input.get(def.key) else { continue };
+        let text = text.trim().to_string();
+        if text.is_empty() || Uuid::parse_str(&text).is_ok() {
+            continue;
+        }
+        let wanted = text.to_lowercase();
+        let query = crate::list::ListQuery { q: Some(text.clone()), limit: Some(100), ..Default::default() };
+        let found = crate::list::list(tx, ObjectType::Company, &query).await?;
+        let exact: Vec<&Value> =
+            found.items.iter().filter(|r| display(r.get("display_name")).trim().to_lowercase() == wanted).collect();
+        match exact.as_slice() {
+            [one] => {
+                input.insert(def.key.to_string(), Value::String(display(one.get("id"))));
+            }
+            [] => {
+                errors.push(FieldError::new(def.key, "no_match", "No record has this name: choose one from the list."))
+            }
+            _ => errors.push(FieldError::new(
+                def.key,
+                "ambiguous_name",
+                "Several records have this name: choose one from the list.",
+            )),
+        }
+    }
+    Ok(errors)
+}
+
+#[derive(Template)]
+#[template(path = "crm_field_fragment.html")]
+pub(crate) struct FieldFragment {
+    page: Page,
+    plural: &'static str,
+    record_id: String,
+    d: DetailField,
+    editing: bool,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct FieldParams {
+    #[serde(default)]
+    edit: String,
+}
+
+/// One field of the details panel as read or as an input, from the record's values (or what was
+/// typed) and errors.
+#[allow(clippy::too_many_arguments)]
+async fn field_fragment(
+    tx: &mut OrgTx,
+    page: &Page,
+    object: ObjectType,
+    id: Uuid,
+    field: &str,
+    values: &Map<String, Value>,
+    errors: &[FieldError],
+    editing: bool,
+) -> Result<FieldFragment, AppError> {
+    let custom = custom_fields::definitions(tx, object).await?;
+    let mut names = Names::load(tx).await?;
+    if let Some(company) = values.get("company_id").and_then(Value::as_str).and_then(|c| c.parse().ok()) {
+        names.load_companies(tx, vec![company]).await?;
+    }
+    // A refusal about the record as a whole (a contact needs a name) shows at the field changed.
+    let errors: Vec<FieldError> = if errors.iter().any(|e| e.field == field) {
+        errors.to_vec()
+    } else {
+        errors.iter().map(|e| FieldError { field: field.to_string(), ..e.clone() }).collect()
+    };
+    let f = form_fields(page, object, &custom, values, &names, &errors)
+        .into_iter()
+        .find(|f| f.name == field)
+        .ok_or(AppError::NotFound)?;
+    Ok(FieldFragment {
+        page: page.clone(),
+        plural: object.plural(),
+        record_id: id.to_string(),
+        d: detail_field(page, object, f, values, &names),
+        editing,
+    })
+}
+
+/// `GET /crm/<plural>/<id>/fields/<field>`: the field as read, or (`?edit=1`) its input — what
+/// htmx swaps into the details panel; Escape asks for the read one back.
+pub async fn field_show<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path((id, field)): Path<(String, String)>,
+    Query(params): Query<FieldParams>,
+) -> AppResult<Response> {
+    let object = O::TYPE;
+    let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
+    let id = crate::http::parse_id(&id)?;
+    let mut tx = principal.begin(&state.db).await?;
+    let record = records::get(&mut tx, object, id).await?;
+    let values = record.as_object().cloned().unwrap_or_default();
+    let view = field_fragment(&mut tx, &page, object, id, &field, &values, &[], !params.edit.is_empty()).await?;
+    tx.commit().await?;
+    Ok(no_store(render(&view)?))
+}
+
+/// `POST /crm/<plural>/<id>/fields/<field>`: saves one field through the same update as the full
+/// form (history, audit, record events and webhooks alike). A refused value comes back as the input
+/// with its message in place, and nothing is written. Without htmx (no `HX-Request`), the record
+/// page follows (or the full form with the message).
+pub async fn field_save<O: Object>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path((id, field)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    CsrfForm(form): CsrfForm<Fields>,
+) -> AppResult<Response> {
+    let object = O::TYPE;
+    let page = signed_in.page(&state, &format!("/crm/{}/{id}", object.plural()));
+    let id = crate::http::parse_id(&id)?;
+    let htmx = headers.contains_key("hx-request");
+    let mut tx = principal.begin(&state.db).await?;
+    let custom = custom_fields::definitions(&mut tx, object).await?;
+    // Only this field: the other custom fields are not in the form and must not be emptied.
+    let mut input = match field.strip_prefix("custom.") {
+        Some(key) => {
+            let one: Vec<CustomField> = custom.iter().filter(|c| c.key == key).cloned().collect();
+            if one.is_empty() {
+                return Err(AppError::NotFound);
+            }
+            form_to_input(object, &one, &form)
+        }
+        None if field != "pipeline_id" && object.field(&field).is_some() => {
+            let mut input = Map::new();
+            let values = crate::http::values(&form, &field);
+            input.insert(field.clone(), Value::String(values.into_iter().next().unwrap_or_default()));
+            input
+        }
+        None => return Err(AppError::NotFound),
+    };
+    let ctx = WriteCtx { user: Some(principal.user_id), source: Source::Ui, now: state.clock.now(), import_id: None };
+    let saved = match resolve_refs(&mut tx, object, &mut input).await? {
+        errors if errors.is_empty() => records::update(&mut tx, object, id, &input, &ctx).await,
+        errors => Err(AppError::Validation(errors)),
+    };
+    match saved {
+        Ok(record) => {
+            let values = record.as_object().cloned().unwrap_or_default();
+            let view = field_fragment(&mut tx, &page, object, id, &field, &values, &[], false).await?;
+            tx.commit().await?;
+            if !htmx {
+                return Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{id}", object.plural()), "crm.notice.saved"));
+            }
+            Ok(no_store(render(&view)?))
+        }
+        Err(AppError::Validation(errors)) => {
+            // The failed statement may have aborted the transaction: a fresh one shows the field.
+            drop(tx);
+            let mut tx = principal.begin(&state.db).await?;
+            let current = records::get(&mut tx, object, id).await?;
+            let mut values = current.as_object().cloned().unwrap_or_default();
+            for (k, v) in input {
+                match (k.as_str(), v) {
+                    ("custom", Value::Object(typed)) => {
+                        let mut merged = values.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
+                        merged.extend(typed);
+                        values.insert(k, Value::Object(merged));
+                    }
+                    (_, v) => {
+                        values.insert(k, v);
+                    }
+                }
+            }
+            if !htmx {
+                let extras = Extras { edit_all: true, ..Extras::default() };
+                let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, extras).await?;
+                return Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response());
+            }
+            let view = field_fragment(&mut tx, &page, object, id, &field, &values, &errors, true).await?;
+            tx.commit().await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
         }
         Err(other) => Err(other),

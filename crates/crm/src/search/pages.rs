@@ -72,24 +72,28 @@ pub async fn home() -> Redirect {
     Redirect::to("/crm/contacts")
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct LookupQuery {
-    #[serde(default)]
-    q: String,
-}
-
-/// `<option>`s of records matching `q`, for the link forms' search-as-you-type (htmx).
+/// `<option>`s of the visible records matching the text, for the pickers (htmx): as
+/// `value=id` for a `<select>`, or (`list=1`) as `value=name` for a relation field's `<datalist>`.
+/// The text is `q`, or the picker input's own value (htmx sends it under the field's name).
 pub async fn lookup<O: Object>(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<LookupQuery>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let object = O::TYPE;
+    let datalist = params.iter().any(|(k, v)| k == "list" && !v.is_empty());
+    let q = params
+        .iter()
+        .find(|(k, _)| k == "q")
+        .or_else(|| params.iter().find(|(k, _)| k != "list"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let mut tx = principal.begin(&state.db).await?;
-    let list = ListQuery { q: Some(query.q.clone()), limit: Some(20), ..ListQuery::default() };
+    let list = ListQuery { q: Some(q), limit: Some(20), ..ListQuery::default() };
     let found = crate::list::list(&mut tx, object, &list).await?;
     tx.commit().await?;
     let view = OptionsView {
+        datalist,
         options: found.items.iter().map(|r| (display(r.get("id")), display(r.get("display_name")))).collect(),
     };
     Ok(no_store(render(&view)?))
@@ -98,5 +102,6 @@ pub async fn lookup<O: Object>(
 #[derive(Template)]
 #[template(path = "crm_options.html")]
 pub(crate) struct OptionsView {
+    datalist: bool,
     options: Vec<(String, String)>,
 }

@@ -69,7 +69,7 @@ pub async fn timeline<O: Object>(
     let id = parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
     let limit = i64::from(kernel::extract::page_limit(params.limit, 50, 200, "limit")?);
-    let page = service::timeline(&mut tx, O::TYPE, id, params.before.as_deref(), limit).await?;
+    let page = service::timeline(&mut tx, O::TYPE, id, params.before.as_deref(), limit, None).await?;
     tx.commit().await?;
     Ok(Json(page))
 }

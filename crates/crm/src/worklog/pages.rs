@@ -4,6 +4,7 @@
 use crate::http::Fields;
 use askama::Template;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
@@ -31,7 +32,8 @@ fn local_time(form: &Fields, name: &str) -> Result<Option<OffsetDateTime>, AppEr
     Ok(Some(local.assume_utc() + time::Duration::minutes(i64::from(offset_minutes))))
 }
 
-/// The record page's "add a note / log an activity / add a task" forms.
+/// The record page's "add a note / log an activity / add a task" forms. A refused entry shows the
+/// record page again with the composer on its tab, what was typed and each message in place.
 async fn add_work<O: Object>(
     state: AppState,
     signed_in: SignedIn,
@@ -44,42 +46,79 @@ async fn add_work<O: Object>(
     let back = format!("/crm/{}/{id}", object.plural());
     let page = signed_in.page(&state, &back);
     let value = |name: &str| http::value(&form, name).to_string();
-    let fail = |e: AppError| match e {
-        AppError::Validation(errors) => AppError::BadRequest(http::error_texts(&page, &errors).join(" ")),
-        other => other,
-    };
     let id = http::parse_id(&id)?;
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    match item {
+    let saved = match item {
         WorkItem::Note => {
             service::add_note(&mut tx, object, id, principal.user_id, &value("body"), now).await.map(|_| ())
         }
-        WorkItem::Task => {
-            let input = TaskInput {
-                title: value("title"),
-                description: value("description"),
-                assignee_id: value("assignee_id").parse().ok(),
-                due_at: local_time(&form, "due_at").map_err(fail)?,
-                remind_at: local_time(&form, "remind_at").map_err(fail)?,
-            };
-            service::add_task(&mut tx, object, id, principal.user_id, &input, now).await.map(|_| ())
+        WorkItem::Task => match (local_time(&form, "due_at"), local_time(&form, "remind_at")) {
+            (Ok(due_at), Ok(remind_at)) => {
+                let input = TaskInput {
+                    title: value("title"),
+                    description: value("description"),
+                    assignee_id: value("assignee_id").parse().ok(),
+                    due_at,
+                    remind_at,
+                };
+                service::add_task(&mut tx, object, id, principal.user_id, &input, now).await.map(|_| ())
+            }
+            (due, remind) => Err(AppError::Validation(
+                [due.err(), remind.err()].into_iter().flatten().flat_map(validation_errors).collect(),
+            )),
+        },
+        WorkItem::Activity => match local_time(&form, "occurred_at") {
+            Ok(occurred_at) => {
+                let input = ActivityInput {
+                    kind: value("kind"),
+                    subject: value("subject"),
+                    body: value("body"),
+                    outcome: value("outcome"),
+                    occurred_at,
+                    duration_minutes: value("duration_minutes").parse().ok(),
+                };
+                service::add_activity(&mut tx, object, id, principal.user_id, &input, now).await.map(|_| ())
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match saved {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(kernel::web::redirect_with_toast(&format!("{back}#timeline"), "crm.notice.saved"))
         }
-        WorkItem::Activity => {
-            let input = ActivityInput {
-                kind: value("kind"),
-                subject: value("subject"),
-                body: value("body"),
-                outcome: value("outcome"),
-                occurred_at: local_time(&form, "occurred_at").map_err(fail)?,
-                duration_minutes: value("duration_minutes").parse().ok(),
+        Err(AppError::Validation(errors)) => {
+            drop(tx);
+            let mut tx = principal.begin(&state.db).await?;
+            let record = crate::records::get(&mut tx, object, id).await?;
+            let values = record.as_object().cloned().unwrap_or_default();
+            let extras = crate::records::pages::Extras {
+                compose: match item {
+                    WorkItem::Note => "note",
+                    WorkItem::Task => "task",
+                    WorkItem::Activity => "activity",
+                }
+                .to_string(),
+                composer_values: form.into_iter().filter(|(k, _)| k != "csrf").collect(),
+                composer_errors: errors,
+                ..Default::default()
             };
-            service::add_activity(&mut tx, object, id, principal.user_id, &input, now).await.map(|_| ())
+            let view =
+                crate::records::pages::record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], extras)
+                    .await?;
+            tx.commit().await?;
+            Ok(http::page_response(StatusCode::UNPROCESSABLE_ENTITY, kernel::web::render(&view)?))
         }
+        Err(other) => Err(other),
     }
-    .map_err(fail)?;
-    tx.commit().await?;
-    Ok(kernel::web::redirect_with_toast(&format!("{back}#timeline"), "crm.notice.saved"))
+}
+
+fn validation_errors(error: AppError) -> Vec<kernel::FieldError> {
+    match error {
+        AppError::Validation(errors) => errors,
+        _ => Vec::new(),
+    }
 }
 
 pub async fn add_note<O: Object>(

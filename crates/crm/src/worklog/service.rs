@@ -91,10 +91,11 @@ pub async fn timeline(
     id: Uuid,
     before: Option<&str>,
     limit: i64,
+    kind: Option<&str>,
 ) -> Result<TimelinePage, AppError> {
     store::check_parent(tx, object, id).await?;
     let cursor = TimelineCursor::parse(before)?;
-    let rows = store::timeline_rows(tx, object, id, cursor, limit + 1).await?;
+    let rows = store::timeline_rows(tx, object, id, cursor, limit + 1, kind).await?;
     let names = store::member_names(tx).await?;
     let mut entries: Vec<Entry> = rows
         .into_iter()

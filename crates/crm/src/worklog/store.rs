@@ -225,13 +225,14 @@ pub async fn insert_activity(
 pub type TimelineRow = (String, Uuid, OffsetDateTime, Option<Uuid>, Value);
 
 /// Up to `limit` timeline rows of the record before `cursor`, newest first: its changes, notes,
-/// tasks, activities and files.
+/// tasks, activities and files — or only those of one `kind` (`note`, `task`, …).
 pub async fn timeline_rows(
     tx: &mut OrgTx,
     object: ObjectType,
     id: Uuid,
     cursor: Option<TimelineCursor>,
     limit: i64,
+    kind: Option<&str>,
 ) -> Result<Vec<TimelineRow>, AppError> {
     let column = object.id_column();
     let sql = format!(
@@ -258,6 +259,7 @@ pub async fn timeline_rows(
              from files f where f.org_id = $1 and f.{column} = $2
          ) e
          where ($3::timestamptz is null or (e.at, e.id) < ($3, $4))
+           and ($6::text is null or e.kind = $6)
          order by e.at desc, e.id desc limit $5"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -266,6 +268,7 @@ pub async fn timeline_rows(
         .bind(cursor.map(|c| c.at))
         .bind(cursor.map(|c| c.id))
         .bind(limit)
+        .bind(kind)
         .fetch_all(tx.conn())
         .await?)
 }

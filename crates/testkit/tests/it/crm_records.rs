@@ -1629,9 +1629,9 @@ async fn a_date_filter_with_text_is_refused_naming_the_filter() {
     }
 }
 
-/// Issue #11 ("dead ends"): an error page says what was wrong — the handler's reason or the
-/// fields' errors in the member's language — instead of a bare status code. Here: a task whose
-/// reminder time has already passed, added from a record page, in English then in French.
+/// Issue #11 ("dead ends"): a refused form says what was wrong in the member's language instead of
+/// a bare status code. Here: a task whose reminder time has already passed, added from a record
+/// page, in English then in French — the record page again, the message at the reminder.
 #[tokio::test]
 async fn an_error_page_says_what_was_wrong_in_the_members_language() {
     let app = TestApp::spawn().await;
@@ -1654,9 +1654,10 @@ async fn an_error_page_says_what_was_wrong_in_the_members_language() {
                 &[("csrf", &csrf), ("title", "Rappeler"), ("remind_at", &format!("{past}T09:00")), ("tz_offset", "0")],
             )
             .await;
-        assert_eq!(response.status(), 400, "{lang}");
+        assert_eq!(response.status(), 422, "{lang}");
         let html = response.text().await.unwrap();
         assert!(html.contains(expected), "{lang}: {html}");
+        assert!(html.contains(r#"id="task-form""#), "{lang}: the composer, not an error page");
     }
     let (_, tasks) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
     assert_eq!(tasks, json!([]), "nothing was written");

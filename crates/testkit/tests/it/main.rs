@@ -14,6 +14,7 @@ mod crm_export;
 mod crm_files;
 mod crm_forms_webhooks;
 mod crm_import;
+mod crm_record_page;
 mod crm_records;
 mod crm_settings;
 mod home;
