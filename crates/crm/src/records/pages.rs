@@ -9,7 +9,7 @@ use kernel::web::CsrfForm;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use identity::signed_in::SignedIn;
 use kernel::authz::Principal;
 use kernel::web::{AppState, Page, render};
