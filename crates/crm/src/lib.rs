@@ -55,6 +55,8 @@ pub fn module() -> Module {
             (kernel::i18n::Lang::Fr, include_str!("../locales/fr.json")),
         ],
         nav: &[NavLink { href: "/crm", label_key: "nav.crm", position: 10 }],
+        palette: search::palette::ENTRIES,
+        record_search: Some(search::palette::search),
         ..Module::new("crm")
     }
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub catalog: Arc<[crate::catalog::TableEntry]>,
     /// The signed-in navigation, assembled from the modules' links.
     pub nav: Arc<[crate::module::NavLink]>,
+    /// The command palette's pages, actions and record searches, assembled from the modules.
+    pub palette: Arc<crate::palette::Palette>,
     master: Arc<MasterKey>,
 }
 
@@ -58,6 +60,7 @@ impl AppState {
         Self {
             catalog: modules.catalog().into(),
             nav: modules.nav().into(),
+            palette: Arc::new(modules.palette()),
             audit: AuditLog::new(master.clone(), clock.clone()),
             vault: Vault::new(master.clone()),
             rate_limits: crate::ratelimit::RateLimits::new(master.instance_key("rate-limit")),
@@ -118,6 +121,8 @@ pub struct Nav {
     pub org_name: String,
     /// The modules' links ([`AppState::nav`]).
     pub links: Arc<[crate::module::NavLink]>,
+    /// The `g <letter>` shortcuts to pages, listed in the keyboard help (`?`).
+    pub shortcuts: Arc<[crate::module::PaletteEntry]>,
     /// Something the member must do soon, shown on every page: (sentence, address, link text).
     pub notice: Option<(String, String, String)>,
 }
