@@ -331,10 +331,7 @@ impl Modules {
         }
         // The places with a shortcut (home, the record lists) come first: what an empty query shows.
         entries.sort_by_key(|entry| entry.shortcut.is_none());
-        crate::palette::Palette {
-            entries,
-            searches: self.0.iter().filter_map(|m| m.record_search).collect(),
-        }
+        crate::palette::Palette { entries, searches: self.0.iter().filter_map(|m| m.record_search).collect() }
     }
 
     pub fn event_bus(&self) -> EventBus {

@@ -365,7 +365,6 @@ mod tests {
         assert_eq!(letters.len(), count, "a shortcut letter is used twice");
     }
 
-
     /// defined by two modules (or by a module and the kernel): one message per key.
     #[test]
     fn module_message_files_match_and_never_redefine_a_key() {

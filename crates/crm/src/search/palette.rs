@@ -1,9 +1,9 @@
 //! The CRM's part of the command palette: its pages and actions, and its record search (the global
 //! search, so the palette finds exactly what the search page finds for the same member).
 
+use kernel::OrgTx;
 use kernel::authz::{Action, Principal};
 use kernel::module::{PaletteEntry, PaletteGroup, RecordHit, RecordSearchFuture};
-use kernel::OrgTx;
 
 use crate::actions::{CRM_CONFIGURE, RECORDS_EDIT, RECORDS_IMPORT, RECORDS_VIEW};
 use crate::object::ObjectType;

@@ -208,12 +208,8 @@ async fn palette_and_shortcuts_in_chromium() {
     // Shortcut letters do nothing while typing in a field.
     let search = client.find(Locator::Css(".crm-search input[name=q]")).await.unwrap();
     search.send_keys("?").await.unwrap();
-    let open: bool = client
-        .execute("return document.getElementById('shortcuts').open", vec![])
-        .await
-        .unwrap()
-        .as_bool()
-        .unwrap();
+    let open: bool =
+        client.execute("return document.getElementById('shortcuts').open", vec![]).await.unwrap().as_bool().unwrap();
     assert!(!open, "? typed in a field stays in the field");
 
     // The top bar's trigger.
