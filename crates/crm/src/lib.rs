@@ -64,6 +64,8 @@ pub fn module() -> Module {
             NavLink { href: "/crm/tasks", label_key: "crm.tasks.title", position: 14 },
         ],
         home_panels: home::PANELS,
+        palette: search::palette::ENTRIES,
+        record_search: Some(search::palette::search),
         ..Module::new("crm")
     }
 }

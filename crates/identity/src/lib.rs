@@ -34,7 +34,7 @@ pub mod signed_in;
 pub mod signup;
 pub mod throttle;
 
-use kernel::module::{Module, NavLink};
+use kernel::module::{Module, NavLink, PaletteEntry, PaletteGroup};
 pub use signed_in::attach_principal;
 
 /// The identity module as the application assembles it.
@@ -71,6 +71,46 @@ pub fn module() -> Module {
             NavLink { href: "/settings/sessions", label_key: "nav.sessions", position: 90 },
         ],
         home_panels: dashboard::HOME_PANELS,
+        palette: PALETTE,
         ..Module::new("identity")
     }
 }
+
+const fn palette_entry(
+    group: PaletteGroup,
+    label_key: &'static str,
+    href: &'static str,
+    action: Option<kernel::authz::Action>,
+    keywords_key: Option<&'static str>,
+) -> PaletteEntry {
+    PaletteEntry { group, label_key, href, action, keywords_key, shortcut: None }
+}
+
+/// The identity module's pages and actions in the command palette.
+const PALETTE: &[PaletteEntry] = &[
+    PaletteEntry {
+        group: PaletteGroup::Page,
+        label_key: "shortcuts.home",
+        href: "/",
+        action: None,
+        keywords_key: Some("nav.home_keywords"),
+        shortcut: Some('h'),
+    },
+    palette_entry(
+        PaletteGroup::Page,
+        "profile.title",
+        "/settings/profile",
+        Some(actions::PROFILE_MANAGE),
+        Some("profile.palette_keywords"),
+    ),
+    palette_entry(PaletteGroup::Page, "mfa.title", "/settings/mfa", None, Some("mfa.palette_keywords")),
+    palette_entry(PaletteGroup::Page, "api_keys.title", "/settings/api-keys", Some(actions::API_KEYS_MANAGE), None),
+    palette_entry(PaletteGroup::Page, "activity.title", "/settings/activity", Some(actions::LOGIN_ACTIVITY_VIEW), None),
+    palette_entry(
+        PaletteGroup::Action,
+        "members.palette_invite",
+        "/members#invite",
+        Some(actions::MEMBERS_INVITE),
+        Some("members.palette_keywords"),
+    ),
+];

@@ -44,6 +44,7 @@ impl SignedIn {
                 user_name: format!("{} {}", self.first_name, self.last_name),
                 org_name: self.org_name.clone(),
                 links: state.nav.clone(),
+                shortcuts: state.palette.shortcuts(),
                 notice: self.mfa_due.map(|by| {
                     let date = by.date().to_string();
                     (

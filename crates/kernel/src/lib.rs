@@ -22,6 +22,7 @@ pub mod keys;
 pub mod mail;
 pub mod module;
 pub mod outbox;
+pub mod palette;
 pub mod ratelimit;
 pub mod reject_nul;
 pub mod toast;

@@ -154,6 +154,53 @@ impl std::fmt::Debug for HomePanel {
     }
 }
 
+/// Where an entry of the command palette shows: among pages (places to go) or actions (things to
+/// do, usually a form to fill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaletteGroup {
+    Page,
+    Action,
+}
+
+/// A page or an action the command palette (Ctrl-K) offers, brought by the module that serves it.
+/// The module's navigation links are offered as pages too, without being listed again here.
+#[derive(Debug, Clone, Copy)]
+pub struct PaletteEntry {
+    pub group: PaletteGroup,
+    /// The message key of its label, in the module's own message files.
+    pub label_key: &'static str,
+    pub href: &'static str,
+    /// The action a member's role must grant for the entry to be offered (`None`: every member).
+    /// It matches the access of the route `href` opens (a test checks it), so the palette never
+    /// offers what would answer "forbidden".
+    pub action: Option<Action>,
+    /// The message key of more words that find it ("create add" for "New lead"), in both languages.
+    pub keywords_key: Option<&'static str>,
+    /// The letter of its `g <letter>` keyboard shortcut, listed in the `?` help.
+    pub shortcut: Option<char>,
+}
+
+/// One record the command palette found for a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHit {
+    pub title: String,
+    /// The message key of what it is ("Lead", "Company"), shown next to the title.
+    pub kind_key: &'static str,
+    pub href: String,
+    /// Found only by tolerating a typo: pages and actions that match what was typed come first.
+    pub approximate: bool,
+}
+
+/// What [`RecordSearch`] returns: the hits, or an error (a validation error means "nothing to
+/// search for", the palette then shows pages and actions only).
+pub type RecordSearchFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<RecordHit>, crate::AppError>> + Send + 'a>>;
+
+/// A module's record search for the command palette: inside the member's tenant transaction (so
+/// the organization and the visibility rules apply), at most `limit` hits for the query.
+pub type RecordSearch =
+    for<'a> fn(&'a mut crate::OrgTx, &'a crate::authz::Principal, &'a str, u32) -> RecordSearchFuture<'a>;
+
 /// Everything one module brings. Start from [`Module::new`] and fill in what the module has.
 pub struct Module {
     pub name: &'static str,
@@ -173,6 +220,10 @@ pub struct Module {
     pub nav: &'static [NavLink],
     /// The module's panels on the home page.
     pub home_panels: &'static [HomePanel],
+    /// Its pages and actions in the command palette (besides its `nav` links).
+    pub palette: &'static [PaletteEntry],
+    /// Its record search for the command palette, if it has records.
+    pub record_search: Option<RecordSearch>,
     pub configure: fn(&Vars<'_>, &mut ModuleSettings) -> Result<(), ConfigError>,
 }
 
@@ -205,6 +256,8 @@ impl Module {
             locales: &[],
             nav: &[],
             home_panels: &[],
+            palette: &[],
+            record_search: None,
             configure: no_settings,
         }
     }
@@ -292,6 +345,36 @@ impl Modules {
         let mut panels: Vec<HomePanel> = self.0.iter().flat_map(|m| m.home_panels.iter().copied()).collect();
         panels.sort_by_key(|panel| panel.position);
         panels
+    /// The command palette of the assembly: every module's navigation links (as pages, with the
+    /// action their route requires) and palette entries, and every record search.
+    pub fn palette(&self) -> crate::palette::Palette {
+        let routes = self.routes();
+        let access = |href: &str| {
+            routes.iter().find(|r| r.method == axum::http::Method::GET && r.path == href).map(|r| r.access)
+        };
+        let mut entries: Vec<PaletteEntry> = Vec::new();
+        for link in self.nav() {
+            let action = match access(link.href) {
+                Some(crate::authz::Access::Can(action)) => Some(action),
+                _ => None,
+            };
+            entries.push(PaletteEntry {
+                group: PaletteGroup::Page,
+                label_key: link.label_key,
+                href: link.href,
+                action,
+                keywords_key: None,
+                shortcut: None,
+            });
+        }
+        for entry in self.0.iter().flat_map(|m| m.palette.iter()) {
+            // A module's own entry for a link of the navigation replaces it (keywords, shortcut).
+            entries.retain(|e| !(e.group == entry.group && e.href == entry.href));
+            entries.push(*entry);
+        }
+        // The places with a shortcut (home, the record lists) come first: what an empty query shows.
+        entries.sort_by_key(|entry| entry.shortcut.is_none());
+        crate::palette::Palette { entries, searches: self.0.iter().filter_map(|m| m.record_search).collect() }
     }
 
     pub fn event_bus(&self) -> EventBus {

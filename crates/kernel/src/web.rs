@@ -44,6 +44,8 @@ pub struct AppState {
     pub nav: Arc<[crate::module::NavLink]>,
     /// The home page's panels, assembled from the modules' (by position).
     pub home_panels: Arc<[crate::module::HomePanel]>,
+    /// The command palette's pages, actions and record searches, assembled from the modules.
+    pub palette: Arc<crate::palette::Palette>,
     master: Arc<MasterKey>,
 }
 
@@ -63,6 +65,7 @@ impl AppState {
             catalog: modules.catalog().into(),
             nav: modules.nav().into(),
             home_panels: modules.home_panels().into(),
+            palette: Arc::new(modules.palette()),
             audit: AuditLog::new(master.clone(), clock.clone()),
             vault: Vault::new(master.clone()),
             rate_limits: crate::ratelimit::RateLimits::new(master.instance_key("rate-limit")),
@@ -123,6 +126,8 @@ pub struct Nav {
     pub org_name: String,
     /// The modules' links ([`AppState::nav`]).
     pub links: Arc<[crate::module::NavLink]>,
+    /// The `g <letter>` shortcuts to pages, listed in the keyboard help (`?`).
+    pub shortcuts: Arc<[crate::module::PaletteEntry]>,
     /// Something the member must do soon, shown on every page: (sentence, address, link text).
     pub notice: Option<(String, String, String)>,
 }

@@ -158,6 +158,7 @@ pub fn routes() -> Vec<RouteDef> {
         // The living component page of docs/ui.md: 404 unless the demo runs.
         RouteDef::page(M::GET, "/dev/ui", Access::Public, kernel::dev_ui::page),
     ]);
+    routes.extend(kernel::palette::routes());
     routes.extend(static_files::routes());
     routes
 }
@@ -330,7 +331,44 @@ mod tests {
         assert!(links.windows(2).all(|pair| pair[0].position <= pair[1].position), "in position order");
     }
 
-    /// Each module's message files parse, have the same keys in English and French, and no key is
+    /// Every page and action of the command palette opens a page some module serves, to every role
+    /// it is offered to (its declared action is at least as strict as the route's access), and its
+    /// label and keywords exist in both languages; `g` shortcut letters are unique.
+    #[test]
+    fn every_palette_entry_opens_a_page_its_roles_may_see() {
+        use kernel::authz::{Access, Role};
+        let modules = super::modules();
+        kernel::i18n::install(&modules.locales());
+        let routes = modules.routes();
+        let palette = modules.palette();
+        assert!(palette.entries.len() >= 10, "{palette:?}");
+        assert!(!palette.searches.is_empty(), "a module searches records");
+        for entry in &palette.entries {
+            let path = entry.href.split('#').next().unwrap_or_default();
+            let route = routes.iter().find(|r| r.method == axum::http::Method::GET && r.path == path);
+            let Some(route) = route else { panic!("{} is not a page", entry.href) };
+            for role in Role::ALL {
+                let offered = entry.action.is_none_or(|a| a.grant(role).allows());
+                let allowed = match route.access {
+                    Access::Public | Access::SignedIn => true,
+                    Access::Can(action) => action.grant(role).allows(),
+                    Access::PlatformAdmin => false,
+                };
+                assert!(!offered || allowed, "{} is offered to {role:?}, who may not open it", entry.href);
+            }
+            for key in std::iter::once(entry.label_key).chain(entry.keywords_key) {
+                for lang in Lang::ALL {
+                    assert_ne!(lang.messages().get(key), key, "{} has no {lang:?} text for {key}", entry.href);
+                }
+            }
+        }
+        let mut letters: Vec<char> = palette.entries.iter().filter_map(|e| e.shortcut).collect();
+        let count = letters.len();
+        letters.sort_unstable();
+        letters.dedup();
+        assert_eq!(letters.len(), count, "a shortcut letter is used twice");
+    }
+
     /// defined by two modules (or by a module and the kernel): one message per key.
     #[test]
     fn module_message_files_match_and_never_redefine_a_key() {

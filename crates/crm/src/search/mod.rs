@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod pages;
+pub mod palette;
 mod store;
 
 pub use store::*;

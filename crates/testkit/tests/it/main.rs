@@ -36,4 +36,5 @@ mod kernel_tenancy;
 mod kernel_vault;
 mod platform_admin;
 mod smoke;
+mod web_palette;
 mod web_shell;
