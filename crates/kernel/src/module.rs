@@ -345,6 +345,8 @@ impl Modules {
         let mut panels: Vec<HomePanel> = self.0.iter().flat_map(|m| m.home_panels.iter().copied()).collect();
         panels.sort_by_key(|panel| panel.position);
         panels
+    }
+
     /// The command palette of the assembly: every module's navigation links (as pages, with the
     /// action their route requires) and palette entries, and every record search.
     pub fn palette(&self) -> crate::palette::Palette {
