@@ -428,6 +428,23 @@ impl Browser {
         response
     }
 
+    /// [`Browser::post_form`] as a page's script sends it, asking for `accept` (e.g. JSON).
+    pub async fn post_form_with_accept(&self, path: &str, form: &[(&str, &str)], accept: &str) -> reqwest::Response {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ORIGIN, "null")
+            .header("sec-fetch-site", "same-origin")
+            .header(reqwest::header::ACCEPT, accept)
+            .form(form)
+            .send()
+            .await
+            .expect("request");
+        self.remember(&response);
+        response
+    }
+
     /// Presses the button of the sign-up confirmation page for `email`'s newest mailed link (as
     /// after following it), which signs the new owner in.
     pub async fn confirm_signup(&self, app: &TestApp, email: &str) -> reqwest::Response {
