@@ -420,6 +420,7 @@ pub(crate) async fn list_response(
     filter_fields.extend(custom.iter().map(|c| (format!("custom.{}", c.key), c.label.clone())));
     let filter_state = ListState { q: String::new(), ..list_state.clone() }.pairs();
     let columns_state = ListState { columns: Vec::new(), ..list_state.clone() }.pairs();
+    let refused_bulk = bulk_error.is_some();
     let error = match (bulk_error, list_error) {
         (Some(a), Some(b)) => Some(format!("{a} {b}")),
         (a, b) => a.or(b),
@@ -482,7 +483,8 @@ pub(crate) async fn list_response(
         error,
         page: page.clone(),
     };
-    let status = if view.error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    // A refused bulk action is a refused form (422); a refused filter is still the list page (200).
+    let status = if refused_bulk { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok(crate::http::page_response(status, render(&view)?))
 }
 
