@@ -140,6 +140,7 @@ pub fn all() -> Vec<RouteDef> {
         RouteDef::page(M::GET, "/crm", Access::Can(actions::RECORDS_VIEW), search::pages::home),
         RouteDef::page(M::GET, "/crm/search", Access::Can(actions::RECORDS_VIEW), search::pages::search),
         RouteDef::page(M::GET, "/crm/deals/board", Access::Can(actions::RECORDS_VIEW), pipelines::pages::board),
+        RouteDef::page(M::POST, "/crm/deals/board", Access::Can(actions::RECORDS_EDIT), pipelines::pages::quick_add),
         RouteDef::page(
             M::POST,
             "/crm/deals/{id}/move",

@@ -439,13 +439,28 @@ impl Browser {
 
     /// A form sent by htmx (`HX-Request: true`), which answers with a fragment.
     pub async fn post_htmx(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form_with_header(path, form, "hx-request", "true").await
+    }
+
+    /// [`Browser::post_form`] as a page's script sends it, asking for `accept` (e.g. JSON).
+    pub async fn post_form_with_accept(&self, path: &str, form: &[(&str, &str)], accept: &str) -> reqwest::Response {
+        self.post_form_with_header(path, form, reqwest::header::ACCEPT.as_str(), accept).await
+    }
+
+    async fn post_form_with_header(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        name: &str,
+        value: &str,
+    ) -> reqwest::Response {
         let response = self
             .http
             .post(format!("{}{}", self.base, path))
             .header(reqwest::header::COOKIE, self.cookie_header())
             .header(reqwest::header::ORIGIN, "null")
             .header("sec-fetch-site", "same-origin")
-            .header("hx-request", "true")
+            .header(name, value)
             .form(form)
             .send()
             .await

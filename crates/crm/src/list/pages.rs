@@ -1,11 +1,15 @@
-//! The list page of each record type: search, a filter, sort, chosen columns, saved views, keyset
-//! pages, bulk actions and export links.
+//! The list page of each record type: saved views as tabs, a filter bar with chips, sortable
+//! column headers, a column chooser, keyset pages, a bulk-action bar over the selected rows and
+//! export links. Everything lives in the query string (`view`, `q`, `f`, `sort`, `col`, `after`)
+//! so a list's address can be shared; the older single-filter form (`field`, `op`, `value`) still
+//! reads and is rewritten as an `f` chip.
 
 use crate::actions;
 use kernel::AppResult;
 
 use askama::Template;
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppError;
@@ -14,22 +18,39 @@ use kernel::web::{AppState, Page, render};
 use serde_json::Value;
 
 use crate::custom_fields::{self};
-use crate::display::{Names, cell_text, display, error_text, field_label, no_store};
+use crate::display::{Names, cell_text, display, error_text, field_label};
 use crate::http::Object;
 use crate::list::{Filter, ListQuery, Op, Sort};
-use crate::object::{ObjectType, RefKind};
+use crate::object::{Kind, ObjectType, RefKind};
 
 pub(crate) struct ListColumn {
     key: String,
     label: String,
     sort_href: String,
+    /// `aria-sort`: ascending, descending or none.
     sorted: &'static str,
+    numeric: bool,
 }
 
 pub(crate) struct ListRow {
     id: String,
     title: String,
     cells: Vec<String>,
+    selected: bool,
+}
+
+/// An active filter as a chip: its words and the address of the list without it.
+pub(crate) struct Chip {
+    text: String,
+    remove_href: String,
+}
+
+/// A saved view as a tab.
+pub(crate) struct ViewTab {
+    href: String,
+    name: String,
+    shared: bool,
+    current: bool,
 }
 
 #[derive(Template)]
@@ -43,6 +64,7 @@ pub(crate) struct ListView {
     next_href: Option<String>,
     filter_fields: Vec<(String, String)>,
     ops: Vec<&'static str>,
+    /// The single-filter inputs as typed, kept when that filter was refused.
     filter_field: String,
     filter_op: String,
     filter_value: String,
@@ -51,18 +73,76 @@ pub(crate) struct ListView {
     can_export: bool,
     export_query: String,
     members: Vec<(String, String)>,
-    views: Vec<(String, String, bool)>,
+    tabs: Vec<ViewTab>,
+    all_current: bool,
     current_view: String,
     can_delete_view: bool,
     /// The filters in force, as JSON, for "save as view".
     state_filters: String,
     chosen_columns: Vec<String>,
     editable_fields: Vec<(String, String)>,
+    chips: Vec<Chip>,
+    clear_href: Option<String>,
+    /// Hidden inputs that carry the list's state into the filter bar (everything but `q` and the
+    /// new filter) and into the column chooser (everything but `col`).
+    filter_state: Vec<(&'static str, String)>,
+    columns_state: Vec<(&'static str, String)>,
+    /// The list's own address (query string), for the bulk form to come back to.
+    list_query: String,
+    selected_count: usize,
     error: Option<String>,
 }
 
-/// A list page's query string. Parsed by hand because the column chooser repeats `col`.
-#[derive(Debug, Default)]
+/// One filter of the address: `f=<field>:<op>:<value>` (the value may hold colons).
+#[derive(Debug, Clone, PartialEq)]
+struct UrlFilter {
+    field: String,
+    op: Op,
+    value: String,
+}
+
+impl UrlFilter {
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ':');
+        let field = parts.next()?.trim().to_string();
+        let op = Op::parse(parts.next()?.trim())?;
+        let value = parts.next().unwrap_or_default().to_string();
+        (!field.is_empty()).then_some(Self { field, op, value })
+    }
+
+    fn of(filter: &Filter) -> Self {
+        let value = match &filter.value {
+            Value::Array(items) => items.iter().map(|i| display(Some(i))).collect::<Vec<_>>().join(","),
+            other => display(Some(other)),
+        };
+        Self { field: filter.field.clone(), op: filter.op, value }
+    }
+
+    fn encoded(&self) -> String {
+        format!("{}:{}:{}", self.field, self.op.as_str(), self.value)
+    }
+
+    fn filter(&self) -> Filter {
+        let value = match self.op {
+            Op::IsEmpty | Op::IsNotEmpty => Value::Null,
+            // "is one of" takes a comma-separated list in the address.
+            Op::In => Value::Array(
+                self.value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| Value::String(v.to_string()))
+                    .collect(),
+            ),
+            _ if self.value.is_empty() => Value::Null,
+            _ => Value::String(self.value.clone()),
+        };
+        Filter { field: self.field.clone(), op: self.op, value }
+    }
+}
+
+/// A list page's query string. Parsed by hand because `col` and `f` repeat.
+#[derive(Debug, Default, Clone)]
 pub struct ListPageParams {
     q: String,
     sort: String,
@@ -72,10 +152,11 @@ pub struct ListPageParams {
     value: String,
     view: String,
     columns: Vec<String>,
+    filters: Vec<String>,
 }
 
 impl ListPageParams {
-    fn parse(raw: Option<&str>) -> Self {
+    pub(crate) fn parse(raw: Option<&str>) -> Self {
         let mut params = Self::default();
         for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
             let value = value.into_owned();
@@ -88,43 +169,67 @@ impl ListPageParams {
                 "value" => params.value = value,
                 "view" => params.view = value,
                 "col" if !value.is_empty() => params.columns.push(value),
+                "f" if !value.is_empty() => params.filters.push(value),
                 _ => {}
             }
         }
         params
     }
-}
 
-impl ListPageParams {
-    fn filter(&self) -> Option<Filter> {
+    /// The filter of the "Add filter" inputs, if a field was chosen.
+    fn added_filter(&self) -> Option<UrlFilter> {
         if self.field.is_empty() {
             return None;
         }
         let op = Op::parse(&self.op).unwrap_or(Op::Contains);
-        let value = if self.value.is_empty() { Value::Null } else { Value::String(self.value.clone()) };
-        Some(Filter { field: self.field.clone(), op, value })
+        Some(UrlFilter { field: self.field.clone(), op, value: self.value.clone() })
     }
+}
 
-    /// The query string of this view with another sort or cursor.
-    fn href(&self, plural: &str, sort: &str, after: Option<&str>) -> String {
-        let mut parts = Vec::new();
-        for (name, value) in
-            [("view", &self.view), ("q", &self.q), ("field", &self.field), ("op", &self.op), ("value", &self.value)]
-        {
-            if !value.is_empty() {
-                parts.push(format!("{name}={}", encode(value)));
-            }
+/// The state a list's links carry: a saved view, the search, the filters beyond the view's, the
+/// sort and the chosen columns.
+#[derive(Debug, Clone, Default)]
+struct ListState {
+    view: String,
+    q: String,
+    filters: Vec<UrlFilter>,
+    sort: String,
+    columns: Vec<String>,
+}
+
+impl ListState {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if !self.view.is_empty() {
+            pairs.push(("view", self.view.clone()));
+        }
+        if !self.q.is_empty() {
+            pairs.push(("q", self.q.clone()));
+        }
+        for filter in &self.filters {
+            pairs.push(("f", filter.encoded()));
+        }
+        if !self.sort.is_empty() {
+            pairs.push(("sort", self.sort.clone()));
         }
         for column in &self.columns {
-            parts.push(format!("col={}", encode(column)));
+            pairs.push(("col", column.clone()));
         }
-        if !sort.is_empty() {
-            parts.push(format!("sort={}", encode(sort)));
-        }
+        pairs
+    }
+
+    fn query(&self, after: Option<&str>) -> String {
+        let mut parts: Vec<String> =
+            self.pairs().into_iter().map(|(name, value)| format!("{name}={}", encode(&value))).collect();
         if let Some(after) = after {
             parts.push(format!("after={}", encode(after)));
         }
-        format!("/crm/{plural}?{}", parts.join("&"))
+        parts.join("&")
+    }
+
+    fn href(&self, plural: &str, after: Option<&str>) -> String {
+        let query = self.query(after);
+        if query.is_empty() { format!("/crm/{plural}") } else { format!("/crm/{plural}?{query}") }
     }
 }
 
@@ -138,17 +243,30 @@ pub async fn list<O: Object>(
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> AppResult<Response> {
-    let object = O::TYPE;
-    let mut params = ListPageParams::parse(raw.as_deref());
-    let page = signed_in.page(&state, &format!("/crm/{}", object.plural()));
+    let params = ListPageParams::parse(raw.as_deref());
+    let page = signed_in.page(&state, &format!("/crm/{}", O::TYPE.plural()));
+    list_response(&state, &page, &principal, O::TYPE, params, None, &[]).await
+}
+
+/// Renders a list: on its own, or again after a bulk action was refused (`error`), with the rows
+/// that were `selected` still ticked.
+pub(crate) async fn list_response(
+    state: &AppState,
+    page: &Page,
+    principal: &Principal,
+    object: ObjectType,
+    mut params: ListPageParams,
+    bulk_error: Option<String>,
+    selected: &[String],
+) -> AppResult<Response> {
     let mut tx = principal.begin(&state.db).await?;
     let custom = custom_fields::definitions(&mut tx, object).await?;
     let views = crate::views::visible(&mut tx, principal.user_id, Some(object)).await?;
     // A saved view gives its filters; its sort, search and columns apply unless the page asks otherwise.
-    let mut filters: Vec<Filter> = Vec::new();
+    let mut view_filters: Vec<Filter> = Vec::new();
     let current_view = views.iter().find(|v| v.view_id.to_string() == params.view).cloned();
     if let Some(view) = &current_view {
-        filters.extend(view.filters.0.iter().cloned());
+        view_filters.extend(view.filters.0.iter().cloned());
         if params.sort.is_empty() {
             params.sort = view.sort.clone();
         }
@@ -158,8 +276,16 @@ pub async fn list<O: Object>(
         if params.columns.is_empty() {
             params.columns = view.columns.0.clone();
         }
+    } else {
+        params.view.clear();
     }
-    filters.extend(params.filter());
+    let mut url_filters: Vec<UrlFilter> = params.filters.iter().filter_map(|f| UrlFilter::parse(f)).collect();
+    let added = params.added_filter();
+    if let Some(filter) = &added {
+        url_filters.push(filter.clone());
+    }
+    let mut filters = view_filters.clone();
+    filters.extend(url_filters.iter().map(UrlFilter::filter));
     let query = ListQuery {
         filters: filters.clone(),
         sort: (!params.sort.is_empty()).then(|| match params.sort.strip_prefix('-') {
@@ -170,10 +296,10 @@ pub async fn list<O: Object>(
         limit: Some(50),
         q: Some(params.q.clone()),
     };
-    let (result, error) = match crate::list::list(&mut tx, object, &query).await {
+    let (result, list_error) = match crate::list::list(&mut tx, object, &query).await {
         Ok(result) => (result, None),
         Err(AppError::Validation(errors)) => {
-            let text = errors.iter().map(|e| error_text(&page, e)).collect::<Vec<_>>().join(" ");
+            let text = errors.iter().map(|e| error_text(page, e)).collect::<Vec<_>>().join(" ");
             (crate::list::ListPage { items: Vec::new(), next_cursor: None }, Some(text))
         }
         Err(other) => return Err(other),
@@ -185,14 +311,33 @@ pub async fn list<O: Object>(
     }
     tx.commit().await?;
 
+    // A refused "Add filter" stays in its inputs (to correct it), not as a chip.
+    let refused_added = list_error.is_some() && added.is_some();
+    if refused_added {
+        url_filters.pop();
+    }
     let keys: Vec<String> = if params.columns.is_empty() {
-        let mut keys: Vec<String> = object.default_columns().iter().map(|k| k.to_string()).collect();
+        // Deals show the amount with its currency: a separate currency column says it twice.
+        let mut keys: Vec<String> = object
+            .default_columns()
+            .iter()
+            .filter(|k| !(object == ObjectType::Deal && **k == "currency"))
+            .map(|k| k.to_string())
+            .collect();
         keys.extend(custom.iter().take(3).map(|c| format!("custom.{}", c.key)));
         keys
     } else {
         params.columns.iter().filter(|k| crate::records::sort_parts(object, k).is_some()).cloned().collect()
     };
+    let list_state = ListState {
+        view: params.view.clone(),
+        q: params.q.clone(),
+        filters: url_filters.clone(),
+        sort: params.sort.clone(),
+        columns: params.columns.clone(),
+    };
     let current_sort = if params.sort.is_empty() { object.default_sort().to_string() } else { params.sort.clone() };
+    let plural = object.plural();
     let columns = keys
         .iter()
         .map(|key| {
@@ -205,39 +350,92 @@ pub async fn list<O: Object>(
             };
             ListColumn {
                 key: key.clone(),
-                label: field_label(&page, key, &custom),
-                sort_href: params.href(object.plural(), &next, None),
+                label: field_label(page, key, &custom),
+                sort_href: ListState { sort: next, ..list_state.clone() }.href(plural, None),
                 sorted,
+                numeric: matches!(object.readable(key).map(|d| d.kind), Some(Kind::Money | Kind::Percent)),
             }
         })
         .collect();
-    let rows = result
+    let rows: Vec<ListRow> = result
         .items
         .iter()
-        .map(|record| ListRow {
-            id: display(record.get("id")),
-            title: display(record.get("display_name")),
-            cells: keys.iter().map(|k| cell_text(&page, object, k, record, &names)).collect(),
+        .map(|record| {
+            let id = display(record.get("id"));
+            ListRow {
+                selected: selected.contains(&id),
+                id,
+                title: display(record.get("display_name")),
+                cells: keys.iter().map(|k| cell_text(page, object, k, record, &names)).collect(),
+            }
         })
         .collect();
+
+    // Chips: the view's filters then the address's; removing one keeps the others (a view's
+    // filter removed turns the rest into plain filters of "All").
+    let chip_text = |filter: &UrlFilter| {
+        let label = field_label(page, &filter.field, &custom);
+        let op = page.t.get(&format!("crm.op.{}", filter.op.as_str())).to_string();
+        let value = match object.readable(&filter.field).map(|d| d.kind) {
+            Some(Kind::Ref(kind)) if !filter.value.is_empty() => names.of(kind, &filter.value),
+            Some(Kind::Choice(_)) if !filter.value.is_empty() && filter.op != Op::In => {
+                page.t.get(&format!("crm.choice.{}", filter.value)).to_string()
+            }
+            _ => filter.value.clone(),
+        };
+        if matches!(filter.op, Op::IsEmpty | Op::IsNotEmpty) {
+            format!("{label} {op}")
+        } else if page.t.lang() == "fr" {
+            format!("{label} {op} \u{ab}\u{a0}{value}\u{a0}\u{bb}")
+        } else {
+            format!("{label} {op} \u{201c}{value}\u{201d}")
+        }
+    };
+    let view_chips: Vec<UrlFilter> = view_filters.iter().map(UrlFilter::of).collect();
+    let mut chips = Vec::new();
+    for (i, filter) in view_chips.iter().enumerate() {
+        let mut rest: Vec<UrlFilter> =
+            view_chips.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| f.clone()).collect();
+        rest.extend(url_filters.iter().cloned());
+        let without = ListState { view: String::new(), filters: rest, ..list_state.clone() };
+        chips.push(Chip { text: chip_text(filter), remove_href: without.href(plural, None) });
+    }
+    for (i, filter) in url_filters.iter().enumerate() {
+        let rest = url_filters.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, f)| f.clone()).collect();
+        let without = ListState { filters: rest, ..list_state.clone() };
+        chips.push(Chip { text: chip_text(filter), remove_href: without.href(plural, None) });
+    }
+    let clear_href = (!chips.is_empty() || !params.q.is_empty())
+        .then(|| ListState { view: params.view.clone(), ..Default::default() }.href(plural, None));
+
     let mut filter_fields: Vec<(String, String)> = object
         .fields()
         .iter()
         .chain(object.system_fields())
-        .map(|f| (f.key.to_string(), field_label(&page, f.key, &custom)))
+        .map(|f| (f.key.to_string(), field_label(page, f.key, &custom)))
         .collect();
     filter_fields.extend(custom.iter().map(|c| (format!("custom.{}", c.key), c.label.clone())));
+    let filter_state = ListState { q: String::new(), ..list_state.clone() }.pairs();
+    let columns_state = ListState { columns: Vec::new(), ..list_state.clone() }.pairs();
+    let refused_bulk = bulk_error.is_some();
+    let error = match (bulk_error, list_error) {
+        (Some(a), Some(b)) => Some(format!("{a} {b}")),
+        (a, b) => a.or(b),
+    };
+    let (filter_field, filter_op, filter_value) = match (&added, refused_added) {
+        (Some(_), true) => (params.field.clone(), params.op.clone(), params.value.clone()),
+        _ => Default::default(),
+    };
     let view = ListView {
-        plural: object.plural(),
-        next_href: result.next_cursor.as_deref().map(|c| params.href(object.plural(), &params.sort, Some(c))),
+        plural,
+        next_href: result.next_cursor.as_deref().map(|c| list_state.href(plural, Some(c))),
         columns,
-        rows,
         q: params.q.clone(),
         filter_fields,
         ops: Op::ALL.iter().map(|o| o.as_str()).collect(),
-        filter_field: params.field.clone(),
-        filter_op: params.op.clone(),
-        filter_value: params.value.clone(),
+        filter_field,
+        filter_op,
+        filter_value,
         sort: params.sort.clone(),
         can_bulk: principal.grant(actions::RECORDS_BULK_EDIT).allows(),
         can_export: principal.grant(actions::RECORDS_EXPORT).allows(),
@@ -248,7 +446,16 @@ pub async fn list<O: Object>(
             encode(&serde_json::to_string(&filters).unwrap_or_else(|_| "[]".into()))
         ),
         members: names.options(RefKind::Member),
-        views: views.iter().map(|v| (v.view_id.to_string(), v.name.clone(), v.shared)).collect(),
+        tabs: views
+            .iter()
+            .map(|v| ViewTab {
+                href: format!("/crm/{plural}?view={}", v.view_id),
+                name: v.name.clone(),
+                shared: v.shared,
+                current: v.view_id.to_string() == params.view,
+            })
+            .collect(),
+        all_current: params.view.is_empty(),
         current_view: params.view.clone(),
         can_delete_view: current_view
             .as_ref()
@@ -259,11 +466,37 @@ pub async fn list<O: Object>(
             .fields()
             .iter()
             .filter(|f| !matches!(f.key, "owner_id" | "pipeline_id" | "stage_id"))
-            .map(|f| (f.key.to_string(), field_label(&page, f.key, &custom)))
+            .map(|f| (f.key.to_string(), field_label(page, f.key, &custom)))
             .chain(custom.iter().map(|c| (format!("custom.{}", c.key), c.label.clone())))
             .collect(),
+        chips,
+        clear_href,
+        filter_state,
+        columns_state,
+        list_query: list_state.query((!params.after.is_empty()).then_some(params.after.as_str())),
+        selected_count: rows.iter().filter(|r| r.selected).count(),
+        rows,
         error,
         page: page.clone(),
     };
-    Ok(no_store(render(&view)?))
+    // A refused bulk action is a refused form (422); a refused filter is still the list page (200).
+    let status = if refused_bulk { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    Ok(crate::http::page_response(status, render(&view)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_filters_round_trip_and_keep_colons_in_values() {
+        let filter = UrlFilter::parse("created_at:gt:2026-03-01T10:00").unwrap();
+        assert_eq!(filter.field, "created_at");
+        assert_eq!(filter.op, Op::Gt);
+        assert_eq!(filter.value, "2026-03-01T10:00");
+        assert_eq!(UrlFilter::parse(&filter.encoded()), Some(filter));
+        assert_eq!(UrlFilter::parse("city:nope:Lyon"), None, "an unknown operator is not a filter");
+        let one_of = UrlFilter::parse("status:in:new, qualified").unwrap().filter();
+        assert_eq!(one_of.value, serde_json::json!(["new", "qualified"]));
+    }
 }

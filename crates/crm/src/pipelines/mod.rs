@@ -132,6 +132,10 @@ pub struct BoardColumn {
     /// Sum of the amounts per currency, e.g. `{"EUR": "12500.00"}`.
     #[schema(value_type = Object)]
     pub totals: Value,
+    /// The totals weighted by the stage's probability (amount × probability ÷ 100), per currency,
+    /// e.g. `{"EUR": "6250.00"}` for 12,500 at 50 %.
+    #[schema(value_type = Object)]
+    pub weighted: Value,
     /// The most recently moved deals, at most `per_stage`.
     #[schema(value_type = Vec<Object>)]
     pub deals: Vec<Value>,
@@ -152,4 +156,47 @@ pub struct BoardParams {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MoveInput {
     pub stage_id: Uuid,
+}
+
+/// Cents of a decimal amount as the database writes it (`"12500.5"`, `"-3.25"`); `None` otherwise.
+fn cents_of(amount: &str) -> Option<i128> {
+    let (negative, digits) = match amount.trim().strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, amount.trim()),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() || fraction.len() > 2 || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction: String = fraction.chars().chain(std::iter::repeat('0')).take(2).collect();
+    let cents = whole.parse::<i128>().ok()? * 100 + fraction.parse::<i128>().ok()?;
+    Some(if negative { -cents } else { cents })
+}
+
+/// Each currency's total × `probability` %, rounded half away from zero to the cent, as the same
+/// `{"EUR": "6250.00"}` map. Computed exactly on cents, never in floating point.
+pub fn weighted(totals: &Value, probability: i16) -> Value {
+    let mut out = Map::new();
+    for (currency, total) in totals.as_object().into_iter().flatten() {
+        let Some(cents) = total.as_str().and_then(cents_of) else { continue };
+        let product = cents * i128::from(probability);
+        let rounded = (product.abs() + 50) / 100 * product.signum();
+        let sign = if rounded < 0 { "-" } else { "" };
+        out.insert(currency.clone(), json!(format!("{sign}{}.{:02}", rounded.abs() / 100, rounded.abs() % 100)));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_amounts_are_exact_to_the_cent() {
+        let totals = json!({ "EUR": "13500.50", "USD": "0.05", "GBP": "-10.01" });
+        assert_eq!(weighted(&totals, 10), json!({ "EUR": "1350.05", "USD": "0.01", "GBP": "-1.00" }));
+        assert_eq!(weighted(&totals, 100), json!({ "EUR": "13500.50", "USD": "0.05", "GBP": "-10.01" }));
+        assert_eq!(weighted(&json!({ "EUR": "12500" }), 0), json!({ "EUR": "0.00" }));
+        assert_eq!(weighted(&json!({ "EUR": "not a number" }), 50), json!({}));
+    }
 }

@@ -151,7 +151,24 @@ pub async fn board(tx: &mut OrgTx, pipeline: Uuid, per_stage: u32) -> Result<Boa
             .find(|(id, _, _)| *id == stage.stage_id)
             .map(|(_, c, t)| (*c, t.clone()))
             .unwrap_or((0, json!({})));
-        columns.push(BoardColumn { stage, count, totals, deals });
+        let weighted = weighted(&totals, stage.probability);
+        columns.push(BoardColumn { stage, count, totals, weighted, deals });
     }
     Ok(Board { pipeline_id: p.pipeline_id, name: p.name, columns })
+}
+
+/// The due date of each deal's next open task (the earliest due), for the board's cards.
+pub async fn next_task_due(tx: &mut OrgTx, deals: &[Uuid]) -> Result<Vec<(Uuid, time::OffsetDateTime)>, AppError> {
+    Ok(sqlx::query!(
+        r#"select deal_id as "deal_id!", min(due_at) as "due!" from tasks
+            where org_id = $1 and deal_id = any($2) and status = 'open' and due_at is not null
+            group by deal_id"#,
+        tx.org().0,
+        deals
+    )
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .map(|row| (row.deal_id, row.due))
+    .collect())
 }

@@ -935,7 +935,9 @@ pub async fn delete<O: Object>(
     Ok(kernel::web::redirect_with_toast(&format!("/crm/{}", object.plural()), "crm.notice.deleted"))
 }
 
-/// Bulk assign or delete from a list's checkboxes. Deleting asks for the count as confirmation.
+/// Bulk assign, set a field or delete from a list's checkboxes. Deleting asks for the count as
+/// confirmation. A refused action shows the list again (the same address, `list_query`) with the
+/// message in place and the selection kept.
 pub async fn bulk<O: Object>(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -948,26 +950,46 @@ pub async fn bulk<O: Object>(
     let ids: Vec<Uuid> = form.iter().filter(|(k, _)| k == "ids").filter_map(|(_, v)| v.parse().ok()).collect();
     let input = match value("action").as_str() {
         "assign" => match value("owner_id").parse() {
-            Ok(owner_id) => BulkInput::Assign { ids, owner_id },
-            Err(_) => return Err(AppError::field("owner_id", "required", "Choose a member.")),
+            Ok(owner_id) => Ok(BulkInput::Assign { ids, owner_id }),
+            Err(_) => Err(FieldError::new("owner_id", "required", "Choose a member.")),
         },
-        "delete" => BulkInput::Delete { ids, confirm: value("confirm").trim().parse().unwrap_or(usize::MAX) },
+        "delete" => Ok(BulkInput::Delete { ids, confirm: value("confirm").trim().parse().unwrap_or(usize::MAX) }),
         "update" => {
             let field = value("bulk_field");
             let changes: Map<String, Value> = match field.strip_prefix("custom.") {
                 Some(key) => [("custom".to_string(), json!({ key: value("bulk_value") }))].into_iter().collect(),
                 None => [(field, Value::String(value("bulk_value")))].into_iter().collect(),
             };
-            BulkInput::Update { ids, changes }
+            Ok(BulkInput::Update { ids, changes })
         }
-        _ => return Err(AppError::field("action", "invalid_choice", "Choose an action.")),
+        _ => Err(FieldError::new("action", "invalid_choice", "Choose an action.")),
     };
-    match bulk_apply(&state, &principal, object, input, Source::Ui).await {
-        Ok(_) => Ok(kernel::web::redirect_with_toast(&format!("/crm/{}", object.plural()), "crm.notice.bulk_done")),
-        Err(AppError::Validation(errors)) => {
-            let text = errors.iter().map(|e| error_text(&page, e)).collect::<Vec<_>>().join(" ");
-            Err(AppError::BadRequest(text))
-        }
-        Err(other) => Err(other),
-    }
+    let errors = match input {
+        Ok(input) => match bulk_apply(&state, &principal, object, input, Source::Ui).await {
+            Ok(_) => {
+                return Ok(kernel::web::redirect_with_toast(
+                    &format!("/crm/{}", object.plural()),
+                    "crm.notice.bulk_done",
+                ));
+            }
+            Err(AppError::Validation(errors)) => errors,
+            Err(other) => return Err(other),
+        },
+        Err(error) => vec![error],
+    };
+    // Each message names its field when it is one of the record's ("Owner: Fill in this field.").
+    let text = errors
+        .iter()
+        .map(|e| {
+            let key = format!("crm.field.{}", e.field);
+            match page.t.get(&key) {
+                label if label != key => format!("{label}{} {}", page.t.get("punct.colon"), error_text(&page, e)),
+                _ => error_text(&page, e),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let params = crate::list::pages::ListPageParams::parse(Some(&value("list_query")));
+    let selected: Vec<String> = form.iter().filter(|(k, _)| k == "ids").map(|(_, v)| v.clone()).collect();
+    crate::list::pages::list_response(&state, &page, &principal, object, params, Some(text), &selected).await
 }
