@@ -177,22 +177,35 @@ pub async fn preview<'a>(
     Ok((row, rows))
 }
 
-/// Sets the mapping; allowed before the run starts. A new mapping discards the dry run's findings.
+/// Sets the mapping and, when given, the mode (what happens to records that already have the
+/// row's key: `create_only`, `fill_empty`, `overwrite`); allowed before the run starts. A new
+/// mapping discards the dry run's findings.
 pub async fn set_mapping<'a>(
     ctx: impl Into<ImportCtx<'a>>,
     principal: &Principal,
     id: Uuid,
     submitted: &BTreeMap<String, String>,
+    mode: Option<&str>,
 ) -> Result<ImportRow, AppError> {
     let ctx = ctx.into();
+    let mode = match mode.map(str::trim) {
+        None => None,
+        Some(text) => Some(engine::Mode::parse(text).ok_or_else(|| {
+            AppError::field("mode", "invalid_choice", "Choose create_only, fill_empty or overwrite.")
+        })?),
+    };
     let mut tx = principal.begin(ctx.db).await?;
     let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
     not_started(&row)?;
+    let mode = match mode {
+        Some(mode) => mode,
+        None => row.mode()?,
+    };
     let object = row.object()?;
     let defs = crate::custom_fields::definitions(&mut tx, object).await?;
     let checked = mapping::check(object, &row.headers.0, &defs, submitted)?;
     let checked: BTreeMap<String, String> = checked.into_iter().map(|(i, t)| (i.to_string(), t)).collect();
-    store::set_mapping(&mut tx, id, &checked, ctx.clock.now()).await?;
+    store::set_mapping(&mut tx, id, &checked, mode.as_str(), ctx.clock.now()).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(row)
