@@ -195,7 +195,10 @@ pub(crate) fn cell_text(page: &Page, object: ObjectType, key: &str, record: &Val
     let value = display(record.get(key));
     match object.readable(key).map(|d| d.kind) {
         Some(Kind::Ref(kind)) if !value.is_empty() => names.of(kind, &value),
-        Some(Kind::Timestamp) => value.get(..16).unwrap_or(&value).replace('T', " "),
+        Some(Kind::Timestamp) => match instant_of(record.get(key)) {
+            Some(at) => page.date_time(&at),
+            None => value,
+        },
         Some(Kind::Money) => crate::display::money(&value, &display(record.get("currency")), page.t.0),
         Some(Kind::Phone) if !value.is_empty() => crate::display::phone(&value),
         Some(Kind::Choice(_)) if !value.is_empty() => page.t.get(&format!("crm.choice.{value}")).to_string(),

@@ -462,11 +462,14 @@ pub async fn discard(
     .await
 }
 
+/// The page's download is for people: it opens cleanly in Excel in their language.
 pub async fn rejects(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    service::rejects_csv(&state, &principal, id).await
+    let excel = crate::export::Excel::new(signed_in.lang, signed_in.tz);
+    Ok(service::rejects_file(&state, &principal, id, Some(excel)).await?)
 }

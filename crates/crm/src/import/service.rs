@@ -343,14 +343,36 @@ pub async fn rejects_csv<'a>(
     principal: &Principal,
     id: Uuid,
 ) -> Result<Response, AppError> {
+    rejects_file(ctx, principal, id, None).await
+}
+
+/// [`rejects_csv`] for a person (the import page's link) when `excel` is given: the byte-order
+/// mark, `;` in French and the last two columns' labels in their language, so the file opens
+/// cleanly in Excel (see [`crate::export::Excel`]).
+pub async fn rejects_file<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+    excel: Option<crate::export::Excel>,
+) -> Result<Response, AppError> {
     let ctx = ctx.into();
     let mut tx = principal.begin(ctx.db).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     let mut header = row.headers.0.clone();
-    header.push("row".into());
-    header.push("error".into());
-    let first = crate::export::csv_line(header.iter().map(String::as_str));
+    let delimiter = excel.as_ref().map_or(b',', |e| e.delimiter);
+    let first = match &excel {
+        Some(excel) => {
+            header.push(excel.page.t.get("crm.import.row").to_string());
+            header.push(excel.page.t.get("crm.import.reason").to_string());
+            [crate::export::BOM, &excel.line(header.iter().map(String::as_str))].concat()
+        }
+        None => {
+            header.push("row".into());
+            header.push("error".into());
+            crate::export::csv_line(header.iter().map(String::as_str))
+        }
+    };
     let db = ctx.db.clone();
     let principal = principal.clone();
     let stream = futures_util::stream::unfold(Some(0i64), move |after| {
@@ -382,7 +404,7 @@ pub async fn rejects_csv<'a>(
                         };
                         fields.push(number.to_string());
                         fields.push(reason);
-                        out.extend(crate::export::csv_line(fields.iter().map(String::as_str)));
+                        out.extend(crate::export::csv_line_with(fields.iter().map(String::as_str), delimiter));
                     }
                     Some((Ok(Bytes::from(out)), last))
                 }
