@@ -15,6 +15,13 @@ use crate::object::ObjectType;
 
 type Chunk = Result<Bytes, std::io::Error>;
 
+/// How the rows are written: the format, the columns, and for `excel` its language and names.
+struct Layout {
+    format: Format,
+    columns: Vec<String>,
+    excel: Option<Excel>,
+}
+
 /// Reads every matching record in one member transaction and sends the rendered body in chunks
 /// over a small bounded channel: when the client reads slowly, the channel fills and the reading
 /// waits, so memory stays at a few chunks whatever the row count.
@@ -23,11 +30,10 @@ async fn produce(
     principal: Principal,
     object: ObjectType,
     query: ListQuery,
-    format: Format,
-    columns: Vec<String>,
-    excel: Option<Excel>,
+    layout: Layout,
     sender: tokio::sync::mpsc::Sender<Chunk>,
 ) -> Result<(), AppError> {
+    let Layout { format, columns, excel } = layout;
     let mut tx = principal.begin(&ctx.db).await?;
     let mut rows: u64 = 0;
     let mut out = Vec::with_capacity(CHUNK + 4096);
@@ -147,7 +153,8 @@ pub async fn export_for(
     let principal = principal.clone();
     let errors = sender.clone();
     tokio::spawn(async move {
-        if let Err(error) = produce(ctx, principal, object, query, format, columns, excel, sender).await {
+        let layout = Layout { format, columns, excel };
+        if let Err(error) = produce(ctx, principal, object, query, layout, sender).await {
             error.log();
             // The body ends with an error: the client sees a failed download, not a short file.
             let _ = errors.send(Err(std::io::Error::other("export interrupted"))).await;

@@ -70,9 +70,10 @@ pub fn paths() -> Map<String, Value> {
     }));
     for plural in ["leads", "contacts", "companies", "deals"] {
         paths.insert(format!("/api/v1/{plural}/export"), json!({
-            "get": crate::openapi::operation(plural, &format!("Export the {plural} list to CSV or JSON: streamed, no row cap, audited"), json!({
+            "get": crate::openapi::operation(plural, &format!("Export the {plural} list to CSV, JSON or a CSV file for Excel: streamed, no row cap, audited"), json!({
                 "parameters": [
-                    { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "json"], "default": "csv" } },
+                    { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "json", "excel"], "default": "csv" }, "description": "`excel`: a CSV file for people — UTF-8 byte-order mark, `;` in French, column labels, names instead of ids, choice labels, local amounts and dates" },
+                    { "name": "lang", "in": "query", "required": false, "schema": { "type": "string", "enum": ["en", "fr"], "default": "en" }, "description": "The language of an `excel` export" },
                     { "name": "q", "in": "query", "required": false, "schema": { "type": "string" } },
                     { "name": "sort", "in": "query", "required": false, "schema": { "type": "string" }, "description": "A field key; `-key` for descending" },
                     { "name": "filters", "in": "query", "required": false, "schema": { "type": "string" }, "description": "A JSON array of {field, op, value}, as for the list" }],
