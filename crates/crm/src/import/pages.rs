@@ -36,6 +36,9 @@ struct Column {
     chosen: String,
 }
 
+/// A field an update would change, on the dry run's report: (field label, now, after).
+type FieldChange = (String, String, String);
+
 struct PreviewRow {
     row: i64,
     cells: Vec<String>,
@@ -56,8 +59,8 @@ struct ShowView {
     dry_rejects: Vec<(i64, String, String)>,
     /// The modes offered for records already in the organization: (code, label, chosen).
     modes: Vec<(&'static str, String, bool)>,
-    /// A sample of updated records: (row, key, [(field label, old, new)]).
-    dry_updates: Vec<(i64, String, Vec<(String, String, String)>)>,
+    /// A sample of updated records: (row, key, changes).
+    dry_updates: Vec<(i64, String, Vec<FieldChange>)>,
     editable: bool,
     /// The encodings the person can choose, and the one chosen.
     /// (name, selected); a file with a byte-order mark has `utf-8` selected.
@@ -471,5 +474,5 @@ pub async fn rejects(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let excel = crate::export::Excel::new(signed_in.lang, signed_in.tz);
-    Ok(service::rejects_file(&state, &principal, id, Some(excel)).await?)
+    service::rejects_file(&state, &principal, id, Some(excel)).await
 }
