@@ -15,10 +15,11 @@ use uuid::Uuid;
 use crate::custom_fields::CustomField;
 use crate::object::{Kind, ObjectType, RefKind};
 
-/// A moment as the pages show it, to the minute ("2026-12-06 14:05"), never Rust's `Display` of
-/// an `OffsetDateTime`. (In UTC until pages know the member's time zone.)
-pub fn minute(at: &time::OffsetDateTime) -> String {
-    at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap_or_default()
+/// A moment as the pages show it, to the minute, in the member's time zone and the language's
+/// style (`6 déc. 2026 à 14:05`, `Dec 6, 2026, 2:05 PM`: see `kernel::dates`), never Rust's
+/// `Display` of an `OffsetDateTime`.
+pub fn minute(page: &Page, at: &time::OffsetDateTime) -> String {
+    page.date_time(at)
 }
 
 /// A timestamp as a row's JSON carries it (RFC 3339); `None` when absent or not a timestamp.
@@ -194,7 +195,10 @@ pub(crate) fn cell_text(page: &Page, object: ObjectType, key: &str, record: &Val
     let value = display(record.get(key));
     match object.readable(key).map(|d| d.kind) {
         Some(Kind::Ref(kind)) if !value.is_empty() => names.of(kind, &value),
-        Some(Kind::Timestamp) => value.get(..16).unwrap_or(&value).replace('T', " "),
+        Some(Kind::Timestamp) => match instant_of(record.get(key)) {
+            Some(at) => page.date_time(&at),
+            None => value,
+        },
         Some(Kind::Money) => crate::display::money(&value, &display(record.get("currency")), page.t.0),
         Some(Kind::Phone) if !value.is_empty() => crate::display::phone(&value),
         Some(Kind::Choice(_)) if !value.is_empty() => page.t.get(&format!("crm.choice.{value}")).to_string(),

@@ -152,13 +152,36 @@ pub fn parse_email(text: &str) -> Result<String, Invalid> {
     }
 }
 
+/// The French overseas departments and collectivities whose numbers are written like mainland
+/// ones ("0690 12 34 56") but carry their own country code: Réunion and Mayotte (+262, mobiles
+/// 0692/0693 and 0639), Guadeloupe, Saint-Barthélemy and Saint-Martin (+590, 0690/0691), Guyane
+/// (+594, 0694), Martinique (+596, 0696/0697). Which prefix
+/// belongs where comes from libphonenumber's metadata (the `phonenumber` crate), not from a table
+/// of ours.
+const FRENCH_PLAN_REGIONS: &[phonenumber::country::Id] = {
+    use phonenumber::country::Id;
+    &[Id::RE, Id::YT, Id::GP, Id::BL, Id::MF, Id::GF, Id::MQ]
+};
+
 pub fn parse_phone(text: &str) -> Result<String, Invalid> {
     let refused = || invalid("invalid_phone", "Enter a phone number, with its country prefix (+33…) if not French.");
     let number = phonenumber::parse(Some(DEFAULT_PHONE_REGION), text).map_err(|_| refused())?;
-    if !phonenumber::is_valid(&number) {
-        return Err(refused());
+    if phonenumber::is_valid(&number) {
+        return Ok(number.format().mode(phonenumber::Mode::E164).to_string());
     }
-    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    // Written the French way without a prefix, a number may belong to an overseas department:
+    // the first region where it is valid gives its country code. A number written with its `+`
+    // prefix is what it says.
+    if !text.trim_start().starts_with('+') && !text.trim_start().starts_with("00") {
+        for region in FRENCH_PLAN_REGIONS {
+            if let Ok(number) = phonenumber::parse(Some(*region), text)
+                && phonenumber::is_valid(&number)
+            {
+                return Ok(number.format().mode(phonenumber::Mode::E164).to_string());
+            }
+        }
+    }
+    Err(refused())
 }
 
 /// Accepts `acme.fr`, `www.acme.fr` or `https://www.acme.fr/contact` and keeps `acme.fr`.
@@ -250,6 +273,28 @@ mod tests {
         assert_eq!(parse_phone("+49 30 901820").unwrap(), "+4930901820");
         assert!(parse_phone("12").is_err());
         assert!(parse_phone("not a number").is_err());
+    }
+
+    /// Issue #11: overseas mobiles written the French way take their department's country code.
+    #[test]
+    fn french_overseas_numbers_take_their_country_code() {
+        for (written, e164) in [
+            ("06 90 12 34 56", "+590690123456"), // Guadeloupe
+            ("0691 30 12 34", "+590691301234"),
+            ("06 92 12 34 56", "+262692123456"), // Réunion
+            ("06 93 10 12 34", "+262693101234"),
+            ("06 39 01 23 45", "+262639012345"), // Mayotte
+            ("06 94 12 34 56", "+594694123456"), // Guyane
+            ("06 96 12 34 56", "+596696123456"), // Martinique
+            ("06 97 27 12 34", "+596697271234"),
+            ("05 90 12 34 56", "+590590123456"), // a Guadeloupe landline
+            ("02 62 12 34 56", "+262262123456"), // a Réunion landline
+        ] {
+            assert_eq!(parse_phone(written).ok().as_deref(), Some(e164), "{written}");
+        }
+        // Mainland numbers keep +33; a number with its prefix is what it says.
+        assert_eq!(parse_phone("06 12 34 56 78").unwrap(), "+33612345678");
+        assert!(parse_phone("+33 6 90 12 34 56").is_err(), "0690 numbers are not mainland numbers");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct SignedIn {
     pub last_name: String,
     pub role: OrgRole,
     pub lang: Lang,
+    /// The member's time zone, in which pages show dates and times.
+    pub tz: kernel::dates::Tz,
     /// MFA is required of them from this moment and they have none yet (their grace period).
     pub mfa_due: Option<time::OffsetDateTime>,
 }
@@ -46,7 +48,7 @@ impl SignedIn {
                 links: state.nav.clone(),
                 shortcuts: state.palette.shortcuts(),
                 notice: self.mfa_due.map(|by| {
-                    let date = by.date().to_string();
+                    let date = kernel::dates::local_date(by, self.tz, self.lang);
                     (
                         T(self.lang).fmt("mfa.grace_notice", &[("date", &date)]),
                         "/settings/mfa".to_string(),
@@ -55,6 +57,7 @@ impl SignedIn {
                 }),
             }),
             path: path.to_owned(),
+            tz: self.tz,
         }
     }
 }
@@ -65,6 +68,7 @@ struct SessionRow {
     last_name: String,
     org_role: String,
     language: String,
+    time_zone: String,
     status: String,
     last_seen_at: time::OffsetDateTime,
 }
@@ -82,7 +86,7 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
     let mut tx = state.db.begin_org(org, Actor::User(user_id)).await?;
     let row: Option<SessionRow> = sqlx::query_as!(
         SessionRow,
-        "select o.name as org_name, u.first_name, u.last_name, u.org_role, u.language, u.status, s.last_seen_at
+        "select o.name as org_name, u.first_name, u.last_name, u.org_role, u.language, u.time_zone, u.status, s.last_seen_at
          from sessions s
          join users u on u.org_id = s.org_id and u.user_id = s.user_id
          join organizations o on o.org_id = s.org_id
@@ -116,6 +120,7 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
         last_name: row.last_name,
         role: OrgRole::parse(&row.org_role).unwrap_or(OrgRole::User),
         lang: Lang::parse(&row.language).unwrap_or(Lang::En),
+        tz: kernel::dates::zone(&row.time_zone).unwrap_or(kernel::dates::DEFAULT_ZONE),
         mfa_due: None,
     }))
 }

@@ -118,6 +118,9 @@ pub struct Page {
     pub nav: Option<Nav>,
     /// The current path, for the language switch to come back to.
     pub path: String,
+    /// The time zone dates are shown in: the member's, [`crate::dates::DEFAULT_ZONE`] for
+    /// anonymous pages.
+    pub tz: chrono_tz::Tz,
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +137,18 @@ pub struct Nav {
 
 impl Page {
     pub fn anonymous(lang: Lang, path: impl Into<String>) -> Self {
-        Self { t: T(lang), csrf: String::new(), nav: None, path: path.into() }
+        Self { t: T(lang), csrf: String::new(), nav: None, path: path.into(), tz: crate::dates::DEFAULT_ZONE }
+    }
+
+    /// A moment as this page shows it: in its time zone, the language's style
+    /// ([`crate::dates`]): `6 déc. 2026 à 14:05`, `Dec 6, 2026, 2:05 PM`.
+    pub fn date_time(&self, at: &time::OffsetDateTime) -> String {
+        crate::dates::date_time(*at, self.tz, self.t.0)
+    }
+
+    /// The day of a moment in this page's time zone: `6 déc. 2026`, `Dec 6, 2026`.
+    pub fn date(&self, at: &time::OffsetDateTime) -> String {
+        crate::dates::local_date(*at, self.tz, self.t.0)
     }
 
     /// Whether `link` opens the section this page belongs to (`/crm` for `/crm/deals/…`).

@@ -42,10 +42,12 @@ impl From<&AppState> for ExportCtx {
     }
 }
 
-/// `format` (`csv`, the default, or `json`) and the list's own parameters.
+/// `format` (`csv`, the default, `json`, or `excel`) and the list's own parameters.
 #[derive(Debug, Default, Deserialize)]
 pub struct ExportParams {
     pub format: Option<String>,
+    /// For `excel`: the language of the labels, `en` or `fr` (a list page's link: the member's).
+    pub lang: Option<String>,
     pub q: Option<String>,
     pub sort: Option<String>,
     pub filters: Option<String>,
@@ -69,13 +71,18 @@ pub fn neutralize(cell: &str) -> Cow<'_, str> {
 
 /// One RFC 4180 line (CRLF), every cell neutralized, quoted when it holds `,` `"` CR or LF.
 pub fn csv_line<'a>(cells: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    csv_line_with(cells, b',')
+}
+
+/// [`csv_line`] with another delimiter (`;` for French Excel), quoted when a cell holds it.
+pub fn csv_line_with<'a>(cells: impl Iterator<Item = &'a str>, delimiter: u8) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, cell) in cells.enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(delimiter);
         }
         let cell = neutralize(cell);
-        if cell.contains([',', '"', '\r', '\n']) {
+        if cell.contains([char::from(delimiter), '"', '\r', '\n']) {
             out.push(b'"');
             out.extend(cell.replace('"', "\"\"").as_bytes());
             out.push(b'"');
@@ -100,6 +107,103 @@ fn cell_text(value: Option<&Value>) -> String {
 pub enum Format {
     Csv,
     Json,
+    /// A CSV file for people opening it in Excel ([`Excel`]).
+    Excel,
+}
+
+/// The UTF-8 byte-order mark: without it Excel reads a CSV file as the system's code page
+/// (Windows-1252 in France) and shows "Ã©" for "é".
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How a file for people is written, so it opens cleanly in Excel in their language: the UTF-8
+/// byte-order mark, `;` between cells in French (Excel in French uses `,` as the decimal
+/// separator and reads `;` as the list separator), the columns' labels instead of their codes,
+/// names instead of ids, choice labels, amounts with the language's decimal separator and no
+/// grouping (Excel reads them as numbers), dates as the language writes them (`30/11/2026`;
+/// ISO `2026-11-30` in English, which every Excel reads) and moments in the member's time zone.
+/// The API's `csv` and `json` keep the codes, ids and ISO forms for programs.
+pub struct Excel {
+    pub page: kernel::web::Page,
+    pub delimiter: u8,
+}
+
+impl Excel {
+    pub fn new(lang: kernel::i18n::Lang, tz: kernel::dates::Tz) -> Self {
+        let mut page = kernel::web::Page::anonymous(lang, "");
+        page.tz = tz;
+        let delimiter = match lang {
+            kernel::i18n::Lang::Fr => b';',
+            kernel::i18n::Lang::En => b',',
+        };
+        Self { page, delimiter }
+    }
+
+    pub fn line<'a>(&self, cells: impl Iterator<Item = &'a str>) -> Vec<u8> {
+        csv_line_with(cells, self.delimiter)
+    }
+
+    /// A column's label in the file's language.
+    pub fn label(&self, column: &str, defs: &[crate::custom_fields::CustomField]) -> String {
+        if column == "id" {
+            return self.page.t.get("crm.export.id").to_string();
+        }
+        crate::display::field_label(&self.page, column, defs)
+    }
+
+    /// A record's cell for people.
+    pub(crate) fn cell(
+        &self,
+        object: crate::object::ObjectType,
+        column: &str,
+        record: &Value,
+        names: &crate::display::Names,
+    ) -> String {
+        use crate::object::Kind;
+        let lang = self.page.t.0;
+        let value = record.get(column);
+        let text = cell_text(value);
+        if text.is_empty() || column.starts_with("custom.") {
+            return match column.strip_prefix("custom.") {
+                Some(key) => cell_text(record.get("custom").and_then(|v| v.get(key))),
+                None => text,
+            };
+        }
+        match object.readable(column).map(|d| d.kind) {
+            Some(Kind::Ref(kind)) => names.of(kind, &text),
+            Some(Kind::Choice(_)) => self.page.t.get(&format!("crm.choice.{text}")).to_string(),
+            Some(Kind::Money) if lang == kernel::i18n::Lang::Fr => text.replace('.', ","),
+            Some(Kind::Phone) => crate::display::phone(&text),
+            Some(Kind::Date) => {
+                match (lang, time::Date::parse(&text, time::macros::format_description!("[year]-[month]-[day]"))) {
+                    (kernel::i18n::Lang::Fr, Ok(date)) => {
+                        date.format(time::macros::format_description!("[day]/[month]/[year]")).unwrap_or(text)
+                    }
+                    _ => text,
+                }
+            }
+            Some(Kind::Timestamp) => match crate::display::instant_of(value) {
+                Some(at) => {
+                    let local = kernel::dates::local(at, self.page.tz);
+                    let format = match lang {
+                        kernel::i18n::Lang::Fr => {
+                            time::macros::format_description!("[day]/[month]/[year] [hour]:[minute]")
+                        }
+                        kernel::i18n::Lang::En => {
+                            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")
+                        }
+                    };
+                    local.format(format).unwrap_or(text)
+                }
+                None => text,
+            },
+            _ => match value {
+                Some(Value::Bool(b)) => {
+                    self.page.t.get(if *b { "crm.export.yes" } else { "crm.export.no" }).to_string()
+                }
+                _ => text,
+            },
+        }
+    }
 }
 
 /// Bytes gathered before a chunk is handed to the response body.
@@ -107,6 +211,8 @@ pub const CHUNK: usize = 64 * 1024;
 
 pub fn render(format: Format, columns: &[String], record: &Value, first: bool, out: &mut Vec<u8>) {
     match format {
+        // Rendered by the export with its names (see `service::produce`).
+        Format::Excel => {}
         Format::Json => {
             if !first {
                 out.push(b',');

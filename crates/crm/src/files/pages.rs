@@ -106,7 +106,7 @@ pub fn human_size(t: &kernel::i18n::T, bytes: i64) -> String {
 /// The files of a record for its page (the record was read, so it is visible).
 pub async fn items(
     tx: &mut OrgTx,
-    t: &kernel::i18n::T,
+    page: &kernel::web::Page,
     object: ObjectType,
     id: Uuid,
     members: &[(Uuid, String)],
@@ -116,8 +116,8 @@ pub async fn items(
         .into_iter()
         .map(|row| FileItem {
             id: row.file_id.to_string(),
-            size: human_size(t, row.size_bytes),
-            at: crate::display::minute(&row.created_at),
+            size: human_size(&page.t, row.size_bytes),
+            at: crate::display::minute(page, &row.created_at),
             uploader: row
                 .uploaded_by
                 .and_then(|u| members.iter().find(|(m, _)| *m == u).map(|(_, n)| n.clone()))

@@ -74,7 +74,7 @@ pub fn my_tasks(ctx: HomeCtx<'_>) -> PanelFuture<'_> {
             .map(|t| TaskRow {
                 id: t.task_id.to_string(),
                 title: t.title,
-                due: short_moment(t.due_at, page.t.0, now),
+                due: short_moment(t.due_at, page.tz, page.t.0, now),
                 overdue: t.due_at < now,
                 href: record_href(&t.object, t.record_id),
                 record: t.record_name,
@@ -230,7 +230,7 @@ pub fn form_leads(ctx: HomeCtx<'_>) -> PanelFuture<'_> {
                 href: record_href("lead", l.lead_id),
                 name: l.name,
                 company: l.company_name,
-                when: short_moment(l.created_at, page.t.0, now),
+                when: short_moment(l.created_at, page.tz, page.t.0, now),
             })
             .collect();
         let view = LeadsPanel {
@@ -287,7 +287,7 @@ fn event_row(page: &Page, now: OffsetDateTime, e: store::RecentEvent) -> EventRo
         href: record_href(&e.object, e.record_id),
         record: e.record_name,
         actor: e.actor_name.unwrap_or_default(),
-        when: short_moment(e.at, page.t.0, now),
+        when: short_moment(e.at, page.tz, page.t.0, now),
         kind: e.kind,
     }
 }

@@ -70,6 +70,11 @@ pub async fn preview(
 pub struct MappingInput {
     /// Column index (as a string) → field key or `custom.<key>`; an empty target leaves it unmapped.
     pub mapping: BTreeMap<String, String>,
+    /// What to do with a record that already has the row's key (email or domain):
+    /// `create_only` (leave it), `fill_empty` (fill its empty fields; the default) or `overwrite`.
+    /// Left out: unchanged.
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 pub async fn mapping(
@@ -78,7 +83,7 @@ pub async fn mapping(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<MappingInput>,
 ) -> Result<Json<ImportView>, AppError> {
-    let row = service::set_mapping(&state, &principal, parse_id(&id)?, &input.mapping).await?;
+    let row = service::set_mapping(&state, &principal, parse_id(&id)?, &input.mapping, input.mode.as_deref()).await?;
     Ok(Json(view(row)))
 }
 

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
+use kernel::i18n::Lang;
 use kernel::{AppError, FieldError, OrgTx};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -246,6 +247,64 @@ pub struct Parsed {
     custom: Map<String, Value>,
     key: Option<String>,
     raw: Vec<String>,
+    /// Cells kept out of their field but not refusing the row: a phone number that cannot be read
+    /// (field, the cell as written). The row is written; the text goes to a note on the record.
+    warnings: Vec<(&'static FieldDef, String)>,
+}
+
+impl Parsed {
+    /// The warning the import's report shows for this row, naming each column.
+    fn warning_reason(&self) -> Option<String> {
+        warning_reason(&self.warnings)
+    }
+}
+
+fn warning_reason(warnings: &[(&'static FieldDef, String)]) -> Option<String> {
+    {
+        if warnings.is_empty() {
+            return None;
+        }
+        let text = warnings
+            .iter()
+            .map(|(def, raw)| {
+                format!("{}: {raw:?} is not a phone number this import can read; kept in a note on the record (phone_kept_as_note)", def.key)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Some(text.chars().take(2000).collect())
+    }
+}
+
+/// What an import does to a record that already has the row's key (email or domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Leaves it as it is: only new keys create records.
+    CreateOnly,
+    /// Writes the fields the record has empty, never replaces a value (the default).
+    FillEmpty,
+    /// Writes every mapped, non-empty cell.
+    Overwrite,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::CreateOnly, Mode::FillEmpty, Mode::Overwrite];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "create_only" => Some(Self::CreateOnly),
+            "fill_empty" => Some(Self::FillEmpty),
+            "overwrite" => Some(Self::Overwrite),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateOnly => "create_only",
+            Self::FillEmpty => "fill_empty",
+            Self::Overwrite => "overwrite",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -270,6 +329,7 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
     let mut errors = Vec::new();
     let mut cells = Vec::new();
     let mut custom = Map::new();
+    let mut warnings = Vec::new();
     let (mut pipeline, mut stage, mut company) = (None, None, None);
     for (index, target) in &plan.columns {
         let text = record.get(*index).unwrap_or_default().trim();
@@ -291,6 +351,11 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
             Target::Field(def) if plan.deal_refs.is_some() && def.key == "company_id" => company = Some(text),
             Target::Field(def) => match parse_field(def, &Value::String(choice_code(def.kind, text).to_string())) {
                 Ok(cell) => cells.push((*def, cell)),
+                // Spreadsheets hold numbers no parser reads ("ext. 12", "06 12 34 56", two numbers
+                // in one cell): the row is kept and the text goes to a note, with a warning.
+                Err(invalid) if def.kind == crate::object::Kind::Phone && invalid.code == "invalid_phone" => {
+                    warnings.push((*def, text.to_string()))
+                }
                 Err(invalid) => errors.push(field_error(def.key, invalid)),
             },
             Target::Custom(key) => {
@@ -309,7 +374,7 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
         .and_then(|k| cells.iter().find(|(d, _)| d.key == k))
         .and_then(|(_, c)| c.sql.clone())
         .filter(|k| !k.is_empty());
-    Ok(Parsed { row, cells, custom, key, raw })
+    Ok(Parsed { row, cells, custom, key, raw, warnings })
 }
 
 /// The checks `records::create` makes beyond single fields: required fields, a name or an email,
@@ -344,20 +409,43 @@ struct Update {
     /// The file row and its cells, for a reject.
     row: i64,
     raw: Vec<String>,
+    /// Phone cells kept as a note (see [`Parsed::warnings`]).
+    warnings: Vec<(&'static FieldDef, String)>,
     /// (field, new cell, old JSON)
     changed: Vec<(&'static FieldDef, Cell, Value)>,
     custom: Option<Map<String, Value>>,
     custom_changes: Vec<(String, Value, Value)>,
 }
 
-fn check_update(defs: &[CustomField], row: &Parsed, id: Uuid, current: &Value) -> Result<Update, Vec<FieldError>> {
+/// Whether a stored value counts as empty for [`Mode::FillEmpty`].
+fn is_blank(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(_) => false,
+    }
+}
+
+fn check_update(
+    defs: &[CustomField],
+    row: &Parsed,
+    id: Uuid,
+    current: &Value,
+    mode: Mode,
+) -> Result<Update, Vec<FieldError>> {
     let current_custom = current.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
-    let submitted = Value::Object(row.custom.clone());
+    let mut submitted = row.custom.clone();
+    if mode == Mode::FillEmpty {
+        submitted.retain(|key, _| is_blank(current_custom.get(key)));
+    }
+    let submitted = Value::Object(submitted);
     let merged = custom_fields::validate(defs, &current_custom, Some(&submitted))
         .map_err(|e| e.into_iter().map(|(k, i)| field_error(k, i)).collect::<Vec<_>>())?;
     let changed = row
         .cells
         .iter()
+        .filter(|(def, _)| mode != Mode::FillEmpty || is_blank(current.get(def.key)))
         .filter(|(def, cell)| !same_value(current.get(def.key), &cell.json))
         .map(|(def, cell)| (*def, cell.clone(), current.get(def.key).cloned().unwrap_or(Value::Null)))
         .collect();
@@ -369,7 +457,15 @@ fn check_update(defs: &[CustomField], row: &Parsed, id: Uuid, current: &Value) -
         }
     }
     let custom = if custom_changes.is_empty() { None } else { Some(merged) };
-    Ok(Update { id, row: row.row, raw: row.raw.clone(), changed, custom, custom_changes })
+    Ok(Update {
+        id,
+        row: row.row,
+        raw: row.raw.clone(),
+        warnings: row.warnings.clone(),
+        changed,
+        custom,
+        custom_changes,
+    })
 }
 
 /// What a batch comes to.
@@ -379,8 +475,36 @@ pub struct Counts {
     pub to_create: i64,
     pub to_update: i64,
     pub unchanged: i64,
+    /// Rows whose key is already in the organization, left as they are (mode `create_only`).
+    pub skipped: i64,
     pub duplicates: i64,
     pub errors: i64,
+    /// Rows kept with a warning (a phone number kept as a note).
+    pub warnings: i64,
+}
+
+/// One field an update would change, as the dry run shows a sample of them.
+#[derive(Debug, Serialize)]
+struct FieldDiff {
+    field: String,
+    old: Value,
+    new: Value,
+}
+
+impl Update {
+    fn diff(&self) -> Vec<FieldDiff> {
+        let builtin = self.changed.iter().map(|(def, cell, old)| FieldDiff {
+            field: def.key.to_string(),
+            old: old.clone(),
+            new: cell.json.clone(),
+        });
+        let custom = self.custom_changes.iter().map(|(key, old, new)| FieldDiff {
+            field: format!("custom.{key}"),
+            old: old.clone(),
+            new: new.clone(),
+        });
+        builtin.chain(custom).collect()
+    }
 }
 
 /// Existing records by dedupe key: id, the import that created it, the record as JSON.
@@ -503,7 +627,11 @@ pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
 /// a million rows) — the one part of the dry run whose memory grows with the file.
 pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset: u64) -> Result<Value, AppError> {
     const KEPT_ERRORS: usize = 100;
+    /// Updated records whose changes (old → new) the report shows.
+    const KEPT_DIFFS: usize = 20;
     let object = import.object()?;
+    let mode = import.mode()?;
+    let mut diffs: Vec<Value> = Vec::new();
     let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom_fields::definitions(tx, object).await?;
     let mut counts = Counts::default();
@@ -537,28 +665,50 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
                 rejects.push(Reject { row: p.row, kind: "duplicate", reason: duplicate_reason(), raw: Vec::new() });
                 continue;
             }
-            match p.key.as_ref().and_then(|k| found.get(k)) {
-                Some((id, _, current)) => match check_update(&defs, &p, *id, current) {
-                    Ok(u) if u.changed.is_empty() && u.custom.is_none() => counts.unchanged += 1,
-                    Ok(_) => counts.to_update += 1,
+            let written = match p.key.as_ref().and_then(|k| found.get(k)) {
+                Some(_) if mode == Mode::CreateOnly => {
+                    counts.skipped += 1;
+                    false
+                }
+                Some((id, _, current)) => match check_update(&defs, &p, *id, current, mode) {
+                    Ok(u) if u.changed.is_empty() && u.custom.is_none() => {
+                        counts.unchanged += 1;
+                        // The phone kept as a note is still written.
+                        true
+                    }
+                    Ok(u) => {
+                        counts.to_update += 1;
+                        if diffs.len() < KEPT_DIFFS {
+                            diffs.push(json!({ "row": p.row, "key": p.key, "changes": u.diff() }));
+                        }
+                        true
+                    }
                     Err(errors) => {
-                        rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: Vec::new() })
+                        rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: Vec::new() });
+                        false
                     }
                 },
                 None => match check_create(object, &defs, &p) {
-                    Ok(_) => counts.to_create += 1,
+                    Ok(_) => {
+                        counts.to_create += 1;
+                        true
+                    }
                     Err(errors) => {
-                        rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: Vec::new() })
+                        rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: Vec::new() });
+                        false
                     }
                 },
+            };
+            if written && let Some(reason) = p.warning_reason() {
+                rejects.push(Reject { row: p.row, kind: "warning", reason, raw: Vec::new() });
             }
         }
         rejects.sort_by_key(|r| r.row);
         for r in rejects {
-            if r.kind == "duplicate" {
-                counts.duplicates += 1;
-            } else {
-                counts.errors += 1;
+            match r.kind {
+                "duplicate" => counts.duplicates += 1,
+                "warning" => counts.warnings += 1,
+                _ => counts.errors += 1,
             }
             if kept.len() < KEPT_ERRORS {
                 kept.push(r);
@@ -569,7 +719,7 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
             break;
         }
     }
-    Ok(json!({ "counts": counts, "rejects": kept }))
+    Ok(json!({ "counts": counts, "rejects": kept, "mode": mode.as_str(), "updates": diffs }))
 }
 
 /// The rows of a batch that are not well-formed CSV (an unbalanced quote), as rejects numbered
@@ -607,6 +757,7 @@ pub async fn run_batch(
     now: OffsetDateTime,
 ) -> Result<BatchOutcome, AppError> {
     let object = import.object()?;
+    let mode = import.mode()?;
     let mut plan = Plan::new(object, &import.mapping.0);
     let defs = custom_fields::definitions(tx, object).await?;
     let batch = read(dir, tx.org().0, import, import.next_offset as u64, import.batch_rows.max(1) as usize).await?;
@@ -630,6 +781,9 @@ pub async fn run_batch(
         None => HashMap::new(),
     };
     let mut in_batch: HashSet<String> = HashSet::new();
+    let mut warnings: Vec<Reject> = Vec::new();
+    // The notes keeping unreadable phones are written in the language of who started the import.
+    let lang = creator_lang(tx, import.created_by).await?;
     let mut creates: Vec<(Parsed, Map<String, Value>)> = Vec::new();
     let mut to_update: Vec<(Parsed, Uuid)> = Vec::new();
     for p in parsed {
@@ -643,6 +797,7 @@ pub async fn run_batch(
             Some((_, Some(created_by_import), _)) if *created_by_import == import.import_id => {
                 rejects.push(Reject { row: p.row, kind: "duplicate", reason: duplicate_reason(), raw: p.raw });
             }
+            Some(_) if mode == Mode::CreateOnly => counts.skipped += 1,
             Some((id, _, _)) => to_update.push((p, *id)),
             None => match check_create(object, &defs, &p) {
                 Ok(custom) => creates.push((p, custom)),
@@ -663,31 +818,57 @@ pub async fn run_batch(
         .await?;
         let fresh: HashSet<String> = fresh.into_iter().collect();
         let mut updates = Vec::new();
+        let mut notes_only = Vec::new();
         for (p, id) in to_update {
             if !p.key.as_ref().is_some_and(|k| fresh.contains(k)) {
                 rejects.push(Reject { row: p.row, kind: "duplicate", reason: duplicate_reason(), raw: p.raw });
                 continue;
             }
             let current = p.key.as_ref().and_then(|k| found.get(k)).map(|(_, _, r)| r.clone()).unwrap_or(Value::Null);
-            match check_update(&defs, &p, id, &current) {
-                Ok(u) if u.changed.is_empty() && u.custom.is_none() => counts.unchanged += 1,
+            match check_update(&defs, &p, id, &current, mode) {
+                Ok(u) if u.changed.is_empty() && u.custom.is_none() => {
+                    counts.unchanged += 1;
+                    // Nothing to change, but a phone kept as a note is still written.
+                    if !u.warnings.is_empty() {
+                        notes_only.push(u);
+                    }
+                }
                 Ok(u) => updates.push(u),
                 Err(errors) => rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: p.raw }),
             }
         }
-        let writer = Writer { object, plan: &plan, import, now };
+        let writer = Writer { object, plan: &plan, import, now, lang };
         counts.to_update = write_isolating(tx, &updates, &writer, &mut rejects).await?;
+        let notes: Vec<(Uuid, &[(&'static FieldDef, String)])> =
+            notes_only.iter().map(|u| (u.id, u.warnings.as_slice())).collect();
+        write_phone_notes(tx, object, import, &notes, lang, now).await?;
+        for u in updates.iter().chain(&notes_only) {
+            if let Some(reason) = warning_reason(&u.warnings) {
+                warnings.push(Reject { row: u.row, kind: "warning", reason, raw: u.raw.clone() });
+            }
+        }
     }
-    let writer = Writer { object, plan: &plan, import, now };
+    let writer = Writer { object, plan: &plan, import, now, lang };
     counts.to_create = write_isolating(tx, &creates, &writer, &mut rejects).await?;
+    for (p, _) in &creates {
+        if let Some(reason) = p.warning_reason() {
+            warnings.push(Reject { row: p.row, kind: "warning", reason, raw: p.raw.clone() });
+        }
+    }
     counts.duplicates = rejects.iter().filter(|r| r.kind == "duplicate").count() as i64;
     counts.errors = rejects.len() as i64 - counts.duplicates;
+    // A row the database refused after all was not written: no warning for it.
+    let refused: HashSet<i64> = rejects.iter().map(|r| r.row).collect();
+    warnings.retain(|w| !refused.contains(&w.row));
+    counts.warnings = warnings.len() as i64;
     write_rejects(tx, import.import_id, &rejects).await?;
+    write_rejects(tx, import.import_id, &warnings).await?;
 
     sqlx::query!(
         "update imports set next_offset = $3, next_row = next_row + $11, batches_done = batches_done + 1,
                 rows_done = rows_done + $4, created_count = created_count + $5, updated_count = updated_count + $6,
                 duplicate_count = duplicate_count + $7, error_count = error_count + $8, updated_at = $9,
+                warning_count = warning_count + $12,
                 status = case when $10 then 'done' else status end,
                 finished_at = case when $10 then $9 else finished_at end
           where org_id = $1 and import_id = $2",
@@ -701,7 +882,8 @@ pub async fn run_batch(
         counts.errors,
         now,
         batch.at_end,
-        batch.consumed
+        batch.consumed,
+        counts.warnings
     )
     .execute(tx.conn())
     .await?;
@@ -739,6 +921,8 @@ struct Writer<'a> {
     plan: &'a Plan,
     import: &'a ImportRow,
     now: OffsetDateTime,
+    /// The language of the notes that keep unreadable phones.
+    lang: Lang,
 }
 
 impl WriteRows<(Parsed, Map<String, Value>)> for Writer<'_> {
@@ -747,7 +931,7 @@ impl WriteRows<(Parsed, Map<String, Value>)> for Writer<'_> {
         tx: &'a mut OrgTx,
         rows: &'a [(Parsed, Map<String, Value>)],
     ) -> impl std::future::Future<Output = Result<(), AppError>> + Send + 'a {
-        write_creates(tx, self.object, self.plan, self.import, rows, self.now)
+        write_creates(tx, self.object, self.plan, self.import, rows, self.lang, self.now)
     }
 
     fn identify((parsed, _): &(Parsed, Map<String, Value>)) -> (i64, Vec<String>) {
@@ -761,7 +945,7 @@ impl WriteRows<Update> for Writer<'_> {
         tx: &'a mut OrgTx,
         rows: &'a [Update],
     ) -> impl std::future::Future<Output = Result<(), AppError>> + Send + 'a {
-        write_updates(tx, self.object, self.plan, self.import, rows, self.now)
+        write_updates(tx, self.object, self.plan, self.import, rows, self.lang, self.now)
     }
 
     fn identify(update: &Update) -> (i64, Vec<String>) {
@@ -826,6 +1010,7 @@ async fn write_creates(
     plan: &Plan,
     import: &ImportRow,
     creates: &[(Parsed, Map<String, Value>)],
+    lang: Lang,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
     if creates.is_empty() {
@@ -852,8 +1037,10 @@ async fn write_creates(
             let value = match p.cells.iter().find(|(d, _)| d.key == def.key) {
                 Some((_, cell)) => cell.sql.clone(),
                 None if def.key == "owner_id" => import.created_by.map(|u| u.to_string()),
-                // The column's default, as a create through the API gets when it gives none.
-                None if def.key == "currency" => Some("EUR".to_string()),
+                // The column's default, as a create through the API gets when it gives none: a
+                // mapped column whose cell is empty (or missing, on a row shorter than the header)
+                // must not write an empty status the table refuses — the dry run counted the row.
+                None if def.kept => kept_default(def.key).map(str::to_string),
                 None => Cell::empty(def.kind).sql,
             };
             columns[i].push(value);
@@ -918,6 +1105,72 @@ async fn write_creates(
         .bind(now)
         .execute(tx.conn())
         .await?;
+    let notes: Vec<(Uuid, &[(&'static FieldDef, String)])> =
+        ids.iter().zip(creates).map(|(id, (p, _))| (*id, p.warnings.as_slice())).collect();
+    write_phone_notes(tx, object, import, &notes, lang, now).await?;
+    Ok(())
+}
+
+/// The column default of a [`FieldDef::kept`] field (the lead's status, the deal's currency), as
+/// the table declares it.
+fn kept_default(key: &str) -> Option<&'static str> {
+    match key {
+        "status" => Some("new"),
+        "currency" => Some("EUR"),
+        _ => None,
+    }
+}
+
+/// The language of the member who started the import (English when unknown).
+async fn creator_lang(tx: &mut OrgTx, user: Option<Uuid>) -> Result<Lang, AppError> {
+    let Some(user) = user else { return Ok(Lang::En) };
+    let language =
+        sqlx::query_scalar!("select language from users where org_id = $1 and user_id = $2", tx.org().0, user)
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(language.as_deref().and_then(Lang::parse).unwrap_or(Lang::En))
+}
+
+/// Keeps the phone cells an import could not read as notes on their records ("Phone number not
+/// recognised on import (Phone): 06 90 12"), so nothing typed in the file is lost while the phone
+/// field itself keeps only valid numbers (its table check and the API say E.164).
+async fn write_phone_notes(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    import: &ImportRow,
+    rows: &[(Uuid, &[(&'static FieldDef, String)])],
+    lang: Lang,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let t = kernel::i18n::T(lang);
+    let (mut ids, mut records, mut bodies) = (Vec::new(), Vec::new(), Vec::new());
+    for (record, warnings) in rows {
+        for (def, text) in warnings.iter() {
+            ids.push(Uuid::now_v7());
+            records.push(*record);
+            let field = t.get(&format!("crm.field.{}", def.key)).to_string();
+            bodies.push(
+                t.fmt("crm.import.phone_note", &[("field", &field), ("file", &import.file_name), ("text", text)]),
+            );
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "insert into notes (org_id, note_id, {id}, body, author_id, created_at, updated_at)
+         select $1, u.nid, u.rid, u.body, $5, $6, $6 from unnest($2::uuid[], $3::uuid[], $4::text[]) as u(nid, rid, body)",
+        id = object.id_column()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tx.org())
+        .bind(&ids)
+        .bind(&records)
+        .bind(&bodies)
+        .bind(import.created_by)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -929,6 +1182,7 @@ async fn write_updates(
     plan: &Plan,
     import: &ImportRow,
     updates: &[Update],
+    lang: Lang,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
     if updates.is_empty() {
@@ -1004,6 +1258,9 @@ async fn write_updates(
         .bind(now)
         .execute(tx.conn())
         .await?;
+    let notes: Vec<(Uuid, &[(&'static FieldDef, String)])> =
+        updates.iter().map(|u| (u.id, u.warnings.as_slice())).collect();
+    write_phone_notes(tx, object, import, &notes, lang, now).await?;
     Ok(())
 }
 

@@ -129,6 +129,11 @@ pub struct ImportRow {
     pub updated_count: i64,
     pub duplicate_count: i64,
     pub error_count: i64,
+    /// Rows kept with a warning (a phone number kept as a note on the record).
+    pub warning_count: i64,
+    /// What the import does to a record that already has the row's key: `create_only`,
+    /// `fill_empty` (the default) or `overwrite` ([`engine::Mode`]).
+    pub mode: String,
     pub last_error: Option<String>,
     pub created_by: Option<Uuid>,
     /// While reverting: the fields restored so far (null until that step is done) and the records
@@ -149,6 +154,10 @@ pub struct ImportRow {
 impl ImportRow {
     pub fn object(&self) -> Result<ObjectType, AppError> {
         ObjectType::parse(&self.object_type).ok_or_else(|| anyhow::anyhow!("unknown object type in imports").into())
+    }
+
+    pub fn mode(&self) -> Result<engine::Mode, AppError> {
+        engine::Mode::parse(&self.mode).ok_or_else(|| anyhow::anyhow!("unknown import mode in imports").into())
     }
 }
 

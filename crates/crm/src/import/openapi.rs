@@ -8,7 +8,7 @@ fn id() -> Value {
 
 /// The import and export paths.
 pub fn paths() -> Map<String, Value> {
-    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted, discarded); when failed, failed_step (dry_run, run or revert) and last_error say where and why; encoding (the one the file is read with: utf-8, utf-8-bom, windows-1252, iso-8859-15 or macintosh), detected_encoding, invalid_utf8 (invalid UTF-8 sequences found on upload, each read as U+FFFD when the file is read as UTF-8), delimiter, headers, mapping (column index → field key or custom.<key>), dry_run findings, counters, checkpoint and progress (0–100)." });
+    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted, discarded); when failed, failed_step (dry_run, run or revert) and last_error say where and why; encoding (the one the file is read with: utf-8, utf-8-bom, windows-1252, iso-8859-15 or macintosh), detected_encoding, invalid_utf8 (invalid UTF-8 sequences found on upload, each read as U+FFFD when the file is read as UTF-8), delimiter, headers, mapping (column index → field key or custom.<key>), mode (create_only, fill_empty or overwrite), dry_run findings (counts, a sample of rejects and warnings, and a sample of updates with each changed field's old and new value), counters (warning_count: rows kept with a phone number that could not be read, kept as a note), checkpoint and progress (0–100)." });
     let ok = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": import.clone() } } });
     let not_found = crate::openapi::problem("No such import in this organization");
     let conflict = crate::openapi::problem("The import has already started (or is not finished, for a revert)");
@@ -33,7 +33,8 @@ pub fn paths() -> Map<String, Value> {
     paths.insert("/api/v1/imports/{id}/mapping".into(), json!({
         "put": crate::openapi::operation("imports", "Set the column mapping", json!({ "parameters": [id()],
             "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "properties": {
-                "mapping": { "type": "object", "additionalProperties": { "type": "string" } } }, "required": ["mapping"] } } } },
+                "mapping": { "type": "object", "additionalProperties": { "type": "string" } },
+                "mode": { "type": "string", "enum": ["create_only", "fill_empty", "overwrite"], "description": "What to do with a record that already has the row's key (email or domain): leave it, fill its empty fields (the default), or overwrite the mapped fields. Left out: unchanged." } }, "required": ["mapping"] } } } },
             "responses": { "200": ok("Saved"), "404": not_found, "409": conflict, "422": crate::openapi::problem("Unknown column or field, or a field mapped twice") } })),
     }));
     paths.insert("/api/v1/imports/{id}/encoding".into(), json!({
@@ -69,9 +70,10 @@ pub fn paths() -> Map<String, Value> {
     }));
     for plural in ["leads", "contacts", "companies", "deals"] {
         paths.insert(format!("/api/v1/{plural}/export"), json!({
-            "get": crate::openapi::operation(plural, &format!("Export the {plural} list to CSV or JSON: streamed, no row cap, audited"), json!({
+            "get": crate::openapi::operation(plural, &format!("Export the {plural} list to CSV, JSON or a CSV file for Excel: streamed, no row cap, audited"), json!({
                 "parameters": [
-                    { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "json"], "default": "csv" } },
+                    { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["csv", "json", "excel"], "default": "csv" }, "description": "`excel`: a CSV file for people — UTF-8 byte-order mark, `;` in French, column labels, names instead of ids, choice labels, local amounts and dates" },
+                    { "name": "lang", "in": "query", "required": false, "schema": { "type": "string", "enum": ["en", "fr"], "default": "en" }, "description": "The language of an `excel` export" },
                     { "name": "q", "in": "query", "required": false, "schema": { "type": "string" } },
                     { "name": "sort", "in": "query", "required": false, "schema": { "type": "string" }, "description": "A field key; `-key` for descending" },
                     { "name": "filters", "in": "query", "required": false, "schema": { "type": "string" }, "description": "A JSON array of {field, op, value}, as for the list" }],

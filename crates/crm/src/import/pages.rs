@@ -36,6 +36,9 @@ struct Column {
     chosen: String,
 }
 
+/// A field an update would change, on the dry run's report: (field label, now, after).
+type FieldChange = (String, String, String);
+
 struct PreviewRow {
     row: i64,
     cells: Vec<String>,
@@ -52,7 +55,12 @@ struct ShowView {
     targets: Vec<(String, String)>,
     preview: Vec<PreviewRow>,
     dry_counts: Vec<(String, i64)>,
-    dry_rejects: Vec<(i64, String)>,
+    /// (row, kind, reason): errors, duplicates and warnings.
+    dry_rejects: Vec<(i64, String, String)>,
+    /// The modes offered for records already in the organization: (code, label, chosen).
+    modes: Vec<(&'static str, String, bool)>,
+    /// A sample of updated records: (row, key, changes).
+    dry_updates: Vec<(i64, String, Vec<FieldChange>)>,
     editable: bool,
     /// The encodings the person can choose, and the one chosen.
     /// (name, selected); a file with a byte-order mark has `utf-8` selected.
@@ -198,7 +206,7 @@ async fn show_view(
         })
         .unwrap_or_default();
     let dry = row.dry_run.as_ref().map(|d| d.0.clone()).unwrap_or(Value::Null);
-    let dry_counts = ["rows", "to_create", "to_update", "unchanged", "duplicates", "errors"]
+    let dry_counts = ["rows", "to_create", "to_update", "unchanged", "skipped", "duplicates", "errors", "warnings"]
         .iter()
         .filter_map(|k| dry["counts"][k].as_i64().map(|n| (k.to_string(), n)))
         .collect();
@@ -206,10 +214,56 @@ async fn show_view(
         .as_array()
         .map(|r| {
             r.iter()
-                .map(|r| (r["row"].as_i64().unwrap_or_default(), r["reason"].as_str().unwrap_or_default().to_string()))
+                .map(|r| {
+                    (
+                        r["row"].as_i64().unwrap_or_default(),
+                        r["kind"].as_str().unwrap_or("error").to_string(),
+                        r["reason"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
+    let label_of = |field: &str| match field.strip_prefix("custom.") {
+        Some(key) => defs.iter().find(|d| d.key == key).map(|d| d.label.clone()).unwrap_or_else(|| key.to_string()),
+        None => page.t.get(&format!("crm.field.{field}")).to_string(),
+    };
+    let shown = |value: &Value| match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let dry_updates = dry["updates"]
+        .as_array()
+        .map(|updates| {
+            updates
+                .iter()
+                .map(|u| {
+                    let changes = u["changes"]
+                        .as_array()
+                        .map(|c| {
+                            c.iter()
+                                .map(|c| {
+                                    (
+                                        label_of(c["field"].as_str().unwrap_or_default()),
+                                        shown(&c["old"]),
+                                        shown(&c["new"]),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (u["row"].as_i64().unwrap_or_default(), u["key"].as_str().unwrap_or_default().to_string(), changes)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let modes = super::engine::Mode::ALL
+        .iter()
+        .map(|m| {
+            (m.as_str(), page.t.get(&format!("crm.import.mode_{}", m.as_str())).to_string(), m.as_str() == row.mode)
+        })
+        .collect();
     let editable = matches!(row.status.as_str(), "uploaded" | "dry_run_done");
     let row_encoding = row.encoding.clone();
     // The invalid sequences only matter while the file is read as UTF-8 (they become �).
@@ -230,6 +284,8 @@ async fn show_view(
         preview,
         dry_counts,
         dry_rejects,
+        modes,
+        dry_updates,
         editable,
         encodings: super::file::ENCODINGS
             .iter()
@@ -322,9 +378,10 @@ pub async fn mapping(
     CsrfForm(fields): CsrfForm<Fields>,
 ) -> AppResult<Response> {
     step(&state, &signed_in, &principal, &id, fields, async |id, fields| {
+        let mode = fields.iter().find(|(k, _)| k == "mode").map(|(_, v)| v.clone());
         let submitted =
             fields.into_iter().filter_map(|(k, v)| k.strip_prefix("col.").map(|c| (c.to_string(), v))).collect();
-        service::set_mapping(&state, &principal, id, &submitted).await.map(|_| ())
+        service::set_mapping(&state, &principal, id, &submitted, mode.as_deref()).await.map(|_| ())
     })
     .await
 }
@@ -408,11 +465,14 @@ pub async fn discard(
     .await
 }
 
+/// The page's download is for people: it opens cleanly in Excel in their language.
 pub async fn rejects(
     State(state): State<AppState>,
+    signed_in: SignedIn,
     principal: Principal,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
-    service::rejects_csv(&state, &principal, id).await
+    let excel = crate::export::Excel::new(signed_in.lang, signed_in.tz);
+    service::rejects_file(&state, &principal, id, Some(excel)).await
 }

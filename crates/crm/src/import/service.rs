@@ -177,22 +177,35 @@ pub async fn preview<'a>(
     Ok((row, rows))
 }
 
-/// Sets the mapping; allowed before the run starts. A new mapping discards the dry run's findings.
+/// Sets the mapping and, when given, the mode (what happens to records that already have the
+/// row's key: `create_only`, `fill_empty`, `overwrite`); allowed before the run starts. A new
+/// mapping discards the dry run's findings.
 pub async fn set_mapping<'a>(
     ctx: impl Into<ImportCtx<'a>>,
     principal: &Principal,
     id: Uuid,
     submitted: &BTreeMap<String, String>,
+    mode: Option<&str>,
 ) -> Result<ImportRow, AppError> {
     let ctx = ctx.into();
+    let mode = match mode.map(str::trim) {
+        None => None,
+        Some(text) => Some(engine::Mode::parse(text).ok_or_else(|| {
+            AppError::field("mode", "invalid_choice", "Choose create_only, fill_empty or overwrite.")
+        })?),
+    };
     let mut tx = principal.begin(ctx.db).await?;
     let row = store::load(&mut tx, id, true).await?.ok_or(AppError::NotFound)?;
     not_started(&row)?;
+    let mode = match mode {
+        Some(mode) => mode,
+        None => row.mode()?,
+    };
     let object = row.object()?;
     let defs = crate::custom_fields::definitions(&mut tx, object).await?;
     let checked = mapping::check(object, &row.headers.0, &defs, submitted)?;
     let checked: BTreeMap<String, String> = checked.into_iter().map(|(i, t)| (i.to_string(), t)).collect();
-    store::set_mapping(&mut tx, id, &checked, ctx.clock.now()).await?;
+    store::set_mapping(&mut tx, id, &checked, mode.as_str(), ctx.clock.now()).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(row)
@@ -330,14 +343,36 @@ pub async fn rejects_csv<'a>(
     principal: &Principal,
     id: Uuid,
 ) -> Result<Response, AppError> {
+    rejects_file(ctx, principal, id, None).await
+}
+
+/// [`rejects_csv`] for a person (the import page's link) when `excel` is given: the byte-order
+/// mark, `;` in French and the last two columns' labels in their language, so the file opens
+/// cleanly in Excel (see [`crate::export::Excel`]).
+pub async fn rejects_file<'a>(
+    ctx: impl Into<ImportCtx<'a>>,
+    principal: &Principal,
+    id: Uuid,
+    excel: Option<crate::export::Excel>,
+) -> Result<Response, AppError> {
     let ctx = ctx.into();
     let mut tx = principal.begin(ctx.db).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     let mut header = row.headers.0.clone();
-    header.push("row".into());
-    header.push("error".into());
-    let first = crate::export::csv_line(header.iter().map(String::as_str));
+    let delimiter = excel.as_ref().map_or(b',', |e| e.delimiter);
+    let first = match &excel {
+        Some(excel) => {
+            header.push(excel.page.t.get("crm.import.row").to_string());
+            header.push(excel.page.t.get("crm.import.reason").to_string());
+            [crate::export::BOM, &excel.line(header.iter().map(String::as_str))].concat()
+        }
+        None => {
+            header.push("row".into());
+            header.push("error".into());
+            crate::export::csv_line(header.iter().map(String::as_str))
+        }
+    };
     let db = ctx.db.clone();
     let principal = principal.clone();
     let stream = futures_util::stream::unfold(Some(0i64), move |after| {
@@ -369,7 +404,7 @@ pub async fn rejects_csv<'a>(
                         };
                         fields.push(number.to_string());
                         fields.push(reason);
-                        out.extend(crate::export::csv_line(fields.iter().map(String::as_str)));
+                        out.extend(crate::export::csv_line_with(fields.iter().map(String::as_str), delimiter));
                     }
                     Some((Ok(Bytes::from(out)), last))
                 }

@@ -21,7 +21,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
-                rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
+                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, created_by,
                 revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
                  from imports where org_id = $1 and import_id = $2 for update"#,
             tx.org().0,
@@ -36,7 +36,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
-                rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
+                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, created_by,
                 revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
                  from imports where org_id = $1 and import_id = $2"#,
             tx.org().0,
@@ -56,7 +56,7 @@ pub async fn list(tx: &mut OrgTx) -> Result<Vec<ImportRow>, AppError> {
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
-                rows_done, created_count, updated_count, duplicate_count, error_count, last_error, created_by,
+                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, created_by,
                 revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
              from imports where org_id = $1 order by created_at desc limit 100"#,
         tx.org().0
@@ -156,15 +156,17 @@ pub async fn set_mapping(
     tx: &mut OrgTx,
     id: Uuid,
     mapping: &BTreeMap<String, String>,
+    mode: &str,
     now: OffsetDateTime,
 ) -> Result<(), AppError> {
     sqlx::query!(
-        "update imports set mapping = $3, dry_run = null, status = 'uploaded', updated_at = $4
+        "update imports set mapping = $3, mode = $5, dry_run = null, status = 'uploaded', updated_at = $4
           where org_id = $1 and import_id = $2",
         tx.org().0,
         id,
         sqlx::types::Json(mapping) as _,
-        now
+        now,
+        mode
     )
     .execute(tx.conn())
     .await?;

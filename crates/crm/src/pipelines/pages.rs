@@ -91,20 +91,6 @@ fn initials(name: &str) -> String {
     name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
 }
 
-/// A task's day as a card shows it: "Dec 6" / "6 déc." (the year too when it is not this year).
-fn short_day(at: time::OffsetDateTime, now: time::OffsetDateTime, lang: Lang) -> String {
-    const EN: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    const FR: [&str; 12] =
-        ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."];
-    let month = usize::from(u8::from(at.month())) - 1;
-    let year = if at.year() == now.year() { String::new() } else { format!(" {}", at.year()) };
-    match lang {
-        Lang::Fr => format!("{}\u{a0}{}{year}", at.day(), FR[month]),
-        Lang::En if year.is_empty() => format!("{} {}", EN[month], at.day()),
-        Lang::En => format!("{} {},{year}", EN[month], at.day()),
-    }
-}
-
 fn money_list(totals: &Value, lang: Lang) -> String {
     totals
         .as_object()
@@ -184,7 +170,7 @@ async fn board_response(
                                 .unwrap_or_default(),
                             owner_initials: if owner == "—" { String::new() } else { initials(&owner) },
                             owner,
-                            next_task: due.map(|at| short_day(at, now, lang)).unwrap_or_default(),
+                            next_task: due.map(|at| kernel::dates::short_day(kernel::dates::local(at, page.tz).date(), lang, kernel::dates::local(now, page.tz).year())).unwrap_or_default(),
                             task_overdue: due.is_some_and(|at| at < now),
                         }
                     })
@@ -288,15 +274,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn initials_and_short_days_read_the_local_way() {
+    fn initials_read_the_local_way() {
         assert_eq!(initials("Jeanne Moreau"), "JM");
         assert_eq!(initials("émile"), "É");
-        let now = time::macros::datetime!(2026-12-06 10:00 UTC);
-        let at = time::macros::datetime!(2026-12-09 08:00 UTC);
-        assert_eq!(short_day(at, now, Lang::En), "Dec 9");
-        assert_eq!(short_day(at, now, Lang::Fr), "9\u{a0}déc.");
-        let next_year = time::macros::datetime!(2027-02-01 08:00 UTC);
-        assert_eq!(short_day(next_year, now, Lang::En), "Feb 1, 2027");
-        assert_eq!(short_day(next_year, now, Lang::Fr), "1\u{a0}févr. 2027");
     }
 }

@@ -243,7 +243,7 @@ pub(crate) fn timeline_item(
         "task" => {
             let status = page.t.get(&format!("crm.task_status.{}", text("status"))).to_string();
             let due = crate::display::instant_of(data.get("due_at"))
-                .map(|at| page.t.fmt("crm.timeline.due_on", &[("date", &crate::display::minute(&at))]));
+                .map(|at| page.t.fmt("crm.timeline.due_on", &[("date", &crate::display::minute(page, &at))]));
             let detail = std::iter::once(status).chain(due).collect::<Vec<_>>().join(" · ");
             (format!("{} · {}", page.t.get("crm.timeline.task"), text("title")), detail)
         }
@@ -257,7 +257,7 @@ pub(crate) fn timeline_item(
         html: data.get("html").and_then(Value::as_str).unwrap_or_default().to_string(),
         kind: entry.kind,
         id: entry.id.to_string(),
-        at: crate::display::minute(&entry.at),
+        at: crate::display::minute(page, &entry.at),
         actor: entry.actor_name.unwrap_or_default(),
         title,
         detail,
@@ -512,7 +512,7 @@ pub(crate) async fn record_view(
         _ => None,
     };
     let files = match id {
-        Some(id) => crate::files::items(tx, &page.t, object, id, &names.members).await?,
+        Some(id) => crate::files::items(tx, page, object, id, &names.members).await?,
         None => Vec::new(),
     };
     let kind = if TIMELINE_KINDS.contains(&extras.kind.as_str()) { extras.kind.clone() } else { String::new() };

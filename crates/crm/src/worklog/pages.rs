@@ -212,7 +212,7 @@ pub async fn my_tasks(State(state): State<AppState>, signed_in: SignedIn, princi
         tasks.push(MyTask {
             id: text("task_id"),
             title: text("title"),
-            due: due_at.as_ref().map(crate::display::minute).unwrap_or_default(),
+            due: due_at.as_ref().map(|at| crate::display::minute(&page, at)).unwrap_or_default(),
             overdue: due_at.is_some_and(|at| at < now),
             record_href: format!("/crm/{}/{record}", object.plural()),
             record_name: shown.get("display_name").and_then(Value::as_str).unwrap_or_default().to_string(),

@@ -49,7 +49,7 @@ pub async fn dashboard(
     let view = HomePage {
         greeting: page.t.fmt("dashboard.greeting", &[("name", &signed_in.first_name)]),
         org_name: signed_in.org_name.clone(),
-        today: kernel::dates::long_day(now.date(), signed_in.lang),
+        today: kernel::dates::long_day(kernel::dates::local(now, signed_in.tz).date(), signed_in.lang),
         page,
         panels,
     };

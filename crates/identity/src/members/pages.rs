@@ -51,7 +51,7 @@ async fn render_manage(
     let departments = departments(&mut tx).await?;
     let now = state.clock.now();
     let lang = signed_in.lang;
-    let moment = |at: time::OffsetDateTime| kernel::dates::short_moment(at, lang, now);
+    let moment = |at: time::OffsetDateTime| kernel::dates::short_moment(at, page.tz, lang, now);
     let sign_ins = sign_in_states(&mut tx, now)
         .await?
         .into_iter()

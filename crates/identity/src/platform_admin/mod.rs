@@ -181,7 +181,13 @@ pub struct AdminSignedIn {
 
 impl AdminSignedIn {
     fn page(&self, state: &AppState, lang: Lang, path: &str) -> Page {
-        Page { t: T(lang), csrf: state.csrf_token(self.session_id), nav: None, path: path.to_owned() }
+        Page {
+            t: T(lang),
+            csrf: state.csrf_token(self.session_id),
+            nav: None,
+            path: path.to_owned(),
+            tz: kernel::dates::DEFAULT_ZONE,
+        }
     }
 }
 

@@ -56,6 +56,7 @@ struct Me {
     last_name: String,
     job_title: String,
     language: String,
+    time_zone: String,
     password_hash: String,
 }
 
@@ -70,6 +71,9 @@ pub struct DetailsInput {
     pub job_title: String,
     #[serde(default)]
     pub language: String,
+    /// An IANA name (`Europe/Paris`); left out, the time zone is unchanged.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 fn live_token(secret: &str) -> Option<[u8; 32]> {

@@ -26,6 +26,7 @@ struct ProfilePage {
     last_name: String,
     job_title: String,
     language: String,
+    time_zone: String,
     pending_email: Option<String>,
     /// The account's security pages this member may open: (address, label key).
     security_links: Vec<(&'static str, &'static str)>,
@@ -39,6 +40,11 @@ impl ProfilePage {
 
     fn languages(&self) -> [&'static str; 2] {
         [Lang::En.code(), Lang::Fr.code()]
+    }
+
+    /// The names the time zone field suggests.
+    fn zones(&self) -> Vec<&'static str> {
+        kernel::dates::zone_names()
     }
 }
 
@@ -80,6 +86,7 @@ async fn render_profile(
             last_name: input.last_name.clone(),
             job_title: input.job_title.clone(),
             language: input.language.clone(),
+            time_zone: input.time_zone.clone().unwrap_or_else(|| me.time_zone.clone()),
             pending_email,
             security_links: security_links(principal),
             errors: FormErrors(errors),
@@ -91,6 +98,7 @@ async fn render_profile(
             last_name: me.last_name,
             job_title: me.job_title,
             language: me.language,
+            time_zone: me.time_zone,
             pending_email,
             security_links: security_links(principal),
             errors: FormErrors(errors),
@@ -110,7 +118,7 @@ pub struct DetailsForm {
     input: DetailsInput,
 }
 
-/// `POST /settings/profile`: name, job title, language.
+/// `POST /settings/profile`: name, job title, language, time zone.
 pub async fn details_submit(
     State(state): State<AppState>,
     signed_in: SignedIn,

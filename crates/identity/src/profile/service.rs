@@ -46,19 +46,36 @@ pub async fn update_details(
     if language.is_none() {
         errors.push(FieldError::new("language", "invalid", "Choose a language."));
     }
-    let (Some(first_name), Some(last_name), Some(job_title), Some(language)) =
-        (first_name, last_name, job_title, language)
+    // The same rule as the CRM's `time_zone` values: a name of the tz database.
+    let time_zone = match input.time_zone.as_deref().map(str::trim) {
+        None => None,
+        Some(name) => match kernel::dates::zone(name) {
+            Some(tz) => Some(tz.name()),
+            None => {
+                errors.push(FieldError::new(
+                    "time_zone",
+                    "invalid_time_zone",
+                    "Use a time zone name such as Europe/Paris.",
+                ));
+                None
+            }
+        },
+    };
+    let (Some(first_name), Some(last_name), Some(job_title), Some(language), true) =
+        (first_name, last_name, job_title, language, errors.is_empty())
     else {
         return Err(AppError::Validation(errors));
     };
     let mut tx = principal.begin(&state.db).await?;
     let me = lock_me(&mut tx, signed_in.user_id).await?;
+    let time_zone = time_zone.unwrap_or(me.time_zone.as_str()).to_string();
     let mut changed = Vec::new();
     for (name, old, new) in [
         ("first_name", &me.first_name, first_name.as_str()),
         ("last_name", &me.last_name, last_name.as_str()),
         ("job_title", &me.job_title, job_title.as_str()),
         ("language", &me.language, language.code()),
+        ("time_zone", &me.time_zone, time_zone.as_str()),
     ] {
         if old != new {
             changed.push(name);
@@ -68,7 +85,8 @@ pub async fn update_details(
         return Ok(());
     }
     sqlx::query!(
-        "update users set first_name = $3, last_name = $4, job_title = $5, language = $6, updated_at = $7
+        "update users set first_name = $3, last_name = $4, job_title = $5, language = $6, updated_at = $7,
+                          time_zone = $8
          where org_id = $1 and user_id = $2",
         signed_in.org.0,
         signed_in.user_id,
@@ -76,7 +94,8 @@ pub async fn update_details(
         last_name.as_str(),
         job_title.as_str(),
         language.code(),
-        state.clock.now()
+        state.clock.now(),
+        time_zone
     )
     .execute(tx.conn())
     .await?;

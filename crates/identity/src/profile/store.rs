@@ -9,7 +9,7 @@ use uuid::Uuid;
 pub(super) async fn lock_me(tx: &mut OrgTx, user: Uuid) -> Result<Me, AppError> {
     let me: Option<Me> = sqlx::query_as!(
         Me,
-        "select email, first_name, last_name, job_title, language, password_hash
+        "select email, first_name, last_name, job_title, language, time_zone, password_hash
          from users where org_id = $1 and user_id = $2 and status = 'active' for update",
         tx.org().0,
         user
@@ -23,7 +23,7 @@ pub(super) async fn lock_me(tx: &mut OrgTx, user: Uuid) -> Result<Me, AppError> 
 pub(super) async fn me(tx: &mut OrgTx, user: Uuid) -> Result<Me, sqlx::Error> {
     sqlx::query_as!(
         Me,
-        "select email, first_name, last_name, job_title, language, password_hash
+        "select email, first_name, last_name, job_title, language, time_zone, password_hash
          from users where org_id = $1 and user_id = $2",
         tx.org().0,
         user

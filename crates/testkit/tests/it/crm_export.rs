@@ -107,3 +107,75 @@ async fn export_is_refused_to_the_user_role() {
         assert_eq!(status, 403, "{object}");
     }
 }
+
+/// Issue #11: the list page's "Export for Excel" opens cleanly in French Excel: the UTF-8
+/// byte-order mark, `;` between cells, the columns' labels in the member's language, the owner's
+/// name instead of an id, choice labels, amounts with a decimal comma, dates as the language
+/// writes them; the API's CSV stays as it was (codes, ids, `,`). The import page's rejects file
+/// follows the same style.
+#[tokio::test]
+async fn the_excel_export_and_rejects_open_cleanly_in_french_excel() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@export-excel.example.eu").await;
+    let browser = app.browser_login("owner@export-excel.example.eu", PASSWORD).await;
+    let (status, lead) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/leads",
+            Some(json!({ "first_name": "Zoé", "last_name": "Durand; fils", "email": "zoe@exemple.fr", "status": "qualified" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+    let (status, deal) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/deals",
+            Some(json!({ "name": "Contrat", "amount": "15000.5", "expected_close_date": "2026-11-30" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{deal}");
+    let csrf = browser.csrf_token("/settings/profile").await;
+    let saved = browser
+        .post_form(
+            "/settings/profile",
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Ana"),
+                ("last_name", "Owner"),
+                ("job_title", "Founder"),
+                ("language", "fr"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+
+    let list = browser.get("/crm/leads").await.text().await.unwrap();
+    assert!(list.contains("format=excel") && list.contains("Exporter pour Excel"), "{list}");
+    let response = browser.get("/crm/leads/export?format=excel").await;
+    assert_eq!(response.status(), 200);
+    let bytes = response.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "the UTF-8 byte-order mark");
+    let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert!(lines[0].starts_with("Identifiant;Prénom;Nom;"), "{}", lines[0]);
+    assert!(lines[1].contains(";Zoé;\"Durand; fils\";zoe@exemple.fr;"), "{}", lines[1]);
+    assert!(lines[1].contains(";Qualifié;") && lines[1].contains(";Ana Owner;"), "labels and names: {}", lines[1]);
+
+    let deals = browser.get("/crm/deals/export?format=excel").await.text().await.unwrap();
+    assert!(deals.contains(";15000,50;") && deals.contains(";30/11/2026;"), "{deals}");
+
+    let (status, api) = app.get_text_with_bearer(&bearer, "/api/v1/leads/export?format=csv").await;
+    assert_eq!(status, 200);
+    assert!(api.starts_with("id,first_name,last_name,"), "the API's CSV is unchanged: {api}");
+    assert!(api.contains(",qualified,"), "{api}");
+
+    // The rejects file of the import page, in the same style.
+    let csv = "email,last_name\nnot-an-email,Refusé\nok@exemple.fr,Gardé\n";
+    let done = app.import_csv(&bearer, "leads", csv.as_bytes().to_vec(), 100).await;
+    let id = done["import_id"].as_str().unwrap();
+    let rejects = browser.get(&format!("/crm/imports/{id}/rejects.csv")).await.bytes().await.unwrap();
+    let rejects = String::from_utf8(rejects.to_vec()).unwrap();
+    assert!(rejects.starts_with("\u{feff}email;last_name;Ligne;Motif\r\nnot-an-email;Refusé;2;"), "{rejects}");
+}

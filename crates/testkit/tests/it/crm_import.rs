@@ -108,19 +108,31 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
     assert_eq!(dry["status"], "dry_run_done");
     let counts = &dry["dry_run"]["counts"];
     assert_eq!(
-        (counts["to_create"].as_i64(), counts["errors"].as_i64(), counts["rows"].as_i64()),
-        (Some(2), Some(4), Some(6)),
+        (counts["to_create"].as_i64(), counts["errors"].as_i64(), counts["rows"].as_i64(), counts["warnings"].as_i64()),
+        (Some(3), Some(3), Some(6), Some(1)),
         "{dry}"
     );
-    let reasons: Vec<(i64, String)> = dry["dry_run"]["rejects"]
+    let reasons: Vec<(i64, String, String)> = dry["dry_run"]["rejects"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["row"].as_i64().unwrap(), r["reason"].as_str().unwrap().split(':').next().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["row"].as_i64().unwrap(),
+                r["kind"].as_str().unwrap().to_string(),
+                r["reason"].as_str().unwrap().split(':').next().unwrap().to_string(),
+            )
+        })
         .collect();
+    // A phone no parser reads keeps its row (issue #11): a warning, not a reject.
     assert_eq!(
         reasons,
-        vec![(3, "email".into()), (4, "phone".into()), (5, "language".into()), (7, "last_name".into())]
+        vec![
+            (3, "error".into(), "email".into()),
+            (4, "warning".into(), "phone".into()),
+            (5, "error".into(), "language".into()),
+            (7, "error".into(), "last_name".into())
+        ]
     );
     assert_eq!(
         app.select_i64_in_org(org, "select count(*) from contacts where org_id = $1").await,
@@ -135,11 +147,12 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
     let (_, done) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
     assert_eq!(
         (done["status"].as_str(), done["created_count"].as_i64(), done["error_count"].as_i64()),
-        (Some("done"), Some(2), Some(4))
+        (Some("done"), Some(3), Some(3))
     );
+    assert_eq!(done["warning_count"], 1);
     assert_eq!(done["progress"], 100);
     let emails: Vec<String> = contacts(&app, org).await.into_iter().map(|c| c.2).collect();
-    assert_eq!(emails, vec!["ok1@exemple.fr", "ok4@exemple.fr"]);
+    assert_eq!(emails, vec!["ok1@exemple.fr", "ok2@exemple.fr", "ok4@exemple.fr"]);
 
     let (status, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
     assert_eq!(status, 200);
@@ -183,7 +196,8 @@ async fn duplicates_update_existing_records_custom_fields_are_checked_and_revert
                known@exemple.fr,Third,,\n\
                bad@exemple.fr,Bad,Tier,platinum\n\
                other@exemple.fr,Other,Two,\n";
-    let done = app.import_csv(&bearer, "contacts", csv.as_bytes().to_vec(), 2).await;
+    // Overwrite: the file's values replace the record's (the default only fills empty fields).
+    let (_, done) = import_with_mode(&app, &bearer, "contacts", csv, "overwrite", 2).await;
     assert_eq!(done["mapping"], json!({"0": "email", "1": "first_name", "2": "last_name", "3": "custom.tier"}));
     let got = (
         done["created_count"].as_i64(),
@@ -1042,4 +1056,191 @@ async fn choice_cells_accept_the_labels_in_french_and_english() {
         async move { app.select_i64_in_org(org, &sql).await }
     };
     assert_eq!((count("qualified").await, count("new").await, count("contacted").await), (2, 1, 1));
+}
+
+/// Uploads `csv`, keeps the auto-matched mapping with `mode`, runs the dry run then the import in
+/// batches of `batch_rows`: (the dry run's findings, the finished import).
+async fn import_with_mode(
+    app: &TestApp,
+    bearer: &str,
+    object: &str,
+    csv: &str,
+    mode: &str,
+    batch_rows: u32,
+) -> (Value, Value) {
+    let (status, created) = app.upload_import(bearer, object, csv.as_bytes().to_vec()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["import_id"].as_str().unwrap().to_string();
+    let body = json!({ "mapping": created["mapping"], "mode": mode });
+    let (status, mapped) =
+        app.call_api(bearer, Method::PUT, &format!("/api/v1/imports/{id}/mapping"), Some(body)).await;
+    assert_eq!((status, mapped["mode"].as_str()), (StatusCode::OK, Some(mode)), "{mapped}");
+    let (status, _) = app.call_api(bearer, Method::POST, &format!("/api/v1/imports/{id}/dry-run"), None).await;
+    assert_eq!(status, 202);
+    app.run_jobs().await;
+    let (_, dry) = app.call_api(bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(dry["status"], "dry_run_done", "{dry}");
+    let path = format!("/api/v1/imports/{id}/run?batch_rows={batch_rows}");
+    let (status, started) = app.call_api(bearer, Method::POST, &path, None).await;
+    assert_eq!(status, 202, "{started}");
+    app.run_jobs().await;
+    let (_, done) = app.call_api(bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!(done["status"], "done", "{done}");
+    (dry["dry_run"].clone(), done)
+}
+
+/// Issue #11: the dry run said 891 creations and the run made 890. A row shorter than the header
+/// (its status cell missing) was counted as a creation by the dry run, then written with an empty
+/// status the table refuses. Now the dry run and the run agree, and the short rows are created
+/// with the column's default.
+#[tokio::test]
+async fn short_rows_are_created_and_the_dry_run_agrees_with_the_run() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-short.example.eu").await;
+    let csv = "email,last_name,company_name,status\n\
+               a@exemple.fr,Un,Acme,Qualifié\n\
+               b@exemple.fr,Deux\n\
+               c@exemple.fr,Trois,Globex,\n\
+               d@exemple.fr\n";
+    let (dry, done) = import_with_mode(&app, &bearer, "leads", csv, "fill_empty", 2).await;
+    assert_eq!((dry["counts"]["to_create"].as_i64(), dry["counts"]["errors"].as_i64()), (Some(4), Some(0)), "{dry}");
+    assert_eq!(
+        (done["created_count"].as_i64(), done["error_count"].as_i64()),
+        (dry["counts"]["to_create"].as_i64(), Some(0)),
+        "the run makes what the dry run announced: {done}"
+    );
+    let statuses: Vec<(String, String)> =
+        app.select_rows_in_org(org, "select email, status from leads where org_id = $1 order by email").await;
+    assert_eq!(
+        statuses,
+        vec![
+            ("a@exemple.fr".into(), "qualified".into()),
+            ("b@exemple.fr".into(), "new".into()),
+            ("c@exemple.fr".into(), "new".into()),
+            ("d@exemple.fr".into(), "new".into()),
+        ]
+    );
+}
+
+/// Issue #11: overseas mobiles written the French way ("06 90…", "06 39…") are valid numbers of
+/// their department; a phone no parser reads no longer refuses the row: the row is kept, the text
+/// goes to a note on the record, and the report and the rejects file show a warning for it.
+#[tokio::test]
+async fn overseas_phones_import_and_an_unreadable_phone_is_kept_as_a_note_with_a_warning() {
+    let app = TestApp::spawn().await;
+    let (org, _, bearer) = app.sign_up_with_token("owner@import-phones.example.eu").await;
+    let csv = "Courriel;Nom;Téléphone\n\
+               gp@exemple.fr;Guadeloupe;06 90 12 34 56\n\
+               yt@exemple.fr;Mayotte;06 39 01 23 45\n\
+               re@exemple.fr;Réunion;0692 12 34 56\n\
+               bad@exemple.fr;Illisible;06 12 ext. 4\n\
+               nokey@;Refusé;0612\n";
+    let (dry, done) = import_with_mode(&app, &bearer, "contacts", csv, "fill_empty", 100).await;
+    assert_eq!(
+        (dry["counts"]["to_create"].as_i64(), dry["counts"]["warnings"].as_i64(), dry["counts"]["errors"].as_i64()),
+        (Some(4), Some(1), Some(1)),
+        "{dry}"
+    );
+    let warning = dry["rejects"].as_array().unwrap().iter().find(|r| r["kind"] == "warning").unwrap().clone();
+    assert_eq!(warning["row"], 5, "{warning}");
+    assert!(warning["reason"].as_str().unwrap().starts_with("phone: "), "{warning}");
+    assert_eq!(
+        (done["created_count"].as_i64(), done["warning_count"].as_i64(), done["error_count"].as_i64()),
+        (Some(4), Some(1), Some(1)),
+        "{done}"
+    );
+    let phones: Vec<(String, String)> =
+        app.select_rows_in_org(org, "select email, phone from contacts where org_id = $1 order by email").await;
+    assert_eq!(
+        phones,
+        vec![
+            ("bad@exemple.fr".into(), "".into()),
+            ("gp@exemple.fr".into(), "+590690123456".into()),
+            ("re@exemple.fr".into(), "+262692123456".into()),
+            ("yt@exemple.fr".into(), "+262639012345".into()),
+        ]
+    );
+    let notes: Vec<(String,)> = app
+        .select_rows_in_org(
+            org,
+            "select n.body from notes n join contacts c using (org_id, contact_id) where n.org_id = $1 and c.email = 'bad@exemple.fr'",
+        )
+        .await;
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].0.contains("06 12 ext. 4") && notes[0].0.contains("clients.csv"), "{}", notes[0].0);
+    let id = done["import_id"].as_str().unwrap();
+    let (_, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    assert!(
+        rejects.contains(r#"bad@exemple.fr,Illisible,06 12 ext. 4,5,"phone: ""06 12 ext. 4"" is not"#),
+        "{rejects}"
+    );
+    // The API keeps its strict rule: a phone it cannot read is refused there.
+    let (status, _) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/contacts",
+            Some(json!({ "email": "x@exemple.fr", "phone": "06 12 ext. 4" })),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
+/// Issue #11: an existing email silently overwrote a lead's name and company. The mode chosen on
+/// the mapping step decides: fill_empty (the default) writes only the empty fields, overwrite
+/// replaces them, create_only leaves the record alone; the dry run shows the changes (old → new).
+#[tokio::test]
+async fn the_import_mode_decides_what_happens_to_existing_records_and_the_dry_run_shows_the_diff() {
+    let app = TestApp::spawn().await;
+    let (_, _, bearer) = app.sign_up_with_token("owner@import-modes.example.eu").await;
+    let (status, lead) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/leads",
+            Some(json!({ "first_name": "Anne", "last_name": "Martin", "email": "anne@exemple.fr" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+    let lead_path = format!("/api/v1/leads/{}", lead["id"].as_str().unwrap());
+    let csv = "email,first_name,company_name\nanne@exemple.fr,Annie,Acme\nnew@exemple.fr,Nouveau,Globex\n";
+
+    let (status, created) = app.upload_import(&bearer, "leads", csv.as_bytes().to_vec()).await;
+    assert_eq!((status, created["mode"].as_str()), (StatusCode::CREATED, Some("fill_empty")), "the default");
+
+    let (dry, done) = import_with_mode(&app, &bearer, "leads", csv, "create_only", 100).await;
+    assert_eq!((dry["counts"]["skipped"].as_i64(), dry["counts"]["to_create"].as_i64()), (Some(1), Some(1)), "{dry}");
+    assert_eq!((done["created_count"].as_i64(), done["updated_count"].as_i64()), (Some(1), Some(0)));
+    let (_, now) = app.call_api(&bearer, Method::GET, &lead_path, None).await;
+    assert_eq!((now["first_name"].as_str(), now["company_name"].as_str()), (Some("Anne"), Some("")));
+
+    let (dry, done) = import_with_mode(&app, &bearer, "leads", csv, "fill_empty", 100).await;
+    assert_eq!(
+        dry["updates"],
+        json!([{ "row": 2, "key": "anne@exemple.fr", "changes": [{ "field": "company_name", "old": "", "new": "Acme" }] }]),
+        "only the empty field changes: {dry}"
+    );
+    assert_eq!(done["updated_count"], 1, "{done}");
+    let (_, now) = app.call_api(&bearer, Method::GET, &lead_path, None).await;
+    assert_eq!((now["first_name"].as_str(), now["company_name"].as_str()), (Some("Anne"), Some("Acme")));
+
+    let (dry, _) = import_with_mode(&app, &bearer, "leads", csv, "overwrite", 100).await;
+    assert_eq!(
+        dry["updates"][0]["changes"],
+        json!([{ "field": "first_name", "old": "Anne", "new": "Annie" }]),
+        "{dry}"
+    );
+    let (_, now) = app.call_api(&bearer, Method::GET, &lead_path, None).await;
+    assert_eq!(now["first_name"], "Annie");
+
+    let (status, refused) = app
+        .call_api(
+            &bearer,
+            Method::PUT,
+            &format!("/api/v1/imports/{}/mapping", created["import_id"].as_str().unwrap()),
+            Some(json!({ "mapping": {}, "mode": "merge" })),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("mode"), "{refused}");
 }

@@ -310,7 +310,7 @@ async fn board_quick_add_creates_a_deal_in_its_stage_or_says_why_not() {
         )
         .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()["location"], format!("/crm/deals/board?pipeline={pipeline}&notice=created"));
+    assert_eq!(response.headers()["location"], format!("/crm/deals/board?pipeline={pipeline}"));
     let (_, page) = app.call_api(&bearer, Method::GET, "/api/v1/deals", None).await;
     let deal = &page["items"][0];
     assert_eq!(deal["name"], "Toiture");

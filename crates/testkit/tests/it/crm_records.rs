@@ -1679,8 +1679,28 @@ async fn a_tasks_due_date_shows_on_the_timeline() {
         )
         .await;
     assert_eq!(status, 201);
+    // In the member's time zone (Europe/Paris until they choose) and the language's style.
     let html = browser.get(&format!("/crm/contacts/{contact}")).await.text().await.unwrap();
-    assert!(html.contains("Relancer") && html.contains("due 2031-03-14 09:30"), "{html}");
+    assert!(html.contains("Relancer") && html.contains("due Mar 14, 2031, 10:30\u{a0}AM"), "{html}");
+
+    // Issue #11: a member in Guadeloupe who reads French sees the same moment on their clock.
+    let page = "/settings/profile";
+    let saved = browser
+        .submit_form(
+            page,
+            page,
+            &[
+                ("first_name", "Ana"),
+                ("last_name", "Owner"),
+                ("job_title", "Founder"),
+                ("language", "fr"),
+                ("time_zone", "America/Guadeloupe"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    let html = browser.get(&format!("/crm/contacts/{contact}")).await.text().await.unwrap();
+    assert!(html.contains("14 mars 2031 à 05:30"), "{html}");
 }
 
 /// Issue #11 ("work follows the lead"): "My tasks" lists the member's open tasks on records they
@@ -1716,7 +1736,7 @@ async fn my_tasks_lists_open_tasks_with_their_record_and_marks_them_done() {
     assert!(!table.contains("Pas pour moi"), "another member's task");
     assert!(table.contains(&format!(r#"href="/crm/contacts/{contact}">Tâcheron</a>"#)), "{table}");
     assert!(table.contains(&format!(r#"href="/crm/deals/{deal}">Affaire à suivre</a>"#)), "{table}");
-    assert!(table.contains("2031-01-15 10:00") && table.contains("overdue"), "{table}");
+    assert!(table.contains("Jan 15, 2031, 11:00\u{a0}AM") && table.contains("overdue"), "{table}");
 
     let (_, tasks) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
     let task = tasks[0]["task_id"].as_str().unwrap().to_string();

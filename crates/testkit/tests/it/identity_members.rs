@@ -445,6 +445,46 @@ async fn p0_12_profile_details_are_self_service() {
     assert!(app.audit_log().await.iter().any(|e| e.action == "profile.updated" && e.target_id == Some(grace)));
 }
 
+/// Issue #11: a member chooses their time zone on the profile page (an IANA name, checked like
+/// the CRM's time_zone values); Europe/Paris until they do; a name the tz database does not know is
+/// refused in place, naming the field, and nothing changes.
+#[tokio::test]
+async fn the_profile_sets_the_members_time_zone() {
+    let app = TestApp::spawn().await;
+    let (_, owner) = app.sign_up("owner@profile-tz.example.eu").await;
+    let browser = app.browser_login("owner@profile-tz.example.eu", PASSWORD).await;
+    let page = "/settings/profile";
+    async fn zone_of(app: &TestApp, user: kernel::UserId) -> String {
+        let mut db = app.superuser_connection().await;
+        sqlx::query_scalar::<_, String>("select time_zone from users where user_id = $1")
+            .bind(user)
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+    }
+    let zone = |app| zone_of(app, owner);
+    assert_eq!(zone(&app).await, "Europe/Paris");
+    let html = browser.get(page).await.text().await.unwrap();
+    assert!(html.contains(r#"name="time_zone""#) && html.contains(r#"value="Europe/Paris""#), "{html}");
+    assert!(html.contains(r#"<option value="America/Martinique">"#), "the field suggests the tz database's names");
+    let fields = |tz: &'static str| {
+        [("first_name", "Ada"), ("last_name", "Owner"), ("job_title", "Founder"), ("language", "fr"), ("time_zone", tz)]
+    };
+    let bad = browser.submit_form(page, page, &fields("Mars/Olympus")).await;
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    assert!(
+        html.contains("Use a time zone such as Europe/Paris.") && html.contains(r#"value="Mars/Olympus""#),
+        "{html}"
+    );
+    assert_eq!(zone(&app).await, "Europe/Paris", "nothing changed");
+    let ok = browser.submit_form(page, page, &fields("America/Martinique")).await;
+    assert_eq!(ok.status(), 303);
+    assert_eq!(zone(&app).await, "America/Martinique");
+    let html = browser.get(page).await.text().await.unwrap();
+    assert!(html.contains(r#"value="America/Martinique""#) && html.contains("Fuseau horaire"), "{html}");
+}
+
 /// P0-12: changing the password needs the current one; it ends every other browser session and
 /// every API token family at once, keeps the current session, and is audited.
 #[tokio::test]
