@@ -153,9 +153,10 @@ fn clock(hour: u8, minute: u8, lang: Lang) -> String {
 /// A moment in a dense list, in `tz`: "Dec 6, 2:05 PM" / "6 déc. à 14:05", with the year when it
 /// is not the year of `now`.
 pub fn short_moment(at: OffsetDateTime, tz: Tz, lang: Lang, now: OffsetDateTime) -> String {
-    let local = local(at, tz);
-    let day = short_day(local.date(), lang, local(now, tz).year());
-    let time = clock(local.hour(), local.minute(), lang);
+    let this_year = local(now, tz).year();
+    let at = local(at, tz);
+    let day = short_day(at.date(), lang, this_year);
+    let time = clock(at.hour(), at.minute(), lang);
     match lang {
         Lang::Fr => format!("{day} à {time}"),
         Lang::En => format!("{day}, {time}"),
@@ -188,7 +189,10 @@ mod tests {
         assert_eq!(long_day(date!(2026 - 12 - 01), Lang::Fr), "mardi 1er décembre 2026");
         let now = datetime!(2026-12-07 9:00 UTC);
         assert_eq!(short_moment(datetime!(2026-12-06 13:05 UTC), DEFAULT_ZONE, Lang::Fr, now), "6\u{a0}déc. à 14:05");
-        assert_eq!(short_moment(datetime!(2025-02-06 8:00 UTC), chrono_tz::UTC, Lang::En, now), "Feb 6, 2025, 8:00\u{a0}AM");
+        assert_eq!(
+            short_moment(datetime!(2025-02-06 8:00 UTC), chrono_tz::UTC, Lang::En, now),
+            "Feb 6, 2025, 8:00\u{a0}AM"
+        );
         assert_eq!(short_day(date!(2026 - 12 - 09), Lang::En, 2026), "Dec 9");
         assert_eq!(short_day(date!(2027 - 02 - 01), Lang::Fr, 2026), "1\u{a0}févr. 2027");
     }

@@ -46,7 +46,10 @@ pub async fn convert_lead(
     match crate::conversion::convert(&mut tx, id, &input, &write).await {
         Ok(converted) => {
             tx.commit().await?;
-            Ok(kernel::web::redirect_with_toast(&format!("/crm/contacts/{}", converted.contact_id), "crm.notice.converted"))
+            Ok(kernel::web::redirect_with_toast(
+                &format!("/crm/contacts/{}", converted.contact_id),
+                "crm.notice.converted",
+            ))
         }
         Err(AppError::Validation(errors)) => {
             drop(tx);

@@ -170,7 +170,15 @@ async fn board_response(
                                 .unwrap_or_default(),
                             owner_initials: if owner == "—" { String::new() } else { initials(&owner) },
                             owner,
-                            next_task: due.map(|at| kernel::dates::short_day(kernel::dates::local(at, page.tz).date(), lang, kernel::dates::local(now, page.tz).year())).unwrap_or_default(),
+                            next_task: due
+                                .map(|at| {
+                                    kernel::dates::short_day(
+                                        kernel::dates::local(at, page.tz).date(),
+                                        lang,
+                                        kernel::dates::local(now, page.tz).year(),
+                                    )
+                                })
+                                .unwrap_or_default(),
                             task_overdue: due.is_some_and(|at| at < now),
                         }
                     })

@@ -634,7 +634,10 @@ pub async fn create<O: Object>(
     match resolved {
         Ok(created) => {
             tx.commit().await?;
-            Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{}", object.plural(), created.id), "crm.notice.created"))
+            Ok(kernel::web::redirect_with_toast(
+                &format!("/crm/{}/{}", object.plural(), created.id),
+                "crm.notice.created",
+            ))
         }
         Err(AppError::Validation(errors)) => {
             // The failed statement aborted the transaction: show the form from a fresh one.
@@ -888,7 +891,10 @@ pub async fn field_save<O: Object>(
             let view = field_fragment(&mut tx, &page, object, id, &field, &values, &[], false).await?;
             tx.commit().await?;
             if !htmx {
-                return Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{id}", object.plural()), "crm.notice.saved"));
+                return Ok(kernel::web::redirect_with_toast(
+                    &format!("/crm/{}/{id}", object.plural()),
+                    "crm.notice.saved",
+                ));
             }
             Ok(no_store(render(&view)?))
         }

@@ -225,10 +225,7 @@ async fn p2_19_only_the_session_and_language_cookies_are_ever_set() {
     note(&app.http.get(app.url("/static/app.css")).send().await.unwrap());
     note(&app.http.get(app.url("/healthz")).send().await.unwrap());
 
-    assert_eq!(
-        names,
-        BTreeSet::from(["lang".to_string(), "relais_session".to_string(), "relais_toast".to_string()])
-    );
+    assert_eq!(names, BTreeSet::from(["lang".to_string(), "relais_session".to_string(), "relais_toast".to_string()]));
 }
 
 fn html_lang(html: &str) -> Option<&str> {
