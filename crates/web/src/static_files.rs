@@ -31,3 +31,33 @@ pub fn routes() -> Vec<RouteDef> {
         }),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every block of the stylesheet is closed: one missing `}` (an easy slip when sections are
+    /// added by several people) silently swallows every rule after it into a media query.
+    #[test]
+    fn every_block_of_the_stylesheet_is_closed() {
+        let css = std::str::from_utf8(super::APP_CSS).unwrap();
+        let mut depth = 0i32;
+        let mut rest = css;
+        let mut line = 1;
+        while let Some(ch) = rest.chars().next() {
+            if let Some(after) = rest.strip_prefix("/*") {
+                let end = after.find("*/").expect("an unclosed comment");
+                line += after[..end].matches('\n').count();
+                rest = &after[end + 2..];
+                continue;
+            }
+            match ch {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                '\n' => line += 1,
+                _ => {}
+            }
+            assert!(depth >= 0, "a `}}` without its `{{` at line {line}");
+            rest = &rest[ch.len_utf8()..];
+        }
+        assert_eq!(depth, 0, "{depth} block(s) of app.css left open");
+    }
+}

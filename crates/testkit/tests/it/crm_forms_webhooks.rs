@@ -595,8 +595,8 @@ async fn forms_and_webhooks_pages() {
     let hooks = if hooks.is_array() { hooks } else { hooks["items"].clone() };
     let hook = hooks[0]["endpoint_id"].as_str().unwrap_or_default().to_string();
     let log = browser.get(&format!("/settings/webhooks/{hook}")).await.text().await.unwrap();
-    let minute =
-        app.clock.now().format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]")).unwrap();
+    // To the minute, in the member's time zone and language.
+    let minute = kernel::dates::date_time(app.clock.now(), kernel::dates::DEFAULT_ZONE, kernel::i18n::Lang::En);
     assert!(log.contains("contact.created") && log.contains(&minute), "{log}");
     assert!(!log.contains("+00:00:00"), "a raw timestamp: {log}");
 

@@ -262,7 +262,12 @@ async fn p2_18_the_grace_period_is_announced_on_every_page_until_enrollment() {
     let (org, _) = app.sign_up("owner@grace.example.eu").await;
     app.add_member(org, "user@grace.example.eu", Role::User).await;
     let owner = app.browser_login("owner@grace.example.eu", PASSWORD).await;
-    let by = (app.clock.now() + identity::mfa::ADMIN_ENROLLMENT_GRACE).date().to_string();
+    // The date in the member's time zone and language ("Dec 21, 2026"), not ISO.
+    let by = kernel::dates::local_date(
+        app.clock.now() + identity::mfa::ADMIN_ENROLLMENT_GRACE,
+        kernel::dates::DEFAULT_ZONE,
+        kernel::i18n::Lang::En,
+    );
     for path in ["/dashboard", "/members", "/crm/contacts", "/settings/profile"] {
         let html = owner.get(path).await.text().await.unwrap();
         assert!(

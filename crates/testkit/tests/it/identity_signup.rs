@@ -106,6 +106,9 @@ async fn p0_01_signup_stores_exactly_the_account_fields() {
         "org_role",
         "password_hash",
         "language",
+        // Display preference like the language (issue #11): which clock dates are shown in; a
+        // default zone, never asked at sign-up.
+        "time_zone",
         "status",
         "adult_attested_at",
         "created_at",
