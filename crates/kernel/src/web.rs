@@ -152,8 +152,14 @@ impl Page {
     }
 
     /// Whether `link` opens the section this page belongs to (`/crm` for `/crm/deals/…`).
+    /// A longer link that matches wins: `/crm/deals/board` is the board's, not the deals'.
     pub fn is_current(&self, link: &crate::module::NavLink) -> bool {
-        self.path == link.href || self.path.strip_prefix(link.href).is_some_and(|rest| rest.starts_with('/'))
+        let opens =
+            |href: &str| self.path == href || self.path.strip_prefix(href).is_some_and(|rest| rest.starts_with('/'));
+        opens(link.href)
+            && !self.nav.as_ref().is_some_and(|nav| {
+                nav.links.iter().any(|other| other.href.len() > link.href.len() && opens(other.href))
+            })
     }
 
     /// The one-shot confirmation waiting for this page, if any (see [`crate::toast`]); the layout

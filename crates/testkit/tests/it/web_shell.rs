@@ -756,7 +756,8 @@ async fn the_shell_has_a_skip_link_landmarks_and_every_modules_link() {
     browser.post_form("/lang", &[("lang", "fr"), ("next", "/dashboard"), ("csrf", &csrf)]).await;
     let html = browser.get("/crm/deals/board").await.text().await.unwrap();
     assert!(html.contains(">Aller au contenu</a>") && html.contains("aria-label=\"Navigation principale\""), "{html}");
-    assert!(html.contains("<a href=\"/crm/deals\" aria-current=\"page\">"), "the board belongs to the deals");
+    assert!(html.contains("<a href=\"/crm/deals/board\" aria-current=\"page\">"), "the board's own link is current");
+    assert!(!html.contains("<a href=\"/crm/deals\" aria-current"), "not the deals' too: one current link");
     assert!(html.contains("Rechercher ou aller à…"));
 
     let html = app.http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
