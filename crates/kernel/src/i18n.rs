@@ -147,6 +147,23 @@ pub fn keys(lang: Lang) -> Vec<&'static str> {
     keys
 }
 
+/// The letter under a French or other Western European accent, lower case ("É" → 'e'): what
+/// matching people's typing against labels needs ("Prénom" meets "prenom"). Ligatures ("œ") and
+/// other letters come back as they are.
+pub fn unaccented(c: char) -> char {
+    match c.to_lowercase().next().unwrap_or(c) {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        lower => lower,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

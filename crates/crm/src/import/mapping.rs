@@ -13,19 +13,11 @@ pub fn fold(label: &str) -> String {
     let mut out = String::with_capacity(label.len());
     for c in label.chars().flat_map(char::to_lowercase) {
         let base = match c {
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
-            'ç' => 'c',
-            'è' | 'é' | 'ê' | 'ë' => 'e',
-            'ì' | 'í' | 'î' | 'ï' => 'i',
-            'ñ' => 'n',
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
-            'ù' | 'ú' | 'û' | 'ü' => 'u',
-            'ý' | 'ÿ' => 'y',
             'œ' => {
                 out.push('o');
                 'e'
             }
-            c => c,
+            c => kernel::i18n::unaccented(c),
         };
         if base.is_ascii_alphanumeric() {
             out.push(base);
