@@ -106,9 +106,35 @@ fn catalog(lang: Lang) -> &'static Catalog {
     }
 }
 
-/// The keys of one message file, for the consistency tests of each module's files.
+/// The keys of one message file, for the consistency tests of each module's files. A key written
+/// twice in the file is an error: JSON parsers keep the last one silently, so a later edit of the
+/// first would never show.
 pub fn file_keys(text: &str) -> Result<Vec<String>, serde_json::Error> {
-    let mut keys: Vec<String> = serde_json::from_str::<Catalog>(text)?.into_keys().collect();
+    struct Keys(Vec<String>);
+    struct KeysVisitor;
+    impl<'de> serde::de::Visitor<'de> for KeysVisitor {
+        type Value = Keys;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of messages")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Keys, A::Error> {
+            let mut keys = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(serde::de::Error::custom(format!("`{key}` is written twice")));
+                }
+                keys.push(key);
+            }
+            Ok(Keys(keys))
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_map(KeysVisitor)
+        }
+    }
+    let mut keys = serde_json::from_str::<Keys>(text)?.0;
     keys.sort_unstable();
     Ok(keys)
 }

@@ -373,16 +373,24 @@ mod tests {
     #[test]
     fn module_message_files_match_and_never_redefine_a_key() {
         let mut owner: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-        let kernel_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../kernel/locales/en.json");
-        let kernel_text = std::fs::read_to_string(kernel_file).expect("the kernel's message file");
-        for key in kernel::i18n::file_keys(&kernel_text).expect("the kernel's message file parses") {
+        let kernel_keys = |lang: &str| {
+            let file = format!("{}/../kernel/locales/{lang}.json", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&file).expect("the kernel's message file");
+            kernel::i18n::file_keys(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+        };
+        let kernel_en = kernel_keys("en");
+        assert_eq!(kernel_en, kernel_keys("fr"), "the kernel's French file has other keys than the English");
+        for key in kernel_en {
             owner.insert(key, "kernel".into());
         }
         for module in super::modules().iter() {
             let files: Vec<(Lang, Vec<String>)> = module
                 .locales
                 .iter()
-                .map(|(lang, text)| (*lang, kernel::i18n::file_keys(text).expect("a module's message file parses")))
+                .map(|(lang, text)| {
+                    let keys = kernel::i18n::file_keys(text);
+                    (*lang, keys.unwrap_or_else(|e| panic!("{} {lang:?}: {e}", module.name)))
+                })
                 .collect();
             if let [(_, first), rest @ ..] = files.as_slice() {
                 for (lang, other) in rest {
