@@ -131,7 +131,7 @@ pub async fn seed(state: &AppState, org: OrgId, owner: Uuid) -> Result<(), AppEr
         required_fields: Some(vec!["email".into()]),
         consent_text: Some("J'accepte d'être recontacté(e) par l'équipe commerciale au sujet de ce salon.".into()),
         language: Some("fr".into()),
-        lead_source: Some("salon".into()),
+        lead_source: Some("Salon Batimat".into()),
         owner_id: Some(Some(owner)),
         ..crate::forms::FormInput::default()
     };

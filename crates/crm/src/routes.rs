@@ -525,18 +525,10 @@ const CRM_JS: &str = include_str!("../static/crm.js");
 const CRM_RECORD_JS: &str = include_str!("../static/crm-record.js");
 
 /// The record page's script: inline editing keys and the conversion dialog.
-async fn crm_record_js() -> impl axum::response::IntoResponse {
-    use axum::http::header;
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        CRM_RECORD_JS,
-    )
+async fn crm_record_js(headers: axum::http::HeaderMap) -> axum::response::Response {
+    kernel::assets::serve("text/javascript; charset=utf-8", CRM_RECORD_JS.as_bytes(), &headers)
 }
 
-async fn crm_js() -> impl axum::response::IntoResponse {
-    use axum::http::header;
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        CRM_JS,
-    )
+async fn crm_js(headers: axum::http::HeaderMap) -> axum::response::Response {
+    kernel::assets::serve("text/javascript; charset=utf-8", CRM_JS.as_bytes(), &headers)
 }

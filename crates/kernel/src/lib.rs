@@ -4,6 +4,7 @@
 //! configuration, the database with its tenant transaction (the only door to tenant data), the
 //! clock, errors, the audit log, the data catalog, the vault, the job queue and the message catalog.
 
+pub mod assets;
 pub mod audit;
 pub mod authz;
 pub mod catalog;
