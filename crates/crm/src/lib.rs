@@ -65,6 +65,7 @@ pub fn module() -> Module {
             NavLink { href: "/crm/tasks", label_key: "crm.tasks.title", position: 15 },
         ],
         home_panels: home::PANELS,
+        nav_counts: home::NAV_COUNTS,
         palette: search::palette::ENTRIES,
         record_search: Some(search::palette::search),
         ..Module::new("crm")

@@ -23,6 +23,7 @@ pub mod magic;
 pub mod members;
 pub mod mfa;
 pub mod model;
+pub mod nav_counts;
 pub mod notify;
 pub mod openapi;
 pub mod platform_admin;

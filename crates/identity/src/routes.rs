@@ -45,6 +45,7 @@ pub fn all() -> Vec<RouteDef> {
         RouteDef::page(M::POST, "/logout", Access::SignedIn, login::pages::logout),
         RouteDef::page(M::POST, "/lang", Access::Public, profile::pages::switch_language),
         RouteDef::page(M::GET, "/dashboard", Access::Can(actions::DASHBOARD_VIEW), dashboard::pages::dashboard),
+        RouteDef::page(M::GET, "/nav/counts", Access::Can(actions::DASHBOARD_VIEW), nav_counts::pages::nav_counts),
         RouteDef::page(
             M::POST,
             "/members/{user_id}/unlock",

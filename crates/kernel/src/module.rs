@@ -154,6 +154,45 @@ impl std::fmt::Debug for HomePanel {
     }
 }
 
+/// What a navigation count is given: the member's tenant transaction (their visibility applies),
+/// who they are, their time zone (for "today") and the request's time.
+pub struct NavCountCtx<'a> {
+    pub tx: &'a mut crate::OrgTx,
+    pub principal: &'a crate::authz::Principal,
+    pub tz: chrono_tz::Tz,
+    pub now: time::OffsetDateTime,
+}
+
+/// A count's result: how many things wait, or `None` when the count is not for this member.
+pub type CountFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<i64>, crate::AppError>> + Send + 'a>>;
+
+/// A number next to one of the module's navigation links: what waits for the member there (their
+/// tasks due today or overdue). Counts are read after the page has loaded (the sidebar asks for
+/// them), so a slow count never delays a page; each must be cheap (an indexed count bounded by
+/// the member's own work, never a scan of the organization's records).
+#[derive(Clone, Copy)]
+pub struct NavCount {
+    /// The `href` of the module's [`NavLink`] the number goes next to.
+    pub href: &'static str,
+    /// The message key of what a screen reader hears instead of the bare number, with `{count}`
+    /// ("3 due today or overdue").
+    pub label_key: &'static str,
+    pub count: for<'a> fn(NavCountCtx<'a>) -> CountFuture<'a>,
+}
+
+impl std::fmt::Debug for NavCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NavCount({})", self.href)
+    }
+}
+
+/// The element id of a navigation link's count, which the counts' answer fills in.
+pub fn nav_count_id(href: &str) -> String {
+    let slug: String = href.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!("nav-count{slug}")
+}
+
 /// Where an entry of the command palette shows: among pages (places to go) or actions (things to
 /// do, usually a form to fill).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +259,8 @@ pub struct Module {
     pub nav: &'static [NavLink],
     /// The module's panels on the home page.
     pub home_panels: &'static [HomePanel],
+    /// Numbers next to its navigation links.
+    pub nav_counts: &'static [NavCount],
     /// Its pages and actions in the command palette (besides its `nav` links).
     pub palette: &'static [PaletteEntry],
     /// Its record search for the command palette, if it has records.
@@ -256,6 +297,7 @@ impl Module {
             locales: &[],
             nav: &[],
             home_panels: &[],
+            nav_counts: &[],
             palette: &[],
             record_search: None,
             configure: no_settings,
@@ -338,6 +380,14 @@ impl Modules {
         let mut links: Vec<NavLink> = self.0.iter().flat_map(|m| m.nav.iter().copied()).collect();
         links.sort_by_key(|link| link.position);
         links
+    }
+
+    /// Every module's navigation counts, in the order of their links.
+    pub fn nav_counts(&self) -> Vec<NavCount> {
+        let links = self.nav();
+        let mut counts: Vec<NavCount> = self.0.iter().flat_map(|m| m.nav_counts.iter().copied()).collect();
+        counts.sort_by_key(|count| links.iter().position(|link| link.href == count.href));
+        counts
     }
 
     /// Every module's home panels, by position.

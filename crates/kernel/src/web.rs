@@ -44,6 +44,8 @@ pub struct AppState {
     pub nav: Arc<[crate::module::NavLink]>,
     /// The home page's panels, assembled from the modules' (by position).
     pub home_panels: Arc<[crate::module::HomePanel]>,
+    /// The numbers next to navigation links, assembled from the modules'.
+    pub nav_counts: Arc<[crate::module::NavCount]>,
     /// The command palette's pages, actions and record searches, assembled from the modules.
     pub palette: Arc<crate::palette::Palette>,
     master: Arc<MasterKey>,
@@ -65,6 +67,7 @@ impl AppState {
             catalog: modules.catalog().into(),
             nav: modules.nav().into(),
             home_panels: modules.home_panels().into(),
+            nav_counts: modules.nav_counts().into(),
             palette: Arc::new(modules.palette()),
             audit: AuditLog::new(master.clone(), clock.clone()),
             vault: Vault::new(master.clone()),
@@ -177,6 +180,11 @@ impl Page {
     /// The first letter of a navigation link's label: its mark when the sidebar is collapsed.
     pub fn nav_mark(&self, link: &crate::module::NavLink) -> String {
         self.t.get(link.label_key).chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
+    }
+
+    /// The element id of a link's count (filled in after the page has loaded).
+    pub fn nav_count_id(&self, link: &crate::module::NavLink) -> String {
+        crate::module::nav_count_id(link.href)
     }
 
     pub fn other_lang(&self) -> &'static str {

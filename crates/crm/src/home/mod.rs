@@ -22,7 +22,7 @@
 pub mod pages;
 pub mod store;
 
-use kernel::module::HomePanel;
+use kernel::module::{HomePanel, NavCount};
 
 /// The CRM's home panels, in the order they appear (identity's team panel comes after them).
 pub const PANELS: &[HomePanel] = &[
@@ -33,6 +33,10 @@ pub const PANELS: &[HomePanel] = &[
     HomePanel { key: "crm.team_pipeline", position: 50, render: pages::team_pipeline },
     HomePanel { key: "crm.conversion", position: 60, render: pages::conversion },
 ];
+
+/// The number next to "My tasks": what the "Today" panel lists, one click away from any page.
+pub const NAV_COUNTS: &[NavCount] =
+    &[NavCount { href: "/crm/tasks", label_key: "crm.nav.tasks_due", count: pages::tasks_due_count }];
 
 /// How many rows a list panel shows; the rest is one link away.
 pub const LIST_ROWS: i64 = 8;

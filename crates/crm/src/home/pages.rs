@@ -3,8 +3,8 @@
 
 use askama::Template;
 use kernel::authz::{Action, grant};
-use kernel::dates::short_moment;
-use kernel::module::{HomeCtx, PanelFuture};
+use kernel::dates::{Tz, short_moment};
+use kernel::module::{CountFuture, HomeCtx, NavCountCtx, PanelFuture};
 use kernel::web::{Page, render};
 use time::{Duration, OffsetDateTime, Time};
 use uuid::Uuid;
@@ -18,9 +18,11 @@ fn may(ctx: &HomeCtx<'_>, action: Action) -> bool {
     grant(ctx.principal.role, action).allows()
 }
 
-/// Midnight (UTC) starting the day `days` after `now`'s.
-fn midnight(now: OffsetDateTime, days: i64) -> OffsetDateTime {
-    now.replace_time(Time::MIDNIGHT) + Duration::days(days)
+/// The member's midnight starting the day `days` after `now`'s: "today" and "since yesterday" are
+/// days of the member's time zone (a Paris member's tasks due at 00:30 are today's, not yesterday's
+/// in UTC).
+fn midnight(now: OffsetDateTime, tz: Tz, days: i64) -> OffsetDateTime {
+    kernel::dates::local(now, tz).replace_time(Time::MIDNIGHT) + Duration::days(days)
 }
 
 fn record_href(object: &str, id: Uuid) -> String {
@@ -67,7 +69,7 @@ pub fn my_tasks(ctx: HomeCtx<'_>) -> PanelFuture<'_> {
             return Ok(None);
         }
         let (page, now) = (ctx.page, ctx.now);
-        let due = store::due_tasks(ctx.tx, ctx.principal.user_id, midnight(now, 1), LIST_ROWS).await?;
+        let due = store::due_tasks(ctx.tx, ctx.principal.user_id, midnight(now, page.tz, 1), LIST_ROWS).await?;
         let total = due.first().map_or(0, |t| t.total);
         let tasks: Vec<TaskRow> = due
             .into_iter()
@@ -222,7 +224,7 @@ pub fn form_leads(ctx: HomeCtx<'_>) -> PanelFuture<'_> {
             return Ok(None);
         }
         let (page, now) = (ctx.page, ctx.now);
-        let rows = store::form_leads(ctx.tx, midnight(now, -1), LIST_ROWS).await?;
+        let rows = store::form_leads(ctx.tx, midnight(now, page.tz, -1), LIST_ROWS).await?;
         let total = rows.first().map_or(0, |l| l.total);
         let leads: Vec<LeadRow> = rows
             .into_iter()
@@ -365,6 +367,19 @@ pub fn conversion(ctx: HomeCtx<'_>) -> PanelFuture<'_> {
             can_import: may(&ctx, actions::RECORDS_IMPORT),
         };
         Ok(Some(render(&view)?.0))
+    })
+}
+
+/// The number next to "My tasks" in the sidebar: my open tasks due today or overdue, on records I
+/// can see — the same tasks as the home page's panel (one row read; the total comes with it).
+pub fn tasks_due_count(ctx: NavCountCtx<'_>) -> CountFuture<'_> {
+    Box::pin(async move {
+        if !grant(ctx.principal.role, actions::RECORDS_VIEW).allows() {
+            return Ok(None);
+        }
+        let until = midnight(ctx.now, ctx.tz, 1);
+        let due = store::due_tasks(ctx.tx, ctx.principal.user_id, until, 1).await?;
+        Ok(Some(due.first().map_or(0, |task| task.total)))
     })
 }
 

@@ -236,3 +236,80 @@ async fn a_member_never_sees_another_members_private_deal_totals() {
     tx.commit().await.unwrap();
     assert_eq!(seen(rows), (2, vec!["100999.00".to_string()]), "with visibility `all`, Bob's deal counts");
 }
+
+/// The sidebar's number next to "My tasks" counts my open tasks due today or overdue in my time
+/// zone (Paris: a task due at 23:30 UTC is tomorrow's), never a colleague's; it comes as an
+/// out-of-band fragment for the placeholder every page draws, with a sentence for screen readers,
+/// and nothing at all when nothing is due.
+#[tokio::test]
+async fn the_sidebar_counts_my_tasks_due_today_in_my_time_zone() {
+    let app = TestApp::spawn().await;
+    // Noon UTC: the same calendar day in Paris, and 23:30 UTC already tomorrow there.
+    let start = app.clock.now();
+    let noon = start.replace_time(time::Time::from_hms(12, 0, 0).unwrap());
+    let noon = if noon > start { noon } else { noon + time::Duration::days(1) };
+    app.clock.advance(noon - start);
+    let now = app.clock.now();
+    let email = "owner@nav-counts.example.eu";
+    let (org, _, bearer) = app.sign_up_with_token(email).await;
+    let colleague = app.add_member(org, "colleague@nav-counts.example.eu", Role::User).await;
+    let deal = create(&app, &bearer, "/api/v1/deals", json!({ "name": "Fournil de Lyon", "amount": 12000 })).await;
+    let tasks = format!("/api/v1/deals/{deal}/tasks");
+    let late_tonight_utc = now.replace_time(time::Time::from_hms(23, 30, 0).unwrap());
+    for (title, due, assignee) in [
+        ("Rappeler au sujet du devis", now - time::Duration::hours(2), None),
+        ("Envoyer le contrat", late_tonight_utc, None),
+        ("Préparer la démo", now - time::Duration::hours(1), Some(colleague)),
+    ] {
+        let mut body = json!({ "title": title, "due_at": rfc3339(due) });
+        if let Some(assignee) = assignee {
+            body["assignee_id"] = json!(assignee);
+        }
+        create(&app, &bearer, &tasks, body).await;
+    }
+
+    let browser = app.browser_login(email, PASSWORD).await;
+    let page = browser.get("/crm/leads").await.text().await.unwrap();
+    assert!(page.contains("hx-get=\"/nav/counts\""), "the sidebar asks for its counts: {page}");
+    assert!(page.contains("id=\"nav-count-crm-tasks\" hidden"), "an empty placeholder next to My tasks: {page}");
+    let counts = browser.get("/nav/counts").await.text().await.unwrap();
+    assert!(
+        counts.contains(
+            "<span class=\"nav-count\" id=\"nav-count-crm-tasks\" hx-swap-oob=\"true\"><span aria-hidden=\"true\">1</span>"
+        ),
+        "one task due today for me (not tomorrow's in Paris, not my colleague's): {counts}"
+    );
+    assert!(counts.contains("1 due today or overdue"), "{counts}");
+
+    let csrf = browser.csrf_token("/dashboard").await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", "/dashboard")]).await;
+    let counts = browser.get("/nav/counts").await.text().await.unwrap();
+    assert!(counts.contains("1 à faire aujourd’hui ou en retard"), "{counts}");
+
+    // The colleague's task is theirs; once mine is done, nothing is left to count.
+    let colleague_counts = app
+        .browser_login("colleague@nav-counts.example.eu", PASSWORD)
+        .await
+        .get("/nav/counts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(colleague_counts.contains("<span aria-hidden=\"true\">1</span>"), "{colleague_counts}");
+    // Two days on (signed in again: the idle session has ended).
+    app.clock.advance(time::Duration::days(2));
+    let browser = app.browser_login(email, PASSWORD).await;
+    let counts = browser.get("/nav/counts").await.text().await.unwrap();
+    assert!(counts.contains("<span aria-hidden=\"true\">2</span>"), "both of mine are overdue now: {counts}");
+    let bearer = app.access_token(email).await;
+    let (_, mine) = app.call_api(&bearer, Method::GET, "/api/v1/tasks", None).await;
+    for task in mine.as_array().expect("my tasks") {
+        let id = task["id"].as_str().or(task["task_id"].as_str()).expect("a task id");
+        let (status, done) = app
+            .call_api(&bearer, Method::PATCH, &format!("/api/v1/tasks/{id}"), Some(json!({ "status": "done" })))
+            .await;
+        assert_eq!(status, 204, "{done}");
+    }
+    let counts = browser.get("/nav/counts").await.text().await.unwrap();
+    assert!(!counts.contains("nav-count"), "nothing due, no number: {counts}");
+}
