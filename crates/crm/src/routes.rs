@@ -36,6 +36,7 @@ fn record_pages<O: Object>(
     delete: &'static str,
     bulk: &'static str,
     views: &'static str,
+    view: &'static str,
     view_delete: &'static str,
 ) -> Vec<RouteDef> {
     use Method as M;
@@ -48,6 +49,7 @@ fn record_pages<O: Object>(
         RouteDef::page(M::POST, delete, Access::Can(actions::RECORDS_DELETE), records::pages::delete::<O>),
         RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), records::pages::bulk::<O>),
         RouteDef::page(M::POST, views, Access::Can(actions::RECORDS_VIEW), views::pages::save_view::<O>),
+        RouteDef::page(M::POST, view, Access::Can(actions::RECORDS_VIEW), views::pages::update_view::<O>),
         RouteDef::page(M::POST, view_delete, Access::Can(actions::RECORDS_VIEW), views::pages::delete_view::<O>),
     ]
 }
@@ -210,6 +212,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/leads/{id}/delete",
         "/crm/leads/bulk",
         "/crm/leads/views",
+        "/crm/leads/views/{id}",
         "/crm/leads/views/{id}/delete",
     ));
     routes.extend(record_edits::<Leads>("/crm/leads/{id}/edit", "/crm/leads/{id}/fields/{field}"));
@@ -220,6 +223,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/contacts/{id}/delete",
         "/crm/contacts/bulk",
         "/crm/contacts/views",
+        "/crm/contacts/views/{id}",
         "/crm/contacts/views/{id}/delete",
     ));
     routes.extend(record_edits::<Contacts>("/crm/contacts/{id}/edit", "/crm/contacts/{id}/fields/{field}"));
@@ -230,6 +234,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/companies/{id}/delete",
         "/crm/companies/bulk",
         "/crm/companies/views",
+        "/crm/companies/views/{id}",
         "/crm/companies/views/{id}/delete",
     ));
     routes.extend(record_edits::<Companies>("/crm/companies/{id}/edit", "/crm/companies/{id}/fields/{field}"));
@@ -240,6 +245,7 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/deals/{id}/delete",
         "/crm/deals/bulk",
         "/crm/deals/views",
+        "/crm/deals/views/{id}",
         "/crm/deals/views/{id}/delete",
     ));
     routes.extend(record_edits::<Deals>("/crm/deals/{id}/edit", "/crm/deals/{id}/fields/{field}"));

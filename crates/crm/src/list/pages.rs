@@ -76,6 +76,8 @@ pub(crate) struct ListView {
     tabs: Vec<ViewTab>,
     all_current: bool,
     current_view: String,
+    /// The name of the saved view in force, for "Update «name»".
+    current_view_name: String,
     can_delete_view: bool,
     /// The filters in force, as JSON, for "save as view".
     state_filters: String,
@@ -457,6 +459,7 @@ pub(crate) async fn list_response(
             .collect(),
         all_current: params.view.is_empty(),
         current_view: params.view.clone(),
+        current_view_name: current_view.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
         can_delete_view: current_view
             .as_ref()
             .is_some_and(|v| v.owner_id == principal.user_id || principal.grant(actions::CRM_CONFIGURE).allows()),

@@ -94,7 +94,7 @@ async fn list_filters_are_chips_and_headers_sort_both_ways() {
 #[tokio::test]
 async fn column_chooser_and_saved_view_tabs_keep_the_columns() {
     let app = TestApp::spawn().await;
-    let (_, _, browser) = app.sign_up_and_log_in("owner@lists-columns.example.eu").await;
+    let (org, _, browser) = app.sign_up_and_log_in("owner@lists-columns.example.eu").await;
     let bearer = app.access_token("owner@lists-columns.example.eu").await;
     companies(&app, &bearer, &[("Alpha", "Lyon")]).await;
 
@@ -134,6 +134,46 @@ async fn column_chooser_and_saved_view_tabs_keep_the_columns() {
     // The view's filter is a chip too; removing it leaves the view for "All" with the columns kept.
     let removed = chip_remove(&html, "Lyon");
     assert_eq!(removed, "/crm/companies?col=name&col=industry");
+
+    // A filter added on top of the view, then "Update" folds it into the view: same name, same
+    // tab, both filters, and a toast says so.
+    assert!(html.contains("id=\"update-view\"") && html.contains("Update “Lyon, short” with these filters"), "{html}");
+    let view_id = location.rsplit("view=").next().unwrap().to_string();
+    let response = browser
+        .post_form(
+            &format!("/crm/companies/views/{view_id}"),
+            &[
+                ("csrf", &csrf),
+                (
+                    "filters",
+                    r#"[{"field":"city","op":"eq","value":"Lyon"},{"field":"industry","op":"eq","value":"Bakery"}]"#,
+                ),
+                ("col", "name"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"].to_str().unwrap(), location, "back on the same view");
+    let html = browser.get(&location).await.text().await.unwrap();
+    assert!(html.contains("View updated."), "a toast confirms the update: {html}");
+    let (_, views) = app.call_api(&bearer, Method::GET, "/api/v1/views", None).await;
+    let view = views.as_array().unwrap().iter().find(|v| v["view_id"] == view_id.as_str()).expect("the view");
+    assert_eq!(view["name"], "Lyon, short", "the name is kept");
+    assert_eq!(view["filters"].as_array().unwrap().len(), 2, "{view}");
+    assert_eq!(view["columns"], json!(["name"]), "{view}");
+
+    // Another member cannot update a personal view that is not theirs (nor see it).
+    let other = "user@list-views-other.example.eu";
+    app.add_member(org, other, Role::User).await;
+    let other_browser = app.browser_login(other, PASSWORD).await;
+    let other_csrf = other_browser.csrf_token("/crm/companies").await;
+    let response = other_browser
+        .post_form(&format!("/crm/companies/views/{view_id}"), &[("csrf", &other_csrf), ("filters", "[]")])
+        .await;
+    assert_eq!(response.status(), 404, "not their view");
+    let (_, views) = app.call_api(&bearer, Method::GET, "/api/v1/views", None).await;
+    let view = views.as_array().unwrap().iter().find(|v| v["view_id"] == view_id.as_str()).expect("the view");
+    assert_eq!(view["filters"].as_array().unwrap().len(), 2, "unchanged: {view}");
 }
 
 async fn ticked(html: &str, id: &str) -> bool {
