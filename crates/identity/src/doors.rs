@@ -6,6 +6,10 @@
 //! the conformance test fails on a door in the schema that no module declares, or that a role
 //! other than its caller's may execute.
 //!
+//! One door is a member's (`app.member_other_orgs`, the org switcher): inside the member's tenant
+//! transaction, the organizations where their own email also holds an active account, by id and
+//! name. It takes no argument, so it can name no other address's organizations.
+//!
 //! The super admin's doors (`app.platform_*`) are executable only on the platform admin path
 //! (`relais_admin`, [`IdentityDoors::platform_door`]), never by the request role: before and
 //! after the admin signs in, the backoffice reaches them through its own connection.
@@ -18,7 +22,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub const DOORS: &[Door] = &[
-    door("app.login_candidates", "the accounts an email could be: org, user, password hash and status only"),
+    door(
+        "app.login_candidates",
+        "the accounts an email could be (in one org when the login names it): org, user, password hash and status only",
+    ),
     door("app.resolve_session", "a session cookie's hash to (org, session, user) while the session lives"),
     door("app.resolve_password_reset", "a password-reset link's hash to (org, reset, user)"),
     door("app.resolve_invitation", "an invitation link's hash to (org, invitation)"),
@@ -29,6 +36,11 @@ pub const DOORS: &[Door] = &[
     door("app.pending_signup_put", "store a validated sign-up waiting for its address (hashes only)"),
     door("app.pending_signup_live", "whether a sign-up link still works, without spending it"),
     door("app.pending_signup_take", "spend a sign-up link, in the transaction creating the organization"),
+    Door {
+        function: "app.member_other_orgs",
+        caller: DoorCaller::Member,
+        purpose: "the signed-in member's other orgs (id, name) where their own email has an active account",
+    },
     admin_door("app.platform_admin_setup_resolve", "a super admin's set-up link's hash to the admin"),
     admin_door("app.platform_admin_setup_complete", "finish a super admin's set-up (password and MFA)"),
     admin_door("app.platform_admin_login_candidate", "a super admin's login: id, hash and MFA secret (sealed)"),
@@ -97,6 +109,9 @@ impl std::fmt::Debug for PendingSignup<'_> {
 pub trait IdentityDoors {
     /// Login: the accounts an email could be (`app.login_candidates`).
     async fn login_candidates(&self, email: &str) -> Result<Vec<LoginCandidate>, sqlx::Error>;
+    /// Login to a named organization (the org switcher's form): that organization's account of the
+    /// email, if it has one (`app.login_candidates` with its organization).
+    async fn login_candidates_in(&self, email: &str, org: OrgId) -> Result<Vec<LoginCandidate>, sqlx::Error>;
     /// Session cookie to (org, session, user) (`app.resolve_session`).
     async fn resolve_session(
         &self,
@@ -132,6 +147,18 @@ impl IdentityDoors for Db {
             r#"select org_id as "org_id!", user_id as "user_id!", password_hash as "password_hash!", status as "status!"
                from app.login_candidates($1)"#,
             email
+        )
+        .fetch_all(self.before_tenant())
+        .await
+    }
+
+    async fn login_candidates_in(&self, email: &str, org: OrgId) -> Result<Vec<LoginCandidate>, sqlx::Error> {
+        sqlx::query_as!(
+            LoginCandidate,
+            r#"select org_id as "org_id!", user_id as "user_id!", password_hash as "password_hash!", status as "status!"
+               from app.login_candidates($1, $2)"#,
+            email,
+            org.0
         )
         .fetch_all(self.before_tenant())
         .await

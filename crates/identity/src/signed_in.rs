@@ -31,11 +31,32 @@ pub struct SignedIn {
     pub tz: kernel::dates::Tz,
     /// MFA is required of them from this moment and they have none yet (their grace period).
     pub mfa_due: Option<time::OffsetDateTime>,
+    pub email: String,
+    /// The other organizations where their email has an active account (`app.member_other_orgs`):
+    /// the org switcher's entries, by name.
+    pub other_orgs: Vec<(OrgId, String)>,
 }
 
 impl SignedIn {
     pub fn actor(&self) -> Actor {
         Actor::User(self.user_id)
+    }
+
+    /// The member as the router's access checks see them, signed in with this session.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            org: self.org,
+            user_id: self.user_id,
+            role: self.role,
+            credential: Credential::Session { session_id: self.session_id },
+        }
+    }
+
+    /// One of the member's other organizations, by the id a switcher link carries; `None` for
+    /// any other id (nothing is said of organizations their email has no account in).
+    pub fn other_org(&self, org: &str) -> Option<(OrgId, &str)> {
+        let org = Uuid::parse_str(org.trim()).ok()?;
+        self.other_orgs.iter().find(|(id, _)| id.0 == org).map(|(id, name)| (*id, name.as_str()))
     }
 
     pub fn page(&self, state: &AppState, path: &str) -> Page {
@@ -55,6 +76,13 @@ impl SignedIn {
                         T(self.lang).get("mfa.grace_action").to_string(),
                     )
                 }),
+                other_orgs: self
+                    .other_orgs
+                    .iter()
+                    .map(|(org, name)| {
+                        (T(self.lang).fmt("login.switch_to", &[("org", name)]), format!("/login?org={}", org.0))
+                    })
+                    .collect(),
             }),
             path: path.to_owned(),
             tz: self.tz,
@@ -71,6 +99,7 @@ struct SessionRow {
     time_zone: String,
     status: String,
     last_seen_at: time::OffsetDateTime,
+    email: String,
 }
 
 /// Looks the cookie up; `None` when there is no valid session.
@@ -86,7 +115,8 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
     let mut tx = state.db.begin_org(org, Actor::User(user_id)).await?;
     let row: Option<SessionRow> = sqlx::query_as!(
         SessionRow,
-        "select o.name as org_name, u.first_name, u.last_name, u.org_role, u.language, u.time_zone, u.status, s.last_seen_at
+        "select o.name as org_name, u.first_name, u.last_name, u.org_role, u.language, u.time_zone, u.status, s.last_seen_at,
+                u.email
          from sessions s
          join users u on u.org_id = s.org_id and u.user_id = s.user_id
          join organizations o on o.org_id = s.org_id
@@ -110,6 +140,13 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
         .execute(tx.conn())
         .await?;
     }
+    // The org switcher's entries: one lookup on `users_email`, through the member's own door.
+    let other_orgs = sqlx::query!(r#"select org_id as "org_id!", name as "name!" from app.member_other_orgs()"#)
+        .fetch_all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|r| (OrgId(r.org_id), r.name))
+        .collect();
     tx.commit().await?;
     Ok(Some(SignedIn {
         org,
@@ -122,6 +159,8 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<SignedI
         lang: Lang::parse(&row.language).unwrap_or(Lang::En),
         tz: kernel::dates::zone(&row.time_zone).unwrap_or(kernel::dates::DEFAULT_ZONE),
         mfa_due: None,
+        email: row.email,
+        other_orgs,
     }))
 }
 
@@ -151,12 +190,7 @@ pub async fn attach_principal(
                 Ok(_) => {}
                 Err(error) => return AppError::from(error).into_response(),
             }
-            request.extensions_mut().insert(Principal {
-                org: signed_in.org,
-                user_id: signed_in.user_id,
-                role: signed_in.role,
-                credential: Credential::Session { session_id: signed_in.session_id },
-            });
+            request.extensions_mut().insert(signed_in.principal());
             // An error page of a page route is drawn in the member's own page (kernel::web).
             request.extensions_mut().insert(kernel::web::SignedInPage(signed_in.page(&state, "/")));
             request.extensions_mut().insert(signed_in);

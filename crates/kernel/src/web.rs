@@ -136,6 +136,9 @@ pub struct Nav {
     pub shortcuts: Arc<[crate::module::PaletteEntry]>,
     /// Something the member must do soon, shown on every page: (sentence, address, link text).
     pub notice: Option<(String, String, String)>,
+    /// The member's other organizations, for the profile menu's switcher: (link text, address of
+    /// that organization's login). Empty when their email has no account elsewhere.
+    pub other_orgs: Vec<(String, String)>,
 }
 
 impl Page {

@@ -53,12 +53,12 @@ async fn policy(State(state): State<AppState>, LangPref(lang): LangPref) -> Resu
     let current = state.db.current_policy_version(state.clock.now()).await.map_err(|e| PageError::new(e, &page))?;
     let (version, effective_at) = current
         .ok_or_else(|| PageError::new(kernel::AppError::Unavailable("no privacy policy is published".into()), &page))?;
-    let format = time::macros::format_description!("[year]-[month]-[day]");
     let entries = state.catalog.iter().filter(|e| e.subject != Subject::NoPerson).copied().collect();
     let view = PolicyPage {
         page: page.clone(),
         version,
-        last_updated: effective_at.format(&format).unwrap_or_default(),
+        // The day in the visitor's language, read in the default time zone (nobody is signed in).
+        last_updated: page.date(&effective_at),
         entries,
     };
     Ok(render(&view).map_err(|e| PageError::new(e, &page))?.into_response())

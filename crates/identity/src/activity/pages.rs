@@ -54,11 +54,6 @@ pub struct ActivityQuery {
     requests_before: Option<String>,
 }
 
-fn when(at: &OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    at.format(&format).unwrap_or_default()
-}
-
 fn ip_text(ip: Option<sqlx::types::ipnet::IpNet>) -> String {
     ip.map(|net| net.addr().to_string()).unwrap_or_default()
 }
@@ -131,7 +126,7 @@ pub async fn page(
             let (browser, system) =
                 r.user_agent.as_deref().map(crate::sessions::device_summary).unwrap_or((None, None));
             LoginView {
-                when: when(&r.occurred_at),
+                when: page.date_time(&r.occurred_at),
                 who: format!("{} {}", r.first_name, r.last_name),
                 outcome: r.outcome,
                 method: r.method,
@@ -143,7 +138,7 @@ pub async fn page(
     let requests = requests
         .into_iter()
         .map(|r| RequestView {
-            when: when(&r.at),
+            when: page.date_time(&r.at),
             who: format!("{} {}", r.first_name, r.last_name),
             method: r.method,
             route: r.route,

@@ -29,20 +29,16 @@ impl ApiKeysPage {
     }
 }
 
-fn when(at: &OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    at.format(&format).unwrap_or_default()
-}
-
+/// The page's dates in the member's time zone and language; "—" for a moment that never came.
 impl ApiKeySummary {
-    fn created_text(&self) -> String {
-        when(&self.created_at)
+    fn created_text(&self, page: &Page) -> String {
+        page.date_time(&self.created_at)
     }
-    fn last_used_text(&self) -> String {
-        self.last_used_at.as_ref().map(when).unwrap_or_else(|| "—".into())
+    fn last_used_text(&self, page: &Page) -> String {
+        self.last_used_at.map_or_else(|| "—".into(), |at| page.date_time(&at))
     }
-    fn expires_text(&self) -> String {
-        self.expires_at.as_ref().map(when).unwrap_or_else(|| "—".into())
+    fn expires_text(&self, page: &Page) -> String {
+        self.expires_at.map_or_else(|| "—".into(), |at| page.date_time(&at))
     }
 }
 

@@ -30,7 +30,7 @@ pub async fn token(
     client: ClientInfo,
     ApiJson(input): ApiJson<TokenRequest>,
 ) -> Result<([(axum::http::HeaderName, &'static str); 2], Json<TokenPair>), AppError> {
-    let login = LoginInput { email: input.email, password: input.password };
+    let login = LoginInput { email: input.email, password: input.password, org: None };
     let pair = issue_tokens_with_otp(&state, login, input.otp.as_ref(), &client).await?;
     Ok((no_store(), Json(pair)))
 }

@@ -13,9 +13,10 @@ enum Piece {
     Link(String),
 }
 
-fn when(at: Option<time::OffsetDateTime>) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    at.and_then(|at| at.format(&format).ok()).unwrap_or_default()
+/// When a mail was written, as the page shows dates (nobody is signed in here: the visitor's
+/// language, the default time zone); empty when the file does not say.
+fn when(page: &kernel::web::Page, at: Option<time::OffsetDateTime>) -> String {
+    at.map(|at| page.date_time(&at)).unwrap_or_default()
 }
 
 /// Splits `text` so that links to `origin` become clickable; nothing else is (the page links

@@ -50,8 +50,10 @@ pub async fn list(State(state): State<AppState>, LangPref(lang): LangPref) -> Ap
         .await
         .map_err(|e| AppError::Internal(e.into()))?
         .map_err(io_error)?;
-    let mails =
-        mails.into_iter().map(|m| Row { time: when(m.written_at), id: m.id, to: m.to, subject: m.subject }).collect();
+    let mails = mails
+        .into_iter()
+        .map(|m| Row { time: when(&page, m.written_at), id: m.id, to: m.to, subject: m.subject })
+        .collect();
     let view = ListPage { page: page.clone(), mails };
     Ok(no_store(StatusCode::OK, render(&view)?))
 }
@@ -71,7 +73,7 @@ pub async fn show(
         .ok_or(AppError::NotFound)?;
     let view = MailPage {
         page: page.clone(),
-        time: when(mail.written_at),
+        time: when(&page, mail.written_at),
         pieces: pieces(&mail.text, state.config.public_url.origin()),
         to: mail.to,
         subject: mail.subject,

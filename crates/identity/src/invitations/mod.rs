@@ -117,9 +117,9 @@ struct PendingRow {
 }
 
 impl PendingRow {
-    fn expires(&self) -> String {
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-        self.expires_at.format(&format).unwrap_or_default()
+    /// When the invitation lapses, in the member's time zone and language.
+    fn expires(&self, page: &kernel::web::Page) -> String {
+        page.date_time(&self.expires_at)
     }
 }
 

@@ -53,6 +53,9 @@ pub struct NewSession {
 pub struct LoginInput {
     pub email: String,
     pub password: SecretString,
+    /// The organization to sign in to (the org switcher's login): only that organization's
+    /// account of the email is tried. `None`: any of the email's accounts, as the plain login.
+    pub org: Option<OrgId>,
 }
 
 /// The same answer for an unknown email, a wrong password, a deactivated and a locked account.

@@ -73,7 +73,10 @@ pub async fn check_credentials(
     let per_account = ratelimit::Subject::Account(&input.email);
     ratelimit::peek(state, &ratelimit::LOGIN_PER_ACCOUNT, per_account).await?;
     let email = EmailAddress::parse("email", &input.email).map_err(|_| bad_credentials())?;
-    let candidates = state.db.login_candidates(email.as_str()).await?;
+    let candidates = match input.org {
+        Some(org) => state.db.login_candidates_in(email.as_str(), org).await?,
+        None => state.db.login_candidates(email.as_str()).await?,
+    };
     let mut matched = None;
     for candidate in &candidates {
         if verify_password(input.password.clone(), candidate.password_hash.clone()).await {
@@ -114,6 +117,18 @@ async fn record_failed_login(state: &AppState, org: OrgId, user: Uuid, client: &
     throttle::count_failure(state, &mut tx, user).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A browser signed in to another account (the org switcher) ends the session its cookie is
+/// replacing, audited like a logout: no live session is left without its cookie.
+pub async fn end_replaced_session(
+    state: &AppState,
+    replaced: Option<&crate::signed_in::SignedIn>,
+) -> Result<(), AppError> {
+    match replaced {
+        Some(old) => log_out(state, &old.principal(), old.session_id).await,
+        None => Ok(()),
+    }
 }
 
 /// Ends one session and audits it.

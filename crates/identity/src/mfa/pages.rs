@@ -16,7 +16,7 @@ use kernel::{AppResult, FieldError, OrgTx};
 use serde::Deserialize;
 
 use crate::http::{FormErrors, empty_secret};
-use crate::signed_in::{SignedIn, session_cookie};
+use crate::signed_in::{MaybeSignedIn, SignedIn, session_cookie};
 use crate::throttle;
 
 #[derive(Template)]
@@ -71,6 +71,7 @@ pub struct CodeForm {
 pub async fn login_mfa_submit(
     State(state): State<AppState>,
     LangPref(lang): LangPref,
+    MaybeSignedIn(replaced): MaybeSignedIn,
     client: ClientInfo,
     jar: CookieJar,
     Form(form): Form<CodeForm>,
@@ -99,6 +100,8 @@ pub async fn login_mfa_submit(
     throttle::reset(&mut tx, user).await?;
     let session = open_session(&state, &mut tx, user, &first_factor, &client, now, Some(factor)).await?;
     tx.commit().await?;
+    // Signed in to another organization's account from the switcher: the old session ends.
+    crate::login::end_replaced_session(&state, replaced.as_ref()).await?;
     let jar = CookieJar::new().add(expired_pending_cookie(&state)).add(session_cookie(&state, &session.token));
     Ok((jar, Redirect::to("/dashboard")).into_response())
 }

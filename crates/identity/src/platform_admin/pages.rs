@@ -215,13 +215,10 @@ struct OverviewPage {
     audit: Vec<AuditView>,
 }
 
-fn when(at: &OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
-}
-
-fn maybe_when(at: &Option<OffsetDateTime>) -> String {
-    at.as_ref().map(when).unwrap_or_else(|| "—".to_owned())
+/// A moment of the overview in the admin's language; "—" for one that never came. Admins have no
+/// time zone of their own: the page's is the instance default ([`kernel::dates::DEFAULT_ZONE`]).
+fn maybe_when(page: &Page, at: Option<OffsetDateTime>) -> String {
+    at.map_or_else(|| "—".to_owned(), |at| page.date_time(&at))
 }
 
 fn id_text(id: &Option<Uuid>) -> String {
@@ -248,8 +245,8 @@ pub async fn overview(
         orgs: orgs
             .into_iter()
             .map(|o| OrgView {
-                created: when(&o.created_at),
-                last_login: maybe_when(&o.last_login_at),
+                created: page.date_time(&o.created_at),
+                last_login: maybe_when(&page, o.last_login_at),
                 org_id: o.org_id,
                 name: o.name,
                 status: o.status,
@@ -259,7 +256,7 @@ pub async fn overview(
         jobs: jobs
             .into_iter()
             .map(|j| JobView {
-                oldest_waiting: maybe_when(&j.oldest_waiting),
+                oldest_waiting: maybe_when(&page, j.oldest_waiting),
                 kind: j.kind,
                 status: j.status,
                 jobs: j.jobs,
@@ -268,7 +265,7 @@ pub async fn overview(
         migrations: migrations
             .into_iter()
             .map(|m| MigrationView {
-                installed: when(&m.installed_on),
+                installed: page.date_time(&m.installed_on),
                 version: m.version,
                 description: m.description,
                 success: m.success,
@@ -278,8 +275,8 @@ pub async fn overview(
         admins: admins
             .into_iter()
             .map(|a| AdminView {
-                created: when(&a.created_at),
-                last_login: maybe_when(&a.last_login_at),
+                created: page.date_time(&a.created_at),
+                last_login: maybe_when(&page, a.last_login_at),
                 email: a.email,
                 status: a.status,
             })
@@ -287,7 +284,7 @@ pub async fn overview(
         audit: audit
             .into_iter()
             .map(|e| AuditView {
-                at: when(&e.occurred_at),
+                at: page.date_time(&e.occurred_at),
                 actor: format!("{} {}", e.actor_kind, id_text(&e.actor_id)),
                 target: format!("{} {}", e.target_kind.unwrap_or_default(), id_text(&e.target_id)),
                 action: e.action,

@@ -87,11 +87,6 @@ fn device_text(page: &Page, user_agent: Option<&str>) -> String {
     format!("{} · {}", browser.unwrap_or(unknown), system.unwrap_or(unknown))
 }
 
-fn when(at: &OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    at.format(&format).unwrap_or_default()
-}
-
 struct SessionRow {
     session_id: Uuid,
     created_at: OffsetDateTime,

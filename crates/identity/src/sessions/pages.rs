@@ -29,7 +29,7 @@ pub async fn own_page(State(state): State<AppState>, signed_in: SignedIn, princi
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
     let sessions = live_sessions(&mut tx, signed_in.user_id, now, Some(signed_in.session_id), &page).await?;
-    let families = live_families(&mut tx, signed_in.user_id, now).await?;
+    let families = live_families(&mut tx, signed_in.user_id, now, &page).await?;
     tx.commit().await?;
     let view = OwnSessionsPage { page, sessions, families };
     Ok(([(header::CACHE_CONTROL, "no-store")], render(&view)?).into_response())
@@ -100,7 +100,7 @@ pub async fn member_page(
     };
     let current = (member == signed_in.user_id).then_some(signed_in.session_id);
     let sessions = live_sessions(&mut tx, member, now, current, &page).await?;
-    let families = live_families(&mut tx, member, now).await?;
+    let families = live_families(&mut tx, member, now, &page).await?;
     tx.commit().await?;
     let view = MemberSessionsPage {
         page,

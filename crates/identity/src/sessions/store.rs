@@ -25,8 +25,8 @@ pub(super) async fn live_sessions(
         .into_iter()
         .map(|row| SessionView {
             id: row.session_id,
-            created: when(&row.created_at),
-            last_seen: when(&row.last_seen_at),
+            created: page.date_time(&row.created_at),
+            last_seen: page.date_time(&row.last_seen_at),
             ip: row.ip.map(|net| net.addr().to_string()).unwrap_or_default(),
             device: device_text(page, row.user_agent.as_deref()),
             current: Some(row.session_id) == current,
@@ -40,6 +40,7 @@ pub(super) async fn live_families(
     tx: &mut OrgTx,
     user: Uuid,
     now: OffsetDateTime,
+    page: &Page,
 ) -> Result<Vec<FamilyView>, sqlx::Error> {
     let rows: Vec<FamilyRow> = sqlx::query_as!(
         FamilyRow,
@@ -60,9 +61,9 @@ pub(super) async fn live_families(
         .into_iter()
         .map(|row| FamilyView {
             id: row.family_id,
-            created: when(&row.created_at),
-            last_used: row.last_used_at.as_ref().map(when).unwrap_or_else(|| "—".into()),
-            expires: when(&row.expires_at),
+            created: page.date_time(&row.created_at),
+            last_used: row.last_used_at.map_or_else(|| "—".into(), |at| page.date_time(&at)),
+            expires: page.date_time(&row.expires_at),
         })
         .collect())
 }

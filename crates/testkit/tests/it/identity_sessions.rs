@@ -366,3 +366,77 @@ async fn p1_04_activity_page_is_owner_only_paged_and_audited() {
     let response = browser.get("/settings/activity?logins_before=garbage").await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// Issue #11: the sessions, a member's sessions, the activity and the API keys pages show their
+/// moments in the member's time zone and language (`kernel::dates`), never a UTC timestamp; the
+/// API keeps RFC 3339 in UTC.
+#[tokio::test]
+async fn identity_pages_show_moments_in_the_members_zone_and_language() {
+    let app = TestApp::spawn().await;
+    let (org, _, browser) = app.sign_up_and_log_in("ada@dates.example.eu").await;
+    let grace = app.add_member(org, "grace@dates.example.eu", Role::User).await;
+    app.browser_login("grace@dates.example.eu", PASSWORD).await;
+    let access = app.access_token("ada@dates.example.eu").await;
+    let response = app
+        .http
+        .post(app.url("/api/v1/api-keys"))
+        .bearer_auth(&access)
+        .json(&json!({ "name": "Sync", "role": "user" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let invited = browser
+        .submit_form("/members", "/members/invite", &[("email", "alan@dates.example.eu"), ("role", "user")])
+        .await;
+    assert_eq!(invited.status(), 303);
+    // Every moment these pages show is 6 December, 13:05 UTC: of 2025 for what happened, of 2031
+    // for when the invitation lapses.
+    let mut db = app.superuser_connection().await;
+    for (sql, year) in [
+        ("update sessions set created_at = $1, last_seen_at = $1", 2025),
+        ("update refresh_tokens set created_at = $1", 2025),
+        ("update login_events set occurred_at = $1", 2025),
+        ("update api_request_log set at = $1", 2025),
+        ("update api_keys set created_at = $1", 2025),
+        ("update invitations set expires_at = $1", 2031),
+    ] {
+        let at = time::macros::datetime!(2025-12-06 13:05 UTC).replace_year(year).unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).execute(&mut db).await.unwrap();
+    }
+    let pages = [
+        ("/settings/sessions".to_string(), 2025),
+        (format!("/settings/members/{grace}/sessions"), 2025),
+        ("/settings/activity".to_string(), 2025),
+        ("/settings/api-keys".to_string(), 2025),
+        ("/members".to_string(), 2031),
+    ];
+    // English, in Paris until the member chooses.
+    for (page, year) in &pages {
+        let html = browser.get(page).await.text().await.unwrap();
+        assert!(html.contains(&format!("Dec 6, {year}, 2:05\u{a0}PM")), "{page}: {html}");
+        assert!(!html.contains(&format!("{year}-12-06")), "{page}: {html}");
+    }
+    let saved = browser
+        .submit_form(
+            "/settings/profile",
+            "/settings/profile",
+            &[
+                ("first_name", "Ada"),
+                ("last_name", "Owner"),
+                ("job_title", "Founder"),
+                ("language", "fr"),
+                ("time_zone", "America/Guadeloupe"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    for (page, year) in &pages {
+        let html = browser.get(page).await.text().await.unwrap();
+        assert!(html.contains(&format!("6 déc. {year} à 09:05")), "{page}: {html}");
+        assert!(!html.contains(&format!("{year}-12-06")), "{page}: {html}");
+    }
+    let keys: Value =
+        app.http.get(app.url("/api/v1/api-keys")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+    assert!(keys.to_string().contains("\"2025-12-06T13:05:00Z\""), "the API keeps RFC 3339 UTC: {keys}");
+}

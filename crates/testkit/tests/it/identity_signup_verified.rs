@@ -246,6 +246,24 @@ async fn dev_outbox_page_exists_only_with_an_outbox() {
     let html = list.text().await.unwrap();
     let (first, second) = (html.find("first@example.eu").unwrap(), html.find("second@example.eu").unwrap());
     assert!(second < first, "newest first");
+    // Issue #11: when each was written, as pages show moments (the visitor's language, the
+    // default time zone), not a UTC timestamp.
+    let outbox = app.state.config.mail_outbox.clone().unwrap();
+    let written = kernel::outbox::list(&outbox).unwrap()[0].written_at.unwrap();
+    let french = app
+        .http
+        .get(app.url("/dev/outbox"))
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shown = |lang| kernel::dates::date_time(written, kernel::dates::DEFAULT_ZONE, lang);
+    assert!(french.contains(&shown(kernel::i18n::Lang::Fr)), "{french}");
+    assert!(html.contains(&shown(kernel::i18n::Lang::En)), "{html}");
+    assert!(!html.contains(" UTC"), "{html}");
     let href_start = html.find("href=\"/dev/outbox/").unwrap() + "href=\"".len();
     let href = &html[href_start..href_start + html[href_start..].find('"').unwrap()];
     let mail = browser.get(href).await;

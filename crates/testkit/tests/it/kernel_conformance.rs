@@ -507,7 +507,7 @@ async fn p0_21_security_definer_functions_are_narrow_doors() {
     .await
     .unwrap();
     let names: Vec<&str> = doors.iter().map(|d| d.0.as_str()).collect();
-    for expected in ["app.login_candidates(text)", "app.resolve_session(bytea,timestamp with time zone)"] {
+    for expected in ["app.login_candidates(text,uuid)", "app.resolve_session(bytea,timestamp with time zone)"] {
         assert!(names.contains(&expected), "{expected} is not a SECURITY DEFINER function: {names:?}");
     }
 

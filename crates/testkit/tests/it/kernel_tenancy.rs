@@ -378,7 +378,7 @@ async fn p0_21_login_door_exposes_only_login_columns() {
     assert_eq!(rows[0].get::<Uuid, _>("org_id"), a.org.0);
     assert_eq!(rows[0].get::<Uuid, _>("user_id"), a.user.0);
     let result: String =
-        sqlx::query_scalar("select pg_get_function_result('app.login_candidates(text)'::regprocedure)")
+        sqlx::query_scalar("select pg_get_function_result('app.login_candidates(text,uuid)'::regprocedure)")
             .fetch_one(&mut raw)
             .await
             .unwrap();
@@ -432,8 +432,8 @@ async fn p0_21_login_door_exposes_only_login_columns() {
 
     // EXECUTE: granted to relais_app, not to PUBLIC, so a role without the grant cannot call it.
     let (app_may, public_may): (bool, bool) = sqlx::query_as(
-        "select has_function_privilege($1::name, 'app.login_candidates(text)', 'EXECUTE'),
-                has_function_privilege('public', 'app.login_candidates(text)', 'EXECUTE')",
+        "select has_function_privilege($1::name, 'app.login_candidates(text,uuid)', 'EXECUTE'),
+                has_function_privilege('public', 'app.login_candidates(text,uuid)', 'EXECUTE')",
     )
     .bind(APP_ROLE)
     .fetch_one(&mut superuser)
@@ -450,7 +450,7 @@ async fn p0_21_login_door_exposes_only_login_columns() {
         .await
         .unwrap();
     let may: bool =
-        sqlx::query_scalar("select has_function_privilege($1::name, 'app.login_candidates(text)', 'EXECUTE')")
+        sqlx::query_scalar("select has_function_privilege($1::name, 'app.login_candidates(text,uuid)', 'EXECUTE')")
             .bind(&probe)
             .fetch_one(&mut superuser)
             .await

@@ -36,6 +36,7 @@ mod kernel_conformance;
 mod kernel_jobs;
 mod kernel_tenancy;
 mod kernel_vault;
+mod org_switcher;
 mod platform_admin;
 mod smoke;
 mod web_palette;

@@ -521,3 +521,28 @@ async fn suspending_an_org_blocks_its_members_until_reactivated() {
     let unknown = format!("/admin/orgs/{}/suspend", uuid::Uuid::now_v7());
     assert_eq!(admin.post_form(&unknown, &[("csrf", csrf.as_str())]).await.status(), 404);
 }
+
+/// Issue #11: the backoffice shows its moments in the admin's language, in the instance's default
+/// time zone (admins have none of their own), never as a UTC timestamp.
+#[tokio::test]
+async fn the_backoffice_shows_local_dates_in_the_admins_language() {
+    let app = TestApp::spawn().await;
+    let (org, _) = app.sign_up("owner@dated.example.eu").await;
+    let mut db = app.superuser_connection().await;
+    sqlx::query("update organizations set created_at = '2031-12-06 13:05Z' where org_id = $1")
+        .bind(org)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let secret = set_up_admin(&app, "root@operator.example.eu").await;
+    let admin = admin_login(&app, "root@operator.example.eu", &secret).await;
+    let cookie = format!("relais_admin={}", admin.cookie("relais_admin").unwrap());
+    for (lang, shown) in [("en", "Dec 6, 2031, 2:05\u{a0}PM"), ("fr", "6 déc. 2031 à 14:05")] {
+        let response =
+            app.http.get(app.url("/admin")).header("cookie", &cookie).header("accept-language", lang).send().await;
+        let html = response.unwrap().text().await.unwrap();
+        let row = between(&html, &format!("data-org=\"{org}\""), "</tr>");
+        assert!(row.contains(shown), "{lang}: {row}");
+        assert!(!html.contains(" UTC<"), "{lang}: {html}");
+    }
+}

@@ -701,6 +701,11 @@ async fn p1_20_p2_09_privacy_policy_shows_last_update_and_the_catalog() {
     let french =
         app.http.get(app.url("/privacy")).header("accept-language", "fr").send().await.unwrap().text().await.unwrap();
     assert!(french.contains("Dernière mise à jour"), "{french}");
+    // Issue #11: the day in the visitor's language, not an ISO date.
+    let (_, effective_at) = app.db.current_policy_version(app.clock.now()).await.unwrap().unwrap();
+    let day = |lang| kernel::dates::local_date(effective_at, kernel::dates::DEFAULT_ZONE, lang);
+    assert!(french.contains(&day(kernel::i18n::Lang::Fr)), "{french}");
+    assert!(html.contains(&day(kernel::i18n::Lang::En)), "{html}");
     // The sign-up form links to the policy it asks people to accept.
     let signup = app.http.get(app.url("/signup")).send().await.unwrap().text().await.unwrap();
     assert!(signup.contains("href=\"/privacy\""));
