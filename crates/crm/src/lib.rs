@@ -248,7 +248,7 @@ pub const TABLES: &[TableEntry] = &[
     TableEntry {
         table: "webhook_attempts",
         module: "crm",
-        description: "Each delivery attempt: HTTP status, a fixed error text, duration, time (never the receiver's body).",
+        description: "Each delivery attempt: HTTP status, a fixed error code and its English text, duration, time (never the receiver's body).",
         subject: Subject::NoPerson,
         personal_columns: &[],
         purpose: "Deliver record events to the organization's own systems (webhooks)",

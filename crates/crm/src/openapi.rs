@@ -457,7 +457,9 @@ fn forms_and_webhooks_paths() -> Map<String, Value> {
         "event_type": text(), "status": { "type": "string", "enum": ["pending", "delivered", "failed", "skipped"] },
         "attempts": { "type": "integer" }, "next_attempt_at": { "type": ["string", "null"] },
         "delivered_at": { "type": ["string", "null"] }, "created_at": text(),
-        "last_status_code": { "type": ["integer", "null"] }, "last_error": { "type": ["string", "null"] } } });
+        "last_status_code": { "type": ["integer", "null"] },
+        "last_error": { "type": ["string", "null"], "description": "The last attempt's failure in English; empty when it was delivered" },
+        "last_error_code": { "type": ["string", "null"], "description": "The same failure's stable code (empty when delivered): timeout, connect_failed, request_failed, http_status (the status is last_status_code), redirect, not_a_url, https_required, credentials_in_url, no_host, no_port, private_address, dns_failed, resolves_private (refused before any connection), client_failed, secret_unreadable, gave_up; failed for an attempt logged before codes existed whose text was not recognised" } } });
     let body = |schema: &Value| json!({ "required": true, "content": { "application/json": { "schema": schema } } });
     let mut paths = Map::new();
     paths.insert("/api/v1/forms".into(), json!({

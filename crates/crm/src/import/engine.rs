@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::problem::{self, Problem};
 use super::{ImportRow, file};
 use crate::custom_fields::{self, CustomField};
 use crate::object::{FieldDef, ObjectType};
@@ -254,25 +255,16 @@ pub struct Parsed {
 
 impl Parsed {
     /// The warning the import's report shows for this row, naming each column.
-    fn warning_reason(&self) -> Option<String> {
-        warning_reason(&self.warnings)
+    fn warning(&self) -> Option<Vec<Problem>> {
+        warning(&self.warnings)
     }
 }
 
-fn warning_reason(warnings: &[(&'static FieldDef, String)]) -> Option<String> {
-    {
-        if warnings.is_empty() {
-            return None;
-        }
-        let text = warnings
-            .iter()
-            .map(|(def, raw)| {
-                format!("{}: {raw:?} is not a phone number this import can read; kept in a note on the record (phone_kept_as_note)", def.key)
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        Some(text.chars().take(2000).collect())
+fn warning(warnings: &[(&'static FieldDef, String)]) -> Option<Vec<Problem>> {
+    if warnings.is_empty() {
+        return None;
     }
+    Some(warnings.iter().map(|(def, raw)| Problem::phone_kept(def.key, raw)).collect())
 }
 
 /// What an import does to a record that already has the row's key (email or domain).
@@ -307,19 +299,36 @@ impl Mode {
     }
 }
 
+/// A row refused, skipped as a duplicate, or kept with a warning, as the dry run's findings (the
+/// API's JSON) and `import_rejects` hold it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reject {
     pub row: i64,
-    /// `error` or `duplicate`.
+    /// `error`, `duplicate` or `warning`.
     pub kind: &'static str,
+    /// The problems in English, as one text (what the API has always returned).
     pub reason: String,
+    /// The first problem's code: the row's stable code.
+    pub code: String,
+    /// Every problem: field, code, English message.
+    pub problems: Vec<Problem>,
     #[serde(skip)]
     pub raw: Vec<String>,
 }
 
-fn reason(errors: &[FieldError]) -> String {
-    let text = errors.iter().map(|e| format!("{}: {} ({})", e.field, e.message, e.code)).collect::<Vec<_>>().join("; ");
-    text.chars().take(2000).collect()
+impl Reject {
+    pub fn new(row: i64, kind: &'static str, problems: Vec<Problem>, raw: Vec<String>) -> Self {
+        let code = problems.first().map(|p| p.code.clone()).unwrap_or_default();
+        Self { row, kind, reason: problem::english(&problems), code, problems, raw }
+    }
+
+    fn errors(row: i64, errors: &[FieldError], raw: Vec<String>) -> Self {
+        Self::new(row, "error", errors.iter().map(Problem::from).collect(), raw)
+    }
+
+    fn duplicate(row: i64, raw: Vec<String>) -> Self {
+        Self::new(row, "duplicate", vec![Problem::duplicate()], raw)
+    }
 }
 
 /// Parses one CSV record through the field descriptions. Empty cells are left out (an update
@@ -367,7 +376,7 @@ pub fn parse_row(plan: &Plan, record: &csv::StringRecord, row: i64) -> Result<Pa
         refs.resolve(pipeline, stage, company, &mut cells, &mut errors);
     }
     if !errors.is_empty() {
-        return Err(Reject { row, kind: "error", reason: reason(&errors), raw });
+        return Err(Reject::errors(row, &errors, raw));
     }
     let key = plan
         .key_field()
@@ -537,6 +546,12 @@ fn hash_key(key: &str) -> u64 {
     h.finish()
 }
 
+/// The import's file is no longer on the server (removed by hand, or lost with a disk). Its own
+/// type, so a failed step is recorded with the code `file_missing` rather than a sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("the uploaded file is no longer on the server: upload it again")]
+pub struct FileMissing;
+
 /// Reads a batch of `import`'s file off the async threads, with its delimiter and encoding.
 pub async fn read(dir: &Path, org: Uuid, import: &ImportRow, offset: u64, max: usize) -> Result<file::Batch, AppError> {
     let path = file::path_of(dir, org, import.import_id);
@@ -546,10 +561,8 @@ pub async fn read(dir: &Path, org: Uuid, import: &ImportRow, offset: u64, max: u
         .await
         .map_err(anyhow::Error::from)?
         .map_err(|e| match e.kind() {
-            // Said plainly: it becomes the reason a failed import shows.
-            std::io::ErrorKind::NotFound => {
-                AppError::Internal(anyhow::anyhow!("the uploaded file is no longer on the server: upload it again"))
-            }
+            // Its own type: the failed import records the code `file_missing`.
+            std::io::ErrorKind::NotFound => AppError::Internal(anyhow::Error::new(FileMissing)),
             _ => AppError::Internal(anyhow::Error::from(e)),
         })
 }
@@ -588,7 +601,7 @@ pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
     let batch = read(dir, tx.org().0, import, data_offset, 5).await?;
     plan.prepare(tx, &batch.rows, import.created_at).await?;
     let malformed = batch.malformed.iter().map(|(i, cells, problem)| {
-        (*i, json!({ "row": *i + 2, "cells": cells, "values": {}, "error": problem.reason() }))
+        (*i, json!({ "row": *i + 2, "cells": cells, "values": {}, "error": problem.reason(), "problems": [problem.problem()] }))
     });
     let mut rows: Vec<(i64, Value)> = batch
         .rows
@@ -597,20 +610,24 @@ pub async fn preview(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
             let row = *i + 2;
             let cells: Vec<&str> = record.iter().collect();
             match parse_row(&plan, record, row) {
-                Err(reject) => json!({ "row": row, "cells": cells, "values": {}, "error": reject.reason }),
+                Err(reject) => {
+                    json!({ "row": row, "cells": cells, "values": {}, "error": reject.reason, "problems": reject.problems })
+                }
                 Ok(parsed) => {
                     let mut values: Map<String, Value> =
                         parsed.cells.iter().map(|(d, c)| (d.key.to_string(), c.json.clone())).collect();
-                    let error = match check_create(object, &defs, &parsed) {
+                    let problems: Vec<Problem> = match check_create(object, &defs, &parsed) {
                         Ok(custom) => {
                             for (k, v) in custom {
                                 values.insert(format!("custom.{k}"), v);
                             }
-                            Value::Null
+                            Vec::new()
                         }
-                        Err(errors) => Value::String(reason(&errors)),
+                        Err(errors) => errors.iter().map(Problem::from).collect(),
                     };
-                    json!({ "row": row, "cells": cells, "values": values, "error": error })
+                    let error =
+                        if problems.is_empty() { Value::Null } else { Value::String(problem::english(&problems)) };
+                    json!({ "row": row, "cells": cells, "values": values, "error": error, "problems": problems })
                 }
             }
         })
@@ -662,7 +679,7 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
             if let Some(key) = &p.key
                 && !seen.insert(hash_key(key))
             {
-                rejects.push(Reject { row: p.row, kind: "duplicate", reason: duplicate_reason(), raw: Vec::new() });
+                rejects.push(Reject::duplicate(p.row, Vec::new()));
                 continue;
             }
             let written = match p.key.as_ref().and_then(|k| found.get(k)) {
@@ -684,7 +701,7 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
                         true
                     }
                     Err(errors) => {
-                        rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: Vec::new() });
+                        rejects.push(Reject::errors(p.row, &errors, Vec::new()));
                         false
                     }
                 },
@@ -694,13 +711,13 @@ pub async fn dry_run(tx: &mut OrgTx, import: &ImportRow, dir: &Path, data_offset
                         true
                     }
                     Err(errors) => {
-                        rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: Vec::new() });
+                        rejects.push(Reject::errors(p.row, &errors, Vec::new()));
                         false
                     }
                 },
             };
-            if written && let Some(reason) = p.warning_reason() {
-                rejects.push(Reject { row: p.row, kind: "warning", reason, raw: Vec::new() });
+            if written && let Some(problems) = p.warning() {
+                rejects.push(Reject::new(p.row, "warning", problems, Vec::new()));
             }
         }
         rejects.sort_by_key(|r| r.row);
@@ -728,17 +745,8 @@ fn malformed_rejects(batch: &file::Batch, first_row: i64) -> Vec<Reject> {
     batch
         .malformed
         .iter()
-        .map(|(i, cells, problem)| Reject {
-            row: first_row + i + 2,
-            kind: "error",
-            reason: problem.reason().to_string(),
-            raw: cells.clone(),
-        })
+        .map(|(i, cells, problem)| Reject::new(first_row + i + 2, "error", vec![problem.problem()], cells.clone()))
         .collect()
-}
-
-fn duplicate_reason() -> String {
-    "A row earlier in the file has the same key (email or domain): this one is skipped.".into()
 }
 
 /// What one batch of the run did.
@@ -790,18 +798,18 @@ pub async fn run_batch(
         if let Some(key) = &p.key
             && !in_batch.insert(key.clone())
         {
-            rejects.push(Reject { row: p.row, kind: "duplicate", reason: duplicate_reason(), raw: p.raw });
+            rejects.push(Reject::duplicate(p.row, p.raw));
             continue;
         }
         match p.key.as_ref().and_then(|k| found.get(k)) {
             Some((_, Some(created_by_import), _)) if *created_by_import == import.import_id => {
-                rejects.push(Reject { row: p.row, kind: "duplicate", reason: duplicate_reason(), raw: p.raw });
+                rejects.push(Reject::duplicate(p.row, p.raw));
             }
             Some(_) if mode == Mode::CreateOnly => counts.skipped += 1,
             Some((id, _, _)) => to_update.push((p, *id)),
             None => match check_create(object, &defs, &p) {
                 Ok(custom) => creates.push((p, custom)),
-                Err(errors) => rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: p.raw }),
+                Err(errors) => rejects.push(Reject::errors(p.row, &errors, p.raw)),
             },
         }
     }
@@ -821,7 +829,7 @@ pub async fn run_batch(
         let mut notes_only = Vec::new();
         for (p, id) in to_update {
             if !p.key.as_ref().is_some_and(|k| fresh.contains(k)) {
-                rejects.push(Reject { row: p.row, kind: "duplicate", reason: duplicate_reason(), raw: p.raw });
+                rejects.push(Reject::duplicate(p.row, p.raw));
                 continue;
             }
             let current = p.key.as_ref().and_then(|k| found.get(k)).map(|(_, _, r)| r.clone()).unwrap_or(Value::Null);
@@ -834,7 +842,7 @@ pub async fn run_batch(
                     }
                 }
                 Ok(u) => updates.push(u),
-                Err(errors) => rejects.push(Reject { row: p.row, kind: "error", reason: reason(&errors), raw: p.raw }),
+                Err(errors) => rejects.push(Reject::errors(p.row, &errors, p.raw)),
             }
         }
         let writer = Writer { object, plan: &plan, import, now, lang };
@@ -843,16 +851,16 @@ pub async fn run_batch(
             notes_only.iter().map(|u| (u.id, u.warnings.as_slice())).collect();
         write_phone_notes(tx, object, import, &notes, lang, now).await?;
         for u in updates.iter().chain(&notes_only) {
-            if let Some(reason) = warning_reason(&u.warnings) {
-                warnings.push(Reject { row: u.row, kind: "warning", reason, raw: u.raw.clone() });
+            if let Some(problems) = warning(&u.warnings) {
+                warnings.push(Reject::new(u.row, "warning", problems, u.raw.clone()));
             }
         }
     }
     let writer = Writer { object, plan: &plan, import, now, lang };
     counts.to_create = write_isolating(tx, &creates, &writer, &mut rejects).await?;
     for (p, _) in &creates {
-        if let Some(reason) = p.warning_reason() {
-            warnings.push(Reject { row: p.row, kind: "warning", reason, raw: p.raw.clone() });
+        if let Some(problems) = p.warning() {
+            warnings.push(Reject::new(p.row, "warning", problems, p.raw.clone()));
         }
     }
     counts.duplicates = rejects.iter().filter(|r| r.kind == "duplicate").count() as i64;
@@ -890,16 +898,16 @@ pub async fn run_batch(
     Ok(BatchOutcome { counts, at_end: batch.at_end })
 }
 
-/// The reason to give when the database refused a row's data (a constraint, a value out of range)
-/// rather than failing for a reason of its own; `None` for any other error.
-fn refused_row(error: &AppError) -> Option<String> {
+/// The problem to give when the database refused a row's data (a constraint, a value out of
+/// range) rather than failing for a reason of its own; `None` for any other error.
+fn refused_row(error: &AppError) -> Option<Problem> {
     let AppError::Internal(error) = error else { return None };
     let Some(sqlx::Error::Database(db)) = error.downcast_ref::<sqlx::Error>() else { return None };
     let code = db.code()?;
     // The constraint's name stays in the log, not in what the person reads.
     (code.starts_with("23") || code.starts_with("22")).then(|| {
         tracing::info!(constraint = db.constraint(), "import row refused by the database");
-        "The database refused this row: a value refers to something that no longer exists or breaks a rule of the table.".to_string()
+        Problem::refused_by_database()
     })
 }
 
@@ -988,10 +996,10 @@ async fn write_isolating<T, W: WriteRows<T>>(
                 written += 1;
             }
             Err(error) => {
-                let Some(reason) = refused_row(&error) else { return Err(error) };
+                let Some(problem) = refused_row(&error) else { return Err(error) };
                 sqlx::query!("rollback to savepoint import_row").execute(tx.conn()).await?;
                 let (row, raw) = W::identify(item);
-                rejects.push(Reject { row, kind: "error", reason, raw });
+                rejects.push(Reject::new(row, "error", vec![problem], raw));
             }
         }
     }
@@ -1272,14 +1280,18 @@ async fn write_rejects(tx: &mut OrgTx, import_id: Uuid, rejects: &[Reject]) -> R
     let kinds: Vec<&str> = rejects.iter().map(|r| r.kind).collect();
     // A NUL cannot be stored in text or jsonb: the kept cells and reasons go without it.
     let reasons: Vec<String> = rejects.iter().map(|r| r.reason.replace('\0', "")).collect();
+    let problems: Vec<String> = rejects
+        .iter()
+        .map(|r| json!(r.problems.iter().map(Problem::without_nul).collect::<Vec<_>>()).to_string())
+        .collect();
     let cells: Vec<String> = rejects
         .iter()
         .map(|r| json!(r.raw.iter().map(|c| c.replace('\0', "")).collect::<Vec<_>>()).to_string())
         .collect();
     sqlx::query!(
-        "insert into import_rejects (org_id, import_id, row_number, kind, reason, cells)
-         select $1, $2, u.r, u.k, u.reason, u.cells::jsonb
-           from unnest($3::int8[], $4::text[], $5::text[], $6::text[]) as u(r, k, reason, cells)
+        "insert into import_rejects (org_id, import_id, row_number, kind, reason, cells, problems)
+         select $1, $2, u.r, u.k, u.reason, u.cells::jsonb, u.problems::jsonb
+           from unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::text[]) as u(r, k, reason, cells, problems)
          on conflict do nothing",
         tx.org().0,
         import_id,
@@ -1287,7 +1299,8 @@ async fn write_rejects(tx: &mut OrgTx, import_id: Uuid, rejects: &[Reject]) -> R
         // Borrowed texts encode as text[] too; the macro expects owned strings unless told.
         &kinds as &[&str],
         &reasons,
-        &cells
+        &cells,
+        &problems
     )
     .execute(tx.conn())
     .await?;

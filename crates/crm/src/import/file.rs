@@ -227,7 +227,21 @@ pub enum Malformed {
 }
 
 impl Malformed {
-    pub fn reason(self) -> &'static str {
+    /// The stable code of the problem (see [`super::problem`]).
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Unterminated => "unterminated_quote",
+            Self::TextAfterQuote => "text_after_quote",
+            Self::TooLong => "row_too_long",
+        }
+    }
+
+    /// The row's problem: its code and English sentence.
+    pub fn problem(self) -> super::problem::Problem {
+        super::problem::Problem::row(self.code(), self.reason())
+    }
+
+    pub const fn reason(self) -> &'static str {
         match self {
             Self::Unterminated => {
                 "An unbalanced quote (\"): a quoted cell is never closed. This line is skipped and reading goes on at the next line."

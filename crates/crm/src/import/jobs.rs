@@ -51,14 +51,15 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// A step's job was given up by the queue (attempts exhausted, timed out, or its worker died on
-/// the last attempt): the import is marked failed at that step with the reason, so it never stays
-/// "in progress" for ever and the person can retry or discard it.
+/// the last attempt): the import is marked failed at that step, so it never stays "in progress"
+/// for ever and the person can retry or discard it. People read the code `job_stopped` in their
+/// language; the queue's reason (an operator's detail) stays in the English text of the API.
 async fn give_up(run: GiveUp, step: &'static str) -> anyhow::Result<OrgTx> {
     let GiveUp { mut tx, payload, reason, .. } = run;
     let payload: Payload = serde_json::from_value(payload)?;
     let message = format!("the background job stopped: {reason}");
     let message: String = message.chars().take(500).collect();
-    store::fail(&mut tx, payload.import_id, step, &message).await?;
+    store::fail(&mut tx, payload.import_id, step, "job_stopped", &message).await?;
     Ok(tx)
 }
 
@@ -176,8 +177,10 @@ async fn settle(
         Ok(()) => Ok(tx),
         Err(error) if attempt >= MAX_ATTEMPTS => {
             error.log();
+            let missing = matches!(&error, AppError::Internal(e) if e.downcast_ref::<engine::FileMissing>().is_some());
+            let code = if missing { "file_missing" } else { "step_failed" };
             let message: String = format!("{error}").chars().take(500).collect();
-            store::fail_step(&mut tx, import_id, step, &message).await?;
+            store::fail_step(&mut tx, import_id, step, code, &message).await?;
             Ok(tx)
         }
         Err(error) => Err(anyhow::anyhow!("import step failed: {error}")),

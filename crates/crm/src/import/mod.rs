@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod mapping;
 pub mod openapi;
 pub mod pages;
+pub mod problem;
 pub mod service;
 pub mod store;
 
@@ -134,7 +135,12 @@ pub struct ImportRow {
     /// What the import does to a record that already has the row's key: `create_only`,
     /// `fill_empty` (the default) or `overwrite` ([`engine::Mode`]).
     pub mode: String,
+    /// When failed: why, in English (the API's message; for an operator it may carry the job
+    /// queue's detail).
     pub last_error: Option<String>,
+    /// The same as a stable code, what pages translate: `file_missing`, `job_stopped` or
+    /// `step_failed` (docs/crm.md).
+    pub last_error_code: Option<String>,
     pub created_by: Option<Uuid>,
     /// While reverting: the fields restored so far (null until that step is done) and the records
     /// deleted so far.
@@ -158,6 +164,16 @@ impl ImportRow {
 
     pub fn mode(&self) -> Result<engine::Mode, AppError> {
         engine::Mode::parse(&self.mode).ok_or_else(|| anyhow::anyhow!("unknown import mode in imports").into())
+    }
+
+    /// Why the import failed, in `t`'s language; none when it did not. Never the stored English
+    /// text, which may carry a technical detail.
+    pub fn failure(&self, t: &kernel::i18n::T) -> Option<String> {
+        self.last_error.as_ref()?;
+        let code = self.last_error_code.as_deref().unwrap_or("step_failed");
+        let key = format!("crm.import.failure_{code}");
+        let text = t.get(&key);
+        Some(if text == key { t.get("crm.import.failure_step_failed") } else { text }.to_string())
     }
 }
 
@@ -204,9 +220,10 @@ pub const TABLES: &[TableEntry] = &[
     TableEntry {
         table: "import_rejects",
         module: "crm",
-        description: "Rows an import refused or skipped as duplicates: row number, reason and the original cells.",
+        description: "Rows an import refused or skipped as duplicates, and rows kept with a warning: row number, \
+                      reason (English), its problems as codes (with a phone cell kept as a note) and the original cells.",
         subject: Subject::CrmContact,
-        personal_columns: &["cells", "reason"],
+        personal_columns: &["cells", "reason", "problems"],
         purpose: "CRM: importing the customer organization's records from spreadsheets (issue #4)",
         legal_basis: LegalBasis::Contract,
         retention: Retention::AccountLifetimePlusDays { days: 30 },

@@ -8,7 +8,7 @@ fn id() -> Value {
 
 /// The import and export paths.
 pub fn paths() -> Map<String, Value> {
-    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted, discarded); when failed, failed_step (dry_run, run or revert) and last_error say where and why; encoding (the one the file is read with: utf-8, utf-8-bom, windows-1252, iso-8859-15 or macintosh), detected_encoding, invalid_utf8 (invalid UTF-8 sequences found on upload, each read as U+FFFD when the file is read as UTF-8), delimiter, headers, mapping (column index → field key or custom.<key>), mode (create_only, fill_empty or overwrite), dry_run findings (counts, a sample of rejects and warnings, and a sample of updates with each changed field's old and new value), counters (warning_count: rows kept with a phone number that could not be read, kept as a note), checkpoint and progress (0–100)." });
+    let import = json!({ "type": "object", "description": "An import: status (uploaded, dry_running, dry_run_done, running, done, failed, reverting, reverted, discarded); when failed, failed_step (dry_run, run or revert) says where, last_error why in English and last_error_code as a stable code (file_missing, job_stopped or step_failed); encoding (the one the file is read with: utf-8, utf-8-bom, windows-1252, iso-8859-15 or macintosh), detected_encoding, invalid_utf8 (invalid UTF-8 sequences found on upload, each read as U+FFFD when the file is read as UTF-8), delimiter, headers, mapping (column index → field key or custom.<key>), mode (create_only, fill_empty or overwrite), dry_run findings (counts, a sample of rejects and warnings — each with row, kind, reason in English, code and problems: [{field, code, message, text}] where code is a field check's code such as invalid_email or required, or duplicate_key, refused_by_database, unterminated_quote, text_after_quote, row_too_long, phone_kept_as_note —, and a sample of updates with each changed field's old and new value), counters (warning_count: rows kept with a phone number that could not be read, kept as a note), checkpoint and progress (0–100)." });
     let ok = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": import.clone() } } });
     let not_found = crate::openapi::problem("No such import in this organization");
     let conflict = crate::openapi::problem("The import has already started (or is not finished, for a revert)");
@@ -27,7 +27,7 @@ pub fn paths() -> Map<String, Value> {
         "get": crate::openapi::operation("imports", "An import and its progress", json!({ "parameters": [id()], "responses": { "200": ok("The import"), "404": not_found } })),
     }));
     paths.insert("/api/v1/imports/{id}/preview".into(), json!({
-        "get": crate::openapi::operation("imports", "The first five rows parsed with the current mapping, with their errors", json!({ "parameters": [id()],
+        "get": crate::openapi::operation("imports", "The first five rows parsed with the current mapping, with their errors (error in English, problems with their codes)", json!({ "parameters": [id()],
             "responses": { "200": { "description": "Headers, mapping and rows" }, "404": not_found } })),
     }));
     paths.insert("/api/v1/imports/{id}/mapping".into(), json!({
@@ -65,7 +65,7 @@ pub fn paths() -> Map<String, Value> {
             "responses": { "200": ok("Discarded"), "404": not_found, "409": crate::openapi::problem("The import is not failed") } })),
     }));
     paths.insert("/api/v1/imports/{id}/rejects.csv".into(), json!({
-        "get": crate::openapi::operation("imports", "The rejected rows: the file's columns, then `row` and `error` (field and reason)", json!({ "parameters": [id()],
+        "get": crate::openapi::operation("imports", "The rejected rows: the file's columns, then `row`, `error` (field and reason, in English) and `code` (`field:code` for each problem, or the row's code such as `duplicate_key`, separated by `; `)", json!({ "parameters": [id()],
             "responses": { "200": { "description": "CSV", "content": { "text/csv": { "schema": { "type": "string" } } } }, "404": not_found } })),
     }));
     for plural in ["leads", "contacts", "companies", "deals"] {

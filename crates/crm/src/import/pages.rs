@@ -17,6 +17,7 @@ use kernel::{AppError, FieldError};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::problem::{self, Problem};
 use super::{ImportRow, ImportView, clean_file_name, importable, service, store, view};
 use crate::http::parse_id;
 use crate::object::ObjectType;
@@ -190,6 +191,19 @@ async fn show_view(
             chosen: row.mapping.0.get(&index.to_string()).cloned().unwrap_or_default(),
         })
         .collect();
+    let label_of = |field: &str| match field.strip_prefix("custom.") {
+        Some(key) => defs.iter().find(|d| d.key == key).map(|d| d.label.clone()).unwrap_or_else(|| key.to_string()),
+        None => problem::builtin_label(page.t, field),
+    };
+    // The problems in the page's language; findings stored before problems had codes are read
+    // back from their English text.
+    let problems_text = |value: &Value, english: &Value| {
+        let problems: Vec<Problem> = match serde_json::from_value(value.clone()) {
+            Ok(problems) => problems,
+            Err(_) => english.as_str().filter(|e| !e.is_empty()).map(problem::from_legacy).unwrap_or_default(),
+        };
+        problem::render(page.t, &problems, &label_of)
+    };
     let preview = preview
         .as_array()
         .map(|rows| {
@@ -200,7 +214,7 @@ async fn show_view(
                         .as_array()
                         .map(|c| c.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
                         .unwrap_or_default(),
-                    error: r["error"].as_str().unwrap_or_default().to_string(),
+                    error: problems_text(&r["problems"], &r["error"]),
                 })
                 .collect()
         })
@@ -218,16 +232,12 @@ async fn show_view(
                     (
                         r["row"].as_i64().unwrap_or_default(),
                         r["kind"].as_str().unwrap_or("error").to_string(),
-                        r["reason"].as_str().unwrap_or_default().to_string(),
+                        problems_text(&r["problems"], &r["reason"]),
                     )
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let label_of = |field: &str| match field.strip_prefix("custom.") {
-        Some(key) => defs.iter().find(|d| d.key == key).map(|d| d.label.clone()).unwrap_or_else(|| key.to_string()),
-        None => page.t.get(&format!("crm.field.{field}")).to_string(),
-    };
     let shown = |value: &Value| match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),

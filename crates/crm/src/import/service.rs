@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::jobs::{self, Payload};
 use super::store::{self, NewImport};
-use super::{DEFAULT_BATCH_ROWS, ImportCtx, ImportRow, engine, file, mapping, not_started};
+use super::{DEFAULT_BATCH_ROWS, ImportCtx, ImportRow, engine, file, mapping, not_started, problem};
 use crate::object::ObjectType;
 
 /// Removes the files of an upload that did not complete, whatever stopped it: an error, a
@@ -336,8 +336,9 @@ pub async fn discard<'a>(
     Ok(row)
 }
 
-/// The rejected rows as CSV: the file's columns, then `row` and `error`. Streamed by pages of
-/// 5,000 rows, so a file of a million rejects costs no more memory than one page.
+/// The rejected rows as CSV: the file's columns, then `row`, `error` (the problems in English) and
+/// `code` (their stable codes, `field:code` separated by `; `). Streamed by pages of 5,000 rows,
+/// so a file of a million rejects costs no more memory than one page.
 pub async fn rejects_csv<'a>(
     ctx: impl Into<ImportCtx<'a>>,
     principal: &Principal,
@@ -347,8 +348,8 @@ pub async fn rejects_csv<'a>(
 }
 
 /// [`rejects_csv`] for a person (the import page's link) when `excel` is given: the byte-order
-/// mark, `;` in French and the last two columns' labels in their language, so the file opens
-/// cleanly in Excel (see [`crate::export::Excel`]).
+/// mark, `;` in French, and the row and its reason in their language (no code column), so the
+/// file opens cleanly in Excel (see [`crate::export::Excel`]).
 pub async fn rejects_file<'a>(
     ctx: impl Into<ImportCtx<'a>>,
     principal: &Principal,
@@ -358,7 +359,25 @@ pub async fn rejects_file<'a>(
     let ctx = ctx.into();
     let mut tx = principal.begin(ctx.db).await?;
     let row = store::load(&mut tx, id, false).await?.ok_or(AppError::NotFound)?;
+    let defs = crate::custom_fields::definitions(&mut tx, row.object()?).await?;
     tx.commit().await?;
+    // The reason as a person reads it, or the English one and the codes for the API.
+    let t = excel.as_ref().map(|e| e.page.t);
+    let reason = move |problems: &[problem::Problem]| -> Vec<String> {
+        match t {
+            Some(t) => {
+                let label_of = |field: &str| match field.strip_prefix("custom.") {
+                    Some(key) => {
+                        defs.iter().find(|d| d.key == key).map(|d| d.label.clone()).unwrap_or_else(|| key.to_string())
+                    }
+                    None => problem::builtin_label(t, field),
+                };
+                vec![problem::render(t, problems, &label_of)]
+            }
+            None => vec![problem::english(problems), problem::codes(problems)],
+        }
+    };
+    let reason = std::sync::Arc::new(reason);
     let mut header = row.headers.0.clone();
     let delimiter = excel.as_ref().map_or(b',', |e| e.delimiter);
     let first = match &excel {
@@ -370,16 +389,17 @@ pub async fn rejects_file<'a>(
         None => {
             header.push("row".into());
             header.push("error".into());
+            header.push("code".into());
             crate::export::csv_line(header.iter().map(String::as_str))
         }
     };
     let db = ctx.db.clone();
     let principal = principal.clone();
     let stream = futures_util::stream::unfold(Some(0i64), move |after| {
-        let (db, principal) = (db.clone(), principal.clone());
+        let (db, principal, reason) = (db.clone(), principal.clone(), reason.clone());
         async move {
             let after = after?;
-            let page: Result<Vec<(i64, String, Value)>, AppError> = async {
+            let page: Result<Vec<store::StoredReject>, AppError> = async {
                 let mut tx = principal.begin(&db).await?;
                 let rows = store::rejects_after(&mut tx, id, after).await?;
                 tx.commit().await?;
@@ -393,17 +413,17 @@ pub async fn rejects_file<'a>(
                 }
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
-                    let last = rows.last().map(|r| r.0);
+                    let last = rows.last().map(|r| r.row);
                     let mut out = Vec::new();
-                    for (number, reason, cells) in rows {
-                        let mut fields: Vec<String> = match cells {
+                    for reject in rows {
+                        let mut fields: Vec<String> = match reject.cells {
                             Value::Array(items) => {
                                 items.into_iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
                             }
                             _ => Vec::new(),
                         };
-                        fields.push(number.to_string());
-                        fields.push(reason);
+                        fields.push(reject.row.to_string());
+                        fields.extend(reason(&reject.problems));
                         out.extend(crate::export::csv_line_with(fields.iter().map(String::as_str), delimiter));
                     }
                     Some((Ok(Bytes::from(out)), last))

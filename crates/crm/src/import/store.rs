@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::ImportRow;
+use super::problem::Problem;
 use crate::object::ObjectType;
 
 /// An import of the organization; `lock` holds the row until the end of the transaction.
@@ -21,7 +22,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
-                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, created_by,
+                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, last_error_code, created_by,
                 revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
                  from imports where org_id = $1 and import_id = $2 for update"#,
             tx.org().0,
@@ -36,7 +37,7 @@ pub async fn load(tx: &mut OrgTx, id: Uuid, lock: bool) -> Result<Option<ImportR
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
-                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, created_by,
+                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, last_error_code, created_by,
                 revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
                  from imports where org_id = $1 and import_id = $2"#,
             tx.org().0,
@@ -56,7 +57,7 @@ pub async fn list(tx: &mut OrgTx) -> Result<Vec<ImportRow>, AppError> {
                 headers as "headers: sqlx::types::Json<Vec<String>>",
                 mapping as "mapping: sqlx::types::Json<BTreeMap<String, String>>",
                 dry_run as "dry_run: sqlx::types::Json<Value>", next_offset, next_row, batches_done, batch_rows,
-                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, created_by,
+                rows_done, created_count, updated_count, duplicate_count, error_count, warning_count, mode, last_error, last_error_code, created_by,
                 revert_restored_fields, revert_deleted, reverted_by, failed_step, retries, created_at, finished_at
              from imports where org_id = $1 order by created_at desc limit 100"#,
         tx.org().0
@@ -222,7 +223,7 @@ pub async fn mark_running(tx: &mut OrgTx, id: Uuid, batch_rows: i32, now: Offset
 
 pub async fn mark_reverting(tx: &mut OrgTx, id: Uuid, by: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
     sqlx::query!(
-        "update imports set status = 'reverting', reverted_by = $3, last_error = null, updated_at = $4
+        "update imports set status = 'reverting', reverted_by = $3, last_error = null, last_error_code = null, updated_at = $4
           where org_id = $1 and import_id = $2",
         tx.org().0,
         id,
@@ -268,24 +269,27 @@ pub async fn begin_step(tx: &mut OrgTx) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Undoes the step begun with [`begin_step`] and marks the import failed at `step` with `message`.
-pub async fn fail_step(tx: &mut OrgTx, id: Uuid, step: &str, message: &str) -> Result<(), AppError> {
+/// Undoes the step begun with [`begin_step`] and marks the import failed at `step` with `code`
+/// and `message`.
+pub async fn fail_step(tx: &mut OrgTx, id: Uuid, step: &str, code: &str, message: &str) -> Result<(), AppError> {
     sqlx::query!("rollback to savepoint import_step").execute(tx.conn()).await?;
-    fail(tx, id, step, message).await?;
+    fail(tx, id, step, code, message).await?;
     Ok(())
 }
 
-/// Marks the import failed at `step` (`dry_run`, `run` or `revert`) with `message`, if it is still
-/// in that step's status: `true` if it was.
-pub async fn fail(tx: &mut OrgTx, id: Uuid, step: &str, message: &str) -> Result<bool, AppError> {
+/// Marks the import failed at `step` (`dry_run`, `run` or `revert`) with a stable `code` (what
+/// pages translate, see [`super::ImportRow::failure`]) and an English `message` (the API's), if it
+/// is still in that step's status: `true` if it was.
+pub async fn fail(tx: &mut OrgTx, id: Uuid, step: &str, code: &str, message: &str) -> Result<bool, AppError> {
     let done = sqlx::query!(
-        "update imports set status = 'failed', failed_step = $3, last_error = $4
+        "update imports set status = 'failed', failed_step = $3, last_error = $4, last_error_code = $5
           where org_id = $1 and import_id = $2
             and status = case $3 when 'dry_run' then 'dry_running' when 'run' then 'running' else 'reverting' end",
         tx.org().0,
         id,
         step,
-        message
+        message,
+        code
     )
     .execute(tx.conn())
     .await?;
@@ -295,7 +299,8 @@ pub async fn fail(tx: &mut OrgTx, id: Uuid, step: &str, message: &str) -> Result
 /// Puts a failed import back in its failed step's status for a retry, counting the retry.
 pub async fn mark_retrying(tx: &mut OrgTx, id: Uuid, status: &str, now: OffsetDateTime) -> Result<i32, AppError> {
     Ok(sqlx::query_scalar!(
-        "update imports set status = $3, failed_step = null, last_error = null, retries = retries + 1, updated_at = $4
+        "update imports set status = $3, failed_step = null, last_error = null, last_error_code = null,
+                retries = retries + 1, updated_at = $4
           where org_id = $1 and import_id = $2 returning retries",
         tx.org().0,
         id,
@@ -320,10 +325,18 @@ pub async fn mark_discarded(tx: &mut OrgTx, id: Uuid, now: OffsetDateTime) -> Re
     Ok(())
 }
 
-/// Up to 5,000 rejected rows after row `after`: (row number, reason, original cells).
-pub async fn rejects_after(tx: &mut OrgTx, id: Uuid, after: i64) -> Result<Vec<(i64, String, Value)>, AppError> {
+/// A rejected row (or a row kept with a warning) as the rejects file reads it.
+pub struct StoredReject {
+    pub row: i64,
+    pub cells: Value,
+    /// Its problems; read back from the English reason for a row stored before they had codes.
+    pub problems: Vec<Problem>,
+}
+
+/// Up to 5,000 rejected rows after row `after`.
+pub async fn rejects_after(tx: &mut OrgTx, id: Uuid, after: i64) -> Result<Vec<StoredReject>, AppError> {
     Ok(sqlx::query!(
-        "select row_number, reason, cells from import_rejects
+        "select row_number, reason, cells, problems from import_rejects
           where org_id = $1 and import_id = $2 and row_number > $3 order by row_number limit 5000",
         tx.org().0,
         id,
@@ -332,6 +345,13 @@ pub async fn rejects_after(tx: &mut OrgTx, id: Uuid, after: i64) -> Result<Vec<(
     .fetch_all(tx.conn())
     .await?
     .into_iter()
-    .map(|row| (row.row_number, row.reason, row.cells))
+    .map(|row| StoredReject {
+        row: row.row_number,
+        cells: row.cells,
+        problems: row
+            .problems
+            .and_then(|p| serde_json::from_value(p).ok())
+            .unwrap_or_else(|| super::problem::from_legacy(&row.reason)),
+    })
     .collect())
 }

@@ -3,25 +3,69 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+/// Why a URL or its address is refused. Each has a stable code (what a delivery attempt stores
+/// and the API returns, and the key of the sentence pages show in the member's language) and an
+/// English sentence (the API's message and the endpoint form's fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotAUrl,
+    HttpsRequired,
+    Credentials,
+    NoHost,
+    PrivateAddress,
+    NoPort,
+    DoesNotResolve,
+    ResolvesPrivate,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotAUrl => "not_a_url",
+            Self::HttpsRequired => "https_required",
+            Self::Credentials => "credentials_in_url",
+            Self::NoHost => "no_host",
+            Self::PrivateAddress => "private_address",
+            Self::NoPort => "no_port",
+            Self::DoesNotResolve => "dns_failed",
+            Self::ResolvesPrivate => "resolves_private",
+        }
+    }
+
+    /// The English sentence, as attempts logged it before they had codes.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NotAUrl => "not a URL",
+            Self::HttpsRequired => "the URL must start with https://",
+            Self::Credentials => "the URL must not contain a user name or password",
+            Self::NoHost => "the URL has no host",
+            Self::PrivateAddress => "the address is private or reserved",
+            Self::NoPort => "the URL has no port",
+            Self::DoesNotResolve => "the host name does not resolve",
+            Self::ResolvesPrivate => "the host resolves to a private or reserved address",
+        }
+    }
+}
+
 /// The URL as a webhook may use it: https (or http to a private receiver when allowed), no
 /// credentials in it.
-pub fn check_url(text: &str, allow_private: bool) -> Result<url::Url, &'static str> {
-    let url = url::Url::parse(text.trim()).map_err(|_| "not a URL")?;
+pub fn check_url(text: &str, allow_private: bool) -> Result<url::Url, Refusal> {
+    let url = url::Url::parse(text.trim()).map_err(|_| Refusal::NotAUrl)?;
     match url.scheme() {
         "https" => {}
         "http" if allow_private => {}
-        _ => return Err("the URL must start with https://"),
+        _ => return Err(Refusal::HttpsRequired),
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("the URL must not contain a user name or password");
+        return Err(Refusal::Credentials);
     }
     match url.host() {
-        None => return Err("the URL has no host"),
+        None => return Err(Refusal::NoHost),
         Some(url::Host::Ipv4(ip)) if !allow_private && !is_public(IpAddr::V4(ip)) => {
-            return Err("the address is private or reserved");
+            return Err(Refusal::PrivateAddress);
         }
         Some(url::Host::Ipv6(ip)) if !allow_private && !is_public(IpAddr::V6(ip)) => {
-            return Err("the address is private or reserved");
+            return Err(Refusal::PrivateAddress);
         }
         Some(_) => {}
     }
@@ -30,17 +74,17 @@ pub fn check_url(text: &str, allow_private: bool) -> Result<url::Url, &'static s
 
 /// The address to connect to: the first the host resolves to, refused when any of them is not a
 /// public unicast address (unless private targets are allowed).
-pub async fn resolve(text: &str, allow_private: bool) -> Result<(url::Url, SocketAddr), &'static str> {
+pub async fn resolve(text: &str, allow_private: bool) -> Result<(url::Url, SocketAddr), Refusal> {
     let url = check_url(text, allow_private)?;
-    let host = url.host_str().ok_or("the URL has no host")?.trim_start_matches('[').trim_end_matches(']').to_string();
-    let port = url.port_or_known_default().ok_or("the URL has no port")?;
+    let host = url.host_str().ok_or(Refusal::NoHost)?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = url.port_or_known_default().ok_or(Refusal::NoPort)?;
     let addresses: Vec<SocketAddr> =
-        tokio::net::lookup_host((host.as_str(), port)).await.map_err(|_| "the host name does not resolve")?.collect();
+        tokio::net::lookup_host((host.as_str(), port)).await.map_err(|_| Refusal::DoesNotResolve)?.collect();
     if addresses.is_empty() {
-        return Err("the host name does not resolve");
+        return Err(Refusal::DoesNotResolve);
     }
     if !allow_private && addresses.iter().any(|a| !is_public(a.ip())) {
-        return Err("the host resolves to a private or reserved address");
+        return Err(Refusal::ResolvesPrivate);
     }
     Ok((url, addresses[0]))
 }

@@ -14,15 +14,64 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::address::resolve;
+use super::address::{Refusal, resolve};
 use super::{JOB_KIND, MAX_ATTEMPTS, secret_context, store};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// The attempt's error when the queue gave the delivery's job up.
-pub const GAVE_UP: &str = "the delivery job kept failing on our side and was given up";
-/// The attempt's error when the endpoint's signing secret cannot be opened.
-pub const SECRET_UNREADABLE: &str =
-    "the endpoint's signing secret cannot be opened: delete the endpoint and create it again";
+
+/// What went wrong with one attempt. An attempt stores the stable [`code`](Failure::code) (what
+/// pages translate into the member's language, and the API returns) next to the English
+/// [`message`](Failure::message) (the API's text); the only parameter is the receiver's HTTP
+/// status, stored in its own column — never the receiver's body or the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The queue gave the delivery's job up.
+    GaveUp,
+    /// The endpoint's signing secret cannot be opened.
+    SecretUnreadable,
+    /// The URL or its address is refused before any connection.
+    Refused(Refusal),
+    ClientFailed,
+    Timeout,
+    ConnectFailed,
+    RequestFailed,
+    Redirect,
+    /// An answer outside 2xx and 3xx; the status is in the attempt's `status_code`.
+    HttpStatus(u16),
+}
+
+impl Failure {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::GaveUp => "gave_up",
+            Self::SecretUnreadable => "secret_unreadable",
+            Self::Refused(refusal) => refusal.code(),
+            Self::ClientFailed => "client_failed",
+            Self::Timeout => "timeout",
+            Self::ConnectFailed => "connect_failed",
+            Self::RequestFailed => "request_failed",
+            Self::Redirect => "redirect",
+            Self::HttpStatus(_) => "http_status",
+        }
+    }
+
+    /// The English sentence the attempt's `error` keeps (unchanged from before the codes).
+    pub fn message(self) -> String {
+        match self {
+            Self::GaveUp => "the delivery job kept failing on our side and was given up".into(),
+            Self::SecretUnreadable => {
+                "the endpoint's signing secret cannot be opened: delete the endpoint and create it again".into()
+            }
+            Self::Refused(refusal) => refusal.message().into(),
+            Self::ClientFailed => "could not build the HTTP client".into(),
+            Self::Timeout => "timed out".into(),
+            Self::ConnectFailed => "could not connect".into(),
+            Self::RequestFailed => "the request failed".into(),
+            Self::Redirect => "the endpoint answered with a redirect, which is not followed".into(),
+            Self::HttpStatus(code) => format!("the endpoint answered HTTP {code}"),
+        }
+    }
+}
 
 /// The header value for `body` sent at `timestamp`.
 pub fn signature(secret: &SecretString, timestamp: i64, body: &[u8]) -> String {
@@ -64,7 +113,7 @@ async fn give_up(run: GiveUp) -> anyhow::Result<OrgTx> {
         return Ok(tx);
     };
     let attempt = pending.attempts + 1;
-    store::insert_attempt(&mut tx, now, delivery, attempt, None, GAVE_UP, 0).await?;
+    store::insert_attempt(&mut tx, now, delivery, attempt, None, Some(Failure::GaveUp), 0).await?;
     store::set_status(&mut tx, delivery, "failed", None, None).await?;
     store::set_attempts(&mut tx, delivery, attempt).await?;
     Ok(tx)
@@ -73,7 +122,7 @@ async fn give_up(run: GiveUp) -> anyhow::Result<OrgTx> {
 /// How one attempt went.
 struct Outcome {
     status_code: Option<u16>,
-    error: String,
+    failure: Option<Failure>,
 }
 
 impl Deliverer {
@@ -97,7 +146,8 @@ impl Deliverer {
                 // Retrying cannot help (the sealed secret is damaged, or the master key changed):
                 // fail the delivery now with the reason instead of leaving it pending for ever.
                 tracing::warn!(delivery = %delivery, "webhook secret cannot be opened: delivery failed");
-                store::insert_attempt(&mut tx, now, delivery, attempt, None, SECRET_UNREADABLE, 0).await?;
+                store::insert_attempt(&mut tx, now, delivery, attempt, None, Some(Failure::SecretUnreadable), 0)
+                    .await?;
                 store::set_status(&mut tx, delivery, "failed", None, None).await?;
                 store::set_attempts(&mut tx, delivery, attempt).await?;
                 return Ok(tx);
@@ -110,9 +160,9 @@ impl Deliverer {
         let outcome =
             tokio::time::timeout(TIMEOUT, self.send(&pending.url, &secret, &pending.event_type, delivery, now, body))
                 .await
-                .unwrap_or_else(|_| Outcome { status_code: None, error: "timed out".into() });
+                .unwrap_or(Outcome { status_code: None, failure: Some(Failure::Timeout) });
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        store::insert_attempt(&mut tx, now, delivery, attempt, outcome.status_code, &outcome.error, duration_ms)
+        store::insert_attempt(&mut tx, now, delivery, attempt, outcome.status_code, outcome.failure, duration_ms)
             .await?;
         let delivered = outcome.status_code.is_some_and(|c| (200..300).contains(&c));
         if delivered {
@@ -137,12 +187,12 @@ impl Deliverer {
         now: OffsetDateTime,
         body: Vec<u8>,
     ) -> Outcome {
-        let failed = |error: &str| Outcome { status_code: None, error: error.to_string() };
+        let failed = |failure: Failure| Outcome { status_code: None, failure: Some(failure) };
         let (url, address) = match resolve(url, self.allow_private).await {
             Ok(target) => target,
-            Err(error) => return failed(error),
+            Err(refusal) => return failed(Failure::Refused(refusal)),
         };
-        let Some(host) = url.host_str() else { return failed("the URL has no host") };
+        let Some(host) = url.host_str() else { return failed(Failure::Refused(Refusal::NoHost)) };
         let client = match reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
@@ -154,7 +204,7 @@ impl Deliverer {
             .build()
         {
             Ok(client) => client,
-            Err(_) => return failed("could not build the HTTP client"),
+            Err(_) => return failed(Failure::ClientFailed),
         };
         let response = client
             .post(url.clone())
@@ -168,18 +218,18 @@ impl Deliverer {
         match response {
             Ok(response) => {
                 let code = response.status().as_u16();
-                let error = if response.status().is_success() {
-                    String::new()
+                let failure = if response.status().is_success() {
+                    None
                 } else if response.status().is_redirection() {
-                    "the endpoint answered with a redirect, which is not followed".into()
+                    Some(Failure::Redirect)
                 } else {
-                    format!("the endpoint answered HTTP {code}")
+                    Some(Failure::HttpStatus(code))
                 };
-                Outcome { status_code: Some(code), error }
+                Outcome { status_code: Some(code), failure }
             }
-            Err(e) if e.is_timeout() => failed("timed out"),
-            Err(e) if e.is_connect() => failed("could not connect"),
-            Err(_) => failed("the request failed"),
+            Err(e) if e.is_timeout() => failed(Failure::Timeout),
+            Err(e) if e.is_connect() => failed(Failure::ConnectFailed),
+            Err(_) => failed(Failure::RequestFailed),
         }
     }
 }
@@ -198,6 +248,40 @@ pub fn retry_delay(attempt: i32, delivery: Uuid) -> time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every failure an attempt can store reads as a sentence in both languages, never as a code.
+    #[test]
+    fn every_failure_code_has_a_sentence_in_both_languages() {
+        kernel::i18n::install(crate::module().locales);
+        let refusals = [
+            Refusal::NotAUrl,
+            Refusal::HttpsRequired,
+            Refusal::Credentials,
+            Refusal::NoHost,
+            Refusal::PrivateAddress,
+            Refusal::NoPort,
+            Refusal::DoesNotResolve,
+            Refusal::ResolvesPrivate,
+        ];
+        let failures = [
+            Failure::GaveUp,
+            Failure::SecretUnreadable,
+            Failure::ClientFailed,
+            Failure::Timeout,
+            Failure::ConnectFailed,
+            Failure::RequestFailed,
+            Failure::Redirect,
+            Failure::HttpStatus(503),
+        ];
+        let codes: Vec<&str> =
+            failures.iter().chain(refusals.map(Failure::Refused).iter()).map(|f| f.code()).chain(["failed"]).collect();
+        for lang in kernel::i18n::Lang::ALL {
+            for code in &codes {
+                let key = format!("crm.webhooks.error_{code}");
+                assert_ne!(kernel::i18n::T(lang).get(&key), key, "{lang:?}");
+            }
+        }
+    }
 
     #[test]
     fn signature_is_hmac_of_timestamp_dot_body() {

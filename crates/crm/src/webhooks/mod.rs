@@ -11,7 +11,8 @@
 //! receiver recomputes the MAC and refuses old timestamps, which stops replays.
 //!
 //! Failures retry with the queue's exponential backoff, up to [`MAX_ATTEMPTS`]; every attempt is
-//! logged in `webhook_attempts` with the status code and a fixed error text, never the
+//! logged in `webhook_attempts` with the status code, a stable error code and its fixed English
+//! text ([`jobs::Failure`]; pages show the code's sentence in the member's language), never the
 //! receiver's body. Requests never follow redirects and only reach public addresses (checked
 //! after DNS resolution and pinned, so a name cannot be re-pointed between check and connect)
 //! unless `RELAIS_WEBHOOKS_ALLOW_PRIVATE` is set for a local receiver.
@@ -174,7 +175,7 @@ fn settle(current: Option<&Endpoint>, input: EndpointInput, allow_private: bool)
     } else if url.len() > 2000 {
         errors.push(FieldError::new("url", "too_long", "At most 2000 characters."));
     } else if let Err(problem) = check_url(&url, allow_private) {
-        errors.push(FieldError::new("url", "invalid_url", problem));
+        errors.push(FieldError::new("url", "invalid_url", problem.message()));
     }
     let description = input.description.or_else(|| current.map(|c| c.description.clone())).unwrap_or_default();
     let description = description.trim().to_string();
@@ -214,5 +215,25 @@ pub struct Delivery {
     pub created_at: OffsetDateTime,
     /// The last attempt's HTTP status, if the receiver answered.
     pub last_status_code: Option<i32>,
+    /// The last attempt's failure in English (empty when it was delivered): the API's message.
     pub last_error: Option<String>,
+    /// The same failure's stable code (`timeout`, `connect_failed`, `http_status`, …; empty when
+    /// delivered), listed in docs/crm.md: what pages translate.
+    pub last_error_code: Option<String>,
+}
+
+impl Delivery {
+    /// The last attempt's failure as a sentence in the page's language; empty when there is none.
+    /// A code without a sentence (none today) reads as a plain "the delivery failed", never as the
+    /// code itself.
+    pub fn failure_text(&self, t: &kernel::i18n::T) -> String {
+        let code = self.last_error_code.as_deref().unwrap_or_default();
+        if code.is_empty() {
+            return String::new();
+        }
+        let key = format!("crm.webhooks.error_{code}");
+        let status = self.last_status_code.map(|c| c.to_string()).unwrap_or_default();
+        let text = t.fmt(&key, &[("status", &status)]);
+        if text == key { t.get("crm.webhooks.error_failed").to_string() } else { text }
+    }
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::jobs::Failure;
 use super::{Delivery, Endpoint, JOB_KIND, SettledEndpoint};
 
 // ---------------------------------------------------------------- endpoints
@@ -121,9 +122,10 @@ pub async fn deliveries(
     Ok(sqlx::query_as!(
         Delivery,
         r#"select d.delivery_id, d.event_id, d.event_type, d.status, d.attempts, d.next_attempt_at, d.delivered_at,
-                d.created_at, a.status_code as "last_status_code?", a.error as "last_error?"
+                d.created_at, a.status_code as "last_status_code?", a.error as "last_error?",
+                a.error_code as "last_error_code?"
            from webhook_deliveries d
-           left join lateral (select status_code, error from webhook_attempts a
+           left join lateral (select status_code, error, error_code from webhook_attempts a
                                where a.org_id = d.org_id and a.delivery_id = d.delivery_id
                                order by attempt desc limit 1) a on true
           where d.org_id = $1 and d.endpoint_id = $2 and ($3::uuid is null or d.delivery_id < $3)
@@ -208,19 +210,22 @@ pub async fn lock_pending(tx: &mut OrgTx, delivery: Uuid) -> Result<Option<Pendi
     .await
 }
 
-/// Logs one attempt: the receiver's status code if it answered, and a fixed error text.
+/// Logs one attempt: the receiver's status code if it answered, and what failed (none when it
+/// was delivered) as its code and its fixed English text.
 pub async fn insert_attempt(
     tx: &mut OrgTx,
     now: OffsetDateTime,
     delivery: Uuid,
     attempt: i32,
     status_code: Option<u16>,
-    error: &str,
+    failure: Option<Failure>,
     duration_ms: i32,
 ) -> Result<(), sqlx::Error> {
+    let (code, error) = failure.map_or((String::new(), String::new()), |f| (f.code().to_string(), f.message()));
     sqlx::query!(
-        "insert into webhook_attempts (org_id, attempt_id, delivery_id, attempt, status_code, error, duration_ms, attempted_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into webhook_attempts (org_id, attempt_id, delivery_id, attempt, status_code, error, duration_ms,
+                                       attempted_at, error_code)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         tx.org().0,
         Uuid::now_v7(),
         delivery,
@@ -228,7 +233,8 @@ pub async fn insert_attempt(
         status_code.map(i32::from),
         error,
         duration_ms,
-        now
+        now,
+        code
     )
     .execute(tx.conn())
     .await?;

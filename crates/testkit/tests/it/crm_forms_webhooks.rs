@@ -456,6 +456,61 @@ async fn webhook_gives_up_after_the_last_attempt() {
     assert_eq!(log[0]["last_error"], "the endpoint answered HTTP 503");
 }
 
+/// Issue #11: a delivery's failure is stored as a code, so the deliveries page tells a French
+/// member in French why an attempt failed — an endpoint that answers 500, one that refuses the
+/// connection — while the API keeps the English text and gives the code.
+#[tokio::test]
+async fn webhook_delivery_errors_read_in_french_and_the_api_gives_the_code() {
+    let app = TestApp::spawn_with(&[("RELAIS_WEBHOOKS_ALLOW_PRIVATE", "true")]).await;
+    let email = "owner@hooks-fr.example.eu";
+    let (_, _, bearer) = app.sign_up_with_token(email).await;
+    let browser = app.browser_login(email, testkit::PASSWORD).await;
+    let csrf = browser.csrf_token("/settings/profile").await;
+    let saved = browser
+        .post_form(
+            "/settings/profile",
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Ana"),
+                ("last_name", "Owner"),
+                ("job_title", "Fondatrice"),
+                ("language", "fr"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    let failing = Receiver::start(vec![500]).await;
+    // A port nobody listens on: the connection is refused.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused_url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let mut ids = Vec::new();
+    for url in [failing.url.clone(), refused_url] {
+        let (status, endpoint) =
+            app.call_api(&bearer, Method::POST, "/api/v1/webhooks", Some(json!({ "url": url, "events": ["*"] }))).await;
+        assert_eq!(status, 201, "{endpoint}");
+        ids.push(endpoint["endpoint_id"].as_str().unwrap().to_string());
+    }
+    let (status, _) =
+        app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": "Échec SARL" }))).await;
+    assert_eq!(status, 201);
+    app.run_jobs().await;
+    assert_eq!(failing.received().len(), 1);
+
+    let bearer = app.access_token(email).await;
+    let expected = [
+        ("http_status", "the endpoint answered HTTP 500", "Le point de terminaison a répondu par un code HTTP 500."),
+        ("connect_failed", "could not connect", "Connexion impossible au point de terminaison"),
+    ];
+    for (id, (code, english, french)) in ids.iter().zip(expected) {
+        let (_, log) = app.call_api(&bearer, Method::GET, &format!("/api/v1/webhooks/{id}/deliveries"), None).await;
+        assert_eq!((log[0]["last_error_code"].as_str(), log[0]["last_error"].as_str()), (Some(code), Some(english)));
+        let page = browser.get(&format!("/settings/webhooks/{id}")).await.text().await.unwrap();
+        assert!(page.contains(french), "{french}: {page}");
+        assert!(!page.contains(english), "{english}: {page}");
+    }
+}
+
 /// A delivery whose endpoint secret cannot be opened (damaged ciphertext, changed master key) is
 /// failed at once with the reason in its log, sending nothing, instead of staying pending for ever.
 #[tokio::test]

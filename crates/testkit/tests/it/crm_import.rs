@@ -157,7 +157,7 @@ async fn bad_rows_are_rejected_with_reasons_and_the_dry_run_writes_nothing() {
     let (status, rejects) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
     assert_eq!(status, 200);
     let lines: Vec<&str> = rejects.lines().collect();
-    assert_eq!(lines[0], "email,first_name,phone,language,row,error");
+    assert_eq!(lines[0], "email,first_name,phone,language,row,error,code");
     assert_eq!(lines.len(), 5, "{rejects}");
     assert!(lines[1].starts_with("not-an-email,Bob,,,3,email: "), "{}", lines[1]);
     assert!(lines[2].contains(",4,\"phone: "), "{}", lines[2]);
@@ -1243,4 +1243,136 @@ async fn the_import_mode_decides_what_happens_to_existing_records_and_the_dry_ru
         .await;
     assert_eq!(status, 422, "{refused}");
     assert!(refused.to_string().contains("mode"), "{refused}");
+}
+
+/// Switches the signed-in member's language to French on the profile page.
+async fn speak_french(browser: &testkit::Browser) {
+    let csrf = browser.csrf_token("/settings/profile").await;
+    let saved = browser
+        .post_form(
+            "/settings/profile",
+            &[
+                ("csrf", &csrf),
+                ("first_name", "Ana"),
+                ("last_name", "Owner"),
+                ("job_title", "Fondatrice"),
+                ("language", "fr"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+}
+
+/// Issue #11: what the import's background work found is stored as codes, so a French member
+/// reads the rejects, the warning and the duplicate in French on the import page and in the
+/// rejects file, including rows stored before the codes existed; the API keeps its English text
+/// and gains the stable codes.
+#[tokio::test]
+async fn a_french_member_reads_the_rejects_in_french_and_the_api_keeps_codes_and_english() {
+    let app = TestApp::spawn().await;
+    let email = "owner@import-fr.example.eu";
+    let (org, _, bearer) = app.sign_up_with_token(email).await;
+    let browser = app.browser_login(email, PASSWORD).await;
+    speak_french(&browser).await;
+    let csv = "email,last_name,phone\n\
+               not-an-email,Refusé,\n\
+               ok@exemple.fr,Gardé,06 12 ext. 4\n\
+               ok@exemple.fr,Double,\n";
+    let (dry, done) = import_with_mode(&app, &bearer, "contacts", csv, "fill_empty", 100).await;
+    let rejects = dry["rejects"].as_array().unwrap();
+    let codes: Vec<(i64, &str, &str)> = rejects
+        .iter()
+        .map(|r| (r["row"].as_i64().unwrap(), r["kind"].as_str().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(2, "error", "invalid_email"), (3, "warning", "phone_kept_as_note"), (4, "duplicate", "duplicate_key")],
+        "{dry}"
+    );
+    assert_eq!(rejects[0]["problems"][0]["field"], "email", "{dry}");
+    assert!(rejects[0]["problems"][0]["message"].as_str().unwrap().contains("email"), "English: {dry}");
+    assert!(rejects[0]["reason"].as_str().unwrap().starts_with("email: "), "the English text stays: {dry}");
+    let id = done["import_id"].as_str().unwrap().to_string();
+
+    // The dry run's report on the page, in French.
+    let page = browser.get(&format!("/crm/imports/{id}")).await.text().await.unwrap();
+    for french in [
+        "Saisissez une adresse e-mail valide",
+        "n’est pas un numéro de téléphone que l’import sait lire",
+        "Une ligne plus haut dans le fichier a la même clé",
+    ] {
+        assert!(page.contains(french), "{french}: {page}");
+    }
+    for english in ["(invalid_email)", "is not a phone number", "A row earlier in the file"] {
+        assert!(!page.contains(english), "{english}: {page}");
+    }
+
+    // The rejects file of the page, in French; the API's in English with the codes.
+    let file = browser.get(&format!("/crm/imports/{id}/rejects.csv")).await.text().await.unwrap();
+    assert!(file.contains("not-an-email;Refusé;;2;E-mail : Saisissez une adresse e-mail valide"), "{file}");
+    assert!(file.contains("«\u{a0}06 12 ext. 4\u{a0}»") && !file.contains("is not a phone"), "{file}");
+    let (_, api) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
+    let lines: Vec<&str> = api.lines().collect();
+    assert_eq!(lines[0], "email,last_name,phone,row,error,code");
+    assert!(
+        lines[1].starts_with("not-an-email,Refusé,,2,email: ") && lines[1].ends_with(",email:invalid_email"),
+        "{api}"
+    );
+    assert!(lines[3].ends_with(",duplicate_key"), "{api}");
+
+    // Rows stored before the codes existed (their problems unknown) still read in French.
+    let mut su = app.superuser_connection().await;
+    sqlx::query("update import_rejects set problems = null where org_id = $1")
+        .bind(org)
+        .execute(&mut su)
+        .await
+        .unwrap();
+    let file = browser.get(&format!("/crm/imports/{id}/rejects.csv")).await.text().await.unwrap();
+    assert!(
+        file.contains("Saisissez une adresse e-mail valide") && file.contains("«\u{a0}06 12 ext. 4\u{a0}»"),
+        "{file}"
+    );
+    assert!(file.contains("Une ligne plus haut dans le fichier a la même clé"), "{file}");
+}
+
+/// Issue #11: an import that failed in the background says why in the member's language (the
+/// stored code), never the English sentence; the API keeps `last_error` in English with
+/// `last_error_code`.
+#[tokio::test]
+async fn a_failed_import_says_why_in_french_and_the_api_gives_the_code() {
+    let app = TestApp::spawn().await;
+    let email = "owner@import-fr-failed.example.eu";
+    let (org, _, bearer) = app.sign_up_with_token(email).await;
+    speak_french(&app.browser_login(email, PASSWORD).await).await;
+    let (_, created) = app.upload_import(&bearer, "contacts", b"email,last_name\nd@exemple.fr,Un\n".to_vec()).await;
+    let id = created["import_id"].as_str().unwrap().to_string();
+    let (status, _) = app.call_api(&bearer, Method::POST, &format!("/api/v1/imports/{id}/dry-run"), None).await;
+    assert_eq!(status, 202);
+    let path = app.state.config.data_dir.join("imports").join(org.0.to_string()).join(format!("{id}.csv"));
+    std::fs::remove_file(&path).unwrap();
+    for _ in 0..6 {
+        app.run_jobs().await;
+        app.clock.advance(time::Duration::hours(2));
+    }
+    let bearer = app.access_token(email).await;
+    let (_, failed) = app.call_api(&bearer, Method::GET, &format!("/api/v1/imports/{id}"), None).await;
+    assert_eq!((failed["status"].as_str(), failed["last_error_code"].as_str()), (Some("failed"), Some("file_missing")));
+    assert!(failed["last_error"].as_str().unwrap_or_default().contains("no longer on the server"), "{failed}");
+    // Hours went by: the session has lapsed; the member signs in again (still in French).
+    let browser = app.browser_login(email, PASSWORD).await;
+    let fragment = browser.get(&format!("/crm/imports/{id}/progress")).await.text().await.unwrap();
+    assert!(fragment.contains("Le fichier envoyé n’est plus sur le serveur"), "{fragment}");
+    assert!(!fragment.contains("no longer on the server"), "{fragment}");
+
+    // A failure recorded before the codes (its text only) reads as the step's failure, in French.
+    let mut su = app.superuser_connection().await;
+    sqlx::query(
+        "update imports set last_error_code = null, last_error = 'the background job stopped: boom' where org_id = $1",
+    )
+    .bind(org)
+    .execute(&mut su)
+    .await
+    .unwrap();
+    let fragment = browser.get(&format!("/crm/imports/{id}/progress")).await.text().await.unwrap();
+    assert!(fragment.contains("Cette étape a échoué sur le serveur") && !fragment.contains("boom"), "{fragment}");
 }
