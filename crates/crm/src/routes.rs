@@ -35,9 +35,6 @@ fn record_pages<O: Object>(
     item: &'static str,
     delete: &'static str,
     bulk: &'static str,
-    views: &'static str,
-    view: &'static str,
-    view_delete: &'static str,
 ) -> Vec<RouteDef> {
     use Method as M;
     vec![
@@ -48,9 +45,16 @@ fn record_pages<O: Object>(
         RouteDef::page(M::POST, item, Access::Can(actions::RECORDS_EDIT), records::pages::update::<O>),
         RouteDef::page(M::POST, delete, Access::Can(actions::RECORDS_DELETE), records::pages::delete::<O>),
         RouteDef::page(M::POST, bulk, Access::Can(actions::RECORDS_BULK_EDIT), records::pages::bulk::<O>),
-        RouteDef::page(M::POST, views, Access::Can(actions::RECORDS_VIEW), views::pages::save_view::<O>),
-        RouteDef::page(M::POST, view, Access::Can(actions::RECORDS_VIEW), views::pages::update_view::<O>),
-        RouteDef::page(M::POST, view_delete, Access::Can(actions::RECORDS_VIEW), views::pages::delete_view::<O>),
+    ]
+}
+
+/// A list page's saved views: "save as view", "update this view", "delete this view".
+fn view_pages<O: Object>(save: &'static str, update: &'static str, delete: &'static str) -> Vec<RouteDef> {
+    use Method as M;
+    vec![
+        RouteDef::page(M::POST, save, Access::Can(actions::RECORDS_VIEW), views::pages::save_view::<O>),
+        RouteDef::page(M::POST, update, Access::Can(actions::RECORDS_VIEW), views::pages::update_view::<O>),
+        RouteDef::page(M::POST, delete, Access::Can(actions::RECORDS_VIEW), views::pages::delete_view::<O>),
     ]
 }
 
@@ -211,10 +215,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/leads/{id}",
         "/crm/leads/{id}/delete",
         "/crm/leads/bulk",
-        "/crm/leads/views",
-        "/crm/leads/views/{id}",
-        "/crm/leads/views/{id}/delete",
     ));
+    routes.extend(view_pages::<Leads>("/crm/leads/views", "/crm/leads/views/{id}", "/crm/leads/views/{id}/delete"));
     routes.extend(record_edits::<Leads>("/crm/leads/{id}/edit", "/crm/leads/{id}/fields/{field}"));
     routes.extend(record_pages::<Contacts>(
         "/crm/contacts",
@@ -222,6 +224,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/contacts/{id}",
         "/crm/contacts/{id}/delete",
         "/crm/contacts/bulk",
+    ));
+    routes.extend(view_pages::<Contacts>(
         "/crm/contacts/views",
         "/crm/contacts/views/{id}",
         "/crm/contacts/views/{id}/delete",
@@ -233,6 +237,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/companies/{id}",
         "/crm/companies/{id}/delete",
         "/crm/companies/bulk",
+    ));
+    routes.extend(view_pages::<Companies>(
         "/crm/companies/views",
         "/crm/companies/views/{id}",
         "/crm/companies/views/{id}/delete",
@@ -244,10 +250,8 @@ pub fn all() -> Vec<RouteDef> {
         "/crm/deals/{id}",
         "/crm/deals/{id}/delete",
         "/crm/deals/bulk",
-        "/crm/deals/views",
-        "/crm/deals/views/{id}",
-        "/crm/deals/views/{id}/delete",
     ));
+    routes.extend(view_pages::<Deals>("/crm/deals/views", "/crm/deals/views/{id}", "/crm/deals/views/{id}/delete"));
     routes.extend(record_edits::<Deals>("/crm/deals/{id}/edit", "/crm/deals/{id}/fields/{field}"));
     routes.extend(record_routes::<Leads>(
         "/api/v1/leads",
