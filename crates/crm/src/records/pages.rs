@@ -28,8 +28,10 @@ use crate::records::{BulkInput, bulk_apply, delete_record};
 pub(crate) struct FormField {
     name: String,
     label: String,
-    /// text, email, tel, url, number, date, select, multi, textarea, checkbox
+    /// text, email, tel, url, number, decimal, date, select, multi, textarea, checkbox
     input: &'static str,
+    /// An amount (a deal's, a custom field's): a decimal shown with two places.
+    amount: bool,
     value: String,
     options: Vec<(String, String)>,
     selected: Vec<String>,
@@ -37,6 +39,14 @@ pub(crate) struct FormField {
     error: Option<String>,
     /// For a relation picker (`input == "ref"`): the plural whose `/lookup` feeds its datalist.
     lookup: &'static str,
+}
+
+impl FormField {
+    /// The input's `type`: a decimal is a text input with `inputmode="decimal"`, because
+    /// `type="number"` would refuse the French writing it shows (`15 000,50`).
+    fn input_type(&self) -> &'static str {
+        if self.input == "decimal" { "text" } else { self.input }
+    }
 }
 
 /// One field of the details panel: its form field (for inline editing) and how it reads.
@@ -270,6 +280,7 @@ pub(crate) fn input_for(kind: Kind) -> &'static str {
         Kind::Phone => "tel",
         Kind::Url => "url",
         Kind::Percent => "number",
+        Kind::Money => "decimal",
         Kind::Date => "date",
         // Companies are too many for a select: a typeahead over the visible ones.
         Kind::Ref(RefKind::Company) => "ref",
@@ -281,7 +292,7 @@ pub(crate) fn input_for(kind: Kind) -> &'static str {
 pub(crate) fn custom_input(kind: &str) -> &'static str {
     match kind {
         "long_text" => "textarea",
-        "number" => "number",
+        "number" | "currency" => "decimal",
         "date" => "date",
         "boolean" => "checkbox",
         "select" => "select",
@@ -325,11 +336,16 @@ pub(crate) fn form_fields(
                     value = name;
                 }
             }
+            if def.kind == Kind::Money {
+                // The member's writing (`15 000,50`), which the update reads back as the same amount.
+                value = crate::display::decimal_input(&value, page.t.0, true);
+            }
             let lookup = if def.kind == Kind::Ref(RefKind::Company) { "companies" } else { "" };
             FormField {
                 name: def.key.to_string(),
                 label: field_label(page, def.key, custom),
                 input: input_for(def.kind),
+                amount: def.kind == Kind::Money,
                 selected: vec![value.clone()],
                 value,
                 options,
@@ -347,11 +363,15 @@ pub(crate) fn form_fields(
             Some(Value::Array(items)) => items.iter().map(|i| display(Some(i))).collect(),
             other => vec![display(other)],
         };
+        let input = custom_input(&c.kind);
+        let amount = c.kind == "currency";
         fields.push(FormField {
             label: c.label.clone(),
-            input: custom_input(&c.kind),
+            input,
+            amount,
             value: match value {
                 Some(Value::Bool(b)) => b.to_string(),
+                other if input == "decimal" => crate::display::decimal_input(&display(other), page.t.0, amount),
                 other => display(other),
             },
             options: c.options.0.iter().map(|o| (o.clone(), o.clone())).collect(),
@@ -427,6 +447,9 @@ fn detail_field(
     let shown = match (&raw, f.input) {
         (Value::Bool(b), _) => page.t.get(if *b { "crm.record.yes" } else { "crm.record.no" }).to_string(),
         (_, "select") if f.name.starts_with("custom.") => display(Some(&raw)),
+        (_, "decimal") if f.name.starts_with("custom.") => {
+            crate::display::decimal(&display(Some(&raw)), page.t.0, f.amount)
+        }
         _ if f.name.starts_with("custom.") => display(Some(&raw)),
         _ => cell_text(page, object, &f.name, &record, names),
     };
