@@ -699,6 +699,61 @@ pub async fn show<O: Object>(
     Ok(no_store(render(&view)?))
 }
 
+/// What a refused form shows again on its record's page.
+pub(crate) enum Redraw<'a> {
+    /// The record's page: the full edit form, the composer or the conversion dialog, as the
+    /// [`Extras`] say.
+    Page(Extras),
+    /// One field of the details panel as its input (the inline edit's htmx swap).
+    Field(&'a str),
+}
+
+/// "The service refused the input": the record's page, or one field of it, again with what was
+/// typed laid over the record's values and each message in place, answered 422. The refused
+/// statement may have aborted the transaction it ran in (`refused`, given up here), so the record
+/// is read again in a fresh one. Used by every form of a record page: the full edit form, inline
+/// editing, the composer and the conversion dialog.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn refused_form(
+    state: &AppState,
+    page: &Page,
+    principal: &Principal,
+    refused: OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    typed: Map<String, Value>,
+    errors: &[FieldError],
+    redraw: Redraw<'_>,
+) -> AppResult<Response> {
+    drop(refused);
+    let mut tx = principal.begin(&state.db).await?;
+    let current = records::get(&mut tx, object, id).await?;
+    let mut values = current.as_object().cloned().unwrap_or_default();
+    for (k, v) in typed {
+        match (k.as_str(), v) {
+            // Typed custom values over the record's: the other custom fields keep theirs.
+            ("custom", Value::Object(typed)) => {
+                let mut merged = values.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
+                merged.extend(typed);
+                values.insert(k, Value::Object(merged));
+            }
+            (_, v) => {
+                values.insert(k, v);
+            }
+        }
+    }
+    let html = match redraw {
+        Redraw::Page(extras) => {
+            render(&record_view(&mut tx, page, principal, object, Some(id), &values, errors, extras).await?)?
+        }
+        Redraw::Field(field) => {
+            render(&field_fragment(&mut tx, page, object, id, field, &values, errors, true).await?)?
+        }
+    };
+    tx.commit().await?;
+    Ok(crate::http::page_response(StatusCode::UNPROCESSABLE_ENTITY, html))
+}
+
 pub async fn update<O: Object>(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -723,16 +778,8 @@ pub async fn update<O: Object>(
             Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{id}", object.plural()), "crm.notice.saved"))
         }
         Err(AppError::Validation(errors)) => {
-            drop(tx);
-            let mut tx = principal.begin(&state.db).await?;
-            let current = records::get(&mut tx, object, id).await?;
-            let mut values = current.as_object().cloned().unwrap_or_default();
-            for (k, v) in input {
-                values.insert(k, v);
-            }
-            let extras = Extras { edit_all: true, ..Extras::default() };
-            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, extras).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
+            let redraw = Redraw::Page(Extras { edit_all: true, ..Extras::default() });
+            refused_form(&state, &page, &principal, tx, object, id, input, &errors, redraw).await
         }
         Err(other) => Err(other),
     }
@@ -922,31 +969,10 @@ pub async fn field_save<O: Object>(
             Ok(no_store(render(&view)?))
         }
         Err(AppError::Validation(errors)) => {
-            // The failed statement may have aborted the transaction: a fresh one shows the field.
-            drop(tx);
-            let mut tx = principal.begin(&state.db).await?;
-            let current = records::get(&mut tx, object, id).await?;
-            let mut values = current.as_object().cloned().unwrap_or_default();
-            for (k, v) in input {
-                match (k.as_str(), v) {
-                    ("custom", Value::Object(typed)) => {
-                        let mut merged = values.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
-                        merged.extend(typed);
-                        values.insert(k, Value::Object(merged));
-                    }
-                    (_, v) => {
-                        values.insert(k, v);
-                    }
-                }
-            }
-            if !htmx {
-                let extras = Extras { edit_all: true, ..Extras::default() };
-                let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, extras).await?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response());
-            }
-            let view = field_fragment(&mut tx, &page, object, id, &field, &values, &errors, true).await?;
-            tx.commit().await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
+            // Without htmx, the full form with the message; with it, the field's input.
+            let redraw =
+                if htmx { Redraw::Field(&field) } else { Redraw::Page(Extras { edit_all: true, ..Extras::default() }) };
+            refused_form(&state, &page, &principal, tx, object, id, input, &errors, redraw).await
         }
         Err(other) => Err(other),
     }
