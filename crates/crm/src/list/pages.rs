@@ -232,6 +232,14 @@ fn op_symbol(op: Op) -> Option<&'static str> {
     }
 }
 
+/// For a custom number or amount column (`custom.<key>`), whether it is an amount (two decimals);
+/// `None` for any other column.
+fn custom_decimal(custom: &[CustomField], column: &str) -> Option<bool> {
+    let key = column.strip_prefix("custom.")?;
+    let field = custom.iter().find(|c| c.key == key)?;
+    matches!(field.kind.as_str(), "number" | "currency").then_some(field.kind == "currency")
+}
+
 /// Whether a field compares by order — an amount, a number, a date — rather than as text.
 fn comparable(object: ObjectType, custom: &[CustomField], field: &str) -> bool {
     match field.strip_prefix("custom.") {
@@ -427,7 +435,8 @@ pub(crate) async fn list_response(
                 label: field_label(page, key, &custom),
                 sort_href: ListState { sort: next, ..list_state.clone() }.href(plural, None),
                 sorted,
-                numeric: matches!(object.readable(key).map(|d| d.kind), Some(Kind::Money | Kind::Percent)),
+                numeric: matches!(object.readable(key).map(|d| d.kind), Some(Kind::Money | Kind::Percent))
+                    || custom_decimal(&custom, key).is_some(),
             }
         })
         .collect();
@@ -440,7 +449,16 @@ pub(crate) async fn list_response(
                 selected: selected.contains(&id),
                 id,
                 title: display(record.get("display_name")),
-                cells: keys.iter().map(|k| cell_text(page, object, k, record, &names)).collect(),
+                cells: keys
+                    .iter()
+                    .map(|k| {
+                        let text = cell_text(page, object, k, record, &names);
+                        match custom_decimal(&custom, k) {
+                            Some(cents) => crate::display::decimal(&text, page.t.0, cents),
+                            None => text,
+                        }
+                    })
+                    .collect(),
             }
         })
         .collect();

@@ -437,6 +437,7 @@ async fn amount_filters_read_french_numbers_and_operators() {
     }
 
     let html = browser.get("/crm/deals").await.text().await.unwrap();
+    assert!(html.contains("<td class=\"num\">10\u{202f}000,50</td>"), "a custom amount reads the French way: {html}");
     assert!(html.contains(">est (=)</option>") && html.contains(" pas (≠)</option>"), "{html}");
     assert!(html.contains("aria-describedby=\"filter-value-hint\""));
 
