@@ -218,6 +218,7 @@ pub(crate) fn timeline_item(
     object: ObjectType,
     entry: crate::worklog::Entry,
     names: &Names,
+    custom: &[CustomField],
 ) -> TimelineItem {
     let data = &entry.data;
     let text = |k: &str| display(data.get(k));
@@ -225,10 +226,17 @@ pub(crate) fn timeline_item(
         "change" => match text("action").as_str() {
             "updated" => {
                 let field = text("field");
-                let label = field_label(page, &field, &[]);
+                let label = field_label(page, &field, custom);
+                // A custom amount or number reads the member's way, as in the details panel.
+                let decimal = field.strip_prefix("custom.").and_then(|key| {
+                    let c = custom.iter().find(|c| c.key == key)?;
+                    matches!(c.kind.as_str(), "number" | "currency").then_some(c.kind == "currency")
+                });
                 let show = |v: Option<&Value>| {
                     let record = json!({ field.clone(): v.cloned().unwrap_or(Value::Null) });
-                    let shown = if field.starts_with("custom.") {
+                    let shown = if let Some(cents) = decimal {
+                        crate::display::decimal(&display(v), page.t.0, cents)
+                    } else if field.starts_with("custom.") {
                         display(v)
                     } else {
                         cell_text(page, object, &field, &record, names)
@@ -544,7 +552,7 @@ pub(crate) async fn record_view(
             .await?
             .entries
             .into_iter()
-            .map(|e| timeline_item(page, object, e, &names))
+            .map(|e| timeline_item(page, object, e, &names, &custom))
             .collect(),
         None => Vec::new(),
     };

@@ -403,4 +403,11 @@ async fn french_amounts_in_inputs_read_back_unchanged() {
     assert_eq!(saved.status(), 200);
     let (_, record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/deals/{id}"), None).await;
     assert_eq!(record["amount"], "16000.25");
+    let saved = browser
+        .post_htmx(&format!("{path}/fields/custom.budget"), &[("csrf", &csrf), ("custom.budget", "3 000")])
+        .await;
+    assert_eq!(saved.status(), 200);
+    let page = browser.get(&path).await.text().await.unwrap();
+    assert!(page.contains("2\u{202f}500,50 → 3\u{202f}000"), "the history reads the French way: {page}");
+    assert!(page.contains("Modification\u{a0}: Budget"), "named by its label, not its key: {page}");
 }
