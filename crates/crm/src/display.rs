@@ -70,6 +70,76 @@ pub fn money(amount: &str, currency: &str, lang: Lang) -> String {
     }
 }
 
+/// A plain decimal (`15000.5`, `-3`, `1234.5678`) split into its sign, whole digits and fraction
+/// digits; `None` for anything else (what a member typed and a form refused, `1e21`…).
+fn plain_decimal(value: &str) -> Option<(bool, &str, &str)> {
+    let value = value.trim();
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() => (whole, fraction),
+        Some(_) => return None,
+        None => (digits, ""),
+    };
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    (!whole.is_empty() && digits_only(whole) && digits_only(fraction)).then_some((negative, whole, fraction))
+}
+
+/// A plain decimal written with `group` between thousands (none when `None`) and `decimal` before
+/// the fraction, none when it is zero (`15000.0` is `15 000`). `cents`: an amount, whose fraction has
+/// two digits (`,50`).
+fn write_decimal(value: &str, group: Option<char>, decimal: char, cents: bool) -> Option<String> {
+    let (negative, whole, fraction) = plain_decimal(value)?;
+    let fraction = if fraction.bytes().all(|b| b == b'0') {
+        String::new()
+    } else if cents && fraction.len() < 2 {
+        format!("{fraction:0<2}")
+    } else {
+        fraction.to_string()
+    };
+    let mut text = String::from(if negative { "-" } else { "" });
+    for (i, c) in whole.chars().enumerate() {
+        if let Some(group) = group
+            && i > 0
+            && (whole.len() - i) % 3 == 0
+        {
+            text.push(group);
+        }
+        text.push(c);
+    }
+    if !fraction.is_empty() {
+        text.push(decimal);
+        text.push_str(&fraction);
+    }
+    Some(text)
+}
+
+/// A decimal as an input shows it, to be edited and sent back: `15000.5` reads `15 000,50` in
+/// French (a narrow no-break space between thousands, a decimal comma) and `15000.50` in English.
+/// English thousands commas are left out on purpose: the parsers (`values::parse_money`,
+/// `values::parse_number`) read a comma as the decimal point, as French writes it, so what is shown
+/// here reads back as the same value in both languages. Anything but a plain decimal (a refused
+/// value kept as typed) is shown as it is. `cents`: an amount (see [`write_decimal`]).
+pub fn decimal_input(value: &str, lang: Lang, cents: bool) -> String {
+    let written = match lang {
+        Lang::Fr => write_decimal(value, Some('\u{202f}'), ',', cents),
+        Lang::En => write_decimal(value, None, '.', cents),
+    };
+    written.unwrap_or_else(|| value.to_string())
+}
+
+/// A decimal without a currency as a page reads it: `15000.5` is `15 000,50` in French and
+/// `15,000.50` in English (a custom amount or number field).
+pub fn decimal(value: &str, lang: Lang, cents: bool) -> String {
+    let written = match lang {
+        Lang::Fr => write_decimal(value, Some('\u{202f}'), ',', cents),
+        Lang::En => write_decimal(value, Some(','), '.', cents),
+    };
+    written.unwrap_or_else(|| value.to_string())
+}
+
 /// `+33612345678` reads `+33 6 12 34 56 78`.
 pub fn phone(e164: &str) -> String {
     match phonenumber::parse(None, e164) {
@@ -226,6 +296,33 @@ mod tests {
         assert_eq!(money("-1234567", "CHF", Lang::En), "-1,234,567.00\u{a0}CHF");
         assert_eq!(money("12", "USD", Lang::Fr), "12,00\u{a0}$");
         assert_eq!(money("", "EUR", Lang::Fr), "");
+    }
+
+    /// Issue #11: an amount in an input reads the member's way and parses back unchanged.
+    #[test]
+    fn decimals_in_inputs_read_back_as_the_same_value() {
+        assert_eq!(decimal_input("15000.5", Lang::Fr, true), "15\u{202f}000,50");
+        assert_eq!(decimal_input("15000.50", Lang::En, true), "15000.50");
+        assert_eq!(decimal_input("15000.00", Lang::Fr, true), "15\u{202f}000");
+        assert_eq!(decimal_input("-1234567.25", Lang::Fr, true), "-1\u{202f}234\u{202f}567,25");
+        assert_eq!(decimal_input("1234.5678", Lang::Fr, false), "1\u{202f}234,5678");
+        assert_eq!(decimal_input("999", Lang::Fr, true), "999");
+        for kept in ["15 000,5x", "", "1e21", "12.", "abc"] {
+            assert_eq!(decimal_input(kept, Lang::Fr, true), kept, "a value that is not a plain decimal stays as typed");
+        }
+        for (value, cents) in [("15000.5", true), ("-1234567.25", true), ("0.05", true), ("1234.5678", false)] {
+            for lang in [Lang::Fr, Lang::En] {
+                let shown = decimal_input(value, lang, cents);
+                let parsed = crate::values::parse_number(&shown).unwrap();
+                assert_eq!(parsed, value.parse::<f64>().unwrap(), "{shown}");
+                if cents {
+                    let money = crate::values::parse_money(&shown).unwrap();
+                    assert_eq!(money.json, crate::values::parse_money(value).unwrap().json, "{shown}");
+                }
+            }
+        }
+        assert_eq!(decimal("15000.5", Lang::En, true), "15,000.50");
+        assert_eq!(decimal("15000.0", Lang::Fr, false), "15\u{202f}000");
     }
 
     #[test]

@@ -245,6 +245,16 @@ pub fn parse_money(text: &str) -> Result<Cell, Invalid> {
     Ok(Cell { json: json.ok_or_else(refused)?, sql: Some(canonical) })
 }
 
+/// A number (custom fields of kind `number`): `1234.5`, or written the French way, `1 234,5`
+/// (spaces and no-break spaces between thousands ignored, a comma as the decimal point).
+pub fn parse_number(text: &str) -> Result<f64, Invalid> {
+    let compact: String = text.chars().filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}')).collect();
+    match compact.replace(',', ".").parse::<f64>() {
+        Ok(n) if n.is_finite() && !compact.is_empty() => Ok(n),
+        _ => Err(invalid("invalid_number", "Enter a number.")),
+    }
+}
+
 /// ISO dates, and the day-first `dd/mm/yyyy` that French spreadsheets write.
 pub fn parse_date(text: &str) -> Result<String, Invalid> {
     let refused = || invalid("invalid_date", "Enter a date as YYYY-MM-DD.");
@@ -314,6 +324,16 @@ mod tests {
         assert_eq!(parse_money("-3.5").unwrap().sql.as_deref(), Some("-3.5"));
         for bad in ["1.234", "12.", "1e5", "abc", "", "12345678901234567"] {
             assert!(parse_money(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_accept_french_writing() {
+        assert_eq!(parse_number("1\u{202f}234,5").unwrap(), 1234.5);
+        assert_eq!(parse_number("10 000").unwrap(), 10000.0);
+        assert_eq!(parse_number("-3.25").unwrap(), -3.25);
+        for bad in ["", "abc", "1,2,3", "inf", "NaN"] {
+            assert!(parse_number(bad).is_err(), "{bad}");
         }
     }
 

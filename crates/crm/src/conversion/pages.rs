@@ -2,19 +2,18 @@
 
 use crate::http::Fields;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use identity::signed_in::SignedIn;
 use kernel::AppError;
 use kernel::AppResult;
 use kernel::authz::Principal;
+use kernel::web::AppState;
 use kernel::web::CsrfForm;
-use kernel::web::{AppState, render};
-use serde_json::json;
+use serde_json::{Map, json};
 
 use crate::object::ObjectType;
 use crate::records::Source;
-use crate::records::pages::{ConvertForm, Extras, record_view};
+use crate::records::pages::{ConvertForm, Extras, Redraw, refused_form};
 
 /// "Convert" on a lead's page: a contact, its company, and a deal when a deal name is given. A
 /// refusal (a bad amount) shows the lead's page again with the dialog open, what was typed kept and
@@ -52,10 +51,6 @@ pub async fn convert_lead(
             ))
         }
         Err(AppError::Validation(errors)) => {
-            drop(tx);
-            let mut tx = principal.begin(&state.db).await?;
-            let record = crate::records::get(&mut tx, ObjectType::Lead, id).await?;
-            let values = record.as_object().cloned().unwrap_or_default();
             let extras = Extras {
                 convert: Some(ConvertForm {
                     deal_name: value("deal_name"),
@@ -65,10 +60,8 @@ pub async fn convert_lead(
                 }),
                 ..Extras::default()
             };
-            let view =
-                record_view(&mut tx, &page, &principal, ObjectType::Lead, Some(id), &values, &[], extras).await?;
-            tx.commit().await?;
-            Ok(crate::http::page_response(StatusCode::UNPROCESSABLE_ENTITY, render(&view)?))
+            let redraw = Redraw::Page(extras);
+            refused_form(&state, &page, &principal, tx, ObjectType::Lead, id, Map::new(), &[], redraw).await
         }
         Err(other) => Err(other),
     }

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::object::{Kind, ObjectType};
-use crate::values::{Invalid, parse_date, parse_email, parse_money, parse_phone, parse_text, parse_url};
+use crate::values::{Invalid, parse_date, parse_email, parse_money, parse_number, parse_phone, parse_text, parse_url};
 use kernel::FieldError;
 use kernel::error::on_constraint;
 
@@ -67,8 +67,7 @@ pub fn parse_value(field: &CustomField, value: &Value) -> Result<Value, Invalid>
         "text" => parse_text(Kind::Text { max: 1000 }, &text()?)?.json,
         "long_text" => parse_long_text(&text()?)?,
         "number" => {
-            let t = text()?;
-            let n: f64 = t.replace(',', ".").parse().map_err(|_| invalid("invalid_number", "Enter a number."))?;
+            let n = parse_number(&text()?)?;
             serde_json::Number::from_f64(n)
                 .map(Value::Number)
                 .ok_or_else(|| invalid("invalid_number", "Enter a number."))?

@@ -54,7 +54,7 @@ async fn produce(
         None => None,
     };
     {
-        let mut stream = stream_all(&mut tx, object, &query)?;
+        let mut stream = stream_all(&mut tx, object, &query).await?;
         while let Some(row) = futures_util::StreamExt::next(&mut stream).await {
             let (record, _, _) = row?;
             match (&excel, &names) {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::custom_fields::CustomField;
 use crate::object::{Kind, ObjectType};
 use crate::records::{select_sql, sort_parts};
 
@@ -160,10 +161,17 @@ fn filter_instant(text: &str) -> Option<String> {
     instant.format(&Rfc3339).ok()
 }
 
-pub(crate) fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> Result<String, FieldError> {
+pub(crate) fn condition(
+    object: ObjectType,
+    custom: &[CustomField],
+    filter: &Filter,
+    sql: &mut Sql,
+) -> Result<String, FieldError> {
     let name = format!("filter.{}", filter.field);
     if let Some(key) = filter.field.strip_prefix("custom.") {
-        return custom_condition(key, filter, sql).ok_or_else(|| bad(&name, "invalid_filter", "Unsupported filter."));
+        let kind = custom.iter().find(|c| c.key == key).map(|c| c.kind.as_str());
+        return custom_condition(key, kind, filter, sql)
+            .map_err(|e| e.unwrap_or_else(|| bad(&name, "invalid_filter", "Unsupported filter.")));
     }
     let def = object.readable(&filter.field).ok_or_else(|| bad(&name, "unknown_field", "No such field."))?;
     let column = format!("t.{}", def.key);
@@ -234,33 +242,71 @@ pub(crate) fn condition(object: ObjectType, filter: &Filter, sql: &mut Sql) -> R
     })
 }
 
-pub(crate) fn custom_condition(key: &str, filter: &Filter, sql: &mut Sql) -> Option<String> {
+/// A filter's value for a custom number or amount field as a JSON number, written either way
+/// ("10 000", "10 000,50", "10000.5") like the field's own input, or why it is not one.
+fn custom_number(kind: &str, value: &Value) -> Result<Value, crate::values::Invalid> {
+    match value {
+        Value::Number(_) => Ok(value.clone()),
+        Value::Null => Err(crate::values::Invalid { code: "value_required", message: "Give a value.".into() }),
+        Value::String(text) if kind == "currency" => crate::values::parse_money(text.trim()).map(|cell| cell.json),
+        Value::String(text) => crate::values::parse_number(text)
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(|| crate::values::Invalid { code: "invalid_number", message: "Enter a number.".into() }),
+        _ => Err(crate::values::Invalid { code: "invalid_type", message: "Expected a single value.".into() }),
+    }
+}
+
+/// The condition on a custom field of `kind` (`None`: no such field, compared as stored). The
+/// error is the field's own (a bad amount), or `None` for a filter that does not apply.
+pub(crate) fn custom_condition(
+    key: &str,
+    kind: Option<&str>,
+    filter: &Filter,
+    sql: &mut Sql,
+) -> Result<String, Option<FieldError>> {
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return None;
+        return Err(None);
     }
     let path = format!("t.custom -> '{key}'");
-    Some(match filter.op {
+    // Numbers and amounts compare as numbers: "10 000" is the number 10000, not a string that
+    // matches nothing; a value that is not a number is refused, naming the field.
+    let numeric = matches!(kind, Some("number" | "currency"));
+    let number = |value: &Value| -> Result<Value, Option<FieldError>> {
+        if !numeric {
+            return Ok(value.clone());
+        }
+        custom_number(kind.unwrap_or_default(), value)
+            .map_err(|e| Some(bad(&format!("filter.custom.{key}"), e.code, &e.message)))
+    };
+    Ok(match filter.op {
         Op::IsEmpty => format!("not (t.custom ? '{key}')"),
         Op::IsNotEmpty => format!("(t.custom ? '{key}')"),
         // Served by the GIN index: `custom @> {"key": value}`; a multi-select matches when it holds the value.
         Op::Eq => {
-            let p = sql.param(Some(serde_json::json!({ key: filter.value }).to_string()));
-            let q = sql.param(Some(serde_json::json!({ key: [filter.value] }).to_string()));
+            let value = number(&filter.value)?;
+            let p = sql.param(Some(serde_json::json!({ key: value }).to_string()));
+            let q = sql.param(Some(serde_json::json!({ key: [value] }).to_string()));
             format!("(t.custom @> {p}::jsonb or t.custom @> {q}::jsonb)")
         }
         Op::Neq => {
-            let p = sql.param(Some(filter.value.to_string()));
+            let p = sql.param(Some(number(&filter.value)?.to_string()));
             format!("({path}) is distinct from {p}::jsonb")
         }
         Op::Contains | Op::StartsWith => {
-            let text = scalar_text(&filter.value)?;
+            let text = scalar_text(&filter.value).ok_or(None)?;
             let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             let pattern = if filter.op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
             let p = sql.param(Some(pattern));
             format!("app.fold(t.custom ->> '{key}') like app.fold({p})")
         }
         Op::In => {
-            let p = sql.param(Some(filter.value.to_string()));
+            let value = match &filter.value {
+                Value::Array(items) if numeric => Value::Array(items.iter().map(number).collect::<Result<_, _>>()?),
+                other => other.clone(),
+            };
+            let p = sql.param(Some(value.to_string()));
             format!("({path}) in (select jsonb_array_elements({p}::jsonb))")
         }
         op => {
@@ -272,6 +318,7 @@ pub(crate) fn custom_condition(key: &str, filter: &Filter, sql: &mut Sql) -> Opt
             };
             // jsonb compares numbers numerically and ISO dates as strings — both in order.
             let value = match &filter.value {
+                _ if numeric => number(&filter.value)?,
                 Value::String(s) => {
                     s.trim().parse::<f64>().ok().map(Value::from).unwrap_or_else(|| filter.value.clone())
                 }
@@ -299,12 +346,17 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<(String, Uuid)> {
 }
 
 /// The list's statement (without its limit) and its text parameters after `$1` (the org).
-pub(crate) fn build(object: ObjectType, query: &ListQuery) -> Result<(String, Vec<Option<String>>), AppError> {
+/// `custom`: the type's custom fields, whose kinds say how their filters compare.
+pub(crate) fn build(
+    object: ObjectType,
+    custom: &[CustomField],
+    query: &ListQuery,
+) -> Result<(String, Vec<Option<String>>), AppError> {
     let mut errors = Vec::new();
     let mut sql = Sql { text: String::new(), params: Vec::new() };
     let mut conditions = vec!["t.org_id = $1".to_string()];
     for filter in &query.filters {
-        match condition(object, filter, &mut sql) {
+        match condition(object, custom, filter, &mut sql) {
             Ok(c) => conditions.push(c),
             Err(e) => errors.push(e),
         }

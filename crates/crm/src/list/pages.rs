@@ -17,7 +17,7 @@ use kernel::authz::Principal;
 use kernel::web::{AppState, Page, render};
 use serde_json::Value;
 
-use crate::custom_fields::{self};
+use crate::custom_fields::{self, CustomField};
 use crate::display::{Names, cell_text, display, error_text, field_label};
 use crate::http::Object;
 use crate::list::{Filter, ListQuery, Op, Sort};
@@ -63,7 +63,8 @@ pub(crate) struct ListView {
     q: String,
     next_href: Option<String>,
     filter_fields: Vec<(String, String)>,
-    ops: Vec<&'static str>,
+    /// The operators of "Add filter": value and words (with the symbol where one is usual).
+    ops: Vec<(&'static str, String)>,
     /// The single-filter inputs as typed, kept when that filter was refused.
     filter_field: String,
     filter_op: String,
@@ -178,13 +179,77 @@ impl ListPageParams {
         params
     }
 
-    /// The filter of the "Add filter" inputs, if a field was chosen.
-    fn added_filter(&self) -> Option<UrlFilter> {
+    /// The filter of the "Add filter" inputs, if a field was chosen. On a field that compares by
+    /// order (`comparable`: amounts, numbers, dates) the value may start with its operator, as in
+    /// a spreadsheet (`>= 5 000`), and "contains" — the menu's default, which means nothing for a
+    /// number — reads as "is".
+    fn added_filter(&self, comparable: bool) -> Option<UrlFilter> {
         if self.field.is_empty() {
             return None;
         }
-        let op = Op::parse(&self.op).unwrap_or(Op::Contains);
-        Some(UrlFilter { field: self.field.clone(), op, value: self.value.clone() })
+        let mut op = Op::parse(&self.op).unwrap_or(Op::Contains);
+        let mut value = self.value.clone();
+        if comparable {
+            if let Some((typed, rest)) = typed_operator(&self.value) {
+                op = typed;
+                value = rest.to_string();
+            } else if matches!(op, Op::Contains | Op::StartsWith) {
+                op = Op::Eq;
+            }
+        }
+        Some(UrlFilter { field: self.field.clone(), op, value })
+    }
+}
+
+/// A value typed with its operator in front (`= 10 000`, `≠ 0`, `> 5000`, `>= 5 000`, `≤ 2026-03-31`):
+/// the operator and the rest.
+fn typed_operator(value: &str) -> Option<(Op, &str)> {
+    const PREFIXES: [(&str, Op); 11] = [
+        (">=", Op::Gte),
+        ("≥", Op::Gte),
+        ("<=", Op::Lte),
+        ("≤", Op::Lte),
+        ("!=", Op::Neq),
+        ("<>", Op::Neq),
+        ("≠", Op::Neq),
+        ("==", Op::Eq),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+        ("=", Op::Eq),
+    ];
+    let value = value.trim_start();
+    PREFIXES.iter().find_map(|(prefix, op)| value.strip_prefix(prefix).map(|rest| (*op, rest.trim())))
+}
+
+/// The symbol people know for an operator, shown next to its words in the "Add filter" menu.
+fn op_symbol(op: Op) -> Option<&'static str> {
+    match op {
+        Op::Eq => Some("="),
+        Op::Neq => Some("≠"),
+        Op::Gt => Some(">"),
+        Op::Gte => Some("≥"),
+        Op::Lt => Some("<"),
+        Op::Lte => Some("≤"),
+        _ => None,
+    }
+}
+
+/// For a custom number or amount column (`custom.<key>`), whether it is an amount (two decimals);
+/// `None` for any other column.
+fn custom_decimal(custom: &[CustomField], column: &str) -> Option<bool> {
+    let key = column.strip_prefix("custom.")?;
+    let field = custom.iter().find(|c| c.key == key)?;
+    matches!(field.kind.as_str(), "number" | "currency").then_some(field.kind == "currency")
+}
+
+/// Whether a field compares by order — an amount, a number, a date — rather than as text.
+fn comparable(object: ObjectType, custom: &[CustomField], field: &str) -> bool {
+    match field.strip_prefix("custom.") {
+        Some(key) => custom.iter().any(|c| c.key == key && matches!(c.kind.as_str(), "number" | "currency" | "date")),
+        None => matches!(
+            object.readable(field).map(|d| d.kind),
+            Some(Kind::Money | Kind::Percent | Kind::Date | Kind::Timestamp)
+        ),
     }
 }
 
@@ -282,7 +347,7 @@ pub(crate) async fn list_response(
         params.view.clear();
     }
     let mut url_filters: Vec<UrlFilter> = params.filters.iter().filter_map(|f| UrlFilter::parse(f)).collect();
-    let added = params.added_filter();
+    let added = params.added_filter(comparable(object, &custom, &params.field));
     if let Some(filter) = &added {
         url_filters.push(filter.clone());
     }
@@ -301,7 +366,24 @@ pub(crate) async fn list_response(
     let (result, list_error) = match crate::list::list(&mut tx, object, &query).await {
         Ok(result) => (result, None),
         Err(AppError::Validation(errors)) => {
-            let text = errors.iter().map(|e| error_text(page, e)).collect::<Vec<_>>().join(" ");
+            // Each message names the filter's field: "Montant : Saisissez un montant comme 1250,50."
+            let known = |key: &str| match key.strip_prefix("custom.") {
+                Some(k) => custom.iter().any(|c| c.key == k),
+                None => object.readable(key).is_some(),
+            };
+            let text = errors
+                .iter()
+                .map(|e| match e.field.strip_prefix("filter.").filter(|key| known(key)) {
+                    Some(key) => format!(
+                        "{}{} {}",
+                        field_label(page, key, &custom),
+                        page.t.get("punct.colon"),
+                        error_text(page, e)
+                    ),
+                    None => error_text(page, e),
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
             (crate::list::ListPage { items: Vec::new(), next_cursor: None }, Some(text))
         }
         Err(other) => return Err(other),
@@ -355,7 +437,8 @@ pub(crate) async fn list_response(
                 label: field_label(page, key, &custom),
                 sort_href: ListState { sort: next, ..list_state.clone() }.href(plural, None),
                 sorted,
-                numeric: matches!(object.readable(key).map(|d| d.kind), Some(Kind::Money | Kind::Percent)),
+                numeric: matches!(object.readable(key).map(|d| d.kind), Some(Kind::Money | Kind::Percent))
+                    || custom_decimal(&custom, key).is_some(),
             }
         })
         .collect();
@@ -368,7 +451,16 @@ pub(crate) async fn list_response(
                 selected: selected.contains(&id),
                 id,
                 title: display(record.get("display_name")),
-                cells: keys.iter().map(|k| cell_text(page, object, k, record, &names)).collect(),
+                cells: keys
+                    .iter()
+                    .map(|k| {
+                        let text = cell_text(page, object, k, record, &names);
+                        match custom_decimal(&custom, k) {
+                            Some(cents) => crate::display::decimal(&text, page.t.0, cents),
+                            None => text,
+                        }
+                    })
+                    .collect(),
             }
         })
         .collect();
@@ -420,6 +512,7 @@ pub(crate) async fn list_response(
     let filter_state = ListState { q: String::new(), ..list_state.clone() }.pairs();
     let columns_state = ListState { columns: Vec::new(), ..list_state.clone() }.pairs();
     let refused_bulk = bulk_error.is_some();
+    let refused_filter = list_error.is_some();
     let error = match (bulk_error, list_error) {
         (Some(a), Some(b)) => Some(format!("{a} {b}")),
         (a, b) => a.or(b),
@@ -434,7 +527,13 @@ pub(crate) async fn list_response(
         columns,
         q: params.q.clone(),
         filter_fields,
-        ops: Op::ALL.iter().map(|o| o.as_str()).collect(),
+        ops: Op::ALL
+            .iter()
+            .map(|op| {
+                let words = page.t.get(&format!("crm.op.{}", op.as_str())).to_string();
+                (op.as_str(), op_symbol(*op).map(|s| format!("{words} ({s})")).unwrap_or(words))
+            })
+            .collect(),
         filter_field,
         filter_op,
         filter_value,
@@ -482,8 +581,9 @@ pub(crate) async fn list_response(
         error,
         page: page.clone(),
     };
-    // A refused bulk action is a refused form (422); a refused filter is still the list page (200).
-    let status = if refused_bulk { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    // A refused bulk action or filter is a refused form: the list page again (422), the message
+    // naming the field, what was typed kept.
+    let status = if refused_bulk || refused_filter { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok(crate::http::page_response(status, render(&view)?))
 }
 
@@ -501,5 +601,26 @@ mod tests {
         assert_eq!(UrlFilter::parse("city:nope:Lyon"), None, "an unknown operator is not a filter");
         let one_of = UrlFilter::parse("status:in:new, qualified").unwrap().filter();
         assert_eq!(one_of.value, serde_json::json!(["new", "qualified"]));
+    }
+
+    /// Issue #11: on an amount, "= 10 000", "> 5000", ">= 5 000" carry their operator; the menu's
+    /// default ("contains") reads as "is"; a text field keeps its value as typed.
+    #[test]
+    fn amounts_take_their_operator_from_the_value() {
+        let added = |op: &str, value: &str, comparable: bool| {
+            let params =
+                ListPageParams { field: "amount".into(), op: op.into(), value: value.into(), ..Default::default() };
+            let filter = params.added_filter(comparable).unwrap();
+            (filter.op, filter.value)
+        };
+        assert_eq!(added("contains", "= 10 000", true), (Op::Eq, "10 000".into()));
+        assert_eq!(added("contains", "10 000", true), (Op::Eq, "10 000".into()));
+        assert_eq!(added("eq", "> 5000", true), (Op::Gt, "5000".into()));
+        assert_eq!(added("contains", ">= 5 000", true), (Op::Gte, "5 000".into()));
+        assert_eq!(added("contains", "≤ 2026-03-31", true), (Op::Lte, "2026-03-31".into()));
+        assert_eq!(added("contains", "≠ 0", true), (Op::Neq, "0".into()));
+        assert_eq!(added("contains", "<> 0", true), (Op::Neq, "0".into()));
+        assert_eq!(added("lt", "100", true), (Op::Lt, "100".into()));
+        assert_eq!(added("contains", "= Lyon", false), (Op::Contains, "= Lyon".into()));
     }
 }

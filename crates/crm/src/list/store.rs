@@ -9,7 +9,8 @@ pub async fn list(tx: &mut OrgTx, object: ObjectType, query: &ListQuery) -> Resu
 
 /// [`list`] with another page-size cap: exports walk the same keyset in pages of thousands.
 pub async fn list_page(tx: &mut OrgTx, object: ObjectType, query: &ListQuery, max: u32) -> Result<ListPage, AppError> {
-    let (text, params) = build(object, query)?;
+    let custom = crate::custom_fields::definitions(tx, object).await?;
+    let (text, params) = build(object, &custom, query)?;
     check_cursor(tx, object, query).await?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).clamp(1, max.max(1));
     let text = format!("{text} limit {}", limit + 1);
@@ -53,12 +54,13 @@ pub type ListRow = (Value, Option<String>, Uuid);
 /// (exports). Why not keyset pages: under row-level security PostgreSQL does not use the keyset's
 /// text comparison (not leakproof) as an index condition, so each later page would rescan the
 /// organization's rows from the start; one ordered statement reads the index once.
-pub fn stream_all<'t>(
+pub async fn stream_all<'t>(
     tx: &'t mut OrgTx,
     object: ObjectType,
     query: &ListQuery,
 ) -> Result<futures_util::stream::BoxStream<'t, Result<ListRow, sqlx::Error>>, AppError> {
-    let (text, params) = build(object, query)?;
+    let custom = crate::custom_fields::definitions(tx, object).await?;
+    let (text, params) = build(object, &custom, query)?;
     let org = tx.org();
     let mut q = sqlx::query_as::<_, (Value, Option<String>, Uuid)>(sqlx::AssertSqlSafe(text)).bind(org);
     for p in params {

@@ -28,8 +28,10 @@ use crate::records::{BulkInput, bulk_apply, delete_record};
 pub(crate) struct FormField {
     name: String,
     label: String,
-    /// text, email, tel, url, number, date, select, multi, textarea, checkbox
+    /// text, email, tel, url, number, decimal, date, select, multi, textarea, checkbox
     input: &'static str,
+    /// An amount (a deal's, a custom field's): a decimal shown with two places.
+    amount: bool,
     value: String,
     options: Vec<(String, String)>,
     selected: Vec<String>,
@@ -37,6 +39,14 @@ pub(crate) struct FormField {
     error: Option<String>,
     /// For a relation picker (`input == "ref"`): the plural whose `/lookup` feeds its datalist.
     lookup: &'static str,
+}
+
+impl FormField {
+    /// The input's `type`: a decimal is a text input with `inputmode="decimal"`, because
+    /// `type="number"` would refuse the French writing it shows (`15 000,50`).
+    fn input_type(&self) -> &'static str {
+        if self.input == "decimal" { "text" } else { self.input }
+    }
 }
 
 /// One field of the details panel: its form field (for inline editing) and how it reads.
@@ -208,6 +218,7 @@ pub(crate) fn timeline_item(
     object: ObjectType,
     entry: crate::worklog::Entry,
     names: &Names,
+    custom: &[CustomField],
 ) -> TimelineItem {
     let data = &entry.data;
     let text = |k: &str| display(data.get(k));
@@ -215,10 +226,17 @@ pub(crate) fn timeline_item(
         "change" => match text("action").as_str() {
             "updated" => {
                 let field = text("field");
-                let label = field_label(page, &field, &[]);
+                let label = field_label(page, &field, custom);
+                // A custom amount or number reads the member's way, as in the details panel.
+                let decimal = field.strip_prefix("custom.").and_then(|key| {
+                    let c = custom.iter().find(|c| c.key == key)?;
+                    matches!(c.kind.as_str(), "number" | "currency").then_some(c.kind == "currency")
+                });
                 let show = |v: Option<&Value>| {
                     let record = json!({ field.clone(): v.cloned().unwrap_or(Value::Null) });
-                    let shown = if field.starts_with("custom.") {
+                    let shown = if let Some(cents) = decimal {
+                        crate::display::decimal(&display(v), page.t.0, cents)
+                    } else if field.starts_with("custom.") {
                         display(v)
                     } else {
                         cell_text(page, object, &field, &record, names)
@@ -270,6 +288,7 @@ pub(crate) fn input_for(kind: Kind) -> &'static str {
         Kind::Phone => "tel",
         Kind::Url => "url",
         Kind::Percent => "number",
+        Kind::Money => "decimal",
         Kind::Date => "date",
         // Companies are too many for a select: a typeahead over the visible ones.
         Kind::Ref(RefKind::Company) => "ref",
@@ -281,7 +300,7 @@ pub(crate) fn input_for(kind: Kind) -> &'static str {
 pub(crate) fn custom_input(kind: &str) -> &'static str {
     match kind {
         "long_text" => "textarea",
-        "number" => "number",
+        "number" | "currency" => "decimal",
         "date" => "date",
         "boolean" => "checkbox",
         "select" => "select",
@@ -325,11 +344,16 @@ pub(crate) fn form_fields(
                     value = name;
                 }
             }
+            if def.kind == Kind::Money {
+                // The member's writing (`15 000,50`), which the update reads back as the same amount.
+                value = crate::display::decimal_input(&value, page.t.0, true);
+            }
             let lookup = if def.kind == Kind::Ref(RefKind::Company) { "companies" } else { "" };
             FormField {
                 name: def.key.to_string(),
                 label: field_label(page, def.key, custom),
                 input: input_for(def.kind),
+                amount: def.kind == Kind::Money,
                 selected: vec![value.clone()],
                 value,
                 options,
@@ -347,11 +371,15 @@ pub(crate) fn form_fields(
             Some(Value::Array(items)) => items.iter().map(|i| display(Some(i))).collect(),
             other => vec![display(other)],
         };
+        let input = custom_input(&c.kind);
+        let amount = c.kind == "currency";
         fields.push(FormField {
             label: c.label.clone(),
-            input: custom_input(&c.kind),
+            input,
+            amount,
             value: match value {
                 Some(Value::Bool(b)) => b.to_string(),
+                other if input == "decimal" => crate::display::decimal_input(&display(other), page.t.0, amount),
                 other => display(other),
             },
             options: c.options.0.iter().map(|o| (o.clone(), o.clone())).collect(),
@@ -427,6 +455,9 @@ fn detail_field(
     let shown = match (&raw, f.input) {
         (Value::Bool(b), _) => page.t.get(if *b { "crm.record.yes" } else { "crm.record.no" }).to_string(),
         (_, "select") if f.name.starts_with("custom.") => display(Some(&raw)),
+        (_, "decimal") if f.name.starts_with("custom.") => {
+            crate::display::decimal(&display(Some(&raw)), page.t.0, f.amount)
+        }
         _ if f.name.starts_with("custom.") => display(Some(&raw)),
         _ => cell_text(page, object, &f.name, &record, names),
     };
@@ -521,7 +552,7 @@ pub(crate) async fn record_view(
             .await?
             .entries
             .into_iter()
-            .map(|e| timeline_item(page, object, e, &names))
+            .map(|e| timeline_item(page, object, e, &names, &custom))
             .collect(),
         None => Vec::new(),
     };
@@ -676,6 +707,61 @@ pub async fn show<O: Object>(
     Ok(no_store(render(&view)?))
 }
 
+/// What a refused form shows again on its record's page.
+pub(crate) enum Redraw<'a> {
+    /// The record's page: the full edit form, the composer or the conversion dialog, as the
+    /// [`Extras`] say.
+    Page(Extras),
+    /// One field of the details panel as its input (the inline edit's htmx swap).
+    Field(&'a str),
+}
+
+/// "The service refused the input": the record's page, or one field of it, again with what was
+/// typed laid over the record's values and each message in place, answered 422. The refused
+/// statement may have aborted the transaction it ran in (`refused`, given up here), so the record
+/// is read again in a fresh one. Used by every form of a record page: the full edit form, inline
+/// editing, the composer and the conversion dialog.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn refused_form(
+    state: &AppState,
+    page: &Page,
+    principal: &Principal,
+    refused: OrgTx,
+    object: ObjectType,
+    id: Uuid,
+    typed: Map<String, Value>,
+    errors: &[FieldError],
+    redraw: Redraw<'_>,
+) -> AppResult<Response> {
+    drop(refused);
+    let mut tx = principal.begin(&state.db).await?;
+    let current = records::get(&mut tx, object, id).await?;
+    let mut values = current.as_object().cloned().unwrap_or_default();
+    for (k, v) in typed {
+        match (k.as_str(), v) {
+            // Typed custom values over the record's: the other custom fields keep theirs.
+            ("custom", Value::Object(typed)) => {
+                let mut merged = values.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
+                merged.extend(typed);
+                values.insert(k, Value::Object(merged));
+            }
+            (_, v) => {
+                values.insert(k, v);
+            }
+        }
+    }
+    let html = match redraw {
+        Redraw::Page(extras) => {
+            render(&record_view(&mut tx, page, principal, object, Some(id), &values, errors, extras).await?)?
+        }
+        Redraw::Field(field) => {
+            render(&field_fragment(&mut tx, page, object, id, field, &values, errors, true).await?)?
+        }
+    };
+    tx.commit().await?;
+    Ok(crate::http::page_response(StatusCode::UNPROCESSABLE_ENTITY, html))
+}
+
 pub async fn update<O: Object>(
     State(state): State<AppState>,
     signed_in: SignedIn,
@@ -700,16 +786,8 @@ pub async fn update<O: Object>(
             Ok(kernel::web::redirect_with_toast(&format!("/crm/{}/{id}", object.plural()), "crm.notice.saved"))
         }
         Err(AppError::Validation(errors)) => {
-            drop(tx);
-            let mut tx = principal.begin(&state.db).await?;
-            let current = records::get(&mut tx, object, id).await?;
-            let mut values = current.as_object().cloned().unwrap_or_default();
-            for (k, v) in input {
-                values.insert(k, v);
-            }
-            let extras = Extras { edit_all: true, ..Extras::default() };
-            let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, extras).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
+            let redraw = Redraw::Page(Extras { edit_all: true, ..Extras::default() });
+            refused_form(&state, &page, &principal, tx, object, id, input, &errors, redraw).await
         }
         Err(other) => Err(other),
     }
@@ -899,31 +977,10 @@ pub async fn field_save<O: Object>(
             Ok(no_store(render(&view)?))
         }
         Err(AppError::Validation(errors)) => {
-            // The failed statement may have aborted the transaction: a fresh one shows the field.
-            drop(tx);
-            let mut tx = principal.begin(&state.db).await?;
-            let current = records::get(&mut tx, object, id).await?;
-            let mut values = current.as_object().cloned().unwrap_or_default();
-            for (k, v) in input {
-                match (k.as_str(), v) {
-                    ("custom", Value::Object(typed)) => {
-                        let mut merged = values.get("custom").and_then(Value::as_object).cloned().unwrap_or_default();
-                        merged.extend(typed);
-                        values.insert(k, Value::Object(merged));
-                    }
-                    (_, v) => {
-                        values.insert(k, v);
-                    }
-                }
-            }
-            if !htmx {
-                let extras = Extras { edit_all: true, ..Extras::default() };
-                let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &errors, extras).await?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response());
-            }
-            let view = field_fragment(&mut tx, &page, object, id, &field, &values, &errors, true).await?;
-            tx.commit().await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, no_store(render(&view)?)).into_response())
+            // Without htmx, the full form with the message; with it, the field's input.
+            let redraw =
+                if htmx { Redraw::Field(&field) } else { Redraw::Page(Extras { edit_all: true, ..Extras::default() }) };
+            refused_form(&state, &page, &principal, tx, object, id, input, &errors, redraw).await
         }
         Err(other) => Err(other),
     }

@@ -4,7 +4,6 @@
 use crate::http::Fields;
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::signed_in::SignedIn;
 use kernel::AppError;
@@ -12,7 +11,7 @@ use kernel::AppResult;
 use kernel::authz::Principal;
 use kernel::web::AppState;
 use kernel::web::CsrfForm;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{ActivityInput, TaskChange, TaskInput, WorkItem, service};
@@ -89,10 +88,6 @@ async fn add_work<O: Object>(
             Ok(kernel::web::redirect_with_toast(&format!("{back}#timeline"), "crm.notice.saved"))
         }
         Err(AppError::Validation(errors)) => {
-            drop(tx);
-            let mut tx = principal.begin(&state.db).await?;
-            let record = crate::records::get(&mut tx, object, id).await?;
-            let values = record.as_object().cloned().unwrap_or_default();
             let extras = crate::records::pages::Extras {
                 compose: match item {
                     WorkItem::Note => "note",
@@ -104,11 +99,9 @@ async fn add_work<O: Object>(
                 composer_errors: errors,
                 ..Default::default()
             };
-            let view =
-                crate::records::pages::record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], extras)
-                    .await?;
-            tx.commit().await?;
-            Ok(http::page_response(StatusCode::UNPROCESSABLE_ENTITY, kernel::web::render(&view)?))
+            let redraw = crate::records::pages::Redraw::Page(extras);
+            crate::records::pages::refused_form(&state, &page, &principal, tx, object, id, Map::new(), &[], redraw)
+                .await
         }
         Err(other) => Err(other),
     }

@@ -5,6 +5,7 @@
 
 use kernel::authz::Role;
 use serde_json::{Value, json};
+use testkit::http::percent_encode;
 use testkit::reqwest::Method;
 use testkit::{Browser, PASSWORD, TestApp};
 
@@ -82,9 +83,10 @@ async fn list_filters_are_chips_and_headers_sort_both_ways() {
 
     // A date filter with text is refused with its message; the inputs keep what was typed.
     let response = browser.get("/crm/companies?f=city:eq:Lyon&field=created_at&op=gt&value=hier").await;
-    assert_eq!(response.status(), 200, "a list page, with the message in place");
+    assert_eq!(response.status(), 422, "a refused filter: the list page again, with the message in place");
     let html = response.text().await.unwrap();
     assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(html.contains("Created: "), "the message names the field: {html}");
     assert!(html.contains("value=\"hier\""), "what was typed is kept");
     assert!(html.contains("City is \u{201c}Lyon\u{201d}"), "the other filters stay");
 }
@@ -414,4 +416,91 @@ async fn board_moves_keep_visibility_and_tenant_rules() {
     assert_eq!(still["stage_id"], pipelines[0]["stages"][0]["stage_id"], "the refused moves changed nothing");
     let (status, _) = move_as(&browser, "forged", &mine, &target).await;
     assert_eq!(status, 403, "a move without the page's token is refused");
+}
+
+/// The names listed, in alphabetical order (the rows' order is not what these tests look at).
+fn listed_sorted(html: &str, names: &[&str]) -> Vec<String> {
+    let mut found = listed(html, names);
+    found.sort();
+    found
+}
+
+/// Issue #11 ("filters accept "10 000" and "=" on amounts"): amounts are filtered written the
+/// French way, on a deal's amount and on a custom amount field alike; the menu's default
+/// ("contains") reads as "is" on an amount; the value may start with its operator (`=`, `≠`, `>`,
+/// `>=`…), shown with its symbol in the menu; a bad amount is a refused form (422) naming the field,
+/// never a 500 nor a silently empty list. The API takes the same values and answers canonical JSON.
+#[tokio::test]
+async fn amount_filters_read_french_numbers_and_operators() {
+    let app = TestApp::spawn().await;
+    let (_, _, browser) = app.sign_up_and_log_in("owner@lists-amounts.example.eu").await;
+    let bearer = app.access_token("owner@lists-amounts.example.eu").await;
+    let (status, field) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/custom-fields",
+            Some(json!({ "object_type": "deal", "key": "budget", "label": "Budget", "kind": "currency" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{field}");
+    for (name, amount) in [("Fours", "10000"), ("Vitrine", "10000.50"), ("Toiture", "5000")] {
+        let body = json!({ "name": name, "amount": amount, "custom": { "budget": amount } });
+        let (status, deal) = app.call_api(&bearer, Method::POST, "/api/v1/deals", Some(body)).await;
+        assert_eq!(status, 201, "{deal}");
+    }
+    let csrf = browser.csrf_token("/crm/deals").await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", "/crm/deals")]).await;
+    let all = ["Fours", "Toiture", "Vitrine"];
+    let filtered = |field: &str, op: &str, value: &str| {
+        format!("/crm/deals?field={}&op={op}&value={}", percent_encode(field), percent_encode(value))
+    };
+
+    for field in ["amount", "custom.budget"] {
+        for (op, value, expected) in [
+            ("contains", "10 000", vec!["Fours"]),
+            ("eq", "10\u{202f}000,50", vec!["Vitrine"]),
+            ("contains", "= 5000", vec!["Toiture"]),
+            ("contains", "≠ 10 000", vec!["Toiture", "Vitrine"]),
+            ("contains", ">= 10 000", vec!["Fours", "Vitrine"]),
+            ("eq", "> 5 000", vec!["Fours", "Vitrine"]),
+            ("lt", "10000.5", vec!["Fours", "Toiture"]),
+        ] {
+            let response = browser.get(&filtered(field, op, value)).await;
+            assert_eq!(response.status(), 200, "{field} {op} {value}");
+            let html = response.text().await.unwrap();
+            assert_eq!(listed_sorted(&html, &all), expected, "{field} {op} {value}");
+        }
+        // An address filter reads the same writing.
+        let html = browser.get(&format!("/crm/deals?f={field}:gte:10%20000")).await.text().await.unwrap();
+        assert_eq!(listed_sorted(&html, &all), vec!["Fours", "Vitrine"], "{field}");
+    }
+
+    let html = browser.get("/crm/deals").await.text().await.unwrap();
+    assert!(html.contains("<td class=\"num\">10\u{202f}000,50</td>"), "a custom amount reads the French way: {html}");
+    assert!(html.contains(">est (=)</option>") && html.contains(" pas (≠)</option>"), "{html}");
+    assert!(html.contains("aria-describedby=\"filter-value-hint\""));
+
+    for (field, label) in [("amount", "Montant"), ("custom.budget", "Budget")] {
+        let response = browser.get(&filtered(field, "contains", "> beaucoup")).await;
+        assert_eq!(response.status(), 422, "{field}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(&format!("{label}\u{a0}: Saisissez un montant")), "{field}: {html}");
+        assert!(html.contains("value=\"&gt; beaucoup\"") || html.contains("value=\"&#62; beaucoup\""), "kept: {html}");
+    }
+
+    let filters = json!([{ "field": "custom.budget", "op": "gte", "value": "10 000" }]).to_string();
+    let (status, page) = app
+        .call_api(&bearer, Method::GET, &format!("/api/v1/deals?sort=name&filters={}", percent_encode(&filters)), None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.iter().map(|d| d["name"].as_str().unwrap()).collect::<Vec<_>>(), vec!["Fours", "Vitrine"]);
+    assert_eq!(items[1]["amount"], "10000.50", "the API keeps canonical amounts");
+    assert_eq!(items[1]["custom"]["budget"], json!(10000.5));
+    let bad = json!([{ "field": "custom.budget", "op": "gt", "value": "beaucoup" }]).to_string();
+    let (status, problem) =
+        app.call_api(&bearer, Method::GET, &format!("/api/v1/deals?filters={}", percent_encode(&bad)), None).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem.to_string().contains("filter.custom.budget"), "{problem}");
 }

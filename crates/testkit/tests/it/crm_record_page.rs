@@ -345,3 +345,69 @@ async fn inline_edit_in_chromium_saves_on_enter_and_cancels_on_escape() {
     client.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);
 }
+
+/// Issue #11 ("amounts in French format in inputs too"): to a French member, a deal's amount and
+/// a custom amount read `15 000,50` in the inline edit input and in the full form (a text input
+/// with a decimal keyboard, as `type="number"` refuses a comma); saved unchanged, the value is
+/// kept and nothing is recorded as changed; a new amount typed the same way is saved.
+#[tokio::test]
+async fn french_amounts_in_inputs_read_back_unchanged() {
+    let app = TestApp::spawn().await;
+    let (org, _, browser) = app.sign_up_and_log_in("owner@record-amounts.example.eu").await;
+    let bearer = app.access_token("owner@record-amounts.example.eu").await;
+    let (status, field) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/custom-fields",
+            Some(json!({ "object_type": "deal", "key": "budget", "label": "Budget", "kind": "currency" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{field}");
+    let (status, deal) = app
+        .call_api(
+            &bearer,
+            Method::POST,
+            "/api/v1/deals",
+            Some(json!({ "name": "Fours", "amount": "15000.5", "custom": { "budget": "2500.5" } })),
+        )
+        .await;
+    assert_eq!(status, 201, "{deal}");
+    let id = deal["id"].as_str().unwrap().to_string();
+    let path = format!("/crm/deals/{id}");
+    let csrf = browser.csrf_token(&path).await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", &path)]).await;
+
+    let page = browser.get(&path).await.text().await.unwrap();
+    assert!(page.contains("15\u{202f}000,50\u{a0}€"), "the amount reads the French way: {page}");
+    assert!(page.contains("2\u{202f}500,50"), "and the custom amount: {page}");
+    for (name, shown) in [("amount", "15\u{202f}000,50"), ("custom.budget", "2\u{202f}500,50")] {
+        let edit = browser.get(&format!("{path}/fields/{name}?edit=1")).await.text().await.unwrap();
+        assert!(edit.contains(&format!(r#"value="{shown}""#)), "{name}: {edit}");
+        assert!(edit.contains(r#"type="text" inputmode="decimal""#), "{name}: {edit}");
+        let full = browser.get(&format!("{path}/edit")).await.text().await.unwrap();
+        assert!(full.contains(&format!(r#"name="{name}" value="{shown}""#)), "{name}: {full}");
+
+        let saved = browser.post_htmx(&format!("{path}/fields/{name}"), &[("csrf", &csrf), (name, shown)]).await;
+        assert_eq!(saved.status(), 200, "{name}");
+    }
+    let (_, record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/deals/{id}"), None).await;
+    assert_eq!(record["amount"], "15000.50");
+    assert_eq!(record["custom"]["budget"], json!(2500.5));
+    let changed: Vec<(String,)> =
+        app.select_rows_in_org(org, "select field from record_changes where org_id = $1 and action = 'updated'").await;
+    assert_eq!(changed, vec![], "saved unchanged, nothing changed");
+
+    let saved =
+        browser.post_htmx(&format!("{path}/fields/amount"), &[("csrf", &csrf), ("amount", "16\u{202f}000,25")]).await;
+    assert_eq!(saved.status(), 200);
+    let (_, record) = app.call_api(&bearer, Method::GET, &format!("/api/v1/deals/{id}"), None).await;
+    assert_eq!(record["amount"], "16000.25");
+    let saved = browser
+        .post_htmx(&format!("{path}/fields/custom.budget"), &[("csrf", &csrf), ("custom.budget", "3 000")])
+        .await;
+    assert_eq!(saved.status(), 200);
+    let page = browser.get(&path).await.text().await.unwrap();
+    assert!(page.contains("2\u{202f}500,50 → 3\u{202f}000"), "the history reads the French way: {page}");
+    assert!(page.contains("Modification\u{a0}: Budget"), "named by its label, not its key: {page}");
+}

@@ -1591,8 +1591,8 @@ async fn work_views_and_links_write_the_same_rows_from_page_and_api() {
 }
 
 /// Issue #11 ("dead ends"): a date filter whose value is not a date was a 500 (the statement's
-/// cast failed): it is a 422 naming the filter on the API, and the list page shows the message in
-/// place of the rows. A date, or a date and time, filters as before.
+/// cast failed): it is a 422 naming the filter on the API, and on the list page (422 too) the
+/// message names the field in place of the rows. A date, or a date and time, filters as before.
 #[tokio::test]
 async fn a_date_filter_with_text_is_refused_naming_the_filter() {
     let app = TestApp::spawn().await;
@@ -1609,9 +1609,9 @@ async fn a_date_filter_with_text_is_refused_naming_the_filter() {
         assert_eq!(field_codes(&problem), vec![("filter.created_at".to_string(), "invalid_date".to_string())]);
         let response =
             browser.get(&format!("/crm/contacts?field=created_at&op=gt&value={}", percent_encode(text))).await;
-        assert_eq!(response.status(), 200, "{text}");
+        assert_eq!(response.status(), 422, "{text}: a refused filter");
         let html = response.text().await.unwrap();
-        assert!(html.contains("Enter a valid date."), "{text}: the page says what is wrong");
+        assert!(html.contains("Created: Enter a valid date."), "{text}: the page says what is wrong, and where");
         assert!(!html.contains("No records yet."), "{text}: not an empty list, a wrong filter");
     }
     let now = app.clock.now();
