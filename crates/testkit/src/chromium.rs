@@ -46,6 +46,16 @@ impl Driver {
     /// 500 px (Chromium's narrowest window) it emulates a phone's screen: a mobile viewport that
     /// honours the page's `<meta name="viewport">`, as a phone's browser does.
     pub async fn browser_sized(&self, profile: &std::path::Path, width: u32, height: u32) -> Client {
+        self.browser_with(profile, width, height, &[]).await
+    }
+
+    /// [`Self::browser_sized`] with the system set to a dark colour scheme: pages see
+    /// `prefers-color-scheme: dark`, as on a phone or desktop in dark mode.
+    pub async fn browser_dark(&self, profile: &std::path::Path, width: u32, height: u32) -> Client {
+        self.browser_with(profile, width, height, &["--blink-settings=preferredColorScheme=0"]).await
+    }
+
+    async fn browser_with(&self, profile: &std::path::Path, width: u32, height: u32, extra: &[&str]) -> Client {
         let mut options = json!({
             "binary": "/usr/bin/chromium",
             "args": [
@@ -54,6 +64,9 @@ impl Driver {
                 format!("--window-size={},{}", width.max(500), height), format!("--user-data-dir={}", profile.display()),
             ],
         });
+        if let Some(args) = options["args"].as_array_mut() {
+            args.extend(extra.iter().map(|arg| json!(arg)));
+        }
         if width < 500 {
             options["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "mobile": true, "touch": true } });
         }

@@ -81,7 +81,7 @@ async fn check_page(report: &mut Report, check: Check, client: &Client, label: &
 
 /// Signs an owner up with sample CRM data, then visits every page in English and French, signed
 /// out and signed in, in a `width` × `height` window, running `check` on each.
-async fn tour(width: u32, height: u32, check: Check) -> Report {
+async fn tour(width: u32, height: u32, check: Check, dark: bool) -> Report {
     let app = TestApp::spawn().await;
     let (_, _, token) = app.sign_up_with_token(OWNER).await;
     let (_, lead) = app
@@ -139,7 +139,16 @@ async fn tour(width: u32, height: u32, check: Check) -> Report {
 
     let driver = Driver::start().await;
     let profile = std::env::temp_dir().join(format!("relais-chromium-{}", uuid::Uuid::new_v4().simple()));
-    let client = driver.browser_sized(&profile, width, height).await;
+    let client = if dark {
+        driver.browser_dark(&profile, width, height).await
+    } else {
+        driver.browser_sized(&profile, width, height).await
+    };
+    if dark {
+        let matches =
+            client.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await.unwrap();
+        assert_eq!(matches, json!(true), "the browser is in dark mode");
+    }
 
     // The checks can fail: a page with an unlabelled image and an element wider than any window.
     let mut probe = Report::default();
@@ -203,6 +212,22 @@ async fn tour(width: u32, height: u32, check: Check) -> Report {
             open(&client, &app, &path, lang).await;
             check_page(&mut report, check, &client, &format!("{lang} {path}")).await;
         }
+        // The pages' modal dialogs, open: the lead's conversion, the command palette (with
+        // results) and the keyboard-shortcut help.
+        let convert = format!("/crm/leads/{lead}?convert=1");
+        open(&client, &app, &convert, lang).await;
+        client.wait().for_element(fantoccini::Locator::Css("dialog#convert-dialog[open]")).await.unwrap();
+        check_page(&mut report, check, &client, &format!("{lang} {convert} (conversion dialog)")).await;
+        open(&client, &app, "/dashboard", lang).await;
+        client.find(fantoccini::Locator::Css("[data-palette-open]")).await.unwrap().click().await.unwrap();
+        let input = client.wait().for_element(fantoccini::Locator::Css("dialog#palette[open] input")).await.unwrap();
+        input.send_keys("Garnier").await.unwrap();
+        client.wait().for_element(fantoccini::Locator::Css("dialog#palette[open] [role=option]")).await.unwrap();
+        check_page(&mut report, check, &client, &format!("{lang} /dashboard (command palette)")).await;
+        open(&client, &app, "/dashboard", lang).await;
+        client.execute("document.getElementById('shortcuts').showModal()", vec![]).await.unwrap();
+        client.wait().for_element(fantoccini::Locator::Css("dialog#shortcuts[open]")).await.unwrap();
+        check_page(&mut report, check, &client, &format!("{lang} /dashboard (keyboard shortcuts)")).await;
         client.delete_cookie(SESSION_COOKIE).await.unwrap();
     }
     client.close().await.unwrap();
@@ -215,12 +240,19 @@ async fn tour(width: u32, height: u32, check: Check) -> Report {
 /// window (the board scrolls inside itself).
 #[tokio::test]
 async fn main_pages_pass_axe_in_english_and_french() {
-    tour(1366, 900, Check::Axe(1366)).await.assert_clean();
+    tour(1366, 900, Check::Axe(1366), false).await.assert_clean();
+}
+
+/// The same pages and dialogs in dark mode (the stylesheet follows the system's scheme): its
+/// colours keep WCAG AA contrast too.
+#[tokio::test]
+async fn main_pages_pass_axe_in_dark_mode() {
+    tour(1366, 900, Check::Axe(1366), true).await.assert_clean();
 }
 
 /// At a phone's width (390 × 844) no main page scrolls sideways: the document is no wider than
 /// the window.
 #[tokio::test]
 async fn main_pages_fit_a_390_px_wide_window() {
-    tour(390, 844, Check::Width(390)).await.assert_clean();
+    tour(390, 844, Check::Width(390), false).await.assert_clean();
 }
