@@ -405,6 +405,32 @@ mod tests {
         }
     }
 
+    /// French typography in every French message: the space before `:` and `»` and after `«` is
+    /// a no-break space, and before `;`, `!`, `?` a narrow no-break space — never an ordinary
+    /// space, which lets a browser break the line right before the sign.
+    #[test]
+    fn french_messages_never_break_before_a_high_sign() {
+        let kernel_fr = include_str!("../../kernel/locales/fr.json");
+        let mut files = vec![("kernel", kernel_fr)];
+        for module in super::modules().iter() {
+            files.extend(
+                module.locales.iter().filter(|(lang, _)| *lang == Lang::Fr).map(|(_, text)| (module.name, *text)),
+            );
+        }
+        let mut wrong = Vec::new();
+        for (owner, text) in files {
+            let messages: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(text).unwrap_or_else(|e| panic!("{owner}: {e}"));
+            for (key, message) in messages {
+                let breaks = [" :", " ;", " !", " ?", " »", "« "].iter().any(|pair| message.contains(pair));
+                if breaks {
+                    wrong.push(format!("{owner} {key}: {message}"));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "an ordinary space next to a French sign:\n{}", wrong.join("\n"));
+    }
+
     /// The committed docs/data-catalog.md is what `relais catalog` prints today.
     #[test]
     fn data_catalog_document_is_current() {
