@@ -112,6 +112,12 @@ impl AppState {
     }
 }
 
+/// Initials for an avatar: the first letter of a name's first two words, upper case ("Jeanne
+/// Moreau" → "JM", "élodie garnier" → "ÉG").
+pub fn initials(name: &str) -> String {
+    name.split_whitespace().filter_map(|word| word.chars().next()).take(2).flat_map(char::to_uppercase).collect()
+}
+
 /// What the layout needs to draw any page.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -176,8 +182,7 @@ impl Page {
 
     /// The member's initials for the avatar of the profile menu ("Camille Martin": "CM").
     pub fn initials(&self) -> String {
-        let name = self.nav.as_ref().map(|nav| nav.user_name.as_str()).unwrap_or_default();
-        name.split_whitespace().filter_map(|word| word.chars().next()).take(2).flat_map(char::to_uppercase).collect()
+        initials(self.nav.as_ref().map(|nav| nav.user_name.as_str()).unwrap_or_default())
     }
 
     /// The first letter of a navigation link's label: its mark when the sidebar is collapsed.
@@ -374,6 +379,13 @@ pub fn safe_local_path(next: Option<&str>) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initials_read_the_local_way() {
+        assert_eq!(initials("Jeanne Moreau"), "JM");
+        assert_eq!(initials("émile garnier"), "ÉG");
+        assert_eq!(initials(""), "");
+    }
 
     fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
         list.iter().map(|n| n.parse().unwrap()).collect()

@@ -242,7 +242,7 @@ mod tests {
         let problems = [Problem::phone_kept("phone", "06 12"), Problem::duplicate()];
         assert_eq!(
             render(fr, &problems, &|f| builtin_label(fr, f)),
-            "Téléphone : «\u{a0}06 12\u{a0}» n’est pas un numéro de téléphone que l’import sait lire\u{a0}: il est \
+            "Téléphone\u{a0}: «\u{a0}06 12\u{a0}» n’est pas un numéro de téléphone que l’import sait lire\u{a0}: il est \
              conservé dans une note sur la fiche. Une ligne plus haut dans le fichier a la même clé (adresse e-mail ou \
              domaine)\u{a0}: celle-ci est ignorée."
         );

@@ -86,11 +86,6 @@ pub async fn board(
     board_response(&state, &page, &principal, &query.pipeline, None).await
 }
 
-/// Initials for an avatar: the first letter of the first two words ("Jeanne Moreau" → "JM").
-fn initials(name: &str) -> String {
-    name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
-}
-
 fn money_list(totals: &Value, lang: Lang) -> String {
     totals
         .as_object()
@@ -168,7 +163,7 @@ async fn board_response(
                                 .and_then(Value::as_str)
                                 .map(|c| names.of(RefKind::Company, c))
                                 .unwrap_or_default(),
-                            owner_initials: if owner == "—" { String::new() } else { initials(&owner) },
+                            owner_initials: if owner == "—" { String::new() } else { kernel::web::initials(&owner) },
                             owner,
                             next_task: due
                                 .map(|at| {
@@ -275,15 +270,4 @@ pub async fn move_deal(
     }
     let pipeline = display(deal.get("pipeline_id"));
     Ok(Redirect::to(&format!("/crm/deals/board?pipeline={pipeline}")).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn initials_read_the_local_way() {
-        assert_eq!(initials("Jeanne Moreau"), "JM");
-        assert_eq!(initials("émile"), "É");
-    }
 }

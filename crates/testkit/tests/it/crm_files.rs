@@ -518,7 +518,7 @@ async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() 
     let mails = reminders();
     assert_eq!(mails.len(), 1, "one reminder: {:?}", mails.iter().map(|m| &m.subject).collect::<Vec<_>>());
     let mail = &mails[0];
-    assert_eq!(mail.subject, "Rappel : Rappeler le client");
+    assert_eq!(mail.subject, "Rappel\u{a0}: Rappeler le client");
     assert!(mail.text.contains("Bonjour Camille"), "{}", mail.text);
     assert!(mail.text.contains("Échéance"), "{}", mail.text);
     let link = mail.link(&app.origin()).expect("a link to the record");
@@ -554,7 +554,7 @@ async fn task_reminders_are_mailed_once_when_due_and_never_for_finished_tasks() 
     app.run_jobs().await;
     let mails = reminders();
     assert_eq!(mails.len(), 2);
-    assert_eq!(mails[1].subject, "Rappel : Relance déplacée");
+    assert_eq!(mails[1].subject, "Rappel\u{a0}: Relance déplacée");
     assert!(mails[1].text.contains("sans échéance"), "{}", mails[1].text);
     app.clock.advance(time::Duration::hours(24));
     app.run_jobs().await;

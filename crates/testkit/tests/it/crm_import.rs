@@ -1309,7 +1309,7 @@ async fn a_french_member_reads_the_rejects_in_french_and_the_api_keeps_codes_and
 
     // The rejects file of the page, in French; the API's in English with the codes.
     let file = browser.get(&format!("/crm/imports/{id}/rejects.csv")).await.text().await.unwrap();
-    assert!(file.contains("not-an-email;Refusé;;2;E-mail : Saisissez une adresse e-mail valide"), "{file}");
+    assert!(file.contains("not-an-email;Refusé;;2;E-mail\u{a0}: Saisissez une adresse e-mail valide"), "{file}");
     assert!(file.contains("«\u{a0}06 12 ext. 4\u{a0}»") && !file.contains("is not a phone"), "{file}");
     let (_, api) = app.get_text_with_bearer(&bearer, &format!("/api/v1/imports/{id}/rejects.csv")).await;
     let lines: Vec<&str> = api.lines().collect();

@@ -1642,7 +1642,7 @@ async fn an_error_page_says_what_was_wrong_in_the_members_language() {
     let past = (app.clock.now() - time::Duration::days(2)).date();
     for (lang, expected) in [
         ("en", "This time has already passed: choose a time to come."),
-        ("fr", "Cette heure est déjà passée : choisissez une heure à venir."),
+        ("fr", "Cette heure est déjà passée\u{a0}: choisissez une heure à venir."),
     ] {
         let csrf = browser.csrf_token(&record).await;
         let switched = browser.post_form("/lang", &[("csrf", &csrf), ("lang", lang), ("next", "/")]).await;
