@@ -15,6 +15,17 @@ use super::{ViewInput, service};
 use crate::http::{self, Object};
 use crate::list::Filter;
 
+/// A view the service refused (no name, a name too long, too many views): the reasons in the
+/// member's language on the error page, which shows the handler's message.
+fn refused(page: &kernel::web::Page, error: AppError) -> AppError {
+    match error {
+        AppError::Validation(errors) => AppError::BadRequest(
+            errors.iter().map(|e| crate::display::error_text(page, e)).collect::<Vec<_>>().join(" "),
+        ),
+        other => other,
+    }
+}
+
 /// "Save as view" from a list page: the filters, sort, search and columns in force.
 pub async fn save_view<O: Object>(
     State(state): State<AppState>,
@@ -35,15 +46,8 @@ pub async fn save_view<O: Object>(
         q: value("q"),
         columns: http::values(&form, "col"),
     };
-    let fail = |e: AppError| match e {
-        AppError::Validation(errors) => {
-            let text = errors.iter().map(|e| crate::display::error_text(&page, e)).collect::<Vec<_>>().join(" ");
-            AppError::BadRequest(text)
-        }
-        other => other,
-    };
     let mut tx = principal.begin(&state.db).await?;
-    let view = service::create(&mut tx, &principal, &input, state.clock.now()).await.map_err(fail)?;
+    let view = service::create(&mut tx, &principal, &input, state.clock.now()).await.map_err(|e| refused(&page, e))?;
     tx.commit().await?;
     Ok(redirect_with_toast(&format!("/crm/{}?view={}", object.plural(), view.view_id), "crm.views.saved_notice"))
 }
@@ -72,12 +76,8 @@ pub async fn update_view<O: Object>(
         q: http::value(&form, "q").to_string(),
         columns: http::values(&form, "col"),
     };
-    let view = service::update(&mut tx, &principal, id, &input, state.clock.now()).await.map_err(|e| match e {
-        AppError::Validation(errors) => AppError::BadRequest(
-            errors.iter().map(|e| crate::display::error_text(&page, e)).collect::<Vec<_>>().join(" "),
-        ),
-        other => other,
-    })?;
+    let view =
+        service::update(&mut tx, &principal, id, &input, state.clock.now()).await.map_err(|e| refused(&page, e))?;
     tx.commit().await?;
     Ok(redirect_with_toast(&format!("/crm/{}?view={}", object.plural(), view.view_id), "crm.views.updated_notice"))
 }
