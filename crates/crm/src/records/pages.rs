@@ -76,6 +76,15 @@ pub(crate) struct Extras {
     pub(crate) composer_errors: Vec<FieldError>,
     /// Some: the conversion dialog is open, with what was typed and its errors.
     pub(crate) convert: Option<ConvertForm>,
+    /// A refused link form: what was typed in its search box and why (boxed: rarely there).
+    pub(crate) link: Option<Box<LinkForm>>,
+}
+
+/// What a refused link form held.
+#[derive(Default)]
+pub(crate) struct LinkForm {
+    pub(crate) query: String,
+    pub(crate) errors: Vec<FieldError>,
 }
 
 #[derive(Default)]
@@ -119,6 +128,9 @@ pub(crate) struct RecordView {
     related: Vec<(String, String, String, String, String)>,
     /// What can be linked from this page: the other side's plural, for the lookup.
     link_target: Option<&'static str>,
+    /// What a refused link form held: its search text and its message.
+    link_query: String,
+    link_error: Option<String>,
     timeline: Vec<TimelineItem>,
     files: Vec<crate::files::FileItem>,
     members: Vec<(String, String)>,
@@ -587,6 +599,8 @@ pub(crate) async fn record_view(
     Ok(RecordView {
         related,
         link_target,
+        link_query: extras.link.as_ref().map(|link| link.query.clone()).unwrap_or_default(),
+        link_error: extras.link.as_ref().and_then(|link| link.errors.first()).map(|e| error_text(page, e)),
         timeline,
         files,
         members: names.options(RefKind::Member),
@@ -828,26 +842,54 @@ pub(crate) async fn resolve_refs(
         if text.is_empty() || Uuid::parse_str(&text).is_ok() {
             continue;
         }
-        let wanted = text.to_lowercase();
-        let query = crate::list::ListQuery { q: Some(text.clone()), limit: Some(100), ..Default::default() };
-        let found = crate::list::list(tx, ObjectType::Company, &query).await?;
-        let exact: Vec<&Value> =
-            found.items.iter().filter(|r| display(r.get("display_name")).trim().to_lowercase() == wanted).collect();
-        match exact.as_slice() {
-            [one] => {
-                input.insert(def.key.to_string(), Value::String(display(one.get("id"))));
+        match record_named(tx, ObjectType::Company, &text).await? {
+            Ok(id) => {
+                input.insert(def.key.to_string(), Value::String(id.to_string()));
             }
-            [] => {
-                errors.push(FieldError::new(def.key, "no_match", "No record has this name: choose one from the list."))
-            }
-            _ => errors.push(FieldError::new(
-                def.key,
-                "ambiguous_name",
-                "Several records have this name: choose one from the list.",
-            )),
+            Err(refusal) => errors.push(refusal.at(def.key)),
         }
     }
     Ok(errors)
+}
+
+/// Why a typed name picks no record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameRefusal {
+    NoMatch,
+    Several,
+}
+
+impl NameRefusal {
+    /// The refusal as the error of the form field `field`.
+    pub(crate) fn at(self, field: &str) -> FieldError {
+        match self {
+            Self::NoMatch => FieldError::new(field, "no_match", "No record has this name: choose one from the list."),
+            Self::Several => {
+                FieldError::new(field, "ambiguous_name", "Several records have this name: choose one from the list.")
+            }
+        }
+    }
+}
+
+/// The one record of `object` the member sees whose name is exactly `text` (trimmed, case aside):
+/// what a relation picker means when a name is typed rather than chosen from its list (no
+/// JavaScript, or typed in full).
+pub(crate) async fn record_named(
+    tx: &mut OrgTx,
+    object: ObjectType,
+    text: &str,
+) -> Result<Result<Uuid, NameRefusal>, AppError> {
+    let text = text.trim();
+    let wanted = text.to_lowercase();
+    let query = crate::list::ListQuery { q: Some(text.to_string()), limit: Some(100), ..Default::default() };
+    let found = crate::list::list(tx, object, &query).await?;
+    let exact: Vec<&Value> =
+        found.items.iter().filter(|r| display(r.get("display_name")).trim().to_lowercase() == wanted).collect();
+    Ok(match exact.as_slice() {
+        [one] => Uuid::parse_str(&display(one.get("id"))).map_err(|_| NameRefusal::NoMatch),
+        [] => Err(NameRefusal::NoMatch),
+        _ => Err(NameRefusal::Several),
+    })
 }
 
 #[derive(Template)]

@@ -235,6 +235,52 @@ async fn relation_picker_finds_by_name_and_resolves_an_exact_name() {
     assert!(html.contains("No record has this name") && html.contains(r#"value="Inconnue""#), "{html}");
 }
 
+/// The link form of a contact's page without JavaScript (its choices never load): the company
+/// named exactly is linked; an unknown or shared name comes back on the page (422) with the
+/// message at the form and what was typed, and links nothing.
+#[tokio::test]
+async fn the_link_form_takes_an_exact_name_without_javascript() {
+    let app = TestApp::spawn().await;
+    let (_, _, browser) = app.sign_up_and_log_in("owner@record-links.example.eu").await;
+    let bearer = app.access_token("owner@record-links.example.eu").await;
+    let mut companies = Vec::new();
+    for name in ["Transports Roux", "Boulangerie Martin", "Boulangerie Martin"] {
+        let (_, c) = app.call_api(&bearer, Method::POST, "/api/v1/companies", Some(json!({ "name": name }))).await;
+        companies.push(c["id"].as_str().unwrap().to_string());
+    }
+    let person = contact(&app, &bearer, json!({ "first_name": "Léa", "last_name": "Roux" })).await;
+    let path = format!("/crm/contacts/{person}");
+    let form = browser.get(&path).await.text().await.unwrap();
+    assert!(form.contains(r#"<select name="other_id" id="link-choices">"#), "not required: {form}");
+    let csrf = browser.csrf_token(&path).await;
+    for (typed, message) in [
+        ("Nulle Part SA", "No record has this name"),
+        ("Boulangerie Martin", "Several records have this name"),
+        ("", "Fill in this field."),
+    ] {
+        let refused =
+            browser.post_form(&format!("{path}/links"), &[("csrf", &csrf), ("q", typed), ("other_id", "")]).await;
+        assert_eq!(refused.status(), 422, "{typed}");
+        let html = refused.text().await.unwrap();
+        assert!(html.contains(r#"id="link-error""#) && html.contains(message), "{typed}: {html}");
+        assert!(html.contains(&format!(r#"name="q" autocomplete="off" value="{typed}""#)), "{typed}: kept: {html}");
+    }
+    let related = format!("/api/v1/contacts/{person}/related");
+    let (_, linked) = app.call_api(&bearer, Method::GET, &related, None).await;
+    assert_eq!(linked.as_array().map_or(0, Vec::len), 0, "nothing linked: {linked}");
+
+    let response = browser
+        .post_form(
+            &format!("{path}/links"),
+            &[("csrf", &csrf), ("q", " transports roux"), ("other_id", ""), ("role", "Achats")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, linked) = app.call_api(&bearer, Method::GET, &related, None).await;
+    assert_eq!(linked.as_array().map_or(0, Vec::len), 1, "{linked}");
+    assert!(linked.to_string().contains(&companies[0]) && linked.to_string().contains("Achats"), "{linked}");
+}
+
 /// Converting with a bad amount: the lead's page again with the dialog open, the three records
 /// previewed, the message at the amount and what was typed kept; nothing is created.
 #[tokio::test]
