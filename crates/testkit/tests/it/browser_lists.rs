@@ -40,6 +40,21 @@ async fn bulk_bar_follows_the_selection_and_the_board_moves_from_the_keyboard_in
     client.wait().for_element(Locator::XPath("//h1[contains(., 'Beta')]")).await.unwrap();
     assert_eq!(client.current_url().await.unwrap().path(), format!("/crm/companies/{}", companies[1]));
 
+    // The "Save these filters as a view" menu opens in full over the list: nothing clips it.
+    client.goto(&app.url("/crm/companies")).await.unwrap();
+    client.find(Locator::Css("details.save-view > summary")).await.unwrap().click().await.unwrap();
+    let seen = client
+        .execute(
+            "const panel = document.querySelector('details.save-view > .menu-items');
+             const r = panel.getBoundingClientRect();
+             const hit = document.elementFromPoint(r.left + r.width / 2, r.bottom - 8);
+             return panel.contains(hit);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen, serde_json::json!(true), "the save-view menu is visible down to its last control");
+
     // The bulk bar: hidden without a selection, shown with one, counting it.
     client.goto(&app.url("/crm/companies")).await.unwrap();
     let bar = client.find(Locator::Css("#bulk-bar")).await.unwrap();
