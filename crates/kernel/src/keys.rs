@@ -57,6 +57,12 @@ impl MasterKey {
         self.derive(&format!("audit-chain/v1/org/{org}"))
     }
 
+    /// A per-organization key for one signing purpose (unsubscribe links, tracking redirects): a
+    /// link signed for one organization never verifies for another.
+    pub fn org_signing_key(&self, org: OrgId, purpose: &str) -> SecretBox<[u8; 32]> {
+        self.derive(&format!("sign/{purpose}/v1/org/{org}"))
+    }
+
     pub fn instance_key(&self, purpose: &str) -> SecretBox<[u8; 32]> {
         self.derive(&format!("instance/{purpose}/v1"))
     }

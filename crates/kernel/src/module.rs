@@ -79,6 +79,9 @@ pub struct SettingDef {
 /// What a module's job handlers may need from the platform.
 pub struct JobDeps<'a> {
     pub config: &'a Config,
+    /// For a handler that must commit a step before the outside world sees it (a message marked
+    /// `sending` before it is handed to SMTP), in transactions of its own.
+    pub db: crate::Db,
     pub mailer: Mailer,
     pub vault: Vault,
 }

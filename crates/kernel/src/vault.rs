@@ -130,6 +130,12 @@ impl Vault {
         Ok(SecretString::from(secret))
     }
 
+    /// The organization's key for signing links of one `purpose` (the vault holds the master key,
+    /// and both the web handlers and the job handlers hold the vault).
+    pub fn signing_key(&self, org: OrgId, purpose: &str) -> secrecy::SecretBox<[u8; 32]> {
+        self.master.org_signing_key(org, purpose)
+    }
+
     /// The derived key for one org, for the libsodium interoperability test only.
     #[doc(hidden)]
     pub fn export_org_key_for_interop_test(&self, org: OrgId) -> [u8; 32] {

@@ -36,7 +36,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The modules of this application, in the order their routes, tables, actions and event
 /// subscribers are listed. Adding a module is one line here.
 pub fn modules() -> Modules {
-    Modules::new(vec![identity::module(), privacy::module(), crm::module()])
+    Modules::new(vec![identity::module(), privacy::module(), crm::module(), outreach::module()])
 }
 
 /// The application state for `config`: the modules' event subscribers ride on `db` into every
@@ -55,10 +55,11 @@ pub fn data_catalog() -> Vec<TableEntry> {
 /// what tests run.
 pub fn job_registry(
     config: &kernel::config::Config,
+    db: kernel::Db,
     mailer: kernel::mail::Mailer,
     vault: kernel::vault::Vault,
 ) -> kernel::jobs::Registry {
-    modules().job_registry(&JobDeps { config, mailer, vault })
+    modules().job_registry(&JobDeps { config, db, mailer, vault })
 }
 
 /// `docs/permissions.md`: every module's actions.

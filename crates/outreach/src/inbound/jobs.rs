@@ -1,0 +1,5 @@
+//! The inbox readers.
+
+use kernel::module::JobDeps;
+
+pub fn register(_registry: &mut kernel::jobs::Registry, _deps: &JobDeps<'_>) {}

@@ -1,0 +1,259 @@
+//! The dispatcher: one job kind, `outreach.dispatch`, run per organization whenever something
+//! may be due (an enrollment, a resumed sequence, the next planned message's time). Each run:
+//!
+//! 1. puts messages abandoned in `sending` by a dead worker (lease run out) into review;
+//! 2. plans due enrollments (`plan`), committed;
+//! 3. for each mailbox with due messages, claims a batch (`sending`, leased; **committed before
+//!    any SMTP conversation**), sends it over one session, and records each outcome in small
+//!    committed groups, renewing the lease of the rest;
+//! 4. queues itself again for the next due time, in the job's own transaction.
+//!
+//! The job's own transaction only completes the job: the steps above commit on their own, so a
+//! `kill -9` at any moment leaves every message either `planned` (never handed to SMTP),
+//! `sent`, or `sending` — the last going to review once its lease runs out, never resent.
+//! The kernel's queue runs at most two dispatchers per organization at once and serves
+//! organizations round-robin, so one organization's campaign never starves another's.
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use kernel::db::Actor;
+use kernel::jobs::{JobRun, Registry};
+use kernel::module::JobDeps;
+use kernel::vault::Vault;
+use kernel::{AppError, Db, OrgId};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::compose::{Composed, compose};
+use super::plan::{PlanContext, plan_due};
+use super::smtp::{Delivery, Phase, Session};
+use super::{DISPATCH_JOB, service, store};
+use crate::mailboxes::transport::sender;
+use crate::suppression::Reason;
+
+/// Messages claimed at once from one mailbox.
+const CLAIM: i64 = 50;
+/// How long a claim holds its messages without news; renewed as outcomes are recorded.
+const LEASE: Duration = Duration::minutes(5);
+/// Outcomes recorded per commit (and the lease of the rest renewed with them).
+const RECORD_EVERY: usize = 20;
+/// Wall time one run spends sending before it hands over to a fresh run.
+const SEND_BUDGET: StdDuration = StdDuration::from_secs(50);
+/// Attempts before a message the server keeps refusing for now is given up.
+const MAX_ATTEMPTS: i16 = 4;
+/// When a mailbox's server cannot be reached, its messages wait this long.
+const UNREACHABLE_RETRY: Duration = Duration::minutes(10);
+
+pub fn register(registry: &mut Registry, deps: &JobDeps<'_>) {
+    let engine = Arc::new(Engine {
+        db: deps.db.clone(),
+        vault: deps.vault.clone(),
+        public_origin: deps.config.public_url.origin().to_owned(),
+    });
+    registry.register(DISPATCH_JOB, move |run: JobRun| {
+        let engine = engine.clone();
+        async move { engine.dispatch(run).await }
+    });
+}
+
+struct Engine {
+    db: Db,
+    vault: Vault,
+    public_origin: String,
+}
+
+impl Engine {
+    async fn dispatch(&self, mut run: JobRun) -> anyhow::Result<kernel::OrgTx> {
+        let org = run.tx.org();
+        let now = run.now;
+
+        let mut tx = self.db.begin_org(org, Actor::System).await?;
+        let abandoned = store::recover_abandoned(&mut tx, now).await?;
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "outreach messages whose sending was interrupted are awaiting review");
+        }
+        let context = PlanContext { vault: &self.vault, public_origin: &self.public_origin };
+        plan_due(&mut tx, &context, now).await?;
+        tx.commit().await?;
+
+        let started = Instant::now();
+        let mut tx = self.db.begin_org(org, Actor::System).await?;
+        let mailboxes = store::mailboxes_with_due(&mut tx, now).await?;
+        tx.commit().await?;
+        for mailbox in mailboxes {
+            while started.elapsed() < SEND_BUDGET {
+                if self.send_batch(org, mailbox, now).await? == 0 {
+                    break;
+                }
+            }
+        }
+
+        // What is due next; due already (more than one run's worth) means a run right away.
+        if let Some(next) = store::next_due(&mut run.tx).await? {
+            service::wake_at(&mut run.tx, now, next).await?;
+        }
+        Ok(run.tx)
+    }
+
+    /// Claims and sends one batch of a mailbox's due messages; returns how many were claimed.
+    async fn send_batch(&self, org: OrgId, mailbox: Uuid, now: OffsetDateTime) -> anyhow::Result<usize> {
+        let mut tx = self.db.begin_org(org, Actor::System).await?;
+        let sender = match sender(&mut tx, &self.vault, mailbox).await {
+            Ok(sender) => sender,
+            // Revoked or paused meanwhile: its planned messages are not this run's to send.
+            Err(_) => return Ok(0),
+        };
+        let claimed = store::claim(&mut tx, mailbox, now, now + LEASE, CLAIM).await?;
+        tx.commit().await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let count = claimed.len();
+
+        let mut session = match Session::open(&sender.smtp).await {
+            Ok(session) => session,
+            Err(error) => {
+                let ids: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();
+                let mut tx = self.db.begin_org(org, Actor::System).await?;
+                store::release(&mut tx, &ids, now + UNREACHABLE_RETRY, error.code()).await?;
+                if error == super::smtp::OpenError::Auth {
+                    crate::mailboxes::transport::pause(&mut tx, mailbox, "auth_failed", now).await?;
+                }
+                tx.commit().await?;
+                tracing::warn!(code = error.code(), "an outreach mailbox could not send");
+                return Ok(0);
+            }
+        };
+
+        let mut outcomes: Vec<(Uuid, Outcome)> = Vec::with_capacity(RECORD_EVERY);
+        let mut pending: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();
+        for message in &claimed {
+            let outcome = if !session.is_usable() {
+                Outcome::Release("smtp_connection")
+            } else {
+                let composed = Composed {
+                    from: &sender.from,
+                    to: &message.to_address,
+                    subject: &message.subject,
+                    body_text: &message.body_text,
+                    message_id_header: &message.message_id_header,
+                    in_reply_to: message.in_reply_to.as_deref(),
+                    references: message.references_header.as_deref(),
+                    unsubscribe_url: &format!(
+                        "{}/u/{}",
+                        self.public_origin,
+                        crate::unsubscribe::token(&self.vault, org, message.message_id)
+                    ),
+                    date: now,
+                };
+                match compose(&composed) {
+                    Err(error) => Outcome::Fail(error.code().to_owned()),
+                    Ok((envelope, bytes)) => match session.deliver(&envelope, &bytes).await {
+                        Delivery::Accepted => Outcome::Sent,
+                        Delivery::Unknown => Outcome::Review,
+                        Delivery::Refused { permanent: true, phase, code } => {
+                            Outcome::Rejected { recipient: phase == Phase::Recipient, code }
+                        }
+                        Delivery::Refused { permanent: false, .. } if message.attempts >= MAX_ATTEMPTS => {
+                            Outcome::Fail("smtp_deferred".into())
+                        }
+                        Delivery::Refused { permanent: false, .. } => Outcome::Release("smtp_deferred"),
+                    },
+                }
+            };
+            pending.retain(|id| *id != message.message_id);
+            outcomes.push((message.message_id, outcome));
+            if outcomes.len() >= RECORD_EVERY {
+                self.record(org, &mut outcomes, &pending, now).await?;
+            }
+        }
+        self.record(org, &mut outcomes, &pending, now).await?;
+        session.close().await;
+        Ok(count)
+    }
+
+    /// Commits a group of outcomes, renews the lease of the messages still to send, and puts the
+    /// sent ones on their records' timelines.
+    async fn record(
+        &self,
+        org: OrgId,
+        outcomes: &mut Vec<(Uuid, Outcome)>,
+        pending: &[Uuid],
+        now: OffsetDateTime,
+    ) -> Result<(), AppError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.begin_org(org, Actor::System).await?;
+        let sent: Vec<Uuid> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Sent)).map(|(id, _)| *id).collect();
+        store::mark_sent(&mut tx, &sent, now).await?;
+        for (id, outcome) in outcomes.iter() {
+            match outcome {
+                Outcome::Sent => {}
+                Outcome::Review => store::settle(&mut tx, *id, "review", "fate_unknown").await?,
+                Outcome::Fail(code) => store::settle(&mut tx, *id, "failed", code).await?,
+                Outcome::Release(code) => {
+                    store::release(&mut tx, &[*id], now + Duration::minutes(15), code).await?;
+                }
+                Outcome::Rejected { recipient, code } => {
+                    let reason: String = format!("smtp_rejected:{code}").chars().take(64).collect();
+                    store::settle(&mut tx, *id, "failed", &reason).await?;
+                    if *recipient {
+                        bounce_now(&mut tx, *id, now).await?;
+                    }
+                }
+            }
+        }
+        store::extend_lease(&mut tx, pending, now + LEASE).await?;
+        tx.commit().await?;
+        outcomes.clear();
+        // The timeline entries are not part of the send's bookkeeping: one that cannot be written
+        // (the record was deleted meanwhile) must not put a sent message back in doubt.
+        for id in sent {
+            let mut tx = self.db.begin_org(org, Actor::System).await?;
+            match crate::sending::timeline::sent(&mut tx, id, now).await {
+                Ok(()) => tx.commit().await?,
+                Err(error) => {
+                    tracing::warn!(%error, "a sent outreach message could not be put on its record's timeline")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A recipient the server refused for good at RCPT (no such user): a hard bounce, at once.
+async fn bounce_now(tx: &mut kernel::OrgTx, message: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
+    let row = sqlx::query!(
+        "update outreach_messages set bounced_at = $3 where org_id = $1 and message_id = $2
+         returning to_address, enrollment_id",
+        tx.org().0,
+        message,
+        now
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    crate::suppression::store::insert(
+        tx,
+        now,
+        &row.to_address.to_lowercase(),
+        Reason::HardBounce,
+        "",
+        Some(message),
+        None,
+    )
+    .await?;
+    if let Some(enrollment) = row.enrollment_id {
+        service::stop_enrollment(tx, enrollment, "bounced", "hard_bounce", now).await?;
+    }
+    Ok(())
+}
+
+enum Outcome {
+    Sent,
+    Review,
+    Fail(String),
+    Release(&'static str),
+    Rejected { recipient: bool, code: String },
+}

@@ -1,0 +1,301 @@
+//! Planning: each due enrollment runs its next step. A wait moves its due time; a task becomes a
+//! CRM task for the sequence's owner; an email is rendered for the recipient and planned on one
+//! of the sequence's mailboxes (rotation), at the first slot that respects that mailbox's daily
+//! cap, minimum gap (with jitter) and sending window — in the recipient's time zone when known.
+
+use std::collections::HashMap;
+
+use kernel::vault::Vault;
+use kernel::{AppError, OrgTx};
+use rand::Rng;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::store::{self, DueEnrollment, NewMessage, PlanningMailbox, Step};
+use super::window::{self, Window};
+use crate::sequences::Target;
+use crate::sequences::template::{self, TemplateError};
+
+/// Enrollments planned in one pass: bounded, so one organization's pass stays short.
+pub const BATCH: i64 = 500;
+/// How long an enrollment waits before trying again when none of its mailboxes can send.
+const NO_MAILBOX_RETRY: Duration = Duration::minutes(15);
+/// How far ahead a cap or window may push a message before planning gives up on this pass.
+const MAX_DAYS_AHEAD: usize = 60;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub emails: u32,
+    pub finished: u32,
+    pub stopped: u32,
+    pub waiting: u32,
+}
+
+/// What planning needs besides the transaction.
+pub struct PlanContext<'a> {
+    pub vault: &'a Vault,
+    /// `RELAIS_PUBLIC_URL`'s origin, for the unsubscribe links.
+    pub public_origin: &'a str,
+}
+
+/// Plans up to [`BATCH`] due enrollments of the transaction's organization.
+pub async fn plan_due(tx: &mut OrgTx, ctx: &PlanContext<'_>, now: OffsetDateTime) -> Result<Planned, AppError> {
+    let due = store::due_enrollments(tx, now, BATCH).await?;
+    let mut steps_of: HashMap<Uuid, Vec<Step>> = HashMap::new();
+    let mut done = Planned::default();
+    for enrollment in due {
+        if !steps_of.contains_key(&enrollment.sequence_id) {
+            let steps = store::steps(tx, enrollment.sequence_id).await?;
+            steps_of.insert(enrollment.sequence_id, steps);
+        }
+        let steps = steps_of.get(&enrollment.sequence_id).map(Vec::as_slice).unwrap_or_default();
+        run_steps(tx, ctx, &enrollment, steps, now, &mut done).await?;
+    }
+    Ok(done)
+}
+
+/// Runs the enrollment's steps from its next one until one must wait (an email to send, a wait).
+async fn run_steps(
+    tx: &mut OrgTx,
+    ctx: &PlanContext<'_>,
+    enrollment: &DueEnrollment,
+    steps: &[Step],
+    now: OffsetDateTime,
+    done: &mut Planned,
+) -> Result<(), AppError> {
+    let mut position = enrollment.next_position;
+    let mut due = enrollment.next_run_at;
+    // Bounded by the number of steps: each turn moves one step on or returns.
+    for _ in 0..=steps.len() {
+        let Some(step) = steps.iter().find(|s| s.position == position) else {
+            finish(tx, enrollment.enrollment_id, now).await?;
+            done.finished += 1;
+            return Ok(());
+        };
+        match step.kind.as_str() {
+            "wait" => {
+                let until = due + Duration::days(i64::from(step.wait_days));
+                if until > now {
+                    store::advance(tx, enrollment.enrollment_id, position + 1, Some(until), None, "", now).await?;
+                    return Ok(());
+                }
+                due = until;
+            }
+            "task" => {
+                add_task(tx, enrollment, step, now).await?;
+            }
+            _ => {
+                match plan_email(tx, ctx, enrollment, step, now).await? {
+                    EmailPlan::Planned(mailbox) => {
+                        store::advance(tx, enrollment.enrollment_id, position + 1, None, Some(mailbox), "", now)
+                            .await?;
+                        done.emails += 1;
+                    }
+                    EmailPlan::Stopped(reason) => {
+                        crate::sending::service::stop_enrollment(tx, enrollment.enrollment_id, "stopped", &reason, now)
+                            .await?;
+                        done.stopped += 1;
+                    }
+                    EmailPlan::Waiting(reason) => {
+                        store::advance(
+                            tx,
+                            enrollment.enrollment_id,
+                            position,
+                            Some(now + NO_MAILBOX_RETRY),
+                            None,
+                            reason,
+                            now,
+                        )
+                        .await?;
+                        done.waiting += 1;
+                    }
+                }
+                return Ok(());
+            }
+        }
+        position += 1;
+    }
+    Ok(())
+}
+
+async fn finish(tx: &mut OrgTx, enrollment: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_enrollments set state = 'finished', next_run_at = null, updated_at = $3
+          where org_id = $1 and enrollment_id = $2 and state = 'active'",
+        tx.org().0,
+        enrollment,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A manual step: a task for the sequence's owner on the person's record, due now.
+async fn add_task(
+    tx: &mut OrgTx,
+    enrollment: &DueEnrollment,
+    step: &Step,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let Some(owner) = enrollment.owner_id else { return Ok(()) };
+    let (object, id) = match (enrollment.contact_id, enrollment.lead_id) {
+        (Some(contact), _) => (crm::object::ObjectType::Contact, contact),
+        (None, Some(lead)) => (crm::object::ObjectType::Lead, lead),
+        (None, None) => return Ok(()),
+    };
+    let input = crm::worklog::TaskInput {
+        title: step.task_title.clone(),
+        description: String::new(),
+        assignee_id: Some(owner),
+        due_at: Some(now),
+        remind_at: None,
+    };
+    crm::worklog::service::add_task(tx, object, id, owner, &input, now).await?;
+    Ok(())
+}
+
+enum EmailPlan {
+    Planned(Uuid),
+    /// The enrollment cannot go on (a code: suppressed, template_missing_value:first_name…).
+    Stopped(String),
+    /// No mailbox of the sequence can take it now.
+    Waiting(&'static str),
+}
+
+async fn plan_email(
+    tx: &mut OrgTx,
+    ctx: &PlanContext<'_>,
+    enrollment: &DueEnrollment,
+    step: &Step,
+    now: OffsetDateTime,
+) -> Result<EmailPlan, AppError> {
+    if crate::suppression::store::is_suppressed(tx, &enrollment.email).await? {
+        return Ok(EmailPlan::Stopped("suppressed".into()));
+    }
+    let target = match (enrollment.contact_id, enrollment.lead_id) {
+        (Some(contact), _) => Target::Contact(contact),
+        (None, Some(lead)) => Target::Lead(lead),
+        (None, None) => return Ok(EmailPlan::Stopped("record_deleted".into())),
+    };
+    let Some(mut fields) = crate::sequences::service::recipient_fields(tx, target).await? else {
+        return Ok(EmailPlan::Stopped("record_deleted".into()));
+    };
+    let Some(owner) = enrollment.owner_id else {
+        return Ok(EmailPlan::Waiting("no_owner"));
+    };
+    // The thread's mailbox first (a follow-up comes from the same address), else the rotation.
+    let candidates: Vec<Uuid> = match enrollment.mailbox_id {
+        Some(thread) if enrollment.mailbox_ids.contains(&thread) => vec![thread],
+        _ => enrollment.mailbox_ids.clone(),
+    };
+    let mailboxes = store::planning_mailboxes(tx, &candidates, owner).await?;
+    let Some((mailbox, slot)) = earliest_slot(tx, &mailboxes, &enrollment.time_zone, now).await? else {
+        return Ok(EmailPlan::Waiting("no_mailbox"));
+    };
+
+    let message_id = Uuid::now_v7();
+    let unsubscribe_url =
+        format!("{}/u/{}", ctx.public_origin, crate::unsubscribe::token(ctx.vault, tx.org(), message_id));
+    fields.insert("unsubscribe_url".into(), unsubscribe_url);
+    fields.insert("sender_name".into(), mailbox.from_name.clone());
+    let parent = if step.in_thread { store::thread_parent(tx, enrollment.enrollment_id).await? } else { None };
+    let subject_source = match (&parent, step.subject.trim().is_empty()) {
+        (Some(parent), true) => reply_subject(&parent.subject),
+        _ => step.subject.clone(),
+    };
+    let rendered = template::render(&subject_source, &fields)
+        .and_then(|subject| template::render(&step.body, &fields).map(|body| (subject, body)));
+    let (subject, mut body) = match rendered {
+        Ok(pair) => pair,
+        Err(error) => return Ok(EmailPlan::Stopped(stop_reason(&error))),
+    };
+    if !mailbox.signature.trim().is_empty() {
+        body.push_str("\n\n-- \n");
+        body.push_str(mailbox.signature.trim_end());
+    }
+    let domain = mailbox.from_address.rsplit('@').next().unwrap_or("relais.localhost");
+    let header = format!("<{}@{domain}>", message_id.simple());
+    let references = parent.as_ref().map(|p| match &p.references_header {
+        Some(older) => format!("{older} {}", p.message_id_header),
+        None => p.message_id_header.clone(),
+    });
+    let new = NewMessage {
+        message_id,
+        enrollment_id: Some(enrollment.enrollment_id),
+        sequence_id: Some(enrollment.sequence_id),
+        step_id: Some(step.step_id),
+        mailbox_id: mailbox.mailbox_id,
+        to_address: &enrollment.email,
+        subject: subject.lines().next().unwrap_or_default().trim(),
+        body_text: &body,
+        message_id_header: &header,
+        in_reply_to: parent.as_ref().map(|p| p.message_id_header.as_str()),
+        references_header: references.as_deref(),
+        scheduled_at: slot,
+    };
+    store::insert_message(tx, now, &new).await?;
+    let jitter = if mailbox.jitter_seconds > 0 { rand::rng().random_range(0..=mailbox.jitter_seconds) } else { 0 };
+    let next = slot + Duration::seconds(i64::from(mailbox.min_gap_seconds) + i64::from(jitter));
+    store::set_next_slot(tx, mailbox.mailbox_id, next).await?;
+    Ok(EmailPlan::Planned(mailbox.mailbox_id))
+}
+
+fn reply_subject(subject: &str) -> String {
+    if subject.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:")) {
+        subject.to_owned()
+    } else {
+        format!("Re: {subject}")
+    }
+}
+
+fn stop_reason(error: &TemplateError) -> String {
+    let reason = match error {
+        TemplateError::MissingValue(field) | TemplateError::UnknownField(field) if !field.is_empty() => {
+            format!("{}:{field}", error.code())
+        }
+        _ => error.code().to_owned(),
+    };
+    reason.chars().take(64).collect()
+}
+
+/// The mailbox that can send first, and when: each candidate's next slot moved into the window
+/// (recipient's zone, else the mailbox's) and past any day its cap is full (the mailbox's day).
+/// Between mailboxes free at the same time, the one that has sent least that day: the rotation
+/// spreads the load even when no gap separates messages.
+async fn earliest_slot(
+    tx: &mut OrgTx,
+    mailboxes: &[PlanningMailbox],
+    recipient_zone: &str,
+    now: OffsetDateTime,
+) -> Result<Option<(PlanningMailbox, OffsetDateTime)>, AppError> {
+    let mut best: Option<(&PlanningMailbox, OffsetDateTime, i64)> = None;
+    for mailbox in mailboxes {
+        let mailbox_zone = kernel::dates::zone(&mailbox.time_zone).unwrap_or(kernel::dates::DEFAULT_ZONE);
+        let zone = kernel::dates::zone(recipient_zone).unwrap_or(mailbox_zone);
+        let window = Window {
+            days: mailbox.window_days.iter().filter_map(|d| u8::try_from(*d).ok()).collect(),
+            start_minute: u16::try_from(mailbox.window_start_minute).unwrap_or(0),
+            end_minute: u16::try_from(mailbox.window_end_minute).unwrap_or(1440),
+        };
+        let mut at = mailbox.next_slot_at.map_or(now, |next| next.max(now));
+        let mut found = None;
+        for _ in 0..MAX_DAYS_AHEAD {
+            at = window::next_open(at, &window, zone);
+            let (from, to) = window::day_span(at, mailbox_zone);
+            let used = store::count_in_span(tx, mailbox.mailbox_id, from, to).await?;
+            if used < i64::from(mailbox.daily_cap) {
+                found = Some((at, used));
+                break;
+            }
+            at = to;
+        }
+        if let Some((at, used)) = found
+            && best.as_ref().is_none_or(|(_, best_at, best_used)| (at, used) < (*best_at, *best_used))
+        {
+            best = Some((mailbox, at, used));
+        }
+    }
+    Ok(best.map(|(mailbox, at, _)| (mailbox.clone(), at)))
+}

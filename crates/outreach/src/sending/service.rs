@@ -1,0 +1,98 @@
+//! What other features ask of the sending engine: wake it, stop one person's sequence, stop
+//! everything a mailbox had planned. Each runs in the caller's tenant transaction, so the stop
+//! commits (or not) with what caused it.
+
+use kernel::jobs::{NewJob, enqueue_at};
+use kernel::{AppError, OrgTx};
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::DISPATCH_JOB;
+
+/// Makes sure the organization's dispatcher runs now: new enrollments, a resumed sequence.
+pub async fn wake(tx: &mut OrgTx, now: OffsetDateTime) -> Result<(), AppError> {
+    wake_at(tx, now, now).await
+}
+
+/// Makes sure the organization's dispatcher runs at `at` at the latest (the next due message or
+/// step). A dispatcher already queued to run by then is enough; a running one is not (it may have
+/// read what is due before the caller's change), so a new one is queued.
+pub async fn wake_at(tx: &mut OrgTx, now: OffsetDateTime, at: OffsetDateTime) -> Result<(), AppError> {
+    let queued = sqlx::query_scalar!(
+        r#"select exists(select 1 from jobs where org_id = $1 and kind = $2 and status = 'queued' and run_at <= $3) as "queued!""#,
+        tx.org().0,
+        DISPATCH_JOB,
+        at
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if queued {
+        return Ok(());
+    }
+    let mut job = NewJob::new(DISPATCH_JOB, format!("wake-{}", Uuid::now_v7()), json!({}));
+    job.run_at = Some(at.max(now));
+    job.max_attempts = 5;
+    enqueue_at(tx, now, job).await?;
+    Ok(())
+}
+
+/// Ends one enrollment in `state` (`replied`, `bounced`, `unsubscribed`, `stopped`, `finished`)
+/// with a reason code, and cancels its planned messages. An enrollment already ended keeps its
+/// first ending (a reply after an unsubscribe stays an unsubscribe).
+pub async fn stop_enrollment(
+    tx: &mut OrgTx,
+    enrollment: Uuid,
+    state: &str,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let stopped = sqlx::query!(
+        "update outreach_enrollments
+            set state = $3, state_reason = $4, next_run_at = null, updated_at = $5
+          where org_id = $1 and enrollment_id = $2 and state in ('active', 'paused')",
+        tx.org().0,
+        enrollment,
+        state,
+        reason,
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if stopped == 1 {
+        sqlx::query!(
+            "update outreach_messages set state = 'cancelled', state_reason = $3
+              where org_id = $1 and enrollment_id = $2 and state = 'planned'",
+            tx.org().0,
+            enrollment,
+            state
+        )
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
+}
+
+/// Cancels every message a mailbox had planned (it is being revoked or disabled); returns how
+/// many. Their enrollments stay active: their next email is planned again on another mailbox of
+/// the sequence, or waits for one.
+pub async fn cancel_mailbox(tx: &mut OrgTx, mailbox: Uuid, now: OffsetDateTime) -> Result<u64, AppError> {
+    let cancelled = sqlx::query!(
+        "with cancelled as (
+           update outreach_messages set state = 'cancelled', state_reason = 'mailbox_revoked'
+            where org_id = $1 and mailbox_id = $2 and state = 'planned'
+           returning enrollment_id, step_id)
+         update outreach_enrollments e
+            set next_position = s.position, next_run_at = $3, mailbox_id = null, updated_at = $3
+           from cancelled c join outreach_steps s on s.org_id = $1 and s.step_id = c.step_id
+          where e.org_id = $1 and e.enrollment_id = c.enrollment_id and e.state = 'active'",
+        tx.org().0,
+        mailbox,
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(cancelled)
+}

@@ -1,0 +1,402 @@
+//! The sending engine's SQL: due enrollments, planning under a mailbox's limits, the queue of
+//! messages and their states. Every function runs in a tenant transaction of one organization.
+
+use kernel::{AppError, OrgTx};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// An enrollment whose next step is due, with what planning it needs of its sequence.
+#[derive(Debug, Clone)]
+pub struct DueEnrollment {
+    pub enrollment_id: Uuid,
+    pub sequence_id: Uuid,
+    pub contact_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    pub email: String,
+    pub next_position: i16,
+    pub next_run_at: OffsetDateTime,
+    pub mailbox_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub mailbox_ids: Vec<Uuid>,
+    /// The recipient's own time zone, when the record has one.
+    pub time_zone: String,
+}
+
+/// Up to `limit` active enrollments of active sequences whose next step is due, locked for
+/// this planner (another planner skips them).
+pub async fn due_enrollments(tx: &mut OrgTx, now: OffsetDateTime, limit: i64) -> Result<Vec<DueEnrollment>, AppError> {
+    Ok(sqlx::query_as!(
+        DueEnrollment,
+        r#"select e.enrollment_id, e.sequence_id, e.contact_id, e.lead_id, e.email, e.next_position,
+                  e.next_run_at as "next_run_at!", e.mailbox_id, s.owner_id, s.mailbox_ids,
+                  coalesce((select c.time_zone from contacts c where c.org_id = e.org_id and c.contact_id = e.contact_id), '') as "time_zone!"
+             from outreach_enrollments e
+             join outreach_sequences s on s.org_id = e.org_id and s.sequence_id = e.sequence_id
+            where e.org_id = $1 and e.state = 'active' and e.next_run_at <= $2 and s.status = 'active'
+            order by e.next_run_at
+            limit $3
+            for update of e skip locked"#,
+        tx.org().0,
+        now,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub step_id: Uuid,
+    pub position: i16,
+    pub kind: String,
+    pub wait_days: i16,
+    pub subject: String,
+    pub body: String,
+    pub in_thread: bool,
+    pub task_title: String,
+}
+
+pub async fn steps(tx: &mut OrgTx, sequence: Uuid) -> Result<Vec<Step>, AppError> {
+    Ok(sqlx::query_as!(
+        Step,
+        "select step_id, position, kind, wait_days, subject, body, in_thread, task_title
+           from outreach_steps where org_id = $1 and sequence_id = $2 order by position",
+        tx.org().0,
+        sequence
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A mailbox as planning sees it: its limits and where its next slot stands. Locked, so two
+/// planners never give the same slot twice.
+#[derive(Debug, Clone)]
+pub struct PlanningMailbox {
+    pub mailbox_id: Uuid,
+    pub owner_id: Uuid,
+    pub from_name: String,
+    pub from_address: String,
+    pub daily_cap: i32,
+    pub min_gap_seconds: i32,
+    pub jitter_seconds: i32,
+    pub window_days: Vec<i16>,
+    pub window_start_minute: i16,
+    pub window_end_minute: i16,
+    pub time_zone: String,
+    pub signature: String,
+    pub next_slot_at: Option<OffsetDateTime>,
+}
+
+/// The active mailboxes among `ids` that belong to `owner`, locked in a fixed order.
+pub async fn planning_mailboxes(tx: &mut OrgTx, ids: &[Uuid], owner: Uuid) -> Result<Vec<PlanningMailbox>, AppError> {
+    Ok(sqlx::query_as!(
+        PlanningMailbox,
+        "select mailbox_id, owner_id, from_name, from_address, daily_cap, min_gap_seconds, jitter_seconds,
+                window_days, window_start_minute, window_end_minute, time_zone, signature, next_slot_at
+           from outreach_mailboxes
+          where org_id = $1 and mailbox_id = any($2) and owner_id = $3 and status = 'active'
+          order by mailbox_id
+          for update",
+        tx.org().0,
+        ids,
+        owner
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Messages of a mailbox planned, in flight or sent in `[from, to)`: what its daily cap counts.
+pub async fn count_in_span(
+    tx: &mut OrgTx,
+    mailbox: Uuid,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select count(*) as "n!" from outreach_messages
+            where org_id = $1 and mailbox_id = $2 and scheduled_at >= $3 and scheduled_at < $4
+              and state in ('planned', 'sending', 'sent', 'review')"#,
+        tx.org().0,
+        mailbox,
+        from,
+        to
+    )
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+pub async fn set_next_slot(tx: &mut OrgTx, mailbox: Uuid, at: OffsetDateTime) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_mailboxes set next_slot_at = $3 where org_id = $1 and mailbox_id = $2",
+        tx.org().0,
+        mailbox,
+        at
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The thread a follow-up answers: the enrollment's latest email (sent or planned).
+pub struct Parent {
+    pub message_id_header: String,
+    pub references_header: Option<String>,
+    pub subject: String,
+}
+
+pub async fn thread_parent(tx: &mut OrgTx, enrollment: Uuid) -> Result<Option<Parent>, AppError> {
+    Ok(sqlx::query_as!(
+        Parent,
+        "select message_id_header, references_header, subject from outreach_messages
+          where org_id = $1 and enrollment_id = $2 and state in ('planned', 'sending', 'sent', 'review')
+          order by created_at desc limit 1",
+        tx.org().0,
+        enrollment
+    )
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// A message to plan, rendered.
+pub struct NewMessage<'a> {
+    pub message_id: Uuid,
+    pub enrollment_id: Option<Uuid>,
+    pub sequence_id: Option<Uuid>,
+    pub step_id: Option<Uuid>,
+    pub mailbox_id: Uuid,
+    pub to_address: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub message_id_header: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub references_header: Option<&'a str>,
+    pub scheduled_at: OffsetDateTime,
+}
+
+pub async fn insert_message(tx: &mut OrgTx, now: OffsetDateTime, m: &NewMessage<'_>) -> Result<(), AppError> {
+    sqlx::query!(
+        "insert into outreach_messages (org_id, message_id, enrollment_id, sequence_id, step_id, mailbox_id, to_address,
+                                        subject, body_text, message_id_header, in_reply_to, references_header, state,
+                                        scheduled_at, created_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'planned', $13, $14)",
+        tx.org().0,
+        m.message_id,
+        m.enrollment_id,
+        m.sequence_id,
+        m.step_id,
+        m.mailbox_id,
+        m.to_address,
+        m.subject,
+        m.body_text,
+        m.message_id_header,
+        m.in_reply_to,
+        m.references_header,
+        m.scheduled_at,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Moves an enrollment to its next step: `next_run_at` null while an email of it waits to be
+/// sent (sending sets it), `state_reason` says why it waits when it does.
+pub async fn advance(
+    tx: &mut OrgTx,
+    enrollment: Uuid,
+    next_position: i16,
+    next_run_at: Option<OffsetDateTime>,
+    mailbox: Option<Uuid>,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_enrollments
+            set next_position = $3, next_run_at = $4, mailbox_id = coalesce($5, mailbox_id), state_reason = $6, updated_at = $7
+          where org_id = $1 and enrollment_id = $2",
+        tx.org().0,
+        enrollment,
+        next_position,
+        next_run_at,
+        mailbox,
+        reason,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Messages left `sending` by a worker that died (their lease ran out): their fate is unknown,
+/// so they go to review — never back to `planned`. Returns how many.
+pub async fn recover_abandoned(tx: &mut OrgTx, now: OffsetDateTime) -> Result<u64, AppError> {
+    Ok(sqlx::query!(
+        "update outreach_messages set state = 'review', state_reason = 'fate_unknown', lease_until = null
+          where org_id = $1 and state = 'sending' and lease_until < $2",
+        tx.org().0,
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
+}
+
+/// Active mailboxes with messages due now.
+pub async fn mailboxes_with_due(tx: &mut OrgTx, now: OffsetDateTime) -> Result<Vec<Uuid>, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select distinct m.mailbox_id as "mailbox_id!" from outreach_messages m
+             join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
+            where m.org_id = $1 and m.state = 'planned' and m.scheduled_at <= $2 and b.status = 'active'"#,
+        tx.org().0,
+        now
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// A message claimed for sending.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub message_id: Uuid,
+    pub enrollment_id: Option<Uuid>,
+    pub to_address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub message_id_header: String,
+    pub in_reply_to: Option<String>,
+    pub references_header: Option<String>,
+    pub attempts: i16,
+}
+
+/// Claims up to `limit` due messages of one mailbox: `sending`, leased until `lease_until`. The
+/// caller commits this before talking to SMTP.
+pub async fn claim(
+    tx: &mut OrgTx,
+    mailbox: Uuid,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<Claimed>, AppError> {
+    Ok(sqlx::query_as!(
+        Claimed,
+        "update outreach_messages m
+            set state = 'sending', lease_until = $4, attempts = m.attempts + 1
+          where m.org_id = $1 and m.message_id in (
+                select message_id from outreach_messages
+                 where org_id = $1 and mailbox_id = $2 and state = 'planned' and scheduled_at <= $3
+                 order by scheduled_at
+                 limit $5
+                 for update skip locked)
+          returning m.message_id, m.enrollment_id, m.to_address, m.subject, m.body_text, m.message_id_header,
+                    m.in_reply_to, m.references_header, m.attempts",
+        tx.org().0,
+        mailbox,
+        now,
+        lease_until,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Renews the lease of messages still being sent.
+pub async fn extend_lease(tx: &mut OrgTx, ids: &[Uuid], until: OffsetDateTime) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_messages set lease_until = $3 where org_id = $1 and message_id = any($2) and state = 'sending'",
+        tx.org().0,
+        ids,
+        until
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The server has them: `sent`, and each enrollment's next step is due from now.
+pub async fn mark_sent(tx: &mut OrgTx, ids: &[Uuid], now: OffsetDateTime) -> Result<(), AppError> {
+    sqlx::query!(
+        "with sent as (
+           update outreach_messages set state = 'sent', sent_at = $3, lease_until = null, state_reason = ''
+            where org_id = $1 and message_id = any($2) and state = 'sending'
+           returning enrollment_id)
+         update outreach_enrollments e set next_run_at = $3, updated_at = $3
+           from sent
+          where e.org_id = $1 and e.enrollment_id = sent.enrollment_id and e.state = 'active' and e.next_run_at is null",
+        tx.org().0,
+        ids,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Back to `planned` at `at`: the server never took them (refused before the content, or the
+/// mailbox could not be reached).
+pub async fn release(tx: &mut OrgTx, ids: &[Uuid], at: OffsetDateTime, reason: &str) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_messages set state = 'planned', scheduled_at = $3, lease_until = null, state_reason = $4
+          where org_id = $1 and message_id = any($2) and state = 'sending'",
+        tx.org().0,
+        ids,
+        at,
+        reason
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Ends a message in `failed` or `review` with its reason.
+pub async fn settle(tx: &mut OrgTx, id: Uuid, state: &str, reason: &str) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_messages set state = $3, state_reason = $4, lease_until = null
+          where org_id = $1 and message_id = $2 and state = 'sending'",
+        tx.org().0,
+        id,
+        state,
+        reason
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// When the dispatcher has something to do next: the earliest planned message of an active
+/// mailbox, or the earliest due step of an active sequence.
+pub async fn next_due(tx: &mut OrgTx) -> Result<Option<OffsetDateTime>, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select least(
+             (select min(m.scheduled_at) from outreach_messages m
+                join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
+               where m.org_id = $1 and m.state = 'planned' and b.status = 'active'),
+             (select min(e.next_run_at) from outreach_enrollments e
+                join outreach_sequences s on s.org_id = e.org_id and s.sequence_id = e.sequence_id
+               where e.org_id = $1 and e.state = 'active' and s.status = 'active')) as "at""#,
+        tx.org().0
+    )
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// The record a sent message goes on the timeline of, and who sent it.
+pub struct TimelineTarget {
+    pub contact_id: Option<Uuid>,
+    pub lead_id: Option<Uuid>,
+    pub owner_id: Uuid,
+}
+
+pub async fn timeline_target(tx: &mut OrgTx, message: Uuid) -> Result<Option<TimelineTarget>, AppError> {
+    Ok(sqlx::query_as!(
+        TimelineTarget,
+        "select e.contact_id, e.lead_id, b.owner_id
+           from outreach_messages m
+           join outreach_enrollments e on e.org_id = m.org_id and e.enrollment_id = m.enrollment_id
+           join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
+          where m.org_id = $1 and m.message_id = $2",
+        tx.org().0,
+        message
+    )
+    .fetch_optional(tx.conn())
+    .await?)
+}
