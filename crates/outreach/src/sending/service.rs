@@ -96,3 +96,41 @@ pub async fn cancel_mailbox(tx: &mut OrgTx, mailbox: Uuid, now: OffsetDateTime) 
     .rows_affected();
     Ok(cancelled)
 }
+
+/// A test of one email step sent to the member themself, from one of their mailboxes, through
+/// the same queue as every message (so it shows what recipients get, headers included). The
+/// subject is marked as a test. Returns the message's id.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_test(
+    tx: &mut OrgTx,
+    now: OffsetDateTime,
+    mailbox: Uuid,
+    from_address: &str,
+    to: &str,
+    sequence: Uuid,
+    step: Uuid,
+    subject: &str,
+    body: &str,
+) -> Result<Uuid, AppError> {
+    let message_id = Uuid::now_v7();
+    let domain = from_address.rsplit('@').next().unwrap_or("relais.localhost");
+    let header = format!("<{}@{domain}>", message_id.simple());
+    let subject = format!("[TEST] {subject}");
+    let new = super::store::NewMessage {
+        message_id,
+        enrollment_id: None,
+        sequence_id: Some(sequence),
+        step_id: Some(step),
+        mailbox_id: mailbox,
+        to_address: to,
+        subject: &subject,
+        body_text: body,
+        message_id_header: &header,
+        in_reply_to: None,
+        references_header: None,
+        scheduled_at: now,
+    };
+    super::store::insert_message(tx, now, &new).await?;
+    wake(tx, now).await?;
+    Ok(message_id)
+}
