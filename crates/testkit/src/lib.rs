@@ -36,6 +36,7 @@ pub mod logs;
 pub mod mail;
 pub mod members;
 pub mod openapi;
+pub mod outreach;
 pub mod signup;
 pub mod totp;
 
@@ -250,6 +251,11 @@ impl TestApp {
             let link = m.link(&self.origin())?;
             link.split_once(marker).map(|(_, token)| token.to_string())
         })
+    }
+
+    /// The SMTP peer's loopback port. Panics for an app started without one.
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp.as_ref().expect("started with TestApp::spawn_with_mail").port()
     }
 
     /// The SMTP peer's mailbox. Panics for an app started without one.

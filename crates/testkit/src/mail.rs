@@ -86,6 +86,11 @@ impl SmtpPeer {
     pub fn mailbox(&self) -> Mailbox {
         Mailbox { dir: self.dir.clone() }
     }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 impl Drop for SmtpPeer {
@@ -119,6 +124,12 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
+    /// A header's raw value (unfolded, trimmed), if the message has it.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let message = mail_parser::MessageParser::default().parse(self.raw.as_bytes())?;
+        message.header_raw(name).map(|value| value.replace("\r\n", "").replace('\n', "").trim().to_string())
+    }
+
     /// The first `{origin}/...` link in the text body, e.g. `links_to(app.origin())`.
     pub fn link(&self, origin: &str) -> Option<String> {
         let start = self.text.find(origin)?;

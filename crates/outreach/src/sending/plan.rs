@@ -45,11 +45,12 @@ pub async fn plan_due(tx: &mut OrgTx, ctx: &PlanContext<'_>, now: OffsetDateTime
     let mut steps_of: HashMap<Uuid, Vec<Step>> = HashMap::new();
     let mut done = Planned::default();
     for enrollment in due {
-        if !steps_of.contains_key(&enrollment.sequence_id) {
-            let steps = store::steps(tx, enrollment.sequence_id).await?;
-            steps_of.insert(enrollment.sequence_id, steps);
-        }
-        let steps = steps_of.get(&enrollment.sequence_id).map(Vec::as_slice).unwrap_or_default();
+        let steps = match steps_of.entry(enrollment.sequence_id) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(store::steps(tx, enrollment.sequence_id).await?)
+            }
+        };
         run_steps(tx, ctx, &enrollment, steps, now, &mut done).await?;
     }
     Ok(done)
@@ -64,10 +65,9 @@ async fn run_steps(
     now: OffsetDateTime,
     done: &mut Planned,
 ) -> Result<(), AppError> {
-    let mut position = enrollment.next_position;
     let mut due = enrollment.next_run_at;
     // Bounded by the number of steps: each turn moves one step on or returns.
-    for _ in 0..=steps.len() {
+    for position in (enrollment.next_position..).take(steps.len() + 1) {
         let Some(step) = steps.iter().find(|s| s.position == position) else {
             finish(tx, enrollment.enrollment_id, now).await?;
             done.finished += 1;
@@ -114,7 +114,6 @@ async fn run_steps(
                 return Ok(());
             }
         }
-        position += 1;
     }
     Ok(())
 }
