@@ -209,11 +209,19 @@ impl TestApp {
     /// read what it received with [`TestApp::mailbox`], deliver queued mail with
     /// [`TestApp::run_jobs`].
     pub async fn spawn_with_mail() -> Self {
+        Self::spawn_with_mail_and(&[]).await
+    }
+
+    /// [`TestApp::spawn_with_mail`] with more configuration variables.
+    pub async fn spawn_with_mail_and(env: &[(&str, &str)]) -> Self {
         let peer = match mail::SmtpPeer::start().await {
             Ok(peer) => peer,
             Err(error) => panic!("could not start the SMTP peer: {error:#}"),
         };
-        let mut app = Self::spawn_with(&[("RELAIS_SMTP_URL", &peer.url())]).await;
+        let url = peer.url();
+        let vars: Vec<(&str, &str)> =
+            [("RELAIS_SMTP_URL", url.as_str())].into_iter().chain(env.iter().copied()).collect();
+        let mut app = Self::spawn_with(&vars).await;
         app.smtp = Some(peer);
         app
     }

@@ -32,12 +32,14 @@ use super::{DISPATCH_JOB, service, store};
 use crate::mailboxes::transport::sender;
 use crate::suppression::Reason;
 
-/// Messages claimed at once from one mailbox.
-const CLAIM: i64 = 50;
+/// Messages claimed at once from one mailbox. A worker that dies mid-batch leaves at most this
+/// many messages for review (their fate unknown): small enough to review by hand, large enough
+/// that the claim's commit is paid once per batch.
+const CLAIM: i64 = 20;
 /// How long a claim holds its messages without news; renewed as outcomes are recorded.
 const LEASE: Duration = Duration::minutes(5);
 /// Outcomes recorded per commit (and the lease of the rest renewed with them).
-const RECORD_EVERY: usize = 20;
+const RECORD_EVERY: usize = 10;
 /// Wall time one run spends sending before it hands over to a fresh run.
 const SEND_BUDGET: StdDuration = StdDuration::from_secs(50);
 /// Attempts before a message the server keeps refusing for now is given up.

@@ -269,7 +269,10 @@ pub struct Claimed {
 }
 
 /// Claims up to `limit` due messages of one mailbox: `sending`, leased until `lease_until`. The
-/// caller commits this before talking to SMTP.
+/// caller commits this before talking to SMTP. The rows are picked once, in a materialized CTE:
+/// as `… where id in (select … limit n for update skip locked)`, PostgreSQL may rescan the
+/// subquery, and with SKIP LOCKED each rescan can pick other rows — claiming far more than `n`
+/// (seen in the kill drill: 240 claimed for a limit of 20).
 pub async fn claim(
     tx: &mut OrgTx,
     mailbox: Uuid,
@@ -279,14 +282,16 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, AppError> {
     Ok(sqlx::query_as!(
         Claimed,
-        "update outreach_messages m
+        "with picked as materialized (
+           select message_id from outreach_messages
+            where org_id = $1 and mailbox_id = $2 and state = 'planned' and scheduled_at <= $3
+            order by scheduled_at
+            limit $5
+            for update skip locked)
+         update outreach_messages m
             set state = 'sending', lease_until = $4, attempts = m.attempts + 1
-          where m.org_id = $1 and m.message_id in (
-                select message_id from outreach_messages
-                 where org_id = $1 and mailbox_id = $2 and state = 'planned' and scheduled_at <= $3
-                 order by scheduled_at
-                 limit $5
-                 for update skip locked)
+           from picked
+          where m.org_id = $1 and m.message_id = picked.message_id
           returning m.message_id, m.enrollment_id, m.to_address, m.subject, m.body_text, m.message_id_header,
                     m.in_reply_to, m.references_header, m.attempts",
         tx.org().0,
