@@ -1,7 +1,12 @@
 //! Every route of outreach, with the access it requires, in one place: a newcomer finds the
 //! handler of any URL here. Handlers live in their feature's `api.rs` or `pages.rs`.
 
+use axum::http::Method as M;
+use kernel::authz::Access;
 use kernel::web::RouteDef;
+
+use crate::actions::OUTREACH_USE;
+use crate::sending;
 
 pub fn all() -> Vec<RouteDef> {
     let mut routes = Vec::new();
@@ -22,9 +27,18 @@ fn sequence_routes() -> Vec<RouteDef> {
     vec![]
 }
 
-/// Messages: what is planned, sent, and awaiting review.
+/// Messages: what is planned, sent, and awaiting review; a sequence's figures. Users see their
+/// own mailboxes' messages and sequences, managers and owners everyone's (checked in the handlers).
 fn sending_routes() -> Vec<RouteDef> {
-    vec![]
+    let using = || Access::Can(OUTREACH_USE);
+    vec![
+        RouteDef::page(M::GET, "/outreach/review", using(), sending::pages::review_page),
+        RouteDef::page(M::POST, "/outreach/review/{id}", using(), sending::pages::decide),
+        RouteDef::page(M::GET, "/outreach/sequences/{id}/report", using(), sending::pages::report_page),
+        RouteDef::api(M::GET, "/api/v1/outreach/messages", using(), sending::api::list),
+        RouteDef::api(M::POST, "/api/v1/outreach/messages/{id}/review", using(), sending::api::review),
+        RouteDef::api(M::GET, "/api/v1/sequences/{id}/report", using(), sending::api::report),
+    ]
 }
 
 /// The suppression list and the public one-click unsubscribe.

@@ -385,17 +385,24 @@ mod tests {
             owner.insert(key, "kernel".into());
         }
         for module in super::modules().iter() {
-            let files: Vec<(Lang, Vec<String>)> = module
-                .locales
-                .iter()
-                .map(|(lang, text)| {
-                    let keys = kernel::i18n::file_keys(text);
-                    (*lang, keys.unwrap_or_else(|e| panic!("{} {lang:?}: {e}", module.name)))
-                })
-                .collect();
-            if let [(_, first), rest @ ..] = files.as_slice() {
-                for (lang, other) in rest {
-                    assert_eq!(first, other, "{}: {lang:?} has other keys than the first file", module.name);
+            // A module may split its messages into several files per language (one per feature):
+            // together, each language's files hold the same keys, and no key is written twice.
+            let mut by_lang: std::collections::BTreeMap<&str, Vec<String>> = std::collections::BTreeMap::new();
+            for (lang, text) in module.locales {
+                let keys = kernel::i18n::file_keys(text).unwrap_or_else(|e| panic!("{} {lang:?}: {e}", module.name));
+                let all = by_lang.entry(lang.code()).or_default();
+                for key in keys {
+                    assert!(!all.contains(&key), "{}: {key} is written in two {lang:?} files", module.name);
+                    all.push(key);
+                }
+            }
+            let mut langs = by_lang.into_values().map(|mut keys| {
+                keys.sort();
+                keys
+            });
+            if let Some(first) = langs.next() {
+                for other in langs {
+                    assert_eq!(first, other, "{}: its languages have different keys", module.name);
                 }
                 for key in first {
                     if let Some(previous) = owner.insert(key.clone(), module.name.into()) {

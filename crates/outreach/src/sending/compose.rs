@@ -173,7 +173,8 @@ mod tests {
             date: OffsetDateTime::UNIX_EPOCH,
         };
         let (envelope, bytes) = compose(&composed).unwrap();
-        let text = String::from_utf8(bytes).unwrap();
+        // Long header lines are folded (RFC 5322 §2.2.3): read them unfolded.
+        let text = String::from_utf8(bytes).unwrap().replace("\r\n ", " ");
         assert_eq!(envelope.to()[0].to_string(), "bob@example.org");
         assert!(text.contains(
             "List-Unsubscribe: <https://relais.example/u/tok>, <mailto:ada@sender.example?subject=unsubscribe>"

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod compose;
 pub mod jobs;
+pub mod pages;
 pub mod plan;
 pub mod service;
 pub mod smtp;

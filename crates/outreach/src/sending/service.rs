@@ -134,3 +134,83 @@ pub async fn send_test(
     wake(tx, now).await?;
     Ok(message_id)
 }
+
+/// What a person decides about a message whose fate is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// It did arrive (the recipient has it, or the mailbox's Sent folder shows it).
+    Sent,
+    /// It did not: send it once more.
+    Resend,
+    /// Do not send it; the person's sequence stops.
+    Cancel,
+}
+
+impl Decision {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "sent" => Some(Self::Sent),
+            "resend" => Some(Self::Resend),
+            "cancel" => Some(Self::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// Settles a message awaiting review, as `viewer` decides (a user only for their own mailbox's
+/// messages; `sees_all` for managers and owners). Audited.
+pub async fn review(
+    tx: &mut OrgTx,
+    audit: &kernel::audit::AuditLog,
+    id: Uuid,
+    decision: Decision,
+    viewer: Uuid,
+    sees_all: bool,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let message = super::store::lock_message(tx, id).await?.ok_or(AppError::NotFound)?;
+    if !sees_all && message.owner_id != Some(viewer) {
+        return Err(AppError::NotFound);
+    }
+    if message.state != "review" {
+        return Err(AppError::field("decision", "not_in_review", "This message is not awaiting review."));
+    }
+    match decision {
+        Decision::Sent => {
+            super::store::decide(tx, id, "sent", now).await?;
+            if let Some(enrollment) = message.enrollment_id {
+                sqlx::query!(
+                    "update outreach_enrollments set next_run_at = $3, updated_at = $3
+                      where org_id = $1 and enrollment_id = $2 and state = 'active' and next_run_at is null",
+                    tx.org().0,
+                    enrollment,
+                    now
+                )
+                .execute(tx.conn())
+                .await?;
+            }
+        }
+        Decision::Resend => super::store::decide(tx, id, "planned", now).await?,
+        Decision::Cancel => {
+            super::store::decide(tx, id, "cancelled", now).await?;
+            if let Some(enrollment) = message.enrollment_id {
+                stop_enrollment(tx, enrollment, "stopped", "review_cancelled", now).await?;
+            }
+        }
+    }
+    let verb = match decision {
+        Decision::Sent => "sent",
+        Decision::Resend => "resend",
+        Decision::Cancel => "cancel",
+    };
+    audit
+        .record(
+            tx,
+            kernel::audit::AuditEvent::new("outreach.message.reviewed")
+                .target("outreach_message", id)
+                .payload(json!({ "decision": verb })),
+        )
+        .await?;
+    wake(tx, now).await
+}

@@ -405,3 +405,199 @@ pub async fn timeline_target(tx: &mut OrgTx, message: Uuid) -> Result<Option<Tim
     .fetch_optional(tx.conn())
     .await?)
 }
+
+/// A message as lists show it (no body).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MessageRow {
+    pub message_id: Uuid,
+    pub to_address: String,
+    pub subject: String,
+    pub state: String,
+    pub state_reason: String,
+    pub sequence_id: Option<Uuid>,
+    pub sequence_name: Option<String>,
+    pub mailbox_id: Option<Uuid>,
+    pub from_address: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub scheduled_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub sent_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Messages in `state` (any when `None`), newest first, `limit` before the cursor; only those of
+/// `owner`'s mailboxes when `owner` is given (a user sees their own).
+pub async fn messages(
+    tx: &mut OrgTx,
+    state: Option<&str>,
+    owner: Option<Uuid>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<MessageRow>, AppError> {
+    Ok(sqlx::query_as!(
+        MessageRow,
+        r#"select m.message_id, m.to_address, m.subject, m.state, m.state_reason, m.sequence_id,
+                  s.name as "sequence_name?", m.mailbox_id, b.from_address as "from_address?", m.scheduled_at, m.sent_at,
+                  m.created_at
+             from outreach_messages m
+             left join outreach_sequences s on s.org_id = m.org_id and s.sequence_id = m.sequence_id
+             left join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
+            where m.org_id = $1
+              and ($2::text is null or m.state = $2)
+              and ($3::uuid is null or b.owner_id = $3)
+              and ($4::uuid is null or m.message_id < $4)
+            order by m.message_id desc
+            limit $5"#,
+        tx.org().0,
+        state,
+        owner,
+        before,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// One message with who may act on it (its mailbox's owner), locked for a decision.
+pub struct Reviewed {
+    pub state: String,
+    pub enrollment_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+}
+
+pub async fn lock_message(tx: &mut OrgTx, id: Uuid) -> Result<Option<Reviewed>, AppError> {
+    Ok(sqlx::query_as!(
+        Reviewed,
+        r#"select m.state, m.enrollment_id, b.owner_id as "owner_id?"
+             from outreach_messages m
+             left join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
+            where m.org_id = $1 and m.message_id = $2
+            for update of m"#,
+        tx.org().0,
+        id
+    )
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// A decision on a message awaiting review: `sent` (it did arrive), `planned` again (send it
+/// once more, decided by a person), or `cancelled`.
+pub async fn decide(tx: &mut OrgTx, id: Uuid, state: &str, now: OffsetDateTime) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_messages
+            set state = $3, state_reason = 'reviewed',
+                sent_at = case when $3 = 'sent' then $4 else sent_at end,
+                scheduled_at = case when $3 = 'planned' then $4 else scheduled_at end
+          where org_id = $1 and message_id = $2 and state = 'review'",
+        tx.org().0,
+        id,
+        state,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Per sequence, step or mailbox: what happened to its people and messages.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Figures {
+    pub enrolled: i64,
+    pub sent: i64,
+    pub bounced: i64,
+    pub replied: i64,
+    pub unsubscribed: i64,
+}
+
+/// The sequence's figures: for the whole sequence, and per email step and per mailbox
+/// (`(id, label, figures)`).
+pub async fn sequence_figures(
+    tx: &mut OrgTx,
+    sequence: Uuid,
+) -> Result<(Figures, Vec<(Uuid, String, Figures)>, Vec<(Uuid, String, Figures)>), AppError> {
+    let totals = sqlx::query!(
+        r#"select count(*) as "enrolled!",
+                  count(*) filter (where state = 'unsubscribed') as "unsubscribed!",
+                  count(*) filter (where state = 'replied') as "replied!",
+                  count(*) filter (where state = 'bounced') as "bounced!"
+             from outreach_enrollments where org_id = $1 and sequence_id = $2"#,
+        tx.org().0,
+        sequence
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    let sent: i64 = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from outreach_messages
+            where org_id = $1 and sequence_id = $2 and enrollment_id is not null and state = 'sent'"#,
+        tx.org().0,
+        sequence
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    let whole = Figures {
+        enrolled: totals.enrolled,
+        sent,
+        bounced: totals.bounced,
+        replied: totals.replied,
+        unsubscribed: totals.unsubscribed,
+    };
+    let steps = sqlx::query!(
+        r#"select st.step_id, st.position, st.subject,
+                  count(m.message_id) filter (where m.state = 'sent') as "sent!",
+                  count(m.message_id) filter (where m.bounced_at is not null) as "bounced!",
+                  count(m.message_id) filter (where m.replied_at is not null) as "replied!",
+                  count(e.enrollment_id) filter (where e.state = 'unsubscribed') as "unsubscribed!"
+             from outreach_steps st
+             left join outreach_messages m on m.org_id = st.org_id and m.step_id = st.step_id and m.enrollment_id is not null
+             left join outreach_enrollments e on e.org_id = m.org_id and e.enrollment_id = m.enrollment_id
+            where st.org_id = $1 and st.sequence_id = $2 and st.kind = 'email'
+            group by st.step_id, st.position, st.subject
+            order by st.position"#,
+        tx.org().0,
+        sequence
+    )
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .map(|r| {
+        let label = format!("{}. {}", r.position, r.subject);
+        let figures = Figures { enrolled: 0, sent: r.sent, bounced: r.bounced, replied: r.replied, unsubscribed: r.unsubscribed };
+        (r.step_id, label, figures)
+    })
+    .collect();
+    let mailboxes = sqlx::query!(
+        r#"select b.mailbox_id, b.from_address,
+                  count(*) filter (where m.state = 'sent') as "sent!",
+                  count(*) filter (where m.bounced_at is not null) as "bounced!",
+                  count(*) filter (where m.replied_at is not null) as "replied!"
+             from outreach_messages m
+             join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
+            where m.org_id = $1 and m.sequence_id = $2 and m.enrollment_id is not null
+            group by b.mailbox_id, b.from_address
+            order by b.from_address"#,
+        tx.org().0,
+        sequence
+    )
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .map(|r| {
+        let figures = Figures { enrolled: 0, sent: r.sent, bounced: r.bounced, replied: r.replied, unsubscribed: 0 };
+        (r.mailbox_id, r.from_address, figures)
+    })
+    .collect();
+    Ok((whole, steps, mailboxes))
+}
+
+/// The sequence's name and owner, if it exists.
+pub async fn sequence_head(tx: &mut OrgTx, sequence: Uuid) -> Result<Option<(String, Option<Uuid>, bool)>, AppError> {
+    Ok(sqlx::query!(
+        "select name, owner_id, tracking from outreach_sequences where org_id = $1 and sequence_id = $2",
+        tx.org().0,
+        sequence
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .map(|r| (r.name, r.owner_id, r.tracking)))
+}
