@@ -157,6 +157,37 @@ impl std::fmt::Debug for HomePanel {
     }
 }
 
+/// What a record panel is given: the member's tenant transaction (their visibility applies), who
+/// they are, their page, and the record shown: its object type's singular name (`lead`,
+/// `contact`, `company`, `deal`), its id and its values as the record page read them.
+pub struct RecordCtx<'a> {
+    pub tx: &'a mut crate::OrgTx,
+    pub principal: &'a crate::authz::Principal,
+    pub page: &'a crate::web::Page,
+    pub object: &'static str,
+    pub id: uuid::Uuid,
+    pub values: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// A panel of a CRM record's page drawn by another module (outreach shows the record's sequences
+/// and its do-not-contact state): the CRM knows no module that builds on it, so modules register
+/// panels here and the record page draws them by position, in its own transaction. Like a
+/// [`HomePanel`], it renders itself as a `<section>` fragment and returns `None` when it has
+/// nothing for this record or member.
+#[derive(Clone, Copy)]
+pub struct RecordPanel {
+    /// Stable name, for the panel's anchor and the tests (`outreach.sequences`).
+    pub key: &'static str,
+    pub position: u16,
+    pub render: for<'a> fn(RecordCtx<'a>) -> PanelFuture<'a>,
+}
+
+impl std::fmt::Debug for RecordPanel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordPanel({}, {})", self.key, self.position)
+    }
+}
+
 /// What a navigation count is given: the member's tenant transaction (their visibility applies),
 /// who they are, their time zone (for "today") and the request's time.
 pub struct NavCountCtx<'a> {
@@ -262,6 +293,8 @@ pub struct Module {
     pub nav: &'static [NavLink],
     /// The module's panels on the home page.
     pub home_panels: &'static [HomePanel],
+    /// Panels this module adds to CRM record pages.
+    pub record_panels: &'static [RecordPanel],
     /// Numbers next to its navigation links.
     pub nav_counts: &'static [NavCount],
     /// Its pages and actions in the command palette (besides its `nav` links).
@@ -300,6 +333,7 @@ impl Module {
             locales: &[],
             nav: &[],
             home_panels: &[],
+            record_panels: &[],
             nav_counts: &[],
             palette: &[],
             record_search: None,
@@ -396,6 +430,13 @@ impl Modules {
     /// Every module's home panels, by position.
     pub fn home_panels(&self) -> Vec<HomePanel> {
         let mut panels: Vec<HomePanel> = self.0.iter().flat_map(|m| m.home_panels.iter().copied()).collect();
+        panels.sort_by_key(|panel| panel.position);
+        panels
+    }
+
+    /// Every module's record panels, by position.
+    pub fn record_panels(&self) -> Vec<RecordPanel> {
+        let mut panels: Vec<RecordPanel> = self.0.iter().flat_map(|m| m.record_panels.iter().copied()).collect();
         panels.sort_by_key(|panel| panel.position);
         panels
     }

@@ -93,6 +93,11 @@ pub const FORM_SUBMIT_PER_IP: Rule = Rule { name: "form-ip", limit: 10, window: 
 /// Submissions to one landing-page form, from everywhere: caps a distributed flood.
 pub const FORM_SUBMIT_PER_FORM: Rule = Rule { name: "form-form", limit: 300, window: Duration::hours(1) };
 
+/// One-click unsubscribes (RFC 8058) from one client address. Generous on purpose: mail providers
+/// post them from a few servers for all their users, and refusing one would keep writing to
+/// somebody who asked us to stop. Forged tokens never reach it (refused before any database work).
+pub const UNSUBSCRIBE_PER_IP: Rule = Rule { name: "unsubscribe-ip", limit: 1000, window: Duration::minutes(10) };
+
 /// The in-process flood guard: per client address, bursts of [`FLOOD_BURST`] requests to limited
 /// endpoints, refilled at [`FLOOD_PER_SECOND`] a second.
 pub const FLOOD_BURST: u32 = 60;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub nav: Arc<[crate::module::NavLink]>,
     /// The home page's panels, assembled from the modules' (by position).
     pub home_panels: Arc<[crate::module::HomePanel]>,
+    /// The panels other modules add to CRM record pages (by position).
+    pub record_panels: Arc<[crate::module::RecordPanel]>,
     /// The numbers next to navigation links, assembled from the modules'.
     pub nav_counts: Arc<[crate::module::NavCount]>,
     /// The command palette's pages, actions and record searches, assembled from the modules.
@@ -67,6 +69,7 @@ impl AppState {
             catalog: modules.catalog().into(),
             nav: modules.nav().into(),
             home_panels: modules.home_panels().into(),
+            record_panels: modules.record_panels().into(),
             nav_counts: modules.nav_counts().into(),
             palette: Arc::new(modules.palette()),
             audit: AuditLog::new(master.clone(), clock.clone()),

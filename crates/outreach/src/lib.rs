@@ -17,6 +17,7 @@ pub mod actions;
 pub mod inbound;
 pub mod mailboxes;
 pub mod openapi;
+pub mod record;
 pub mod routes;
 pub mod sending;
 pub mod sequences;
@@ -25,7 +26,7 @@ pub mod unsubscribe;
 
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::i18n::Lang;
-use kernel::module::{JobDeps, Module};
+use kernel::module::{JobDeps, Module, NavCount, NavLink};
 
 /// Outreach as the application assembles it.
 pub fn module() -> Module {
@@ -36,6 +37,17 @@ pub fn module() -> Module {
         jobs,
         openapi: openapi::document,
         settings: mailboxes::SETTINGS,
+        // After the CRM's links (10–15): sending follows the records it writes to.
+        nav: &[
+            NavLink { href: "/outreach/review", label_key: "outreach.nav.review", position: 32 },
+            NavLink { href: "/outreach/suppressions", label_key: "outreach.nav.suppressions", position: 33 },
+        ],
+        record_panels: record::PANELS,
+        nav_counts: &[NavCount {
+            href: "/outreach/review",
+            label_key: "outreach.nav.review_count",
+            count: sending::pages::review_count,
+        }],
         configure: mailboxes::configure,
         // One message file per feature and language, so features never edit the same file.
         locales: &[

@@ -5,8 +5,8 @@ use axum::http::Method as M;
 use kernel::authz::Access;
 use kernel::web::RouteDef;
 
-use crate::actions::OUTREACH_USE;
-use crate::sending;
+use crate::actions::{OUTREACH_CONFIGURE, OUTREACH_USE};
+use crate::{record, sending, suppression, unsubscribe};
 
 pub fn all() -> Vec<RouteDef> {
     let mut routes = Vec::new();
@@ -41,7 +41,22 @@ fn sending_routes() -> Vec<RouteDef> {
     ]
 }
 
-/// The suppression list and the public one-click unsubscribe.
+/// The suppression list and the public one-click unsubscribe. Any member may add to the list
+/// (it only ever stops mail); only owners take an address off.
 fn suppression_routes() -> Vec<RouteDef> {
-    vec![]
+    let using = || Access::Can(OUTREACH_USE);
+    let configuring = || Access::Can(OUTREACH_CONFIGURE);
+    vec![
+        RouteDef::page(M::GET, "/u/{token}", Access::Public, unsubscribe::pages::confirm_page),
+        RouteDef::page(M::POST, "/u/{token}", Access::Public, unsubscribe::pages::unsubscribe),
+        RouteDef::page(M::GET, "/outreach/suppressions", using(), suppression::pages::list_page),
+        RouteDef::page(M::POST, "/outreach/suppressions", using(), suppression::pages::add),
+        RouteDef::page(M::POST, "/outreach/suppressions/import", using(), suppression::pages::import),
+        RouteDef::page(M::POST, "/outreach/suppressions/remove", configuring(), suppression::pages::remove),
+        RouteDef::page(M::POST, "/outreach/do-not-contact/{object}/{id}", using(), record::pages::do_not_contact),
+        RouteDef::api(M::GET, "/api/v1/outreach/suppressions", using(), suppression::api::list),
+        RouteDef::api(M::POST, "/api/v1/outreach/suppressions", using(), suppression::api::add),
+        RouteDef::api(M::POST, "/api/v1/outreach/suppressions/import", using(), suppression::api::import),
+        RouteDef::api(M::DELETE, "/api/v1/outreach/suppressions/{email}", configuring(), suppression::api::remove),
+    ]
 }

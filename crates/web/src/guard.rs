@@ -45,9 +45,12 @@ pub async fn cross_site_guard(State(state): State<AppState>, request: Request, n
 }
 
 /// A landing-page form (`/f/{public_id}`) is meant to be posted from other sites (an embedded
-/// snippet). Its handler reads no session and acts for nobody, so a cross-site POST gains nothing.
+/// snippet), and a one-click unsubscribe (`/u/{token}`, RFC 8058) from a mail client or webmail.
+/// Their handlers read no session and act for nobody, so a cross-site POST gains nothing.
 fn is_public_form(path: &str) -> bool {
-    path.strip_prefix("/f/").is_some_and(|rest| !rest.is_empty() && !rest.contains('/'))
+    ["/f/", "/u/"]
+        .iter()
+        .any(|prefix| path.strip_prefix(prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('/')))
 }
 
 /// Exact match, except that the loopback names of a local instance stand for each other
@@ -66,7 +69,16 @@ fn same_origin(public: &str, origin: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same_origin;
+    use super::{is_public_form, same_origin};
+
+    #[test]
+    fn only_single_segment_public_forms_and_unsubscribes_take_cross_site_posts() {
+        assert!(is_public_form("/f/abc"));
+        assert!(is_public_form("/u/token"));
+        assert!(!is_public_form("/u/"));
+        assert!(!is_public_form("/u/token/more"));
+        assert!(!is_public_form("/outreach/suppressions"));
+    }
 
     #[test]
     fn origins_match_exactly_or_as_the_same_loopback_port() {

@@ -78,6 +78,9 @@ pub(crate) struct Extras {
     pub(crate) convert: Option<ConvertForm>,
     /// A refused link form: what was typed in its search box and why (boxed: rarely there).
     pub(crate) link: Option<Box<LinkForm>>,
+    /// The panels other modules add to a record's page (`AppState::record_panels`): drawn on an
+    /// existing record's page, empty on the creation page.
+    pub(crate) module_panels: std::sync::Arc<[kernel::module::RecordPanel]>,
 }
 
 /// What a refused link form held.
@@ -157,6 +160,8 @@ pub(crate) struct RecordView {
     preview_contact: String,
     preview_email: String,
     preview_company: String,
+    /// Other modules' panels, rendered (each escaped by its own template).
+    module_panels: Vec<String>,
 }
 
 impl RecordView {
@@ -593,6 +598,15 @@ pub(crate) async fn record_view(
         keyed.sort_by_key(|(p, _)| *p);
         key_fields = keyed.into_iter().map(|(_, d)| d).collect();
     }
+    let mut module_panels = Vec::new();
+    if let Some(id) = id {
+        for panel in extras.module_panels.iter() {
+            let ctx = kernel::module::RecordCtx { tx: &mut *tx, principal, page, object: object.as_str(), id, values };
+            if let Some(html) = (panel.render)(ctx).await? {
+                module_panels.push(html);
+            }
+        }
+    }
     let text = |k: &str| display(values.get(k));
     let convert_open = extras.convert.is_some();
     let convert = extras.convert.unwrap_or_default();
@@ -638,6 +652,7 @@ pub(crate) async fn record_view(
             .collect(),
         preview_contact: format!("{} {}", text("first_name"), text("last_name")).trim().to_string(),
         preview_email: text("email"),
+        module_panels,
         preview_company: text("company_name"),
     })
 }
@@ -714,6 +729,7 @@ pub async fn show<O: Object>(
         kind: shown.kind,
         // `?convert=1`: the conversion dialog open without JavaScript.
         convert: (object == ObjectType::Lead && !shown.convert.is_empty()).then(ConvertForm::default),
+        module_panels: state.record_panels.clone(),
         ..Extras::default()
     };
     let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], extras).await?;
@@ -765,7 +781,8 @@ pub(crate) async fn refused_form(
         }
     }
     let html = match redraw {
-        Redraw::Page(extras) => {
+        Redraw::Page(mut extras) => {
+            extras.module_panels = state.record_panels.clone();
             render(&record_view(&mut tx, page, principal, object, Some(id), &values, errors, extras).await?)?
         }
         Redraw::Field(field) => {
@@ -820,7 +837,7 @@ pub async fn edit_all<O: Object>(
     let mut tx = principal.begin(&state.db).await?;
     let record = records::read(&mut tx, &state.audit, object, id).await?;
     let values = record.as_object().cloned().unwrap_or_default();
-    let extras = Extras { edit_all: true, ..Extras::default() };
+    let extras = Extras { edit_all: true, module_panels: state.record_panels.clone(), ..Extras::default() };
     let view = record_view(&mut tx, &page, &principal, object, Some(id), &values, &[], extras).await?;
     tx.commit().await?;
     Ok(no_store(render(&view)?))

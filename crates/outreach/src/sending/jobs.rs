@@ -106,6 +106,7 @@ impl Engine {
             // Revoked or paused meanwhile: its planned messages are not this run's to send.
             Err(_) => return Ok(0),
         };
+        store::drop_suppressed(&mut tx, mailbox, now).await?;
         let claimed = store::claim(&mut tx, mailbox, now, now + LEASE, CLAIM).await?;
         tx.commit().await?;
         if claimed.is_empty() {

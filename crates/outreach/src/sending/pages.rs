@@ -153,3 +153,14 @@ pub async fn report_page(
     let html = render(&view)?;
     Ok(page_response(StatusCode::OK, html))
 }
+
+/// The number next to "Messages to review" in the sidebar: what waits for this member's decision.
+pub fn review_count(ctx: kernel::module::NavCountCtx<'_>) -> kernel::module::CountFuture<'_> {
+    Box::pin(async move {
+        if ctx.principal.grant(crate::actions::OUTREACH_USE) != kernel::authz::Grant::Org {
+            return Ok(None);
+        }
+        let owner = (!sees_all(ctx.principal)).then_some(ctx.principal.user_id);
+        Ok(Some(store::review_count(ctx.tx, owner).await?))
+    })
+}

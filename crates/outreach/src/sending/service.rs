@@ -74,6 +74,21 @@ pub async fn stop_enrollment(
     Ok(())
 }
 
+/// Cancels every planned message to any of `emails` (normalized), with `reason`: an address that
+/// was just suppressed, whatever sequence or test planned them.
+pub async fn cancel_messages_to(tx: &mut OrgTx, emails: &[String], reason: &str) -> Result<u64, AppError> {
+    Ok(sqlx::query!(
+        "update outreach_messages set state = 'cancelled', state_reason = $3
+          where org_id = $1 and lower(to_address) = any($2) and state = 'planned'",
+        tx.org().0,
+        emails,
+        reason
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
+}
+
 /// Cancels every message a mailbox had planned (it is being revoked or disabled); returns how
 /// many. Their enrollments stay active: their next email is planned again on another mailbox of
 /// the sequence, or waits for one.

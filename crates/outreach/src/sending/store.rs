@@ -268,6 +268,29 @@ pub struct Claimed {
     pub attempts: i16,
 }
 
+/// Cancels the due messages of one mailbox whose address was suppressed after they were planned
+/// (an unsubscribe committed while the planner was running), and stops their enrollments: run
+/// just before [`claim`], in its transaction, so a suppressed address is never claimed.
+pub async fn drop_suppressed(tx: &mut OrgTx, mailbox: Uuid, now: OffsetDateTime) -> Result<u64, AppError> {
+    Ok(sqlx::query!(
+        "with dropped as (
+           update outreach_messages m set state = 'cancelled', state_reason = 'suppressed'
+            where m.org_id = $1 and m.mailbox_id = $2 and m.state = 'planned' and m.scheduled_at <= $3
+              and exists (select 1 from outreach_suppressions s where s.org_id = $1 and s.email = lower(m.to_address))
+           returning m.enrollment_id)
+         update outreach_enrollments e
+            set state = 'stopped', state_reason = 'suppressed', next_run_at = null, updated_at = $3
+           from dropped
+          where e.org_id = $1 and e.enrollment_id = dropped.enrollment_id and e.state in ('active', 'paused')",
+        tx.org().0,
+        mailbox,
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
+}
+
 /// Claims up to `limit` due messages of one mailbox: `sending`, leased until `lease_until`. The
 /// caller commits this before talking to SMTP. The rows are picked once, in a materialized CTE:
 /// as `… where id in (select … limit n for update skip locked)`, PostgreSQL may rescan the
@@ -285,6 +308,8 @@ pub async fn claim(
         "with picked as materialized (
            select message_id from outreach_messages
             where org_id = $1 and mailbox_id = $2 and state = 'planned' and scheduled_at <= $3
+              and not exists (select 1 from outreach_suppressions s
+                               where s.org_id = $1 and s.email = lower(outreach_messages.to_address))
             order by scheduled_at
             limit $5
             for update skip locked)
@@ -600,4 +625,18 @@ pub async fn sequence_head(tx: &mut OrgTx, sequence: Uuid) -> Result<Option<(Str
     .fetch_optional(tx.conn())
     .await?
     .map(|r| (r.name, r.owner_id, r.tracking)))
+}
+
+/// How many messages await review: of `owner`'s mailboxes, or all (`None`). Bounded by the
+/// partial index on messages in review, which stays small (at most one claimed batch per crash).
+pub async fn review_count(tx: &mut OrgTx, owner: Option<Uuid>) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select count(*) as "count!" from outreach_messages m
+             left join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
+            where m.org_id = $1 and m.state = 'review' and ($2::uuid is null or b.owner_id = $2)"#,
+        tx.org().0,
+        owner
+    )
+    .fetch_one(tx.conn())
+    .await?)
 }

@@ -2,6 +2,8 @@
 //! sends to again, whichever path put them there (an unsubscribe, a hard bounce, a member).
 
 pub mod api;
+pub mod pages;
+pub mod service;
 pub mod store;
 
 /// Why an address is suppressed.

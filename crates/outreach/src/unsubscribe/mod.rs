@@ -5,6 +5,8 @@
 //! it needs no storage, cannot be forged or moved to another organization, and leads to one
 //! address only.
 
+pub mod pages;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
