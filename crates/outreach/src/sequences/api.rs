@@ -76,8 +76,12 @@ pub async fn create(
     principal: Principal,
     ApiJson(input): ApiJson<CreateInput>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let settings =
-        SequenceInput { name: Some(input.name), kind: input.kind, mailbox_ids: input.mailbox_ids, tracking: input.tracking };
+    let settings = SequenceInput {
+        name: Some(input.name),
+        kind: input.kind,
+        mailbox_ids: input.mailbox_ids,
+        tracking: input.tracking,
+    };
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
     let sequence =
@@ -115,7 +119,12 @@ pub async fn update(
     Ok(Json(sequence_json(&sequence, &steps)))
 }
 
-async fn change_status(state: &AppState, principal: &Principal, id: &str, to: Transition) -> Result<Json<Value>, AppError> {
+async fn change_status(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    to: Transition,
+) -> Result<Json<Value>, AppError> {
     let id = parse_id(id)?;
     let mut tx = principal.begin(&state.db).await?;
     let sequence = service::transition(&mut tx, &state.audit, viewer(principal), id, to, state.clock.now()).await?;
@@ -195,7 +204,8 @@ pub async fn preview(
     };
     let mut tx = principal.begin(&state.db).await?;
     let shown =
-        service::preview(&mut tx, viewer(&principal), id, target, input.step_id, state.config.public_url.origin()).await?;
+        service::preview(&mut tx, viewer(&principal), id, target, input.step_id, state.config.public_url.origin())
+            .await?;
     tx.commit().await?;
     Ok(Json(shown))
 }
@@ -316,7 +326,12 @@ pub async fn record_enrollments(
     Ok(Json(json!({ "data": rows })))
 }
 
-async fn act(state: &AppState, principal: &Principal, id: &str, action: EnrollmentAction) -> Result<StatusCode, AppError> {
+async fn act(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    action: EnrollmentAction,
+) -> Result<StatusCode, AppError> {
     let id = parse_id(id)?;
     let mut tx = principal.begin(&state.db).await?;
     service::act_on_enrollment(&mut tx, &state.audit, viewer(principal), id, action, state.clock.now()).await?;
@@ -435,7 +450,10 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
         }))
     }));
     for (path, summary) in [
-        ("/api/v1/sequences/{id}/activate", "Start a draft (it needs an email step and a mailbox) or resume a paused sequence"),
+        (
+            "/api/v1/sequences/{id}/activate",
+            "Start a draft (it needs an email step and a mailbox) or resume a paused sequence",
+        ),
         ("/api/v1/sequences/{id}/pause", "Pause an active sequence: nothing more is sent until it is resumed"),
     ] {
         paths.insert(path.into(), json!({ "post": operation(tag, summary, json!({

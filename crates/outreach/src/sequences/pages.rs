@@ -133,7 +133,11 @@ fn list_row(page: &Page, row: &SequenceRow) -> ListRow {
 }
 
 /// `GET /outreach/sequences`
-pub async fn list_page(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
+pub async fn list_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/outreach/sequences");
     let owner = (!viewer(&principal).sees_all).then_some(principal.user_id);
     let mut tx = principal.begin(&state.db).await?;
@@ -212,7 +216,8 @@ pub async fn new_page(State(state): State<AppState>, signed_in: SignedIn, princi
     let own = store::own_mailboxes(&mut tx, principal.user_id).await?;
     tx.commit().await?;
     // With one mailbox, it is the one to use.
-    let chosen: Vec<String> = if own.len() == 1 { own.iter().map(|(id, _, _)| id.to_string()).collect() } else { Vec::new() };
+    let chosen: Vec<String> =
+        if own.len() == 1 { own.iter().map(|(id, _, _)| id.to_string()).collect() } else { Vec::new() };
     let form = SettingsForm::new(String::new(), "sequence".into(), own, &chosen);
     Ok(page_response(StatusCode::OK, render(&NewView { page, form, errors: Vec::new() })?))
 }
@@ -241,12 +246,8 @@ pub async fn create(
         Err(AppError::Validation(errors)) => {
             let own = store::own_mailboxes(&mut tx, principal.user_id).await?;
             drop(tx);
-            let mut settings = SettingsForm::new(
-                value(&form, "name").to_owned(),
-                value(&form, "kind").to_owned(),
-                own,
-                &chosen,
-            );
+            let mut settings =
+                SettingsForm::new(value(&form, "name").to_owned(), value(&form, "kind").to_owned(), own, &chosen);
             settings.place(&page, &errors);
             let texts = errors.iter().map(|e| error_text(&page, e)).collect();
             let html = render(&NewView { page, form: settings, errors: texts })?;
@@ -442,19 +443,15 @@ async fn show_response(
     let own = sequence.owner_id == Some(principal.user_id);
     let own_mailboxes = if own { store::own_mailboxes(&mut tx, principal.user_id).await? } else { Vec::new() };
     let views = if own { crm::views::store::visible(&mut tx, principal.user_id, None).await? } else { Vec::new() };
-    let enrollments = store::enrollments(
-        &mut tx,
-        EnrollmentScope::Sequence { sequence: id, state: None, before: None, limit: 200 },
-    )
-    .await?;
+    let enrollments =
+        store::enrollments(&mut tx, EnrollmentScope::Sequence { sequence: id, state: None, before: None, limit: 200 })
+            .await?;
     let (preview, preview_error) = match &shown.preview {
         Some((recipient, step)) => match parse_recipient(recipient) {
             Some(target) => {
                 match service::preview(&mut tx, who, id, target, *step, state.config.public_url.origin()).await {
                     Ok(shown) => (Some(shown), None),
-                    Err(AppError::Validation(errors)) => {
-                        (None, errors.first().map(|e| error_text(&page, e)))
-                    }
+                    Err(AppError::Validation(errors)) => (None, errors.first().map(|e| error_text(&page, e))),
                     Err(other) => return Err(other),
                 }
             }
@@ -525,7 +522,11 @@ async fn show_response(
         .iter()
         .filter(|s| s.kind == "email")
         .map(|s| {
-            let subject = if s.subject.is_empty() { page.t.get("outreach.sequences.in_thread_short") } else { s.subject.as_str() };
+            let subject = if s.subject.is_empty() {
+                page.t.get("outreach.sequences.in_thread_short")
+            } else {
+                s.subject.as_str()
+            };
             Choice {
                 value: s.step_id.to_string(),
                 label: format!("{}. {subject}", s.position),

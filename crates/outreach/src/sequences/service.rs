@@ -67,7 +67,6 @@ pub async fn recipient_fields(tx: &mut OrgTx, target: Target) -> Result<Option<F
 
 // ---------------------------------------------------------------- sequences, steps, enrollments
 
-
 /// The most steps a sequence has.
 pub const MAX_STEPS: usize = 50;
 /// The most records one enrollment request takes.
@@ -211,7 +210,11 @@ pub fn check_steps(kind: &str, steps: &[StepInput], known: &Fields) -> Result<Ve
                 }
                 seen_email = true;
                 if row.subject.is_empty() && !step.in_thread {
-                    errors.push(FieldError::new(at("subject"), "required", "Give a subject (or answer in the thread)."));
+                    errors.push(FieldError::new(
+                        at("subject"),
+                        "required",
+                        "Give a subject (or answer in the thread).",
+                    ));
                 } else if row.subject.chars().count() > 300 {
                     errors.push(FieldError::new(at("subject"), "too_long", "At most 300 characters."));
                 } else if let Err(error) = template::check(&row.subject, known) {
@@ -376,7 +379,11 @@ pub async fn update(
         }
     }
     if sequence.status == "active" && input.mailbox_ids.as_ref().is_some_and(Vec::is_empty) {
-        errors.push(FieldError::new("mailbox_ids", "mailbox_required", "An active sequence sends from at least one mailbox."));
+        errors.push(FieldError::new(
+            "mailbox_ids",
+            "mailbox_required",
+            "An active sequence sends from at least one mailbox.",
+        ));
     }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
@@ -396,7 +403,11 @@ pub async fn update(
 
 fn refuse_archived(sequence: &Sequence) -> Result<(), AppError> {
     if sequence.status == "archived" {
-        return Err(AppError::field("status", "sequence_archived", "This sequence is archived: it can no longer change."));
+        return Err(AppError::field(
+            "status",
+            "sequence_archived",
+            "This sequence is archived: it can no longer change.",
+        ));
     }
     Ok(())
 }
@@ -517,7 +528,11 @@ pub async fn transition(
                 .map(|(id, _, _)| id)
                 .collect();
             if !sequence.mailbox_ids.iter().any(|m| own.contains(m)) {
-                errors.push(FieldError::new("mailbox_ids", "mailbox_required", "Choose at least one of your mailboxes first."));
+                errors.push(FieldError::new(
+                    "mailbox_ids",
+                    "mailbox_required",
+                    "Choose at least one of your mailboxes first.",
+                ));
             }
             if !errors.is_empty() {
                 return Err(AppError::Validation(errors));
@@ -556,7 +571,9 @@ pub async fn transition(
     audit
         .record(
             tx,
-            AuditEvent::new(action).target("outreach_sequence", id).payload(json!({ "from": from, "by_owner": sequence.owner_id == Some(viewer.user) })),
+            AuditEvent::new(action)
+                .target("outreach_sequence", id)
+                .payload(json!({ "from": from, "by_owner": sequence.owner_id == Some(viewer.user) })),
         )
         .await?;
     Ok(sequence)
@@ -591,7 +608,12 @@ fn email_step(steps: &[StepRow], step: Option<Uuid>) -> Result<(usize, &StepRow,
 }
 
 /// Renders one email step for `fields`; a template error names the step's field.
-fn render_step(index: usize, step: &StepRow, parent: Option<&StepRow>, fields: &Fields) -> Result<(String, String), AppError> {
+fn render_step(
+    index: usize,
+    step: &StepRow,
+    parent: Option<&StepRow>,
+    fields: &Fields,
+) -> Result<(String, String), AppError> {
     let subject_source = match (step.in_thread, step.subject.trim().is_empty(), parent) {
         (true, true, Some(parent)) => format!("Re: {}", parent.subject),
         _ => step.subject.clone(),
@@ -671,7 +693,8 @@ pub async fn send_test(
     }
     fields.insert(UNSUBSCRIBE_FIELD.into(), format!("{public_origin}/u/test"));
     let (subject, body) = render_step(index, step_row, parent, &fields)?;
-    let message = crate::sending::service::send_test(tx, now, mailbox, from_address, &email, id, step, &subject, &body).await?;
+    let message =
+        crate::sending::service::send_test(tx, now, mailbox, from_address, &email, id, step, &subject, &body).await?;
     audit
         .record(
             tx,

@@ -232,7 +232,10 @@ pub async fn own_mailboxes(tx: &mut OrgTx, owner: Uuid) -> Result<Vec<(Uuid, Str
 
 /// The member as a sample recipient of their own test: (first name, last name, email, job title,
 /// organization name).
-pub async fn member_sample(tx: &mut OrgTx, user: Uuid) -> Result<Option<(String, String, String, String, String)>, AppError> {
+pub async fn member_sample(
+    tx: &mut OrgTx,
+    user: Uuid,
+) -> Result<Option<(String, String, String, String, String)>, AppError> {
     Ok(sqlx::query!(
         "select u.first_name, u.last_name, u.email, u.job_title, o.name as org_name
            from users u join organizations o on o.org_id = u.org_id
@@ -248,12 +251,16 @@ pub async fn member_sample(tx: &mut OrgTx, user: Uuid) -> Result<Option<(String,
 /// The records among `ids` that this transaction sees, with their address: (id, email).
 pub async fn visible_addresses(tx: &mut OrgTx, contacts: bool, ids: &[Uuid]) -> Result<Vec<(Uuid, String)>, AppError> {
     let rows = if contacts {
-        sqlx::query!("select contact_id, email from contacts where org_id = $1 and contact_id = any($2)", tx.org().0, ids)
-            .fetch_all(tx.conn())
-            .await?
-            .into_iter()
-            .map(|r| (r.contact_id, r.email))
-            .collect()
+        sqlx::query!(
+            "select contact_id, email from contacts where org_id = $1 and contact_id = any($2)",
+            tx.org().0,
+            ids
+        )
+        .fetch_all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|r| (r.contact_id, r.email))
+        .collect()
     } else {
         sqlx::query!("select lead_id, email from leads where org_id = $1 and lead_id = any($2)", tx.org().0, ids)
             .fetch_all(tx.conn())
@@ -266,7 +273,12 @@ pub async fn visible_addresses(tx: &mut OrgTx, contacts: bool, ids: &[Uuid]) -> 
 }
 
 /// Those of `ids` (contacts, or leads) already enrolled in `sequence`.
-pub async fn already_enrolled(tx: &mut OrgTx, sequence: Uuid, contacts: bool, ids: &[Uuid]) -> Result<Vec<Uuid>, AppError> {
+pub async fn already_enrolled(
+    tx: &mut OrgTx,
+    sequence: Uuid,
+    contacts: bool,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, AppError> {
     Ok(sqlx::query_scalar!(
         r#"select coalesce(contact_id, lead_id) as "id!" from outreach_enrollments
             where org_id = $1 and sequence_id = $2
@@ -414,7 +426,9 @@ pub enum EnrollmentScope {
 
 pub async fn enrollments(tx: &mut OrgTx, scope: EnrollmentScope) -> Result<Vec<EnrollmentRow>, AppError> {
     let (sequence, state, before, limit, contact, lead) = match scope {
-        EnrollmentScope::Sequence { sequence, state, before, limit } => (Some(sequence), state, before, limit, None, None),
+        EnrollmentScope::Sequence { sequence, state, before, limit } => {
+            (Some(sequence), state, before, limit, None, None)
+        }
         EnrollmentScope::Record(Target::Contact(id)) => (None, None, None, 200, Some(id), None),
         EnrollmentScope::Record(Target::Lead(id)) => (None, None, None, 200, None, Some(id)),
     };
@@ -481,20 +495,24 @@ pub async fn set_enrollment_state(tx: &mut OrgTx, id: Uuid, state: &str, now: Of
 /// Whether this transaction sees the record.
 pub async fn record_visible(tx: &mut OrgTx, target: Target) -> Result<bool, AppError> {
     let found = match target {
-        Target::Contact(id) => sqlx::query_scalar!(
-            r#"select exists(select 1 from contacts where org_id = $1 and contact_id = $2) as "found!""#,
-            tx.org().0,
-            id
-        )
-        .fetch_one(tx.conn())
-        .await?,
-        Target::Lead(id) => sqlx::query_scalar!(
-            r#"select exists(select 1 from leads where org_id = $1 and lead_id = $2) as "found!""#,
-            tx.org().0,
-            id
-        )
-        .fetch_one(tx.conn())
-        .await?,
+        Target::Contact(id) => {
+            sqlx::query_scalar!(
+                r#"select exists(select 1 from contacts where org_id = $1 and contact_id = $2) as "found!""#,
+                tx.org().0,
+                id
+            )
+            .fetch_one(tx.conn())
+            .await?
+        }
+        Target::Lead(id) => {
+            sqlx::query_scalar!(
+                r#"select exists(select 1 from leads where org_id = $1 and lead_id = $2) as "found!""#,
+                tx.org().0,
+                id
+            )
+            .fetch_one(tx.conn())
+            .await?
+        }
     };
     Ok(found)
 }
