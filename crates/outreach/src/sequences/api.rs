@@ -210,35 +210,18 @@ pub async fn preview(
     Ok(Json(shown))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TestInput {
-    pub step_id: Uuid,
-    pub mailbox_id: Uuid,
-}
-
 /// `POST /api/v1/sequences/{id}/test`
 pub async fn send_test(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    ApiJson(input): ApiJson<TestInput>,
+    ApiJson(input): ApiJson<service::TestSend>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
     let origin = state.config.public_url.origin().to_owned();
     let mut tx = principal.begin(&state.db).await?;
-    let message = service::send_test(
-        &mut tx,
-        &state.audit,
-        viewer(&principal),
-        id,
-        input.step_id,
-        input.mailbox_id,
-        &origin,
-        now,
-    )
-    .await?;
+    let message = service::send_test(&mut tx, &state.audit, viewer(&principal), id, &input, &origin, now).await?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "message_id": message }))))
 }

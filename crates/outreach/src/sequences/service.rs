@@ -656,6 +656,14 @@ pub async fn preview(
     Ok(Preview { step_id: step.step_id, to, subject, body })
 }
 
+/// A test of one email step: which, and from which of the member's mailboxes.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSend {
+    pub step_id: Uuid,
+    pub mailbox_id: Uuid,
+}
+
 /// Sends one email step to the viewer's own address from one of their mailboxes, rendered with
 /// their own fields (their name, job title, organization; a custom field shows its key). Returns
 /// the message's id.
@@ -664,11 +672,11 @@ pub async fn send_test(
     audit: &AuditLog,
     viewer: Viewer,
     id: Uuid,
-    step: Uuid,
-    mailbox: Uuid,
+    test: &TestSend,
     public_origin: &str,
     now: OffsetDateTime,
 ) -> Result<Uuid, AppError> {
+    let (step, mailbox) = (test.step_id, test.mailbox_id);
     sequence_for(tx, viewer, id, Need::Edit).await?;
     let steps = store::steps(tx, id).await?;
     let (index, step_row, parent) = email_step(&steps, Some(step))?;
