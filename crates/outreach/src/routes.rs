@@ -37,6 +37,7 @@ fn sequence_routes() -> Vec<RouteDef> {
         RouteDef::page(M::POST, "/outreach/sequences/{id}/steps", using(), pages::save_steps),
         RouteDef::page(M::POST, "/outreach/sequences/{id}/status", using(), pages::change_status),
         RouteDef::page(M::POST, "/outreach/sequences/{id}/enroll", using(), pages::enroll),
+        RouteDef::page(M::POST, "/outreach/sequences/{id}/test", using(), pages::send_test),
         RouteDef::page(M::POST, "/outreach/enrollments/{id}", using(), pages::act_on_enrollment),
         RouteDef::api(M::GET, "/api/v1/sequences", using(), api::list),
         RouteDef::api(M::POST, "/api/v1/sequences", using(), api::create),

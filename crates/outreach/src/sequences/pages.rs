@@ -398,6 +398,9 @@ struct ShowView {
     email_steps: Vec<Choice>,
     preview: Option<service::Preview>,
     preview_error: Option<String>,
+    /// The owner's active mailboxes, to send a test from.
+    test_mailboxes: Vec<Choice>,
+    test_error: Option<String>,
 }
 
 /// What a POST brings back to the page: what was typed, the errors, a notice.
@@ -464,6 +467,11 @@ async fn show_response(
     let (name, kind, chosen) = shown.settings.unwrap_or_else(|| {
         (sequence.name.clone(), sequence.kind.clone(), sequence.mailbox_ids.iter().map(Uuid::to_string).collect())
     });
+    let test_mailboxes = own_mailboxes
+        .iter()
+        .filter(|(_, _, status)| status == "active")
+        .map(|(id, address, _)| Choice { value: id.to_string(), label: address.clone(), selected: false })
+        .collect();
     let mut settings = SettingsForm::new(name, kind, own_mailboxes, &chosen);
     settings.place(&page, &shown.errors);
     let mut steps = shown.steps.unwrap_or_else(|| {
@@ -482,6 +490,13 @@ async fn show_response(
     });
     place_step_errors(&page, &mut steps, &shown.errors);
     let steps_error = shown.errors.iter().find(|e| e.field == "steps").map(|e| error_text(&page, e));
+    let test_error = shown
+        .errors
+        .iter()
+        .find(|e| {
+            matches!(e.field.as_str(), "step_id" | "mailbox_id") || e.field.ends_with(".body") && shown.steps.is_none()
+        })
+        .map(|e| error_text(&page, e));
     let enroll_error = shown
         .errors
         .iter()
@@ -562,6 +577,8 @@ async fn show_response(
         email_steps,
         preview,
         preview_error,
+        test_mailboxes,
+        test_error,
         sequence,
         page,
     };
@@ -752,4 +769,47 @@ pub async fn act_on_enrollment(
     service::act_on_enrollment(&mut tx, &state.audit, viewer(&principal), id, action, state.clock.now()).await?;
     tx.commit().await?;
     Ok(kernel::toast::redirect_with_toast(&format!("/outreach/sequences/{sequence}"), "outreach.sequences.saved"))
+}
+
+/// `POST /outreach/sequences/{id}/test` with `step_id` and `mailbox_id`: the email step sent to
+/// the member themself.
+pub async fn send_test(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+    Path(id): Path<String>,
+    CsrfForm(form): CsrfForm<Form>,
+) -> AppResult<Response> {
+    let page = signed_in.page(&state, &format!("/outreach/sequences/{id}"));
+    let id = parse_id(&id)?;
+    let parse = |field: &'static str| {
+        Uuid::parse_str(value(&form, field)).map_err(|_| AppError::field(field, "required", "Choose one."))
+    };
+    let result = match (parse("step_id"), parse("mailbox_id")) {
+        (Ok(step_id), Ok(mailbox_id)) => {
+            let test = service::TestSend { step_id, mailbox_id };
+            let origin = state.config.public_url.origin().to_owned();
+            let mut tx = principal.begin(&state.db).await?;
+            match service::send_test(&mut tx, &state.audit, viewer(&principal), id, &test, &origin, state.clock.now())
+                .await
+            {
+                Ok(_) => {
+                    tx.commit().await?;
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            }
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    match result {
+        Ok(()) => {
+            Ok(kernel::toast::redirect_with_toast(&format!("/outreach/sequences/{id}"), "outreach.sequences.test_sent"))
+        }
+        Err(AppError::Validation(errors)) => {
+            let shown = Shown { errors, ..Shown::default() };
+            show_response(&state, &principal, page, id, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(other) => Err(other),
+    }
 }

@@ -488,6 +488,27 @@ async fn sequence_pages_create_edit_steps_and_show_errors_at_their_field() {
     assert!(list.contains("Spring intro"));
     assert!(list.contains("badge success"));
 
+    // Enroll a saved view from the page, preview an enrolled person, send oneself a test.
+    let bearer = app.access_token("owner@seq-pages.example.eu").await;
+    let pia = app.outreach_contact(org, "pia@pages-view.example", "Pia", "").await;
+    let view = json!({ "object_type": "contact", "name": "Pages people", "filters": [{ "field": "email", "op": "contains", "value": "@pages-view.example" }] });
+    let (status, view) = app.call_api(&bearer, Method::POST, "/api/v1/views", Some(view)).await;
+    assert_eq!(status, 201, "{view}");
+    let view_id = view["view_id"].as_str().unwrap().to_owned();
+    let enrolled = browser.submit_form(&page, &format!("{page}/enroll"), &[("view_id", &view_id)]).await;
+    assert_eq!(enrolled.status(), 200);
+    let html = enrolled.text().await.unwrap();
+    assert!(html.contains("Enrolled: 1. Skipped: 0. Already in the sequence: 0."), "{html}");
+    assert!(html.contains("pia@pages-view.example"));
+    let (_, sequence) = app.call_api(&bearer, Method::GET, &format!("/api/v1/sequences/{id}"), None).await;
+    let step = sequence["steps"][0]["step_id"].as_str().unwrap().to_owned();
+    let html = browser.get(&format!("{page}?preview=contact:{pia}&step={step}")).await.text().await.unwrap();
+    assert!(html.contains("<dd>Hi Pia</dd>"), "{html}");
+    let tested =
+        browser.submit_form(&page, &format!("{page}/test"), &[("step_id", &step), ("mailbox_id", &mailbox_id)]).await;
+    assert_eq!(tested.status(), 303);
+    assert_eq!(app.count_audit_events(org, "outreach.sequence.test_sent").await, 1);
+
     app.add_member(org, "user@seq-pages.example.eu", Role::User).await;
     let other = app.browser_login("user@seq-pages.example.eu", PASSWORD).await;
     assert_eq!(other.get(&format!("/outreach/sequences/{id}")).await.status(), 404);
