@@ -474,6 +474,9 @@ async fn show_response(
         .collect();
     let mut settings = SettingsForm::new(name, kind, own_mailboxes, &chosen);
     settings.place(&page, &shown.errors);
+    // A test send's template error names a step's body: shown by the test form too, unless the
+    // steps editor itself was posted.
+    let steps_posted = shown.steps.is_some();
     let mut steps = shown.steps.unwrap_or_else(|| {
         stored_steps
             .iter()
@@ -493,9 +496,7 @@ async fn show_response(
     let test_error = shown
         .errors
         .iter()
-        .find(|e| {
-            matches!(e.field.as_str(), "step_id" | "mailbox_id") || e.field.ends_with(".body") && shown.steps.is_none()
-        })
+        .find(|e| matches!(e.field.as_str(), "step_id" | "mailbox_id") || (e.field.ends_with(".body") && !steps_posted))
         .map(|e| error_text(&page, e));
     let enroll_error = shown
         .errors
