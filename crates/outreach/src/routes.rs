@@ -22,9 +22,40 @@ fn mailbox_routes() -> Vec<RouteDef> {
     vec![]
 }
 
-/// Sequences, their steps, previews, test sends and enrollments.
+/// Sequences, their steps, previews, test sends and enrollments. Users manage their own
+/// sequences, managers and owners see everyone's and pause or resume them (checked in the
+/// service).
 fn sequence_routes() -> Vec<RouteDef> {
-    vec![]
+    use crate::sequences::{api, pages};
+    let using = || Access::Can(OUTREACH_USE);
+    vec![
+        RouteDef::page(M::GET, "/outreach/sequences", using(), pages::list_page),
+        RouteDef::page(M::POST, "/outreach/sequences", using(), pages::create),
+        RouteDef::page(M::GET, "/outreach/sequences/new", using(), pages::new_page),
+        RouteDef::page(M::GET, "/outreach/sequences/{id}", using(), pages::show_page),
+        RouteDef::page(M::POST, "/outreach/sequences/{id}/settings", using(), pages::save_settings),
+        RouteDef::page(M::POST, "/outreach/sequences/{id}/steps", using(), pages::save_steps),
+        RouteDef::page(M::POST, "/outreach/sequences/{id}/status", using(), pages::change_status),
+        RouteDef::page(M::POST, "/outreach/sequences/{id}/enroll", using(), pages::enroll),
+        RouteDef::page(M::POST, "/outreach/sequences/{id}/test", using(), pages::send_test),
+        RouteDef::page(M::POST, "/outreach/enrollments/{id}", using(), pages::act_on_enrollment),
+        RouteDef::api(M::GET, "/api/v1/sequences", using(), api::list),
+        RouteDef::api(M::POST, "/api/v1/sequences", using(), api::create),
+        RouteDef::api(M::GET, "/api/v1/sequences/{id}", using(), api::show),
+        RouteDef::api(M::PATCH, "/api/v1/sequences/{id}", using(), api::update),
+        RouteDef::api(M::DELETE, "/api/v1/sequences/{id}", using(), api::archive),
+        RouteDef::api(M::PUT, "/api/v1/sequences/{id}/steps", using(), api::put_steps),
+        RouteDef::api(M::POST, "/api/v1/sequences/{id}/activate", using(), api::activate),
+        RouteDef::api(M::POST, "/api/v1/sequences/{id}/pause", using(), api::pause),
+        RouteDef::api(M::POST, "/api/v1/sequences/{id}/preview", using(), api::preview),
+        RouteDef::api(M::POST, "/api/v1/sequences/{id}/test", using(), api::send_test),
+        RouteDef::api(M::GET, "/api/v1/sequences/{id}/enrollments", using(), api::enrollments),
+        RouteDef::api(M::POST, "/api/v1/sequences/{id}/enrollments", using(), api::enroll),
+        RouteDef::api(M::GET, "/api/v1/outreach/enrollments", using(), api::record_enrollments),
+        RouteDef::api(M::POST, "/api/v1/outreach/enrollments/{id}/pause", using(), api::pause_enrollment),
+        RouteDef::api(M::POST, "/api/v1/outreach/enrollments/{id}/resume", using(), api::resume_enrollment),
+        RouteDef::api(M::POST, "/api/v1/outreach/enrollments/{id}/stop", using(), api::stop_enrollment),
+    ]
 }
 
 /// Messages: what is planned, sent, and awaiting review; a sequence's figures. Users see their
