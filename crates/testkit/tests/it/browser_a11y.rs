@@ -41,6 +41,8 @@ fn member_pages(lead: &str) -> Vec<String> {
         "/settings/activity",
         "/settings/webhooks",
         "/crm/forms",
+        "/outreach/sequences",
+        "/outreach/sequences/new",
         "/outreach/suppressions",
         "/outreach/review",
         "/members",
