@@ -89,8 +89,9 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    let id = service::connect(&mut tx, &state.audit, &state.vault, allow_private(&state), principal.user_id, &input, now)
-        .await?;
+    let id =
+        service::connect(&mut tx, &state.audit, &state.vault, allow_private(&state), principal.user_id, &input, now)
+            .await?;
     let body = one_json(&mut tx, Viewer::of(&principal), id, now).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(body)))

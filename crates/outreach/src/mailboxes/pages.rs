@@ -94,8 +94,20 @@ fn view(page: &Page, row: MailboxRow, sent_today: i64, viewer: Viewer) -> Mailbo
     MailboxView {
         usage: page.t.fmt("outreach.mailboxes.sent_of_cap", &[("sent", &count(sent_today)), ("cap", &cap)]),
         cap_note: page.t.fmt("outreach.mailboxes.cap_set_by_owner", &[("cap", &cap)]),
-        smtp_line: format!("{}:{} · {} · {}", row.smtp_host, row.smtp_port, security(&row.smtp_security), row.smtp_username),
-        imap_line: format!("{}:{} · {} · {}", row.imap_host, row.imap_port, security(&row.imap_security), row.imap_username),
+        smtp_line: format!(
+            "{}:{} · {} · {}",
+            row.smtp_host,
+            row.smtp_port,
+            security(&row.smtp_security),
+            row.smtp_username
+        ),
+        imap_line: format!(
+            "{}:{} · {} · {}",
+            row.imap_host,
+            row.imap_port,
+            security(&row.imap_security),
+            row.imap_username
+        ),
         status_text,
         status_class,
         last_test,
@@ -114,7 +126,11 @@ struct ListView {
 }
 
 /// `GET /outreach/mailboxes`
-pub async fn list_page(State(state): State<AppState>, signed_in: SignedIn, principal: Principal) -> AppResult<Response> {
+pub async fn list_page(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    principal: Principal,
+) -> AppResult<Response> {
     let page = signed_in.page(&state, "/outreach/mailboxes");
     let viewer = Viewer::of(&principal);
     let now = state.clock.now();
@@ -184,7 +200,12 @@ impl ConnectView {
     }
 }
 
-fn connect_page(state: &AppState, signed_in: &SignedIn, form: ConnectForm, errors: Vec<FieldError>) -> AppResult<Response> {
+fn connect_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form: ConnectForm,
+    errors: Vec<FieldError>,
+) -> AppResult<Response> {
     let page = signed_in.page(state, "/outreach/mailboxes/new");
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     // The password typed is never drawn back into the page.
@@ -241,7 +262,8 @@ pub async fn connect(
     };
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    match service::connect(&mut tx, &state.audit, &state.vault, allow_private(&state), principal.user_id, &input, now).await
+    match service::connect(&mut tx, &state.audit, &state.vault, allow_private(&state), principal.user_id, &input, now)
+        .await
     {
         Ok(id) => {
             tx.commit().await?;
@@ -408,7 +430,8 @@ pub async fn save(
     if errors.is_empty() {
         let now = state.clock.now();
         let mut tx = principal.begin(&state.db).await?;
-        match service::update(&mut tx, &state.audit, &state.vault, allow_private(&state), viewer, id, &input, now).await {
+        match service::update(&mut tx, &state.audit, &state.vault, allow_private(&state), viewer, id, &input, now).await
+        {
             Ok(()) => {
                 tx.commit().await?;
                 return Ok(kernel::toast::redirect_with_toast(

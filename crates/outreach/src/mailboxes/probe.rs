@@ -174,9 +174,11 @@ async fn test_smtp(server: Server<'_>, password: &SecretString, allow_private: b
     let hello = hello_name();
     let tls = || TlsParameters::new(server.host.to_owned()).map_err(|_| Failure::Tls);
     let mut connection = match server.security {
-        Security::Tls => step(AsyncSmtpConnection::connect_tokio1(address, Some(STEP_TIMEOUT), &hello, Some(tls()?), None))
-            .await?
-            .map_err(|e| if e.is_tls() { Failure::Tls } else { Failure::Connect })?,
+        Security::Tls => {
+            step(AsyncSmtpConnection::connect_tokio1(address, Some(STEP_TIMEOUT), &hello, Some(tls()?), None))
+                .await?
+                .map_err(|e| if e.is_tls() { Failure::Tls } else { Failure::Connect })?
+        }
         Security::Starttls | Security::None => {
             let stream = step(TcpStream::connect(address)).await?.map_err(|_| Failure::Connect)?;
             let mut connection = step(AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello))

@@ -165,7 +165,11 @@ fn check_server(
         && !allow_private
         && !crm::webhooks::address::is_public(ip)
     {
-        errors.push(FieldError::new(field("host"), probe::Failure::PrivateAddress.code(), probe::Failure::PrivateAddress.message()));
+        errors.push(FieldError::new(
+            field("host"),
+            probe::Failure::PrivateAddress.code(),
+            probe::Failure::PrivateAddress.message(),
+        ));
     }
     let security_text = security.trim();
     let security = match Security::parse(if security_text.is_empty() {
@@ -249,7 +253,11 @@ pub async fn connect(
     if from_address.is_empty() {
         errors.push(FieldError::new("from_address", "required", "Enter the address messages are sent from."));
     } else if from_address.len() > 254 || !email_address::EmailAddress::is_valid(&from_address) {
-        errors.push(FieldError::new("from_address", "invalid_email", "Enter a valid email address, like name@example.eu."));
+        errors.push(FieldError::new(
+            "from_address",
+            "invalid_email",
+            "Enter a valid email address, like name@example.eu.",
+        ));
     }
     let smtp = check_server(
         probe::Side::Smtp,
@@ -288,7 +296,9 @@ pub async fn connect(
         return Err(address_taken());
     }
 
-    probe::test(smtp.server(), imap.server(), &input.password, allow_private).await.map_err(ProbeError::into_app_error)?;
+    probe::test(smtp.server(), imap.server(), &input.password, allow_private)
+        .await
+        .map_err(ProbeError::into_app_error)?;
 
     let id = Uuid::now_v7();
     let sealed = vault.seal(&secret_context(tx.org(), id), &input.password);
@@ -307,9 +317,9 @@ pub async fn connect(
         imap_username: &imap.username,
         secret_sealed: &sealed,
     };
-    store::insert(tx, &new, now).await.map_err(|e| {
-        kernel::error::on_constraint(e, |name| (name == store::UNIQUE_ADDRESS).then(address_taken))
-    })?;
+    store::insert(tx, &new, now)
+        .await
+        .map_err(|e| kernel::error::on_constraint(e, |name| (name == store::UNIQUE_ADDRESS).then(address_taken)))?;
     audit
         .record(
             tx,
@@ -507,7 +517,11 @@ fn merge(
         sorted.sort_unstable();
         sorted.dedup();
         if sorted.is_empty() || sorted.len() != days.len() || sorted.iter().any(|d| !(1..=7).contains(d)) {
-            errors.push(FieldError::new("window_days", "invalid_days", "Choose at least one day of the week, each once."));
+            errors.push(FieldError::new(
+                "window_days",
+                "invalid_days",
+                "Choose at least one day of the week, each once.",
+            ));
         } else {
             settings.window_days = sorted;
         }
@@ -520,7 +534,9 @@ fn merge(
     }
     if let Some(end) = &input.window_end {
         match parse_minute(end).filter(|m| *m > 0) {
-            None => errors.push(FieldError::new("window_end", "invalid_time", "A time like 18:00 (24:00 for midnight).")),
+            None => {
+                errors.push(FieldError::new("window_end", "invalid_time", "A time like 18:00 (24:00 for midnight)."))
+            }
             Some(minute) => settings.window_end_minute = minute,
         }
     }
@@ -619,7 +635,13 @@ pub async fn update(
 
 /// An owner of the organization stops a mailbox: it sends nothing more, and what it had planned
 /// is cancelled (its enrollments wait for another mailbox of their sequence).
-pub async fn disable(tx: &mut OrgTx, audit: &AuditLog, viewer: Viewer, id: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
+pub async fn disable(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    viewer: Viewer,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
     let row = visible(tx, viewer, id).await?;
     if !viewer.configures {
         return Err(AppError::Forbidden);
@@ -641,7 +663,13 @@ pub async fn disable(tx: &mut OrgTx, audit: &AuditLog, viewer: Viewer, id: Uuid,
 }
 
 /// An owner of the organization lets a mailbox send again.
-pub async fn enable(tx: &mut OrgTx, audit: &AuditLog, viewer: Viewer, id: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
+pub async fn enable(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    viewer: Viewer,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
     let row = visible(tx, viewer, id).await?;
     if !viewer.configures {
         return Err(AppError::Forbidden);
@@ -656,7 +684,13 @@ pub async fn enable(tx: &mut OrgTx, audit: &AuditLog, viewer: Viewer, id: Uuid, 
 
 /// Revokes a mailbox: what it had planned is cancelled, then the row — and the sealed secret in
 /// it — is deleted at once (P0-17), not flagged.
-pub async fn revoke(tx: &mut OrgTx, audit: &AuditLog, viewer: Viewer, id: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
+pub async fn revoke(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    viewer: Viewer,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
     let row = own(tx, viewer, id).await?;
     let cancelled = crate::sending::service::cancel_mailbox(tx, id, now).await?;
     store::delete(tx, id).await?;

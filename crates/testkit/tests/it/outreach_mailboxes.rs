@@ -9,9 +9,9 @@ use kernel::authz::Role;
 use kernel::db::Actor;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use testkit::TestApp;
 use testkit::mail_peers::{AuthSmtpPeer, ImapPeer};
 use testkit::outreach::StepSpec;
-use testkit::TestApp;
 use uuid::Uuid;
 
 const USER: &str = "camille@sender.example";
@@ -166,8 +166,7 @@ async fn a_failing_test_names_what_failed_and_saves_nothing() {
         let app = &app;
         let token = &token;
         async move {
-            let (status, problem) =
-                app.call_api(token, Method::POST, "/api/v1/outreach/mailboxes", Some(body)).await;
+            let (status, problem) = app.call_api(token, Method::POST, "/api/v1/outreach/mailboxes", Some(body)).await;
             assert_eq!(status, 422, "{problem}");
             assert!(!problem.to_string().contains("Wrong-password"));
             field_errors(&problem)
@@ -385,9 +384,7 @@ async fn members_own_their_mailboxes_managers_read_owners_disable_and_other_orgs
     let (status, list) = app.call_api(&other, Method::GET, "/api/v1/outreach/mailboxes", None).await;
     assert_eq!(status, 200);
     assert_eq!(list["data"], json!([]));
-    for (method, suffix) in
-        [(Method::GET, ""), (Method::PATCH, ""), (Method::DELETE, ""), (Method::POST, "/test")]
-    {
+    for (method, suffix) in [(Method::GET, ""), (Method::PATCH, ""), (Method::DELETE, ""), (Method::POST, "/test")] {
         let body = (method == Method::PATCH).then(|| json!({ "signature": "x" }));
         let (status, _) = app.call_api(&other, method.clone(), &format!("{path}{suffix}"), body).await;
         assert_eq!(status, 404, "{method} {suffix}");
@@ -469,8 +466,7 @@ async fn a_passing_test_reactivates_a_paused_mailbox() {
 
     // With the IMAP server gone, the test fails and says so, and the mailbox keeps its state.
     drop(peers.imap);
-    let (_, tested) =
-        app.call_api(&token, Method::POST, &format!("/api/v1/outreach/mailboxes/{id}/test"), None).await;
+    let (_, tested) = app.call_api(&token, Method::POST, &format!("/api/v1/outreach/mailboxes/{id}/test"), None).await;
     assert_eq!(tested["ok"], false);
     assert_eq!(tested["error"], "connect");
     assert_eq!(tested["server"], "imap");
@@ -510,7 +506,8 @@ async fn the_pages_connect_show_refusals_in_place_change_settings_and_revoke() {
             ("password", password),
         ]
     };
-    let refused = browser.submit_form("/outreach/mailboxes/new", "/outreach/mailboxes/new", &fields("Wrong-password")).await;
+    let refused =
+        browser.submit_form("/outreach/mailboxes/new", "/outreach/mailboxes/new", &fields("Wrong-password")).await;
     assert_eq!(refused.status(), 422);
     let html = refused.text().await.unwrap();
     assert!(html.contains("The SMTP server refused the user name or password."), "{html}");
