@@ -175,9 +175,13 @@ async fn test_smtp(server: Server<'_>, password: &SecretString, allow_private: b
     let tls = || TlsParameters::new(server.host.to_owned()).map_err(|_| Failure::Tls);
     let mut connection = match server.security {
         Security::Tls => {
+            // Reached first on its own, so that a port where nothing listens reads as `connect`;
+            // once it answers, a conversation that fails is TLS failing (lettre reports a plain
+            // server's greeting, read as TLS records, as an I/O error rather than a TLS one).
+            drop(step(TcpStream::connect(address)).await?.map_err(|_| Failure::Connect)?);
             step(AsyncSmtpConnection::connect_tokio1(address, Some(STEP_TIMEOUT), &hello, Some(tls()?), None))
                 .await?
-                .map_err(|e| if e.is_tls() { Failure::Tls } else { Failure::Connect })?
+                .map_err(|e| if e.is_timeout() { Failure::Timeout } else { Failure::Tls })?
         }
         Security::Starttls | Security::None => {
             let stream = step(TcpStream::connect(address)).await?.map_err(|_| Failure::Connect)?;

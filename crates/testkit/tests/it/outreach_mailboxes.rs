@@ -186,6 +186,21 @@ async fn a_failing_test_names_what_failed_and_saves_nothing() {
     let body = connect_body(USER, peers.smtp.port(), closed_port(), SECRET);
     assert_eq!(refused(body).await, [("imap_port".to_string(), "connect".to_string())]);
 
+    // TLS asked of servers that have none: implicit TLS on SMTP, STARTTLS on IMAP.
+    let mut body = connect_body(USER, peers.smtp.port(), peers.imap.port(), SECRET);
+    body["smtp_security"] = json!("tls");
+    assert_eq!(refused(body).await, [("smtp_security".to_string(), "tls".to_string())]);
+    let mut body = connect_body(USER, peers.smtp.port(), peers.imap.port(), SECRET);
+    body["imap_security"] = json!("starttls");
+    assert_eq!(refused(body).await, [("imap_security".to_string(), "tls".to_string())]);
+
+    // A server that takes the connection and never greets: the test gives up after 10 s.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let body = connect_body(USER, silent.local_addr().unwrap().port(), peers.imap.port(), SECRET);
+    let started = std::time::Instant::now();
+    assert_eq!(refused(body).await, [("smtp_host".to_string(), "timeout".to_string())]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+
     // A name that does not resolve.
     let mut body = connect_body(USER, peers.smtp.port(), peers.imap.port(), SECRET);
     body["smtp_host"] = json!("no-such-host.invalid");
