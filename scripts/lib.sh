@@ -84,6 +84,23 @@ ensure_smtp_peer() {
   python_with_aiosmtpd >/dev/null || { echo "error: aiosmtpd still missing (python3-aiosmtpd)" >&2; return 1; }
 }
 
+# The connected-mailbox tests log in to a real IMAP server: Debian's Dovecot, started by the test
+# harness with a private configuration in a temp directory (crates/testkit/src/mail_peers.rs). The
+# package's own system service is not needed (and not used) by the tests.
+dovecot_binary() {
+  local path
+  for path in /usr/sbin/dovecot /usr/local/sbin/dovecot; do
+    [ -x "$path" ] && { echo "$path"; return 0; }
+  done
+  return 1
+}
+
+ensure_imap_peer() {
+  dovecot_binary >/dev/null && return 0
+  apt_install dovecot-imapd
+  dovecot_binary >/dev/null || { echo "error: dovecot still missing (dovecot-imapd)" >&2; return 1; }
+}
+
 # Stops a cluster started by Relais (fast shutdown) given the directory that holds data/.
 stop_cluster() {
   local root="$1" pidfile

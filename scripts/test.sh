@@ -11,6 +11,7 @@ ensure_pynacl
 ensure_browser
 ensure_axe
 ensure_smtp_peer
+ensure_imap_peer
 
 export RELAIS_TEST_PG_DIR="${RELAIS_TEST_PG_DIR:-$PWD/target/relais-test-pg}"
 # A fresh cluster per full run: no database left over from an earlier run can hide a problem.

@@ -17,9 +17,32 @@ pub fn all() -> Vec<RouteDef> {
     routes
 }
 
-/// Connected mailboxes: connect, test, settings, revoke.
+/// Connected mailboxes: connect, test, settings, revoke. Members act on their own mailboxes,
+/// managers and owners see everyone's (checked in the service); owners disable and enable them.
 fn mailbox_routes() -> Vec<RouteDef> {
-    vec![]
+    use crate::actions::OUTREACH_CONFIGURE;
+    use crate::mailboxes::{api, pages};
+    let using = || Access::Can(OUTREACH_USE);
+    let configuring = || Access::Can(OUTREACH_CONFIGURE);
+    vec![
+        RouteDef::page(M::GET, "/outreach/mailboxes", using(), pages::list_page),
+        RouteDef::page(M::GET, "/outreach/mailboxes/new", using(), pages::new_page),
+        RouteDef::page(M::POST, "/outreach/mailboxes/new", using(), pages::connect),
+        RouteDef::page(M::GET, "/outreach/mailboxes/{id}", using(), pages::mailbox_page),
+        RouteDef::page(M::POST, "/outreach/mailboxes/{id}", using(), pages::save),
+        RouteDef::page(M::POST, "/outreach/mailboxes/{id}/test", using(), pages::test),
+        RouteDef::page(M::POST, "/outreach/mailboxes/{id}/revoke", using(), pages::revoke),
+        RouteDef::page(M::POST, "/outreach/mailboxes/{id}/disable", configuring(), pages::disable),
+        RouteDef::page(M::POST, "/outreach/mailboxes/{id}/enable", configuring(), pages::enable),
+        RouteDef::api(M::GET, "/api/v1/outreach/mailboxes", using(), api::list),
+        RouteDef::api(M::POST, "/api/v1/outreach/mailboxes", using(), api::create),
+        RouteDef::api(M::GET, "/api/v1/outreach/mailboxes/{id}", using(), api::get),
+        RouteDef::api(M::PATCH, "/api/v1/outreach/mailboxes/{id}", using(), api::update),
+        RouteDef::api(M::DELETE, "/api/v1/outreach/mailboxes/{id}", using(), api::revoke),
+        RouteDef::api(M::POST, "/api/v1/outreach/mailboxes/{id}/test", using(), api::test),
+        RouteDef::api(M::POST, "/api/v1/outreach/mailboxes/{id}/disable", configuring(), api::disable),
+        RouteDef::api(M::POST, "/api/v1/outreach/mailboxes/{id}/enable", configuring(), api::enable),
+    ]
 }
 
 /// Sequences, their steps, previews, test sends and enrollments. Users manage their own

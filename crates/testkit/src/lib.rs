@@ -34,6 +34,7 @@ pub mod db;
 pub mod http;
 pub mod logs;
 pub mod mail;
+pub mod mail_peers;
 pub mod members;
 pub mod openapi;
 pub mod outreach;

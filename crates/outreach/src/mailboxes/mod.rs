@@ -5,6 +5,10 @@
 //! mailbox's id, field `secret`), never shown again, never logged; revoking deletes the row.
 
 pub mod api;
+pub mod pages;
+pub mod probe;
+pub mod service;
+pub mod store;
 pub mod transport;
 
 use kernel::vault::SecretContext;

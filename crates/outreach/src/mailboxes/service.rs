@@ -1,0 +1,741 @@
+//! What can be done with a mailbox, for the API and the pages alike: connect (after a passing
+//! connection test), test, change its settings or password, disable and enable (owners), revoke.
+//! Each runs in the caller's tenant transaction and records its audit event there, so the event
+//! commits with the change. No payload ever holds a secret.
+
+use kernel::audit::{AuditEvent, AuditLog};
+use kernel::authz::{Grant, Principal};
+use kernel::vault::Vault;
+use kernel::{AppError, FieldError, OrgTx};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::probe::{self, ProbeError, Server};
+use super::store::{self, MailboxRow};
+use super::{Security, secret_context};
+use crate::actions;
+
+/// Who acts on mailboxes, and how far their grants reach.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    pub user_id: Uuid,
+    /// Managers and owners see every member's mailboxes (read-only for managers).
+    pub sees_all: bool,
+    /// Owners set daily caps, and disable or enable anyone's mailbox.
+    pub configures: bool,
+}
+
+impl Viewer {
+    pub fn of(principal: &Principal) -> Self {
+        Self {
+            user_id: principal.user_id,
+            sees_all: principal.grant(actions::OUTREACH_MANAGE) == Grant::Org,
+            configures: principal.grant(actions::OUTREACH_CONFIGURE) == Grant::Org,
+        }
+    }
+
+    pub fn owns(&self, row: &MailboxRow) -> bool {
+        row.owner_id == self.user_id
+    }
+
+    pub fn sees(&self, row: &MailboxRow) -> bool {
+        self.owns(row) || self.sees_all
+    }
+}
+
+/// A mailbox the viewer may see; anyone else's is "not found", as if it did not exist.
+pub async fn visible(tx: &mut OrgTx, viewer: Viewer, id: Uuid) -> Result<MailboxRow, AppError> {
+    match store::get(tx, id).await? {
+        Some(row) if viewer.sees(&row) => Ok(row),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// A mailbox the viewer owns (only its owner tests, changes or revokes it).
+async fn own(tx: &mut OrgTx, viewer: Viewer, id: Uuid) -> Result<MailboxRow, AppError> {
+    match store::get(tx, id).await? {
+        Some(row) if viewer.owns(&row) => Ok(row),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// What a member types to connect a mailbox with a password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectInput {
+    #[serde(default)]
+    pub from_name: String,
+    #[serde(default)]
+    pub from_address: String,
+    #[serde(default)]
+    pub smtp_host: String,
+    /// Empty: the usual port of the security chosen (465, 587, 25).
+    #[serde(default)]
+    pub smtp_port: Option<i64>,
+    #[serde(default)]
+    pub smtp_security: String,
+    #[serde(default)]
+    pub smtp_username: String,
+    #[serde(default)]
+    pub imap_host: String,
+    /// Empty: the usual port of the security chosen (993, 143).
+    #[serde(default)]
+    pub imap_port: Option<i64>,
+    #[serde(default)]
+    pub imap_security: String,
+    /// Empty: the SMTP user name.
+    #[serde(default)]
+    pub imap_username: String,
+    /// Its `Debug` prints a placeholder.
+    #[serde(default = "empty_secret")]
+    pub password: SecretString,
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from(String::new())
+}
+
+/// One server's settings, checked.
+#[derive(Debug, Clone)]
+struct ServerSettings {
+    host: String,
+    port: u16,
+    security: Security,
+    username: String,
+}
+
+impl ServerSettings {
+    fn server(&self) -> Server<'_> {
+        Server { host: &self.host, port: self.port, security: self.security, username: &self.username }
+    }
+}
+
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// A host name or IP address as typed: letters, digits, dots, hyphens (or an IPv6 literal).
+fn valid_host(host: &str) -> bool {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn default_port(side: probe::Side, security: Security) -> u16 {
+    match (side, security) {
+        (probe::Side::Smtp, Security::Tls) => 465,
+        (probe::Side::Smtp, Security::Starttls) => 587,
+        (probe::Side::Smtp, Security::None) => 25,
+        (probe::Side::Imap, Security::Tls) => 993,
+        (probe::Side::Imap, Security::Starttls | Security::None) => 143,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_server(
+    side: probe::Side,
+    host: &str,
+    port: Option<i64>,
+    security: &str,
+    username: &str,
+    allow_private: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<ServerSettings> {
+    let prefix = side.as_str();
+    let field = |name: &str| format!("{prefix}_{name}");
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let before = errors.len();
+    if host.is_empty() {
+        errors.push(FieldError::new(field("host"), "required", "Enter the server's name, like mail.example.eu."));
+    } else if !valid_host(&host) {
+        errors.push(FieldError::new(field("host"), "invalid_host", "Enter a server name, like mail.example.eu."));
+    } else if let Ok(ip) = host.parse::<std::net::IpAddr>()
+        && !allow_private
+        && !crm::webhooks::address::is_public(ip)
+    {
+        errors.push(FieldError::new(
+            field("host"),
+            probe::Failure::PrivateAddress.code(),
+            probe::Failure::PrivateAddress.message(),
+        ));
+    }
+    let security_text = security.trim();
+    let security = match Security::parse(if security_text.is_empty() {
+        if side == probe::Side::Smtp { "starttls" } else { "tls" }
+    } else {
+        security_text
+    }) {
+        None => {
+            errors.push(FieldError::new(field("security"), "invalid_choice", "One of tls, starttls, none."));
+            None
+        }
+        Some(Security::None) if !allow_private => {
+            errors.push(FieldError::new(
+                field("security"),
+                "tls_required",
+                "Choose TLS or STARTTLS: a password is never sent unencrypted.",
+            ));
+            None
+        }
+        Some(security) => Some(security),
+    };
+    let port = match port {
+        None => security.map(|s| default_port(side, s)),
+        Some(port) => match u16::try_from(port) {
+            Ok(port) if port > 0 => Some(port),
+            _ => {
+                errors.push(FieldError::new(field("port"), "out_of_range", "A port between 1 and 65535."));
+                None
+            }
+        },
+    };
+    let username = username.trim();
+    if username.is_empty() {
+        errors.push(FieldError::new(field("username"), "required", "Enter the user name this server expects."));
+    } else if username.chars().count() > 254 || has_control(username) {
+        errors.push(FieldError::new(field("username"), "invalid", "At most 254 characters, on one line."));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(ServerSettings { host, port: port?, security: security?, username: username.to_owned() })
+}
+
+fn check_from_name(from_name: &str, errors: &mut Vec<FieldError>) -> String {
+    let name = from_name.trim();
+    if name.chars().count() > 100 || has_control(name) {
+        errors.push(FieldError::new("from_name", "invalid", "At most 100 characters, on one line."));
+    }
+    name.to_owned()
+}
+
+fn check_password(password: &SecretString, errors: &mut Vec<FieldError>) {
+    let text = password.expose_secret();
+    if text.is_empty() {
+        errors.push(FieldError::new("password", "required", "Enter the mailbox's password (or app password)."));
+    } else if text.len() > 1024 || text.contains(['\r', '\n', '\0']) {
+        errors.push(FieldError::new("password", "invalid", "At most 1024 characters, on one line."));
+    }
+}
+
+fn validation(errors: Vec<FieldError>) -> Result<(), AppError> {
+    if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
+}
+
+/// Connects a password mailbox for `owner`: checks every field, tests the connection (a mailbox
+/// whose test fails is not saved, and the error names what failed), seals the password for the
+/// new mailbox's id, and audits. Returns the new mailbox's id.
+#[allow(clippy::too_many_arguments)]
+pub async fn connect(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    vault: &Vault,
+    allow_private: bool,
+    owner: Uuid,
+    input: &ConnectInput,
+    now: OffsetDateTime,
+) -> Result<Uuid, AppError> {
+    let mut errors = Vec::new();
+    let from_name = check_from_name(&input.from_name, &mut errors);
+    let from_address = input.from_address.trim().to_lowercase();
+    if from_address.is_empty() {
+        errors.push(FieldError::new("from_address", "required", "Enter the address messages are sent from."));
+    } else if from_address.len() > 254 || !email_address::EmailAddress::is_valid(&from_address) {
+        errors.push(FieldError::new(
+            "from_address",
+            "invalid_email",
+            "Enter a valid email address, like name@example.eu.",
+        ));
+    }
+    let smtp = check_server(
+        probe::Side::Smtp,
+        &input.smtp_host,
+        input.smtp_port,
+        &input.smtp_security,
+        &input.smtp_username,
+        allow_private,
+        &mut errors,
+    );
+    // The IMAP user name is most often the SMTP one.
+    let imap_username = if input.imap_username.trim().is_empty() { &input.smtp_username } else { &input.imap_username };
+    let imap = check_server(
+        probe::Side::Imap,
+        &input.imap_host,
+        input.imap_port,
+        &input.imap_security,
+        imap_username,
+        allow_private,
+        &mut errors,
+    );
+    check_password(&input.password, &mut errors);
+    validation(errors)?;
+    let (Some(smtp), Some(imap)) = (smtp, imap) else {
+        return Err(AppError::Internal(anyhow::anyhow!("validated servers missing")));
+    };
+    let taken = sqlx::query_scalar!(
+        r#"select exists(select 1 from outreach_mailboxes where org_id = $1 and owner_id = $2 and from_address = $3) as "taken!""#,
+        tx.org().0,
+        owner,
+        from_address
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if taken {
+        return Err(address_taken());
+    }
+
+    probe::test(smtp.server(), imap.server(), &input.password, allow_private)
+        .await
+        .map_err(ProbeError::into_app_error)?;
+
+    let id = Uuid::now_v7();
+    let sealed = vault.seal(&secret_context(tx.org(), id), &input.password);
+    let new = store::NewMailbox {
+        mailbox_id: id,
+        owner_id: owner,
+        from_name: &from_name,
+        from_address: &from_address,
+        smtp_host: &smtp.host,
+        smtp_port: i32::from(smtp.port),
+        smtp_security: smtp.security.as_str(),
+        smtp_username: &smtp.username,
+        imap_host: &imap.host,
+        imap_port: i32::from(imap.port),
+        imap_security: imap.security.as_str(),
+        imap_username: &imap.username,
+        secret_sealed: &sealed,
+    };
+    store::insert(tx, &new, now)
+        .await
+        .map_err(|e| kernel::error::on_constraint(e, |name| (name == store::UNIQUE_ADDRESS).then(address_taken)))?;
+    audit
+        .record(
+            tx,
+            AuditEvent::new("outreach.mailbox.connected").target("outreach_mailbox", id).payload(json!({
+                "provider": "password",
+                "from_address": from_address,
+                "smtp_host": smtp.host,
+                "imap_host": imap.host,
+            })),
+        )
+        .await?;
+    Ok(id)
+}
+
+fn address_taken() -> AppError {
+    AppError::field("from_address", "taken", "You have already connected a mailbox with this address.")
+}
+
+fn server_of(row: &MailboxRow, side: probe::Side) -> Result<ServerSettings, AppError> {
+    let unusable = || AppError::Internal(anyhow::anyhow!("a stored mailbox has unusable server settings"));
+    let (host, port, security, username) = match side {
+        probe::Side::Smtp => (&row.smtp_host, row.smtp_port, &row.smtp_security, &row.smtp_username),
+        probe::Side::Imap => (&row.imap_host, row.imap_port, &row.imap_security, &row.imap_username),
+    };
+    Ok(ServerSettings {
+        host: host.clone(),
+        port: u16::try_from(port).map_err(|_| unusable())?,
+        security: Security::parse(security).ok_or_else(unusable)?,
+        username: username.clone(),
+    })
+}
+
+/// Tests a mailbox with its stored password; records the outcome (a pass re-activates a mailbox
+/// that had paused itself) and audits. `Ok(Some(error))` is a test that ran and failed.
+pub async fn test(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    vault: &Vault,
+    allow_private: bool,
+    viewer: Viewer,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<ProbeError>, AppError> {
+    let row = own(tx, viewer, id).await?;
+    let sealed = store::sealed_secret(tx, id).await?.ok_or(AppError::NotFound)?;
+    let secret = vault.open(&secret_context(tx.org(), id), &sealed)?;
+    let (smtp, imap) = (server_of(&row, probe::Side::Smtp)?, server_of(&row, probe::Side::Imap)?);
+    let outcome = probe::test(smtp.server(), imap.server(), &secret, allow_private).await.err();
+    record_test(tx, audit, &row, outcome, now).await?;
+    Ok(outcome)
+}
+
+async fn record_test(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    row: &MailboxRow,
+    outcome: Option<ProbeError>,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let code = outcome.map_or("", |e| e.failure.code());
+    store::record_test(tx, row.mailbox_id, code, now).await?;
+    audit
+        .record(
+            tx,
+            AuditEvent::new("outreach.mailbox.tested").target("outreach_mailbox", row.mailbox_id).payload(json!({
+                "ok": outcome.is_none(),
+                "error": outcome.map(|e| e.failure.code()),
+                "server": outcome.map(|e| e.side.as_str()),
+            })),
+        )
+        .await?;
+    if outcome.is_none() && row.status == "paused" {
+        // Back to active: enrollments waiting for a mailbox can be planned again.
+        crate::sending::service::wake(tx, now).await?;
+    }
+    Ok(())
+}
+
+/// A change of settings; absent fields keep their value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    pub from_name: Option<String>,
+    pub daily_cap: Option<i64>,
+    pub min_gap_seconds: Option<i64>,
+    pub jitter_seconds: Option<i64>,
+    /// ISO weekdays, 1 = Monday … 7 = Sunday.
+    pub window_days: Option<Vec<i64>>,
+    /// `HH:MM`, local time.
+    pub window_start: Option<String>,
+    /// `HH:MM` (`24:00` for the end of the day).
+    pub window_end: Option<String>,
+    pub time_zone: Option<String>,
+    pub signature: Option<String>,
+    /// A new password: tested before it is kept.
+    pub password: Option<SecretString>,
+}
+
+impl SettingsInput {
+    /// Whether the change touches nothing but the daily cap (all an owner may change of another
+    /// member's mailbox).
+    fn only_daily_cap(&self) -> bool {
+        let Self {
+            from_name,
+            daily_cap: _,
+            min_gap_seconds,
+            jitter_seconds,
+            window_days,
+            window_start,
+            window_end,
+            time_zone,
+            signature,
+            password,
+        } = self;
+        from_name.is_none()
+            && min_gap_seconds.is_none()
+            && jitter_seconds.is_none()
+            && window_days.is_none()
+            && window_start.is_none()
+            && window_end.is_none()
+            && time_zone.is_none()
+            && signature.is_none()
+            && password.is_none()
+    }
+}
+
+/// `HH:MM` as minutes of the day (`24:00` is 1440).
+pub fn parse_minute(text: &str) -> Option<i16> {
+    let (hours, minutes) = text.trim().split_once(':')?;
+    if hours.is_empty() || hours.len() > 2 || minutes.len() != 2 {
+        return None;
+    }
+    let (hours, minutes): (i16, i16) = (hours.parse().ok()?, minutes.parse().ok()?);
+    let total = hours * 60 + minutes;
+    ((0..24).contains(&hours) && (0..60).contains(&minutes) || total == 1440).then_some(total)
+}
+
+/// Minutes of the day as `HH:MM`.
+pub fn format_minute(minute: i16) -> String {
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+fn in_range(value: i64, range: std::ops::RangeInclusive<i64>) -> Option<i32> {
+    range.contains(&value).then(|| i32::try_from(value).ok()).flatten()
+}
+
+/// Checks a change against the current settings; returns the merged settings and the names of
+/// the fields that changed.
+fn merge(
+    row: &MailboxRow,
+    input: &SettingsInput,
+    configures: bool,
+) -> Result<(store::Settings, Vec<&'static str>), AppError> {
+    let mut errors = Vec::new();
+    let mut changed = Vec::new();
+    let mut settings = store::Settings {
+        from_name: row.from_name.clone(),
+        daily_cap: row.daily_cap,
+        min_gap_seconds: row.min_gap_seconds,
+        jitter_seconds: row.jitter_seconds,
+        window_days: row.window_days.clone(),
+        window_start_minute: row.window_start_minute,
+        window_end_minute: row.window_end_minute,
+        time_zone: row.time_zone.clone(),
+        signature: row.signature.clone(),
+    };
+    if let Some(name) = &input.from_name {
+        settings.from_name = check_from_name(name, &mut errors);
+    }
+    if let Some(cap) = input.daily_cap {
+        match in_range(cap, 1..=10_000) {
+            None => errors.push(FieldError::new("daily_cap", "out_of_range", "Between 1 and 10,000 messages a day.")),
+            Some(cap) if cap != row.daily_cap && !configures => errors.push(FieldError::new(
+                "daily_cap",
+                "owner_only",
+                "Only an owner of the organization can change a mailbox's daily cap.",
+            )),
+            Some(cap) => settings.daily_cap = cap,
+        }
+    }
+    if let Some(gap) = input.min_gap_seconds {
+        match in_range(gap, 0..=86_400) {
+            None => errors.push(FieldError::new("min_gap_seconds", "out_of_range", "Between 0 and 86,400 seconds.")),
+            Some(gap) => settings.min_gap_seconds = gap,
+        }
+    }
+    if let Some(jitter) = input.jitter_seconds {
+        match in_range(jitter, 0..=3_600) {
+            None => errors.push(FieldError::new("jitter_seconds", "out_of_range", "Between 0 and 3,600 seconds.")),
+            Some(jitter) => settings.jitter_seconds = jitter,
+        }
+    }
+    if let Some(days) = &input.window_days {
+        let mut sorted: Vec<i16> = days.iter().filter_map(|d| i16::try_from(*d).ok()).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.is_empty() || sorted.len() != days.len() || sorted.iter().any(|d| !(1..=7).contains(d)) {
+            errors.push(FieldError::new(
+                "window_days",
+                "invalid_days",
+                "Choose at least one day of the week, each once.",
+            ));
+        } else {
+            settings.window_days = sorted;
+        }
+    }
+    if let Some(start) = &input.window_start {
+        match parse_minute(start).filter(|m| *m < 1440) {
+            None => errors.push(FieldError::new("window_start", "invalid_time", "A time like 08:30.")),
+            Some(minute) => settings.window_start_minute = minute,
+        }
+    }
+    if let Some(end) = &input.window_end {
+        match parse_minute(end).filter(|m| *m > 0) {
+            None => {
+                errors.push(FieldError::new("window_end", "invalid_time", "A time like 18:00 (24:00 for midnight)."))
+            }
+            Some(minute) => settings.window_end_minute = minute,
+        }
+    }
+    if settings.window_start_minute >= settings.window_end_minute
+        && !errors.iter().any(|e| e.field == "window_start" || e.field == "window_end")
+    {
+        errors.push(FieldError::new("window_end", "end_before_start", "The window must end after it starts."));
+    }
+    if let Some(zone) = &input.time_zone {
+        let zone = zone.trim();
+        if kernel::dates::zone(zone).is_none() {
+            errors.push(FieldError::new("time_zone", "invalid_time_zone", "A time zone like Europe/Paris."));
+        } else {
+            settings.time_zone = zone.to_owned();
+        }
+    }
+    if let Some(signature) = &input.signature {
+        let signature = signature.trim_end().replace("\r\n", "\n");
+        if signature.chars().count() > 5000 || signature.contains('\0') {
+            errors.push(FieldError::new("signature", "too_long", "At most 5,000 characters."));
+        } else {
+            settings.signature = signature;
+        }
+    }
+    if let Some(password) = &input.password {
+        check_password(password, &mut errors);
+    }
+    validation(errors)?;
+    let pairs: [(&'static str, bool); 9] = [
+        ("from_name", settings.from_name != row.from_name),
+        ("daily_cap", settings.daily_cap != row.daily_cap),
+        ("min_gap_seconds", settings.min_gap_seconds != row.min_gap_seconds),
+        ("jitter_seconds", settings.jitter_seconds != row.jitter_seconds),
+        ("window_days", settings.window_days != row.window_days),
+        ("window_start", settings.window_start_minute != row.window_start_minute),
+        ("window_end", settings.window_end_minute != row.window_end_minute),
+        ("time_zone", settings.time_zone != row.time_zone),
+        ("signature", settings.signature != row.signature),
+    ];
+    changed.extend(pairs.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name));
+    Ok((settings, changed))
+}
+
+/// Changes a mailbox's settings. Its owner changes everything but the daily cap (unless they
+/// also own the organization); an owner of the organization may change any mailbox's daily cap,
+/// and nothing else of another member's mailbox. A new password is tested first (with the
+/// mailbox's servers) and refused, naming what failed, if the test fails.
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    vault: &Vault,
+    allow_private: bool,
+    viewer: Viewer,
+    id: Uuid,
+    input: &SettingsInput,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let row = match store::get(tx, id).await? {
+        Some(row) if viewer.owns(&row) => row,
+        Some(row) if viewer.configures => {
+            if !input.only_daily_cap() {
+                return Err(AppError::Forbidden);
+            }
+            row
+        }
+        _ => return Err(AppError::NotFound),
+    };
+    let (settings, changed) = merge(&row, input, viewer.configures)?;
+    let mut password_changed = false;
+    if let Some(password) = &input.password {
+        let (smtp, imap) = (server_of(&row, probe::Side::Smtp)?, server_of(&row, probe::Side::Imap)?);
+        let outcome = probe::test(smtp.server(), imap.server(), password, allow_private).await.err();
+        if let Some(failure) = outcome {
+            return Err(failure.into_app_error());
+        }
+        let sealed = vault.seal(&secret_context(tx.org(), id), password);
+        store::update_secret(tx, id, &sealed, now).await?;
+        record_test(tx, audit, &row, None, now).await?;
+        password_changed = true;
+    }
+    if changed.is_empty() && !password_changed {
+        return Ok(());
+    }
+    store::update_settings(tx, id, &settings, now).await?;
+    audit
+        .record(
+            tx,
+            AuditEvent::new("outreach.mailbox.updated")
+                .target("outreach_mailbox", id)
+                .payload(json!({ "fields": changed, "password_changed": password_changed })),
+        )
+        .await?;
+    Ok(())
+}
+
+/// An owner of the organization stops a mailbox: it sends nothing more, and what it had planned
+/// is cancelled (its enrollments wait for another mailbox of their sequence).
+pub async fn disable(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    viewer: Viewer,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let row = visible(tx, viewer, id).await?;
+    if !viewer.configures {
+        return Err(AppError::Forbidden);
+    }
+    if row.status == "disabled" {
+        return Ok(());
+    }
+    store::set_status(tx, id, "disabled", now).await?;
+    let cancelled = crate::sending::service::cancel_mailbox(tx, id, now).await?;
+    audit
+        .record(
+            tx,
+            AuditEvent::new("outreach.mailbox.disabled")
+                .target("outreach_mailbox", id)
+                .payload(json!({ "cancelled_messages": cancelled })),
+        )
+        .await?;
+    crate::sending::service::wake(tx, now).await
+}
+
+/// An owner of the organization lets a mailbox send again.
+pub async fn enable(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    viewer: Viewer,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let row = visible(tx, viewer, id).await?;
+    if !viewer.configures {
+        return Err(AppError::Forbidden);
+    }
+    if row.status == "active" {
+        return Ok(());
+    }
+    store::set_status(tx, id, "active", now).await?;
+    audit.record(tx, AuditEvent::new("outreach.mailbox.enabled").target("outreach_mailbox", id)).await?;
+    crate::sending::service::wake(tx, now).await
+}
+
+/// Revokes a mailbox: what it had planned is cancelled, then the row — and the sealed secret in
+/// it — is deleted at once (P0-17), not flagged.
+pub async fn revoke(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    viewer: Viewer,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    let row = own(tx, viewer, id).await?;
+    let cancelled = crate::sending::service::cancel_mailbox(tx, id, now).await?;
+    store::delete(tx, id).await?;
+    audit
+        .record(
+            tx,
+            AuditEvent::new("outreach.mailbox.revoked")
+                .target("outreach_mailbox", id)
+                .payload(json!({ "from_address": row.from_address, "cancelled_messages": cancelled })),
+        )
+        .await?;
+    crate::sending::service::wake(tx, now).await
+}
+
+/// How many messages a mailbox sent today (its own time zone's day, as its cap counts).
+pub async fn sent_today(tx: &mut OrgTx, row: &MailboxRow, now: OffsetDateTime) -> Result<i64, AppError> {
+    let zone = kernel::dates::zone(&row.time_zone).unwrap_or(kernel::dates::DEFAULT_ZONE);
+    let (from, to) = crate::sending::window::day_span(now, zone);
+    store::sent_between(tx, row.mailbox_id, from, to).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_times_read_and_write_as_hours_and_minutes() {
+        assert_eq!(parse_minute("08:30"), Some(510));
+        assert_eq!(parse_minute("8:05"), Some(485));
+        assert_eq!(parse_minute("24:00"), Some(1440));
+        assert_eq!(parse_minute("24:01"), None);
+        assert_eq!(parse_minute("12:60"), None);
+        assert_eq!(parse_minute("noon"), None);
+        assert_eq!(format_minute(1080), "18:00");
+        assert_eq!(format_minute(485), "08:05");
+    }
+
+    #[test]
+    fn hosts_are_names_or_addresses() {
+        assert!(valid_host("smtp.example.eu"));
+        assert!(valid_host("127.0.0.1"));
+        assert!(valid_host("::1"));
+        assert!(!valid_host("smtp example"));
+        assert!(!valid_host("-bad.example"));
+        assert!(!valid_host("a..b"));
+        assert!(!valid_host("mail.example.eu/path"));
+    }
+}

@@ -1,0 +1,246 @@
+//! Mail servers with accounts, for the connected-mailbox tests: an SMTP server that requires AUTH
+//! (aiosmtpd's Controller, `peers/smtp_auth.py`) and an IMAP server (Debian's Dovecot, with a
+//! private configuration and a passwd-file in a temp directory). Each accepts one user name and
+//! password, listens on a loopback port, and is stopped when dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// The first interpreter with aiosmtpd (as `mail::SmtpPeer` looks for it).
+fn python() -> anyhow::Result<&'static str> {
+    static FOUND: OnceLock<Option<String>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let candidates =
+                [std::env::var("RELAIS_TEST_PYTHON").ok(), Some("/usr/bin/python3".into()), Some("python3".into())];
+            candidates.into_iter().flatten().find(|python| {
+                Command::new(python)
+                    .args(["-c", "import aiosmtpd.controller"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success())
+            })
+        })
+        .as_deref()
+        .context("no Python with aiosmtpd: run scripts/test.sh, or `apt-get install python3-aiosmtpd`")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn temp_dir(kind: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("relais-{kind}-{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// Waits until `port` greets with a line starting with `greeting`: bounded (10 s), failing fast
+/// if the process exits.
+async fn wait_for_greeting(child: &mut Child, port: u16, greeting: &str, name: &str) -> anyhow::Result<()> {
+    for _ in 0..400 {
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("{name} exited before accepting connections ({status})");
+        }
+        if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            if tokio::time::timeout(Duration::from_secs(2), reader.read_line(&mut line)).await.is_ok()
+                && line.starts_with(greeting)
+            {
+                let bye: &[u8] = if greeting == "220" { b"QUIT\r\n" } else { b"z LOGOUT\r\n" };
+                let _ = reader.get_mut().write_all(bye).await;
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("{name} did not accept connections on 127.0.0.1:{port} within 10 s")
+}
+
+/// aiosmtpd requiring AUTH (PLAIN or LOGIN, no TLS) for one account.
+pub struct AuthSmtpPeer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl AuthSmtpPeer {
+    pub async fn start(user: &str, password: &str) -> anyhow::Result<Self> {
+        let python = python()?;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/smtp_auth.py");
+        let dir = temp_dir("smtp-auth");
+        let port = free_port()?;
+        let child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&dir)
+            .arg(user)
+            // Not on the command line, where any process list would show it.
+            .env("SMTP_PEER_PASSWORD", password)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {python} {script}"))?;
+        let mut peer = Self { child, port, dir };
+        wait_for_greeting(&mut peer.child, port, "220", "aiosmtpd (AUTH)").await?;
+        Ok(peer)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for AuthSmtpPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Dovecot serving IMAP (plain, loopback) for one account, from a private configuration.
+pub struct ImapPeer {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+/// What `id <flag>` prints for the current user (`-u`, `-g`, `-un`, `-gn`).
+fn id(flag: &str) -> anyhow::Result<String> {
+    let output = Command::new("id").arg(flag).output().context("running id")?;
+    anyhow::ensure!(output.status.success(), "id {flag} failed");
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+/// `(uid, gid)` of a system user, from /etc/passwd.
+fn system_user(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&name) && fields.len() > 3)
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+fn dovecot() -> anyhow::Result<&'static str> {
+    ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .context("no dovecot: run scripts/test.sh, or `apt-get install dovecot-imapd`")
+}
+
+impl ImapPeer {
+    pub async fn start(user: &str, password: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let binary = dovecot()?;
+        let dir = temp_dir("imap");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home)?;
+        // Dovecot's own processes (auth as `dovecot`, mail as the account's uid) read the
+        // passwd-file and write the maildir: the directory must be reachable by them.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        let port = free_port()?;
+        let root = id("-u")? == "0";
+        // As root, mail is owned by `nobody` (Dovecot refuses uid 0); otherwise by the current
+        // user, and every Dovecot process runs as that user too.
+        let (uid, gid, users) = if root {
+            let (uid, gid) = system_user("nobody").unwrap_or((65534, 65534));
+            std::os::unix::fs::chown(&home, Some(uid), Some(gid))?;
+            (uid, gid, String::new())
+        } else {
+            let users = format!(
+                "default_internal_user = {0}\ndefault_internal_group = {1}\ndefault_login_user = {0}\n",
+                id("-un")?,
+                id("-gn")?
+            );
+            (id("-u")?.parse()?, id("-g")?.parse()?, users)
+        };
+        let passwd = dir.join("passwd");
+        std::fs::write(&passwd, format!("{user}:{{PLAIN}}{password}::::::\n"))?;
+        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644))?;
+        let d = dir.display();
+        let config = format!(
+            "base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_location = maildir:~/Maildir
+{users}first_valid_uid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd}
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={d}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+",
+            passwd = passwd.display()
+        );
+        let config_path = dir.join("dovecot.conf");
+        std::fs::write(&config_path, config)?;
+        let child = Command::new(binary)
+            .arg("-F")
+            .arg("-c")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {binary}"))?;
+        let mut peer = Self { child, port, dir };
+        wait_for_greeting(&mut peer.child, port, "* OK", "dovecot").await?;
+        Ok(peer)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Dovecot's log, for a failing test's message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ImapPeer {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its login and auth processes; SIGKILL would orphan them.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
