@@ -40,6 +40,7 @@ pub fn module() -> Module {
         // After the CRM's links (10–15): sending follows the records it writes to.
         nav: &[
             NavLink { href: "/outreach/sequences", label_key: "outreach.nav.sequences", position: 30 },
+            NavLink { href: "/outreach/mailboxes", label_key: "outreach.nav.mailboxes", position: 31 },
             NavLink { href: "/outreach/review", label_key: "outreach.nav.review", position: 32 },
             NavLink { href: "/outreach/suppressions", label_key: "outreach.nav.suppressions", position: 33 },
         ],

@@ -43,6 +43,8 @@ fn member_pages(lead: &str) -> Vec<String> {
         "/crm/forms",
         "/outreach/sequences",
         "/outreach/sequences/new",
+        "/outreach/mailboxes",
+        "/outreach/mailboxes/new",
         "/outreach/suppressions",
         "/outreach/review",
         "/members",
