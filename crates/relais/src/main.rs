@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod bench;
+mod bench_send;
 mod demo;
 mod setup;
 
