@@ -3,6 +3,17 @@
 
 use serde_json::{Map, Value, json};
 
+/// For an optional input field the document types without `null`: absent is `None`, and an
+/// explicit `null` is refused like any value of the wrong type (422 naming the body) instead of
+/// being read as "absent" — the API accepts exactly what its document describes.
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 pub fn problem(description: &str) -> Value {
     json!({ "description": description, "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } })
 }

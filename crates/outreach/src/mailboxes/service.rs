@@ -402,19 +402,29 @@ async fn record_test(
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub from_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub daily_cap: Option<i64>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub min_gap_seconds: Option<i64>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub jitter_seconds: Option<i64>,
     /// ISO weekdays, 1 = Monday … 7 = Sunday.
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub window_days: Option<Vec<i64>>,
     /// `HH:MM`, local time.
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub window_start: Option<String>,
     /// `HH:MM` (`24:00` for the end of the day).
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub window_end: Option<String>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub time_zone: Option<String>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub signature: Option<String>,
     /// A new password: tested before it is kept.
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub password: Option<SecretString>,
 }
 

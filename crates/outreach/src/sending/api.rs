@@ -42,12 +42,12 @@ pub async fn list(
     principal: Principal,
     ApiQuery(params): ApiQuery<MessageParams>,
 ) -> Result<Json<Value>, AppError> {
-    let wanted = match params.state.as_deref().filter(|s| !s.is_empty()) {
+    let wanted = match params.state.as_deref() {
         None => None,
         Some(text) if STATES.contains(&text) => Some(text),
         Some(_) => return Err(AppError::field("state", "invalid_choice", "Not one of the message states.")),
     };
-    let before = match params.before.as_deref().filter(|b| !b.is_empty()) {
+    let before = match params.before.as_deref() {
         None => None,
         Some(text) => Some(
             Uuid::parse_str(text)

@@ -64,9 +64,13 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct CreateInput {
     pub name: String,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub mailbox_ids: Option<Vec<Uuid>>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub tracking: Option<bool>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub steps: Option<Vec<StepInput>>,
 }
 
@@ -184,8 +188,11 @@ pub async fn put_steps(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewInput {
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub contact_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub lead_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub step_id: Option<Uuid>,
 }
 
@@ -255,12 +262,12 @@ pub async fn enrollments(
     ApiQuery(params): ApiQuery<EnrollmentParams>,
 ) -> Result<Json<Value>, AppError> {
     let id = parse_id(&id)?;
-    let wanted = match params.state.as_deref().filter(|s| !s.is_empty()) {
+    let wanted = match params.state.as_deref() {
         None => None,
         Some(text) if ENROLLMENT_STATES.contains(&text) => Some(text.to_owned()),
         Some(_) => return Err(AppError::field("state", "invalid_choice", "Not one of the enrollment states.")),
     };
-    let before = match params.before.as_deref().filter(|b| !b.is_empty()) {
+    let before = match params.before.as_deref() {
         None => None,
         Some(text) => Some(
             Uuid::parse_str(text)
@@ -400,12 +407,19 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
         "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" }
     } });
     let one = || json!({ "$ref": "#/components/schemas/OutreachSequence" });
+    // In a list, a sequence comes with counts instead of its steps.
+    let mut summary = sequence.clone();
+    if let Some(Value::Object(props)) = summary.get_mut("properties") {
+        for count in ["steps", "enrolled", "sent"] {
+            props.insert(count.into(), json!({ "type": "integer" }));
+        }
+    }
     let tag = "outreach";
     let mut paths = Map::new();
     paths.insert("/api/v1/sequences".into(), json!({
         "get": operation(tag, "Sequences: users see their own, managers and owners everyone's, with counts", json!({
             "parameters": [{ "name": "archived", "in": "query", "required": false, "schema": { "type": "boolean" } }],
-            "responses": { "200": ok("The sequences", json!({ "type": "object", "properties": { "data": { "type": "array", "items": one() } } })) }
+            "responses": { "200": ok("The sequences", json!({ "type": "object", "properties": { "data": { "type": "array", "items": summary } } })) }
         })),
         "post": operation(tag, "Create a draft sequence or campaign, with its steps if given", json!({
             "requestBody": body(settings(true)),

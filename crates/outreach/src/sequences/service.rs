@@ -120,9 +120,13 @@ pub async fn show(tx: &mut OrgTx, viewer: Viewer, id: Uuid) -> Result<(Sequence,
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SequenceInput {
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub mailbox_ids: Option<Vec<Uuid>>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub tracking: Option<bool>,
 }
 
@@ -724,6 +728,7 @@ pub struct EnrollInput {
     pub contact_ids: Vec<Uuid>,
     #[serde(default)]
     pub lead_ids: Vec<Uuid>,
+    #[serde(default, deserialize_with = "crate::openapi::non_null")]
     pub view_id: Option<Uuid>,
 }
 
