@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// The first interpreter that has `aiosmtpd`: `RELAIS_TEST_PYTHON` (set by scripts/test.sh for
 /// PyNaCl), then Debian's own `/usr/bin/python3` (where `python3-aiosmtpd` installs), then `python3`.
-fn smtp_python() -> anyhow::Result<&'static str> {
+pub(crate) fn smtp_python() -> anyhow::Result<&'static str> {
     static FOUND: OnceLock<Option<String>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
@@ -19,7 +19,7 @@ fn smtp_python() -> anyhow::Result<&'static str> {
                 [std::env::var("RELAIS_TEST_PYTHON").ok(), Some("/usr/bin/python3".into()), Some("python3".into())];
             candidates.into_iter().flatten().find(|python| {
                 Command::new(python)
-                    .args(["-c", "import aiosmtpd.handlers"])
+                    .args(["-c", "import aiosmtpd.handlers, aiosmtpd.controller"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .status()

@@ -5,31 +5,10 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// The first interpreter with aiosmtpd (as `mail::SmtpPeer` looks for it).
-fn python() -> anyhow::Result<&'static str> {
-    static FOUND: OnceLock<Option<String>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| {
-            let candidates =
-                [std::env::var("RELAIS_TEST_PYTHON").ok(), Some("/usr/bin/python3".into()), Some("python3".into())];
-            candidates.into_iter().flatten().find(|python| {
-                Command::new(python)
-                    .args(["-c", "import aiosmtpd.controller"])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|status| status.success())
-            })
-        })
-        .as_deref()
-        .context("no Python with aiosmtpd: run scripts/test.sh, or `apt-get install python3-aiosmtpd`")
-}
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -71,7 +50,7 @@ pub struct AuthSmtpPeer {
 
 impl AuthSmtpPeer {
     pub async fn start(user: &str, password: &str) -> anyhow::Result<Self> {
-        let python = python()?;
+        let python = crate::mail::smtp_python()?;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/smtp_auth.py");
         let dir = temp_dir("smtp-auth");
         let port = free_port()?;
