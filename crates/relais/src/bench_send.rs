@@ -559,7 +559,7 @@ async fn bare_client(sink: &Sink, messages: &[(Envelope, Vec<u8>)]) -> anyhow::R
         port: sink.address.port(),
         security: Security::None,
         username: String::new(),
-        secret: SecretString::from(String::new()),
+        login: outreach::mailboxes::Login::Password(SecretString::from(String::new())),
     };
     let started = Instant::now();
     let mut session = Session::open(&server).await.map_err(|e| anyhow::anyhow!("bare client: {e}"))?;

@@ -5,6 +5,7 @@
 //! mailbox's id, field `secret`), never shown again, never logged; revoking deletes the row.
 
 pub mod api;
+pub mod imap;
 pub mod pages;
 pub mod probe;
 pub mod service;
@@ -17,6 +18,38 @@ use uuid::Uuid;
 /// Where a mailbox's secret is sealed: a ciphertext copied to another mailbox or org does not open.
 pub fn secret_context(org: kernel::OrgId, mailbox: Uuid) -> SecretContext<'static> {
     SecretContext { org, record_kind: "outreach_mailbox", record_id: mailbox, field: "secret" }
+}
+
+/// How a mailbox logs in to its SMTP and IMAP servers (the user name is the server's).
+#[derive(Debug, Clone)]
+pub enum Login {
+    /// A password: SMTP AUTH PLAIN/LOGIN, IMAP LOGIN.
+    Password(secrecy::SecretString),
+    /// An OAuth2 access token (Gmail, Microsoft 365): SASL XOAUTH2 on both servers.
+    XOAuth2(secrecy::SecretString),
+}
+
+impl Login {
+    /// The SMTP mechanisms these credentials may use, and what lettre sends with them.
+    pub fn smtp(
+        &self,
+        username: &str,
+    ) -> (
+        &'static [lettre::transport::smtp::authentication::Mechanism],
+        lettre::transport::smtp::authentication::Credentials,
+    ) {
+        use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+        use secrecy::ExposeSecret;
+        match self {
+            Self::Password(password) => (
+                &[Mechanism::Plain, Mechanism::Login],
+                Credentials::new(username.to_owned(), password.expose_secret().to_owned()),
+            ),
+            Self::XOAuth2(token) => {
+                (&[Mechanism::Xoauth2], Credentials::new(username.to_owned(), token.expose_secret().to_owned()))
+            }
+        }
+    }
 }
 
 /// How a connection to a mail server is secured.

@@ -6,21 +6,17 @@
 //! that resolves to a public address at validation and to a private one a moment later (DNS
 //! rebinding) cannot make the test reach the internal network. TLS still verifies the host name.
 //!
-//! IMAP uses `async-imap` (tokio runtime) over a socket we open ourselves, TLS by tokio-rustls with
-//! the platform's verifier and the aws-lc-rs provider, as lettre is configured for SMTP.
+//! IMAP goes through `super::imap`, which the inbox reader shares.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpStream;
 
-use super::Security;
+use super::{Login, Security};
 
 /// How long each step (resolving, connecting, TLS, each command) may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,18 +134,13 @@ pub struct Server<'a> {
     pub username: &'a str,
 }
 
-/// Tests SMTP then IMAP with `password`; the first failure ends the test.
-pub async fn test(
-    smtp: Server<'_>,
-    imap: Server<'_>,
-    password: &SecretString,
-    allow_private: bool,
-) -> Result<(), ProbeError> {
-    test_smtp(smtp, password, allow_private).await.map_err(|failure| ProbeError { side: Side::Smtp, failure })?;
-    test_imap(imap, password, allow_private).await.map_err(|failure| ProbeError { side: Side::Imap, failure })
+/// Tests SMTP then IMAP with `login`; the first failure ends the test.
+pub async fn test(smtp: Server<'_>, imap: Server<'_>, login: &Login, allow_private: bool) -> Result<(), ProbeError> {
+    test_smtp(smtp, login, allow_private).await.map_err(|failure| ProbeError { side: Side::Smtp, failure })?;
+    test_imap(imap, login, allow_private).await.map_err(|failure| ProbeError { side: Side::Imap, failure })
 }
 
-async fn step<T>(future: impl Future<Output = T>) -> Result<T, Failure> {
+pub(super) async fn step<T>(future: impl Future<Output = T>) -> Result<T, Failure> {
     tokio::time::timeout(STEP_TIMEOUT, future).await.map_err(|_| Failure::Timeout)
 }
 
@@ -169,7 +160,7 @@ fn hello_name() -> ClientId {
     ClientId::Domain("relais.localhost".into())
 }
 
-async fn test_smtp(server: Server<'_>, password: &SecretString, allow_private: bool) -> Result<(), Failure> {
+async fn test_smtp(server: Server<'_>, login: &Login, allow_private: bool) -> Result<(), Failure> {
     let address = resolve(server.host, server.port, allow_private).await?;
     let hello = hello_name();
     let tls = || TlsParameters::new(server.host.to_owned()).map_err(|_| Failure::Tls);
@@ -194,8 +185,8 @@ async fn test_smtp(server: Server<'_>, password: &SecretString, allow_private: b
             connection
         }
     };
-    let credentials = Credentials::new(server.username.to_owned(), password.expose_secret().to_owned());
-    let outcome = step(connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)).await;
+    let (mechanisms, credentials) = login.smtp(server.username);
+    let outcome = step(connection.auth(mechanisms, &credentials)).await;
     let result = match outcome {
         Ok(Ok(_)) => Ok(()),
         // A refusal (535…), or no mechanism in common: either way these credentials do not log in.
@@ -211,76 +202,9 @@ async fn test_smtp(server: Server<'_>, password: &SecretString, allow_private: b
     result
 }
 
-/// A TLS client configuration verifying certificates as the platform does.
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, Failure> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|_| Failure::Tls)?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|_| Failure::Tls)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
-}
-
-async fn secure(host: &str, stream: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
-    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| Failure::Tls)?;
-    step(tls_connector()?.connect(name, stream)).await?.map_err(|_| Failure::Tls)
-}
-
-type ImapClient<T> = async_imap::Client<T>;
-
-/// Reads the server's greeting: any response means an IMAP server is there.
-async fn greeting<T>(client: &mut ImapClient<T>) -> Result<(), Failure>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
-{
-    match step(client.read_response()).await? {
-        Ok(Some(_)) => Ok(()),
-        _ => Err(Failure::Connect),
-    }
-}
-
-async fn log_in_and_select<T>(client: ImapClient<T>, server: Server<'_>, password: &SecretString) -> Result<(), Failure>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
-{
-    let mut session = match step(client.login(server.username, password.expose_secret())).await? {
-        Ok(session) => session,
-        Err((async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_), _)) => return Err(Failure::ImapAuth),
-        Err(_) => return Err(Failure::Connect),
-    };
-    let selected = match step(session.select("INBOX")).await? {
-        Ok(_) => Ok(()),
-        Err(async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)) => Err(Failure::ImapFolder),
-        Err(_) => Err(Failure::Connect),
-    };
+async fn test_imap(server: Server<'_>, login: &Login, allow_private: bool) -> Result<(), Failure> {
+    let mut session = super::imap::open(server, login, allow_private).await?;
+    let selected = super::imap::select_inbox(&mut session).await.map(drop);
     let _ = step(session.logout()).await;
     selected
-}
-
-async fn test_imap(server: Server<'_>, password: &SecretString, allow_private: bool) -> Result<(), Failure> {
-    let address = resolve(server.host, server.port, allow_private).await?;
-    let stream = step(TcpStream::connect(address)).await?.map_err(|_| Failure::Connect)?;
-    match server.security {
-        Security::None => {
-            let mut client = ImapClient::new(stream);
-            greeting(&mut client).await?;
-            log_in_and_select(client, server, password).await
-        }
-        Security::Tls => {
-            let mut client = ImapClient::new(secure(server.host, stream).await?);
-            greeting(&mut client).await?;
-            log_in_and_select(client, server, password).await
-        }
-        Security::Starttls => {
-            let mut client = ImapClient::new(stream);
-            greeting(&mut client).await?;
-            step(client.run_command_and_check_ok("STARTTLS", None)).await?.map_err(|_| Failure::Tls)?;
-            // After STARTTLS the server sends no new greeting: the conversation goes on over TLS.
-            let client = ImapClient::new(secure(server.host, client.into_inner()).await?);
-            log_in_and_select(client, server, password).await
-        }
-    }
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::probe::{self, ProbeError, Server};
 use super::store::{self, MailboxRow};
-use super::{Security, secret_context};
+use super::{Login, Security, secret_context};
 use crate::actions;
 
 /// Who acts on mailboxes, and how far their grants reach.
@@ -296,7 +296,7 @@ pub async fn connect(
         return Err(address_taken());
     }
 
-    probe::test(smtp.server(), imap.server(), &input.password, allow_private)
+    probe::test(smtp.server(), imap.server(), &Login::Password(input.password.clone()), allow_private)
         .await
         .map_err(ProbeError::into_app_error)?;
 
@@ -367,7 +367,7 @@ pub async fn test(
     let sealed = store::sealed_secret(tx, id).await?.ok_or(AppError::NotFound)?;
     let secret = vault.open(&secret_context(tx.org(), id), &sealed)?;
     let (smtp, imap) = (server_of(&row, probe::Side::Smtp)?, server_of(&row, probe::Side::Imap)?);
-    let outcome = probe::test(smtp.server(), imap.server(), &secret, allow_private).await.err();
+    let outcome = probe::test(smtp.server(), imap.server(), &Login::Password(secret), allow_private).await.err();
     record_test(tx, audit, &row, outcome, now).await?;
     Ok(outcome)
 }
@@ -619,7 +619,8 @@ pub async fn update(
     let mut password_changed = false;
     if let Some(password) = &input.password {
         let (smtp, imap) = (server_of(&row, probe::Side::Smtp)?, server_of(&row, probe::Side::Imap)?);
-        let outcome = probe::test(smtp.server(), imap.server(), password, allow_private).await.err();
+        let outcome =
+            probe::test(smtp.server(), imap.server(), &Login::Password(password.clone()), allow_private).await.err();
         if let Some(failure) = outcome {
             return Err(failure.into_app_error());
         }

@@ -5,10 +5,9 @@
 use lettre::message::Mailbox;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
-use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{Security, secret_context};
+use super::{Login, Security, secret_context};
 use kernel::OrgTx;
 use kernel::vault::Vault;
 
@@ -32,8 +31,8 @@ pub struct SmtpServer {
     pub port: u16,
     pub security: Security,
     pub username: String,
-    /// The password (its `Debug` prints a placeholder).
-    pub secret: SecretString,
+    /// The password or access token (its `Debug` prints a placeholder).
+    pub login: Login,
 }
 
 /// Why a mailbox cannot send now: a stable code the pages translate.
@@ -78,7 +77,8 @@ pub async fn sender(tx: &mut OrgTx, vault: &Vault, id: Uuid) -> Result<Sender, a
     let secret = vault.open(&secret_context(tx.org(), id), &row.secret_sealed).map_err(|_| SenderError::Secret)?;
     let security = Security::parse(&row.smtp_security).ok_or(SenderError::Settings)?;
     let port = u16::try_from(row.smtp_port).map_err(|_| SenderError::Settings)?;
-    let smtp = SmtpServer { host: row.smtp_host, port, security, username: row.smtp_username, secret };
+    let smtp =
+        SmtpServer { host: row.smtp_host, port, security, username: row.smtp_username, login: Login::Password(secret) };
     let from = Mailbox::new(
         Some(row.from_name.clone()).filter(|name| !name.is_empty()),
         row.from_address.parse().map_err(|_| SenderError::Settings)?,

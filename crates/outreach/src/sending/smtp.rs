@@ -14,11 +14,9 @@
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use secrecy::ExposeSecret;
 use tokio::time::timeout;
 
 use crate::mailboxes::Security;
@@ -123,8 +121,8 @@ impl Session {
             }
         };
         if !server.username.is_empty() {
-            let credentials = Credentials::new(server.username.clone(), server.secret.expose_secret().to_owned());
-            match within(connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)).await {
+            let (mechanisms, credentials) = server.login.smtp(&server.username);
+            match within(connection.auth(mechanisms, &credentials)).await {
                 Some(Ok(_)) => {}
                 Some(Err(e)) if e.is_permanent() => {
                     connection.abort().await;
