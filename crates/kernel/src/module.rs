@@ -84,6 +84,8 @@ pub struct JobDeps<'a> {
     pub db: crate::Db,
     pub mailer: Mailer,
     pub vault: Vault,
+    /// For a handler whose work must be audited (a bounce that suppresses an address).
+    pub audit: crate::audit::AuditLog,
 }
 
 /// Reads the environment for a module's settings.

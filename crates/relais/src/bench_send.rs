@@ -735,7 +735,7 @@ async fn measure(
     let worker = Worker::new(
         database.db.clone(),
         Clock::system(),
-        web::job_registry(config, database.db.clone(), mailer, vault.clone()),
+        web::job_registry(config, database.db.clone(), mailer, vault.clone(), state.audit.clone()),
     );
     let sink = Sink::start().await?;
     let postmaster = std::fs::read_to_string(embedded.data_path().join("postmaster.pid"))

@@ -122,7 +122,7 @@ pub async fn run(
     let config = Arc::new(config);
     // The worker's handlers publish domain events too: it uses the state's database handle.
     let state = web::state(config.clone(), database.db.clone(), clock.clone(), master.clone());
-    let jobs = web::job_registry(&config, state.db.clone(), mailer, Vault::new(master));
+    let jobs = web::job_registry(&config, state.db.clone(), mailer, Vault::new(master), state.audit.clone());
     // The audit chains' heads, anchored outside the database before serving and then
     // periodically (docs/operations.md, "Audit log").
     let anchoring = state.audit.clone();

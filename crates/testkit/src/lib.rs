@@ -275,7 +275,13 @@ impl TestApp {
     /// The job handlers `relais serve` registers, built for this app's configuration.
     pub fn job_registry(&self) -> kernel::jobs::Registry {
         let mailer = kernel::mail::Mailer::from_config(&self.state.config).expect("mailer");
-        web::job_registry(&self.state.config, self.state.db.clone(), mailer, self.state.vault.clone())
+        web::job_registry(
+            &self.state.config,
+            self.state.db.clone(),
+            mailer,
+            self.state.vault.clone(),
+            self.state.audit.clone(),
+        )
     }
 
     /// Runs due jobs until none is left, as a worker would, and returns what happened. Jobs that

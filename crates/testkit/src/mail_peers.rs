@@ -198,6 +198,18 @@ service imap-login {{
         self.port
     }
 
+    /// Drops `raw` (a whole RFC 5322 message) into `user`'s INBOX, as mail arriving does, with
+    /// IMAP APPEND: the server assigns it the next UID.
+    pub async fn deliver(&self, user: &str, password: &str, raw: &[u8]) -> anyhow::Result<()> {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        let mut client = async_imap::Client::new(stream);
+        client.read_response().await?.context("no IMAP greeting")?;
+        let mut session = client.login(user, password).await.map_err(|(e, _)| e)?;
+        session.append("INBOX", None, None, raw).await?;
+        session.logout().await?;
+        Ok(())
+    }
+
     /// Dovecot's log, for a failing test's message.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()

@@ -84,6 +84,30 @@ impl TestApp {
         id
     }
 
+    /// Makes `mailbox` read its inbox on the plain IMAP server on loopback `port`, logging in as
+    /// `user` with `password` (sealed as a connected mailbox's password is).
+    pub async fn outreach_mailbox_inbox(&self, org: OrgId, mailbox: Uuid, port: u16, user: &str, password: &str) {
+        let sealed = self
+            .state
+            .vault
+            .seal(&outreach::mailboxes::secret_context(org, mailbox), &SecretString::from(password.to_owned()));
+        let mut tx = self.db.begin_org(org, Actor::System).await.expect("tenant tx");
+        sqlx::query(
+            "update outreach_mailboxes set imap_host = '127.0.0.1', imap_port = $3, imap_security = 'none',
+                    imap_username = $4, secret_sealed = $5
+              where org_id = $1 and mailbox_id = $2",
+        )
+        .bind(org)
+        .bind(mailbox)
+        .bind(i32::from(port))
+        .bind(user)
+        .bind(sealed)
+        .execute(tx.conn())
+        .await
+        .expect("mailbox inbox");
+        tx.commit().await.expect("commit");
+    }
+
     /// An active sequence of `owner` rotating through `mailboxes`, with `steps` in order.
     pub async fn outreach_sequence(&self, org: OrgId, owner: Uuid, mailboxes: &[Uuid], steps: &[StepSpec<'_>]) -> Uuid {
         let id = Uuid::now_v7();

@@ -58,8 +58,9 @@ pub fn job_registry(
     db: kernel::Db,
     mailer: kernel::mail::Mailer,
     vault: kernel::vault::Vault,
+    audit: kernel::audit::AuditLog,
 ) -> kernel::jobs::Registry {
-    modules().job_registry(&JobDeps { config, db, mailer, vault })
+    modules().job_registry(&JobDeps { config, db, mailer, vault, audit })
 }
 
 /// `docs/permissions.md`: every module's actions.

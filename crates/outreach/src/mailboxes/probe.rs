@@ -140,7 +140,7 @@ pub async fn test(smtp: Server<'_>, imap: Server<'_>, login: &Login, allow_priva
     test_imap(imap, login, allow_private).await.map_err(|failure| ProbeError { side: Side::Imap, failure })
 }
 
-pub(super) async fn step<T>(future: impl Future<Output = T>) -> Result<T, Failure> {
+pub async fn step<T>(future: impl Future<Output = T>) -> Result<T, Failure> {
     tokio::time::timeout(STEP_TIMEOUT, future).await.map_err(|_| Failure::Timeout)
 }
 

@@ -331,6 +331,8 @@ pub async fn connect(
             })),
         )
         .await?;
+    // The first reading notes where the inbox stands: replies are read from now on.
+    crate::inbound::service::watch(tx, id, now, now).await?;
     Ok(id)
 }
 
@@ -392,8 +394,10 @@ async fn record_test(
         )
         .await?;
     if outcome.is_none() && row.status == "paused" {
-        // Back to active: enrollments waiting for a mailbox can be planned again.
+        // Back to active: enrollments waiting for a mailbox can be planned again, and its inbox
+        // is read again.
         crate::sending::service::wake(tx, now).await?;
+        crate::inbound::service::watch(tx, row.mailbox_id, now, now).await?;
     }
     Ok(())
 }
@@ -690,6 +694,7 @@ pub async fn enable(
     }
     store::set_status(tx, id, "active", now).await?;
     audit.record(tx, AuditEvent::new("outreach.mailbox.enabled").target("outreach_mailbox", id)).await?;
+    crate::inbound::service::watch(tx, id, now, now).await?;
     crate::sending::service::wake(tx, now).await
 }
 

@@ -90,7 +90,7 @@ impl Engine {
         let mut tx = self.db.begin_org(org, Actor::System).await?;
         let mailboxes = store::mailboxes_with_due(&mut tx, now).await?;
         tx.commit().await?;
-        let sent: Vec<anyhow::Result<()>> = futures_util::stream::iter(mailboxes)
+        let sent: Vec<anyhow::Result<()>> = futures_util::stream::iter(mailboxes.iter().copied())
             .map(|mailbox| async move {
                 while started.elapsed() < SEND_BUDGET {
                     if self.send_batch(org, mailbox, now).await? == 0 {
@@ -104,6 +104,10 @@ impl Engine {
             .await;
         for outcome in sent {
             outcome?;
+        }
+        // Replies and bounces to what was just sent are read from these inboxes.
+        for mailbox in mailboxes {
+            crate::inbound::service::watch_after_sending(&mut run.tx, mailbox, now).await?;
         }
 
         // What is due next; due already (more than one run's worth) means a run right away.

@@ -37,6 +37,7 @@ mod kernel_jobs;
 mod kernel_tenancy;
 mod kernel_vault;
 mod org_switcher;
+mod outreach_inbound;
 mod outreach_mailboxes;
 mod outreach_sending;
 mod outreach_sequences;
