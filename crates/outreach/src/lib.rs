@@ -21,7 +21,9 @@ pub mod record;
 pub mod routes;
 pub mod sending;
 pub mod sequences;
+pub mod signed;
 pub mod suppression;
+pub mod tracking;
 pub mod unsubscribe;
 
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};

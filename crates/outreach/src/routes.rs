@@ -6,7 +6,7 @@ use kernel::authz::Access;
 use kernel::web::RouteDef;
 
 use crate::actions::{OUTREACH_CONFIGURE, OUTREACH_USE};
-use crate::{record, sending, suppression, unsubscribe};
+use crate::{record, sending, suppression, tracking, unsubscribe};
 
 pub fn all() -> Vec<RouteDef> {
     let mut routes = Vec::new();
@@ -14,6 +14,7 @@ pub fn all() -> Vec<RouteDef> {
     routes.extend(sequence_routes());
     routes.extend(sending_routes());
     routes.extend(suppression_routes());
+    routes.extend(tracking_routes());
     routes
 }
 
@@ -92,6 +93,14 @@ fn sending_routes() -> Vec<RouteDef> {
         RouteDef::api(M::GET, "/api/v1/outreach/messages", using(), sending::api::list),
         RouteDef::api(M::POST, "/api/v1/outreach/messages/{id}/review", using(), sending::api::review),
         RouteDef::api(M::GET, "/api/v1/sequences/{id}/report", using(), sending::api::report),
+    ]
+}
+
+/// The public open pixel and click redirect of tracked messages (their tokens are the proof).
+fn tracking_routes() -> Vec<RouteDef> {
+    vec![
+        RouteDef::page(M::GET, "/t/o/{token}", Access::Public, tracking::pages::open),
+        RouteDef::page(M::GET, "/t/c/{token}", Access::Public, tracking::pages::click),
     ]
 }
 

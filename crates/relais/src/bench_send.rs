@@ -545,6 +545,7 @@ async fn composed_messages(
             references: None,
             unsubscribe_url: &unsubscribe,
             date: now,
+            tracker: None,
         };
         out.push(compose(&composed).map_err(|e| anyhow::anyhow!("composing: {e}"))?);
     }

@@ -98,9 +98,10 @@ pub async fn review(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn figures_json(figures: &Figures) -> Value {
+/// A report's figures; opens and clicks only when the sequence tracks them.
+fn figures_json(figures: &Figures, tracking: bool) -> Value {
     let rate = |n: i64| if figures.sent > 0 { (n as f64 / figures.sent as f64 * 1000.0).round() / 1000.0 } else { 0.0 };
-    json!({
+    let mut out = json!({
         "enrolled": figures.enrolled,
         "sent": figures.sent,
         "bounced": figures.bounced,
@@ -109,7 +110,14 @@ fn figures_json(figures: &Figures) -> Value {
         "bounce_rate": rate(figures.bounced),
         "reply_rate": rate(figures.replied),
         "unsubscribe_rate": rate(figures.unsubscribed),
-    })
+    });
+    if tracking && let Some(map) = out.as_object_mut() {
+        map.insert("opened".into(), json!(figures.opened));
+        map.insert("clicked".into(), json!(figures.clicked));
+        map.insert("open_rate".into(), json!(rate(figures.opened)));
+        map.insert("click_rate".into(), json!(rate(figures.clicked)));
+    }
+    out
 }
 
 /// `GET /api/v1/sequences/{id}/report`
@@ -129,9 +137,9 @@ pub async fn report(
     Ok(Json(json!({
         "sequence_id": id,
         "tracking": tracking,
-        "totals": figures_json(&whole),
-        "steps": steps.iter().map(|(step, label, f)| json!({ "step_id": step, "label": label, "figures": figures_json(f) })).collect::<Vec<_>>(),
-        "mailboxes": mailboxes.iter().map(|(mailbox, address, f)| json!({ "mailbox_id": mailbox, "from_address": address, "figures": figures_json(f) })).collect::<Vec<_>>(),
+        "totals": figures_json(&whole, tracking),
+        "steps": steps.iter().map(|(step, label, f)| json!({ "step_id": step, "label": label, "figures": figures_json(f, tracking) })).collect::<Vec<_>>(),
+        "mailboxes": mailboxes.iter().map(|(mailbox, address, f)| json!({ "mailbox_id": mailbox, "from_address": address, "figures": figures_json(f, tracking) })).collect::<Vec<_>>(),
     })))
 }
 
@@ -159,7 +167,10 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
         "properties": {
             "enrolled": { "type": "integer" }, "sent": { "type": "integer" }, "bounced": { "type": "integer" },
             "replied": { "type": "integer" }, "unsubscribed": { "type": "integer" },
-            "bounce_rate": { "type": "number" }, "reply_rate": { "type": "number" }, "unsubscribe_rate": { "type": "number" }
+            "bounce_rate": { "type": "number" }, "reply_rate": { "type": "number" }, "unsubscribe_rate": { "type": "number" },
+            "opened": { "type": "integer", "description": "Only when the sequence tracks opens and clicks" },
+            "clicked": { "type": "integer", "description": "Only when the sequence tracks opens and clicks" },
+            "open_rate": { "type": "number" }, "click_rate": { "type": "number" }
         }
     });
     let mut paths = Map::new();

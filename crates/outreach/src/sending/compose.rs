@@ -20,6 +20,8 @@ pub struct Composed<'a> {
     /// `https://…/u/{token}`: the one-click unsubscribe link of this message.
     pub unsubscribe_url: &'a str,
     pub date: OffsetDateTime,
+    /// Set when the message's sequence tracks opens and clicks.
+    pub tracker: Option<&'a crate::tracking::Tracker<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,15 +94,20 @@ pub fn compose(message: &Composed<'_>) -> Result<(Envelope, Vec<u8>), ComposeErr
         .multipart(
             MultiPart::alternative()
                 .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(message.body_text.to_owned()))
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html(message.body_text))),
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html(
+                    message.body_text,
+                    message.tracker,
+                    message.unsubscribe_url,
+                ))),
         )
         .map_err(|_| ComposeError::Build)?;
     Ok((built.envelope().clone(), built.formatted()))
 }
 
 /// The HTML alternative of a plain-text body: escaped, paragraphs and line breaks kept, web
-/// links made clickable. No image, no style sheet, nothing loaded from anywhere.
-pub fn html(text: &str) -> String {
+/// links made clickable. Untracked, nothing is loaded from anywhere; tracked, the links but
+/// `unsubscribe_url` go through the click redirect and a 1×1 image closes the body.
+pub fn html(text: &str, tracker: Option<&crate::tracking::Tracker<'_>>, unsubscribe_url: &str) -> String {
     let mut out = String::from("<!doctype html><html><body>");
     for paragraph in text.split("\n\n") {
         out.push_str("<p>");
@@ -108,15 +115,18 @@ pub fn html(text: &str) -> String {
             if i > 0 {
                 out.push_str("<br>");
             }
-            push_line(&mut out, line);
+            push_line(&mut out, line, tracker, unsubscribe_url);
         }
         out.push_str("</p>");
+    }
+    if let Some(tracker) = tracker {
+        out.push_str(&format!("<img src=\"{}\" width=\"1\" height=\"1\" alt=\"\">", escape(&tracker.open_url())));
     }
     out.push_str("</body></html>");
     out
 }
 
-fn push_line(out: &mut String, line: &str) {
+fn push_line(out: &mut String, line: &str, tracker: Option<&crate::tracking::Tracker<'_>>, unsubscribe_url: &str) {
     for (i, word) in line.split(' ').enumerate() {
         if i > 0 {
             out.push(' ');
@@ -124,7 +134,11 @@ fn push_line(out: &mut String, line: &str) {
         let is_link = (word.starts_with("https://") || word.starts_with("http://")) && word.len() > 8;
         if is_link {
             let escaped = escape(word);
-            out.push_str(&format!("<a href=\"{escaped}\">{escaped}</a>"));
+            let href = match tracker {
+                Some(tracker) if word != unsubscribe_url => escape(&tracker.click_url(word)),
+                _ => escaped.clone(),
+            };
+            out.push_str(&format!("<a href=\"{href}\">{escaped}</a>"));
         } else {
             out.push_str(&escape(word));
         }
@@ -153,7 +167,7 @@ mod tests {
     #[test]
     fn the_html_part_escapes_the_text_and_links_urls() {
         assert_eq!(
-            html("Hi <b>Ada</b> & co\nsee https://x.example/u/t?a=1&b=2\n\nBye"),
+            html("Hi <b>Ada</b> & co\nsee https://x.example/u/t?a=1&b=2\n\nBye", None, ""),
             "<!doctype html><html><body><p>Hi &lt;b&gt;Ada&lt;/b&gt; &amp; co<br>see <a href=\"https://x.example/u/t?a=1&amp;b=2\">https://x.example/u/t?a=1&amp;b=2</a></p><p>Bye</p></body></html>"
         );
     }
@@ -171,6 +185,7 @@ mod tests {
             references: Some("<m0@sender.example>"),
             unsubscribe_url: "https://relais.example/u/tok",
             date: OffsetDateTime::UNIX_EPOCH,
+            tracker: None,
         };
         let (envelope, bytes) = compose(&composed).unwrap();
         // Long header lines are folded (RFC 5322 §2.2.3): read them unfolded.

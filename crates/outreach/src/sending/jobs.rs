@@ -154,6 +154,12 @@ impl Engine {
             let outcome = if !session.is_usable() {
                 Outcome::Release("smtp_connection")
             } else {
+                let tracker = message.tracking.then(|| crate::tracking::Tracker {
+                    vault: &self.vault,
+                    origin: &self.public_origin,
+                    org,
+                    message: message.message_id,
+                });
                 let composed = Composed {
                     from: &sender.from,
                     to: &message.to_address,
@@ -168,6 +174,7 @@ impl Engine {
                         crate::unsubscribe::token(&self.vault, org, message.message_id)
                     ),
                     date: now,
+                    tracker: tracker.as_ref(),
                 };
                 match compose(&composed) {
                     Err(error) => Outcome::Fail(error.code().to_owned()),

@@ -92,6 +92,10 @@ struct ReportRow {
     replied: String,
     unsubscribed: String,
     reply_rate: String,
+    opened: String,
+    open_rate: String,
+    clicked: String,
+    click_rate: String,
     /// Bar widths in percent of the widest bar of the table (sent).
     sent_width: i64,
     replied_width: i64,
@@ -104,6 +108,8 @@ struct ReportView {
     sequence_id: uuid::Uuid,
     name: String,
     enrolled: String,
+    /// Opens and clicks are measured (and shown) only when the sequence tracks them.
+    tracking: bool,
     totals: ReportRow,
     steps: Vec<ReportRow>,
     mailboxes: Vec<ReportRow>,
@@ -118,6 +124,10 @@ fn row(page: &Page, label: String, f: &Figures, widest: i64) -> ReportRow {
         replied: count(page, f.replied),
         unsubscribed: count(page, f.unsubscribed),
         reply_rate: percent(page, f.replied, f.sent),
+        opened: count(page, f.opened),
+        open_rate: percent(page, f.opened, f.sent),
+        clicked: count(page, f.clicked),
+        click_rate: percent(page, f.clicked, f.sent),
         sent_width: width(f.sent),
         replied_width: width(f.replied),
     }
@@ -133,7 +143,7 @@ pub async fn report_page(
     let page = signed_in.page(&state, &format!("/outreach/sequences/{id}/report"));
     let id = uuid::Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     let mut tx = principal.begin(&state.db).await?;
-    let (name, owner, _) = store::sequence_head(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let (name, owner, tracking) = store::sequence_head(&mut tx, id).await?.ok_or(AppError::NotFound)?;
     if !sees_all(&principal) && owner != Some(principal.user_id) {
         return Err(AppError::NotFound);
     }
@@ -143,6 +153,7 @@ pub async fn report_page(
         steps.iter().map(|(_, _, f)| f.sent).chain(mailboxes.iter().map(|(_, _, f)| f.sent)).max().unwrap_or(0);
     let view = ReportView {
         enrolled: count(&page, whole.enrolled),
+        tracking,
         totals: row(&page, String::new(), &whole, whole.sent),
         steps: steps.iter().map(|(_, label, f)| row(&page, label.clone(), f, widest)).collect(),
         mailboxes: mailboxes.iter().map(|(_, address, f)| row(&page, address.clone(), f, widest)).collect(),

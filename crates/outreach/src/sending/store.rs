@@ -266,6 +266,8 @@ pub struct Claimed {
     pub in_reply_to: Option<String>,
     pub references_header: Option<String>,
     pub attempts: i16,
+    /// The message's sequence tracks opens and clicks.
+    pub tracking: bool,
 }
 
 /// Cancels the due messages of one mailbox whose address was suppressed after they were planned
@@ -318,7 +320,9 @@ pub async fn claim(
            from picked
           where m.org_id = $1 and m.message_id = picked.message_id
           returning m.message_id, m.enrollment_id, m.to_address, m.subject, m.body_text, m.message_id_header,
-                    m.in_reply_to, m.references_header, m.attempts",
+                    m.in_reply_to, m.references_header, m.attempts,
+                    coalesce((select q.tracking from outreach_sequences q
+                               where q.org_id = m.org_id and q.sequence_id = m.sequence_id), false) as \"tracking!\"",
         tx.org().0,
         mailbox,
         now,
@@ -533,6 +537,9 @@ pub struct Figures {
     pub bounced: i64,
     pub replied: i64,
     pub unsubscribed: i64,
+    /// Messages opened and clicked at least once: only ever non-zero while tracking is on.
+    pub opened: i64,
+    pub clicked: i64,
 }
 
 /// The sequence's figures: for the whole sequence, and per email step and per mailbox
@@ -552,9 +559,12 @@ pub async fn sequence_figures(
     )
     .fetch_one(tx.conn())
     .await?;
-    let sent: i64 = sqlx::query_scalar!(
-        r#"select count(*) as "n!" from outreach_messages
-            where org_id = $1 and sequence_id = $2 and enrollment_id is not null and state = 'sent'"#,
+    let messages = sqlx::query!(
+        r#"select count(*) filter (where state = 'sent') as "sent!",
+                  count(*) filter (where opened_at is not null) as "opened!",
+                  count(*) filter (where clicked_at is not null) as "clicked!"
+             from outreach_messages
+            where org_id = $1 and sequence_id = $2 and enrollment_id is not null"#,
         tx.org().0,
         sequence
     )
@@ -562,16 +572,20 @@ pub async fn sequence_figures(
     .await?;
     let whole = Figures {
         enrolled: totals.enrolled,
-        sent,
+        sent: messages.sent,
         bounced: totals.bounced,
         replied: totals.replied,
         unsubscribed: totals.unsubscribed,
+        opened: messages.opened,
+        clicked: messages.clicked,
     };
     let steps = sqlx::query!(
         r#"select st.step_id, st.position, st.subject,
                   count(m.message_id) filter (where m.state = 'sent') as "sent!",
                   count(m.message_id) filter (where m.bounced_at is not null) as "bounced!",
                   count(m.message_id) filter (where m.replied_at is not null) as "replied!",
+                  count(m.message_id) filter (where m.opened_at is not null) as "opened!",
+                  count(m.message_id) filter (where m.clicked_at is not null) as "clicked!",
                   count(e.enrollment_id) filter (where e.state = 'unsubscribed') as "unsubscribed!"
              from outreach_steps st
              left join outreach_messages m on m.org_id = st.org_id and m.step_id = st.step_id and m.enrollment_id is not null
@@ -587,7 +601,15 @@ pub async fn sequence_figures(
     .into_iter()
     .map(|r| {
         let label = format!("{}. {}", r.position, r.subject);
-        let figures = Figures { enrolled: 0, sent: r.sent, bounced: r.bounced, replied: r.replied, unsubscribed: r.unsubscribed };
+        let figures = Figures {
+            enrolled: 0,
+            sent: r.sent,
+            bounced: r.bounced,
+            replied: r.replied,
+            unsubscribed: r.unsubscribed,
+            opened: r.opened,
+            clicked: r.clicked,
+        };
         (r.step_id, label, figures)
     })
     .collect();
@@ -595,7 +617,9 @@ pub async fn sequence_figures(
         r#"select b.mailbox_id, b.from_address,
                   count(*) filter (where m.state = 'sent') as "sent!",
                   count(*) filter (where m.bounced_at is not null) as "bounced!",
-                  count(*) filter (where m.replied_at is not null) as "replied!"
+                  count(*) filter (where m.replied_at is not null) as "replied!",
+                  count(*) filter (where m.opened_at is not null) as "opened!",
+                  count(*) filter (where m.clicked_at is not null) as "clicked!"
              from outreach_messages m
              join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
             where m.org_id = $1 and m.sequence_id = $2 and m.enrollment_id is not null
@@ -608,7 +632,15 @@ pub async fn sequence_figures(
     .await?
     .into_iter()
     .map(|r| {
-        let figures = Figures { enrolled: 0, sent: r.sent, bounced: r.bounced, replied: r.replied, unsubscribed: 0 };
+        let figures = Figures {
+            enrolled: 0,
+            sent: r.sent,
+            bounced: r.bounced,
+            replied: r.replied,
+            unsubscribed: 0,
+            opened: r.opened,
+            clicked: r.clicked,
+        };
         (r.mailbox_id, r.from_address, figures)
     })
     .collect();

@@ -387,7 +387,7 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
             "name": { "type": "string", "minLength": 1, "maxLength": 200 },
             "kind": { "type": "string", "enum": ["sequence", "campaign"], "description": "A campaign is exactly one email step" },
             "mailbox_ids": { "type": "array", "items": uuid, "maxItems": 20, "description": "Your own mailboxes, used in rotation" },
-            "tracking": { "type": "boolean", "description": "Must stay false: open and click tracking is not available" }
+            "tracking": { "type": "boolean", "description": "Open and click tracking (default false): a 1×1 image and redirected links in the HTML part, on RELAIS_PUBLIC_URL" }
         } });
         if required && let Some(map) = schema.as_object_mut() {
             map.insert("required".into(), json!(["name"]));

@@ -160,18 +160,20 @@ struct SettingsForm {
     name: String,
     kind: String,
     mailboxes: Vec<MailboxChoice>,
+    /// Open and click tracking, off unless ticked.
+    tracking: bool,
     name_error: Option<String>,
     kind_error: Option<String>,
     mailbox_error: Option<String>,
 }
 
 impl SettingsForm {
-    fn new(name: String, kind: String, own: Vec<(Uuid, String, String)>, chosen: &[String]) -> Self {
+    fn new(name: String, kind: String, own: Vec<(Uuid, String, String)>, chosen: &[String], tracking: bool) -> Self {
         let mailboxes = own
             .into_iter()
             .map(|(id, address, _)| MailboxChoice { chosen: chosen.contains(&id.to_string()), id, address })
             .collect();
-        Self { name, kind, mailboxes, name_error: None, kind_error: None, mailbox_error: None }
+        Self { name, kind, mailboxes, tracking, name_error: None, kind_error: None, mailbox_error: None }
     }
 
     fn place(&mut self, page: &Page, errors: &[FieldError]) {
@@ -204,7 +206,7 @@ fn settings_input(form: &Form) -> (SequenceInput, Vec<String>, bool) {
         name: Some(value(form, "name").to_owned()),
         kind: Some(value(form, "kind").to_owned()).filter(|k| !k.is_empty()),
         mailbox_ids: Some(ids),
-        tracking: None,
+        tracking: Some(value(form, "tracking") == "on"),
     };
     (input, chosen, malformed)
 }
@@ -218,7 +220,7 @@ pub async fn new_page(State(state): State<AppState>, signed_in: SignedIn, princi
     // With one mailbox, it is the one to use.
     let chosen: Vec<String> =
         if own.len() == 1 { own.iter().map(|(id, _, _)| id.to_string()).collect() } else { Vec::new() };
-    let form = SettingsForm::new(String::new(), "sequence".into(), own, &chosen);
+    let form = SettingsForm::new(String::new(), "sequence".into(), own, &chosen, false);
     Ok(page_response(StatusCode::OK, render(&NewView { page, form, errors: Vec::new() })?))
 }
 
@@ -246,8 +248,13 @@ pub async fn create(
         Err(AppError::Validation(errors)) => {
             let own = store::own_mailboxes(&mut tx, principal.user_id).await?;
             drop(tx);
-            let mut settings =
-                SettingsForm::new(value(&form, "name").to_owned(), value(&form, "kind").to_owned(), own, &chosen);
+            let mut settings = SettingsForm::new(
+                value(&form, "name").to_owned(),
+                value(&form, "kind").to_owned(),
+                own,
+                &chosen,
+                input.tracking == Some(true),
+            );
             settings.place(&page, &errors);
             let texts = errors.iter().map(|e| error_text(&page, e)).collect();
             let html = render(&NewView { page, form: settings, errors: texts })?;
@@ -406,7 +413,8 @@ struct ShowView {
 /// What a POST brings back to the page: what was typed, the errors, a notice.
 #[derive(Default)]
 struct Shown {
-    settings: Option<(String, String, Vec<String>)>,
+    /// The settings as posted (name, kind, chosen mailboxes, tracking) when they were refused.
+    settings: Option<(String, String, Vec<String>, bool)>,
     steps: Option<Vec<StepForm>>,
     errors: Vec<FieldError>,
     notice: Option<String>,
@@ -464,15 +472,16 @@ async fn show_response(
     };
     tx.commit().await?;
 
-    let (name, kind, chosen) = shown.settings.unwrap_or_else(|| {
-        (sequence.name.clone(), sequence.kind.clone(), sequence.mailbox_ids.iter().map(Uuid::to_string).collect())
+    let (name, kind, chosen, tracking) = shown.settings.unwrap_or_else(|| {
+        let chosen = sequence.mailbox_ids.iter().map(Uuid::to_string).collect();
+        (sequence.name.clone(), sequence.kind.clone(), chosen, sequence.tracking)
     });
     let test_mailboxes = own_mailboxes
         .iter()
         .filter(|(_, _, status)| status == "active")
         .map(|(id, address, _)| Choice { value: id.to_string(), label: address.clone(), selected: false })
         .collect();
-    let mut settings = SettingsForm::new(name, kind, own_mailboxes, &chosen);
+    let mut settings = SettingsForm::new(name, kind, own_mailboxes, &chosen, tracking);
     settings.place(&page, &shown.errors);
     // A test send's template error names a step's body: shown by the test form too, unless the
     // steps editor itself was posted.
@@ -624,7 +633,12 @@ pub async fn save_settings(
         }
         Err(AppError::Validation(errors)) => {
             drop(tx);
-            let settings = Some((value(&form, "name").to_owned(), value(&form, "kind").to_owned(), chosen));
+            let settings = Some((
+                value(&form, "name").to_owned(),
+                value(&form, "kind").to_owned(),
+                chosen,
+                input.tracking == Some(true),
+            ));
             let shown = Shown { settings, errors, ..Shown::default() };
             show_response(&state, &principal, page, id, shown, StatusCode::UNPROCESSABLE_ENTITY).await
         }

@@ -281,13 +281,9 @@ async fn apply_settings(
             errors.push(FieldError::new("kind", "invalid_choice", "One of sequence, campaign."));
         }
     }
-    if input.tracking == Some(true) {
-        // The engine adds no pixel and no redirect yet: saying tracking is on would be untrue.
-        errors.push(FieldError::new(
-            "tracking",
-            "tracking_unavailable",
-            "Open and click tracking is not available: Relais does not track emails yet.",
-        ));
+    if let Some(tracking) = input.tracking {
+        // Off by default; turning it on is the owner's choice, said on the sequence's pages.
+        sequence.tracking = tracking;
     }
     if let Some(ids) = &input.mailbox_ids {
         let owner = sequence.owner_id.unwrap_or_default();

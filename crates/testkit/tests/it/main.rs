@@ -42,6 +42,7 @@ mod outreach_mailboxes;
 mod outreach_sending;
 mod outreach_sequences;
 mod outreach_suppression;
+mod outreach_tracking;
 mod platform_admin;
 mod smoke;
 mod web_palette;

@@ -84,12 +84,13 @@ async fn sequences_are_validated_field_by_field_and_seen_only_by_whom_they_shoul
     assert_eq!(created["owner_id"], json!(owner.0));
     let id = created["sequence_id"].as_str().unwrap().to_owned();
 
-    // Settings refused by field.
-    let (status, problem) =
+    // Tracking is the owner's choice, off unless asked for.
+    let (status, tracked) =
         app.call_api(&bearer, Method::POST, "/api/v1/sequences", Some(json!({ "name": "T", "tracking": true }))).await;
-    assert_eq!(status, 422);
-    assert_eq!(first_error(&problem).0, "tracking");
-    assert_eq!(first_error(&problem).1, "tracking_unavailable");
+    assert_eq!(status, 201, "{tracked}");
+    assert_eq!(tracked["tracking"], true);
+
+    // Settings refused by field.
     for foreign in [json!(theirs), json!(Uuid::now_v7())] {
         let (status, problem) = app
             .call_api(
@@ -242,7 +243,7 @@ async fn sequences_are_validated_field_by_field_and_seen_only_by_whom_they_shoul
         app.call_api(&manager, Method::POST, &format!("/api/v1/sequences/{id}/activate"), None).await;
     assert_eq!((status, resumed["status"].as_str()), (reqwest::StatusCode::OK, Some("active")));
 
-    assert_eq!(app.count_audit_events(org, "outreach.sequence.created").await, 2);
+    assert_eq!(app.count_audit_events(org, "outreach.sequence.created").await, 3, "including the tracked one");
     assert!(app.count_audit_events(org, "outreach.sequence.updated").await >= 2);
     assert_eq!(app.count_audit_events(org, "outreach.sequence.activated").await, 2);
     assert_eq!(app.count_audit_events(org, "outreach.sequence.paused").await, 1);
