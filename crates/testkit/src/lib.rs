@@ -220,8 +220,12 @@ impl TestApp {
             Err(error) => panic!("could not start the SMTP peer: {error:#}"),
         };
         let url = peer.url();
-        let vars: Vec<(&str, &str)> =
+        let mut vars: Vec<(&str, &str)> =
             [("RELAIS_SMTP_URL", url.as_str())].into_iter().chain(env.iter().copied()).collect();
+        // The SMTP peer is on loopback, which outreach mailboxes reach only on a local instance.
+        if !env.iter().any(|(name, _)| *name == "RELAIS_OUTREACH_ALLOW_PRIVATE") {
+            vars.push(("RELAIS_OUTREACH_ALLOW_PRIVATE", "true"));
+        }
         let mut app = Self::spawn_with(&vars).await;
         app.smtp = Some(peer);
         app

@@ -59,6 +59,7 @@ pub fn register(registry: &mut Registry, deps: &JobDeps<'_>) {
         db: deps.db.clone(),
         vault: deps.vault.clone(),
         public_origin: deps.config.public_url.origin().to_owned(),
+        allow_private: deps.config.modules.get::<crate::mailboxes::OutreachSettings>().allow_private,
     });
     registry.register(DISPATCH_JOB, move |run: JobRun| {
         let engine = engine.clone();
@@ -70,6 +71,7 @@ struct Engine {
     db: Db,
     vault: Vault,
     public_origin: String,
+    allow_private: bool,
 }
 
 impl Engine {
@@ -133,14 +135,20 @@ impl Engine {
         }
         let count = claimed.len();
 
-        let mut session = match Session::open(&sender.smtp).await {
+        let mut session = match Session::open(&sender.smtp, self.allow_private).await {
             Ok(session) => session,
             Err(error) => {
                 let ids: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();
                 let mut tx = self.db.begin_org(org, Actor::System).await?;
                 store::release(&mut tx, &ids, now + UNREACHABLE_RETRY, error.code()).await?;
-                if error == super::smtp::OpenError::Auth {
-                    crate::mailboxes::transport::pause(&mut tx, mailbox, "auth_failed", now).await?;
+                match error {
+                    super::smtp::OpenError::Auth => {
+                        crate::mailboxes::transport::pause(&mut tx, mailbox, "auth_failed", now).await?;
+                    }
+                    super::smtp::OpenError::PrivateAddress => {
+                        crate::mailboxes::transport::pause(&mut tx, mailbox, "private_address", now).await?;
+                    }
+                    _ => {}
                 }
                 tx.commit().await?;
                 tracing::warn!(code = error.code(), "an outreach mailbox could not send");

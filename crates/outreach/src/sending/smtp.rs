@@ -37,6 +37,10 @@ pub enum OpenError {
     Auth,
     #[error("the server answered unexpectedly")]
     Protocol,
+    /// The server's name now resolves to a loopback, private or link-local address (it passed
+    /// the connection test with a public one): refused, and the mailbox must be fixed.
+    #[error("the server is on a private address")]
+    PrivateAddress,
 }
 
 impl OpenError {
@@ -46,6 +50,7 @@ impl OpenError {
             Self::Tls => "smtp_tls",
             Self::Auth => "smtp_auth",
             Self::Protocol => "smtp_protocol",
+            Self::PrivateAddress => "private_address",
         }
     }
 }
@@ -85,23 +90,27 @@ async fn within<T>(
 }
 
 impl Session {
-    /// Connects, secures and authenticates as the mailbox's settings say.
-    pub async fn open(server: &SmtpServer) -> Result<Self, OpenError> {
+    /// Connects, secures and authenticates as the mailbox's settings say. The host is resolved
+    /// and checked here, and the connection goes to the checked address (TLS still verifies the
+    /// name): a name that turned private since the connection test cannot reach the internal
+    /// network (DNS rebinding). `allow_private` is `RELAIS_OUTREACH_ALLOW_PRIVATE`.
+    pub async fn open(server: &SmtpServer, allow_private: bool) -> Result<Self, OpenError> {
+        let address = match crate::mailboxes::probe::resolve(&server.host, server.port, allow_private).await {
+            Ok(address) => address,
+            Err(crate::mailboxes::probe::Failure::PrivateAddress) => return Err(OpenError::PrivateAddress),
+            Err(_) => return Err(OpenError::Connect),
+        };
         let hello = hello_name();
         let tls = || TlsParameters::new(server.host.clone()).map_err(|_| OpenError::Tls);
         let mut connection = match server.security {
-            Security::Tls => within(AsyncSmtpConnection::connect_tokio1(
-                (server.host.as_str(), server.port),
-                Some(STEP_TIMEOUT),
-                &hello,
-                Some(tls()?),
-                None,
-            ))
-            .await
-            .ok_or(OpenError::Connect)?
-            .map_err(|e| if e.is_tls() { OpenError::Tls } else { OpenError::Connect })?,
+            Security::Tls => {
+                within(AsyncSmtpConnection::connect_tokio1(address, Some(STEP_TIMEOUT), &hello, Some(tls()?), None))
+                    .await
+                    .ok_or(OpenError::Connect)?
+                    .map_err(|e| if e.is_tls() { OpenError::Tls } else { OpenError::Connect })?
+            }
             Security::Starttls | Security::None => {
-                let stream = timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect((server.host.as_str(), server.port)))
+                let stream = timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect(address))
                     .await
                     .map_err(|_| OpenError::Connect)?
                     .map_err(|_| OpenError::Connect)?;

@@ -289,3 +289,40 @@ async fn a_message_whose_sender_died_goes_to_review_and_is_never_sent_again() {
     app.run_jobs().await;
     assert!(app.mailbox().messages().is_empty());
 }
+
+/// A mailbox whose SMTP server's name resolves to a loopback or private address at sending time
+/// (it passed the connection test with a public one: DNS rebinding) sends nothing there: the
+/// message waits, and the mailbox pauses itself with a reason its owner sees.
+#[tokio::test]
+async fn a_mailbox_whose_server_turned_private_sends_nothing_and_pauses() {
+    let app = TestApp::spawn_with_mail_and(&[("RELAIS_OUTREACH_ALLOW_PRIVATE", "false")]).await;
+    let (org, user) = owner(&app, "owner@rebinding.example.eu").await;
+    let mailbox =
+        app.outreach_mailbox(org, user, "camille@sender.example", app.smtp_port(), MailboxLimits::default()).await;
+    let sequence = app
+        .outreach_sequence(
+            org,
+            user,
+            &[mailbox],
+            &[StepSpec::Email { subject: "Hello", body: "Hi.\n{{ unsubscribe_url }}", in_thread: false }],
+        )
+        .await;
+    let ada = app.outreach_contact(org, "ada@example.org", "Ada", "").await;
+    app.outreach_enroll(org, sequence, &[ada]).await;
+    app.run_jobs().await;
+    assert!(app.mailbox().messages().is_empty(), "nothing reached the loopback server");
+    assert_eq!(
+        app.outreach_messages(org).await,
+        [("ada@example.org".into(), "planned".into(), "private_address".into())]
+    );
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    let (status, reason): (String, String) =
+        sqlx::query_as("select status, pause_reason from outreach_mailboxes where org_id = $1 and mailbox_id = $2")
+            .bind(org)
+            .bind(mailbox)
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((status.as_str(), reason.as_str()), ("paused", "private_address"));
+}
