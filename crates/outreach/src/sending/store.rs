@@ -305,6 +305,29 @@ pub async fn claim(
     lease_until: OffsetDateTime,
     limit: i64,
 ) -> Result<Vec<Claimed>, AppError> {
+    // One sending session per mailbox: claimers of a mailbox take turns on its row, and while
+    // another worker's batch is out (leased, not yet recorded) nothing more is claimed. So a
+    // mailbox never sends from two workers at once, and a worker killed mid-batch leaves at most
+    // one batch per mailbox in doubt (review, once its lease runs out).
+    sqlx::query!(
+        "select mailbox_id from outreach_mailboxes where org_id = $1 and mailbox_id = $2 for update",
+        tx.org().0,
+        mailbox
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    let busy = sqlx::query_scalar!(
+        r#"select exists(select 1 from outreach_messages
+                          where org_id = $1 and mailbox_id = $2 and state = 'sending' and lease_until > $3) as "busy!""#,
+        tx.org().0,
+        mailbox,
+        now
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if busy {
+        return Ok(Vec::new());
+    }
     Ok(sqlx::query_as!(
         Claimed,
         "with picked as materialized (
