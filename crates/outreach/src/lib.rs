@@ -47,11 +47,18 @@ pub fn module() -> Module {
             NavLink { href: "/outreach/suppressions", label_key: "outreach.nav.suppressions", position: 33 },
         ],
         record_panels: record::PANELS,
-        nav_counts: &[NavCount {
-            href: "/outreach/review",
-            label_key: "outreach.nav.review_count",
-            count: sending::pages::review_count,
-        }],
+        nav_counts: &[
+            NavCount {
+                href: "/outreach/mailboxes",
+                label_key: "outreach.nav.paused_count",
+                count: mailboxes::pages::paused_count,
+            },
+            NavCount {
+                href: "/outreach/review",
+                label_key: "outreach.nav.review_count",
+                count: sending::pages::review_count,
+            },
+        ],
         configure: mailboxes::configure,
         // One message file per feature and language, so features never edit the same file.
         locales: &[

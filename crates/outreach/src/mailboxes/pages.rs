@@ -509,3 +509,15 @@ pub async fn enable(
     tx.commit().await?;
     Ok(kernel::toast::redirect_with_toast(&format!("/outreach/mailboxes/{id}"), "outreach.mailboxes.enabled"))
 }
+
+/// The number next to "Mailboxes" in the sidebar: the member's own mailboxes that paused
+/// themselves (a refused password, a server turned private) — how a mailbox that stopped tells
+/// its owner, on every page, until they fix it.
+pub fn paused_count(ctx: kernel::module::NavCountCtx<'_>) -> kernel::module::CountFuture<'_> {
+    Box::pin(async move {
+        if !ctx.principal.grant(crate::actions::OUTREACH_USE).allows() {
+            return Ok(None);
+        }
+        Ok(Some(store::paused_count(ctx.tx, ctx.principal.user_id).await?))
+    })
+}

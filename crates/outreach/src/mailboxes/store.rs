@@ -262,3 +262,14 @@ pub async fn delete(tx: &mut OrgTx, id: Uuid) -> Result<bool, AppError> {
         .rows_affected();
     Ok(deleted == 1)
 }
+
+/// How many of `owner`'s mailboxes stopped themselves (`paused`) and wait for them to fix it.
+pub async fn paused_count(tx: &mut OrgTx, owner: Uuid) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select count(*) as "n!" from outreach_mailboxes where org_id = $1 and owner_id = $2 and status = 'paused'"#,
+        tx.org().0,
+        owner
+    )
+    .fetch_one(tx.conn())
+    .await?)
+}

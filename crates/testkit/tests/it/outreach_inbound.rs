@@ -342,7 +342,7 @@ async fn a_20_mb_reply_is_read_from_its_start_and_reading_goes_on() {
 }
 
 /// A mailbox whose IMAP server refuses its password pauses itself (`imap_auth`, shown to its
-/// owner) and is not read again until it is fixed.
+/// owner on its page and counted in the sidebar) and is not read again until it is fixed.
 #[tokio::test]
 async fn a_refused_imap_password_pauses_the_mailbox() {
     let s = setup().await;
@@ -370,4 +370,8 @@ async fn a_refused_imap_password_pauses_the_mailbox() {
         0,
         "a paused mailbox is not read"
     );
+    // Its owner is told on every page: a number next to Mailboxes in the sidebar.
+    let browser = s.app.browser_login("owner@inbound.example.eu", testkit::PASSWORD).await;
+    let counts = browser.get("/nav/counts").await.text().await.unwrap();
+    assert!(counts.contains("1 paused, needing your attention"), "{counts}");
 }
