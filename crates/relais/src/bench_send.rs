@@ -650,13 +650,14 @@ async fn sink_ceiling(sink: &Sink, messages: &[(Envelope, Vec<u8>)]) -> anyhow::
     Ok(elapsed)
 }
 
-/// Unsubscribe latency: from the one-click POST's work starting (its token verified, then in one
-/// transaction the address suppressed and the enrollment stopped, as the public endpoint does) to
+/// Unsubscribe latency: from the one-click POST's work starting (its token verified, then
+/// `suppression::service::unsubscribe` in one transaction, as the public endpoint runs it) to
 /// a later send's check (`suppression::store::is_suppressed`, in a new transaction as the planner
 /// runs it) seeing the address. Returns (until committed, until seen) per sample.
 async fn unsubscribes(
     db: &Db,
     vault: &Vault,
+    audit: &kernel::audit::AuditLog,
     org: OrgId,
     samples: usize,
 ) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
@@ -675,31 +676,14 @@ async fn unsubscribes(
         let started = Instant::now();
         let (org, message) = outreach::unsubscribe::verify(vault, &token).context("a bench token verifies")?;
         let now = time::OffsetDateTime::now_utc();
-        let mut tx = db.begin_org(org, Actor::System).await?;
-        let (address, enrollment): (String, Option<Uuid>) = sqlx::query_as(
-            "select to_address, enrollment_id from outreach_messages where org_id = $1 and message_id = $2",
-        )
-        .bind(org)
-        .bind(message)
-        .fetch_one(tx.conn())
-        .await?;
-        let address = address.to_lowercase();
-        outreach::suppression::store::insert(
-            &mut tx,
-            now,
-            &address,
-            outreach::suppression::Reason::Unsubscribed,
-            "",
-            Some(message),
-            None,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("suppressing: {e}"))?;
-        if let Some(enrollment) = enrollment {
-            outreach::sending::service::stop_enrollment(&mut tx, enrollment, "unsubscribed", "unsubscribe", now)
-                .await
-                .map_err(|e| anyhow::anyhow!("stopping: {e}"))?;
-        }
+        // The service the one-click POST calls: suppress, stop every enrollment writing to the
+        // address, cancel its planned messages, audit.
+        let mut tx = db.begin_org(org, Actor::Anonymous).await?;
+        let done = outreach::suppression::service::unsubscribe(&mut tx, audit, now, message)
+            .await
+            .map_err(|e| anyhow::anyhow!("unsubscribing: {e}"))?
+            .context("the message exists")?;
+        let address = done.email;
         tx.commit().await?;
         committed.push(started.elapsed());
         let mut tx = db.begin_org(org, Actor::System).await?;
@@ -769,7 +753,7 @@ async fn measure(
     drop(messages);
 
     let (unsubscribe_committed, unsubscribe_seen) =
-        unsubscribes(&database.db, &vault, campaign.org, args.unsubscribes).await?;
+        unsubscribes(&database.db, &vault, &state.audit, campaign.org, args.unsubscribes).await?;
 
     let rss = if args.rss_recipients > 0 {
         let big = set_up(&state, &mut superuser, sink.address, args.rss_recipients, 2).await?;
