@@ -104,7 +104,7 @@ impl Drop for SmtpPeer {
 /// The maildir the peer delivers to.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// One delivered message, parsed.

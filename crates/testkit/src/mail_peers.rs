@@ -74,6 +74,11 @@ impl AuthSmtpPeer {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// The maildir it delivers what it accepted to (read as [`crate::mail::SmtpPeer`]'s is).
+    pub fn mailbox(&self) -> crate::mail::Mailbox {
+        crate::mail::Mailbox { dir: self.dir.clone() }
+    }
 }
 
 impl Drop for AuthSmtpPeer {

@@ -10,6 +10,7 @@ mod browser_a11y;
 mod browser_crm;
 mod browser_journeys;
 mod browser_lists;
+mod browser_outreach;
 mod browser_shell;
 mod crm_export;
 mod crm_files;
