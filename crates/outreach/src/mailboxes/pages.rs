@@ -300,7 +300,7 @@ impl SettingsForm {
             jitter_seconds: row.jitter_seconds.to_string(),
             window_days: row.window_days.clone(),
             window_start: format_minute(row.window_start_minute),
-            window_end: format_minute(row.window_end_minute),
+            window_end: service::format_window_end(row.window_end_minute),
             time_zone: row.time_zone.clone(),
             signature: row.signature.clone(),
         }

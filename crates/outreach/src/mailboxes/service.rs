@@ -472,6 +472,17 @@ pub fn parse_minute(text: &str) -> Option<i16> {
 }
 
 /// Minutes of the day as `HH:MM`.
+/// The end of the sending window: `00:00` (what a time field offers for midnight, having no
+/// `24:00`) and `24:00` both mean the end of the day, 1440.
+pub fn parse_window_end(text: &str) -> Option<i16> {
+    parse_minute(text).map(|minute| if minute == 0 { 1440 } else { minute })
+}
+
+/// The end of the sending window as a time field shows it: midnight is `00:00`.
+pub fn format_window_end(minute: i16) -> String {
+    format_minute(minute % 1440)
+}
+
 pub fn format_minute(minute: i16) -> String {
     format!("{:02}:{:02}", minute / 60, minute % 60)
 }
@@ -547,9 +558,9 @@ fn merge(
         }
     }
     if let Some(end) = &input.window_end {
-        match parse_minute(end).filter(|m| *m > 0) {
+        match parse_window_end(end) {
             None => {
-                errors.push(FieldError::new("window_end", "invalid_time", "A time like 18:00 (24:00 for midnight)."))
+                errors.push(FieldError::new("window_end", "invalid_time", "A time like 18:00 (00:00 for midnight)."))
             }
             Some(minute) => settings.window_end_minute = minute,
         }
@@ -742,6 +753,12 @@ mod tests {
         assert_eq!(parse_minute("noon"), None);
         assert_eq!(format_minute(1080), "18:00");
         assert_eq!(format_minute(485), "08:05");
+        // A time field has no 24:00: its midnight, 00:00, ends the day.
+        assert_eq!(parse_window_end("00:00"), Some(1440));
+        assert_eq!(parse_window_end("24:00"), Some(1440));
+        assert_eq!(parse_window_end("18:00"), Some(1080));
+        assert_eq!(format_window_end(1440), "00:00");
+        assert_eq!(format_window_end(1080), "18:00");
     }
 
     #[test]
