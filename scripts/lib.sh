@@ -101,6 +101,29 @@ ensure_imap_peer() {
   dovecot_binary >/dev/null || { echo "error: dovecot still missing (dovecot-imapd)" >&2; return 1; }
 }
 
+# The Gmail / Microsoft 365 mailbox tests connect to a real OAuth2 server on loopback: npm's
+# oauth2-mock-server, run by crates/testkit/peers/oauth/provider.mjs (crates/testkit/src/oauth_peer.rs).
+# Installed with `npm ci` from the committed lockfile (every package pinned by version and
+# integrity) into target/tools, nothing global; nothing fetched when that install is current.
+# Sets RELAIS_OAUTH_PEER_MODULES. Needs Node.js 20.19 or later (the package's engines).
+OAUTH_MOCK_SERVER_VERSION=8.2.3
+ensure_oauth_peer() {
+  local source="$PWD/crates/testkit/peers/oauth"
+  local dir="${RELAIS_TOOLS_DIR:-$PWD/target/tools}/oauth2-mock-server-$OAUTH_MOCK_SERVER_VERSION"
+  command -v node >/dev/null 2>&1 || apt_install nodejs
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  if [ ! -f "$dir/node_modules/oauth2-mock-server/package.json" ] \
+    || ! cmp -s "$source/package-lock.json" "$dir/package-lock.json"; then
+    echo "Installing oauth2-mock-server $OAUTH_MOCK_SERVER_VERSION (npm) into $dir..." >&2
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp "$source/package.json" "$source/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --silent --ignore-scripts --no-audit --no-fund >/dev/null) \
+      || { rm -rf "$dir"; echo "error: could not install oauth2-mock-server $OAUTH_MOCK_SERVER_VERSION" >&2; return 1; }
+  fi
+  export RELAIS_OAUTH_PEER_MODULES="$dir"
+}
+
 # Stops a cluster started by Relais (fast shutdown) given the directory that holds data/.
 stop_cluster() {
   local root="$1" pidfile

@@ -12,6 +12,7 @@ ensure_browser
 ensure_axe
 ensure_smtp_peer
 ensure_imap_peer
+ensure_oauth_peer
 
 export RELAIS_TEST_PG_DIR="${RELAIS_TEST_PG_DIR:-$PWD/target/relais-test-pg}"
 # A fresh cluster per full run: no database left over from an earlier run can hide a problem.

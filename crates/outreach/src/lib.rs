@@ -4,8 +4,9 @@
 //! replies, and with every message on the person's timeline.
 //!
 //! Features, one folder each:
-//! * [`mailboxes`]: connect (SMTP + IMAP with a password), test, limit and revoke a mailbox; its
-//!   secret is sealed by the vault and deleted with the row on revoke.
+//! * [`mailboxes`]: connect (SMTP + IMAP with a password, or Gmail and Microsoft 365 by OAuth2),
+//!   test, limit and revoke a mailbox; its secret is sealed by the vault and deleted with the row
+//!   on revoke.
 //! * [`sequences`]: sequences, their steps and templates (minijinja, sandboxed), enrollments.
 //! * [`sending`]: the sending engine — planning under each mailbox's cap, gap and window, and the
 //!   crash-safe queue of messages (planned → sending → sent / failed / review).
@@ -125,6 +126,13 @@ pub const TABLES: &[TableEntry] = &[
             "signature",
         ],
         Retention::UntilRevoked,
+    ),
+    outreach_table(
+        "outreach_oauth_states",
+        "Gmail and Microsoft 365 connections under way: the member and their session, the provider, the hash of the state sent to it and the PKCE verifier (sealed); deleted when used, with the session, or once expired (ten minutes).",
+        Subject::AccountHolder,
+        &["user_id"],
+        Retention::UntilExpiry,
     ),
     outreach_table(
         "outreach_suppressions",

@@ -18,17 +18,21 @@ pub fn all() -> Vec<RouteDef> {
     routes
 }
 
-/// Connected mailboxes: connect, test, settings, revoke. Members act on their own mailboxes,
-/// managers and owners see everyone's (checked in the service); owners disable and enable them.
+/// Connected mailboxes: connect (with a password, or Gmail and Microsoft 365 by OAuth2), test,
+/// settings, revoke. Members act on their own mailboxes, managers and owners see everyone's
+/// (checked in the service); owners disable and enable them.
 fn mailbox_routes() -> Vec<RouteDef> {
     use crate::actions::OUTREACH_CONFIGURE;
-    use crate::mailboxes::{api, pages};
+    use crate::mailboxes::{api, oauth_flow, pages};
     let using = || Access::Can(OUTREACH_USE);
     let configuring = || Access::Can(OUTREACH_CONFIGURE);
     vec![
         RouteDef::page(M::GET, "/outreach/mailboxes", using(), pages::list_page),
         RouteDef::page(M::GET, "/outreach/mailboxes/new", using(), pages::new_page),
         RouteDef::page(M::POST, "/outreach/mailboxes/new", using(), pages::connect),
+        // Gmail and Microsoft 365 by OAuth2: browser-only (the member consents at the provider).
+        RouteDef::page(M::GET, "/outreach/mailboxes/connect/{provider}", using(), oauth_flow::start),
+        RouteDef::page(M::GET, "/outreach/oauth/callback", using(), oauth_flow::callback),
         RouteDef::page(M::GET, "/outreach/mailboxes/{id}", using(), pages::mailbox_page),
         RouteDef::page(M::POST, "/outreach/mailboxes/{id}", using(), pages::save),
         RouteDef::page(M::POST, "/outreach/mailboxes/{id}/test", using(), pages::test),

@@ -36,6 +36,7 @@ pub mod logs;
 pub mod mail;
 pub mod mail_peers;
 pub mod members;
+pub mod oauth_peer;
 pub mod openapi;
 pub mod outreach;
 pub mod signup;

@@ -178,6 +178,11 @@ pub fn parse(path: &Path) -> anyhow::Result<ReceivedMail> {
 }
 
 impl Mailbox {
+    /// The maildir at `dir` (another peer's).
+    pub(crate) fn at(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
     /// Every message delivered so far, oldest first.
     pub fn messages(&self) -> Vec<ReceivedMail> {
         let mut files: Vec<PathBuf> = ["new", "cur"]

@@ -1,7 +1,9 @@
 //! Mail servers with accounts, for the connected-mailbox tests: an SMTP server that requires AUTH
 //! (aiosmtpd's Controller, `peers/smtp_auth.py`) and an IMAP server (Debian's Dovecot, with a
 //! private configuration and a passwd-file in a temp directory). Each accepts one user name and
-//! password, listens on a loopback port, and is stopped when dropped.
+//! password — or, for the Gmail / Microsoft 365 tests, XOAUTH2 with an access token the OAuth2
+//! peer ([`OAuthPeer`], npm's oauth2-mock-server) really issued — listens on a loopback port, and
+//! is stopped when dropped.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +11,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+pub use crate::oauth_peer::OAuthPeer;
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -53,11 +57,12 @@ impl AuthSmtpPeer {
         let python = crate::mail::smtp_python()?;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/smtp_auth.py");
         let dir = temp_dir("smtp-auth");
+        std::fs::create_dir_all(&dir)?;
         let port = free_port()?;
         let child = Command::new(python)
             .arg(script)
             .arg(port.to_string())
-            .arg(&dir)
+            .arg(dir.join("maildir"))
             .arg(user)
             // Not on the command line, where any process list would show it.
             .env("SMTP_PEER_PASSWORD", password)
@@ -71,13 +76,45 @@ impl AuthSmtpPeer {
         Ok(peer)
     }
 
+    /// aiosmtpd offering only SASL XOAUTH2 (as Gmail and Microsoft 365 do for OAuth2 clients) for
+    /// `user`, accepting a token only when `oauth`'s introspection endpoint (RFC 7662) says it is
+    /// active for that very account. Delivers into a maildir ([`AuthSmtpPeer::mailbox`]).
+    pub async fn start_xoauth2(user: &str, oauth: &OAuthPeer) -> anyhow::Result<Self> {
+        let python = crate::mail::smtp_python()?;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/smtp_auth.py");
+        let dir = temp_dir("smtp-xoauth2");
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        let child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.join("maildir"))
+            .arg(user)
+            .arg("--xoauth2")
+            .arg(oauth.url("/introspect"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {python} {script} --xoauth2"))?;
+        let mut peer = Self { child, port, dir };
+        wait_for_greeting(&mut peer.child, port, "220", "aiosmtpd (XOAUTH2)").await?;
+        Ok(peer)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// The maildir it delivers what it accepted to (read as [`crate::mail::SmtpPeer`]'s is).
     pub fn mailbox(&self) -> crate::mail::Mailbox {
-        crate::mail::Mailbox { dir: self.dir.clone() }
+        crate::mail::Mailbox::at(self.dir.join("maildir"))
+    }
+
+    /// The id (`jti`) of each access token an XOAUTH2 peer accepted, in order: which token each
+    /// login used (never the tokens themselves).
+    pub fn xoauth2_logins(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("xoauth2.log")).unwrap_or_default().lines().map(str::to_owned).collect()
     }
 }
 
@@ -121,8 +158,28 @@ fn dovecot() -> anyhow::Result<&'static str> {
         .context("no dovecot: run scripts/test.sh, or `apt-get install dovecot-imapd`")
 }
 
+/// How Dovecot checks a login.
+enum PassDb<'a> {
+    /// One user name and password (LOGIN, AUTHENTICATE PLAIN).
+    Password { user: &'a str, password: &'a str },
+    /// AUTHENTICATE XOAUTH2 / OAUTHBEARER, the token checked by the OAuth2 server's introspection
+    /// endpoint (Dovecot's `oauth2` passdb, `introspection_mode = post`): active, and issued for
+    /// the account named in the exchange (`username_attribute = email`).
+    OAuth2 { introspection_url: String },
+}
+
 impl ImapPeer {
     pub async fn start(user: &str, password: &str) -> anyhow::Result<Self> {
+        Self::start_with(PassDb::Password { user, password }).await
+    }
+
+    /// Dovecot accepting XOAUTH2 (and OAUTHBEARER) only, for any account whose access token
+    /// `oauth` issued and still holds active.
+    pub async fn start_xoauth2(oauth: &OAuthPeer) -> anyhow::Result<Self> {
+        Self::start_with(PassDb::OAuth2 { introspection_url: oauth.url("/introspect") }).await
+    }
+
+    async fn start_with(passdb: PassDb<'_>) -> anyhow::Result<Self> {
         use std::os::unix::fs::PermissionsExt;
         let binary = dovecot()?;
         let dir = temp_dir("imap");
@@ -147,9 +204,30 @@ impl ImapPeer {
             );
             (id("-u")?.parse()?, id("-g")?.parse()?, users)
         };
-        let passwd = dir.join("passwd");
-        std::fs::write(&passwd, format!("{user}:{{PLAIN}}{password}::::::\n"))?;
-        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644))?;
+        let (mechanisms, passdb) = match passdb {
+            PassDb::Password { user, password } => {
+                let passwd = dir.join("passwd");
+                std::fs::write(&passwd, format!("{user}:{{PLAIN}}{password}::::::\n"))?;
+                std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644))?;
+                let passdb =
+                    format!("driver = passwd-file\n  args = scheme=PLAIN username_format=%u {}", passwd.display());
+                ("plain login", passdb)
+            }
+            PassDb::OAuth2 { introspection_url } => {
+                let args = dir.join("dovecot-oauth2.conf.ext");
+                std::fs::write(
+                    &args,
+                    format!(
+                        "introspection_mode = post\nintrospection_url = {introspection_url}\nforce_introspection = yes\n\
+                         username_attribute = email\nactive_attribute = active\nactive_value = true\n"
+                    ),
+                )?;
+                std::fs::set_permissions(&args, std::fs::Permissions::from_mode(0o644))?;
+                let passdb =
+                    format!("driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}", args.display());
+                ("xoauth2 oauthbearer", passdb)
+            }
+        };
         let d = dir.display();
         let config = format!(
             "base_dir = {d}/run
@@ -159,13 +237,12 @@ protocols = imap
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 {users}first_valid_uid = 1
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {passwd}
+  {passdb}
 }}
 userdb {{
   driver = static
@@ -180,8 +257,7 @@ service imap-login {{
     port = 0
   }}
 }}
-",
-            passwd = passwd.display()
+"
         );
         let config_path = dir.join("dovecot.conf");
         std::fs::write(&config_path, config)?;

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::classify::classify;
 use super::{BATCH, FETCH_LIMIT, INBOUND_JOB, service, store};
 use crate::mailboxes::probe::{Failure, Server, step};
-use crate::mailboxes::{Login, OutreachSettings, Security, imap, secret_context, transport};
+use crate::mailboxes::{Login, OutreachSettings, Security, imap, oauth, secret_context, transport};
 
 pub fn register(registry: &mut Registry, deps: &JobDeps<'_>) {
     let reader = Arc::new(Reader {
@@ -30,6 +30,7 @@ pub fn register(registry: &mut Registry, deps: &JobDeps<'_>) {
         vault: deps.vault.clone(),
         audit: deps.audit.clone(),
         allow_private: deps.config.modules.get::<OutreachSettings>().allow_private,
+        oauth: deps.config.modules.get::<OutreachSettings>().oauth,
     });
     registry.register(INBOUND_JOB, move |run: JobRun| {
         let reader = reader.clone();
@@ -42,6 +43,8 @@ struct Reader {
     vault: Vault,
     audit: AuditLog,
     allow_private: bool,
+    /// The OAuth2 providers, to refresh a Gmail or Microsoft 365 mailbox's access token.
+    oauth: crate::mailboxes::oauth::OAuthSettings,
 }
 
 /// How one reading ended, besides database errors (which fail the job, to be retried).
@@ -81,16 +84,26 @@ impl Reader {
         else {
             return Ok(Ended::Stop);
         };
-        let login = match reading.provider.as_str() {
+        // A Gmail or Microsoft 365 mailbox's servers are the operator's configuration, not a
+        // member's: only a password mailbox's are held to the private-address rule.
+        let (login, allow_private) = match reading.provider.as_str() {
             "password" => match self.vault.open(&secret_context(org, mailbox), &reading.secret_sealed) {
-                Ok(secret) => Login::Password(secret),
+                Ok(secret) => (Login::Password(secret), self.allow_private),
                 Err(_) => return self.pause(org, mailbox, "mailbox_secret", now).await,
             },
-            // The OAuth2 providers' access token comes with their connection flow.
-            _ => return Ok(Ended::Stop),
+            // The access token, refreshed if it runs out soon (outside any transaction of this
+            // run); a grant the provider refused has paused the mailbox.
+            _ => match oauth::login(&self.db, org, &self.vault, &self.oauth, mailbox, now).await {
+                Ok(login) => (login, true),
+                Err(oauth::LoginError::Expired | oauth::LoginError::Gone) => return Ok(Ended::Stop),
+                Err(error) => {
+                    tracing::warn!(code = error.code(), "an outreach mailbox has no credentials to read with");
+                    return Ok(Ended::Done);
+                }
+            },
         };
         let server = Server { host: &reading.imap_host, port, security, username: &reading.imap_username };
-        let mut session = match imap::open(server, &login, self.allow_private).await {
+        let mut session = match imap::open(server, &login, allow_private).await {
             Ok(session) => session,
             Err(Failure::ImapAuth) => return self.pause(org, mailbox, "imap_auth", now).await,
             Err(failure) => {

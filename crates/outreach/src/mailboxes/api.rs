@@ -27,6 +27,11 @@ pub fn allow_private(state: &AppState) -> bool {
     state.config.modules.get::<OutreachSettings>().allow_private
 }
 
+/// The OAuth2 providers this instance offers.
+pub fn oauth_settings(state: &AppState) -> super::oauth::OAuthSettings {
+    state.config.modules.get::<OutreachSettings>().oauth
+}
+
 fn rfc3339(at: Option<OffsetDateTime>) -> Value {
     at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok()).map_or(Value::Null, Value::String)
 }
@@ -135,8 +140,12 @@ pub async fn revoke(
 ) -> Result<StatusCode, AppError> {
     let id = parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
-    service::revoke(&mut tx, &state.audit, Viewer::of(&principal), id, state.clock.now()).await?;
+    let grant =
+        service::revoke(&mut tx, &state.audit, &state.vault, Viewer::of(&principal), id, state.clock.now()).await?;
     tx.commit().await?;
+    if let Some(grant) = grant {
+        super::oauth::revoke_grant(&oauth_settings(&state), grant.provider, grant.refresh_token).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -150,7 +159,9 @@ pub async fn test(
     let viewer = Viewer::of(&principal);
     let now = state.clock.now();
     let mut tx = principal.begin(&state.db).await?;
-    let outcome = service::test(&mut tx, &state.audit, &state.vault, allow_private(&state), viewer, id, now).await?;
+    let oauth = oauth_settings(&state);
+    let outcome =
+        service::test(&mut tx, &state.audit, &state.vault, allow_private(&state), &oauth, viewer, id, now).await?;
     let mailbox = one_json(&mut tx, viewer, id, now).await?;
     tx.commit().await?;
     Ok(Json(json!({
@@ -203,18 +214,18 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
     } });
     let mailbox = json!({
         "type": "object",
-        "description": "A connected mailbox. Its password is never returned.",
+        "description": "A connected mailbox. Its password or OAuth2 tokens are never returned.",
         "properties": {
             "mailbox_id": { "type": "string", "format": "uuid" },
             "owner_id": { "type": "string", "format": "uuid" },
             "owner_name": { "type": "string" },
-            "provider": { "type": "string", "enum": ["password", "google", "microsoft"] },
+            "provider": { "type": "string", "enum": ["password", "google", "microsoft"], "description": "How the mailbox signs in: password (SMTP and IMAP with a password), google (Gmail) or microsoft (Microsoft 365) by OAuth2, with XOAUTH2 on both servers. OAuth2 mailboxes are connected in the browser only (the member consents at the provider: /outreach/mailboxes/connect/google or /outreach/mailboxes/connect/microsoft); their tokens, like a password, are never returned." },
             "from_name": { "type": "string" },
             "from_address": { "type": "string", "format": "email" },
             "smtp": server,
             "imap": server,
             "status": { "type": "string", "enum": ["active", "paused", "disabled"] },
-            "pause_reason": { "type": "string" },
+            "pause_reason": { "type": "string", "description": "Why a paused mailbox stopped: auth_failed (the server refused its credentials) or oauth_expired (its provider refused the OAuth2 grant: connect it again in the browser)" },
             "daily_cap": { "type": "integer" },
             "sent_today": { "type": "integer", "description": "Messages sent today, in the mailbox's time zone" },
             "min_gap_seconds": { "type": "integer" },
@@ -261,7 +272,7 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
             "window_end": { "type": "string", "pattern": "^\\d{1,2}:\\d{2}$" },
             "time_zone": { "type": "string" },
             "signature": { "type": "string", "maxLength": 5000 },
-            "password": { "type": "string", "format": "password", "writeOnly": true, "description": "A new password, tested before it is kept" }
+            "password": { "type": "string", "format": "password", "writeOnly": true, "description": "A new password, tested before it is kept (password mailboxes only: an OAuth2 mailbox is refused with oauth_mailbox)" }
         }
     });
     let mailbox_ref = json!({ "$ref": "#/components/schemas/OutreachMailbox" });
@@ -273,7 +284,7 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
             "get": operation(tag, "Connected mailboxes: one's own; managers and owners see everyone's", json!({
                 "responses": { "200": ok("The mailboxes", json!({ "type": "object", "properties": { "data": { "type": "array", "items": mailbox_ref.clone() } } })) }
             })),
-            "post": operation(tag, "Connect a mailbox with a password (SMTP + IMAP). It is tested first and not saved if the test fails: the error names the field and what failed (dns, private_address, connect, tls, smtp_auth, imap_auth, imap_folder, timeout)", json!({
+            "post": operation(tag, "Connect a mailbox with a password (SMTP + IMAP); Gmail and Microsoft 365 by OAuth2 connect in the browser only. It is tested first and not saved if the test fails: the error names the field and what failed (dns, private_address, connect, tls, smtp_auth, imap_auth, imap_folder, timeout)", json!({
                 "requestBody": body(json!({ "$ref": "#/components/schemas/OutreachMailboxConnect" })),
                 "responses": { "201": ok("Connected", mailbox_ref.clone()), "422": problem("A field is not valid, or the connection test failed") }
             }))
@@ -291,7 +302,7 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
                 "requestBody": body(json!({ "$ref": "#/components/schemas/OutreachMailboxSettings" })),
                 "responses": { "200": ok("Changed", mailbox_ref.clone()), "403": problem("Only the daily cap of another member's mailbox may be changed"), "404": problem("No such mailbox"), "422": problem("A field is not valid, or the new password's test failed") }
             })),
-            "delete": operation(tag, "Revoke one's mailbox: its planned messages are cancelled and the row, with its sealed password, is deleted", json!({
+            "delete": operation(tag, "Revoke one's mailbox: its planned messages are cancelled and the row, with its sealed password or OAuth2 tokens, is deleted; a Gmail mailbox's grant is then revoked at Google (best effort)", json!({
                 "parameters": [id_param()],
                 "responses": { "204": { "description": "Revoked" }, "404": problem("No such mailbox, or not one's own") }
             }))
@@ -299,13 +310,13 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
     );
     paths.insert(
         "/api/v1/outreach/mailboxes/{id}/test".into(),
-        json!({ "post": operation(tag, "Test one's mailbox: SMTP EHLO and AUTH, IMAP LOGIN and SELECT INBOX (each step at most 10 s). A pass re-activates a paused mailbox", json!({
+        json!({ "post": operation(tag, "Test one's mailbox: SMTP EHLO and AUTH, IMAP LOGIN (or AUTHENTICATE XOAUTH2 with an OAuth2 mailbox's access token, refreshed first if it runs out within 5 minutes) and SELECT INBOX (each step at most 10 s). A pass re-activates a paused mailbox", json!({
             "parameters": [id_param()],
             "responses": {
                 "200": ok("The test ran", json!({ "type": "object", "properties": {
                     "ok": { "type": "boolean" },
                     "error": { "type": ["string", "null"], "enum": codes.iter().map(|c| Value::from(*c)).chain([Value::Null]).collect::<Vec<_>>() },
-                    "server": { "type": ["string", "null"], "enum": ["smtp", "imap", null] },
+                    "server": { "type": ["string", "null"], "enum": ["smtp", "imap", "provider", null], "description": "provider: an OAuth2 mailbox's provider gave no access token (oauth_expired: connect it again; oauth_unavailable)" },
                     "message": { "type": ["string", "null"] },
                     "mailbox": mailbox_ref.clone()
                 } })),

@@ -1,11 +1,15 @@
 //! Connected mailboxes (issue #12 item 1; P0-05, P0-09, P0-17).
 //!
-//! A member connects a mailbox they own: SMTP + IMAP with a password (Gmail and Microsoft 365 by
-//! OAuth2 come next). Its secret is sealed by the vault (context: org, `outreach_mailbox`, the
-//! mailbox's id, field `secret`), never shown again, never logged; revoking deletes the row.
+//! A member connects a mailbox they own: SMTP + IMAP with a password, or Gmail and Microsoft 365
+//! by OAuth2 (`oauth`, `oauth_flow`). Its secret — the password, or the OAuth2 refresh token — is
+//! sealed by the vault (context: org, `outreach_mailbox`, the mailbox's id, field `secret`; an
+//! OAuth2 access token in field `access_token`), never shown again, never logged; revoking deletes
+//! the row.
 
 pub mod api;
 pub mod imap;
+pub mod oauth;
+pub mod oauth_flow;
 pub mod pages;
 pub mod probe;
 pub mod service;
@@ -18,6 +22,11 @@ use uuid::Uuid;
 /// Where a mailbox's secret is sealed: a ciphertext copied to another mailbox or org does not open.
 pub fn secret_context(org: kernel::OrgId, mailbox: Uuid) -> SecretContext<'static> {
     SecretContext { org, record_kind: "outreach_mailbox", record_id: mailbox, field: "secret" }
+}
+
+/// Where an OAuth2 mailbox's current access token is sealed (the refresh token is its `secret`).
+pub fn access_token_context(org: kernel::OrgId, mailbox: Uuid) -> SecretContext<'static> {
+    SecretContext { org, record_kind: "outreach_mailbox", record_id: mailbox, field: "access_token" }
 }
 
 /// How a mailbox logs in to its SMTP and IMAP servers (the user name is the server's).
@@ -88,12 +97,73 @@ impl Security {
 pub struct OutreachSettings {
     /// `RELAIS_OUTREACH_ALLOW_PRIVATE`: mailboxes may point at loopback and private addresses.
     pub allow_private: bool,
+    /// `RELAIS_GOOGLE_*` and `RELAIS_MICROSOFT_*`: the OAuth2 providers members may connect a
+    /// mailbox with; a provider without a client id is not offered.
+    pub oauth: oauth::OAuthSettings,
 }
 
-pub const SETTINGS: &[kernel::module::SettingDef] = &[kernel::module::SettingDef {
-    variable: "RELAIS_OUTREACH_ALLOW_PRIVATE",
-    help: "true: a connected mailbox's SMTP and IMAP servers may be on loopback or private addresses, and plain connections to them are allowed (a local test server only; default false, so a mailbox cannot probe the internal network).",
-}];
+pub const SETTINGS: &[kernel::module::SettingDef] = &[
+    kernel::module::SettingDef {
+        variable: "RELAIS_OUTREACH_ALLOW_PRIVATE",
+        help: "true: a connected mailbox's SMTP and IMAP servers may be on loopback or private addresses, and plain connections to them are allowed (a local test server only; default false, so a mailbox cannot probe the internal network).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_GOOGLE_CLIENT_ID",
+        help: "the OAuth2 client id of this instance's Google Cloud project (a \"Web application\" client whose redirect URI is RELAIS_PUBLIC_URL/outreach/oauth/callback). Unset: members cannot connect Gmail mailboxes by OAuth2 (they can still use an app password).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_GOOGLE_CLIENT_SECRET",
+        help: "that client's secret; required with RELAIS_GOOGLE_CLIENT_ID.",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_GOOGLE_AUTH_URL",
+        help: "Google's authorization endpoint (default https://accounts.google.com/o/oauth2/v2/auth). https://, or http:// to a loopback address (tests).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_GOOGLE_TOKEN_URL",
+        help: "Google's token endpoint (default https://oauth2.googleapis.com/token).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_GOOGLE_REVOKE_URL",
+        help: "Google's revocation endpoint, told when a member revokes a Gmail mailbox (default https://oauth2.googleapis.com/revoke).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_GOOGLE_SMTP",
+        help: "Gmail's SMTP server as host:port:security, security one of tls, starttls, none (default smtp.gmail.com:465:tls; none only for a loopback host).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_GOOGLE_IMAP",
+        help: "Gmail's IMAP server as host:port:security (default imap.gmail.com:993:tls).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_MICROSOFT_CLIENT_ID",
+        help: "the application (client) id of this instance's Microsoft Entra app registration (redirect URI RELAIS_PUBLIC_URL/outreach/oauth/callback). Unset: members cannot connect Microsoft 365 mailboxes by OAuth2.",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_MICROSOFT_CLIENT_SECRET",
+        help: "that application's client secret; required with RELAIS_MICROSOFT_CLIENT_ID.",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_MICROSOFT_AUTH_URL",
+        help: "Microsoft's authorization endpoint (default https://login.microsoftonline.com/common/oauth2/v2.0/authorize; put a tenant id in place of common to admit one organization's accounts only).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_MICROSOFT_TOKEN_URL",
+        help: "Microsoft's token endpoint (default https://login.microsoftonline.com/common/oauth2/v2.0/token).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_MICROSOFT_REVOKE_URL",
+        help: "a revocation endpoint (RFC 7009) to tell when a Microsoft 365 mailbox is revoked; unset by default, as Microsoft has none (the member removes the app from their account).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_MICROSOFT_SMTP",
+        help: "Microsoft 365's SMTP server as host:port:security (default smtp.office365.com:587:starttls).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_MICROSOFT_IMAP",
+        help: "Microsoft 365's IMAP server as host:port:security (default outlook.office365.com:993:tls).",
+    },
+];
 
 pub fn configure(
     vars: &kernel::module::Vars<'_>,
@@ -101,6 +171,7 @@ pub fn configure(
 ) -> Result<(), kernel::config::ConfigError> {
     let variable = "RELAIS_OUTREACH_ALLOW_PRIVATE";
     let allow_private = kernel::Config::flag(variable, vars(variable))?;
-    settings.insert(OutreachSettings { allow_private });
+    let oauth = oauth::OAuthSettings::from_vars(vars)?;
+    settings.insert(OutreachSettings { allow_private, oauth });
     Ok(())
 }

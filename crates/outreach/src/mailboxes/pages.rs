@@ -1,5 +1,6 @@
 //! The pages of connected mailboxes: `/outreach/mailboxes` (the list: status, today's count
-//! against the cap, the last test), `/outreach/mailboxes/new` (connect with a password) and
+//! against the cap, the last test), `/outreach/mailboxes/new` (connect with a password, or with
+//! Gmail or Microsoft 365 through `oauth_flow`) and
 //! `/outreach/mailboxes/{id}` (settings, test, revoke; disable and enable for owners). A refused
 //! form is drawn again with each message next to its field and what was typed kept — except the
 //! password, which is never written back into a page.
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use uuid::Uuid;
 
-use super::api::allow_private;
+use super::api::{allow_private, oauth_settings};
 use super::service::{self, ConnectInput, SettingsInput, Viewer, format_minute};
 use super::store::{self, MailboxRow};
 
@@ -58,6 +59,10 @@ struct MailboxView {
     last_test: String,
     last_test_failed: bool,
     mine: bool,
+    /// "Password", "Google", "Microsoft 365".
+    provider_text: String,
+    /// For its owner, an OAuth2 mailbox that paused itself: the link that runs the consent again.
+    reconnect: Option<String>,
 }
 
 fn view(page: &Page, row: MailboxRow, sent_today: i64, viewer: Viewer) -> MailboxView {
@@ -91,7 +96,11 @@ fn view(page: &Page, row: MailboxRow, sent_today: i64, viewer: Viewer) -> Mailbo
     };
     let cap = count(i64::from(row.daily_cap));
     let security = |s: &str| page.t.get(&format!("outreach.mailboxes.security.{s}")).to_string();
+    let reconnect =
+        (viewer.owns(&row) && row.status == "paused").then(|| super::oauth_flow::reconnect_href(&row)).flatten();
     MailboxView {
+        provider_text: page.t.get(&format!("outreach.mailboxes.provider.{}", row.provider)).to_string(),
+        reconnect,
         usage: page.t.fmt("outreach.mailboxes.sent_of_cap", &[("sent", &count(sent_today)), ("cap", &cap)]),
         cap_note: page.t.fmt("outreach.mailboxes.cap_set_by_owner", &[("cap", &cap)]),
         smtp_line: format!(
@@ -177,6 +186,14 @@ pub struct ConnectForm {
     password: SecretString,
 }
 
+/// A provider on the connect page: offered (its button), or not set up here (and why).
+struct ProviderOffer {
+    href: String,
+    label: String,
+    offered: bool,
+    not_offered: String,
+}
+
 #[derive(Template)]
 #[template(path = "outreach_mailbox_new.html")]
 struct ConnectView {
@@ -184,6 +201,7 @@ struct ConnectView {
     form: ConnectForm,
     errors: Vec<FieldError>,
     allow_private: bool,
+    providers: Vec<ProviderOffer>,
 }
 
 impl ConnectView {
@@ -210,7 +228,20 @@ fn connect_page(
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     // The password typed is never drawn back into the page.
     let form = ConnectForm { password: empty_secret(), ..form };
-    let html = render(&ConnectView { page, form, errors, allow_private: allow_private(state) })?;
+    let offered = super::oauth_flow::offered(state);
+    let providers = super::oauth::Provider::ALL
+        .into_iter()
+        .map(|provider| {
+            let name = provider.as_str();
+            ProviderOffer {
+                href: format!("/outreach/mailboxes/connect/{name}"),
+                label: page.t.get(&format!("outreach.oauth.connect_{name}")).to_string(),
+                offered: offered.contains(&provider),
+                not_offered: page.t.get(&format!("outreach.oauth.not_offered_{name}")).to_string(),
+            }
+        })
+        .collect();
+    let html = render(&ConnectView { page, form, errors, allow_private: allow_private(state), providers })?;
     Ok(page_response(status, html))
 }
 
@@ -327,6 +358,10 @@ impl SettingsView {
     }
     fn can_edit(&self) -> bool {
         self.mailbox.mine
+    }
+    /// An OAuth2 mailbox has no password to change (its owner connects it again instead).
+    fn has_password(&self) -> bool {
+        self.mailbox.row.provider == "password"
     }
     fn can_set_cap(&self) -> bool {
         self.configures
@@ -455,10 +490,11 @@ pub async fn test(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let oauth = oauth_settings(&state);
     let mut tx = principal.begin(&state.db).await?;
+    let viewer = Viewer::of(&principal);
     let outcome =
-        service::test(&mut tx, &state.audit, &state.vault, allow_private(&state), Viewer::of(&principal), id, now)
-            .await?;
+        service::test(&mut tx, &state.audit, &state.vault, allow_private(&state), &oauth, viewer, id, now).await?;
     tx.commit().await?;
     let back = format!("/outreach/mailboxes/{id}");
     Ok(match outcome {
@@ -477,8 +513,12 @@ pub async fn revoke(
 ) -> AppResult<Response> {
     let id = parse_id(&id)?;
     let mut tx = principal.begin(&state.db).await?;
-    service::revoke(&mut tx, &state.audit, Viewer::of(&principal), id, state.clock.now()).await?;
+    let grant =
+        service::revoke(&mut tx, &state.audit, &state.vault, Viewer::of(&principal), id, state.clock.now()).await?;
     tx.commit().await?;
+    if let Some(grant) = grant {
+        super::oauth::revoke_grant(&oauth_settings(&state), grant.provider, grant.refresh_token).await;
+    }
     Ok(kernel::toast::redirect_with_toast("/outreach/mailboxes", "outreach.mailboxes.revoked"))
 }
 

@@ -26,6 +26,9 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Side {
     Smtp,
     Imap,
+    /// An OAuth2 mailbox's provider (Google, Microsoft), whose token endpoint gives the access
+    /// token both servers are logged in with.
+    Provider,
 }
 
 impl Side {
@@ -33,6 +36,7 @@ impl Side {
         match self {
             Self::Smtp => "smtp",
             Self::Imap => "imap",
+            Self::Provider => "provider",
         }
     }
 }
@@ -57,6 +61,11 @@ pub enum Failure {
     ImapFolder,
     /// A step took more than [`STEP_TIMEOUT`].
     Timeout,
+    /// The OAuth2 provider no longer accepts the mailbox's grant (`invalid_grant`): its owner
+    /// must connect it again.
+    OAuthExpired,
+    /// The OAuth2 provider could not be reached, or refused to give an access token.
+    OAuthUnavailable,
 }
 
 impl Failure {
@@ -70,6 +79,8 @@ impl Failure {
             Self::ImapAuth => "imap_auth",
             Self::ImapFolder => "imap_folder",
             Self::Timeout => "timeout",
+            Self::OAuthExpired => "oauth_expired",
+            Self::OAuthUnavailable => "oauth_unavailable",
         }
     }
 
@@ -84,11 +95,13 @@ impl Failure {
             Self::ImapAuth => "The IMAP server refused the user name or password.",
             Self::ImapFolder => "The IMAP server has no inbox this account can open.",
             Self::Timeout => "The server did not answer in time.",
+            Self::OAuthExpired => "The provider no longer accepts Relais's access to this mailbox: connect it again.",
+            Self::OAuthUnavailable => "The provider did not give Relais an access token for this mailbox.",
         }
     }
 
     /// Every code, for the OpenAPI document and the translations' test.
-    pub const ALL: [Failure; 8] = [
+    pub const ALL: [Failure; 10] = [
         Self::Dns,
         Self::PrivateAddress,
         Self::Connect,
@@ -97,6 +110,8 @@ impl Failure {
         Self::ImapAuth,
         Self::ImapFolder,
         Self::Timeout,
+        Self::OAuthExpired,
+        Self::OAuthUnavailable,
     ];
 }
 
@@ -112,6 +127,7 @@ impl ProbeError {
     pub fn field(self) -> String {
         match self.failure {
             Failure::SmtpAuth | Failure::ImapAuth => "password".into(),
+            Failure::OAuthExpired | Failure::OAuthUnavailable => "provider".into(),
             Failure::Tls => format!("{}_security", self.side.as_str()),
             Failure::Connect => format!("{}_port", self.side.as_str()),
             Failure::Dns | Failure::PrivateAddress | Failure::ImapFolder | Failure::Timeout => {

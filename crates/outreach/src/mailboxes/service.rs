@@ -13,9 +13,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::oauth::{self, OAuthSettings, Provider};
 use super::probe::{self, ProbeError, Server};
 use super::store::{self, MailboxRow};
-use super::{Login, Security, secret_context};
+use super::{Login, Security, access_token_context, secret_context};
 use crate::actions;
 
 /// Who acts on mailboxes, and how far their grants reach.
@@ -138,8 +139,9 @@ fn default_port(side: probe::Side, security: Security) -> u16 {
         (probe::Side::Smtp, Security::Tls) => 465,
         (probe::Side::Smtp, Security::Starttls) => 587,
         (probe::Side::Smtp, Security::None) => 25,
-        (probe::Side::Imap, Security::Tls) => 993,
-        (probe::Side::Imap, Security::Starttls | Security::None) => 143,
+        // IMAP (a provider has no port of its own).
+        (probe::Side::Imap | probe::Side::Provider, Security::Tls) => 993,
+        (probe::Side::Imap | probe::Side::Provider, Security::Starttls | Security::None) => 143,
     }
 }
 
@@ -305,6 +307,7 @@ pub async fn connect(
     let new = store::NewMailbox {
         mailbox_id: id,
         owner_id: owner,
+        provider: "password",
         from_name: &from_name,
         from_address: &from_address,
         smtp_host: &smtp.host,
@@ -316,6 +319,7 @@ pub async fn connect(
         imap_security: imap.security.as_str(),
         imap_username: &imap.username,
         secret_sealed: &sealed,
+        access_token: None,
     };
     store::insert(tx, &new, now)
         .await
@@ -345,6 +349,7 @@ fn server_of(row: &MailboxRow, side: probe::Side) -> Result<ServerSettings, AppE
     let (host, port, security, username) = match side {
         probe::Side::Smtp => (&row.smtp_host, row.smtp_port, &row.smtp_security, &row.smtp_username),
         probe::Side::Imap => (&row.imap_host, row.imap_port, &row.imap_security, &row.imap_username),
+        probe::Side::Provider => return Err(unusable()),
     };
     Ok(ServerSettings {
         host: host.clone(),
@@ -354,22 +359,41 @@ fn server_of(row: &MailboxRow, side: probe::Side) -> Result<ServerSettings, AppE
     })
 }
 
-/// Tests a mailbox with its stored password; records the outcome (a pass re-activates a mailbox
-/// that had paused itself) and audits. `Ok(Some(error))` is a test that ran and failed.
+/// Tests a mailbox with its stored password — or, for an OAuth2 mailbox, its access token,
+/// refreshed first if it runs out soon; records the outcome (a pass re-activates a mailbox that
+/// had paused itself) and audits. `Ok(Some(error))` is a test that ran and failed.
+#[allow(clippy::too_many_arguments)]
 pub async fn test(
     tx: &mut OrgTx,
     audit: &AuditLog,
     vault: &Vault,
     allow_private: bool,
+    oauth_settings: &OAuthSettings,
     viewer: Viewer,
     id: Uuid,
     now: OffsetDateTime,
 ) -> Result<Option<ProbeError>, AppError> {
     let row = own(tx, viewer, id).await?;
-    let sealed = store::sealed_secret(tx, id).await?.ok_or(AppError::NotFound)?;
-    let secret = vault.open(&secret_context(tx.org(), id), &sealed)?;
     let (smtp, imap) = (server_of(&row, probe::Side::Smtp)?, server_of(&row, probe::Side::Imap)?);
-    let outcome = probe::test(smtp.server(), imap.server(), &Login::Password(secret), allow_private).await.err();
+    let outcome = if row.provider == "password" {
+        let sealed = store::sealed_secret(tx, id).await?.ok_or(AppError::NotFound)?;
+        let secret = vault.open(&secret_context(tx.org(), id), &sealed)?;
+        probe::test(smtp.server(), imap.server(), &Login::Password(secret), allow_private).await.err()
+    } else {
+        let provider_failure = |failure| Some(ProbeError { side: probe::Side::Provider, failure });
+        match oauth::login_in(tx, vault, oauth_settings, id, now).await {
+            // The provider's servers are the instance's configuration, not a member's input:
+            // the private-address rule (against probing the internal network) is not theirs.
+            Ok(login) => probe::test(smtp.server(), imap.server(), &login, true).await.err(),
+            Err(oauth::LoginError::Expired) => provider_failure(probe::Failure::OAuthExpired),
+            Err(oauth::LoginError::Gone) => return Err(AppError::NotFound),
+            Err(oauth::LoginError::Internal(error)) => return Err(AppError::Internal(error)),
+            Err(_) => provider_failure(probe::Failure::OAuthUnavailable),
+        }
+    };
+    // A grant the provider refused has just paused the mailbox: the row is read again so the
+    // test is recorded against what it is now.
+    let row = store::get(tx, id).await?.ok_or(AppError::NotFound)?;
     record_test(tx, audit, &row, outcome, now).await?;
     Ok(outcome)
 }
@@ -630,6 +654,13 @@ pub async fn update(
         }
         _ => return Err(AppError::NotFound),
     };
+    if input.password.is_some() && row.provider != "password" {
+        return Err(AppError::field(
+            "password",
+            "oauth_mailbox",
+            "This mailbox signs in with its provider (Google, Microsoft) and has no password: connect it again instead.",
+        ));
+    }
     let (settings, changed) = merge(&row, input, viewer.configures)?;
     let mut password_changed = false;
     if let Some(password) = &input.password {
@@ -709,27 +740,158 @@ pub async fn enable(
     crate::sending::service::wake(tx, now).await
 }
 
+/// An OAuth2 grant to end at its provider once a revocation has committed (`oauth::revoke_grant`).
+#[derive(Debug)]
+pub struct EndedGrant {
+    pub provider: Provider,
+    /// Its `Debug` prints a placeholder.
+    pub refresh_token: SecretString,
+}
+
 /// Revokes a mailbox: what it had planned is cancelled, then the row — and the sealed secret in
-/// it — is deleted at once (P0-17), not flagged.
+/// it, password or OAuth2 tokens — is deleted at once (P0-17), not flagged. For an OAuth2 mailbox,
+/// returns its grant, for the caller to tell the provider after the commit (a provider that is
+/// slow or down must not hold the deletion back).
 pub async fn revoke(
     tx: &mut OrgTx,
     audit: &AuditLog,
+    vault: &Vault,
     viewer: Viewer,
     id: Uuid,
     now: OffsetDateTime,
-) -> Result<(), AppError> {
+) -> Result<Option<EndedGrant>, AppError> {
     let row = own(tx, viewer, id).await?;
+    let grant = match Provider::parse(&row.provider) {
+        None => None,
+        Some(provider) => {
+            // A secret that does not open is deleted all the same; there is just nothing to tell.
+            let sealed = store::sealed_secret(tx, id).await?.unwrap_or_default();
+            vault
+                .open(&secret_context(tx.org(), id), &sealed)
+                .ok()
+                .map(|refresh_token| EndedGrant { provider, refresh_token })
+        }
+    };
     let cancelled = crate::sending::service::cancel_mailbox(tx, id, now).await?;
     store::delete(tx, id).await?;
     audit
         .record(
             tx,
-            AuditEvent::new("outreach.mailbox.revoked")
-                .target("outreach_mailbox", id)
-                .payload(json!({ "from_address": row.from_address, "cancelled_messages": cancelled })),
+            AuditEvent::new("outreach.mailbox.revoked").target("outreach_mailbox", id).payload(json!({
+                "provider": row.provider,
+                "from_address": row.from_address,
+                "cancelled_messages": cancelled,
+            })),
         )
         .await?;
-    crate::sending::service::wake(tx, now).await
+    crate::sending::service::wake(tx, now).await?;
+    Ok(grant)
+}
+
+/// What an OAuth2 consent gave, checked: the account's address (from the id_token) and its
+/// tokens, the access token having just passed a connection test.
+#[derive(Debug)]
+pub struct Granted<'a> {
+    pub provider: &'a oauth::ProviderSettings,
+    pub email: &'a str,
+    /// The account's display name: a new mailbox's sender name (a reconnection keeps its own).
+    pub name: &'a str,
+    pub refresh_token: &'a SecretString,
+    pub access_token: &'a SecretString,
+    pub access_token_expires_at: OffsetDateTime,
+}
+
+/// Why a consent could not become a mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantRefusal {
+    /// The member already connected this address with a password.
+    Taken,
+    /// Reconnecting: the account consented is not the mailbox's (another address or provider).
+    OtherAccount,
+}
+
+/// Connects an OAuth2 mailbox for `owner` after its consent, or — `reconnect`, or the member's
+/// mailbox of the same provider and address — renews that mailbox's tokens and re-activates it if
+/// it had paused itself. Its servers are the provider's (configuration) and both user names the
+/// account's address, as XOAUTH2 wants. The refresh token is sealed as the mailbox's secret, the
+/// access token beside it. Audited like a password connection. Returns the mailbox's id.
+pub async fn connect_oauth(
+    tx: &mut OrgTx,
+    audit: &AuditLog,
+    vault: &Vault,
+    owner: Uuid,
+    granted: &Granted<'_>,
+    reconnect: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<Result<Uuid, GrantRefusal>, AppError> {
+    let provider = granted.provider.provider.as_str();
+    let existing = sqlx::query!(
+        "select mailbox_id, provider from outreach_mailboxes
+          where org_id = $1 and owner_id = $2 and from_address = $3 for update",
+        tx.org().0,
+        owner,
+        granted.email
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    let target = match (reconnect, existing) {
+        (Some(id), Some(row)) if row.mailbox_id == id && row.provider == provider => Some(id),
+        (Some(_), _) => return Ok(Err(GrantRefusal::OtherAccount)),
+        (None, Some(row)) if row.provider == provider => Some(row.mailbox_id),
+        (None, Some(_)) => return Ok(Err(GrantRefusal::Taken)),
+        (None, None) => None,
+    };
+    let org = tx.org();
+    if let Some(id) = target {
+        let secret = vault.seal(&secret_context(org, id), granted.refresh_token);
+        let access = vault.seal(&access_token_context(org, id), granted.access_token);
+        store::reconnect(tx, id, &secret, &access, granted.access_token_expires_at, now).await?;
+        audit
+            .record(
+                tx,
+                AuditEvent::new("outreach.mailbox.reconnected")
+                    .target("outreach_mailbox", id)
+                    .payload(json!({ "provider": provider, "from_address": granted.email })),
+            )
+            .await?;
+        // Active again: enrollments waiting for a mailbox can be planned again.
+        crate::sending::service::wake(tx, now).await?;
+        return Ok(Ok(id));
+    }
+    let id = Uuid::now_v7();
+    let secret = vault.seal(&secret_context(org, id), granted.refresh_token);
+    let access = vault.seal(&access_token_context(org, id), granted.access_token);
+    let (smtp, imap) = (&granted.provider.smtp, &granted.provider.imap);
+    let new = store::NewMailbox {
+        mailbox_id: id,
+        owner_id: owner,
+        provider,
+        from_name: granted.name,
+        from_address: granted.email,
+        smtp_host: &smtp.host,
+        smtp_port: i32::from(smtp.port),
+        smtp_security: smtp.security.as_str(),
+        smtp_username: granted.email,
+        imap_host: &imap.host,
+        imap_port: i32::from(imap.port),
+        imap_security: imap.security.as_str(),
+        imap_username: granted.email,
+        secret_sealed: &secret,
+        access_token: Some((&access, granted.access_token_expires_at)),
+    };
+    store::insert(tx, &new, now).await?;
+    audit
+        .record(
+            tx,
+            AuditEvent::new("outreach.mailbox.connected").target("outreach_mailbox", id).payload(json!({
+                "provider": provider,
+                "from_address": granted.email,
+                "smtp_host": smtp.host,
+                "imap_host": imap.host,
+            })),
+        )
+        .await?;
+    Ok(Ok(id))
 }
 
 /// How many messages a mailbox sent today (its own time zone's day, as its cap counts).

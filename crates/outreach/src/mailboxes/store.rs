@@ -1,6 +1,7 @@
 //! The `outreach_mailboxes` table as this feature reads and writes it. Nothing here ever selects
 //! `secret_sealed` into a row that leaves the feature: the sealed secret is read by
-//! [`sealed_secret`] only, to be opened for a connection test.
+//! [`sealed_secret`] only, to be opened for a connection test or a revocation (and by
+//! `oauth::login`, to be used).
 
 use kernel::{AppError, OrgTx};
 use serde::Serialize;
@@ -115,11 +116,13 @@ pub async fn sent_between(
     .await?)
 }
 
-/// A new password mailbox, validated, its secret already sealed for its id.
+/// A new mailbox, validated, its secret already sealed for its id.
 #[derive(Debug)]
 pub struct NewMailbox<'a> {
     pub mailbox_id: Uuid,
     pub owner_id: Uuid,
+    /// `password`, `google` or `microsoft`.
+    pub provider: &'a str,
     pub from_name: &'a str,
     pub from_address: &'a str,
     pub smtp_host: &'a str,
@@ -130,8 +133,11 @@ pub struct NewMailbox<'a> {
     pub imap_port: i32,
     pub imap_security: &'a str,
     pub imap_username: &'a str,
-    /// Sealed by the vault; its `Debug` would print ciphertext only.
+    /// Sealed by the vault; its `Debug` would print ciphertext only. The password, or the OAuth2
+    /// refresh token.
     pub secret_sealed: &'a [u8],
+    /// OAuth2 only: the access token, sealed, and when it runs out.
+    pub access_token: Option<(&'a [u8], OffsetDateTime)>,
 }
 
 /// The unique (org, owner, address) constraint's name, mapped to a field error by the service.
@@ -141,8 +147,9 @@ pub async fn insert(tx: &mut OrgTx, new: &NewMailbox<'_>, now: OffsetDateTime) -
     sqlx::query!(
         "insert into outreach_mailboxes (org_id, mailbox_id, owner_id, provider, from_name, from_address,
              smtp_host, smtp_port, smtp_security, smtp_username, imap_host, imap_port, imap_security, imap_username,
-             secret_sealed, last_tested_at, last_test_error, created_at, updated_at)
-         values ($1, $2, $3, 'password', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', $15, $15)",
+             secret_sealed, access_token_sealed, access_token_expires_at, last_tested_at, last_test_error,
+             created_at, updated_at)
+         values ($1, $2, $3, $16, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $17, $18, $15, '', $15, $15)",
         tx.org().0,
         new.mailbox_id,
         new.owner_id,
@@ -157,6 +164,39 @@ pub async fn insert(tx: &mut OrgTx, new: &NewMailbox<'_>, now: OffsetDateTime) -
         new.imap_security,
         new.imap_username,
         new.secret_sealed,
+        now,
+        new.provider,
+        new.access_token.map(|(sealed, _)| sealed),
+        new.access_token.map(|(_, expires_at)| expires_at)
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// An OAuth2 mailbox connected again: its new tokens (sealed), and a passing test. A mailbox that
+/// had paused itself (its grant refused) is active again; a disabled one stays disabled (an owner
+/// decided that).
+pub async fn reconnect(
+    tx: &mut OrgTx,
+    id: Uuid,
+    secret_sealed: &[u8],
+    access_token_sealed: &[u8],
+    access_token_expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_mailboxes
+            set secret_sealed = $3, access_token_sealed = $4, access_token_expires_at = $5,
+                last_tested_at = $6, last_test_error = '', updated_at = $6,
+                status = case when status = 'paused' then 'active' else status end,
+                pause_reason = case when status = 'paused' then '' else pause_reason end
+          where org_id = $1 and mailbox_id = $2",
+        tx.org().0,
+        id,
+        secret_sealed,
+        access_token_sealed,
+        access_token_expires_at,
         now
     )
     .execute(tx.conn())

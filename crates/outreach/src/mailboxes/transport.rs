@@ -1,27 +1,50 @@
-//! What the sending engine needs of a mailbox: its sender address, signature, SMTP server and
-//! opened secret. The secret is opened here, at the moment of sending, and lives only in a
-//! `SecretString` that never prints.
+//! What the sending engine needs of a mailbox: its sender address, signature and SMTP server
+//! ([`sender`]), and its credentials — the password, or an OAuth2 access token refreshed when it
+//! runs out soon — from [`super::oauth::login`], at the moment of sending, outside the engine's
+//! transactions (a refresh calls the provider). They live only in a `SecretString` that never
+//! prints.
 
 use lettre::message::Mailbox;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use uuid::Uuid;
 
-use super::{Login, Security, secret_context};
+use super::{Login, Security};
 use kernel::OrgTx;
-use kernel::vault::Vault;
 
 /// How long one SMTP conversation step may take before the send counts as failed.
 const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// A mailbox ready to send.
+/// A mailbox ready to send, but for its credentials.
 #[derive(Debug)]
 pub struct Sender {
     pub mailbox_id: Uuid,
     pub owner_id: Uuid,
     pub from: Mailbox,
     pub signature: String,
-    pub smtp: SmtpServer,
+    pub smtp: SmtpAddress,
+}
+
+/// Where and how to reach a mailbox's SMTP server, and as whom.
+#[derive(Debug, Clone)]
+pub struct SmtpAddress {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: String,
+}
+
+impl SmtpAddress {
+    /// The server with the credentials to log in with.
+    pub fn with_login(&self, login: Login) -> SmtpServer {
+        SmtpServer {
+            host: self.host.clone(),
+            port: self.port,
+            security: self.security,
+            username: self.username.clone(),
+            login,
+        }
+    }
 }
 
 /// Where and how to reach a mailbox's SMTP server, with its credentials.
@@ -42,8 +65,6 @@ pub enum SenderError {
     Gone,
     #[error("the mailbox is paused or disabled")]
     NotActive,
-    #[error("the mailbox's secret does not open")]
-    Secret,
     #[error("the mailbox's settings are not usable")]
     Settings,
 }
@@ -53,17 +74,17 @@ impl SenderError {
         match self {
             Self::Gone => "mailbox_revoked",
             Self::NotActive => "mailbox_paused",
-            Self::Secret => "mailbox_secret",
             Self::Settings => "mailbox_settings",
         }
     }
 }
 
-/// The mailbox `id` of the transaction's organization, ready to send, if it is active.
-pub async fn sender(tx: &mut OrgTx, vault: &Vault, id: Uuid) -> Result<Sender, anyhow::Error> {
+/// The mailbox `id` of the transaction's organization, ready to send but for its credentials, if
+/// it is active.
+pub async fn sender(tx: &mut OrgTx, id: Uuid) -> Result<Sender, anyhow::Error> {
     let row = sqlx::query!(
         r#"select mailbox_id, owner_id, from_name, from_address, smtp_host, smtp_port, smtp_security,
-                        smtp_username, secret_sealed, status, signature
+                        smtp_username, status, signature
              from outreach_mailboxes where org_id = $1 and mailbox_id = $2"#,
         tx.org().0,
         id
@@ -74,11 +95,9 @@ pub async fn sender(tx: &mut OrgTx, vault: &Vault, id: Uuid) -> Result<Sender, a
     if row.status != "active" {
         return Err(SenderError::NotActive.into());
     }
-    let secret = vault.open(&secret_context(tx.org(), id), &row.secret_sealed).map_err(|_| SenderError::Secret)?;
     let security = Security::parse(&row.smtp_security).ok_or(SenderError::Settings)?;
     let port = u16::try_from(row.smtp_port).map_err(|_| SenderError::Settings)?;
-    let smtp =
-        SmtpServer { host: row.smtp_host, port, security, username: row.smtp_username, login: Login::Password(secret) };
+    let smtp = SmtpAddress { host: row.smtp_host, port, security, username: row.smtp_username };
     let from = Mailbox::new(
         Some(row.from_name.clone()).filter(|name| !name.is_empty()),
         row.from_address.parse().map_err(|_| SenderError::Settings)?,

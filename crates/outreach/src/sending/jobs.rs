@@ -60,6 +60,7 @@ pub fn register(registry: &mut Registry, deps: &JobDeps<'_>) {
         vault: deps.vault.clone(),
         public_origin: deps.config.public_url.origin().to_owned(),
         allow_private: deps.config.modules.get::<crate::mailboxes::OutreachSettings>().allow_private,
+        oauth: deps.config.modules.get::<crate::mailboxes::OutreachSettings>().oauth,
     });
     registry.register(DISPATCH_JOB, move |run: JobRun| {
         let engine = engine.clone();
@@ -72,6 +73,8 @@ struct Engine {
     vault: Vault,
     public_origin: String,
     allow_private: bool,
+    /// The OAuth2 providers, to refresh a Gmail or Microsoft 365 mailbox's access token.
+    oauth: crate::mailboxes::oauth::OAuthSettings,
 }
 
 impl Engine {
@@ -122,7 +125,7 @@ impl Engine {
     /// Claims and sends one batch of a mailbox's due messages; returns how many were claimed.
     async fn send_batch(&self, org: OrgId, mailbox: Uuid, now: OffsetDateTime) -> anyhow::Result<usize> {
         let mut tx = self.db.begin_org(org, Actor::System).await?;
-        let sender = match sender(&mut tx, &self.vault, mailbox).await {
+        let sender = match sender(&mut tx, mailbox).await {
             Ok(sender) => sender,
             // Revoked or paused meanwhile: its planned messages are not this run's to send.
             Err(_) => return Ok(0),
@@ -135,7 +138,24 @@ impl Engine {
         }
         let count = claimed.len();
 
-        let mut session = match Session::open(&sender.smtp, self.allow_private).await {
+        // The password, or an OAuth2 access token, refreshed if it runs out soon: outside any
+        // transaction of this run (read, commit, call the provider, write). A grant the provider
+        // refused has paused the mailbox; either way the batch waits like an unreachable server's.
+        let login = match crate::mailboxes::oauth::login(&self.db, org, &self.vault, &self.oauth, mailbox, now).await {
+            Ok(login) => login,
+            Err(error) => {
+                let ids: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();
+                let mut tx = self.db.begin_org(org, Actor::System).await?;
+                store::release(&mut tx, &ids, now + UNREACHABLE_RETRY, error.code()).await?;
+                tx.commit().await?;
+                tracing::warn!(code = error.code(), "an outreach mailbox has no credentials to send with");
+                return Ok(0);
+            }
+        };
+        // A Gmail or Microsoft 365 mailbox's servers are the operator's configuration, not a
+        // member's: only a password mailbox's are held to the private-address rule.
+        let allow_private = self.allow_private || !matches!(login, crate::mailboxes::Login::Password(_));
+        let mut session = match Session::open(&sender.smtp.with_login(login), allow_private).await {
             Ok(session) => session,
             Err(error) => {
                 let ids: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();

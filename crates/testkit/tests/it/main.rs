@@ -40,6 +40,7 @@ mod kernel_vault;
 mod org_switcher;
 mod outreach_inbound;
 mod outreach_mailboxes;
+mod outreach_oauth;
 mod outreach_sending;
 mod outreach_sequences;
 mod outreach_suppression;

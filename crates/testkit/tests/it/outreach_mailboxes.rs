@@ -83,7 +83,7 @@ async fn connect(app: &TestApp, token: &str, body: Value) -> Uuid {
 /// P0-05, P0-17: a mailbox connects after its test passes (SMTP AUTH, IMAP LOGIN + SELECT INBOX);
 /// its password is sealed — not in any response, not in the row in clear, not in the audit log.
 #[tokio::test]
-async fn a_mailbox_connects_after_a_passing_test_and_its_password_is_never_shown_or_stored_in_clear() {
+async fn p0_05_a_mailbox_connects_after_a_passing_test_and_its_password_is_never_shown_or_stored_in_clear() {
     let app = TestApp::spawn_with(ALLOW_PRIVATE).await;
     let peers = peers().await;
     let (org, user, token) = app.sign_up_with_token("owner@connect.example.eu").await;
@@ -334,7 +334,7 @@ async fn settings_are_validated_field_by_field_and_a_new_password_is_tested() {
 /// P0-17: revoking deletes the row (and the sealed password with it) and cancels what the mailbox
 /// had planned; it is audited.
 #[tokio::test]
-async fn revoking_deletes_the_row_and_cancels_planned_messages() {
+async fn p0_17_revoking_deletes_the_row_and_cancels_planned_messages() {
     let app = TestApp::spawn_with(ALLOW_PRIVATE).await;
     let peers = peers().await;
     let (org, user, token) = app.sign_up_with_token("owner@revoke.example.eu").await;
