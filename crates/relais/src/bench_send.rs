@@ -99,7 +99,8 @@ pub async fn run(config: Config, args: SendArgs) -> anyhow::Result<std::process:
     let master = Arc::new(MasterKey::parse(&MasterKey::generate_base64())?);
     config.master_key = Some(master.clone());
     // The SMTP sink is on loopback, as only a local instance allows.
-    config.modules.insert(outreach::mailboxes::OutreachSettings { allow_private: true });
+    let outreach = config.modules.get::<outreach::mailboxes::OutreachSettings>();
+    config.modules.insert(outreach::mailboxes::OutreachSettings { allow_private: true, ..outreach });
     eprintln!("bench: starting the embedded PostgreSQL in {}", data_dir.display());
     let database = Database::open(&config, Migrations::Apply).await?;
     let outcome = measure(&config, master, &database, &args).await;
