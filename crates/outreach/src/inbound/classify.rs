@@ -106,7 +106,28 @@ pub fn classify(raw: &[u8]) -> Option<Inbound> {
         Kind::Reply
     };
     refers_to.dedup();
-    Some(Inbound { kind, from, subject: subject.chars().take(1000).collect(), excerpt, refers_to, date })
+    // Anyone can write to a mailbox: a NUL or another control character (an encoded word can
+    // carry one) would make PostgreSQL refuse the row and stop the inbox's reading at this message.
+    let kind = match kind {
+        Kind::Bounce { severity, status, recipient } => {
+            Kind::Bounce { severity, status, recipient: recipient.map(|r| one_line(&r)).filter(|r| r.contains('@')) }
+        }
+        other => other,
+    };
+    let refers_to = refers_to.iter().map(|id| one_line(id)).filter(|id| !id.is_empty()).collect();
+    Some(Inbound {
+        kind,
+        from: one_line(&from),
+        subject: one_line(&subject).chars().take(1000).collect(),
+        excerpt,
+        refers_to,
+        date,
+    })
+}
+
+/// `text` without control characters: what a one-line field may store.
+fn one_line(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).collect()
 }
 
 fn ids(list: Option<&[std::borrow::Cow<'_, str>]>, one: Option<&str>) -> Vec<String> {
@@ -422,6 +443,16 @@ mod tests {
         let inbound = classify(notice.as_bytes()).unwrap();
         assert!(matches!(&inbound.kind, Kind::Bounce { severity: Severity::Hard, status, .. } if status == "5.1.1"));
         assert_eq!(inbound.refers_to, ["m2@relais.localhost"]);
+    }
+
+    #[test]
+    fn control_characters_from_a_sender_never_reach_what_is_stored_or_queried() {
+        let mail = "From: =?utf-8?q?Ada?= <ada@example.org>\r\nSubject: =?utf-8?q?Re=3A_a=00b=07c?=\r\n\
+                    In-Reply-To: <m1@relais.localhost>\r\n\r\nHi\u{0}there\r\n";
+        let inbound = classify(mail.as_bytes()).unwrap();
+        assert_eq!(inbound.subject, "Re: abc");
+        assert!(inbound.excerpt.chars().all(|c| !c.is_control() || c == '\n'), "{:?}", inbound.excerpt);
+        assert!(inbound.refers_to.iter().chain([&inbound.from]).all(|t| !t.chars().any(char::is_control)));
     }
 
     #[test]
