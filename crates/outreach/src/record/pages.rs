@@ -46,6 +46,9 @@ fn reason_text(page: &Page, reason: &str) -> String {
         "review_cancelled" => "outreach.record.reason.review_cancelled",
         "sequence_archived" => "outreach.record.reason.sequence_archived",
         "smtp_rejected" => "outreach.record.reason.rejected",
+        "reply" => "outreach.record.reason.reply",
+        "hard_bounce" => "outreach.record.reason.hard_bounce",
+        "soft_bounce_limit" => "outreach.record.reason.soft_bounce_limit",
         _ => return String::new(),
     };
     let field = match code {
