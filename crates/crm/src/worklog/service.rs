@@ -72,6 +72,26 @@ pub async fn add_activity(
     store::insert_activity(tx, object, id, author, input, now).await
 }
 
+/// One activity of [`add_activities`]: on which record, by whom.
+#[derive(Debug)]
+pub struct NewActivity {
+    pub object: ObjectType,
+    pub record_id: Uuid,
+    pub author: Uuid,
+    pub input: ActivityInput,
+}
+
+/// Many activities at once, for a module that logs work in bulk (outreach puts every message it
+/// sends on its record's timeline): validated like [`add_activity`] (one invalid entry writes
+/// nothing), written in one statement. An entry whose record no longer exists or is not visible
+/// in this transaction is left out rather than failing the others; returns how many were written.
+pub async fn add_activities(tx: &mut OrgTx, entries: &[NewActivity], now: OffsetDateTime) -> Result<u64, AppError> {
+    for entry in entries {
+        validate_activity(&entry.input, now)?;
+    }
+    store::insert_activities(tx, entries, now).await
+}
+
 /// Deletes a note, task or activity of a visible record, and audits it.
 pub async fn delete_item(tx: &mut OrgTx, audit: &AuditLog, item: WorkItem, id: Uuid) -> Result<(), AppError> {
     let parent = store::lock_item(tx, item, id).await?;

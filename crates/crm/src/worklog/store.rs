@@ -221,6 +221,62 @@ pub async fn insert_activity(
     Ok(activity)
 }
 
+/// [`super::service::add_activities`]' statement: the visibility of each record is checked in it
+/// (row-level security applies to the `exists` subqueries as to any read).
+pub async fn insert_activities(
+    tx: &mut OrgTx,
+    entries: &[super::service::NewActivity],
+    now: OffsetDateTime,
+) -> Result<u64, AppError> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let parent = |object: ObjectType| -> Vec<Option<Uuid>> {
+        entries.iter().map(|e| (e.object == object).then_some(e.record_id)).collect()
+    };
+    let ids: Vec<Uuid> = entries.iter().map(|_| Uuid::now_v7()).collect();
+    let kinds: Vec<String> = entries.iter().map(|e| e.input.kind.clone()).collect();
+    let subjects: Vec<String> = entries.iter().map(|e| e.input.subject.trim().to_owned()).collect();
+    let bodies: Vec<String> = entries.iter().map(|e| e.input.body.trim().to_owned()).collect();
+    let outcomes: Vec<String> = entries.iter().map(|e| e.input.outcome.trim().to_owned()).collect();
+    let occurred: Vec<OffsetDateTime> = entries.iter().map(|e| e.input.occurred_at.unwrap_or(now)).collect();
+    let durations: Vec<Option<i32>> = entries.iter().map(|e| e.input.duration_minutes).collect();
+    let authors: Vec<Uuid> = entries.iter().map(|e| e.author).collect();
+    Ok(sqlx::query!(
+        "insert into activities (org_id, activity_id, lead_id, contact_id, company_id, deal_id, kind, subject, body,
+                                 outcome, occurred_at, duration_minutes, author_id, created_at)
+         select $1, a.activity_id, a.lead_id, a.contact_id, a.company_id, a.deal_id, a.kind, a.subject, a.body,
+                a.outcome, a.occurred_at, a.duration_minutes, a.author_id, $14
+           from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[],
+                       $10::text[], $11::timestamptz[], $12::int4[], $13::uuid[])
+                as a(activity_id, lead_id, contact_id, company_id, deal_id, kind, subject, body, outcome, occurred_at,
+                     duration_minutes, author_id)
+          where (a.lead_id is null or exists (select 1 from leads l where l.org_id = $1 and l.lead_id = a.lead_id))
+            and (a.contact_id is null
+                 or exists (select 1 from contacts c where c.org_id = $1 and c.contact_id = a.contact_id))
+            and (a.company_id is null
+                 or exists (select 1 from companies c where c.org_id = $1 and c.company_id = a.company_id))
+            and (a.deal_id is null or exists (select 1 from deals d where d.org_id = $1 and d.deal_id = a.deal_id))",
+        tx.org().0,
+        &ids,
+        &parent(ObjectType::Lead) as &[Option<Uuid>],
+        &parent(ObjectType::Contact) as &[Option<Uuid>],
+        &parent(ObjectType::Company) as &[Option<Uuid>],
+        &parent(ObjectType::Deal) as &[Option<Uuid>],
+        &kinds,
+        &subjects,
+        &bodies,
+        &outcomes,
+        &occurred,
+        &durations as &[Option<i32>],
+        &authors,
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
+}
+
 /// A timeline row: kind, id, time, actor, data.
 pub type TimelineRow = (String, Uuid, OffsetDateTime, Option<Uuid>, Value);
 

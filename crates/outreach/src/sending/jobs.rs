@@ -130,7 +130,7 @@ impl Engine {
             // Revoked or paused meanwhile: its planned messages are not this run's to send.
             Err(_) => return Ok(0),
         };
-        store::drop_suppressed(&mut tx, mailbox, now).await?;
+        store::drop_suppressed(&mut tx, mailbox, now, CLAIM).await?;
         let claimed = store::claim(&mut tx, mailbox, now, now + LEASE, CLAIM).await?;
         tx.commit().await?;
         if claimed.is_empty() {
@@ -147,6 +147,7 @@ impl Engine {
                 let ids: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();
                 let mut tx = self.db.begin_org(org, Actor::System).await?;
                 store::release(&mut tx, &ids, now + UNREACHABLE_RETRY, error.code()).await?;
+                store::sending_until(&mut tx, mailbox, None).await?;
                 tx.commit().await?;
                 tracing::warn!(code = error.code(), "an outreach mailbox has no credentials to send with");
                 return Ok(0);
@@ -161,6 +162,7 @@ impl Engine {
                 let ids: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();
                 let mut tx = self.db.begin_org(org, Actor::System).await?;
                 store::release(&mut tx, &ids, now + UNREACHABLE_RETRY, error.code()).await?;
+                store::sending_until(&mut tx, mailbox, None).await?;
                 match error {
                     super::smtp::OpenError::Auth => {
                         crate::mailboxes::transport::pause(&mut tx, mailbox, "auth_failed", now).await?;
@@ -222,10 +224,10 @@ impl Engine {
             pending.retain(|id| *id != message.message_id);
             outcomes.push((message.message_id, outcome));
             if outcomes.len() >= RECORD_EVERY {
-                self.record(org, &mut outcomes, &pending, now).await?;
+                self.record(org, mailbox, &mut outcomes, &pending, now).await?;
             }
         }
-        self.record(org, &mut outcomes, &pending, now).await?;
+        self.record(org, mailbox, &mut outcomes, &pending, now).await?;
         session.close().await;
         Ok(count)
     }
@@ -235,6 +237,7 @@ impl Engine {
     async fn record(
         &self,
         org: OrgId,
+        mailbox: Uuid,
         outcomes: &mut Vec<(Uuid, Outcome)>,
         pending: &[Uuid],
         now: OffsetDateTime,
@@ -263,6 +266,8 @@ impl Engine {
             }
         }
         store::extend_lease(&mut tx, pending, now + LEASE).await?;
+        // The mailbox's own lease follows its batch's; once nothing is left to send, it is free.
+        store::sending_until(&mut tx, mailbox, (!pending.is_empty()).then_some(now + LEASE)).await?;
         tx.commit().await?;
         outcomes.clear();
         // The timeline entries are not part of the send's bookkeeping: one that cannot be written
@@ -288,9 +293,7 @@ impl Engine {
     /// Every sent message of a group on its record's timeline, in one transaction.
     async fn timeline_group(&self, org: OrgId, sent: &[Uuid], now: OffsetDateTime) -> Result<(), AppError> {
         let mut tx = self.db.begin_org(org, Actor::System).await?;
-        for id in sent {
-            crate::sending::timeline::sent(&mut tx, *id, now).await?;
-        }
+        crate::sending::timeline::sent_many(&mut tx, sent, now).await?;
         tx.commit().await?;
         Ok(())
     }

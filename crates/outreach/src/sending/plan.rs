@@ -3,7 +3,7 @@
 //! of the sequence's mailboxes (rotation), at the first slot that respects that mailbox's daily
 //! cap, minimum gap (with jitter) and sending window — in the recipient's time zone when known.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kernel::vault::Vault;
 use kernel::{AppError, OrgTx};
@@ -11,10 +11,10 @@ use rand::Rng;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::store::{self, DueEnrollment, NewMessage, PlanningMailbox, Step};
+use super::store::{self, Advance, DueEnrollment, NewMessage, Parent, PlanningMailbox, Step};
 use super::window::{self, Window};
 use crate::sequences::Target;
-use crate::sequences::template::{self, TemplateError};
+use crate::sequences::template::{Fields, Renderer, TemplateError};
 
 /// Enrollments planned in one pass: bounded, so one organization's pass stays short.
 pub const BATCH: i64 = 500;
@@ -90,47 +90,120 @@ impl PassCache {
     }
 }
 
+/// What a pass knows before it plans (read in a few statements for all its enrollments) and
+/// what it will write once it has planned them all: a pass costs a handful of statements, not a
+/// few per message (`relais bench send` measures the planner).
+struct Pass {
+    steps_of: HashMap<Uuid, Vec<Step>>,
+    suppressed: HashSet<String>,
+    fields: HashMap<Target, Fields>,
+    parents: HashMap<Uuid, Parent>,
+    cache: PassCache,
+    renderer: Renderer,
+    messages: Vec<NewMessage>,
+    advances: Vec<Advance>,
+    finished: Vec<Uuid>,
+    /// Mailboxes whose next slot this pass moved.
+    moved: HashSet<Uuid>,
+    done: Planned,
+}
+
+impl Pass {
+    async fn read(tx: &mut OrgTx, due: &[DueEnrollment]) -> Result<Self, AppError> {
+        let mut sequences: Vec<Uuid> = due.iter().map(|e| e.sequence_id).collect();
+        sequences.sort_unstable();
+        sequences.dedup();
+        let steps_of = store::steps_of(tx, &sequences).await?;
+        let emails: Vec<String> = due.iter().map(|e| e.email.clone()).collect();
+        let suppressed = crate::suppression::store::suppressed_among(tx, &emails).await?.into_iter().collect();
+        let targets: Vec<Target> = due.iter().filter_map(target_of).collect();
+        let fields = crate::sequences::service::recipient_fields_many(tx, &targets).await?;
+        // Only a follow-up in the same thread needs the enrollment's previous email.
+        let threaded: Vec<Uuid> = due
+            .iter()
+            .filter(|e| steps_of.get(&e.sequence_id).is_some_and(|steps| steps.iter().any(|s| s.in_thread)))
+            .map(|e| e.enrollment_id)
+            .collect();
+        let parents = store::thread_parents(tx, &threaded).await?;
+        Ok(Self {
+            steps_of,
+            suppressed,
+            fields,
+            parents,
+            cache: PassCache::default(),
+            renderer: Renderer::new(),
+            messages: Vec::with_capacity(due.len()),
+            advances: Vec::with_capacity(due.len()),
+            finished: Vec::new(),
+            moved: HashSet::new(),
+            done: Planned::default(),
+        })
+    }
+
+    /// Everything the pass planned, in one statement per table.
+    async fn write(self, tx: &mut OrgTx, now: OffsetDateTime) -> Result<Planned, AppError> {
+        store::insert_messages(tx, now, &self.messages).await?;
+        store::advance(tx, &self.advances, now).await?;
+        store::finish(tx, &self.finished, now).await?;
+        for mailbox in &self.moved {
+            if let Some(next) = self.cache.mailboxes.get(mailbox).and_then(|m| m.next_slot_at) {
+                store::set_next_slot(tx, *mailbox, next).await?;
+            }
+        }
+        Ok(self.done)
+    }
+}
+
+fn target_of(enrollment: &DueEnrollment) -> Option<Target> {
+    match (enrollment.contact_id, enrollment.lead_id) {
+        (Some(contact), _) => Some(Target::Contact(contact)),
+        (None, Some(lead)) => Some(Target::Lead(lead)),
+        (None, None) => None,
+    }
+}
+
 /// Plans up to [`BATCH`] due enrollments of the transaction's organization.
 pub async fn plan_due(tx: &mut OrgTx, ctx: &PlanContext<'_>, now: OffsetDateTime) -> Result<Planned, AppError> {
     let due = store::due_enrollments(tx, now, BATCH).await?;
-    let mut steps_of: HashMap<Uuid, Vec<Step>> = HashMap::new();
-    let mut cache = PassCache::default();
-    let mut done = Planned::default();
-    for enrollment in due {
-        let steps = match steps_of.entry(enrollment.sequence_id) {
-            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(store::steps(tx, enrollment.sequence_id).await?)
-            }
-        };
-        run_steps(tx, ctx, &mut cache, &enrollment, steps, now, &mut done).await?;
+    if due.is_empty() {
+        return Ok(Planned::default());
     }
-    Ok(done)
+    let mut pass = Pass::read(tx, &due).await?;
+    for enrollment in &due {
+        run_steps(tx, ctx, &mut pass, enrollment, now).await?;
+    }
+    pass.write(tx, now).await
 }
 
 /// Runs the enrollment's steps from its next one until one must wait (an email to send, a wait).
 async fn run_steps(
     tx: &mut OrgTx,
     ctx: &PlanContext<'_>,
-    cache: &mut PassCache,
+    pass: &mut Pass,
     enrollment: &DueEnrollment,
-    steps: &[Step],
     now: OffsetDateTime,
-    done: &mut Planned,
 ) -> Result<(), AppError> {
+    let steps = pass.steps_of.get(&enrollment.sequence_id).cloned().unwrap_or_default();
     let mut due = enrollment.next_run_at;
     // Bounded by the number of steps: each turn moves one step on or returns.
     for position in (enrollment.next_position..).take(steps.len() + 1) {
         let Some(step) = steps.iter().find(|s| s.position == position) else {
-            finish(tx, enrollment.enrollment_id, now).await?;
-            done.finished += 1;
+            pass.finished.push(enrollment.enrollment_id);
+            pass.done.finished += 1;
             return Ok(());
+        };
+        let advance = |next_run_at, mailbox_id, reason| Advance {
+            enrollment_id: enrollment.enrollment_id,
+            next_position: position,
+            next_run_at,
+            mailbox_id,
+            reason,
         };
         match step.kind.as_str() {
             "wait" => {
                 let until = due + Duration::days(i64::from(step.wait_days));
                 if until > now {
-                    store::advance(tx, enrollment.enrollment_id, position + 1, Some(until), None, "", now).await?;
+                    pass.advances.push(Advance { next_position: position + 1, ..advance(Some(until), None, "") });
                     return Ok(());
                 }
                 due = until;
@@ -139,48 +212,25 @@ async fn run_steps(
                 add_task(tx, enrollment, step, now).await?;
             }
             _ => {
-                match plan_email(tx, ctx, cache, enrollment, step, now).await? {
+                match plan_email(tx, ctx, pass, enrollment, step, now).await? {
                     EmailPlan::Planned(mailbox) => {
-                        store::advance(tx, enrollment.enrollment_id, position + 1, None, Some(mailbox), "", now)
-                            .await?;
-                        done.emails += 1;
+                        pass.advances.push(Advance { next_position: position + 1, ..advance(None, Some(mailbox), "") });
+                        pass.done.emails += 1;
                     }
                     EmailPlan::Stopped(reason) => {
                         crate::sending::service::stop_enrollment(tx, enrollment.enrollment_id, "stopped", &reason, now)
                             .await?;
-                        done.stopped += 1;
+                        pass.done.stopped += 1;
                     }
                     EmailPlan::Waiting(reason) => {
-                        store::advance(
-                            tx,
-                            enrollment.enrollment_id,
-                            position,
-                            Some(now + NO_MAILBOX_RETRY),
-                            None,
-                            reason,
-                            now,
-                        )
-                        .await?;
-                        done.waiting += 1;
+                        pass.advances.push(advance(Some(now + NO_MAILBOX_RETRY), None, reason));
+                        pass.done.waiting += 1;
                     }
                 }
                 return Ok(());
             }
         }
     }
-    Ok(())
-}
-
-async fn finish(tx: &mut OrgTx, enrollment: Uuid, now: OffsetDateTime) -> Result<(), AppError> {
-    sqlx::query!(
-        "update outreach_enrollments set state = 'finished', next_run_at = null, updated_at = $3
-          where org_id = $1 and enrollment_id = $2 and state = 'active'",
-        tx.org().0,
-        enrollment,
-        now
-    )
-    .execute(tx.conn())
-    .await?;
     Ok(())
 }
 
@@ -219,20 +269,18 @@ enum EmailPlan {
 async fn plan_email(
     tx: &mut OrgTx,
     ctx: &PlanContext<'_>,
-    cache: &mut PassCache,
+    pass: &mut Pass,
     enrollment: &DueEnrollment,
     step: &Step,
     now: OffsetDateTime,
 ) -> Result<EmailPlan, AppError> {
-    if crate::suppression::store::is_suppressed(tx, &enrollment.email).await? {
+    if pass.suppressed.contains(&enrollment.email) {
         return Ok(EmailPlan::Stopped("suppressed".into()));
     }
-    let target = match (enrollment.contact_id, enrollment.lead_id) {
-        (Some(contact), _) => Target::Contact(contact),
-        (None, Some(lead)) => Target::Lead(lead),
-        (None, None) => return Ok(EmailPlan::Stopped("record_deleted".into())),
+    let Some(target) = target_of(enrollment) else {
+        return Ok(EmailPlan::Stopped("record_deleted".into()));
     };
-    let Some(mut fields) = crate::sequences::service::recipient_fields(tx, target).await? else {
+    let Some(mut fields) = pass.fields.get(&target).cloned() else {
         return Ok(EmailPlan::Stopped("record_deleted".into()));
     };
     let Some(owner) = enrollment.owner_id else {
@@ -243,8 +291,10 @@ async fn plan_email(
         Some(thread) if enrollment.mailbox_ids.contains(&thread) => vec![thread],
         _ => enrollment.mailbox_ids.clone(),
     };
-    let mailboxes = cache.mailboxes(tx, &candidates, owner).await?;
-    let Some((mailbox, slot, day)) = earliest_slot(tx, cache, &mailboxes, &enrollment.time_zone, now).await? else {
+    let mailboxes = pass.cache.mailboxes(tx, &candidates, owner).await?;
+    let Some((mailbox, slot, day)) =
+        earliest_slot(tx, &mut pass.cache, &mailboxes, &enrollment.time_zone, now).await?
+    else {
         return Ok(EmailPlan::Waiting("no_mailbox"));
     };
 
@@ -253,13 +303,15 @@ async fn plan_email(
         format!("{}/u/{}", ctx.public_origin, crate::unsubscribe::token(ctx.vault, tx.org(), message_id));
     fields.insert("unsubscribe_url".into(), unsubscribe_url);
     fields.insert("sender_name".into(), mailbox.from_name.clone());
-    let parent = if step.in_thread { store::thread_parent(tx, enrollment.enrollment_id).await? } else { None };
-    let subject_source = match (&parent, step.subject.trim().is_empty()) {
+    let parent = if step.in_thread { pass.parents.get(&enrollment.enrollment_id) } else { None };
+    let subject_source = match (parent, step.subject.trim().is_empty()) {
         (Some(parent), true) => reply_subject(&parent.subject),
         _ => step.subject.clone(),
     };
-    let rendered = template::render(&subject_source, &fields)
-        .and_then(|subject| template::render(&step.body, &fields).map(|body| (subject, body)));
+    let renderer = &mut pass.renderer;
+    let rendered = renderer
+        .render(&subject_source, &fields)
+        .and_then(|subject| renderer.render(&step.body, &fields).map(|body| (subject, body)));
     let (subject, mut body) = match rendered {
         Ok(pair) => pair,
         Err(error) => return Ok(EmailPlan::Stopped(stop_reason(&error))),
@@ -269,33 +321,31 @@ async fn plan_email(
         body.push_str(mailbox.signature.trim_end());
     }
     let domain = mailbox.from_address.rsplit('@').next().unwrap_or("relais.localhost");
-    let header = format!("<{}@{domain}>", message_id.simple());
-    let references = parent.as_ref().map(|p| match &p.references_header {
+    let references = parent.map(|p| match &p.references_header {
         Some(older) => format!("{older} {}", p.message_id_header),
         None => p.message_id_header.clone(),
     });
-    let new = NewMessage {
+    pass.messages.push(NewMessage {
         message_id,
         enrollment_id: Some(enrollment.enrollment_id),
         sequence_id: Some(enrollment.sequence_id),
         step_id: Some(step.step_id),
         mailbox_id: mailbox.mailbox_id,
-        to_address: &enrollment.email,
-        subject: subject.lines().next().unwrap_or_default().trim(),
-        body_text: &body,
-        message_id_header: &header,
-        in_reply_to: parent.as_ref().map(|p| p.message_id_header.as_str()),
-        references_header: references.as_deref(),
+        to_address: enrollment.email.clone(),
+        subject: subject.lines().next().unwrap_or_default().trim().to_owned(),
+        body_text: body,
+        message_id_header: format!("<{}@{domain}>", message_id.simple()),
+        in_reply_to: parent.map(|p| p.message_id_header.clone()),
+        references_header: references,
         scheduled_at: slot,
-    };
-    store::insert_message(tx, now, &new).await?;
-    *cache.used.entry((mailbox.mailbox_id, day)).or_default() += 1;
+    });
+    *pass.cache.used.entry((mailbox.mailbox_id, day)).or_default() += 1;
     let jitter = if mailbox.jitter_seconds > 0 { rand::rng().random_range(0..=mailbox.jitter_seconds) } else { 0 };
     let next = slot + Duration::seconds(i64::from(mailbox.min_gap_seconds) + i64::from(jitter));
     // Without a gap every message of a pass takes the same slot: nothing to write again.
     if mailbox.next_slot_at != Some(next) {
-        store::set_next_slot(tx, mailbox.mailbox_id, next).await?;
-        if let Some(known) = cache.mailboxes.get_mut(&mailbox.mailbox_id) {
+        pass.moved.insert(mailbox.mailbox_id);
+        if let Some(known) = pass.cache.mailboxes.get_mut(&mailbox.mailbox_id) {
             known.next_slot_at = Some(next);
         }
     }

@@ -137,15 +137,15 @@ pub async fn send_test(
         sequence_id: Some(sequence),
         step_id: Some(step),
         mailbox_id: mailbox,
-        to_address: to,
-        subject: &subject,
-        body_text: body,
-        message_id_header: &header,
+        to_address: to.to_owned(),
+        subject,
+        body_text: body.to_owned(),
+        message_id_header: header,
         in_reply_to: None,
         references_header: None,
         scheduled_at: now,
     };
-    super::store::insert_message(tx, now, &new).await?;
+    super::store::insert_messages(tx, now, &[new]).await?;
     wake(tx, now).await?;
     Ok(message_id)
 }

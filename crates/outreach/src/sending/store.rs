@@ -1,6 +1,8 @@
 //! The sending engine's SQL: due enrollments, planning under a mailbox's limits, the queue of
 //! messages and their states. Every function runs in a tenant transaction of one organization.
 
+use std::collections::HashMap;
+
 use kernel::{AppError, OrgTx};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -56,16 +58,30 @@ pub struct Step {
     pub task_title: String,
 }
 
-pub async fn steps(tx: &mut OrgTx, sequence: Uuid) -> Result<Vec<Step>, AppError> {
-    Ok(sqlx::query_as!(
-        Step,
-        "select step_id, position, kind, wait_days, subject, body, in_thread, task_title
-           from outreach_steps where org_id = $1 and sequence_id = $2 order by position",
+/// The steps of each of `sequences`, in order.
+pub async fn steps_of(tx: &mut OrgTx, sequences: &[Uuid]) -> Result<HashMap<Uuid, Vec<Step>>, AppError> {
+    let rows = sqlx::query!(
+        "select sequence_id, step_id, position, kind, wait_days, subject, body, in_thread, task_title
+           from outreach_steps where org_id = $1 and sequence_id = any($2) order by sequence_id, position",
         tx.org().0,
-        sequence
+        sequences
     )
     .fetch_all(tx.conn())
-    .await?)
+    .await?;
+    let mut steps: HashMap<Uuid, Vec<Step>> = HashMap::new();
+    for r in rows {
+        steps.entry(r.sequence_id).or_default().push(Step {
+            step_id: r.step_id,
+            position: r.position,
+            kind: r.kind,
+            wait_days: r.wait_days,
+            subject: r.subject,
+            body: r.body,
+            in_thread: r.in_thread,
+            task_title: r.task_title,
+        });
+    }
+    Ok(steps)
 }
 
 /// A mailbox as planning sees it: its limits and where its next slot stands. Locked, so two
@@ -144,54 +160,85 @@ pub struct Parent {
     pub subject: String,
 }
 
-pub async fn thread_parent(tx: &mut OrgTx, enrollment: Uuid) -> Result<Option<Parent>, AppError> {
-    Ok(sqlx::query_as!(
-        Parent,
-        "select message_id_header, references_header, subject from outreach_messages
-          where org_id = $1 and enrollment_id = $2 and state in ('planned', 'sending', 'sent', 'review')
-          order by created_at desc limit 1",
+/// Each enrollment's latest email (sent or planned), for those of `enrollments` that have one.
+pub async fn thread_parents(tx: &mut OrgTx, enrollments: &[Uuid]) -> Result<HashMap<Uuid, Parent>, AppError> {
+    if enrollments.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query!(
+        r#"select distinct on (enrollment_id) enrollment_id as "enrollment_id!", message_id_header, references_header,
+                  subject
+             from outreach_messages
+            where org_id = $1 and enrollment_id = any($2) and state in ('planned', 'sending', 'sent', 'review')
+            order by enrollment_id, created_at desc"#,
         tx.org().0,
-        enrollment
+        enrollments
     )
-    .fetch_optional(tx.conn())
-    .await?)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let parent = Parent {
+                message_id_header: r.message_id_header,
+                references_header: r.references_header,
+                subject: r.subject,
+            };
+            (r.enrollment_id, parent)
+        })
+        .collect())
 }
 
 /// A message to plan, rendered.
-pub struct NewMessage<'a> {
+#[derive(Debug, Clone)]
+pub struct NewMessage {
     pub message_id: Uuid,
     pub enrollment_id: Option<Uuid>,
     pub sequence_id: Option<Uuid>,
     pub step_id: Option<Uuid>,
     pub mailbox_id: Uuid,
-    pub to_address: &'a str,
-    pub subject: &'a str,
-    pub body_text: &'a str,
-    pub message_id_header: &'a str,
-    pub in_reply_to: Option<&'a str>,
-    pub references_header: Option<&'a str>,
+    pub to_address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub message_id_header: String,
+    pub in_reply_to: Option<String>,
+    pub references_header: Option<String>,
     pub scheduled_at: OffsetDateTime,
 }
 
-pub async fn insert_message(tx: &mut OrgTx, now: OffsetDateTime, m: &NewMessage<'_>) -> Result<(), AppError> {
+/// Queues `messages` as `planned`, in one statement (the planner writes a pass's at once).
+pub async fn insert_messages(tx: &mut OrgTx, now: OffsetDateTime, messages: &[NewMessage]) -> Result<(), AppError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&NewMessage) -> Option<Uuid>| messages.iter().map(f).collect::<Vec<_>>();
+    let text = |f: fn(&NewMessage) -> Option<String>| messages.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.message_id).collect();
+    let mailboxes: Vec<Uuid> = messages.iter().map(|m| m.mailbox_id).collect();
+    let scheduled: Vec<OffsetDateTime> = messages.iter().map(|m| m.scheduled_at).collect();
     sqlx::query!(
         "insert into outreach_messages (org_id, message_id, enrollment_id, sequence_id, step_id, mailbox_id, to_address,
                                         subject, body_text, message_id_header, in_reply_to, references_header, state,
                                         scheduled_at, created_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'planned', $13, $14)",
+         select $1, m.message_id, m.enrollment_id, m.sequence_id, m.step_id, m.mailbox_id, m.to_address, m.subject,
+                m.body_text, m.message_id_header, m.in_reply_to, m.references_header, 'planned', m.scheduled_at, $14
+           from unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[],
+                       $10::text[], $11::text[], $12::text[], $13::timestamptz[])
+                as m(message_id, enrollment_id, sequence_id, step_id, mailbox_id, to_address, subject, body_text,
+                     message_id_header, in_reply_to, references_header, scheduled_at)",
         tx.org().0,
-        m.message_id,
-        m.enrollment_id,
-        m.sequence_id,
-        m.step_id,
-        m.mailbox_id,
-        m.to_address,
-        m.subject,
-        m.body_text,
-        m.message_id_header,
-        m.in_reply_to,
-        m.references_header,
-        m.scheduled_at,
+        &ids,
+        &column(|m| m.enrollment_id) as &[Option<Uuid>],
+        &column(|m| m.sequence_id) as &[Option<Uuid>],
+        &column(|m| m.step_id) as &[Option<Uuid>],
+        &mailboxes,
+        &messages.iter().map(|m| m.to_address.clone()).collect::<Vec<_>>(),
+        &messages.iter().map(|m| m.subject.clone()).collect::<Vec<_>>(),
+        &messages.iter().map(|m| m.body_text.clone()).collect::<Vec<_>>(),
+        &messages.iter().map(|m| m.message_id_header.clone()).collect::<Vec<_>>(),
+        &text(|m| m.in_reply_to.clone()) as &[Option<String>],
+        &text(|m| m.references_header.clone()) as &[Option<String>],
+        &scheduled,
         now
     )
     .execute(tx.conn())
@@ -199,27 +246,58 @@ pub async fn insert_message(tx: &mut OrgTx, now: OffsetDateTime, m: &NewMessage<
     Ok(())
 }
 
-/// Moves an enrollment to its next step: `next_run_at` null while an email of it waits to be
-/// sent (sending sets it), `state_reason` says why it waits when it does.
-pub async fn advance(
-    tx: &mut OrgTx,
-    enrollment: Uuid,
-    next_position: i16,
-    next_run_at: Option<OffsetDateTime>,
-    mailbox: Option<Uuid>,
-    reason: &str,
-    now: OffsetDateTime,
-) -> Result<(), AppError> {
+/// An enrollment moved to its next step: `next_run_at` null while an email of it waits to be
+/// sent (sending sets it); `mailbox_id`, when given, is the thread's mailbox from now on;
+/// `state_reason` says why it waits when it does.
+#[derive(Debug, Clone)]
+pub struct Advance {
+    pub enrollment_id: Uuid,
+    pub next_position: i16,
+    pub next_run_at: Option<OffsetDateTime>,
+    pub mailbox_id: Option<Uuid>,
+    pub reason: &'static str,
+}
+
+/// Writes a pass's advances in one statement.
+pub async fn advance(tx: &mut OrgTx, advances: &[Advance], now: OffsetDateTime) -> Result<(), AppError> {
+    if advances.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = advances.iter().map(|a| a.enrollment_id).collect();
+    let positions: Vec<i16> = advances.iter().map(|a| a.next_position).collect();
+    let runs: Vec<Option<OffsetDateTime>> = advances.iter().map(|a| a.next_run_at).collect();
+    let mailboxes: Vec<Option<Uuid>> = advances.iter().map(|a| a.mailbox_id).collect();
+    let reasons: Vec<String> = advances.iter().map(|a| a.reason.to_owned()).collect();
     sqlx::query!(
-        "update outreach_enrollments
-            set next_position = $3, next_run_at = $4, mailbox_id = coalesce($5, mailbox_id), state_reason = $6, updated_at = $7
-          where org_id = $1 and enrollment_id = $2",
+        "update outreach_enrollments e
+            set next_position = a.next_position, next_run_at = a.next_run_at,
+                mailbox_id = coalesce(a.mailbox_id, e.mailbox_id), state_reason = a.reason, updated_at = $7
+           from unnest($2::uuid[], $3::int2[], $4::timestamptz[], $5::uuid[], $6::text[])
+                as a(enrollment_id, next_position, next_run_at, mailbox_id, reason)
+          where e.org_id = $1 and e.enrollment_id = a.enrollment_id",
         tx.org().0,
-        enrollment,
-        next_position,
-        next_run_at,
-        mailbox,
-        reason,
+        &ids,
+        &positions,
+        &runs as &[Option<OffsetDateTime>],
+        &mailboxes as &[Option<Uuid>],
+        &reasons,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Enrollments whose last step is done.
+pub async fn finish(tx: &mut OrgTx, enrollments: &[Uuid], now: OffsetDateTime) -> Result<(), AppError> {
+    if enrollments.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "update outreach_enrollments set state = 'finished', next_run_at = null, updated_at = $3
+          where org_id = $1 and enrollment_id = any($2) and state = 'active'",
+        tx.org().0,
+        enrollments,
         now
     )
     .execute(tx.conn())
@@ -270,14 +348,23 @@ pub struct Claimed {
     pub tracking: bool,
 }
 
-/// Cancels the due messages of one mailbox whose address was suppressed after they were planned
-/// (an unsubscribe committed while the planner was running), and stops their enrollments: run
-/// just before [`claim`], in its transaction, so a suppressed address is never claimed.
-pub async fn drop_suppressed(tx: &mut OrgTx, mailbox: Uuid, now: OffsetDateTime) -> Result<u64, AppError> {
+/// Cancels those of the next `limit` due messages of one mailbox whose address was suppressed
+/// after they were planned (an unsubscribe committed while the planner was running), and stops
+/// their enrollments: run just before [`claim`] with its limit, in its transaction, so a
+/// suppressed address is never claimed. Only the messages about to be claimed are checked: checking
+/// every due message of the mailbox (thousands during a campaign) for every batch of 20 was one of
+/// the dispatcher's largest costs.
+pub async fn drop_suppressed(tx: &mut OrgTx, mailbox: Uuid, now: OffsetDateTime, limit: i64) -> Result<u64, AppError> {
     Ok(sqlx::query!(
-        "with dropped as (
+        "with next as materialized (
+           select message_id from outreach_messages
+            where org_id = $1 and mailbox_id = $2 and state = 'planned' and scheduled_at <= $3
+            order by scheduled_at
+            limit $4),
+         dropped as (
            update outreach_messages m set state = 'cancelled', state_reason = 'suppressed'
-            where m.org_id = $1 and m.mailbox_id = $2 and m.state = 'planned' and m.scheduled_at <= $3
+             from next
+            where m.org_id = $1 and m.message_id = next.message_id and m.state = 'planned'
               and exists (select 1 from outreach_suppressions s where s.org_id = $1 and s.email = lower(m.to_address))
            returning m.enrollment_id)
          update outreach_enrollments e
@@ -286,7 +373,8 @@ pub async fn drop_suppressed(tx: &mut OrgTx, mailbox: Uuid, now: OffsetDateTime)
           where e.org_id = $1 and e.enrollment_id = dropped.enrollment_id and e.state in ('active', 'paused')",
         tx.org().0,
         mailbox,
-        now
+        now,
+        limit
     )
     .execute(tx.conn())
     .await?
@@ -306,29 +394,22 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<Claimed>, AppError> {
     // One sending session per mailbox: claimers of a mailbox take turns on its row, and while
-    // another worker's batch is out (leased, not yet recorded) nothing more is claimed. So a
-    // mailbox never sends from two workers at once, and a worker killed mid-batch leaves at most
-    // one batch per mailbox in doubt (review, once its lease runs out).
-    sqlx::query!(
-        "select mailbox_id from outreach_mailboxes where org_id = $1 and mailbox_id = $2 for update",
-        tx.org().0,
-        mailbox
-    )
-    .fetch_optional(tx.conn())
-    .await?;
+    // another worker's batch is out (`sending_until` not yet passed or cleared) nothing more is
+    // claimed. So a mailbox never sends from two workers at once, and a worker killed mid-batch
+    // leaves at most one batch per mailbox in doubt (review, once its lease runs out).
     let busy = sqlx::query_scalar!(
-        r#"select exists(select 1 from outreach_messages
-                          where org_id = $1 and mailbox_id = $2 and state = 'sending' and lease_until > $3) as "busy!""#,
+        r#"select coalesce(sending_until > $3, false) as "busy!" from outreach_mailboxes
+            where org_id = $1 and mailbox_id = $2 for update"#,
         tx.org().0,
         mailbox,
         now
     )
-    .fetch_one(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
-    if busy {
+    if busy != Some(false) {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_as!(
+    let claimed = sqlx::query_as!(
         Claimed,
         "with picked as materialized (
            select message_id from outreach_messages
@@ -353,13 +434,38 @@ pub async fn claim(
         limit
     )
     .fetch_all(tx.conn())
-    .await?)
+    .await?;
+    if !claimed.is_empty() {
+        sending_until(tx, mailbox, Some(lease_until)).await?;
+    }
+    Ok(claimed)
+}
+
+/// Marks a mailbox as sending a batch until `until`, or done sending (`None`).
+pub async fn sending_until(tx: &mut OrgTx, mailbox: Uuid, until: Option<OffsetDateTime>) -> Result<(), AppError> {
+    sqlx::query!(
+        "update outreach_mailboxes set sending_until = $3 where org_id = $1 and mailbox_id = $2",
+        tx.org().0,
+        mailbox,
+        until
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Renews the lease of messages still being sent.
+///
+/// These updates of messages in `sending` name them by `lease_until is not null` (the same rows:
+/// a check constraint ties the two) rather than by `state = 'sending'`: that condition lets
+/// PostgreSQL pick the partial index of messages in `sending`, which during a campaign holds a
+/// dead entry for every message sent since the last vacuum and whose statistics say it is nearly
+/// empty — a walk of thousands of entries for a batch of 20, instead of its primary-key lookups.
 pub async fn extend_lease(tx: &mut OrgTx, ids: &[Uuid], until: OffsetDateTime) -> Result<(), AppError> {
     sqlx::query!(
-        "update outreach_messages set lease_until = $3 where org_id = $1 and message_id = any($2) and state = 'sending'",
+        "update outreach_messages m set lease_until = $3
+           from unnest($2::uuid[]) as ids(message_id)
+          where m.org_id = $1 and m.message_id = ids.message_id and m.lease_until is not null",
         tx.org().0,
         ids,
         until
@@ -373,12 +479,15 @@ pub async fn extend_lease(tx: &mut OrgTx, ids: &[Uuid], until: OffsetDateTime) -
 pub async fn mark_sent(tx: &mut OrgTx, ids: &[Uuid], now: OffsetDateTime) -> Result<(), AppError> {
     sqlx::query!(
         "with sent as (
-           update outreach_messages set state = 'sent', sent_at = $3, lease_until = null, state_reason = ''
-            where org_id = $1 and message_id = any($2) and state = 'sending'
-           returning enrollment_id)
-         update outreach_enrollments e set next_run_at = $3, updated_at = $3
+           update outreach_messages m set state = 'sent', sent_at = $3, lease_until = null, state_reason = ''
+             from unnest($2::uuid[]) as ids(message_id)
+            where m.org_id = $1 and m.message_id = ids.message_id and m.lease_until is not null
+           returning m.enrollment_id)
+         update outreach_enrollments e
+            set next_run_at = case when e.state = 'active' and e.next_run_at is null then $3 else e.next_run_at end,
+                updated_at = $3
            from sent
-          where e.org_id = $1 and e.enrollment_id = sent.enrollment_id and e.state = 'active' and e.next_run_at is null",
+          where e.org_id = $1 and e.enrollment_id = sent.enrollment_id",
         tx.org().0,
         ids,
         now
@@ -392,8 +501,9 @@ pub async fn mark_sent(tx: &mut OrgTx, ids: &[Uuid], now: OffsetDateTime) -> Res
 /// mailbox could not be reached).
 pub async fn release(tx: &mut OrgTx, ids: &[Uuid], at: OffsetDateTime, reason: &str) -> Result<(), AppError> {
     sqlx::query!(
-        "update outreach_messages set state = 'planned', scheduled_at = $3, lease_until = null, state_reason = $4
-          where org_id = $1 and message_id = any($2) and state = 'sending'",
+        "update outreach_messages m set state = 'planned', scheduled_at = $3, lease_until = null, state_reason = $4
+           from unnest($2::uuid[]) as ids(message_id)
+          where m.org_id = $1 and m.message_id = ids.message_id and m.lease_until is not null",
         tx.org().0,
         ids,
         at,
@@ -408,7 +518,7 @@ pub async fn release(tx: &mut OrgTx, ids: &[Uuid], at: OffsetDateTime, reason: &
 pub async fn settle(tx: &mut OrgTx, id: Uuid, state: &str, reason: &str) -> Result<(), AppError> {
     sqlx::query!(
         "update outreach_messages set state = $3, state_reason = $4, lease_until = null
-          where org_id = $1 and message_id = $2 and state = 'sending'",
+          where org_id = $1 and message_id = $2 and lease_until is not null",
         tx.org().0,
         id,
         state,
@@ -420,11 +530,13 @@ pub async fn settle(tx: &mut OrgTx, id: Uuid, state: &str, reason: &str) -> Resu
 }
 
 /// When the dispatcher has something to do next: the earliest planned message of an active
-/// mailbox, or the earliest due step of an active sequence.
+/// mailbox — not before the batch another worker has out on that mailbox is done or its lease
+/// has run out (else a run would find the mailbox busy, and queue itself again at once, round
+/// and round) — or the earliest due step of an active sequence.
 pub async fn next_due(tx: &mut OrgTx) -> Result<Option<OffsetDateTime>, AppError> {
     Ok(sqlx::query_scalar!(
         r#"select least(
-             (select min(m.scheduled_at) from outreach_messages m
+             (select min(greatest(m.scheduled_at, b.sending_until)) from outreach_messages m
                 join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
                where m.org_id = $1 and m.state = 'planned' and b.status = 'active'),
              (select min(e.next_run_at) from outreach_enrollments e

@@ -42,11 +42,24 @@ pub async fn recipient_fields(tx: &mut OrgTx, target: Target) -> Result<Option<F
         .await?
         .map(|r| (r.first_name, r.last_name, r.email, r.title, r.company_name, r.custom)),
     };
-    let Some((first_name, last_name, email, title, company, custom)) = row else {
-        return Ok(None);
-    };
+    Ok(row.map(|(first_name, last_name, email, title, company, custom)| {
+        fields_of(RecordFields { first_name, last_name, email, title, company, custom })
+    }))
+}
+
+/// A record's own fields and custom values, as one query returns them.
+struct RecordFields {
+    first_name: String,
+    last_name: String,
+    email: String,
+    title: String,
+    company: String,
+    custom: Value,
+}
+
+fn fields_of(record: RecordFields) -> Fields {
     let mut fields = Fields::new();
-    if let Value::Object(values) = custom {
+    if let Value::Object(values) = record.custom {
         for (key, value) in values {
             let text = match value {
                 Value::String(text) => text,
@@ -57,12 +70,76 @@ pub async fn recipient_fields(tx: &mut OrgTx, target: Target) -> Result<Option<F
         }
     }
     // The record's own fields win over a custom field of the same key.
-    for (key, value) in
-        [("first_name", first_name), ("last_name", last_name), ("email", email), ("title", title), ("company", company)]
-    {
+    for (key, value) in [
+        ("first_name", record.first_name),
+        ("last_name", record.last_name),
+        ("email", record.email),
+        ("title", record.title),
+        ("company", record.company),
+    ] {
         fields.insert(key.to_owned(), value);
     }
-    Ok(Some(fields))
+    fields
+}
+
+/// [`recipient_fields`] for many records at once (the planner's pass): two queries instead of
+/// one per record. A record that no longer exists (or is not visible) is absent from the map.
+pub async fn recipient_fields_many(
+    tx: &mut OrgTx,
+    targets: &[Target],
+) -> Result<std::collections::HashMap<Target, Fields>, AppError> {
+    let contacts: Vec<Uuid> =
+        targets.iter().filter_map(|t| if let Target::Contact(id) = t { Some(*id) } else { None }).collect();
+    let leads: Vec<Uuid> =
+        targets.iter().filter_map(|t| if let Target::Lead(id) = t { Some(*id) } else { None }).collect();
+    let mut found = std::collections::HashMap::with_capacity(targets.len());
+    if !contacts.is_empty() {
+        let rows = sqlx::query!(
+            r#"select c.contact_id, c.first_name, c.last_name, c.email, c.title, c.custom,
+                      coalesce((select co.name from contact_companies cc
+                                  join companies co on co.org_id = cc.org_id and co.company_id = cc.company_id
+                                 where cc.org_id = c.org_id and cc.contact_id = c.contact_id
+                                 order by cc.is_primary desc, cc.created_at limit 1), '') as "company!"
+                 from contacts c where c.org_id = $1 and c.contact_id = any($2)"#,
+            tx.org().0,
+            &contacts
+        )
+        .fetch_all(tx.conn())
+        .await?;
+        for r in rows {
+            let record = RecordFields {
+                first_name: r.first_name,
+                last_name: r.last_name,
+                email: r.email,
+                title: r.title,
+                company: r.company,
+                custom: r.custom,
+            };
+            found.insert(Target::Contact(r.contact_id), fields_of(record));
+        }
+    }
+    if !leads.is_empty() {
+        let rows = sqlx::query!(
+            "select lead_id, first_name, last_name, email, title, company_name, custom
+               from leads where org_id = $1 and lead_id = any($2)",
+            tx.org().0,
+            &leads
+        )
+        .fetch_all(tx.conn())
+        .await?;
+        for r in rows {
+            let record = RecordFields {
+                first_name: r.first_name,
+                last_name: r.last_name,
+                email: r.email,
+                title: r.title,
+                company: r.company_name,
+                custom: r.custom,
+            };
+            found.insert(Target::Lead(r.lead_id), fields_of(record));
+        }
+    }
+    Ok(found)
 }
 
 // ---------------------------------------------------------------- sequences, steps, enrollments

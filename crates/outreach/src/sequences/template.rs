@@ -81,27 +81,74 @@ pub fn check(source: &str, known: &Fields) -> Result<(), TemplateError> {
 
 /// Renders `source` for one recipient. Empty fields are left out, so a fallback applies to them.
 pub fn render(source: &str, fields: &Fields) -> Result<String, TemplateError> {
-    let filled: Fields =
-        fields.iter().filter(|(_, v)| !v.trim().is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect();
-    match render_with(&environment(), source, &filled) {
-        Err(TemplateError::MissingValue(_)) => {
-            let env = environment();
-            let template = env.template_from_str(source).map_err(|e| TemplateError::Syntax(describe(&e)))?;
-            let mut missing: Vec<String> = template
-                .undeclared_variables(true)
-                .into_iter()
-                .filter(|name| !GLOBALS.contains(&name.as_str()) && !filled.contains_key(name))
-                .collect();
-            missing.sort();
-            Err(TemplateError::MissingValue(missing.into_iter().next().unwrap_or_default()))
+    Renderer::new().render(source, fields)
+}
+
+/// Renders a few templates for many recipients (the planner's pass), parsing each template once
+/// instead of once per recipient. The templates are registered by a name of the renderer's own
+/// choosing in an environment without `include` or `import` (minijinja's `multi_template` is off),
+/// so one template can never reach another.
+pub struct Renderer {
+    env: Environment<'static>,
+    /// The name each source was registered under, or why it does not parse.
+    names: std::collections::HashMap<String, Result<String, TemplateError>>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Renderer {
+    pub fn new() -> Self {
+        Self { env: environment(), names: std::collections::HashMap::new() }
+    }
+
+    /// [`render`], with `source` parsed on its first use only.
+    pub fn render(&mut self, source: &str, fields: &Fields) -> Result<String, TemplateError> {
+        let name = match self.names.get(source) {
+            Some(name) => name.clone()?,
+            None => {
+                let name = format!("t{}", self.names.len());
+                let added = self
+                    .env
+                    .add_template_owned(name.clone(), source.to_owned())
+                    .map(|()| name)
+                    .map_err(|e| TemplateError::Syntax(describe(&e)));
+                self.names.insert(source.to_owned(), added.clone());
+                added?
+            }
+        };
+        let template = self.env.get_template(&name).map_err(|e| TemplateError::Syntax(describe(&e)))?;
+        let filled: BTreeMap<&str, Value> = fields
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.as_str(), Value::from(v.as_str())))
+            .collect();
+        match finish(template.render(&filled)) {
+            Err(TemplateError::MissingValue(_)) => {
+                let mut missing: Vec<String> = template
+                    .undeclared_variables(true)
+                    .into_iter()
+                    .filter(|name| !GLOBALS.contains(&name.as_str()) && !filled.contains_key(name.as_str()))
+                    .collect();
+                missing.sort();
+                Err(TemplateError::MissingValue(missing.into_iter().next().unwrap_or_default()))
+            }
+            other => other,
         }
-        other => other,
     }
 }
 
 fn render_with(env: &Environment<'_>, source: &str, fields: &Fields) -> Result<String, TemplateError> {
     let context: BTreeMap<&str, Value> = fields.iter().map(|(k, v)| (k.as_str(), Value::from(v.as_str()))).collect();
-    let rendered = env.render_str(source, context).map_err(|e| match e.kind() {
+    finish(env.render_str(source, context))
+}
+
+/// A render's outcome as a [`TemplateError`], its size bounded.
+fn finish(rendered: Result<String, minijinja::Error>) -> Result<String, TemplateError> {
+    let rendered = rendered.map_err(|e| match e.kind() {
         ErrorKind::UndefinedError => TemplateError::MissingValue(String::new()),
         ErrorKind::OutOfFuel => TemplateError::TooMuchWork,
         _ => TemplateError::Syntax(describe(&e)),
@@ -159,6 +206,26 @@ mod tests {
         );
         assert!(matches!(check("{% include 'secrets' %}", &known()).unwrap_err(), TemplateError::Syntax(_)));
         assert!(matches!(check("Hi {{ first_name", &known()).unwrap_err(), TemplateError::Syntax(_)));
+    }
+
+    #[test]
+    fn a_renderer_parses_once_and_renders_each_recipient_alike() {
+        let mut renderer = Renderer::new();
+        let mut other = known();
+        other.insert("first_name".into(), "Grace".into());
+        assert_eq!(renderer.render("Hi {{ first_name }}", &known()).unwrap(), "Hi Ada");
+        assert_eq!(renderer.render("Hi {{ first_name }}", &other).unwrap(), "Hi Grace");
+        other.insert("first_name".into(), String::new());
+        assert_eq!(
+            renderer.render("Hi {{ first_name }}", &other).unwrap_err(),
+            TemplateError::MissingValue("first_name".into())
+        );
+        assert!(matches!(renderer.render("Hi {{ first_name", &known()).unwrap_err(), TemplateError::Syntax(_)));
+        assert!(matches!(renderer.render("{% include 't0' %}", &known()).unwrap_err(), TemplateError::Syntax(_)));
+        assert_eq!(
+            renderer.render("{% for i in range(100000) %}x{% endfor %}", &known()).unwrap_err(),
+            TemplateError::TooMuchWork
+        );
     }
 
     #[test]

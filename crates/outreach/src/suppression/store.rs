@@ -17,6 +17,17 @@ pub async fn is_suppressed(tx: &mut OrgTx, email: &str) -> Result<bool, AppError
     .await?)
 }
 
+/// Which of `emails` (already lower-cased) are on the organization's suppression list.
+pub async fn suppressed_among(tx: &mut OrgTx, emails: &[String]) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "select email from outreach_suppressions where org_id = $1 and email = any($2)",
+        tx.org().0,
+        emails
+    )
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 /// Adds `email` (lower-cased) to the list; returns false when it was there already (the first
 /// reason stays).
 pub async fn insert(

@@ -290,6 +290,57 @@ async fn a_message_whose_sender_died_goes_to_review_and_is_never_sent_again() {
     assert!(app.mailbox().messages().is_empty());
 }
 
+/// One sending session per mailbox: while one worker's batch is out (claimed, not yet recorded),
+/// no other claim takes anything from that mailbox — not even its other due messages — so a
+/// mailbox never sends from two workers at once. Once the dead worker's lease runs out, its
+/// batch goes to review and the rest is sent.
+#[tokio::test]
+async fn a_mailbox_sends_one_batch_at_a_time_and_a_dead_batch_frees_it_after_its_lease() {
+    let app = TestApp::spawn_with_mail().await;
+    let (org, user) = owner(&app, "owner@batch.example.eu").await;
+    let tomorrow = kernel::dates::local(app.clock.now(), kernel::dates::DEFAULT_ZONE).weekday().next();
+    let limits =
+        MailboxLimits { window_days: vec![i16::from(tomorrow.number_from_monday())], ..MailboxLimits::default() };
+    let mailbox = app.outreach_mailbox(org, user, "b@sender.example", app.smtp_port(), limits).await;
+    let sequence = app
+        .outreach_sequence(
+            org,
+            user,
+            &[mailbox],
+            &[StepSpec::Email { subject: "Hi", body: "Hello.\n{{ unsubscribe_url }}", in_thread: false }],
+        )
+        .await;
+    let first = app.outreach_contact(org, "first@example.org", "F", "").await;
+    let second = app.outreach_contact(org, "second@example.org", "S", "").await;
+    app.outreach_enroll(org, sequence, &[first, second]).await;
+    app.run_jobs().await;
+    assert_eq!(app.outreach_messages(org).await.len(), 2);
+
+    app.clock.advance(Duration::days(2));
+    let now = app.clock.now();
+    let lease = now + Duration::minutes(5);
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    let claimed = outreach::sending::store::claim(&mut tx, mailbox, now, lease, 1).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    let again = outreach::sending::store::claim(&mut tx, mailbox, now, lease, 10).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(again.is_empty(), "a second claim took {} message(s) while the first batch was out", again.len());
+    app.run_jobs().await;
+    assert!(app.mailbox().messages().is_empty());
+
+    app.clock.advance(Duration::minutes(6));
+    let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+    outreach::sending::service::wake(&mut tx, app.clock.now()).await.unwrap();
+    tx.commit().await.unwrap();
+    app.run_jobs().await;
+    let mut states: Vec<String> = app.outreach_messages(org).await.into_iter().map(|(_, state, _)| state).collect();
+    states.sort();
+    assert_eq!(states, ["review", "sent"]);
+    assert_eq!(app.mailbox().messages().len(), 1);
+}
+
 /// A mailbox whose SMTP server's name resolves to a loopback or private address at sending time
 /// (it passed the connection test with a public one: DNS rebinding) sends nothing there: the
 /// message waits, and the mailbox pauses itself with a reason its owner sees.
