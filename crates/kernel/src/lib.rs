@@ -2,7 +2,8 @@
 //!
 //! Nothing here knows about CRM records or campaigns: it holds what all modules share — typed
 //! configuration, the database with its tenant transaction (the only door to tenant data), the
-//! clock, errors, the audit log, the data catalog, the vault, the job queue and the message catalog.
+//! clock, errors, the audit log, the data catalog, the vault, the job queue (and the watchers beside
+//! it) and the message catalog.
 
 pub mod assets;
 pub mod audit;
@@ -29,6 +30,7 @@ pub mod reject_nul;
 pub mod toast;
 pub mod token;
 pub mod vault;
+pub mod watchers;
 pub mod web;
 
 pub use clock::Clock;

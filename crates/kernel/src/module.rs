@@ -1,9 +1,10 @@
 //! How a module plugs into Relais. Each module crate (identity, crm, privacy, and the ones to come)
 //! exports one [`Module`] value declaring everything it brings: routes, data-catalog tables,
-//! permission actions, pre-tenant doors, background jobs, OpenAPI part, event subscribers and
-//! settings. The `web` crate lists the modules once; everything else (the router, `relais
-//! catalog`, `relais permissions`, the job worker, the conformance and permission tests) is
-//! derived from that list, so the kernel names no module and a new module cannot be half-plugged.
+//! permission actions, pre-tenant doors, background jobs and watchers, OpenAPI part, event
+//! subscribers and settings. The `web` crate lists the modules once; everything else (the router,
+//! `relais catalog`, `relais permissions`, the job worker, the conformance and permission tests)
+//! is derived from that list, so the kernel names no module and a new module cannot be
+//! half-plugged.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -13,11 +14,13 @@ use serde_json::Value;
 
 use crate::authz::Action;
 use crate::catalog::TableEntry;
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::events::{EventBus, Subscriber};
 use crate::jobs::Registry;
 use crate::mail::Mailer;
 use crate::vault::Vault;
+use crate::watchers::Watcher;
 use crate::web::RouteDef;
 
 /// Who may call a `SECURITY DEFINER` function. Such a function runs with its owner's rights, past
@@ -38,6 +41,10 @@ pub enum DoorCaller {
     PlatformAdmin,
     /// The platform itself on the request path (rate-limit counters): no person's data crosses it.
     Platform,
+    /// A module's watcher ([`crate::watchers`]), outside any organization: it lists the ids of
+    /// what it must attend to in each organization, to open that organization's tenant
+    /// transaction for the rest — never a secret, an address or any content.
+    Worker,
 }
 
 impl DoorCaller {
@@ -47,6 +54,7 @@ impl DoorCaller {
             Self::Member => "member",
             Self::PlatformAdmin => "platform admin",
             Self::Platform => "platform",
+            Self::Worker => "worker",
         }
     }
 
@@ -54,7 +62,9 @@ impl DoorCaller {
     pub fn role(&self) -> &'static str {
         use crate::db::embedded::{ADMIN_ROLE, APP_ROLE};
         match self {
-            Self::BeforeTenant | Self::Member | Self::Platform => APP_ROLE,
+            // The worker has no database role of its own: its tenant transactions are the request
+            // role's (`Db::begin_org`), and so is its pool with no organization set.
+            Self::BeforeTenant | Self::Member | Self::Platform | Self::Worker => APP_ROLE,
             Self::PlatformAdmin => ADMIN_ROLE,
         }
     }
@@ -285,6 +295,9 @@ pub struct Module {
     pub actions: &'static [Action],
     pub doors: &'static [Door],
     pub jobs: fn(&mut Registry, &JobDeps<'_>),
+    /// Its long-running tasks beside the job worker ([`crate::watchers`]), given what job handlers
+    /// get and the application clock (a watcher has no job's `now`; tests move the clock).
+    pub watchers: fn(&JobDeps<'_>, &Clock) -> Vec<Watcher>,
     /// The module's part of the OpenAPI document (`paths` and `components.schemas`), as JSON.
     pub openapi: fn() -> Value,
     pub subscribers: &'static [Subscriber],
@@ -312,6 +325,10 @@ fn no_routes() -> Vec<RouteDef> {
 
 fn no_jobs(_: &mut Registry, _: &JobDeps<'_>) {}
 
+fn no_watchers(_: &JobDeps<'_>, _: &Clock) -> Vec<Watcher> {
+    Vec::new()
+}
+
 fn no_openapi() -> Value {
     Value::Null
 }
@@ -329,6 +346,7 @@ impl Module {
             actions: &[],
             doors: &[],
             jobs: no_jobs,
+            watchers: no_watchers,
             openapi: no_openapi,
             subscribers: &[],
             settings: &[],
@@ -402,6 +420,12 @@ impl Modules {
             (module.jobs)(&mut registry, deps);
         }
         registry
+    }
+
+    /// Every module's watchers, in module order: what the process running the job worker starts
+    /// beside it ([`crate::watchers::start`]).
+    pub fn watchers(&self, deps: &JobDeps<'_>, clock: &Clock) -> Vec<Watcher> {
+        self.0.iter().flat_map(|module| (module.watchers)(deps, clock)).collect()
     }
 
     /// Each module's OpenAPI part, to merge into the document.

@@ -10,7 +10,8 @@
 //! * [`sequences`]: sequences, their steps and templates (minijinja, sandboxed), enrollments.
 //! * [`sending`]: the sending engine — planning under each mailbox's cap, gap and window, and the
 //!   crash-safe queue of messages (planned → sending → sent / failed / review).
-//! * [`inbound`]: replies, auto-replies and bounces read from each mailbox over IMAP.
+//! * [`inbound`]: replies, auto-replies and bounces read from each mailbox over IMAP, polled and,
+//!   where the server has it, woken by IMAP IDLE.
 //! * [`suppression`] and [`unsubscribe`]: who may not be written to, and the RFC 8058 one-click
 //!   unsubscribe that adds to it.
 
@@ -29,7 +30,7 @@ pub mod unsubscribe;
 
 use kernel::catalog::{Erasure, LegalBasis, Retention, Subject, TableEntry};
 use kernel::i18n::Lang;
-use kernel::module::{JobDeps, Module, NavCount, NavLink};
+use kernel::module::{Door, DoorCaller, JobDeps, Module, NavCount, NavLink};
 
 /// Outreach as the application assembles it.
 pub fn module() -> Module {
@@ -38,6 +39,8 @@ pub fn module() -> Module {
         tables: &[TABLES],
         actions: actions::ALL,
         jobs,
+        watchers: inbound::idle::watchers,
+        doors: DOORS,
         openapi: openapi::document,
         settings: mailboxes::SETTINGS,
         // After the CRM's links (10–15): sending follows the records it writes to.
@@ -77,6 +80,12 @@ pub fn module() -> Module {
         ..Module::new("outreach")
     }
 }
+
+const DOORS: &[Door] = &[Door {
+    function: "app.outreach_idle_mailboxes",
+    caller: DoorCaller::Worker,
+    purpose: "the IMAP IDLE supervisor's list of mailboxes to watch: (org, mailbox) ids of active mailboxes with an IMAP server in active orgs, nothing else",
+}];
 
 fn jobs(registry: &mut kernel::jobs::Registry, deps: &JobDeps<'_>) {
     sending::jobs::register(registry, deps);

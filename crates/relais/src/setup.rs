@@ -70,6 +70,10 @@ impl Database {
     }
 }
 
+/// How long the watchers have to end at shutdown, counted once the worker has stopped (both were
+/// told at once; an IMAP IDLE connection's DONE and LOGOUT are given 10 s) before they are aborted.
+const WATCHERS_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Serve,
@@ -122,7 +126,9 @@ pub async fn run(
     let config = Arc::new(config);
     // The worker's handlers publish domain events too: it uses the state's database handle.
     let state = web::state(config.clone(), database.db.clone(), clock.clone(), master.clone());
-    let jobs = web::job_registry(&config, state.db.clone(), mailer, Vault::new(master), state.audit.clone());
+    let vault = Vault::new(master);
+    let watchers = web::watchers(&config, state.db.clone(), mailer.clone(), vault.clone(), state.audit.clone(), &clock);
+    let jobs = web::job_registry(&config, state.db.clone(), mailer, vault, state.audit.clone());
     // The audit chains' heads, anchored outside the database before serving and then
     // periodically (docs/operations.md, "Audit log").
     let anchoring = state.audit.clone();
@@ -139,6 +145,9 @@ pub async fn run(
     let worker_task = tokio::spawn(worker.run(async move {
         let _ = worker_stop.wait_for(|stop| *stop).await;
     }));
+    // The modules' long-running watchers (IMAP IDLE) run where the worker does: what they notice
+    // becomes a job for it.
+    let watching = kernel::watchers::start(watchers, &kernel::watchers::Shutdown::new(stop_rx.clone()));
 
     if mode == Mode::Serve {
         let app = web::app(state);
@@ -172,6 +181,7 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     let _ = worker_task.await;
+    watching.stop(WATCHERS_GRACE).await;
     Ok(())
 }
 

@@ -289,6 +289,20 @@ impl TestApp {
         )
     }
 
+    /// The watchers `relais serve` starts beside the job worker, built for this app's
+    /// configuration and clock.
+    pub fn watchers(&self) -> Vec<kernel::watchers::Watcher> {
+        let mailer = kernel::mail::Mailer::from_config(&self.state.config).expect("mailer");
+        web::watchers(
+            &self.state.config,
+            self.state.db.clone(),
+            mailer,
+            self.state.vault.clone(),
+            self.state.audit.clone(),
+            &self.clock,
+        )
+    }
+
     /// Runs due jobs until none is left, as a worker would, and returns what happened. Jobs that
     /// fail are rescheduled by their backoff on the app's manual clock, so they wait for it to move.
     /// Each tick claims as a worker does (a few jobs per organization and kind at a time) and runs

@@ -170,16 +170,23 @@ enum PassDb<'a> {
 
 impl ImapPeer {
     pub async fn start(user: &str, password: &str) -> anyhow::Result<Self> {
-        Self::start_with(PassDb::Password { user, password }).await
+        Self::start_with(PassDb::Password { user, password }, "").await
+    }
+
+    /// [`ImapPeer::start`], for a server that does not offer IDLE (RFC 2177): its CAPABILITY
+    /// lists the base protocol only.
+    pub async fn start_without_idle(user: &str, password: &str) -> anyhow::Result<Self> {
+        Self::start_with(PassDb::Password { user, password }, "imap_capability = IMAP4rev1 LITERAL+\n").await
     }
 
     /// Dovecot accepting XOAUTH2 (and OAUTHBEARER) only, for any account whose access token
     /// `oauth` issued and still holds active.
     pub async fn start_xoauth2(oauth: &OAuthPeer) -> anyhow::Result<Self> {
-        Self::start_with(PassDb::OAuth2 { introspection_url: oauth.url("/introspect") }).await
+        Self::start_with(PassDb::OAuth2 { introspection_url: oauth.url("/introspect") }, "").await
     }
 
-    async fn start_with(passdb: PassDb<'_>) -> anyhow::Result<Self> {
+    /// Starts Dovecot with `passdb`, and `extra` lines of configuration.
+    async fn start_with(passdb: PassDb<'_>, extra: &str) -> anyhow::Result<Self> {
         use std::os::unix::fs::PermissionsExt;
         let binary = dovecot()?;
         let dir = temp_dir("imap");
@@ -240,7 +247,7 @@ disable_plaintext_auth = no
 auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir
-{users}first_valid_uid = 1
+{users}{extra}first_valid_uid = 1
 passdb {{
   {passdb}
 }}
@@ -289,6 +296,11 @@ service imap-login {{
         session.append("INBOX", None, None, raw).await?;
         session.logout().await?;
         Ok(())
+    }
+
+    /// How many times a client logged in (Dovecot logs each login).
+    pub fn logins(&self) -> usize {
+        self.log().matches(" Login: user=<").count()
     }
 
     /// Dovecot's log, for a failing test's message.

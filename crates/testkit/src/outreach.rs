@@ -216,6 +216,20 @@ impl TestApp {
         rows
     }
 
+    /// The IMAP IDLE supervisor `relais serve` runs (as its `outreach.idle` watcher), built for
+    /// this app's configuration and clock; the test runs it and follows its status.
+    pub fn idle_supervisor(&self) -> outreach::inbound::idle::Supervisor {
+        let mailer = kernel::mail::Mailer::from_config(&self.state.config).expect("mailer");
+        let deps = kernel::module::JobDeps {
+            config: &self.state.config,
+            db: self.state.db.clone(),
+            mailer,
+            vault: self.state.vault.clone(),
+            audit: self.state.audit.clone(),
+        };
+        outreach::inbound::idle::Supervisor::new(&deps, &self.clock)
+    }
+
     /// An enrollment's (state, reason).
     pub async fn outreach_enrollment(&self, org: OrgId, enrollment: Uuid) -> (String, String) {
         let mut tx = self.db.begin_org(org, Actor::System).await.expect("tenant tx");

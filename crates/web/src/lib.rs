@@ -63,6 +63,19 @@ pub fn job_registry(
     modules().job_registry(&JobDeps { config, db, mailer, vault, audit })
 }
 
+/// The watchers of every module ([`kernel::watchers`]): what `relais serve` and `relais worker`
+/// start beside the job worker, with the application's clock.
+pub fn watchers(
+    config: &kernel::config::Config,
+    db: kernel::Db,
+    mailer: kernel::mail::Mailer,
+    vault: kernel::vault::Vault,
+    audit: kernel::audit::AuditLog,
+    clock: &kernel::Clock,
+) -> Vec<kernel::watchers::Watcher> {
+    modules().watchers(&JobDeps { config, db, mailer, vault, audit }, clock)
+}
+
 /// `docs/permissions.md`: every module's actions.
 pub fn permissions_markdown() -> String {
     kernel::authz::to_markdown(&modules().actions())

@@ -10,28 +10,23 @@
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use kernel::audit::AuditLog;
+use kernel::OrgId;
 use kernel::db::Actor;
 use kernel::jobs::{JobRun, Registry};
 use kernel::module::JobDeps;
-use kernel::vault::Vault;
-use kernel::{Db, OrgId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::classify::classify;
+use super::inbox::{Inboxes, NotOpened, Opened};
 use super::{BATCH, FETCH_LIMIT, INBOUND_JOB, service, store};
-use crate::mailboxes::probe::{Failure, Server, step};
-use crate::mailboxes::{Login, OutreachSettings, Security, imap, oauth, secret_context, transport};
+use crate::mailboxes::probe::step;
+use crate::mailboxes::{OutreachSettings, imap, transport};
 
 pub fn register(registry: &mut Registry, deps: &JobDeps<'_>) {
-    let reader = Arc::new(Reader {
-        db: deps.db.clone(),
-        vault: deps.vault.clone(),
-        audit: deps.audit.clone(),
-        allow_private: deps.config.modules.get::<OutreachSettings>().allow_private,
-        oauth: deps.config.modules.get::<OutreachSettings>().oauth,
-    });
+    let settings = deps.config.modules.get::<OutreachSettings>();
+    let reader =
+        Arc::new(Reader { inboxes: Inboxes::new(deps.db.clone(), deps.vault.clone(), deps.audit.clone(), &settings) });
     registry.register(INBOUND_JOB, move |run: JobRun| {
         let reader = reader.clone();
         async move { reader.read(run).await }
@@ -39,12 +34,7 @@ pub fn register(registry: &mut Registry, deps: &JobDeps<'_>) {
 }
 
 struct Reader {
-    db: Db,
-    vault: Vault,
-    audit: AuditLog,
-    allow_private: bool,
-    /// The OAuth2 providers, to refresh a Gmail or Microsoft 365 mailbox's access token.
-    oauth: crate::mailboxes::oauth::OAuthSettings,
+    inboxes: Inboxes,
 }
 
 /// How one reading ended, besides database errors (which fail the job, to be retried).
@@ -73,43 +63,19 @@ impl Reader {
     }
 
     async fn read_mailbox(&self, org: OrgId, mailbox: Uuid, now: OffsetDateTime) -> anyhow::Result<Ended> {
-        let mut tx = self.db.begin_org(org, Actor::System).await?;
-        let reading = store::reading(&mut tx, mailbox).await?;
-        tx.commit().await?;
-        let Some(reading) = reading else { return Ok(Ended::Stop) };
-        if reading.status != "active" || reading.imap_host.is_empty() {
-            return Ok(Ended::Stop);
-        }
-        let (Some(security), Ok(port)) = (Security::parse(&reading.imap_security), u16::try_from(reading.imap_port))
-        else {
-            return Ok(Ended::Stop);
-        };
-        // A Gmail or Microsoft 365 mailbox's servers are the operator's configuration, not a
-        // member's: only a password mailbox's are held to the private-address rule.
-        let (login, allow_private) = match reading.provider.as_str() {
-            "password" => match self.vault.open(&secret_context(org, mailbox), &reading.secret_sealed) {
-                Ok(secret) => (Login::Password(secret), self.allow_private),
-                Err(_) => return self.pause(org, mailbox, "mailbox_secret", now).await,
-            },
-            // The access token, refreshed if it runs out soon (outside any transaction of this
-            // run); a grant the provider refused has paused the mailbox.
-            _ => match oauth::login(&self.db, org, &self.vault, &self.oauth, mailbox, now).await {
-                Ok(login) => (login, true),
-                Err(oauth::LoginError::Expired | oauth::LoginError::Gone) => return Ok(Ended::Stop),
-                Err(error) => {
-                    tracing::warn!(code = error.code(), "an outreach mailbox has no credentials to read with");
-                    return Ok(Ended::Done);
-                }
-            },
-        };
-        let server = Server { host: &reading.imap_host, port, security, username: &reading.imap_username };
-        let mut session = match imap::open(server, &login, allow_private).await {
-            Ok(session) => session,
-            Err(Failure::ImapAuth) => return self.pause(org, mailbox, "imap_auth", now).await,
-            Err(failure) => {
-                tracing::warn!(code = failure.code(), "an outreach mailbox's IMAP server could not be reached");
+        let Opened { mut session, reading } = match self.inboxes.open(org, mailbox, now).await {
+            Ok(opened) => opened,
+            Err(NotOpened::Inactive) => return Ok(Ended::Stop),
+            Err(NotOpened::Refused(reason)) => return self.pause(org, mailbox, reason, now).await,
+            Err(NotOpened::NoCredentials(code)) => {
+                tracing::warn!(code, "an outreach mailbox has no credentials to read with");
                 return Ok(Ended::Done);
             }
+            Err(NotOpened::Unreachable(code)) => {
+                tracing::warn!(code, "an outreach mailbox's IMAP server could not be reached");
+                return Ok(Ended::Done);
+            }
+            Err(NotOpened::Database(error)) => return Err(error),
         };
         let outcome = self.read_session(&mut session, org, mailbox, &reading, now).await;
         let _ = step(session.logout()).await;
@@ -138,7 +104,7 @@ impl Reader {
         if reading.imap_uid_validity != Some(validity) {
             // First reading, or the server renumbered the inbox: start from what arrives next.
             let next = selected.uid_next.map_or(1, i64::from);
-            let mut tx = self.db.begin_org(org, Actor::System).await?;
+            let mut tx = self.inboxes.db.begin_org(org, Actor::System).await?;
             store::set_position(&mut tx, mailbox, validity, next - 1, now).await?;
             tx.commit().await?;
             return Ok(Ended::Done);
@@ -156,19 +122,19 @@ impl Reader {
         for uid in uids {
             let (raw, received_at) = fetch(session, uid).await?.unwrap_or_default();
             let received_at = received_at.unwrap_or(now);
-            let mut tx = self.db.begin_org(org, Actor::System).await?;
+            let mut tx = self.inboxes.db.begin_org(org, Actor::System).await?;
             match store::lock_position(&mut tx, mailbox).await? {
                 Some((Some(v), last)) if v == validity && last < i64::from(uid) => {}
                 // Another reading got there first, or the mailbox was revoked meanwhile.
                 _ => return Ok(Ended::Done),
             }
             if let Some(inbound) = classify(&raw) {
-                service::apply(&mut tx, &self.audit, now, mailbox, &inbound, received_at).await?;
+                service::apply(&mut tx, &self.inboxes.audit, now, mailbox, &inbound, received_at).await?;
             }
             store::set_position(&mut tx, mailbox, validity, i64::from(uid), now).await?;
             tx.commit().await?;
         }
-        let mut tx = self.db.begin_org(org, Actor::System).await?;
+        let mut tx = self.inboxes.db.begin_org(org, Actor::System).await?;
         store::polled(&mut tx, mailbox, now).await?;
         tx.commit().await?;
         Ok(if more { Ended::More } else { Ended::Done })
@@ -176,7 +142,7 @@ impl Reader {
 
     /// Pauses a mailbox that cannot log in (its owner sees `reason` on its page).
     async fn pause(&self, org: OrgId, mailbox: Uuid, reason: &str, now: OffsetDateTime) -> anyhow::Result<Ended> {
-        let mut tx = self.db.begin_org(org, Actor::System).await?;
+        let mut tx = self.inboxes.db.begin_org(org, Actor::System).await?;
         transport::pause(&mut tx, mailbox, reason, now).await?;
         tx.commit().await?;
         tracing::warn!(reason, "an outreach mailbox was paused: its IMAP server refused it");

@@ -6,11 +6,15 @@
 //! all. The first reading only notes where the inbox stands: mail that was there before the
 //! mailbox was connected is never read.
 //!
-//! Reading is regular polling, every [`POLL_EVERY`], and right after a mailbox sends. IMAP IDLE
-//! is not used: it holds a connection (and here a job slot) per mailbox for as long as it waits,
-//! which the shared job queue cannot afford; a reply is seen within [`POLL_EVERY`] instead.
+//! Reading is regular polling, every [`POLL_EVERY`], and right after a mailbox sends. Where the
+//! server has IMAP IDLE, a watcher of the worker process (`idle`, outside the job queue, so no
+//! job slot is held while it waits) also keeps a connection per mailbox, up to
+//! `RELAIS_OUTREACH_IDLE_MAX`, and makes the reading due at once when new mail arrives: a reply
+//! is then seen within seconds. The regular polling goes on beside it, as the fallback.
 
 pub mod classify;
+pub mod idle;
+pub mod inbox;
 pub mod jobs;
 pub mod service;
 pub mod store;

@@ -93,19 +93,37 @@ impl Security {
 }
 
 /// The module's settings (environment variables).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OutreachSettings {
     /// `RELAIS_OUTREACH_ALLOW_PRIVATE`: mailboxes may point at loopback and private addresses.
     pub allow_private: bool,
     /// `RELAIS_GOOGLE_*` and `RELAIS_MICROSOFT_*`: the OAuth2 providers members may connect a
     /// mailbox with; a provider without a client id is not offered.
     pub oauth: oauth::OAuthSettings,
+    /// `RELAIS_OUTREACH_IDLE_MAX`: how many mailboxes this process watches with IMAP IDLE at once
+    /// (`inbound::idle`); the others are only polled. 0 turns IDLE off.
+    pub idle_max: usize,
+}
+
+/// How many mailboxes are watched with IDLE unless `RELAIS_OUTREACH_IDLE_MAX` says otherwise.
+pub const IDLE_MAX_DEFAULT: usize = 100;
+/// The most `RELAIS_OUTREACH_IDLE_MAX` may ask for: each is a connection held open for ever.
+pub const IDLE_MAX_LIMIT: usize = 10_000;
+
+impl Default for OutreachSettings {
+    fn default() -> Self {
+        Self { allow_private: false, oauth: oauth::OAuthSettings::default(), idle_max: IDLE_MAX_DEFAULT }
+    }
 }
 
 pub const SETTINGS: &[kernel::module::SettingDef] = &[
     kernel::module::SettingDef {
         variable: "RELAIS_OUTREACH_ALLOW_PRIVATE",
         help: "true: a connected mailbox's SMTP and IMAP servers may be on loopback or private addresses, and plain connections to them are allowed (a local test server only; default false, so a mailbox cannot probe the internal network).",
+    },
+    kernel::module::SettingDef {
+        variable: "RELAIS_OUTREACH_IDLE_MAX",
+        help: "how many connected mailboxes one worker process watches with IMAP IDLE, so that a reply or bounce is read within seconds (default 100, at most 10000; 0 turns IDLE off). The others, and mailboxes whose server has no IDLE, are read every two minutes.",
     },
     kernel::module::SettingDef {
         variable: "RELAIS_GOOGLE_CLIENT_ID",
@@ -172,6 +190,38 @@ pub fn configure(
     let variable = "RELAIS_OUTREACH_ALLOW_PRIVATE";
     let allow_private = kernel::Config::flag(variable, vars(variable))?;
     let oauth = oauth::OAuthSettings::from_vars(vars)?;
-    settings.insert(OutreachSettings { allow_private, oauth });
+    let idle_max = idle_max(vars("RELAIS_OUTREACH_IDLE_MAX"))?;
+    settings.insert(OutreachSettings { allow_private, oauth, idle_max });
     Ok(())
+}
+
+fn idle_max(value: Option<&str>) -> Result<usize, kernel::config::ConfigError> {
+    match value {
+        None => Ok(IDLE_MAX_DEFAULT),
+        Some(text) => match text.parse::<usize>() {
+            Ok(max) if max <= IDLE_MAX_LIMIT => Ok(max),
+            _ => Err(kernel::config::ConfigError {
+                variable: "RELAIS_OUTREACH_IDLE_MAX",
+                problem: format!("'{text}' is not a number from 0 to {IDLE_MAX_LIMIT}"),
+            }),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_max_defaults_to_100_and_is_bounded() {
+        assert_eq!(idle_max(None).unwrap(), IDLE_MAX_DEFAULT);
+        assert_eq!(OutreachSettings::default().idle_max, 100);
+        assert_eq!(idle_max(Some("0")).unwrap(), 0);
+        assert_eq!(idle_max(Some("10000")).unwrap(), 10_000);
+        for bad in ["10001", "-1", "many"] {
+            let error = idle_max(Some(bad)).unwrap_err();
+            assert_eq!(error.variable, "RELAIS_OUTREACH_IDLE_MAX");
+            assert!(error.problem.contains(bad), "{}", error.problem);
+        }
+    }
 }

@@ -3,10 +3,16 @@
 //! sequence's mail goes out through the aiosmtpd peer. What stops a sequence (a reply), what does
 //! not (an auto-reply, mail from before the mailbox was read), what suppresses an address (a hard
 //! bounce, the `mailto:` unsubscribe), soft bounces retried then given up, a malformed report, a
-//! 20 MB reply, a refused IMAP password.
+//! 20 MB reply, a refused IMAP password. And IMAP IDLE: a reply makes the inbox's reading due at
+//! once; IDLE is renewed, and a changed mailbox connected to again; `RELAIS_OUTREACH_IDLE_MAX=0`
+//! opens no connection; a server without IDLE, or refusing the password, is left to polling; the
+//! door listing what to watch gives ids only.
 
 use kernel::OrgId;
 use kernel::db::Actor;
+use kernel::watchers::Shutdown;
+use outreach::inbound::idle::{self, Status};
+use sqlx::{Column, Connection, Row};
 use testkit::TestApp;
 use testkit::mail_peers::ImapPeer;
 use testkit::outreach::{MailboxLimits, StepSpec};
@@ -26,9 +32,15 @@ struct Setup {
 /// An org whose member sends a two-step sequence (an email, two days, a follow-up in the thread)
 /// from a mailbox whose inbox is the IMAP peer's.
 async fn setup() -> Setup {
+    setup_with(&[], ImapPeer::start(USER, SECRET).await.expect("IMAP peer")).await
+}
+
+/// [`setup`] with more configuration, and this IMAP peer.
+async fn setup_with(env: &[(&str, &str)], imap: ImapPeer) -> Setup {
     // The IMAP peer is on loopback, which only a local test instance may reach.
-    let app = TestApp::spawn_with_mail_and(&[("RELAIS_OUTREACH_ALLOW_PRIVATE", "true")]).await;
-    let imap = ImapPeer::start(USER, SECRET).await.expect("IMAP peer");
+    let vars: Vec<(&str, &str)> =
+        [("RELAIS_OUTREACH_ALLOW_PRIVATE", "true")].into_iter().chain(env.iter().copied()).collect();
+    let app = TestApp::spawn_with_mail_and(&vars).await;
     let (org, user) = app.sign_up_directly("owner@inbound.example.eu").await;
     let mailbox = app.outreach_mailbox(org, user.0, USER, app.smtp_port(), MailboxLimits::default()).await;
     app.outreach_mailbox_inbox(org, mailbox, imap.port(), USER, SECRET).await;
@@ -108,6 +120,37 @@ impl Setup {
             .unwrap();
         tx.commit().await.unwrap();
         rows
+    }
+
+    /// The org's (first) mailbox.
+    async fn mailbox(&self) -> Uuid {
+        let mut tx = self.app.db.begin_org(self.org, Actor::System).await.unwrap();
+        let id = sqlx::query_scalar(
+            "select mailbox_id from outreach_mailboxes where org_id = $1 order by created_at limit 1",
+        )
+        .bind(self.org)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    /// Whether a reading of `mailbox`'s inbox is queued and due now (on the app's clock).
+    async fn reading_due_now(&self, mailbox: Uuid) -> bool {
+        let mut tx = self.app.db.begin_org(self.org, Actor::System).await.unwrap();
+        let due: bool = sqlx::query_scalar(
+            "select exists(select 1 from jobs where org_id = $1 and kind = 'outreach.inbound' and status = 'queued'
+                            and payload ->> 'mailbox_id' = $2::text and run_at <= $3)",
+        )
+        .bind(self.org)
+        .bind(mailbox)
+        .bind(self.app.clock.now())
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        due
     }
 
     async fn scalar(&self, sql: &'static str) -> i64 {
@@ -374,4 +417,242 @@ async fn a_refused_imap_password_pauses_the_mailbox() {
     let browser = s.app.browser_login("owner@inbound.example.eu", testkit::PASSWORD).await;
     let counts = browser.get("/nav/counts").await.text().await.unwrap();
     assert!(counts.contains("1 paused, needing your attention"), "{counts}");
+}
+
+/// Waits until the IDLE supervisor's status satisfies `condition`, for at most 40 s (Dovecot
+/// tells of new mail at once, through inotify, or within its 30 s check otherwise).
+async fn until(
+    status: &mut tokio::sync::watch::Receiver<Status>,
+    what: &str,
+    condition: impl Fn(&Status) -> bool,
+) -> Status {
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(40), status.wait_for(|s| condition(s)))
+        .await
+        .map(|r| r.map(|s| *s));
+    match waited {
+        Ok(Ok(status)) => status,
+        Ok(Err(_)) => panic!("the IDLE supervisor is gone, waiting for: {what}"),
+        Err(_) => panic!("waited 40 s for: {what}; status {:?}", *status.borrow()),
+    }
+}
+
+/// A running IDLE supervisor of the test's app, stopped (and awaited) by [`Running::stop`].
+struct Running {
+    status: tokio::sync::watch::Receiver<Status>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(supervisor: idle::Supervisor) -> Running {
+    let status = supervisor.status();
+    let (stop, shutdown) = Shutdown::channel();
+    let task = tokio::spawn(supervisor.run(shutdown));
+    Running { status, stop, task }
+}
+
+impl Running {
+    /// Stops the supervisor as `relais worker` does at shutdown; its connections end with it.
+    async fn stop(mut self) -> Status {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.task)
+            .await
+            .expect("the IDLE supervisor stops within 30 s of shutdown")
+            .unwrap();
+        *self.status.borrow_and_update()
+    }
+}
+
+/// IMAP IDLE: with the supervisor watching the mailbox, a reply dropped into its inbox makes the
+/// mailbox's reading due now — not at the next regular reading, two minutes later (the app's
+/// clock never moves here) — and that reading stops the sequence. Shutdown ends the connection.
+#[tokio::test]
+async fn idle_makes_the_reading_due_as_soon_as_a_reply_arrives() {
+    let s = setup().await;
+    let [ada] = s.enroll(&[("ada@example.org", "Ada")]).await[..] else { panic!("one enrollment") };
+    // Sends, then the first reading notes where the inbox stands and plans the next one.
+    s.app.run_jobs().await;
+    let mailbox = s.mailbox().await;
+    assert!(!s.reading_due_now(mailbox).await, "the next reading is the regular one, two minutes away");
+
+    let mut running = start(s.app.idle_supervisor());
+    let idling = until(&mut running.status, "the mailbox's connection in IDLE", |st| st.idling == 1).await;
+    assert_eq!((idling.watched, idling.woken), (1, 0), "{idling:?}");
+    assert!(!s.reading_due_now(mailbox).await, "nothing arrived yet: {idling:?}");
+
+    let to_ada = s.message_id_to("ada@example.org").await;
+    s.deliver(&reply("Ada <ada@example.org>", &to_ada, "Re: Hello Ada", "", "Yes, let's talk.")).await;
+    until(&mut running.status, "the server's report of the new message", |st| st.woken >= 1).await;
+    assert!(s.reading_due_now(mailbox).await, "IDLE made the reading due now\n{}", s.imap.log());
+    assert_eq!(s.app.outreach_enrollment(s.org, ada).await.0, "active", "IDLE itself reads nothing");
+
+    // The worker runs what is due — the clock has not moved, so only that reading.
+    s.app.run_jobs().await;
+    assert_eq!(s.app.outreach_enrollment(s.org, ada).await, ("replied".into(), "reply".into()));
+
+    let stopped = running.stop().await;
+    assert_eq!((stopped.idling, stopped.woken), (0, 1), "{stopped:?}");
+}
+
+/// IDLE is renewed on its connection (DONE, then IDLE again) while the mailbox stays as it was;
+/// once its owner saves its password again (sealed anew), the next renewal logs in again, so a
+/// changed server or password is watched as it now is.
+#[tokio::test]
+async fn idle_is_renewed_on_its_connection_until_the_mailbox_changes() {
+    let s = setup().await;
+    let mailbox = s.mailbox().await;
+    let mut running = start(s.app.idle_supervisor().renew_every(std::time::Duration::from_millis(200)));
+    let status = until(&mut running.status, "two renewals", |st| st.renewed >= 2).await;
+    assert_eq!((status.connected, status.ended), (1, 0), "renewed on the same connection: {status:?}");
+    let logins = s.imap.logins();
+    s.app.outreach_mailbox_inbox(s.org, mailbox, s.imap.port(), USER, SECRET).await;
+    let status = until(&mut running.status, "a second connection", |st| st.connected >= 2).await;
+    assert_eq!((status.watched, status.ended), (1, 0), "the same task connected again: {status:?}");
+    running.stop().await;
+    assert_eq!(s.imap.logins(), logins + 1, "{}", s.imap.log());
+}
+
+/// `RELAIS_OUTREACH_IDLE_MAX=0` turns IDLE off: the supervisor runs (it is among the watchers
+/// `relais worker` starts) but, with an active mailbox on an IDLE server listed by the door, it
+/// watches nothing and opens no connection; the same app with the default watches it.
+#[tokio::test]
+async fn idle_max_0_opens_no_idle_connection() {
+    let s =
+        setup_with(&[("RELAIS_OUTREACH_IDLE_MAX", "0")], ImapPeer::start(USER, SECRET).await.expect("IMAP peer")).await;
+    let mailbox = s.mailbox().await;
+    assert_eq!(idle::watchable(&s.app.db).await.unwrap(), [(s.org, mailbox)], "the door lists the mailbox");
+    let names: Vec<&str> = s.app.watchers().iter().map(|w| w.name).collect();
+    assert_eq!(names, [idle::WATCHER]);
+
+    let mut running = start(s.app.idle_supervisor().reconcile_every(std::time::Duration::from_millis(50)));
+    let status = until(&mut running.status, "three reconciliations", |st| st.passes >= 3).await;
+    assert_eq!((status.watched, status.idling), (0, 0), "{status:?}");
+    running.stop().await;
+    assert_eq!(s.imap.logins(), 0, "no connection was opened:\n{}", s.imap.log());
+
+    // The control: with the default maximum, the same mailbox is watched at the first pass.
+    let default = TestApp::spawn_with(&[("RELAIS_OUTREACH_ALLOW_PRIVATE", "true")]).await;
+    let (org, user) = default.sign_up_directly("owner@idle-default.example.eu").await;
+    let other = default.outreach_mailbox(org, user.0, USER, 1, MailboxLimits::default()).await;
+    default.outreach_mailbox_inbox(org, other, s.imap.port(), USER, SECRET).await;
+    let mut running = start(default.idle_supervisor());
+    let status = until(&mut running.status, "the mailbox's connection in IDLE", |st| st.idling == 1).await;
+    assert_eq!(status.watched, 1);
+    running.stop().await;
+    assert_eq!(s.imap.logins(), 1, "{}", s.imap.log());
+}
+
+/// A server that does not offer IDLE: the mailbox's task logs in, sees no IDLE in CAPABILITY and
+/// ends; the mailbox is not tried again at the next reconciliations (it is left to polling, for
+/// an hour), and its regular reading still reads replies.
+#[tokio::test]
+async fn a_server_without_idle_is_left_to_polling() {
+    let s = setup_with(&[], ImapPeer::start_without_idle(USER, SECRET).await.expect("IMAP peer")).await;
+    let [ada] = s.enroll(&[("ada@example.org", "Ada")]).await[..] else { panic!("one enrollment") };
+    s.app.run_jobs().await;
+    let logins = s.imap.logins();
+
+    let mut running = start(s.app.idle_supervisor().reconcile_every(std::time::Duration::from_millis(50)));
+    let ended = until(&mut running.status, "the task's end", |st| st.ended == 1).await;
+    assert_eq!(ended.idling, 0);
+    let after = ended.passes;
+    let status = until(&mut running.status, "five more reconciliations", |st| st.passes >= after + 5).await;
+    assert_eq!((status.watched, status.idling, status.ended), (0, 0, 1), "not tried again: {status:?}");
+    running.stop().await;
+    assert_eq!(s.imap.logins(), logins + 1, "one login, to read CAPABILITY:\n{}", s.imap.log());
+
+    let to_ada = s.message_id_to("ada@example.org").await;
+    s.deliver(&reply("ada@example.org", &to_ada, "Re: Hello Ada", "", "Polling found me.")).await;
+    s.read_inbox().await;
+    assert_eq!(s.app.outreach_enrollment(s.org, ada).await.0, "replied");
+}
+
+/// A password the IMAP server refuses: the IDLE task ends and makes the reading due now, whose
+/// refusal pauses the mailbox (as the reader always does); a paused mailbox leaves the door's list.
+#[tokio::test]
+async fn a_refused_password_ends_idle_and_the_reading_pauses_the_mailbox() {
+    let s = setup().await;
+    let mailbox = s.mailbox().await;
+    s.app.outreach_mailbox_inbox(s.org, mailbox, s.imap.port(), USER, "a-wrong-password").await;
+    assert!(!s.reading_due_now(mailbox).await);
+
+    let mut running = start(s.app.idle_supervisor());
+    let ended = until(&mut running.status, "the task's end", |st| st.ended == 1).await;
+    assert_eq!(ended.idling, 0);
+    running.stop().await;
+    assert!(s.reading_due_now(mailbox).await, "the refusal made the reading due now");
+
+    s.app.run_jobs().await;
+    assert_eq!(
+        s.scalar("select count(*) from outreach_mailboxes where org_id = $1 and status = 'paused' and pause_reason = 'imap_auth'").await,
+        1
+    );
+    assert!(idle::watchable(&s.app.db).await.unwrap().is_empty(), "a paused mailbox is not watched");
+}
+
+/// The IDLE supervisor's door (`app.outreach_idle_mailboxes`), called as the worker does — the
+/// request role with no organization set, which sees no mailbox row itself — lists the active
+/// mailboxes that have an IMAP server, of every active organization, and nothing else: two
+/// columns, the ids. Paused and disabled mailboxes, one without IMAP and one of a closed
+/// organization are absent; organizations take turns.
+#[tokio::test]
+async fn the_idle_door_lists_only_active_mailboxes_with_imap_and_only_their_ids() {
+    let s = setup().await;
+    let app = &s.app;
+    let first = s.mailbox().await;
+    let user = |org: OrgId| async move {
+        let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+        let id: Uuid = sqlx::query_scalar("select user_id from users where org_id = $1 limit 1")
+            .bind(org)
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let owner = user(s.org).await;
+    let mailbox = |org: OrgId, owner: Uuid, address: &'static str, change: &'static str| async move {
+        let id = app.outreach_mailbox(org, owner, address, 1, MailboxLimits::default()).await;
+        let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update outreach_mailboxes set {change} where org_id = $1 and mailbox_id = $2"
+        )))
+        .bind(org)
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let second = mailbox(s.org, owner, "second@sender.example", "status = 'active'").await;
+    mailbox(s.org, owner, "paused@sender.example", "status = 'paused', pause_reason = 'imap_auth'").await;
+    mailbox(s.org, owner, "disabled@sender.example", "status = 'disabled'").await;
+    mailbox(s.org, owner, "no-imap@sender.example", "imap_host = ''").await;
+    let (other_org, other_user) = app.sign_up_directly("owner@other-idle.example.eu").await;
+    let other = mailbox(other_org, other_user.0, "other@sender.example", "status = 'active'").await;
+    let (closed_org, closed_user) = app.sign_up_directly("owner@closed-idle.example.eu").await;
+    mailbox(closed_org, closed_user.0, "closed@sender.example", "status = 'active'").await;
+    let mut superuser = app.superuser_connection().await;
+    sqlx::query("update organizations set status = 'closed', closed_at = now() where org_id = $1")
+        .bind(closed_org)
+        .execute(&mut superuser)
+        .await
+        .unwrap();
+
+    let listed = idle::watchable(&app.db).await.unwrap();
+    let (early, late) = if first < second { (first, second) } else { (second, first) };
+    let mut first_turn = [(s.org, early), (other_org, other)];
+    first_turn.sort();
+    assert_eq!(listed, [first_turn[0], first_turn[1], (s.org, late)], "each org's first mailbox, then the rest");
+
+    // Called as the worker calls it: the request role, no organization set.
+    let mut worker = app.app_role_connection().await;
+    let rows = sqlx::query("select * from app.outreach_idle_mailboxes()").fetch_all(&mut worker).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let columns: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(columns, ["org_id", "mailbox_id"], "ids only: no address, server or secret");
+    let visible: i64 =
+        sqlx::query_scalar("select count(*) from outreach_mailboxes").fetch_one(&mut worker).await.unwrap();
+    assert_eq!(visible, 0, "without the door, the worker's role sees no mailbox");
+    worker.close().await.unwrap();
 }
