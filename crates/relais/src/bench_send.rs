@@ -905,22 +905,25 @@ fn limits(f: &Figures) -> String {
            ({:.2} a message), each flushed to disk (full durability). The cores were shared with other builds and \
            browser tests during the run, so these figures are lower than an idle machine's by an amount not \
            measured.\n\
-         - **The planner** runs, per message: the suppression check, the recipient's fields, the insert of the \
-           rendered message and the enrollment's advance (four statements, in one transaction of 500 enrollments), \
-           two minijinja renders (subject and body) and the unsubscribe token's HMAC. It used to count each \
-           candidate mailbox's day and lock the mailboxes again for every message — quadratic in a day's messages \
-           (ten counts of up to 10,000 rows per message here); it now reads them once per pass of 500 \
-           (`sending/plan.rs`). Not profiled further; the likely largest remaining cost is that count, still run \
-           once per pass and mailbox: no index serves it (the only index on a mailbox's scheduled messages is \
-           partial, for `planned`), so each is a scan of the organization's messages, growing with the campaign. \
-           The engine before this branch's changes was not measured.\n\
-         - **The dispatch**, per batch of 20 of one mailbox: the claim, committed before any SMTP; one SMTP session; \
-           per message four round trips (MAIL, RCPT, DATA, content: the engine's client does not pipeline), the \
-           MIME message built (text and HTML parts, unsubscribe headers); every 10 outcomes one commit, and one \
-           transaction putting those 10 on their contacts' timelines (four statements each). The timeline used to \
-           be one transaction, hence one disk flush, per message, and mailboxes were sent one after another; now a \
-           run sends from up to four mailboxes at once (`sending/jobs.rs`). After the last step is sent each \
-           enrollment is finished by a later pass of the planner (one statement each, not in these figures).\n\
+         - **The planner** plans a pass of 500 enrollments in one transaction and a handful of statements \
+           (`sending/plan.rs`): it reads the pass's steps, suppressed addresses, recipients' fields and thread \
+           parents in one query each, renders every email in Rust (two minijinja renders, each template parsed \
+           once per pass, and the unsubscribe token's HMAC), then writes every message in one multi-row insert and \
+           every enrollment's advance in one update; a mailbox's day is counted once per pass on an index \
+           (`outreach_messages_day`, migration 0030). It used to run about five statements per message (482 s for \
+           the same 100,000 before, 207 messages/s).\n\
+         - **The dispatch**, per batch of 20 of one mailbox: the claim, committed before any SMTP (the mailbox's \
+           row records its batch's lease, so one session per mailbox is a row lock and a column, not a search of \
+           the messages in flight); one SMTP session; per message four round trips (MAIL, RCPT, DATA, content: \
+           the engine's client does not pipeline) and the MIME message built (text and HTML parts, unsubscribe \
+           headers); every 10 outcomes one commit, and one transaction putting those 10 on their contacts' \
+           timelines in two statements; up to four mailboxes at once (`sending/jobs.rs`). What is left is \
+           PostgreSQL's work on a table whose rows each change state three times in a few minutes: each change \
+           leaves dead index entries (the partial indexes of planned and in-flight messages) that every later claim \
+           steps over until autovacuum removes them, and the statistics lag behind the burst. Pipelining the SMTP \
+           commands, larger batches (more messages in review after a crash) or moving per-message states to a \
+           narrower table are the next steps, not taken. After the last step is sent each enrollment is finished by \
+           a later pass of the planner (one statement a pass, not in these figures).\n\
          - **Memory**: the planner holds one pass of 500 enrollments, the dispatch at most four claimed batches of \
            20, so nothing should grow with the campaign's size; measured here only at the sizes in the table.\n",
         secs(f.sent.planning) * 1000.0 / n,

@@ -109,10 +109,12 @@ async fn kill_9_mid_campaign_loses_nothing_and_sends_nothing_twice() {
             .execute(&mut superuser)
             .await
             .unwrap();
-        sqlx::query("update outreach_mailboxes set sending_until = now() - interval '1 second' where sending_until is not null")
-            .execute(&mut superuser)
-            .await
-            .unwrap();
+        sqlx::query(
+            "update outreach_mailboxes set sending_until = now() - interval '1 second' where sending_until is not null",
+        )
+        .execute(&mut superuser)
+        .await
+        .unwrap();
         let mut tx = app.db.begin_org(org, Actor::System).await.unwrap();
         outreach::sending::service::wake(&mut tx, app.clock.now()).await.unwrap();
         tx.commit().await.unwrap();

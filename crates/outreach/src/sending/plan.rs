@@ -292,8 +292,7 @@ async fn plan_email(
         _ => enrollment.mailbox_ids.clone(),
     };
     let mailboxes = pass.cache.mailboxes(tx, &candidates, owner).await?;
-    let Some((mailbox, slot, day)) =
-        earliest_slot(tx, &mut pass.cache, &mailboxes, &enrollment.time_zone, now).await?
+    let Some((mailbox, slot, day)) = earliest_slot(tx, &mut pass.cache, &mailboxes, &enrollment.time_zone, now).await?
     else {
         return Ok(EmailPlan::Waiting("no_mailbox"));
     };

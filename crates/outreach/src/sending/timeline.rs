@@ -39,7 +39,12 @@ pub async fn sent_many(tx: &mut OrgTx, messages: &[Uuid], now: OffsetDateTime) -
                 (None, Some(lead)) => (ObjectType::Lead, lead),
                 (None, None) => return None,
             };
-            Some(NewActivity { object, record_id, author: r.owner_id, input: activity(&r.subject, &r.body_text, "sent", now) })
+            Some(NewActivity {
+                object,
+                record_id,
+                author: r.owner_id,
+                input: activity(&r.subject, &r.body_text, "sent", now),
+            })
         })
         .collect();
     crm::worklog::service::add_activities(tx, &entries, now).await?;
