@@ -18,33 +18,7 @@ use super::template::{self, Fields, TemplateError};
 /// name, and its custom fields by key (text values; a number or a date as written). `None` when
 /// the record no longer exists (or is not visible in this transaction).
 pub async fn recipient_fields(tx: &mut OrgTx, target: Target) -> Result<Option<Fields>, AppError> {
-    let row = match target {
-        Target::Contact(id) => sqlx::query!(
-            r#"select c.first_name, c.last_name, c.email, c.title, c.custom,
-                      coalesce((select co.name from contact_companies cc
-                                  join companies co on co.org_id = cc.org_id and co.company_id = cc.company_id
-                                 where cc.org_id = c.org_id and cc.contact_id = c.contact_id
-                                 order by cc.is_primary desc, cc.created_at limit 1), '') as "company!"
-                 from contacts c where c.org_id = $1 and c.contact_id = $2"#,
-            tx.org().0,
-            id
-        )
-        .fetch_optional(tx.conn())
-        .await?
-        .map(|r| (r.first_name, r.last_name, r.email, r.title, r.company, r.custom)),
-        Target::Lead(id) => sqlx::query!(
-            r#"select first_name, last_name, email, title, company_name, custom
-                 from leads where org_id = $1 and lead_id = $2"#,
-            tx.org().0,
-            id
-        )
-        .fetch_optional(tx.conn())
-        .await?
-        .map(|r| (r.first_name, r.last_name, r.email, r.title, r.company_name, r.custom)),
-    };
-    Ok(row.map(|(first_name, last_name, email, title, company, custom)| {
-        fields_of(RecordFields { first_name, last_name, email, title, company, custom })
-    }))
+    Ok(recipient_fields_many(tx, &[target]).await?.remove(&target))
 }
 
 /// A record's own fields and custom values, as one query returns them.
