@@ -156,6 +156,12 @@ impl T {
         }
     }
 
+    /// The message for `key` if the catalogs have one: for words that may or may not be a code a
+    /// module gave words to (an activity's outcome is a person's text or a module's code).
+    pub fn find(&self, key: &str) -> Option<&'static str> {
+        catalog(self.0).get(key).map(String::as_str)
+    }
+
     /// The message with `{name}` placeholders filled.
     pub fn fmt(&self, key: &str, args: &[(&str, &str)]) -> String {
         let mut text = self.get(key).to_owned();

@@ -803,7 +803,7 @@ fn report(command: &str, args: &SendArgs, f: &Figures) -> String {
          - Path measured: the engine's planner (`sending::plan::plan_due`, as the dispatch job runs it), then the \
            registered `outreach.dispatch` job driven by the kernel's worker (`Worker::tick`, as `relais worker`): \
            claim 20 per mailbox (committed before SMTP), one SMTP session per batch, up to four mailboxes at once, \
-           outcomes committed every 10, each sent message on the contact's timeline; real clock. The clock starts with the enrollments due and \
+           a batch's outcomes committed together, each sent message on the contact's timeline; real clock. The clock starts with the enrollments due and \
            stops when the sink holds the last message.\n\n\
          | Measure | Goal | Measured | |\n|---|---|---|---|\n",
         machine = machine(),
@@ -902,28 +902,40 @@ fn limits(f: &Figures) -> String {
            the {} cores' {available:.0} core-seconds (the rest went to other work on the machine — load average {} — \
            or to waiting on disk flushes). PostgreSQL used {:.1} times the CPU of Relais: the database's work is the \
            limit, not the Rust code. It runs the statements listed below, committed in {} transactions in all \
-           ({:.2} a message), each flushed to disk (full durability). The cores were shared with other builds and \
-           browser tests during the run, so these figures are lower than an idle machine's by an amount not \
-           measured.\n\
+           ({:.2} a message), each flushed to disk (full durability).\n\
          - **The planner** plans a pass of 500 enrollments in one transaction and a handful of statements \
            (`sending/plan.rs`): it reads the pass's steps, suppressed addresses, recipients' fields and thread \
            parents in one query each, renders every email in Rust (two minijinja renders, each template parsed \
            once per pass, and the unsubscribe token's HMAC), then writes every message in one multi-row insert and \
            every enrollment's advance in one update; a mailbox's day is counted once per pass on an index \
-           (`outreach_messages_day`, migration 0030). It used to run about five statements per message (482 s for \
-           the same 100,000 before, 207 messages/s).\n\
+           (`outreach_messages_day_taken` and `outreach_messages_due`, migrations 0030 \
+           and 0032). It used to run about five statements per message (482 s for the same 100,000 before, 207 \
+           messages/s). Its cost per message still grows with the campaign: each pass counts the day's messages \
+           of every mailbox it may use (for the daily cap), up to 10,000 index entries per mailbox, so a pass \
+           late in a campaign counts far more than an early one (30,000 recipients plan at about 3,500 messages/s \
+           on this machine, the 100,000 above at the rate shown). A per-mailbox day counter kept exact through \
+           the messages' state changes would make it flat; not done.\n\
          - **The dispatch**, per batch of 20 of one mailbox: the claim, committed before any SMTP (the mailbox's \
            row records its batch's lease, so one session per mailbox is a row lock and a column, not a search of \
            the messages in flight); one SMTP session; per message four round trips (MAIL, RCPT, DATA, content: \
            the engine's client does not pipeline) and the MIME message built (text and HTML parts, unsubscribe \
-           headers); every 10 outcomes one commit, and one transaction putting those 10 on their contacts' \
-           timelines in two statements; up to four mailboxes at once (`sending/jobs.rs`). What is left is \
-           PostgreSQL's work on a table whose rows each change state three times in a few minutes: each change \
-           leaves dead index entries (the partial indexes of planned and in-flight messages) that every later claim \
-           steps over until autovacuum removes them, and the statistics lag behind the burst. Pipelining the SMTP \
-           commands, larger batches (more messages in review after a crash) or moving per-message states to a \
-           narrower table are the next steps, not taken. After the last step is sent each enrollment is finished by \
-           a later pass of the planner (one statement a pass, not in these figures).\n\
+           headers); the batch's outcomes in one commit, and one transaction putting its 20 messages on their \
+           contacts' timelines in two statements; up to four mailboxes at once (`sending/jobs.rs`). Each row \
+           changes state three times in a few minutes, and each change leaves a dead index entry behind: a dispatch \
+           run lasts at most 8 s, because its job's transaction holds a row lock (a transaction id) that keeps \
+           PostgreSQL from pruning them while it lasts (with 50 s runs every claim stepped over thousands of them); \
+           and every update names its rows by an array of keys and no index mixes planned messages with sent ones \
+           (migration 0032), because the table's statistics lag behind a campaign's burst and a join or a shared \
+           index made PostgreSQL walk the mailbox's whole history for each batch of 20 (found with \
+           `pg_stat_statements` and `auto_explain` on this benchmark: 0.1 to 0.4 s a batch, most of the database's \
+           time, before). Pipelining the SMTP commands, claiming larger batches (more messages in review after a \
+           crash) or a narrower table for per-message states are the next steps, not taken. After the last step \
+           is sent each enrollment is finished by a later pass of the planner (one statement a pass, not in these \
+           figures).\n\
+         - **Planner and dispatch one after the other.** Here the planner plans the whole campaign before the \
+           dispatch sends; in production each dispatch run plans one pass of 500 and then sends, so the two do not \
+           overlap there either. Running them side by side within a run would hide the planner's time behind the \
+           sending's, as long as the two cores have room for both; not done.\n\
          - **Memory**: the planner holds one pass of 500 enrollments, the dispatch at most four claimed batches of \
            20, so nothing should grow with the campaign's size; measured here only at the sizes in the table.\n",
         secs(f.sent.planning) * 1000.0 / n,

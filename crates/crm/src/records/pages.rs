@@ -230,6 +230,16 @@ pub(crate) struct TimelineItem {
     open_task: bool,
 }
 
+/// An activity's outcome as the member reads it. It is free text a person typed, or a code a
+/// module wrote ("sent" for an email an outreach sequence sent): a module gives its codes words in
+/// each language under `activity_outcome.<code>`, so a French member does not read an English code.
+fn outcome_words(page: &Page, outcome: &str) -> String {
+    match page.t.find(&format!("activity_outcome.{outcome}")) {
+        Some(words) if !outcome.is_empty() => words.to_owned(),
+        _ => outcome.to_owned(),
+    }
+}
+
 pub(crate) fn timeline_item(
     page: &Page,
     object: ObjectType,
@@ -284,7 +294,11 @@ pub(crate) fn timeline_item(
         }
         _ => (
             format!("{} · {}", page.t.get(&format!("crm.activity.{}", text("kind"))), text("subject")),
-            [text("outcome"), text("body")].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>().join(" — "),
+            [outcome_words(page, &text("outcome")), text("body")]
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+                .join(" — "),
         ),
     };
     TimelineItem {

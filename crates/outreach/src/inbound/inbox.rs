@@ -40,7 +40,8 @@ pub enum NotOpened {
     /// provider refused has paused it): nothing to read until it is active again.
     Inactive,
     /// Its credentials are refused — `mailbox_secret` (its sealed secret does not open) or
-    /// `imap_auth` (the server said NO to them): the mailbox must be paused with this reason.
+    /// `imap_auth` (the server said NO to its password) or `oauth_refused` (to its access token):
+    /// the mailbox must be paused with this reason.
     Refused(&'static str),
     /// It has no credentials to log in with for now (the OAuth2 provider is unavailable): a code
     /// for the log.
@@ -90,8 +91,12 @@ impl Inboxes {
             },
         };
         let server = Server { host: &reading.imap_host, port, security, username: &reading.imap_username };
+        let by_oauth = !matches!(login, Login::Password(_));
         match imap::open(server, &login, allow_private).await {
             Ok(session) => Ok(Opened { session, reading }),
+            // A refused access token is not a wrong password: its owner connects the mailbox
+            // again rather than changing a password Relais never had.
+            Err(Failure::ImapAuth) if by_oauth => Err(NotOpened::Refused("oauth_refused")),
             Err(Failure::ImapAuth) => Err(NotOpened::Refused("imap_auth")),
             Err(failure) => Err(NotOpened::Unreachable(failure.code())),
         }

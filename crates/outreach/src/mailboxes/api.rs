@@ -93,10 +93,9 @@ pub async fn create(
     ApiJson(input): ApiJson<ConnectInput>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await?;
     let id =
-        service::connect(&mut tx, &state.audit, &state.vault, allow_private(&state), principal.user_id, &input, now)
-            .await?;
+        service::connect(&state.db, &principal, &state.audit, &state.vault, allow_private(&state), &input, now).await?;
+    let mut tx = principal.begin(&state.db).await?;
     let body = one_json(&mut tx, Viewer::of(&principal), id, now).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(body)))
@@ -158,10 +157,11 @@ pub async fn test(
     let id = parse_id(&id)?;
     let viewer = Viewer::of(&principal);
     let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await?;
     let oauth = oauth_settings(&state);
     let outcome =
-        service::test(&mut tx, &state.audit, &state.vault, allow_private(&state), &oauth, viewer, id, now).await?;
+        service::test(&state.db, &principal, &state.audit, &state.vault, allow_private(&state), &oauth, id, now)
+            .await?;
+    let mut tx = principal.begin(&state.db).await?;
     let mailbox = one_json(&mut tx, viewer, id, now).await?;
     tx.commit().await?;
     Ok(Json(json!({
@@ -225,7 +225,7 @@ pub fn openapi() -> (Map<String, Value>, Map<String, Value>) {
             "smtp": server,
             "imap": server,
             "status": { "type": "string", "enum": ["active", "paused", "disabled"] },
-            "pause_reason": { "type": "string", "description": "Why a paused mailbox stopped: auth_failed (the server refused its credentials) or oauth_expired (its provider refused the OAuth2 grant: connect it again in the browser)" },
+            "pause_reason": { "type": "string", "description": "Why a paused mailbox stopped: auth_failed (the server refused its password), imap_auth (the IMAP server refused its password), oauth_expired (its provider refused the OAuth2 grant) or oauth_refused (its mail server refused the access token): for the last two, connect it again in the browser" },
             "daily_cap": { "type": "integer" },
             "sent_today": { "type": "integer", "description": "Messages sent today, in the mailbox's time zone" },
             "min_gap_seconds": { "type": "integer" },

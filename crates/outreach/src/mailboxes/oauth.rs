@@ -647,8 +647,8 @@ async fn record_refresh(
 
 /// The credentials of `mailbox` (of `org`): its password, or an OAuth2 access token valid for at
 /// least [`REFRESH_BEFORE`] — refreshed first if needed, and the new one sealed. For the sending
-/// engine and the inbox reader, which must not hold a transaction across the call to the
-/// provider: the row is read and the transaction committed, then the provider is called, then the
+/// engine, the inbox reader and a member's connection test, none of which may hold a transaction
+/// across the call to the provider: the row is read and the transaction committed, then the provider is called, then the
 /// outcome written in a new transaction.
 pub async fn login(
     db: &Db,
@@ -670,26 +670,6 @@ pub async fn login(
     let login = record_refresh(&mut tx, vault, mailbox, &row.secret_sealed, outcome, now).await;
     tx.commit().await?;
     login
-}
-
-/// [`login`] inside the caller's transaction, for a member's connection test: that transaction
-/// already holds the mailbox's row (and runs the test's own network steps), so the refresh — one
-/// more bounded call — happens in it rather than beside it, where it would wait on the row's lock.
-pub async fn login_in(
-    tx: &mut OrgTx,
-    vault: &Vault,
-    settings: &OAuthSettings,
-    mailbox: Uuid,
-    now: OffsetDateTime,
-) -> Result<Login, LoginError> {
-    let row = stored(tx, mailbox).await?;
-    match next(vault, settings, tx.org(), mailbox, &row, now)? {
-        Next::Ready(login) => Ok(login),
-        Next::Refresh { settings, refresh_token } => {
-            let outcome = refresh(settings, &refresh_token).await;
-            record_refresh(tx, vault, mailbox, &row.secret_sealed, outcome, now).await
-        }
-    }
 }
 
 #[cfg(test)]

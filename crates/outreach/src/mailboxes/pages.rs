@@ -292,18 +292,12 @@ pub async fn connect(
         password: form.password.clone(),
     };
     let now = state.clock.now();
-    let mut tx = principal.begin(&state.db).await?;
-    match service::connect(&mut tx, &state.audit, &state.vault, allow_private(&state), principal.user_id, &input, now)
-        .await
+    match service::connect(&state.db, &principal, &state.audit, &state.vault, allow_private(&state), &input, now).await
     {
         Ok(id) => {
-            tx.commit().await?;
             Ok(kernel::toast::redirect_with_toast(&format!("/outreach/mailboxes/{id}"), "outreach.mailboxes.connected"))
         }
-        Err(AppError::Validation(errors)) => {
-            drop(tx);
-            connect_page(&state, &signed_in, form, errors)
-        }
+        Err(AppError::Validation(errors)) => connect_page(&state, &signed_in, form, errors),
         Err(other) => Err(other),
     }
 }
@@ -491,11 +485,9 @@ pub async fn test(
     let id = parse_id(&id)?;
     let now = state.clock.now();
     let oauth = oauth_settings(&state);
-    let mut tx = principal.begin(&state.db).await?;
-    let viewer = Viewer::of(&principal);
     let outcome =
-        service::test(&mut tx, &state.audit, &state.vault, allow_private(&state), &oauth, viewer, id, now).await?;
-    tx.commit().await?;
+        service::test(&state.db, &principal, &state.audit, &state.vault, allow_private(&state), &oauth, id, now)
+            .await?;
     let back = format!("/outreach/mailboxes/{id}");
     Ok(match outcome {
         None => kernel::toast::redirect_with_toast(&back, "outreach.mailboxes.test_ok"),

@@ -1,12 +1,13 @@
 //! What can be done with a mailbox, for the API and the pages alike: connect (after a passing
 //! connection test), test, change its settings or password, disable and enable (owners), revoke.
 //! Each runs in the caller's tenant transaction and records its audit event there, so the event
-//! commits with the change. No payload ever holds a secret.
+//! commits with the change — except the connection test, which holds no transaction while it
+//! talks to the servers (see [`test`]). No payload ever holds a secret.
 
 use kernel::audit::{AuditEvent, AuditLog};
 use kernel::authz::{Grant, Principal};
 use kernel::vault::Vault;
-use kernel::{AppError, FieldError, OrgTx};
+use kernel::{AppError, Db, FieldError, OrgTx};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
@@ -236,19 +237,23 @@ fn validation(errors: Vec<FieldError>) -> Result<(), AppError> {
     if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
 }
 
-/// Connects a password mailbox for `owner`: checks every field, tests the connection (a mailbox
-/// whose test fails is not saved, and the error names what failed), seals the password for the
-/// new mailbox's id, and audits. Returns the new mailbox's id.
-#[allow(clippy::too_many_arguments)]
+/// Connects a password mailbox for the member: checks every field, tests the connection (a
+/// mailbox whose test fails is not saved, and the error names what failed), seals the password
+/// for the new mailbox's id, and audits. Returns the new mailbox's id.
+///
+/// Like [`test`] it opens its own transactions, so that none is held while the servers are
+/// tried: the address is checked free in one, and the mailbox saved in another once the test
+/// passed (an address taken meanwhile is refused there by the unique key).
 pub async fn connect(
-    tx: &mut OrgTx,
+    db: &Db,
+    principal: &Principal,
     audit: &AuditLog,
     vault: &Vault,
     allow_private: bool,
-    owner: Uuid,
     input: &ConnectInput,
     now: OffsetDateTime,
 ) -> Result<Uuid, AppError> {
+    let owner = principal.user_id;
     let mut errors = Vec::new();
     let from_name = check_from_name(&input.from_name, &mut errors);
     let from_address = input.from_address.trim().to_lowercase();
@@ -286,6 +291,7 @@ pub async fn connect(
     let (Some(smtp), Some(imap)) = (smtp, imap) else {
         return Err(AppError::Internal(anyhow::anyhow!("validated servers missing")));
     };
+    let mut tx = principal.begin(db).await?;
     let taken = sqlx::query_scalar!(
         r#"select exists(select 1 from outreach_mailboxes where org_id = $1 and owner_id = $2 and from_address = $3) as "taken!""#,
         tx.org().0,
@@ -294,6 +300,7 @@ pub async fn connect(
     )
     .fetch_one(tx.conn())
     .await?;
+    tx.commit().await?;
     if taken {
         return Err(address_taken());
     }
@@ -302,6 +309,8 @@ pub async fn connect(
         .await
         .map_err(ProbeError::into_app_error)?;
 
+    let mut saving = principal.begin(db).await?;
+    let tx = &mut saving;
     let id = Uuid::now_v7();
     let sealed = vault.seal(&secret_context(tx.org(), id), &input.password);
     let new = store::NewMailbox {
@@ -337,6 +346,7 @@ pub async fn connect(
         .await?;
     // The first reading notes where the inbox stands: replies are read from now on.
     crate::inbound::service::watch(tx, id, now, now).await?;
+    saving.commit().await?;
     Ok(id)
 }
 
@@ -359,29 +369,42 @@ fn server_of(row: &MailboxRow, side: probe::Side) -> Result<ServerSettings, AppE
     })
 }
 
-/// Tests a mailbox with its stored password — or, for an OAuth2 mailbox, its access token,
-/// refreshed first if it runs out soon; records the outcome (a pass re-activates a mailbox that
-/// had paused itself) and audits. `Ok(Some(error))` is a test that ran and failed.
+/// Tests a member's mailbox (SMTP, then IMAP if it has one) with its stored credentials, and
+/// records the outcome (audited; a passing test re-activates a paused mailbox).
+///
+/// Unlike the other actions it opens its own transactions instead of running in the caller's:
+/// the network steps (a server that answers slowly, a provider's token endpoint) take up to the
+/// probes' timeouts, and a transaction held across them would hold a pooled connection and the
+/// mailbox's row that long. The row is read in one transaction (the member's grants apply), the
+/// servers are tried with none open, and the outcome is recorded in another, against the row as
+/// it is then: revoked meanwhile, nothing is recorded (not found). `Ok(Some(error))` is a test
+/// that ran and failed.
 #[allow(clippy::too_many_arguments)]
 pub async fn test(
-    tx: &mut OrgTx,
+    db: &Db,
+    principal: &Principal,
     audit: &AuditLog,
     vault: &Vault,
     allow_private: bool,
     oauth_settings: &OAuthSettings,
-    viewer: Viewer,
     id: Uuid,
     now: OffsetDateTime,
 ) -> Result<Option<ProbeError>, AppError> {
-    let row = own(tx, viewer, id).await?;
+    let viewer = Viewer::of(principal);
+    let mut tx = principal.begin(db).await?;
+    let row = own(&mut tx, viewer, id).await?;
+    let sealed = if row.provider == "password" { store::sealed_secret(&mut tx, id).await? } else { None };
+    tx.commit().await?;
     let (smtp, imap) = (server_of(&row, probe::Side::Smtp)?, server_of(&row, probe::Side::Imap)?);
     let outcome = if row.provider == "password" {
-        let sealed = store::sealed_secret(tx, id).await?.ok_or(AppError::NotFound)?;
-        let secret = vault.open(&secret_context(tx.org(), id), &sealed)?;
+        let sealed = sealed.ok_or(AppError::NotFound)?;
+        let secret = vault.open(&secret_context(principal.org, id), &sealed)?;
         probe::test(smtp.server(), imap.server(), &Login::Password(secret), allow_private).await.err()
     } else {
         let provider_failure = |failure| Some(ProbeError { side: probe::Side::Provider, failure });
-        match oauth::login_in(tx, vault, oauth_settings, id, now).await {
+        // The access token, refreshed first if it runs out soon (its own transactions, none held
+        // across the provider's answer); a grant the provider refused pauses the mailbox.
+        match oauth::login(db, principal.org, vault, oauth_settings, id, now).await {
             // The provider's servers are the instance's configuration, not a member's input:
             // the private-address rule (against probing the internal network) is not theirs.
             Ok(login) => probe::test(smtp.server(), imap.server(), &login, true).await.err(),
@@ -391,10 +414,11 @@ pub async fn test(
             Err(_) => provider_failure(probe::Failure::OAuthUnavailable),
         }
     };
-    // A grant the provider refused has just paused the mailbox: the row is read again so the
-    // test is recorded against what it is now.
-    let row = store::get(tx, id).await?.ok_or(AppError::NotFound)?;
-    record_test(tx, audit, &row, outcome, now).await?;
+    let mut tx = principal.begin(db).await?;
+    // Read again: revoked meanwhile, or paused by a refused grant just now.
+    let row = own(&mut tx, viewer, id).await?;
+    record_test(&mut tx, audit, &row, outcome, now).await?;
+    tx.commit().await?;
     Ok(outcome)
 }
 

@@ -39,10 +39,19 @@ use crate::suppression::Reason;
 const CLAIM: i64 = 20;
 /// How long a claim holds its messages without news; renewed as outcomes are recorded.
 const LEASE: Duration = Duration::minutes(5);
-/// Outcomes recorded per commit (and the lease of the rest renewed with them).
-const RECORD_EVERY: usize = 10;
-/// Wall time one run spends sending before it hands over to a fresh run.
-const SEND_BUDGET: StdDuration = StdDuration::from_secs(50);
+/// Outcomes recorded per commit: a whole batch, since a worker killed before recording leaves
+/// the batch's unrecorded messages in review whatever this is (they are all in `sending`).
+const RECORD_EVERY: usize = CLAIM as usize;
+/// A batch's outcomes are also recorded, and the lease of the rest renewed, once this much time
+/// has passed since the last record: a slow server must not outlast the lease.
+const RECORD_AFTER: StdDuration = StdDuration::from_secs(30);
+/// Wall time one run spends sending before it hands over to a fresh run. Short, because the run's
+/// job transaction holds a row lock, hence a transaction id, for as long as the run lasts: while
+/// it does, PostgreSQL can neither prune the message versions the run's own batches leave behind
+/// nor mark their index entries dead, so every claim steps over all of them again. With 50 s
+/// runs that walk grew to thousands of entries per claim by the end of each run; a fresh run
+/// every few seconds costs a few cheap queries.
+const SEND_BUDGET: StdDuration = StdDuration::from_secs(8);
 /// Attempts before a message the server keeps refusing for now is given up.
 const MAX_ATTEMPTS: i16 = 4;
 /// When a mailbox's server cannot be reached, its messages wait this long.
@@ -155,7 +164,8 @@ impl Engine {
         };
         // A Gmail or Microsoft 365 mailbox's servers are the operator's configuration, not a
         // member's: only a password mailbox's are held to the private-address rule.
-        let allow_private = self.allow_private || !matches!(login, crate::mailboxes::Login::Password(_));
+        let by_oauth = !matches!(login, crate::mailboxes::Login::Password(_));
+        let allow_private = self.allow_private || by_oauth;
         let mut session = match Session::open(&sender.smtp.with_login(login), allow_private).await {
             Ok(session) => session,
             Err(error) => {
@@ -164,8 +174,11 @@ impl Engine {
                 store::release(&mut tx, &ids, now + UNREACHABLE_RETRY, error.code()).await?;
                 store::sending_until(&mut tx, mailbox, None).await?;
                 match error {
+                    // A refused access token is not a wrong password: its owner connects the
+                    // mailbox again rather than changing a password Relais never had.
                     super::smtp::OpenError::Auth => {
-                        crate::mailboxes::transport::pause(&mut tx, mailbox, "auth_failed", now).await?;
+                        let reason = if by_oauth { "oauth_refused" } else { "auth_failed" };
+                        crate::mailboxes::transport::pause(&mut tx, mailbox, reason, now).await?;
                     }
                     super::smtp::OpenError::PrivateAddress => {
                         crate::mailboxes::transport::pause(&mut tx, mailbox, "private_address", now).await?;
@@ -179,6 +192,7 @@ impl Engine {
         };
 
         let mut outcomes: Vec<(Uuid, Outcome)> = Vec::with_capacity(RECORD_EVERY);
+        let mut recorded = Instant::now();
         let mut pending: Vec<Uuid> = claimed.iter().map(|m| m.message_id).collect();
         for message in &claimed {
             let outcome = if !session.is_usable() {
@@ -223,8 +237,9 @@ impl Engine {
             };
             pending.retain(|id| *id != message.message_id);
             outcomes.push((message.message_id, outcome));
-            if outcomes.len() >= RECORD_EVERY {
+            if outcomes.len() >= RECORD_EVERY || recorded.elapsed() >= RECORD_AFTER {
                 self.record(org, mailbox, &mut outcomes, &pending, now).await?;
+                recorded = Instant::now();
             }
         }
         self.record(org, mailbox, &mut outcomes, &pending, now).await?;

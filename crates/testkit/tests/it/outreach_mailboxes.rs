@@ -46,6 +46,17 @@ fn connect_body(address: &str, smtp_port: u16, imap_port: u16, password: &str) -
     })
 }
 
+/// Connects the peers' account through the API: the answer's status and body.
+async fn connect_to_peers(app: &TestApp, token: &str, peers: &Peers) -> (StatusCode, Value) {
+    app.call_api(
+        token,
+        Method::POST,
+        "/api/v1/outreach/mailboxes",
+        Some(connect_body(USER, peers.smtp.port(), peers.imap.port(), SECRET)),
+    )
+    .await
+}
+
 /// A port nothing listens on.
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -88,14 +99,7 @@ async fn p0_05_a_mailbox_connects_after_a_passing_test_and_its_password_is_never
     let peers = peers().await;
     let (org, user, token) = app.sign_up_with_token("owner@connect.example.eu").await;
 
-    let (status, created) = app
-        .call_api(
-            &token,
-            Method::POST,
-            "/api/v1/outreach/mailboxes",
-            Some(connect_body(USER, peers.smtp.port(), peers.imap.port(), SECRET)),
-        )
-        .await;
+    let (status, created) = connect_to_peers(&app, &token, &peers).await;
     assert_eq!(status, StatusCode::CREATED, "{created}\n{}", peers.imap.log());
     assert_eq!(created["status"], "active");
     assert_eq!(created["from_address"], USER);
@@ -143,14 +147,7 @@ async fn p0_05_a_mailbox_connects_after_a_passing_test_and_its_password_is_never
     assert!(log.iter().all(|entry| !entry.payload.to_string().contains(SECRET)), "a secret in the audit log");
 
     // The same address twice for the same member: refused on the field.
-    let (status, again) = app
-        .call_api(
-            &token,
-            Method::POST,
-            "/api/v1/outreach/mailboxes",
-            Some(connect_body(USER, peers.smtp.port(), peers.imap.port(), SECRET)),
-        )
-        .await;
+    let (status, again) = connect_to_peers(&app, &token, &peers).await;
     assert_eq!(status, 422);
     assert_eq!(field_errors(&again), [("from_address".to_string(), "taken".to_string())]);
 }
@@ -226,6 +223,62 @@ async fn a_failing_test_names_what_failed_and_saves_nothing() {
     assert_eq!(app.count_audit_events(org, "outreach.mailbox.connected").await, 0);
 }
 
+/// Connecting a mailbox, and a member's connection test, hold no database transaction while they
+/// wait on a server: one that takes the connection and says nothing keeps them waiting, with no
+/// session of the app's database idle in a transaction meanwhile; the test's failure is then
+/// recorded and audited, and the connect saves nothing.
+#[tokio::test]
+async fn connecting_and_testing_hold_no_transaction_while_they_wait_on_the_server() {
+    let app = TestApp::spawn_with(ALLOW_PRIVATE).await;
+    let peers = peers().await;
+    let (org, _, token) = app.sign_up_with_token("owner@waiting.example.eu").await;
+    let (status, created) = connect_to_peers(&app, &token, &peers).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["mailbox_id"].as_str().unwrap().to_string();
+
+    // The mailbox's SMTP server becomes one that accepts and never greets.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut superuser = app.superuser_connection().await;
+    sqlx::query("update outreach_mailboxes set smtp_port = $1 where mailbox_id = $2::uuid")
+        .bind(i32::from(silent.local_addr().unwrap().port()))
+        .bind(&id)
+        .execute(&mut superuser)
+        .await
+        .unwrap();
+
+    // Counts the app's sessions sitting in a transaction once a call waits on the server's
+    // greeting, then hangs up, which ends the call at once.
+    async fn in_transaction_while_waiting(silent: &tokio::net::TcpListener, superuser: &mut sqlx::PgConnection) -> i64 {
+        let (socket, _) = silent.accept().await.unwrap();
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and pid <> pg_backend_pid()
+                and state in ('idle in transaction', 'idle in transaction (aborted)')",
+        )
+        .fetch_one(superuser)
+        .await
+        .unwrap();
+        drop(socket);
+        waiting
+    }
+
+    let path = format!("/api/v1/outreach/mailboxes/{id}/test");
+    let test = app.call_api(&token, Method::POST, &path, None);
+    let ((status, tested), waiting) = tokio::join!(test, in_transaction_while_waiting(&silent, &mut superuser));
+    assert_eq!(waiting, 0, "a session sat in a transaction while the server was silent");
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!((&tested["ok"], &tested["server"]), (&json!(false), &json!("smtp")), "{tested}");
+    assert!(tested["mailbox"]["last_test_error"].is_string(), "{tested}");
+    assert_eq!(app.count_audit_events(org, "outreach.mailbox.tested").await, 1);
+
+    let body = connect_body("other@sender.example", silent.local_addr().unwrap().port(), peers.imap.port(), SECRET);
+    let connect = app.call_api(&token, Method::POST, "/api/v1/outreach/mailboxes", Some(body));
+    let ((status, refused), waiting) = tokio::join!(connect, in_transaction_while_waiting(&silent, &mut superuser));
+    assert_eq!(waiting, 0, "a session sat in a transaction while the server was silent");
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(mailbox_count(&app, org).await, 1, "nothing saved");
+}
+
 /// Without RELAIS_OUTREACH_ALLOW_PRIVATE a mailbox cannot point at loopback or a private network
 /// (the server-side request forgery guard, on the address the name resolves to as well) and
 /// cannot send a password unencrypted.
@@ -235,14 +288,7 @@ async fn loopback_private_and_unencrypted_servers_are_refused_by_default() {
     let peers = peers().await;
     let (org, _, token) = app.sign_up_with_token("owner@ssrf.example.eu").await;
 
-    let (status, problem) = app
-        .call_api(
-            &token,
-            Method::POST,
-            "/api/v1/outreach/mailboxes",
-            Some(connect_body(USER, peers.smtp.port(), peers.imap.port(), SECRET)),
-        )
-        .await;
+    let (status, problem) = connect_to_peers(&app, &token, &peers).await;
     assert_eq!(status, 422);
     let errors = field_errors(&problem);
     for expected in [

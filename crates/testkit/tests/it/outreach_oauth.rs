@@ -493,6 +493,41 @@ async fn p0_05_a_refused_refresh_pauses_the_mailbox_until_it_is_connected_again(
     assert_eq!(peers.smtp.xoauth2_logins().last(), Some(&jti(&access)));
 }
 
+/// P0-05: when the mail server itself refuses a still-unexpired access token by XOAUTH2 (the
+/// person removed the app from their account since it was issued), the mailbox pauses with
+/// `oauth_refused` — "connect it again", not the password mailbox's "change the password" — and
+/// its message waits, planned.
+#[tokio::test]
+async fn p0_05_an_access_token_the_mail_server_refuses_pauses_with_words_for_a_connected_account() {
+    let peers = peers().await;
+    let app = app_for(&peers, "GOOGLE").await;
+    let (org, user, browser) = app.sign_up_and_log_in("owner@refused.example.eu").await;
+    let id = connect(&app, &browser, "/outreach/mailboxes/connect/google", &peers).await;
+    open_all_hours(&app, org, id).await;
+
+    // The token has most of its hour left, so it is not refreshed: the SMTP server says no.
+    peers.oauth.revoke_grants().await;
+    campaign(&app, org, user.0, id, "ada@example.org").await;
+    app.run_jobs().await;
+
+    let rows = mailboxes(&app, org).await;
+    assert_eq!((rows[0].4.as_str(), rows[0].5.as_str()), ("paused", "oauth_refused"));
+    assert_eq!(app.outreach_messages(org).await, [("ada@example.org".into(), "planned".into(), "smtp_auth".into())]);
+    assert!(peers.smtp.mailbox().messages().is_empty());
+    let grants = peers.oauth.log().await["tokenRequests"].as_array().unwrap().len();
+    assert_eq!(grants, 1, "only the authorization code: no refresh was tried");
+
+    let html = browser.get(&format!("/outreach/mailboxes/{id}")).await.text().await.unwrap();
+    assert!(html.contains("the mail server refused Relais"), "{html}");
+    assert!(!html.contains("refused the password"), "{html}");
+    let reconnect = format!("/outreach/mailboxes/connect/google?mailbox={id}");
+    assert!(html.contains(&format!("href=\"{reconnect}\"")) && html.contains("Connect again"), "{html}");
+    let csrf = browser.csrf_token("/outreach/mailboxes").await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", "/outreach/mailboxes")]).await;
+    let html = browser.get(&format!("/outreach/mailboxes/{id}")).await.text().await.unwrap();
+    assert!(html.contains("le serveur de messagerie a refusé l’accès de Relais à cette boîte"), "{html}");
+}
+
 /// The whole database as `pg_dump` writes it.
 fn database_dump(app: &TestApp) -> String {
     let options = app.connect_options(kernel::db::embedded::SUPERUSER);

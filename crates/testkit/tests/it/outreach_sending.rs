@@ -107,6 +107,45 @@ async fn p0_10_p1_09_a_sequence_sends_from_the_members_mailbox_and_follows_up_in
     assert_eq!(subjects, ["Hello Ada", "Re: Hello Ada"]);
 }
 
+/// P1-09: on the timeline a sent message says so in the member's language, not as the code the
+/// engine stored ("sent").
+#[tokio::test]
+async fn p1_09_a_sent_message_reads_in_the_members_language_on_the_timeline() {
+    let app = TestApp::spawn_with_mail().await;
+    let (org, user, browser) = app.sign_up_and_log_in("owner@send-words.example.eu").await;
+    let mailbox =
+        app.outreach_mailbox(org, user.0, "camille@sender.example", app.smtp_port(), MailboxLimits::default()).await;
+    let sequence = app
+        .outreach_sequence(
+            org,
+            user.0,
+            &[mailbox],
+            &[StepSpec::Email {
+                subject: "Bonjour {{ first_name }}",
+                body: "Bonjour.\n{{ unsubscribe_url }}",
+                in_thread: false,
+            }],
+        )
+        .await;
+    let ada = app.outreach_contact(org, "ada@example.org", "Ada", "").await;
+    app.outreach_enroll(org, sequence, &[ada]).await;
+    app.run_jobs().await;
+    assert_eq!(app.mailbox().messages().len(), 1);
+
+    let path = format!("/crm/contacts/{ada}");
+    let csrf = browser.csrf_token(&path).await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "fr"), ("next", &path)]).await;
+    let page = browser.get(&path).await.text().await.unwrap();
+    assert!(page.contains("Bonjour Ada"), "the sent message is on the timeline: {page}");
+    assert!(page.contains("Envoyé par une séquence"), "its outcome reads in French: {page}");
+    assert!(!page.contains("— sent"), "the engine's code is not shown: {page}");
+
+    let csrf = browser.csrf_token(&path).await;
+    browser.post_form("/lang", &[("csrf", &csrf), ("lang", "en"), ("next", &path)]).await;
+    let page = browser.get(&path).await.text().await.unwrap();
+    assert!(page.contains("Sent by a sequence"), "and in English to an English reader: {page}");
+}
+
 /// A mailbox never sends more than its daily cap: the rest waits for its next day, and with two
 /// mailboxes the load is spread between them.
 #[tokio::test]
