@@ -325,12 +325,19 @@ pub async fn recover_abandoned(tx: &mut OrgTx, now: OffsetDateTime) -> Result<u6
     .rows_affected())
 }
 
-/// Active mailboxes with messages due now.
+/// Active mailboxes with messages due now. Asked mailbox by mailbox (one probe of the planned
+/// index each, `lateral … limit 1`), not by gathering the organization's due messages: during a
+/// campaign of a million those are most of the table, 1.3 s a dispatch run (seen in `relais bench
+/// send`); the same for [`next_due`].
 pub async fn mailboxes_with_due(tx: &mut OrgTx, now: OffsetDateTime) -> Result<Vec<Uuid>, AppError> {
     Ok(sqlx::query_scalar!(
-        r#"select distinct m.mailbox_id as "mailbox_id!" from outreach_messages m
-             join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
-            where m.org_id = $1 and m.state = 'planned' and m.scheduled_at <= $2 and b.status = 'active'"#,
+        r#"select b.mailbox_id from outreach_mailboxes b
+             cross join lateral (
+               select 1 from outreach_messages m
+                where m.org_id = b.org_id and m.mailbox_id = b.mailbox_id and m.state = 'planned'
+                  and m.scheduled_at <= $2
+                limit 1) due
+            where b.org_id = $1 and b.status = 'active'"#,
         tx.org().0,
         now
     )
@@ -552,12 +559,18 @@ pub async fn settle(tx: &mut OrgTx, id: Uuid, state: &str, reason: &str) -> Resu
 pub async fn next_due(tx: &mut OrgTx) -> Result<Option<OffsetDateTime>, AppError> {
     Ok(sqlx::query_scalar!(
         r#"select least(
-             (select min(greatest(m.scheduled_at, b.sending_until)) from outreach_messages m
-                join outreach_mailboxes b on b.org_id = m.org_id and b.mailbox_id = m.mailbox_id
-               where m.org_id = $1 and m.state = 'planned' and b.status = 'active'),
-             (select min(e.next_run_at) from outreach_enrollments e
+             (select min(greatest(first.scheduled_at, b.sending_until)) from outreach_mailboxes b
+                cross join lateral (
+                  select m.scheduled_at from outreach_messages m
+                   where m.org_id = b.org_id and m.mailbox_id = b.mailbox_id and m.state = 'planned'
+                   order by m.scheduled_at
+                   limit 1) first
+               where b.org_id = $1 and b.status = 'active'),
+             (select e.next_run_at from outreach_enrollments e
                 join outreach_sequences s on s.org_id = e.org_id and s.sequence_id = e.sequence_id
-               where e.org_id = $1 and e.state = 'active' and s.status = 'active')) as "at""#,
+               where e.org_id = $1 and e.state = 'active' and s.status = 'active' and e.next_run_at is not null
+               order by e.next_run_at
+               limit 1)) as "at""#,
         tx.org().0
     )
     .fetch_one(tx.conn())
